@@ -1,0 +1,68 @@
+// Kubernetes Events on a RedisCluster: what a person reads in `kubectl describe` / `get events`.
+// The same reason and message on the same object bump `count` instead of piling up, as
+// client-go's event recorder does.
+import { createHash } from 'node:crypto';
+import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
+import { isAlreadyExists, isNotFound, type Kube } from './client.js';
+
+export type EventType = 'Normal' | 'Warning';
+
+export interface EventRecorder {
+  record(obj: KubernetesObject, type: EventType, reason: string, message: string): Promise<void>;
+}
+
+export function eventNameFor(obj: KubernetesObject, reason: string, message: string): string {
+  const digest = createHash('sha256')
+    .update(`${obj.metadata?.uid ?? ''}/${reason}/${message}`)
+    .digest('hex')
+    .slice(0, 16);
+  return `${obj.metadata?.name ?? 'unknown'}.${digest}`;
+}
+
+export function createEventRecorder(kube: Kube, component: string, now: () => Date = () => new Date()): EventRecorder {
+  return {
+    async record(obj, type, reason, message) {
+      const namespace = obj.metadata?.namespace ?? 'default';
+      const name = eventNameFor(obj, reason, message);
+      const stamp = now();
+      try {
+        const existing = await kube.core.readNamespacedEvent({ name, namespace });
+        await kube.core.replaceNamespacedEvent({
+          name,
+          namespace,
+          body: { ...existing, count: (existing.count ?? 1) + 1, lastTimestamp: stamp },
+        });
+        return;
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+      const body: CoreV1Event = {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name, namespace },
+        involvedObject: {
+          apiVersion: obj.apiVersion,
+          kind: obj.kind,
+          name: obj.metadata?.name,
+          namespace,
+          uid: obj.metadata?.uid,
+          resourceVersion: obj.metadata?.resourceVersion,
+        },
+        type,
+        reason,
+        message,
+        count: 1,
+        firstTimestamp: stamp,
+        lastTimestamp: stamp,
+        source: { component },
+        reportingComponent: component,
+      };
+      try {
+        await kube.core.createNamespacedEvent({ namespace, body });
+      } catch (err) {
+        // Two instances recording the same event at once: one create wins, which is enough.
+        if (!isAlreadyExists(err)) throw err;
+      }
+    },
+  };
+}
