@@ -1,0 +1,205 @@
+// The one way the engine talks to Redis: a small pool of standalone ioredis connections per
+// endpoint, so the password, timeouts and logging live in one place.
+import { Redis } from 'ioredis';
+import { parseClusterNodes, parseInfo } from './topology.js';
+import type { Endpoint, NodeReport } from './types.js';
+
+export interface EngineLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface PoolOptions {
+  password?: string;
+  /** TCP connect timeout per attempt. */
+  connectTimeoutMs?: number;
+  /** Timeout of control commands (CLUSTER NODES, SETSLOT, INFO...). */
+  commandTimeoutMs?: number;
+  /** Timeout of bulk commands (MIGRATE pipelines); must exceed the MIGRATE idle timeout. */
+  bulkCommandTimeoutMs?: number;
+  logger?: EngineLogger;
+}
+
+/**
+ * `control` carries short commands; `bulk` carries MIGRATE pipelines so a slow transfer never
+ * delays a topology read that only needs a timeout.
+ */
+export type Lane = 'control' | 'bulk';
+
+const silent: EngineLogger = { debug() {}, info() {}, warn() {} };
+
+export function endpointKey(e: Endpoint): string {
+  return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
+}
+
+/** True for errors that mean "the node is not reachable" rather than "the node said no". */
+export function isConnectionError(err: unknown): boolean {
+  const msg = err instanceof Error ? err.message : String(err);
+  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|Connection is closed|Stream isn't writeable|Command timed out|connect ETIMEDOUT|Reached the max retries|socket|LOADING/i.test(
+    msg,
+  );
+}
+
+export class RedisPool {
+  readonly password: string | undefined;
+  readonly log: EngineLogger;
+  private readonly opts: Required<Omit<PoolOptions, 'password' | 'logger'>>;
+  private readonly conns = new Map<string, Redis>();
+  private readonly known = new Map<string, Endpoint>();
+  private closed = false;
+
+  constructor(opts: PoolOptions = {}) {
+    this.password = opts.password;
+    this.log = opts.logger ?? silent;
+    this.opts = {
+      connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
+      commandTimeoutMs: opts.commandTimeoutMs ?? 5000,
+      bulkCommandTimeoutMs: opts.bulkCommandTimeoutMs ?? 60_000,
+    };
+  }
+
+  /** Every endpoint this pool has been asked about, for re-resolving nodes after a failover. */
+  endpoints(): Endpoint[] {
+    return [...this.known.values()];
+  }
+
+  /** A connected client for the endpoint; throws a connection error when it cannot connect. */
+  async client(endpoint: Endpoint, lane: Lane = 'control'): Promise<Redis> {
+    if (this.closed) throw new Error('connection pool is closed');
+    const key = `${lane}|${endpointKey(endpoint)}`;
+    this.known.set(endpointKey(endpoint), { ip: endpoint.ip, port: endpoint.port });
+    let conn = this.conns.get(key);
+    if (conn && (conn.status === 'end' || conn.status === 'close')) {
+      conn.disconnect();
+      this.conns.delete(key);
+      conn = undefined;
+    }
+    if (!conn) {
+      conn = new Redis({
+        host: endpoint.ip,
+        port: endpoint.port,
+        password: this.password,
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        enableReadyCheck: false,
+        connectTimeout: this.opts.connectTimeoutMs,
+        commandTimeout: lane === 'bulk' ? this.opts.bulkCommandTimeoutMs : this.opts.commandTimeoutMs,
+        maxRetriesPerRequest: 1,
+        // A node that stays down is re-dialled by the next client() call instead of in the background.
+        retryStrategy: (times) => (times > 2 ? null : 50 * times),
+      });
+      conn.on('error', (err: Error) => this.log.debug({ endpoint: endpointKey(endpoint), err: err.message }, 'redis connection error'));
+      this.conns.set(key, conn);
+    }
+    if (conn.status === 'wait') {
+      try {
+        await conn.connect();
+      } catch (err) {
+        this.conns.delete(key);
+        conn.disconnect();
+        throw err;
+      }
+    } else if (conn.status !== 'ready') {
+      await waitReady(conn, this.opts.connectTimeoutMs);
+    }
+    return conn;
+  }
+
+  /** Runs one command; replies come back raw (strings, arrays, numbers). */
+  async call(endpoint: Endpoint, command: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
+    const c = await this.client(endpoint);
+    return c.call(command, ...args);
+  }
+
+  /**
+   * Runs the commands as one pipeline (one round trip) and returns per-command results; an error
+   * reply becomes an Error value in its position instead of rejecting the whole batch.
+   */
+  async pipeline(endpoint: Endpoint, commands: (string | number | Buffer)[][], lane: Lane = 'control'): Promise<(unknown | Error)[]> {
+    if (commands.length === 0) return [];
+    const c = await this.client(endpoint, lane);
+    const p = c.pipeline();
+    for (const [cmd, ...args] of commands) p.call(String(cmd), ...args);
+    const res = await p.exec();
+    if (!res) throw new Error(`pipeline to ${endpointKey(endpoint)} returned nothing`);
+    return res.map(([err, value]) => (err ? err : value));
+  }
+
+  /** Reads what one node says about the cluster (CLUSTER NODES, CLUSTER INFO, INFO replication, DBSIZE). */
+  async readReport(endpoint: Endpoint): Promise<NodeReport> {
+    const [nodesText, infoText, replText, keys] = await this.pipeline(endpoint, [
+      ['CLUSTER', 'NODES'],
+      ['CLUSTER', 'INFO'],
+      ['INFO', 'replication'],
+      ['DBSIZE'],
+    ]);
+    for (const r of [nodesText, infoText, replText, keys]) if (r instanceof Error) throw r;
+    const nodes = parseClusterNodes(String(nodesText));
+    const me = nodes.find((n) => n.flags.includes('myself'));
+    if (!me) throw new Error(`${endpointKey(endpoint)}: CLUSTER NODES has no myself line`);
+    const clusterInfo = parseInfo(String(infoText));
+    return {
+      address: { ip: endpoint.ip, port: endpoint.port },
+      myId: me.id,
+      nodes,
+      clusterState: clusterInfo['cluster_state'] === 'ok' ? 'ok' : 'fail',
+      clusterInfo,
+      replication: parseInfo(String(replText)),
+      keys: Number(keys),
+    };
+  }
+
+  /** Reads every endpoint in parallel; unreachable nodes are listed, not thrown. */
+  async readAll(endpoints: Endpoint[]): Promise<{ reports: NodeReport[]; unreachable: { endpoint: Endpoint; error: string }[] }> {
+    const results = await Promise.allSettled(endpoints.map((e) => this.readReport(e)));
+    const reports: NodeReport[] = [];
+    const unreachable: { endpoint: Endpoint; error: string }[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') reports.push(r.value);
+      else unreachable.push({ endpoint: endpoints[i]!, error: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+    });
+    return { reports, unreachable };
+  }
+
+  /** Drops the connections of one endpoint (e.g. after the node restarted elsewhere). */
+  forget(endpoint: Endpoint): void {
+    for (const lane of ['control', 'bulk'] as const) {
+      const key = `${lane}|${endpointKey(endpoint)}`;
+      this.conns.get(key)?.disconnect();
+      this.conns.delete(key);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = [...this.conns.values()];
+    this.conns.clear();
+    await Promise.all(all.map((c) => c.quit().catch(() => c.disconnect())));
+  }
+}
+
+function waitReady(conn: Redis, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (conn.status === 'ready') return resolve();
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`Connection is closed: not ready after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(new Error('Connection is closed'));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      conn.off('ready', onReady);
+      conn.off('end', onEnd);
+    };
+    conn.on('ready', onReady);
+    conn.on('end', onEnd);
+  });
+}
