@@ -1,0 +1,3 @@
+export * from './catalog.js';
+export * from './codec.js';
+export * from './emitter.js';
