@@ -2,3 +2,4 @@ export * from './client.js';
 export * from './events.js';
 export * from './lease.js';
 export * from './names.js';
+export * from './conditions.js';

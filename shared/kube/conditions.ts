@@ -1,0 +1,35 @@
+// metav1.Condition bookkeeping as Kubernetes does it (apimachinery's meta.SetStatusCondition):
+// lastTransitionTime moves only when the status flips, so `kubectl get` shows how long a state has
+// held, and rewriting an unchanged condition changes nothing (no status write, no event loop).
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
+
+export function setCondition(conditions: readonly Condition[] | undefined, next: ConditionInput, now: Date = new Date()): Condition[] {
+  const list = [...(conditions ?? [])];
+  const i = list.findIndex((c) => c.type === next.type);
+  const prev = i >= 0 ? list[i] : undefined;
+  const merged: Condition = {
+    ...next,
+    lastTransitionTime: prev && prev.status === next.status ? prev.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+  };
+  if (i >= 0) list[i] = merged;
+  else list.push(merged);
+  return list;
+}
+
+export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
+  return findCondition(conditions, type)?.status === 'True';
+}

@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { setCondition } from '../../shared/kube/conditions.js';
+
+describe('setCondition', () => {
+  const t1 = new Date('2026-01-01T00:00:00.000Z');
+  const t2 = new Date('2026-01-01T00:05:00.000Z');
+
+  it('adds a condition with the transition time', () => {
+    const list = setCondition([], { type: 'Ready', status: 'False', reason: 'Creating', message: 'forming' }, t1);
+    expect(list).toEqual([{ type: 'Ready', status: 'False', reason: 'Creating', message: 'forming', lastTransitionTime: '2026-01-01T00:00:00Z' }]);
+  });
+
+  it('keeps the transition time while the status holds, and moves it when it flips', () => {
+    const first = setCondition([], { type: 'Ready', status: 'False', reason: 'Creating', message: 'forming' }, t1);
+    const same = setCondition(first, { type: 'Ready', status: 'False', reason: 'Healing', message: 'other words' }, t2);
+    expect(same[0]!.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
+    expect(same[0]!.reason).toBe('Healing');
+    const flipped = setCondition(same, { type: 'Ready', status: 'True', reason: 'ClusterOK', message: 'ok' }, t2);
+    expect(flipped[0]!.lastTransitionTime).toBe('2026-01-01T00:05:00Z');
+  });
+
+  it('leaves other conditions alone', () => {
+    const list = setCondition(
+      [{ type: 'Degraded', status: 'False', reason: 'OK', message: '', lastTransitionTime: 'x' }],
+      { type: 'Ready', status: 'True', reason: 'ClusterOK', message: 'ok' },
+      t1,
+    );
+    expect(list.map((c) => c.type)).toEqual(['Degraded', 'Ready']);
+    expect(list[0]!.lastTransitionTime).toBe('x');
+  });
+});
