@@ -6,8 +6,8 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Cluster, Redis } from 'ioredis';
-import calculateSlot from 'cluster-key-slot';
-import type { DesiredNode, Endpoint } from '../../shared/redis/types.js';
+import { keySlot } from '../../shared/redis/executor/util.js';
+import type { CreatePlan, DesiredNode, Endpoint } from '../../shared/redis/types.js';
 
 export interface HarnessOptions {
   password?: string;
@@ -121,6 +121,8 @@ async function launch(node: RedisNodeProcess, opts: HarnessOptions): Promise<Run
     appendonly: 'no',
     logfile: path.join(node.dir, 'redis.log'),
     'protected-mode': 'no',
+    // Replicas of fresh masters sync at once instead of after the default 5 s.
+    'repl-diskless-sync-delay': '0',
     ...(opts.password ? { requirepass: opts.password, masterauth: opts.password } : {}),
     ...opts.config,
   };
@@ -278,7 +280,7 @@ function groupByNode(cluster: Cluster, keys: string[]): string[][] {
   const slots = (cluster as unknown as { slots: string[][] }).slots;
   const groups = new Map<string, string[]>();
   for (const k of keys) {
-    const owner = slots[calculateSlot(k)]?.[0] ?? 'unknown';
+    const owner = slots[keySlot(k)]?.[0] ?? 'unknown';
     let g = groups.get(owner);
     if (!g) groups.set(owner, (g = []));
     g.push(k);
@@ -407,4 +409,22 @@ export function startClientLoad(endpoints: Endpoint[], opts: { password?: string
 /** Checks that every acknowledged key of a client load is readable with its value. */
 export function verifyAcked(cluster: Cluster, acked: string[], valueBytes = 32): Promise<VerifyResult> {
   return verifyKeys(cluster, acked.length, valueBytes, '', acked);
+}
+
+/** The redis-cli layout (even contiguous ranges, replicas round-robin) for tests that need a plain plan. */
+export function evenCreatePlan(desired: DesiredNode[], masters: number, replicasPerMaster: number): CreatePlan {
+  const plan: CreatePlan = { masters: [], replicas: [] };
+  const per = 16384 / masters;
+  let first = 0;
+  let cursor = 0;
+  for (let i = 0; i < masters; i++) {
+    const last = i === masters - 1 ? 16383 : Math.round(cursor + per - 1);
+    plan.masters.push({ node: desired[i]!.name, slots: [{ start: first, end: last }] });
+    first = last + 1;
+    cursor += per;
+  }
+  let next = masters;
+  for (let r = 0; r < replicasPerMaster; r++)
+    for (let i = 0; i < masters && next < desired.length; i++) plan.replicas.push({ node: desired[next++]!.name, masterNode: desired[i]!.name });
+  return plan;
 }
