@@ -1,0 +1,282 @@
+// The local kubelet: one object serving every virtual node. It lists and watches Pods, runs the
+// Pods bound to its nodes as host processes, and reports their status to the API server.
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch, type V1Pod } from '@kubernetes/client-node';
+import { PodAddresses } from './addresses.js';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { PodWorker, type KubeletContext } from './pod.js';
+import type { PodStatusJson } from './status.js';
+import type { ConfigMapData, SecretData, VolumeSource } from './volumes.js';
+
+export interface KubeletNode {
+  name: string;
+  address: string;
+}
+
+export interface KubeletOptions {
+  apiUrl: string;
+  nodes: KubeletNode[];
+  /** Range of Pod addresses for Pods off the host network; default 127.1.0.0/16. */
+  podCidrBase?: string;
+  /** Pod directories, volumes, logs, claims. Default: a temporary directory removed on stop. */
+  dataDir?: string;
+  log?: (message: string) => void;
+  /** First restart back-off; default 1000 ms (Kubernetes: 10 s). */
+  backoffBaseMs?: number;
+  /** Back-off cap; default 300000 ms (as Kubernetes). */
+  backoffMaxMs?: number;
+  /** The redis_exporter binary; default looked up in PATH; null = treat as not installed. */
+  exporterBinary?: string | null;
+  /** How often probes, restarts and status are looked at; default 250 ms. */
+  tickMs?: number;
+}
+
+export interface Kubelet {
+  stop(): Promise<void>;
+}
+
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+const STOP_GRACE_MS = 5000;
+const RELIST_DELAY_MS = 1000;
+
+function findInPath(...names: string[]): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    for (const name of names) {
+      const candidate = path.join(dir, name);
+      try {
+        fs.accessSync(candidate, fs.constants.X_OK);
+        return candidate;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return undefined;
+}
+
+const codeOf = (err: unknown): number | undefined =>
+  err instanceof ApiException ? err.code : ((err as { code?: number; statusCode?: number } | null)?.statusCode ?? undefined);
+
+const errorText = (err: unknown): string => (err instanceof ApiException ? `${err.code}: ${String(err.body)}` : err instanceof Error ? err.message : String(err));
+
+function kubeConfig(apiUrl: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: apiUrl, skipTLSVerify: true }],
+    users: [{ name: 'local' }],
+    contexts: [{ name: 'local', cluster: 'local', user: 'local' }],
+    currentContext: 'local',
+  });
+  return kc;
+}
+
+export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
+  if (!opts.apiUrl) throw new Error('startKubelet: apiUrl is required');
+  if (!opts.nodes?.length) throw new Error('startKubelet: nodes must name at least one node');
+  const log = opts.log ?? (() => {});
+  const redisServerBinary = findInPath('redis-server');
+  const redisCliBinary = findInPath('redis-cli');
+  if (!redisServerBinary || !redisCliBinary) throw new Error('startKubelet: redis-server and redis-cli must be installed (package redis-server / redis-tools)');
+  const exporterBinary = opts.exporterBinary === null ? undefined : (opts.exporterBinary ?? findInPath('redis_exporter', 'prometheus-redis-exporter'));
+  const backoff: BackoffPolicy = { baseMs: opts.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs, maxMs: opts.backoffMaxMs ?? DEFAULT_BACKOFF.maxMs };
+  const addresses = new PodAddresses(opts.podCidrBase ?? '127.1.0.0/16');
+  const nodes = new Map(opts.nodes.map((n) => [n.name, n.address]));
+  const ownsDataDir = !opts.dataDir;
+  const dataDir = opts.dataDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'local-kubelet-')));
+  await fsp.mkdir(dataDir, { recursive: true });
+
+  const kc = kubeConfig(opts.apiUrl);
+  const core = kc.makeApiClient(CoreV1Api);
+  const workers = new Map<string, PodWorker>();
+  const boundClaims = new Set<string>();
+  let stopped = false;
+  let watchAbort: AbortController | undefined;
+
+  const readOrUndefined = async <T,>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (err) {
+      if (codeOf(err) === 404) return undefined;
+      throw err;
+    }
+  };
+
+  const volumes: VolumeSource = {
+    configMap: (namespace, name) => readOrUndefined(() => core.readNamespacedConfigMap({ name, namespace }) as Promise<ConfigMapData>),
+    secret: (namespace, name) => readOrUndefined(() => core.readNamespacedSecret({ name, namespace }) as Promise<SecretData>),
+    // The local provisioner: a claim is a directory, so it is Bound as soon as a Pod uses it.
+    bindClaim: async (namespace, claimName) => {
+      const key = `${namespace}/${claimName}`;
+      if (boundClaims.has(key)) return;
+      try {
+        let claim = await readOrUndefined(() => core.readNamespacedPersistentVolumeClaim({ name: claimName, namespace }));
+        if (!claim) {
+          claim = await core.createNamespacedPersistentVolumeClaim({
+            namespace,
+            body: {
+              apiVersion: 'v1',
+              kind: 'PersistentVolumeClaim',
+              metadata: { name: claimName, namespace },
+              spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+            },
+          });
+        }
+        if (claim.status?.phase !== 'Bound') {
+          const capacity = claim.spec?.resources?.requests ?? { storage: '1Gi' };
+          await core.patchNamespacedPersistentVolumeClaimStatus(
+            { name: claimName, namespace, body: { status: { phase: 'Bound', accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'], capacity } } },
+            mergePatch,
+          );
+        }
+        boundClaims.add(key);
+      } catch (err) {
+        // The directory is what the Pod uses; a claim object the API cannot hold does not stop it.
+        log(`claim ${key}: could not be marked Bound: ${errorText(err)}`);
+        boundClaims.add(key);
+      }
+    },
+  };
+
+  const ctx: KubeletContext = {
+    dataDir,
+    backoff,
+    redisServerBinary,
+    redisCliBinary,
+    exporterBinary,
+    volumes,
+    log,
+    writeStatus: async (pod: V1Pod, status: PodStatusJson) => {
+      await core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace ?? 'default', body: { status } }, mergePatch);
+    },
+  };
+
+  const ours = (pod: V1Pod): boolean => nodes.has(pod.spec?.nodeName ?? '');
+
+  /** Confirms a deletion to the API server, which keeps bound Pods until the kubelet does. */
+  const confirmDeletion = async (pod: V1Pod): Promise<void> => {
+    try {
+      await core.deleteNamespacedPod({
+        name: pod.metadata!.name!,
+        namespace: pod.metadata!.namespace ?? 'default',
+        gracePeriodSeconds: 0,
+        body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } },
+      });
+    } catch (err) {
+      const code = codeOf(err);
+      if (code !== 404 && code !== 409) log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: deletion not confirmed: ${errorText(err)}`);
+    }
+  };
+
+  const finish = async (worker: PodWorker, graceMs?: number, confirm = true): Promise<void> => {
+    if (worker.isTerminating) return;
+    const ending = worker.terminate(graceMs);
+    await ending;
+    addresses.release(worker.uid);
+    if (workers.get(worker.uid) === worker) workers.delete(worker.uid);
+    if (confirm && !stopped) await confirmDeletion(worker.pod);
+    log(`pod ${worker.key}: gone`);
+  };
+
+  const handlePod = (pod: V1Pod): void => {
+    const uid = pod.metadata?.uid;
+    if (!uid || !ours(pod)) return;
+    const existing = workers.get(uid);
+    if (existing) {
+      existing.update(pod);
+      if (pod.metadata?.deletionTimestamp) void finish(existing);
+      return;
+    }
+    if (pod.metadata?.deletionTimestamp) {
+      // Nothing of it runs here (e.g. the kubelet restarted): confirm at once.
+      void confirmDeletion(pod);
+      return;
+    }
+    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return;
+    const hostIP = nodes.get(pod.spec!.nodeName!)!;
+    try {
+      const podIP = pod.spec?.hostNetwork ? hostIP : addresses.allocate(uid, pod.status?.podIP);
+      const worker = new PodWorker(pod, { podIP, hostIP }, ctx);
+      workers.set(uid, worker);
+      log(`pod ${worker.key}: accepted on ${pod.spec?.nodeName} at ${podIP}`);
+    } catch (err) {
+      addresses.release(uid);
+      log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: rejected: ${errorText(err)}`);
+    }
+  };
+
+  const handleGone = (uid: string): void => {
+    const worker = workers.get(uid);
+    if (worker) void finish(worker, 2000, false);
+  };
+
+  const watchOnce = async (): Promise<void> => {
+    const list = await core.listPodForAllNamespaces();
+    const seen = new Set<string>();
+    for (const pod of list.items) {
+      if (pod.metadata?.uid) seen.add(pod.metadata.uid);
+      handlePod(pod);
+    }
+    for (const uid of [...workers.keys()]) if (!seen.has(uid)) handleGone(uid);
+    if (stopped) return;
+    await new Promise<void>((resolve) => {
+      void new Watch(kc)
+        .watch(
+          '/api/v1/pods',
+          { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
+          (type: string, obj: V1Pod) => {
+            if (type === 'ADDED' || type === 'MODIFIED') handlePod(obj);
+            else if (type === 'DELETED' && obj?.metadata?.uid) handleGone(obj.metadata.uid);
+            else if (type === 'ERROR') watchAbort?.abort();
+          },
+          (err: unknown) => {
+            if (err && !stopped) log(`pod watch ended: ${errorText(err)}`);
+            resolve();
+          },
+        )
+        .then((controller) => {
+          watchAbort = controller;
+          if (stopped) controller.abort();
+        });
+    });
+  };
+
+  const loop = (async () => {
+    while (!stopped) {
+      try {
+        await watchOnce();
+      } catch (err) {
+        if (!stopped) log(`pod list failed: ${errorText(err)}`);
+      }
+      if (!stopped) await new Promise((r) => setTimeout(r, RELIST_DELAY_MS));
+    }
+  })();
+
+  const ticker = setInterval(() => {
+    const now = Date.now();
+    for (const worker of workers.values()) {
+      try {
+        worker.tick(now);
+      } catch (err) {
+        log(`pod ${worker.key}: ${errorText(err)}`);
+      }
+    }
+  }, opts.tickMs ?? 250);
+
+  log(`kubelet serving nodes ${[...nodes.keys()].join(', ')} from ${dataDir}`);
+
+  return {
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(ticker);
+      watchAbort?.abort();
+      await Promise.all([...workers.values()].map((w) => w.stop(STOP_GRACE_MS)));
+      workers.clear();
+      await loop;
+      if (ownsDataDir) await fsp.rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}

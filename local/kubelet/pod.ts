@@ -1,0 +1,498 @@
+// One Pod on the local kubelet: its sandbox (address, directories, volumes), its containers as
+// host processes, their probes and restarts, and the status it reports.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
+import {
+  ContainerConfigError,
+  mappingsFor,
+  planProcess,
+  resolveEnv,
+  rewritePaths,
+  wrapperScripts,
+  type ObjectLookup,
+  type PathMapping,
+  type PodFacts,
+} from './command.js';
+import {
+  crashesAfterExit,
+  exitCodeOf,
+  restartDelay,
+  restartPolicyOf,
+  shouldRestart,
+  terminationReason,
+  type BackoffPolicy,
+  type RestartPolicy,
+} from './backoff.js';
+import { initialProbeState, probeDue, probeTiming, recordProbe, type ProbeKind, type ProbeState, type ProbeTiming } from './probe.js';
+import { runProbe } from './probe-run.js';
+import { startProcess, stopProcess, type ContainerProcess } from './processes.js';
+import {
+  buildPodStatus,
+  isRunning,
+  isTerminated,
+  qosClass,
+  timestamp,
+  type ConditionJson,
+  type ContainerState,
+  type ContainerStatusJson,
+  type PodStatusJson,
+  type TerminatedState,
+} from './status.js';
+import { hasSyncedVolumes, materialiseVolumes, podDirName, VolumeError, volumeDirs, type ConfigMapData, type SecretData, type VolumeSource } from './volumes.js';
+
+/** What every Pod worker shares with the kubelet. */
+export interface KubeletContext {
+  dataDir: string;
+  backoff: BackoffPolicy;
+  redisServerBinary: string;
+  redisCliBinary: string;
+  exporterBinary?: string;
+  volumes: VolumeSource;
+  writeStatus(pod: V1Pod, status: PodStatusJson): Promise<void>;
+  log(message: string): void;
+}
+
+interface ProbeRuntime {
+  kind: ProbeKind;
+  probe: V1Probe;
+  timing: ProbeTiming;
+  state: ProbeState;
+  inFlight: boolean;
+}
+
+interface ContainerRuntime {
+  spec: V1Container;
+  init: boolean;
+  state: ContainerState;
+  lastState: Partial<TerminatedState>;
+  restartCount: number;
+  crashes: number;
+  /** Set while waiting to (re)start: when to start. */
+  startAt?: number;
+  starting: boolean;
+  proc?: ContainerProcess;
+  startedAtMs?: number;
+  containerID?: string;
+  env: Record<string, string>;
+  cwd: string;
+  mappings: PathMapping[];
+  probes: ProbeRuntime[];
+  /** The kubelet itself is stopping the process (liveness failure, deletion). */
+  killing?: string;
+  /** Will never run again. */
+  done: boolean;
+}
+
+const SETUP_RETRY_MS = 2000;
+const VOLUME_SYNC_MS = 5000;
+
+const podKey = (pod: V1Pod): string => `${pod.metadata?.namespace ?? 'default'}/${pod.metadata?.name ?? ''}`;
+
+export class PodWorker {
+  readonly key: string;
+  readonly uid: string;
+  readonly podDir: string;
+  private readonly restartPolicy: RestartPolicy;
+  private readonly startTime = Date.now();
+  private readonly containers: ContainerRuntime[];
+  private volumeDirs = new Map<string, string>();
+  private podMappings: PathMapping[] = [];
+  private setupDone = false;
+  private setupInFlight = false;
+  private nextSetupAt = 0;
+  private nextVolumeSyncAt = 0;
+  private volumeSyncInFlight = false;
+  private statusInFlight = false;
+  private lastStatusJson?: string;
+  private lastConditions?: ConditionJson[];
+  private terminating?: Promise<void>;
+  private stopped = false;
+
+  constructor(
+    public pod: V1Pod,
+    readonly facts: PodFacts,
+    private readonly ctx: KubeletContext,
+  ) {
+    this.key = podKey(pod);
+    this.uid = pod.metadata?.uid ?? '';
+    this.podDir = path.join(ctx.dataDir, 'pods', podDirName(pod));
+    this.restartPolicy = restartPolicyOf(pod.spec?.restartPolicy);
+    const runtime = (spec: V1Container, init: boolean): ContainerRuntime => ({
+      spec,
+      init,
+      state: { waiting: { reason: 'ContainerCreating' } },
+      lastState: {},
+      restartCount: 0,
+      crashes: 0,
+      starting: false,
+      env: {},
+      cwd: this.podDir,
+      mappings: [],
+      probes: [],
+      done: false,
+    });
+    this.containers = [...(pod.spec?.initContainers ?? []).map((c) => runtime(c, true)), ...(pod.spec?.containers ?? []).map((c) => runtime(c, false))];
+  }
+
+  get isTerminating(): boolean {
+    return this.terminating !== undefined;
+  }
+
+  /** The latest object from the API server. */
+  update(pod: V1Pod): void {
+    this.pod = pod;
+  }
+
+  /** Called often (every tick); starts work that is due and never waits for it. */
+  tick(now: number): void {
+    if (this.terminating || this.stopped) return;
+    if (!this.setupDone) {
+      if (!this.setupInFlight && now >= this.nextSetupAt) void this.setup();
+    } else {
+      this.startDueContainers(now);
+      this.runDueProbes(now);
+      if (hasSyncedVolumes(this.pod) && !this.volumeSyncInFlight && now >= this.nextVolumeSyncAt) void this.syncVolumes(now);
+    }
+    void this.flushStatus(now);
+  }
+
+  // ---- sandbox -------------------------------------------------------------------------------
+
+  private async setup(): Promise<void> {
+    this.setupInFlight = true;
+    try {
+      // The addresses are reported before any container starts, so readers of the downward API
+      // and of the Pod object agree.
+      await this.flushStatus(Date.now());
+      this.volumeDirs = volumeDirs(this.pod, this.podDir, path.join(this.ctx.dataDir, 'pvc'));
+      const dirOf = (name: string): string | undefined => this.volumeDirs.get(name);
+      const byPath = new Map<string, PathMapping>();
+      for (const c of this.containers) {
+        c.mappings = mappingsFor(c.spec.volumeMounts, dirOf);
+        for (const m of c.mappings) if (!byPath.has(m.mountPath)) byPath.set(m.mountPath, m);
+      }
+      this.podMappings = [...byPath.values()].sort((a, b) => b.mountPath.length - a.mountPath.length);
+      await fs.mkdir(path.join(this.podDir, 'bin'), { recursive: true });
+      for (const [name, script] of Object.entries(wrapperScripts(this.facts.podIP, this.ctx.redisServerBinary, this.ctx.redisCliBinary))) {
+        await fs.writeFile(path.join(this.podDir, 'bin', name), script, { mode: 0o755 });
+      }
+      await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings);
+      this.nextVolumeSyncAt = Date.now() + VOLUME_SYNC_MS;
+      for (const c of this.containers) {
+        c.cwd = await this.workingDir(c);
+        c.startAt = Date.now();
+      }
+      this.setupDone = true;
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const reason = err instanceof VolumeError ? 'ContainerCreating' : 'CreateContainerConfigError';
+      for (const c of this.containers) c.state = { waiting: { reason, message } };
+      this.ctx.log(`pod ${this.key}: setup failed, retrying: ${message}`);
+      this.nextSetupAt = Date.now() + SETUP_RETRY_MS;
+    } finally {
+      this.setupInFlight = false;
+    }
+  }
+
+  /** workingDir (mapped), else the volume mounted at /data, else the container's own directory. */
+  private async workingDir(c: ContainerRuntime): Promise<string> {
+    const own = path.join(this.podDir, 'containers', c.spec.name);
+    await fs.mkdir(own, { recursive: true });
+    const wanted = c.spec.workingDir ?? '/data';
+    const mapped = rewritePaths(wanted, c.mappings);
+    if (mapped !== wanted) return mapped;
+    return own;
+  }
+
+  private async syncVolumes(now: number): Promise<void> {
+    this.volumeSyncInFlight = true;
+    try {
+      await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings);
+    } catch (err) {
+      this.ctx.log(`pod ${this.key}: volume re-sync failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.nextVolumeSyncAt = now + VOLUME_SYNC_MS;
+      this.volumeSyncInFlight = false;
+    }
+  }
+
+  // ---- containers ----------------------------------------------------------------------------
+
+  private initDone(): boolean {
+    return this.containers.every((c) => !c.init || (isTerminated(c.state) && c.state.terminated.exitCode === 0));
+  }
+
+  private startDueContainers(now: number): void {
+    // Init containers run one at a time, in order; the others only after all of them succeeded.
+    const pendingInit = this.containers.find((c) => c.init && !(isTerminated(c.state) && c.state.terminated.exitCode === 0));
+    const candidates = pendingInit ? [pendingInit] : this.containers.filter((c) => !c.init);
+    for (const c of candidates) {
+      if (c.done || c.starting || c.proc || c.startAt === undefined || now < c.startAt) continue;
+      void this.startContainer(c);
+    }
+  }
+
+  private objectLookup = async (c: V1Container): Promise<ObjectLookup> => {
+    const namespace = this.pod.metadata?.namespace ?? 'default';
+    const cms = new Map<string, ConfigMapData | undefined>();
+    const secrets = new Map<string, SecretData | undefined>();
+    for (const from of c.envFrom ?? []) {
+      if (from.configMapRef?.name) cms.set(from.configMapRef.name, undefined);
+      if (from.secretRef?.name) secrets.set(from.secretRef.name, undefined);
+    }
+    for (const e of c.env ?? []) {
+      if (e.valueFrom?.configMapKeyRef?.name) cms.set(e.valueFrom.configMapKeyRef.name, undefined);
+      if (e.valueFrom?.secretKeyRef?.name) secrets.set(e.valueFrom.secretKeyRef.name, undefined);
+    }
+    for (const name of cms.keys()) cms.set(name, await this.ctx.volumes.configMap(namespace, name));
+    for (const name of secrets.keys()) secrets.set(name, await this.ctx.volumes.secret(namespace, name));
+    return { configMap: (name) => cms.get(name), secret: (name) => secrets.get(name) };
+  };
+
+  private baseEnv(c: ContainerRuntime): Record<string, string> {
+    const hostname = this.pod.spec?.hostNetwork ? (this.pod.spec.nodeName ?? '') : (this.pod.spec?.hostname ?? this.pod.metadata?.name ?? '');
+    return {
+      PATH: `${path.join(this.podDir, 'bin')}:${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
+      HOME: c.cwd,
+      HOSTNAME: hostname,
+    };
+  }
+
+  private async startContainer(c: ContainerRuntime): Promise<void> {
+    c.starting = true;
+    const name = c.spec.name;
+    try {
+      const envMap = resolveEnv(this.pod, c.spec, this.facts, await this.objectLookup(c.spec));
+      const planned = planProcess({
+        pod: this.pod,
+        container: c.spec,
+        env: envMap,
+        podIP: this.facts.podIP,
+        mappings: c.mappings,
+        exporterBinary: this.ctx.exporterBinary,
+        redisServerBinary: this.ctx.redisServerBinary,
+        redisCliBinary: this.ctx.redisCliBinary,
+        baseEnv: this.baseEnv(c),
+      });
+      if (!planned.ok) {
+        c.state = { waiting: { reason: planned.reason, message: planned.message } };
+        c.startAt = undefined;
+        c.done = true;
+        return;
+      }
+      if (this.terminating || this.stopped) return;
+      const isRestart = c.lastState.terminated !== undefined || isTerminated(c.state);
+      const logDir = path.join(this.podDir, 'logs', name);
+      await fs.mkdir(logDir, { recursive: true });
+      const restartCount = isRestart ? c.restartCount + 1 : c.restartCount;
+      const startedAtMs = Date.now();
+      c.env = planned.plan.env;
+      let proc: ContainerProcess;
+      try {
+        proc = await startProcess({ ...planned.plan, cwd: c.cwd, logFile: path.join(logDir, `${restartCount}.log`) });
+      } catch (err) {
+        c.restartCount = restartCount;
+        this.onExit(c, 128, 'StartError', `failed to start ${planned.plan.file}: ${err instanceof Error ? err.message : String(err)}`, startedAtMs);
+        return;
+      }
+      c.restartCount = restartCount;
+      c.proc = proc;
+      c.startedAtMs = startedAtMs;
+      c.containerID = `local://${proc.pid}`;
+      c.state = { running: { startedAt: timestamp(startedAtMs) } };
+      c.startAt = undefined;
+      c.killing = undefined;
+      c.probes = this.probesFor(c.spec, startedAtMs);
+      this.ctx.log(`pod ${this.key}: container ${name} started (pid ${proc.pid}): ${planned.plan.file} ${planned.plan.args.join(' ')}`);
+      void proc.exited.then(({ code, signal }) => {
+        const exitCode = exitCodeOf(code, signal);
+        const message = c.killing;
+        c.proc = undefined;
+        this.onExit(c, exitCode, terminationReason(exitCode), message, startedAtMs);
+      });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const reason = err instanceof ContainerConfigError ? 'CreateContainerConfigError' : 'RunContainerError';
+      c.state = { waiting: { reason, message } };
+      c.startAt = Date.now() + SETUP_RETRY_MS;
+      this.ctx.log(`pod ${this.key}: container ${name} cannot start: ${message}`);
+    } finally {
+      c.starting = false;
+    }
+  }
+
+  private probesFor(spec: V1Container, startedAt: number): ProbeRuntime[] {
+    const out: ProbeRuntime[] = [];
+    const add = (kind: ProbeKind, probe: V1Probe | undefined): void => {
+      if (!probe) return;
+      const timing = probeTiming(probe, kind);
+      out.push({ kind, probe, timing, state: initialProbeState(kind, timing, startedAt), inFlight: false });
+    };
+    add('startup', spec.startupProbe);
+    add('liveness', spec.livenessProbe);
+    add('readiness', spec.readinessProbe);
+    return out;
+  }
+
+  private onExit(c: ContainerRuntime, exitCode: number, reason: string, message: string | undefined, startedAtMs: number): void {
+    const now = Date.now();
+    const terminated: TerminatedState = {
+      terminated: {
+        exitCode,
+        reason,
+        ...(message ? { message } : {}),
+        startedAt: timestamp(startedAtMs),
+        finishedAt: timestamp(now),
+        ...(c.containerID ? { containerID: c.containerID } : {}),
+      },
+    };
+    c.probes = [];
+    this.ctx.log(`pod ${this.key}: container ${c.spec.name} exited with ${exitCode}${message ? ` (${message})` : ''}`);
+    const initOk = c.init && exitCode === 0;
+    if (this.terminating || this.stopped || initOk || !shouldRestart(this.restartPolicy, exitCode)) {
+      c.state = terminated;
+      c.done = true;
+      return;
+    }
+    c.crashes = crashesAfterExit(c.crashes, now - startedAtMs, this.ctx.backoff);
+    const delay = restartDelay(c.crashes, this.ctx.backoff);
+    c.lastState = terminated;
+    const podName = `${this.pod.metadata?.name}_${this.pod.metadata?.namespace}(${this.uid})`;
+    c.state = {
+      waiting: { reason: 'CrashLoopBackOff', message: `back-off ${formatDelay(delay)} restarting failed container=${c.spec.name} pod=${podName}` },
+    };
+    c.startAt = now + delay;
+  }
+
+  // ---- probes --------------------------------------------------------------------------------
+
+  private runDueProbes(now: number): void {
+    for (const c of this.containers) {
+      if (!c.proc || c.killing) continue;
+      const startup = c.probes.find((p) => p.kind === 'startup');
+      const started = !startup || startup.state.result === 'success';
+      for (const p of c.probes) {
+        if (p.inFlight || !probeDue(p.state, now)) continue;
+        if (p.kind === 'startup' ? started : !started) continue;
+        p.inFlight = true;
+        const proc = c.proc;
+        void runProbe(p.probe, this.probeContext(c), p.timing.timeoutMs).then((outcome) => {
+          p.inFlight = false;
+          if (c.proc !== proc || c.killing) return;
+          p.state = recordProbe(p.state, outcome.ok, p.timing, Date.now(), outcome.message);
+          if (!outcome.ok) this.ctx.log(`pod ${this.key}: ${p.kind} probe of ${c.spec.name} failed: ${outcome.message ?? ''}`);
+          if ((p.kind === 'liveness' || p.kind === 'startup') && p.state.result === 'failure') {
+            const what = p.kind === 'liveness' ? 'liveness' : 'startup';
+            void this.killContainer(c, `Container ${c.spec.name} failed ${what} probe, will be restarted`);
+          }
+        });
+      }
+    }
+  }
+
+  private probeContext(c: ContainerRuntime) {
+    return { podIP: this.facts.podIP, container: c.spec, env: c.env, cwd: c.cwd, mappings: c.mappings, redisCliBinary: this.ctx.redisCliBinary };
+  }
+
+  private graceMs(): number {
+    const seconds = this.pod.metadata?.deletionGracePeriodSeconds ?? this.pod.spec?.terminationGracePeriodSeconds ?? 30;
+    return Math.max(0, Number(seconds)) * 1000;
+  }
+
+  private async killContainer(c: ContainerRuntime, why: string, graceMs = this.graceMs()): Promise<void> {
+    const proc = c.proc;
+    if (!proc) return;
+    c.killing = why;
+    await stopProcess(proc, graceMs);
+  }
+
+  // ---- status --------------------------------------------------------------------------------
+
+  private containerStatus(c: ContainerRuntime): ContainerStatusJson {
+    const running = isRunning(c.state);
+    const startup = c.probes.find((p) => p.kind === 'startup');
+    const readiness = c.probes.find((p) => p.kind === 'readiness');
+    const started = running && (!startup || startup.state.result === 'success');
+    const ready = started && (!readiness || readiness.state.result === 'success');
+    const status: ContainerStatusJson = {
+      name: c.spec.name,
+      image: c.spec.image ?? '',
+      imageID: '',
+      ready: c.init ? isTerminated(c.state) && c.state.terminated.exitCode === 0 : ready,
+      started: c.init ? running : started,
+      restartCount: c.restartCount,
+      state: c.state,
+      lastState: c.lastState,
+    };
+    if (c.containerID) status.containerID = c.containerID;
+    return status;
+  }
+
+  currentStatus(now: number): PodStatusJson {
+    const init = this.containers.filter((c) => c.init).map((c) => this.containerStatus(c));
+    const regular = this.containers.filter((c) => !c.init).map((c) => this.containerStatus(c));
+    const status = buildPodStatus(
+      {
+        hostIP: this.facts.hostIP,
+        podIP: this.facts.podIP,
+        startTime: this.startTime,
+        initialized: this.setupDone && this.initDone(),
+        restartPolicy: this.restartPolicy,
+        qosClass: qosClass(this.pod.spec?.containers ?? []),
+        initContainers: init,
+        containers: regular,
+      },
+      this.lastConditions,
+      now,
+    );
+    // An init container that failed for good fails the Pod.
+    const initFailed = this.containers.some((c) => c.init && c.done && isTerminated(c.state) && c.state.terminated.exitCode !== 0);
+    if (initFailed) status.phase = 'Failed';
+    return status;
+  }
+
+  /** Writes the status when it differs from what was last written. */
+  async flushStatus(now: number): Promise<void> {
+    if (this.statusInFlight || this.stopped) return;
+    const status = this.currentStatus(now);
+    const json = JSON.stringify(status);
+    if (json === this.lastStatusJson) return;
+    this.statusInFlight = true;
+    try {
+      await this.ctx.writeStatus(this.pod, status);
+      this.lastStatusJson = json;
+      this.lastConditions = status.conditions;
+    } catch (err) {
+      this.ctx.log(`pod ${this.key}: status write failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      this.statusInFlight = false;
+    }
+  }
+
+  // ---- endings -------------------------------------------------------------------------------
+
+  /** Graceful deletion: SIGTERM, the grace period, SIGKILL; then the Pod's directory goes. */
+  terminate(graceMs = this.graceMs()): Promise<void> {
+    this.terminating ??= (async () => {
+      this.ctx.log(`pod ${this.key}: stopping containers (grace ${graceMs} ms)`);
+      for (const c of this.containers) c.startAt = undefined;
+      await Promise.all(this.containers.map((c) => this.killContainer(c, 'Stopping container', graceMs)));
+      await fs.rm(this.podDir, { recursive: true, force: true });
+    })();
+    return this.terminating;
+  }
+
+  /** The kubelet is going away: processes end, the Pod's files and object stay. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopped = true;
+    await Promise.all(this.containers.map((c) => this.killContainer(c, 'Kubelet stopping', graceMs)));
+  }
+}
+
+function formatDelay(ms: number): string {
+  if (ms < 60_000) return `${Math.round(ms / 100) / 10}s`;
+  const m = Math.floor(ms / 60_000);
+  const s = Math.round((ms % 60_000) / 1000);
+  return `${m}m${s}s`;
+}

@@ -1,0 +1,153 @@
+// Volumes as real directories. Where each volume lives:
+//   emptyDir, configMap, secret, downwardAPI, projected: <dataDir>/pods/<ns>_<pod>_<uid>/volumes/<type>/<volume>
+//   persistentVolumeClaim: <dataDir>/pvc/<namespace>/<claimName> (outlives the Pod)
+//   hostPath: the path itself.
+// ConfigMap text is written with the Pod's mount paths rewritten to these directories (the same
+// rule as for args, see command.ts rewritePaths), so a redis.conf saying `dir /data` works.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { V1Pod, V1Volume } from '@kubernetes/client-node';
+import { fieldRefValue, rewritePaths, type PathMapping, type PodFacts } from './command.js';
+
+export interface ConfigMapData {
+  data?: Record<string, string>;
+  binaryData?: Record<string, string>;
+}
+export interface SecretData {
+  data?: Record<string, string>;
+  stringData?: Record<string, string>;
+}
+
+export interface VolumeSource {
+  configMap(namespace: string, name: string): Promise<ConfigMapData | undefined>;
+  secret(namespace: string, name: string): Promise<SecretData | undefined>;
+  /** Makes sure the claim exists and is Bound (the local provisioner). */
+  bindClaim(namespace: string, claimName: string): Promise<void>;
+}
+
+export class VolumeError extends Error {}
+
+export function podDirName(pod: V1Pod): string {
+  return `${pod.metadata?.namespace ?? 'default'}_${pod.metadata?.name ?? ''}_${pod.metadata?.uid ?? ''}`;
+}
+
+/** The host directory of each volume of the Pod; pure. */
+export function volumeDirs(pod: V1Pod, podDir: string, pvcRoot: string): Map<string, string> {
+  const dirs = new Map<string, string>();
+  const namespace = pod.metadata?.namespace ?? 'default';
+  for (const v of pod.spec?.volumes ?? []) {
+    const local = (type: string): string => path.join(podDir, 'volumes', type, v.name);
+    if (v.emptyDir) dirs.set(v.name, local('empty-dir'));
+    else if (v.configMap) dirs.set(v.name, local('configmap'));
+    else if (v.secret) dirs.set(v.name, local('secret'));
+    else if (v.downwardAPI) dirs.set(v.name, local('downward-api'));
+    else if (v.projected) dirs.set(v.name, local('projected'));
+    else if (v.persistentVolumeClaim) dirs.set(v.name, path.join(pvcRoot, namespace, v.persistentVolumeClaim.claimName));
+    else if (v.hostPath) dirs.set(v.name, v.hostPath.path);
+  }
+  return dirs;
+}
+
+async function writeIfChanged(file: string, content: Buffer, mode: number): Promise<void> {
+  try {
+    const current = await fs.readFile(file);
+    if (current.equals(content)) return;
+  } catch {
+    // absent: write it
+  }
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, content, { mode });
+  await fs.rename(tmp, file);
+}
+
+interface KeyItems {
+  items?: { key: string; path: string; mode?: number }[];
+  defaultMode?: number;
+}
+
+async function writeKeys(dir: string, entries: Map<string, Buffer>, spec: KeyItems, what: string): Promise<void> {
+  const items = spec.items ?? [...entries.keys()].map((key) => ({ key, path: key, mode: undefined }));
+  for (const item of items) {
+    const content = entries.get(item.key);
+    if (!content) throw new VolumeError(`${what}: key "${item.key}" not found`);
+    if (item.path.split('/').includes('..')) throw new VolumeError(`${what}: item path "${item.path}" must not contain ".."`);
+    await writeIfChanged(path.join(dir, item.path), content, item.mode ?? spec.defaultMode ?? 0o644);
+  }
+}
+
+function configMapEntries(cm: ConfigMapData, mappings: readonly PathMapping[]): Map<string, Buffer> {
+  const entries = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(cm.data ?? {})) entries.set(k, Buffer.from(rewritePaths(v, mappings)));
+  for (const [k, v] of Object.entries(cm.binaryData ?? {})) entries.set(k, Buffer.from(v, 'base64'));
+  return entries;
+}
+
+function secretEntries(secret: SecretData): Map<string, Buffer> {
+  const entries = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(secret.stringData ?? {})) entries.set(k, Buffer.from(v));
+  for (const [k, v] of Object.entries(secret.data ?? {})) entries.set(k, Buffer.from(v, 'base64'));
+  return entries;
+}
+
+async function writeVolume(pod: V1Pod, v: V1Volume, dir: string, source: VolumeSource, facts: PodFacts, mappings: readonly PathMapping[]): Promise<void> {
+  const namespace = pod.metadata?.namespace ?? 'default';
+  const failed = (msg: string): VolumeError => new VolumeError(`MountVolume.SetUp failed for volume "${v.name}" : ${msg}`);
+  if (v.configMap) {
+    const cm = await source.configMap(namespace, v.configMap.name ?? '');
+    if (!cm) {
+      if (v.configMap.optional) return;
+      throw failed(`configmap "${v.configMap.name}" not found`);
+    }
+    await writeKeys(dir, configMapEntries(cm, mappings), v.configMap, `volume ${v.name}`);
+  } else if (v.secret) {
+    const secret = await source.secret(namespace, v.secret.secretName ?? '');
+    if (!secret) {
+      if (v.secret.optional) return;
+      throw failed(`secret "${v.secret.secretName}" not found`);
+    }
+    await writeKeys(dir, secretEntries(secret), v.secret, `volume ${v.name}`);
+  } else if (v.downwardAPI) {
+    for (const item of v.downwardAPI.items ?? []) {
+      const value = item.fieldRef ? fieldRefValue(pod, facts, item.fieldRef.fieldPath) : '';
+      await writeIfChanged(path.join(dir, item.path), Buffer.from(value), item.mode ?? v.downwardAPI.defaultMode ?? 0o644);
+    }
+  } else if (v.projected) {
+    for (const src of v.projected.sources ?? []) {
+      if (src.configMap) {
+        const cm = await source.configMap(namespace, src.configMap.name ?? '');
+        if (cm) await writeKeys(dir, configMapEntries(cm, mappings), src.configMap, `volume ${v.name}`);
+        else if (!src.configMap.optional) throw failed(`configmap "${src.configMap.name}" not found`);
+      } else if (src.secret) {
+        const secret = await source.secret(namespace, src.secret.name ?? '');
+        if (secret) await writeKeys(dir, secretEntries(secret), src.secret, `volume ${v.name}`);
+        else if (!src.secret.optional) throw failed(`secret "${src.secret.name}" not found`);
+      } else if (src.downwardAPI) {
+        for (const item of src.downwardAPI.items ?? []) {
+          const value = item.fieldRef ? fieldRefValue(pod, facts, item.fieldRef.fieldPath) : '';
+          await writeIfChanged(path.join(dir, item.path), Buffer.from(value), item.mode ?? 0o644);
+        }
+      } else if (src.serviceAccountToken) {
+        // No token authentication on the local API server: the file exists so readers do not fail.
+        await writeIfChanged(path.join(dir, src.serviceAccountToken.path), Buffer.from('local'), 0o600);
+      }
+    }
+  }
+}
+
+/**
+ * Creates every volume's directory and writes the projected contents; also used to re-sync
+ * ConfigMap and Secret contents while the Pod runs (files are rewritten only when they change).
+ */
+export async function materialiseVolumes(pod: V1Pod, dirs: Map<string, string>, source: VolumeSource, facts: PodFacts, mappings: readonly PathMapping[]): Promise<void> {
+  for (const v of pod.spec?.volumes ?? []) {
+    const dir = dirs.get(v.name);
+    if (!dir) throw new VolumeError(`volume "${v.name}": unsupported volume type (supported: emptyDir, configMap, secret, downwardAPI, projected, persistentVolumeClaim, hostPath)`);
+    await fs.mkdir(dir, { recursive: true });
+    if (v.persistentVolumeClaim) await source.bindClaim(pod.metadata?.namespace ?? 'default', v.persistentVolumeClaim.claimName);
+    await writeVolume(pod, v, dir, source, facts, mappings);
+  }
+}
+
+/** Volumes that follow API objects and so need re-syncing. */
+export const hasSyncedVolumes = (pod: V1Pod): boolean => (pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.projected);
