@@ -1,0 +1,93 @@
+// `npm start`: the embedded platform with the example RedisCluster (or the manifests given on the
+// command line), until Ctrl-C.
+//
+//   npm start                         # examples/rediscluster.yaml
+//   npm start -- my-cluster.yaml ...  # these manifests instead
+//   npm start -- --no-example         # nothing but the operator
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { KubeObject } from './eventing/kube.js';
+import { REPO_ROOT, startPlatform, type Platform } from './platform.js';
+
+export interface MainArgs {
+  manifests: string[];
+  persist: boolean;
+}
+
+export function parseArgs(argv: string[]): MainArgs {
+  let example = true;
+  let persist = false;
+  const manifests: string[] = [];
+  for (const a of argv) {
+    if (a === '--no-example') example = false;
+    else if (a === '--persist') persist = true;
+    else if (a === '-h' || a === '--help') {
+      console.log('usage: npm start -- [--no-example] [--persist] [manifest.yaml ...]');
+      process.exit(0);
+    } else if (a.startsWith('-')) throw new Error(`unknown option ${a} (known: --no-example, --persist)`);
+    else manifests.push(resolve(a));
+  }
+  if (manifests.length === 0 && example) manifests.push(join(REPO_ROOT, 'examples', 'rediscluster.yaml'));
+  return { manifests, persist };
+}
+
+/**
+ * Called once the platform is up, with the RedisClusters that were applied. The place to wait for
+ * them to become Ready and print how to connect (`redis-cli -c -h ... -p ...`).
+ */
+export async function waitForExample(_platform: Platform, _clusters: KubeObject[]): Promise<void> {
+  // Nothing to wait for until the reconcile function reports readiness.
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const verbose = process.env.LOCAL_VERBOSE === '1';
+  const platform = await startPlatform({
+    manifests: args.manifests,
+    persist: args.persist,
+    log: (m) => {
+      if (verbose || /failed|error|refused|not delivered|exited/i.test(m)) console.log(`[local] ${m}`);
+    },
+  });
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping every process the platform started...`);
+    platform
+      .stop()
+      .then(() => process.exit(0))
+      .catch((err) => {
+        console.error(err);
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+
+  const { urls } = platform;
+  console.log(
+    [
+      'The local platform is up.',
+      `  API server     ${urls.api}`,
+      `                 kubectl --server ${urls.api} get redisclusters -A`,
+      `  Front door     ${urls.frontDoor ?? '(disabled)'}   e.g. curl '${urls.frontDoor}/cluster/nodes?clusterName=rediscluster1'`,
+      `  Broker         ${platform.eventing.brokerUrl('redis-operator', 'default')}`,
+      `  Functions      ${urls.serving}/<namespace>/<service>/`,
+      `  Logs           ${platform.stateDir}`,
+      args.manifests.length ? `  Applied        ${args.manifests.join(', ')}` : '  Applied        (no example)',
+      'Ctrl-C stops everything.',
+    ].join('\n'),
+  );
+  await waitForExample(
+    platform,
+    platform.applied.filter((o) => o.kind === 'RedisCluster'),
+  );
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().catch((err) => {
+    console.error(`local platform: ${(err as Error).message}`);
+    process.exit(1);
+  });
+}

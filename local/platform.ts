@@ -1,0 +1,180 @@
+// The whole embedded platform in one call: API server, scheduler, kubelet, eventing, serving and
+// the front door, with the CRD, the project's knative/ manifests and any given manifests applied.
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { startApiServer } from './apiserver/index.js';
+import { startEventing, type Eventing } from './eventing/index.js';
+import { KubeRest, type KubeObject } from './eventing/kube.js';
+import { startKubelet } from './kubelet/index.js';
+import { defaultNodes, startScheduler } from './scheduler/index.js';
+import { startServing, type Serving } from './serving/index.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '..');
+
+export interface PlatformOptions {
+  host?: string;
+  /** Ports: API 8001, Broker ingress 8002, activator 8003, front door 9090 by default; 0 picks free ones. */
+  apiPort?: number;
+  brokerPort?: number;
+  servingPort?: number;
+  frontDoorPort?: number;
+  /** Logs, pod data, kubeconfigs and the API server's state file; default `<repo>/.local-state`. */
+  stateDir?: string;
+  /** Number of virtual nodes (default 3). */
+  nodes?: number;
+  pingIntervalMs?: number;
+  idleWindowMs?: number;
+  /** Extra manifest files (multi-document YAML) applied after the CRD and knative/. */
+  manifests?: string[];
+  /** Folders holding the project's manifests; default `knative/` of the repository. */
+  knativeDirs?: string[];
+  /** Function folders looked up by image name; default `functions/` of the repository. */
+  functionRoots?: string[];
+  /** Keep the API server's objects across restarts (a state file under stateDir). */
+  persist?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface PlatformUrls {
+  api: string;
+  broker: string;
+  serving: string;
+  frontDoor?: string;
+}
+
+export interface Platform {
+  urls: PlatformUrls;
+  stateDir: string;
+  kube: KubeRest;
+  eventing: Eventing;
+  serving: Serving;
+  /** Every object applied at start, in order. */
+  applied: KubeObject[];
+  /** Applies more manifests (files), like `kubectl apply -f`. */
+  apply(files: string[]): Promise<KubeObject[]>;
+  stop(): Promise<void>;
+}
+
+/** The objects of multi-document YAML files; throws naming the file on a syntax error. */
+export function readManifests(files: string[]): KubeObject[] {
+  const out: KubeObject[] = [];
+  for (const file of files) {
+    for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+      if (doc.errors.length) throw new Error(`${file}: ${doc.errors[0]!.message}`);
+      const obj = doc.toJS() as KubeObject | null;
+      if (!obj) continue;
+      if (!obj.apiVersion || !obj.kind) throw new Error(`${file}: a document has no apiVersion or kind`);
+      if (obj.kind === 'List' && Array.isArray(obj.items)) out.push(...(obj.items as KubeObject[]));
+      else out.push(obj);
+    }
+  }
+  return out;
+}
+
+export function yamlFilesIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** Namespaces and CRDs before everything else, as `kubectl apply` users order them. */
+function applyOrder(objs: KubeObject[]): KubeObject[] {
+  const rank = (o: KubeObject): number => (o.kind === 'Namespace' ? 0 : o.kind === 'CustomResourceDefinition' ? 1 : 2);
+  return [...objs].sort((a, b) => rank(a) - rank(b));
+}
+
+async function applyAll(kube: KubeRest, objs: KubeObject[], log: (m: string) => void): Promise<KubeObject[]> {
+  const done: KubeObject[] = [];
+  for (const obj of applyOrder(objs)) {
+    const what = `${obj.kind} ${obj.metadata?.namespace ? `${obj.metadata.namespace}/` : ''}${obj.metadata?.name}`;
+    // A CRD's resource is served a moment after the CRD is stored: retry briefly on 404.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        done.push(await kube.apply(obj));
+        break;
+      } catch (err) {
+        if (attempt < 20 && (err as { code?: number }).code === 404) {
+          await new Promise((r) => setTimeout(r, 100));
+          continue;
+        }
+        throw new Error(`applying ${what}: ${(err as Error).message}`);
+      }
+    }
+    log(`applied ${what}`);
+  }
+  return done;
+}
+
+export async function startPlatform(opts: PlatformOptions = {}): Promise<Platform> {
+  const log = opts.log ?? (() => undefined);
+  const host = opts.host ?? '127.0.0.1';
+  const stateDir = resolve(opts.stateDir ?? join(REPO_ROOT, '.local-state'));
+  mkdirSync(stateDir, { recursive: true });
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    // Reverse order: the functions and event sources go before the API they talk to.
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (err) {
+        log(`stop: ${(err as Error).message}`);
+      }
+    }
+    stops.length = 0;
+  };
+  try {
+    const api = await startApiServer({ host, port: opts.apiPort ?? 8001, stateFile: opts.persist ? join(stateDir, 'apiserver.json') : undefined });
+    stops.push(() => api.close());
+    const kube = new KubeRest(api.url);
+    const nodes = defaultNodes(opts.nodes ?? 3);
+    const scheduler = await startScheduler({ apiUrl: api.url, nodes });
+    stops.push(() => scheduler.stop());
+    const kubelet = await startKubelet({ apiUrl: api.url, nodes, dataDir: join(stateDir, 'pods'), log: (m) => log(`kubelet: ${m}`) });
+    stops.push(() => kubelet.stop());
+    const eventing = await startEventing({ apiUrl: api.url, host, port: opts.brokerPort ?? 8002, pingIntervalMs: opts.pingIntervalMs, log });
+    stops.push(() => eventing.stop());
+    const serving = await startServing({
+      apiUrl: api.url,
+      host,
+      port: opts.servingPort ?? 8003,
+      frontDoorPort: opts.frontDoorPort ?? 9090,
+      stateDir: join(stateDir, 'serving'),
+      idleWindowMs: opts.idleWindowMs,
+      functionRoots: opts.functionRoots,
+      envFor: (svc) =>
+        eventing.sinkBindingEnv({
+          apiVersion: svc.apiVersion ?? 'serving.knative.dev/v1',
+          kind: svc.kind ?? 'Service',
+          name: svc.metadata!.name!,
+          namespace: svc.metadata!.namespace!,
+          labels: svc.metadata?.labels,
+        }),
+      log,
+    });
+    stops.push(() => serving.stop());
+
+    const crds = yamlFilesIn(join(REPO_ROOT, 'charts', 'redis-operator', 'crds'));
+    const knative = (opts.knativeDirs ?? [join(REPO_ROOT, 'knative')]).flatMap(yamlFilesIn);
+    const applied = [
+      ...(await applyAll(kube, readManifests(crds), log)),
+      ...(await applyAll(kube, readManifests(knative), log)),
+      ...(await applyAll(kube, readManifests(opts.manifests ?? []), log)),
+    ];
+    return {
+      urls: { api: api.url, broker: eventing.url, serving: serving.url, frontDoor: serving.frontDoorUrl },
+      stateDir,
+      kube,
+      eventing,
+      serving,
+      applied,
+      apply: (files) => applyAll(kube, readManifests(files), log),
+      stop: stopAll,
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
