@@ -175,7 +175,7 @@ const resourceExample = {
   spec: {},
 };
 const alertExample = {
-  status: 'firing',
+  status: 'firing' as const,
   labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rediscluster1', namespace: 'cache' },
   annotations: { scale_count: '1' },
   startsAt: '2026-01-01T00:00:00Z',
@@ -302,7 +302,7 @@ export const catalog = {
     data: alertResolvedSchema,
     extensions: alertExtensionsSchema,
     extensionsOf: alertExtensions,
-    example: { ...alertExample, status: 'resolved', endsAt: '2026-01-01T00:10:00Z' },
+    example: { ...alertExample, status: 'resolved' as const, endsAt: '2026-01-01T00:10:00Z' },
   },
 } as const satisfies Record<string, CatalogEntry>;
 

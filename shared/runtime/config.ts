@@ -23,7 +23,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
 
 /** The variables every function reads. Extend it for a function's own. */
 export const baseConfigSchema = z.object({
-  PORT: intVar(1, 65535, 'a port number').default(8080),
+  // 0 picks a free port (tests); Knative always sets one.
+  PORT: intVar(0, 65535, 'a port number').default(8080),
   K_SERVICE: z.string().optional(),
   K_REVISION: z.string().optional(),
   K_SINK: z.url('must be a URL').optional(),
