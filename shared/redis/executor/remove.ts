@@ -1,0 +1,173 @@
+// Removing a node from the cluster: re-parent its replicas, FORGET it on every other node inside
+// the 60 s ban, then wipe it so it cannot gossip its way back.
+import type { RedisPool } from '../connection.js';
+import { endpointKey } from '../connection.js';
+import { countSlots } from '../topology.js';
+import type { EngineAction, EngineResult, Endpoint, NodeReport } from '../types.js';
+import { endpointOf, mastersWithSlots, mergeReports, replicasOfNode, type MergedNode, type MergedView } from './failover.js';
+import { readClusterMap, waitFor } from './util.js';
+
+/** Redis bans a forgotten id for 60 s; every node must be told well inside that window. */
+export const FORGET_BAN_MS = 60_000;
+
+export class RemoveRefusedError extends Error {}
+
+export interface RemoveOptions {
+  /** Every node the operator knows (the cluster's nodes); the node to remove may be among them. */
+  endpoints: Endpoint[];
+  /** Explicit new master per replica id of the removed node; others are chosen (fewest replicas, domain). */
+  replacementMasterFor?: Record<string, string>;
+  /** Failure domain per node id, for choosing where a re-parented replica goes. */
+  domains?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+// ---- pure choices -----------------------------------------------------------------------------
+
+/**
+ * The master a replica moves to: among `masters` (never `excluding`), first one whose domain differs
+ * from the replica's and from its siblings', then by fewest replicas, then by id for determinism.
+ */
+export function chooseNewMaster(
+  view: MergedView,
+  replicaId: string,
+  excluding: Set<string>,
+  domains: Record<string, string> = {},
+  extraReplicas: Map<string, number> = new Map(),
+): string | undefined {
+  const replicaDomain = domains[replicaId];
+  const scored = mastersWithSlots(view)
+    .filter((m) => !excluding.has(m.id) && m.id !== replicaId)
+    .map((m) => {
+      const siblings = replicasOfNode(view, m.id).filter((r) => !excluding.has(r.id));
+      const count = siblings.length + (extraReplicas.get(m.id) ?? 0);
+      let clash = 0;
+      if (replicaDomain !== undefined) {
+        if (domains[m.id] === replicaDomain) clash += 100;
+        clash += siblings.filter((s) => domains[s.id] === replicaDomain).length;
+      }
+      return { id: m.id, clash, count };
+    })
+    .sort((a, b) => a.clash - b.clash || a.count - b.count || a.id.localeCompare(b.id));
+  return scored[0]?.id;
+}
+
+// ---- I/O ------------------------------------------------------------------------------------
+
+/** Reads the endpoints and every node they report, merged into one view. */
+export async function readCluster(pool: RedisPool, endpoints: Endpoint[]): Promise<{ reports: NodeReport[]; view: MergedView }> {
+  const map = await readClusterMap(pool, dedupe(endpoints));
+  const byId = new Map<string, NodeReport>();
+  for (const r of map.reports) if (!byId.has(r.myId)) byId.set(r.myId, r);
+  const reports = [...byId.values()];
+  return { reports, view: mergeReports(reports) };
+}
+
+function dedupe(endpoints: Endpoint[]): Endpoint[] {
+  return [...new Map(endpoints.map((e) => [endpointKey(e), e])).values()];
+}
+
+/**
+ * Sends CLUSTER FORGET id to every reachable node (except the node itself) in parallel, and repeats
+ * on the nodes that still list it (gossip race) until none does, all inside the 60 s ban.
+ */
+export async function forgetEverywhere(pool: RedisPool, id: string, endpoints: Endpoint[], timeoutMs = 20_000): Promise<EngineAction> {
+  const started = Date.now();
+  const budget = Math.min(timeoutMs, FORGET_BAN_MS - 10_000);
+  let told = 0;
+  await waitFor(`every node to forget ${id}`, budget, async () => {
+    const { reports } = await pool.readAll(endpoints);
+    const remembering = reports.filter((r) => r.myId !== id && r.nodes.some((v) => v.id === id));
+    if (remembering.length === 0) return true;
+    const results = await Promise.allSettled(remembering.map((r) => pool.call(r.address, 'CLUSTER', 'FORGET', id)));
+    told += results.filter((x) => x.status === 'fulfilled').length;
+    const refused = results.find((x): x is PromiseRejectedResult => x.status === 'rejected' && /master/i.test(String(x.reason)));
+    if (refused) throw new Error(`FORGET ${id} refused: ${String(refused.reason)}`);
+    return undefined;
+  }, 200);
+  return { kind: 'forget', nodeId: id, message: `forgot ${id} on every reachable node (${told} FORGET sent in ${Date.now() - started} ms)` };
+}
+
+/** Empties a removed node and makes it forget the cluster (new id), so it can never gossip back. */
+export async function wipeNode(pool: RedisPool, endpoint: Endpoint, expectId: string): Promise<EngineAction | undefined> {
+  let report: NodeReport;
+  try {
+    report = await pool.readReport(endpoint);
+  } catch {
+    return undefined;
+  }
+  if (report.myId !== expectId) return undefined;
+  const self = report.nodes.find((v) => v.id === report.myId)!;
+  if (self.role === 'master' && report.keys > 0) await pool.call(endpoint, 'FLUSHALL');
+  await pool.call(endpoint, 'CLUSTER', 'RESET', 'HARD');
+  return { kind: 'reset', nodeId: expectId, message: `flushed and hard-reset removed node ${expectId} (${endpointKey(endpoint)})` };
+}
+
+async function reparent(pool: RedisPool, replica: MergedNode, masterId: string, timeoutMs: number): Promise<EngineAction> {
+  const ep = endpointOf(replica);
+  await waitFor(`${replica.id} to replicate ${masterId}`, timeoutMs, async () => {
+    try {
+      await pool.call(ep, 'CLUSTER', 'REPLICATE', masterId);
+      return true;
+    } catch (err) {
+      if (/Unknown node/i.test(String(err))) return undefined;
+      throw err;
+    }
+  });
+  return { kind: 'replicate', nodeId: replica.id, message: `re-parented replica ${replica.id} to master ${masterId}` };
+}
+
+/**
+ * Removes a node that owns no slots (a drained master or a replica): re-parents its replicas,
+ * waits until no node lists it as a master, FORGETs it everywhere, verifies, then FLUSHALL +
+ * CLUSTER RESET HARD on it when it is reachable. Works when the node is dead.
+ * Refuses (RemoveRefusedError) a master that still owns slots: draining is the migration's job.
+ */
+export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOptions): Promise<EngineResult> {
+  const timeoutMs = opts.timeoutMs ?? 30_000;
+  const actions: EngineAction[] = [];
+  const { reports, view } = await readCluster(pool, opts.endpoints);
+  const target = view.nodes.get(nodeId);
+  if (!target) {
+    return { actions, problems: [], done: true };
+  }
+  const claims = reports.flatMap((r) => r.nodes.filter((v) => v.id === nodeId && v.role === 'master').map((v) => countSlots(v.slots)));
+  const owned = Math.max(countSlots(target.slots), ...claims, 0);
+  if (owned > 0) {
+    throw new RemoveRefusedError(`refusing to remove master ${nodeId}: it still owns ${owned} slots; drain it first`);
+  }
+
+  const others = reports.filter((r) => r.myId !== nodeId).map((r) => r.address);
+  const replicas = replicasOfNode(view, nodeId);
+  const extra = new Map<string, number>();
+  for (const r of replicas) {
+    if (!r.report) continue; // a dead replica is simply forgotten later
+    const chosen = opts.replacementMasterFor?.[r.id] ?? chooseNewMaster(view, r.id, new Set([nodeId]), opts.domains, extra);
+    if (!chosen) throw new Error(`no master left to take replica ${r.id} of ${nodeId}`);
+    extra.set(chosen, (extra.get(chosen) ?? 0) + 1);
+    actions.push(await reparent(pool, r, chosen, timeoutMs));
+  }
+  await waitFor(`no node to list ${nodeId} as a master`, timeoutMs, async () => {
+    const { reports: now } = await pool.readAll(others);
+    return now.every((r) => r.nodes.every((v) => v.masterId !== nodeId)) ? true : undefined;
+  });
+
+  actions.push(await forgetEverywhere(pool, nodeId, others, timeoutMs));
+  const wiped = target.report ? await wipeNode(pool, target.report.address, nodeId) : undefined;
+  if (wiped) actions.push(wiped);
+  // The removed node kept pinging during FORGET; re-check now that it no longer knows anyone.
+  const { reports: after } = await pool.readAll(others);
+  const stillKnown = after.filter((r) => r.nodes.some((v) => v.id === nodeId));
+  if (stillKnown.length) actions.push(await forgetEverywhere(pool, nodeId, others, timeoutMs));
+  actions.push({
+    kind: 'node-removed',
+    nodeId,
+    message: `removed ${target.role} ${nodeId} (${target.ip}:${target.port})${target.report ? '' : ', which was unreachable'}`,
+  });
+  return { actions, problems: [], done: true };
+}
+
+/** Removes a surplus replica; refuses a node that is a master with slots. */
+export async function removeReplica(pool: RedisPool, replicaId: string, opts: RemoveOptions): Promise<EngineResult> {
+  return removeNode(pool, replicaId, opts);
+}

@@ -1,0 +1,128 @@
+// Changing the number of replicas per master: attach empty nodes as replicas (MEET, REPLICATE,
+// wait for the replication link) and remove surplus ones, as the planner decides.
+import { mergedView } from '../check.js';
+import type { RedisPool } from '../connection.js';
+import { endpointKey } from '../connection.js';
+import { planReplicas } from '../planner.js';
+import type { DesiredNode, EngineAction, EngineResult, Endpoint, NodeReport } from '../types.js';
+import { removeReplica } from './remove.js';
+import { readClusterMap, waitFor } from './util.js';
+
+export interface AttachOptions {
+  /** A node already in the cluster to MEET when the new node knows nobody. */
+  seed: Endpoint;
+  seedBusPort?: number;
+  timeoutMs?: number;
+}
+
+/** A node that has never joined a cluster: knows only itself, owns no slot, holds no key. */
+export function isFreshNode(report: NodeReport): boolean {
+  const self = report.nodes.find((v) => v.id === report.myId);
+  return (
+    report.nodes.length === 1 &&
+    report.keys === 0 &&
+    self !== undefined &&
+    self.role === 'master' &&
+    self.slots.length === 0 &&
+    self.openSlots.length === 0
+  );
+}
+
+/**
+ * Makes the node at `node` a synced replica of `masterId`: MEET the seed when it does not know the
+ * master yet, REPLICATE (retried while gossip has not told it about the master), then wait until
+ * `master_link_status:up` with no sync in progress.
+ */
+export async function attachReplica(pool: RedisPool, node: Endpoint, masterId: string, opts: AttachOptions): Promise<EngineAction[]> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const actions: EngineAction[] = [];
+  const report = await pool.readReport(node);
+  const self = report.nodes.find((v) => v.id === report.myId)!;
+  if (self.role === 'master' && self.slots.length > 0) {
+    throw new Error(`attachReplica: ${endpointKey(node)} is a master owning slots; it cannot become a replica`);
+  }
+  if (!report.nodes.some((v) => v.id === masterId)) {
+    const busPort = opts.seedBusPort ?? opts.seed.port + 10000;
+    const args: (string | number)[] = ['MEET', opts.seed.ip, opts.seed.port];
+    if (busPort !== opts.seed.port + 10000) args.push(busPort);
+    await pool.call(node, 'CLUSTER', ...args);
+    actions.push({ kind: 'meet', nodeId: report.myId, message: `${report.myId} (${endpointKey(node)}) met ${endpointKey(opts.seed)}` });
+  }
+  if (self.masterId !== masterId) {
+    await waitFor(`${report.myId} to accept REPLICATE ${masterId}`, timeoutMs, async () => {
+      try {
+        await pool.call(node, 'CLUSTER', 'REPLICATE', masterId);
+        return true;
+      } catch (err) {
+        // Gossip has not yet told the new node about the master.
+        if (/Unknown node/i.test(String(err))) return undefined;
+        throw err;
+      }
+    }, 200);
+    actions.push({ kind: 'replicate', nodeId: report.myId, message: `${report.myId} (${endpointKey(node)}) replicates master ${masterId}` });
+  }
+  await waitFor(`${report.myId} to sync from ${masterId}`, timeoutMs, async () => {
+    const r = await pool.readReport(node);
+    const me = r.nodes.find((v) => v.id === r.myId)!;
+    const synced = me.masterId === masterId && r.replication['master_link_status'] === 'up' && r.replication['master_sync_in_progress'] === '0';
+    return synced ? true : undefined;
+  }, 200);
+  return actions;
+}
+
+export interface EnsureReplicasOptions {
+  replicasPerMaster: number;
+  /** Remove replicas beyond replicasPerMaster (default true); healing only adds. */
+  removeSurplus?: boolean;
+  timeoutMs?: number;
+}
+
+/**
+ * Brings every slot-owning master to `replicasPerMaster` replicas: fresh desired nodes are attached
+ * where the planner puts them, surplus replicas are removed (forgotten and reset, so they become
+ * fresh nodes again). Returns what was done and what is still missing.
+ */
+export async function ensureReplicas(pool: RedisPool, desired: DesiredNode[], opts: EnsureReplicasOptions): Promise<EngineResult> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const map = await readClusterMap(pool, desired.map((d) => ({ ip: d.ip, port: d.port })));
+  const byAddr = new Map(map.reports.map((r) => [endpointKey(r.address), r]));
+  const members = map.reports.filter((r) => !isFreshNode(r));
+  if (members.length === 0) throw new Error('ensureReplicas: no reachable node is part of a cluster');
+  const candidates = desired.filter((d) => {
+    const r = byAddr.get(endpointKey(d));
+    return r !== undefined && isFreshNode(r);
+  });
+  const domains: Record<string, string> = {};
+  for (const d of desired) {
+    const r = byAddr.get(endpointKey(d));
+    if (r) domains[r.myId] = d.domain;
+  }
+  const view = mergedView(members);
+  const plan = planReplicas(view, { replicasPerMaster: opts.replicasPerMaster, candidates, domains });
+  const seed = members.find((r) => r.nodes.find((v) => v.id === r.myId)?.role === 'master') ?? members[0]!;
+  const seedSelf = seed.nodes.find((v) => v.id === seed.myId)!;
+  const byName = new Map(desired.map((d) => [d.name, d]));
+  const endpoints = desired.map((d) => ({ ip: d.ip, port: d.port }));
+
+  const actions: EngineAction[] = [];
+  const errors: string[] = [];
+  const attached = await Promise.allSettled(
+    plan.attach.map(async ({ node, masterId }) => {
+      const d = byName.get(node);
+      if (!d) throw new Error(`planner chose unknown node ${node}`);
+      return attachReplica(pool, { ip: d.ip, port: d.port }, masterId, { seed: seed.address, seedBusPort: seedSelf.busPort, timeoutMs });
+    }),
+  );
+  for (const r of attached) {
+    if (r.status === 'fulfilled') actions.push(...r.value);
+    else errors.push(String(r.reason instanceof Error ? r.reason.message : r.reason));
+  }
+  const surplus = opts.removeSurplus === false ? [] : plan.remove;
+  const removed = await Promise.allSettled(surplus.map((id) => removeReplica(pool, id, { endpoints, timeoutMs })));
+  for (const r of removed) {
+    if (r.status === 'fulfilled') actions.push(...r.value.actions);
+    else errors.push(String(r.reason instanceof Error ? r.reason.message : r.reason));
+  }
+  const problems = errors.map((message) => ({ code: 'replica-missing' as const, message }));
+  return { actions, problems, done: problems.length === 0 };
+}
