@@ -1,0 +1,337 @@
+// The cluster health check (what to verify after each step) and the small view helpers the executor
+// and the planner share. Pure: reports in, problems out; every problem found is returned, not just
+// the first, so conditions and logs show the whole picture.
+import { compactRanges, formatRange, isUsable } from './topology.js';
+import {
+  SLOT_COUNT,
+  type ClusterNodeView,
+  type ClusterProblem,
+  type DesiredNode,
+  type Endpoint,
+  type NodeReport,
+  type SlotRange,
+} from './types.js';
+
+export interface CheckExpectations {
+  /** The nodes that should form the cluster; when absent, the reachable nodes are taken as desired. */
+  nodes?: DesiredNode[];
+  /** Number of masters that should own slots. */
+  masters?: number;
+  /** Replicas each slot-owning master should have. */
+  replicasPerMaster?: number;
+  /** Failure domain by node id or `ip:port`; enables the anti-affinity check. */
+  domains?: Record<string, string>;
+  /** Desired nodes that did not answer; their ids are not ghosts (they may come back). */
+  unreachable?: Endpoint[];
+  /** Slots that may be open because a recorded migration is under way. */
+  allowedOpenSlots?: number[];
+}
+
+const FAILING_FLAGS = ['fail', 'fail?', 'noaddr'] as const;
+
+export function endpointKey(e: Endpoint): string {
+  return `${e.ip}:${e.port}`;
+}
+
+/** The owner of every slot in one view (index = slot); undefined where no master claims it. */
+export function slotOwners(view: ClusterNodeView[]): (string | undefined)[] {
+  const owners: (string | undefined)[] = new Array<string | undefined>(SLOT_COUNT).fill(undefined);
+  for (const node of view) {
+    if (node.role !== 'master') continue;
+    for (const r of node.slots) for (let s = r.start; s <= r.end; s++) owners[s] = node.id;
+  }
+  return owners;
+}
+
+export function mastersOf(view: ClusterNodeView[]): ClusterNodeView[] {
+  return view.filter((n) => n.role === 'master');
+}
+
+export function replicasOf(view: ClusterNodeView[], masterId: string): ClusterNodeView[] {
+  return view.filter((n) => n.role === 'replica' && n.masterId === masterId);
+}
+
+/** Slot ranges per master (empty masters included): the input of the reshard planner. */
+export function ownersFromView(view: ClusterNodeView[]): Map<string, SlotRange[]> {
+  const owners = new Map<string, SlotRange[]>();
+  for (const m of mastersOf(view)) owners.set(m.id, compactRanges(m.slots));
+  return owners;
+}
+
+/**
+ * redis-cli's consistency signature: every node line that has slots, as `id:` plus its sorted plain
+ * ranges, lines sorted and joined. Equal signatures mean equal slot ownership.
+ */
+export function configSignature(view: ClusterNodeView[]): string {
+  return view
+    .filter((n) => n.slots.length > 0)
+    .map((n) => `${n.id}:${compactRanges(n.slots).map(formatRange).join(',')}`)
+    .sort()
+    .join('|');
+}
+
+/** What one view says about membership, roles, masters and addresses, in a comparable form. */
+function membershipSignature(view: ClusterNodeView[]): string {
+  return view
+    .map((n) => `${n.id} ${n.role} ${n.masterId ?? '-'} ${n.ip}:${n.port}@${n.busPort}`)
+    .sort()
+    .join('|');
+}
+
+/**
+ * Where the reports' views differ: one sentence per aspect (ids, roles/masters/addresses, slot
+ * ownership), naming the nodes that see it differently from the first report. Empty when they agree.
+ */
+export function viewDifferences(reports: NodeReport[]): string[] {
+  const first = reports[0];
+  if (!first) return [];
+  const out: string[] = [];
+  const ids = (r: NodeReport) => r.nodes.map((n) => n.id).sort().join(',');
+  const aspects: [string, (r: NodeReport) => string][] = [
+    ['the set of node ids', ids],
+    ['roles, masters or addresses', (r) => membershipSignature(r.nodes)],
+    ['slot ownership', (r) => configSignature(r.nodes)],
+  ];
+  for (const [aspect, signature] of aspects) {
+    const reference = signature(first);
+    const differing = reports.filter((r) => signature(r) !== reference).map((r) => r.myId);
+    if (differing.length > 0) {
+      out.push(`${differing.join(', ')} see ${aspect} differently from ${first.myId}`);
+      // A node that disagrees on ids also disagrees on the finer aspects; say it once.
+      if (aspect === 'the set of node ids') break;
+    }
+  }
+  return out;
+}
+
+export function viewsAgree(reports: NodeReport[]): boolean {
+  return viewDifferences(reports).length === 0;
+}
+
+/**
+ * One line per node id: the node's own `myself` line when it answered (only it knows its open slots
+ * and its own claim), otherwise the first observer's line.
+ */
+export function mergedView(reports: NodeReport[]): ClusterNodeView[] {
+  const byId = new Map<string, ClusterNodeView>();
+  for (const r of reports) {
+    const self = r.nodes.find((n) => n.id === r.myId);
+    if (self) byId.set(self.id, self);
+  }
+  for (const r of reports) for (const n of r.nodes) if (!byId.has(n.id)) byId.set(n.id, n);
+  return [...byId.values()];
+}
+
+function rangesText(slots: number[]): string {
+  return compactRanges(slots.map((s) => ({ start: s, end: s })))
+    .map(formatRange)
+    .join(',');
+}
+
+/** Runs every check of the health verification and returns all problems found. */
+export function checkCluster(reports: NodeReport[], expect: CheckExpectations = {}): ClusterProblem[] {
+  const problems: ClusterProblem[] = [];
+  const desired = expect.nodes;
+  const desiredByAddr = new Map((desired ?? []).map((d) => [endpointKey(d), d]));
+  const reportByAddr = new Map(reports.map((r) => [endpointKey(r.address), r]));
+
+  // Reachability.
+  const unreachable = new Map<string, Endpoint>();
+  for (const e of expect.unreachable ?? []) unreachable.set(endpointKey(e), e);
+  for (const d of desired ?? []) if (!reportByAddr.has(endpointKey(d))) unreachable.set(endpointKey(d), d);
+  for (const [key] of unreachable) {
+    const name = desiredByAddr.get(key)?.name;
+    problems.push({ code: 'unreachable', message: `node ${name ? `${name} (${key})` : key} did not answer` });
+  }
+  if (reports.length === 0) return problems;
+
+  // cluster_state on every node.
+  for (const r of reports) {
+    if (r.clusterState !== 'ok') {
+      problems.push({ code: 'state-not-ok', nodeId: r.myId, message: `${r.myId} reports cluster_state:${r.clusterState}` });
+    }
+  }
+
+  // Agreement between views.
+  for (const d of viewDifferences(reports)) problems.push({ code: 'views-disagree', message: d });
+
+  const view = mergedView(reports);
+  const byId = new Map(view.map((n) => [n.id, n]));
+
+  // Coverage and overlap, from each master's own claim (a master that did not answer: as others see it).
+  const claims: string[][] = Array.from({ length: SLOT_COUNT }, () => []);
+  for (const m of mastersOf(view)) {
+    for (const r of m.slots) for (let s = r.start; s <= r.end && s < SLOT_COUNT; s++) claims[s]!.push(m.id);
+  }
+  const uncovered: number[] = [];
+  const overlaps = new Map<string, number[]>();
+  claims.forEach((owners, slot) => {
+    if (owners.length === 0) uncovered.push(slot);
+    else if (owners.length > 1) {
+      const key = [...owners].sort().join(' and ');
+      const list = overlaps.get(key);
+      if (list) list.push(slot);
+      else overlaps.set(key, [slot]);
+    }
+  });
+  if (uncovered.length > 0) {
+    problems.push({
+      code: 'slots-uncovered',
+      slot: uncovered[0],
+      message: `${uncovered.length} slots have no master: ${rangesText(uncovered)}`,
+    });
+  }
+  for (const [owners, slots] of overlaps) {
+    problems.push({ code: 'slots-overlap', slot: slots[0], message: `slots ${rangesText(slots)} are claimed by ${owners}` });
+  }
+
+  // Open slots, as each node says of itself.
+  const allowed = new Set(expect.allowedOpenSlots ?? []);
+  for (const r of reports) {
+    const self = r.nodes.find((n) => n.id === r.myId);
+    for (const o of self?.openSlots ?? []) {
+      if (allowed.has(o.slot)) continue;
+      const dir = o.state === 'migrating' ? `migrating to ${o.peerId}` : `importing from ${o.peerId}`;
+      problems.push({ code: 'open-slot', nodeId: r.myId, slot: o.slot, message: `slot ${o.slot} is open on ${r.myId}: ${dir}` });
+    }
+  }
+
+  // Config epochs unique among masters (a fresh empty master at epoch 0 has nothing to collide over).
+  const byEpoch = new Map<number, string[]>();
+  for (const m of mastersOf(view)) {
+    if (m.configEpoch === 0 && m.slots.length === 0) continue;
+    byEpoch.set(m.configEpoch, [...(byEpoch.get(m.configEpoch) ?? []), m.id]);
+  }
+  for (const [epoch, ids] of byEpoch) {
+    if (ids.length > 1) {
+      problems.push({ code: 'epoch-collision', nodeId: ids[0], message: `masters ${ids.join(', ')} share config epoch ${epoch}` });
+    }
+  }
+
+  // Failing flags and broken links, one problem per node with every observer that sees it.
+  const failing = new Map<string, { flags: Set<string>; observers: Set<string> }>();
+  const handshakes = new Map<string, Set<string>>();
+  for (const r of reports) {
+    for (const n of r.nodes) {
+      const bad: string[] = n.flags.filter((f) => (FAILING_FLAGS as readonly string[]).includes(f));
+      if (n.id !== r.myId && n.linkState === 'disconnected') bad.push('link disconnected');
+      if (bad.length > 0) {
+        const entry = failing.get(n.id) ?? { flags: new Set<string>(), observers: new Set<string>() };
+        for (const f of bad) entry.flags.add(f);
+        entry.observers.add(r.myId);
+        failing.set(n.id, entry);
+      }
+      if (n.flags.includes('handshake')) handshakes.set(n.id, (handshakes.get(n.id) ?? new Set()).add(r.myId));
+    }
+  }
+  for (const [id, { flags, observers }] of failing) {
+    problems.push({
+      code: 'node-failing',
+      nodeId: id,
+      message: `${id} is ${[...flags].join(', ')} as seen by ${[...observers].join(', ')}`,
+    });
+  }
+  for (const [id, observers] of handshakes) {
+    problems.push({ code: 'handshake', nodeId: id, message: `${id} is still in handshake on ${[...observers].join(', ')}` });
+  }
+
+  // Ghosts: ids the cluster knows that are neither a reachable desired node nor a desired node that is
+  // merely down (its old line still points at an address no one answered from).
+  const member = new Set<string>();
+  for (const r of reports) if (!desired || desiredByAddr.has(endpointKey(r.address))) member.add(r.myId);
+  for (const n of view) {
+    if (member.has(n.id)) continue;
+    if (unreachable.has(endpointKey(n)) && !reportByAddr.has(endpointKey(n))) continue;
+    problems.push({
+      code: 'ghost-node',
+      nodeId: n.id,
+      message: `${n.id} (${n.ip}:${n.port}, ${n.role}) is known to the cluster but is not a desired node`,
+    });
+  }
+
+  // Addresses: every observer must list each desired node at the desired ip, port and bus port.
+  if (desired) {
+    for (const r of reports) {
+      const want = desiredByAddr.get(endpointKey(r.address));
+      if (!want) continue;
+      const wrong = new Set<string>();
+      for (const observer of reports) {
+        const line = observer.nodes.find((n) => n.id === r.myId);
+        if (!line) continue;
+        const seen = `${line.ip}:${line.port}@${line.busPort}`;
+        if (seen !== `${want.ip}:${want.port}@${want.busPort}`) wrong.add(`${observer.myId} sees ${seen}`);
+      }
+      if (wrong.size > 0) {
+        problems.push({
+          code: 'address-mismatch',
+          nodeId: r.myId,
+          message: `${want.name} (${r.myId}) should be at ${want.ip}:${want.port}@${want.busPort}; ${[...wrong].join('; ')}`,
+        });
+      }
+    }
+  }
+
+  // Shape: masters owning slots and their replicas.
+  const owningMasters = mastersOf(view).filter((m) => m.slots.length > 0);
+  if (expect.masters !== undefined && owningMasters.length !== expect.masters) {
+    problems.push({
+      code: 'masters-mismatch',
+      message: `${owningMasters.length} masters own slots, expected ${expect.masters}`,
+    });
+  }
+  if (expect.replicasPerMaster !== undefined) {
+    for (const m of owningMasters) {
+      const healthy = replicasOf(view, m.id).filter(isUsable);
+      if (healthy.length < expect.replicasPerMaster) {
+        problems.push({
+          code: 'replica-missing',
+          nodeId: m.id,
+          message: `master ${m.id} has ${healthy.length} healthy replicas, expected ${expect.replicasPerMaster}`,
+        });
+      } else if (healthy.length > expect.replicasPerMaster) {
+        problems.push({
+          code: 'replica-excess',
+          nodeId: m.id,
+          message: `master ${m.id} has ${healthy.length} replicas, expected ${expect.replicasPerMaster}`,
+        });
+      }
+    }
+  }
+
+  // Replication sync, from each replica's own INFO.
+  for (const r of reports) {
+    const role = r.replication.role;
+    if (role !== 'slave' && role !== 'replica') continue;
+    const link = r.replication.master_link_status;
+    const syncing = r.replication.master_sync_in_progress;
+    if (link !== 'up' || syncing !== '0') {
+      problems.push({
+        code: 'replica-not-synced',
+        nodeId: r.myId,
+        message: `replica ${r.myId}: master_link_status:${link ?? '?'}, master_sync_in_progress:${syncing ?? '?'}`,
+      });
+    }
+  }
+
+  // Anti-affinity: no replica in its master's failure domain.
+  const domains = expect.domains;
+  if (domains) {
+    const domainOf = (n: ClusterNodeView): string | undefined =>
+      domains[n.id] ?? domains[endpointKey(n)] ?? desiredByAddr.get(endpointKey(n))?.domain;
+    for (const replica of view) {
+      if (replica.role !== 'replica' || !replica.masterId) continue;
+      const master = byId.get(replica.masterId);
+      if (!master) continue;
+      const domain = domainOf(replica);
+      if (domain !== undefined && domain === domainOf(master)) {
+        problems.push({
+          code: 'anti-affinity',
+          nodeId: replica.id,
+          message: `replica ${replica.id} shares failure domain ${domain} with its master ${master.id}`,
+        });
+      }
+    }
+  }
+
+  return problems;
+}
