@@ -1,0 +1,25 @@
+// Every file derived from a source of truth in the code, and how to render it. `npm run gen`
+// writes them; `npm run gen -- --check` and the tests fail when a committed copy is stale.
+import { redisClusterCrdYaml } from '../../shared/api/crd.js';
+import { apiDocs } from './api-docs.js';
+
+export interface GenStep {
+  /** What the file is, for the log. */
+  name: string;
+  /** Path relative to the repository root. */
+  output: string;
+  render(): string | Promise<string>;
+}
+
+export const steps: GenStep[] = [
+  {
+    name: 'RedisCluster CRD',
+    output: 'charts/redis-operator/crds/redisclusters.redis.redis.yaml',
+    render: redisClusterCrdYaml,
+  },
+  {
+    name: 'RedisCluster API reference',
+    output: 'docs/api.md',
+    render: apiDocs,
+  },
+];

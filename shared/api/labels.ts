@@ -1,0 +1,30 @@
+// The labels every object of a cluster carries; selectors built from them must agree everywhere.
+import { GROUP } from './names.js';
+
+export const LABEL_NAME = 'app.kubernetes.io/name';
+export const LABEL_NAME_VALUE = 'redis-cluster';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_MANAGED_BY_VALUE = 'redis-operator';
+/** The RedisCluster's name. */
+export const LABEL_CLUSTER = `${GROUP}/cluster`;
+/** The node's ordinal i: it listens on basePort + i. */
+export const LABEL_ORDINAL = `${GROUP}/ordinal`;
+/** master | replica, as last observed; informational, never used to select. */
+export const LABEL_ROLE = `${GROUP}/role`;
+
+/** The labels selecting every node of one cluster. */
+export function selectorLabels(clusterName: string): Record<string, string> {
+  return { [LABEL_NAME]: LABEL_NAME_VALUE, [LABEL_CLUSTER]: clusterName };
+}
+
+/** The same selector as a string, as the /scale subresource wants it in `status.selector`. */
+export function selectorFor(clusterName: string): string {
+  return Object.entries(selectorLabels(clusterName))
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
+}
+
+/** The labels of every object the operator creates for a cluster. */
+export function clusterLabels(clusterName: string): Record<string, string> {
+  return { ...selectorLabels(clusterName), [LABEL_MANAGED_BY]: LABEL_MANAGED_BY_VALUE };
+}
