@@ -157,16 +157,22 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
 
   /** Confirms a deletion to the API server, which keeps bound Pods until the kubelet does. */
   const confirmDeletion = async (pod: V1Pod): Promise<void> => {
-    try {
-      await core.deleteNamespacedPod({
-        name: pod.metadata!.name!,
-        namespace: pod.metadata!.namespace ?? 'default',
-        gracePeriodSeconds: 0,
-        body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } },
-      });
-    } catch (err) {
-      const code = codeOf(err);
-      if (code !== 404 && code !== 409) log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: deletion not confirmed: ${errorText(err)}`);
+    for (let attempt = 1; attempt <= 5 && !stopped; attempt++) {
+      try {
+        await core.deleteNamespacedPod({
+          name: pod.metadata!.name!,
+          namespace: pod.metadata!.namespace ?? 'default',
+          gracePeriodSeconds: 0,
+          body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } },
+        });
+        return;
+      } catch (err) {
+        const code = codeOf(err);
+        // 404: already gone; 409: the name now belongs to a newer Pod.
+        if (code === 404 || code === 409) return;
+        log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: deletion not confirmed (attempt ${attempt}): ${errorText(err)}`);
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
     }
   };
 

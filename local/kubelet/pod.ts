@@ -296,6 +296,11 @@ export class PodWorker {
         this.onExit(c, 128, 'StartError', `failed to start ${planned.plan.file}: ${err instanceof Error ? err.message : String(err)}`, startedAtMs);
         return;
       }
+      if (this.terminating || this.stopped) {
+        // The Pod ended while this container was starting.
+        await stopProcess(proc, 0);
+        return;
+      }
       c.restartCount = restartCount;
       c.proc = proc;
       c.startedAtMs = startedAtMs;

@@ -1,0 +1,368 @@
+// The local kubelet against the real local API server and scheduler: Pods become real
+// redis-server processes on their own addresses, with probes, restarts, volumes and deletion.
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { Redis } from 'ioredis';
+import { startApiServer } from '../../local/apiserver/index.js';
+import { kubeConfigFor } from '../../local/apiserver/kubeconfig.js';
+import { defaultNodes, startScheduler } from '../../local/scheduler/index.js';
+import { startKubelet, type Kubelet } from '../../local/kubelet/index.js';
+import { freePortPair } from '../helpers/redis-harness.js';
+
+const NS = 'kubelet-test';
+
+let api: { url: string; close(): Promise<void> };
+let scheduler: { stop(): Promise<void> } | undefined;
+let kubelet: Kubelet;
+let core: CoreV1Api;
+let dataDir: string;
+const logs: string[] = [];
+const usedPorts = new Set<number>();
+
+async function freePort(): Promise<number> {
+  const port = await freePortPair('127.0.0.1', usedPorts);
+  usedPorts.add(port);
+  return port;
+}
+
+async function freeApiPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+beforeAll(async () => {
+  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kubelet-test-'));
+  api = await startApiServer({ host: '127.0.0.1', port: await freeApiPort() });
+  core = kubeConfigFor(api.url).makeApiClient(CoreV1Api);
+  const nodes = defaultNodes(3);
+  scheduler = (await startScheduler({ apiUrl: api.url, nodes })) as unknown as { stop(): Promise<void> };
+  kubelet = await startKubelet({ apiUrl: api.url, nodes, dataDir, backoffBaseMs: 500, log: (m) => logs.push(m) });
+  await core.createNamespace({ body: { metadata: { name: NS } } }).catch(() => undefined);
+});
+
+afterAll(async () => {
+  await kubelet?.stop();
+  await scheduler?.stop();
+  await api?.close();
+  await fs.rm(dataDir, { recursive: true, force: true });
+});
+
+function redisContainer(port: number, extra: Partial<V1Container> = {}): V1Container {
+  return {
+    name: 'redis',
+    image: 'awbrg789/redis:latest',
+    command: ['redis-server'],
+    args: ['--port', '$(PORT)', '--dir', '/data', '--save', '', '--appendonly', 'no', '--cluster-announce-ip', '$(POD_IP)'],
+    env: [
+      { name: 'PORT', value: String(port) },
+      { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ],
+    volumeMounts: [{ name: 'data', mountPath: '/data' }],
+    ...extra,
+  };
+}
+
+async function createPod(name: string, spec: Partial<NonNullable<V1Pod['spec']>> & { containers: V1Container[] }): Promise<V1Pod> {
+  return core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NS, labels: { test: 'kubelet' } },
+      spec: { terminationGracePeriodSeconds: 5, volumes: [{ name: 'data', emptyDir: {} }], ...spec },
+    },
+  });
+}
+
+const readPod = (name: string): Promise<V1Pod> => core.readNamespacedPod({ name, namespace: NS });
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}\n${logs.slice(-15).join('\n')}`);
+}
+
+const condition = (pod: V1Pod, type: string): string | undefined => pod.status?.conditions?.find((c) => c.type === type)?.status;
+
+async function waitPod(name: string, predicate: (pod: V1Pod) => boolean, what: string, timeoutMs?: number): Promise<V1Pod> {
+  return waitFor(`pod ${name}: ${what}`, async () => {
+    const pod = await readPod(name);
+    return predicate(pod) ? pod : undefined;
+  }, timeoutMs);
+}
+
+async function withRedis<T>(host: string, port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis({ host, port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 1000 });
+  r.on('error', () => {});
+  try {
+    await r.connect();
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const pidOf = (pod: V1Pod, container = 'redis'): number => {
+  const id = pod.status?.containerStatuses?.find((c) => c.name === container)?.containerID ?? '';
+  return Number(id.replace('local://', ''));
+};
+
+async function deletePodAndWait(name: string): Promise<void> {
+  await core.deleteNamespacedPod({ name, namespace: NS });
+  await waitFor(`pod ${name} to go away`, async () => {
+    try {
+      await readPod(name);
+      return false;
+    } catch (err) {
+      return (err as { code?: number }).code === 404;
+    }
+  });
+}
+
+describe('local kubelet', () => {
+  it('runs a pod-network Pod as redis-server on its own address; Ready follows the readiness probe', async () => {
+    const port = await freePort();
+    const metricsPort = await freePort();
+    await createPod('net-a', {
+      containers: [
+        redisContainer(port, {
+          readinessProbe: { exec: { command: ['sh', '-c', 'test -f /data/ready && redis-cli -p $PORT ping'] }, periodSeconds: 1, failureThreshold: 1 },
+        }),
+        { name: 'exporter', image: 'oliver006/redis_exporter:v1.45.0', args: [`--web.listen-address=:${metricsPort}`], env: [{ name: 'REDIS_ADDR', value: `redis://localhost:${port}` }] },
+      ],
+    });
+    const running = await waitPod('net-a', (p) => p.status?.phase === 'Running', 'Running');
+    const podIP = running.status!.podIP!;
+    expect(podIP).toMatch(/^127\.1\.\d+\.\d+$/);
+    expect(running.status!.hostIP).toMatch(/^127\.0\.0\.\d+$/);
+    expect(running.status!.podIPs).toEqual([{ ip: podIP }]);
+    expect(condition(running, 'PodScheduled')).toBe('True');
+
+    expect(await withRedis(podIP, port, (r) => r.ping())).toBe('PONG');
+    // Bound to the Pod's address only, and the downward API gave it that address.
+    expect(await portOpen('127.0.0.1', port)).toBe(false);
+    const config = await withRedis(podIP, port, async (r) => [await r.config('GET', 'bind'), await r.config('GET', 'cluster-announce-ip'), await r.config('GET', 'dir')]);
+    expect(config[0]).toEqual(['bind', podIP]);
+    expect(config[1]).toEqual(['cluster-announce-ip', podIP]);
+    const dataDirOnHost = (config[2] as string[])[1]!;
+    expect(dataDirOnHost.startsWith(dataDir)).toBe(true);
+
+    // Not ready while the probe fails; ready once it passes; not ready again when it fails.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(condition(await readPod('net-a'), 'Ready')).toBe('False');
+    await fs.writeFile(path.join(dataDirOnHost, 'ready'), 'yes');
+    const ready = await waitPod('net-a', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    expect(ready.status!.containerStatuses!.find((c) => c.name === 'redis')!.ready).toBe(true);
+    await fs.rm(path.join(dataDirOnHost, 'ready'));
+    await waitPod('net-a', (p) => condition(p, 'Ready') === 'False', 'not Ready after the probe fails');
+
+    // The exporter sidecar scrapes the same Pod address.
+    const metrics = await waitFor('exporter metrics', async () => {
+      const res = await fetch(`http://${podIP}:${metricsPort}/metrics`);
+      const text = await res.text();
+      return text.includes('redis_up 1') ? text : undefined;
+    });
+    expect(metrics).toMatch(/redis_up 1/);
+
+    // A second Pod on the same port gets its own address.
+    await createPod('net-b', { containers: [redisContainer(port)] });
+    const b = await waitPod('net-b', (p) => p.status?.phase === 'Running' && condition(p, 'Ready') === 'True', 'Ready');
+    expect(b.status!.podIP).not.toBe(podIP);
+    expect(await withRedis(b.status!.podIP!, port, (r) => r.ping())).toBe('PONG');
+    await Promise.all([deletePodAndWait('net-a'), deletePodAndWait('net-b')]);
+  });
+
+  it('runs a hostNetwork Pod on its node address, with config from a ConfigMap volume and a password from a Secret', async () => {
+    const port = await freePort();
+    await core.createNamespacedConfigMap({
+      namespace: NS,
+      body: { metadata: { name: 'redis-conf', namespace: NS }, data: { 'redis.conf': `port ${port}\ndir /data\nappendonly no\nsave ""\n` } },
+    });
+    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'redis-auth', namespace: NS }, stringData: { password: 'pw-123' } } });
+    await createPod('host-a', {
+      hostNetwork: true,
+      volumes: [{ name: 'data', emptyDir: {} }, { name: 'conf', configMap: { name: 'redis-conf' } }],
+      containers: [
+        {
+          name: 'redis',
+          image: 'redis:7',
+          args: ['/etc/redis/redis.conf', '--requirepass', '$(PASSWORD)'],
+          env: [{ name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'password' } } }],
+          volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'conf', mountPath: '/etc/redis' }],
+          readinessProbe: { tcpSocket: { port }, periodSeconds: 1 },
+          livenessProbe: { exec: { command: ['redis-cli', '-p', String(port), '-a', 'pw-123', 'ping'] }, periodSeconds: 1 },
+        },
+      ],
+    });
+    const pod = await waitPod('host-a', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    const nodeAddress = defaultNodes(3).find((n) => n.name === pod.spec!.nodeName)!.address;
+    expect(pod.status!.podIP).toBe(nodeAddress);
+    expect(pod.status!.hostIP).toBe(nodeAddress);
+    const r = new Redis({ host: nodeAddress, port, password: 'pw-123', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    r.on('error', () => {});
+    await r.connect();
+    expect(await r.ping()).toBe('PONG');
+    const dir = (await r.config('GET', 'dir')) as string[];
+    r.disconnect();
+    // `dir /data` in the ConfigMap was rewritten to the Pod's emptyDir.
+    expect(dir[1]!.startsWith(dataDir)).toBe(true);
+    expect(dir[1]!.endsWith(path.join('empty-dir', 'data'))).toBe(true);
+    await deletePodAndWait('host-a');
+  });
+
+  it('restarts a container killed with kill -9, with its emptyDir data intact', async () => {
+    const port = await freePort();
+    await createPod('crash-a', { containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })] });
+    const pod = await waitPod('crash-a', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    const podIP = pod.status!.podIP!;
+    const pid = pidOf(pod);
+    expect(pidAlive(pid)).toBe(true);
+    await withRedis(podIP, port, async (r) => {
+      for (let i = 0; i < 100; i++) await r.set(`key:${i}`, `value-${i}`);
+      await r.save();
+      return r.config('GET', 'dir').then((d) => fs.writeFile(path.join((d as string[])[1]!, 'marker.txt'), 'kept'));
+    });
+
+    process.kill(pid, 'SIGKILL');
+    const restarted = await waitPod(
+      'crash-a',
+      (p) => {
+        const s = p.status?.containerStatuses?.[0];
+        return s?.restartCount === 1 && s.state?.running !== undefined && condition(p, 'Ready') === 'True';
+      },
+      'restarted and Ready',
+    );
+    const status = restarted.status!.containerStatuses![0]!;
+    expect(status.lastState?.terminated?.exitCode).toBe(137);
+    expect(status.lastState?.terminated?.reason).toBe('Error');
+    expect(pidOf(restarted)).not.toBe(pid);
+    expect(restarted.status!.podIP).toBe(podIP);
+    const after = await withRedis(podIP, port, async (r) => {
+      const keys = await r.dbsize();
+      const values = await r.mget(...Array.from({ length: 100 }, (_, i) => `key:${i}`));
+      const dir = ((await r.config('GET', 'dir')) as string[])[1]!;
+      return { keys, values, marker: await fs.readFile(path.join(dir, 'marker.txt'), 'utf8') };
+    });
+    expect(after.keys).toBe(100);
+    expect(after.values).toEqual(Array.from({ length: 100 }, (_, i) => `value-${i}`));
+    expect(after.marker).toBe('kept');
+    await deletePodAndWait('crash-a');
+  });
+
+  it('shows CrashLoopBackOff while a crashing container waits to restart', async () => {
+    await createPod('crash-loop', {
+      containers: [{ name: 'redis', image: 'redis:7', command: ['sh', '-c', 'exit 3'] }],
+    });
+    const pod = await waitPod('crash-loop', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff');
+    const s = pod.status!.containerStatuses![0]!;
+    expect(s.lastState?.terminated?.exitCode).toBe(3);
+    expect(s.state!.waiting!.message).toMatch(/back-off .* restarting failed container=redis/);
+    const later = await waitPod('crash-loop', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2, 'restartCount 2');
+    expect(later.status!.phase).toBe('Running');
+    await deletePodAndWait('crash-loop');
+  });
+
+  it('restarts a container whose liveness probe fails', async () => {
+    const port = await freePort();
+    await createPod('live-a', {
+      containers: [
+        redisContainer(port, {
+          command: ['sh', '-c', 'touch /data/alive && exec redis-server --port $(PORT) --dir /data --save ""'],
+          args: [],
+          livenessProbe: { exec: { command: ['sh', '-c', 'test -f /data/alive'] }, periodSeconds: 1, failureThreshold: 2 },
+          readinessProbe: { exec: { command: ['redis-cli', '-p', String(port), 'ping'] }, periodSeconds: 1 },
+        }),
+      ],
+    });
+    const pod = await waitPod('live-a', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    // The script's redis-server got the Pod address too.
+    const dir = await withRedis(pod.status!.podIP!, port, async (r) => ((await r.config('GET', 'dir')) as string[])[1]!);
+    await fs.rm(path.join(dir, 'alive'));
+    const restarted = await waitPod('live-a', (p) => p.status?.containerStatuses?.[0]?.restartCount === 1 && condition(p, 'Ready') === 'True', 'restarted by liveness');
+    expect(restarted.status!.containerStatuses![0]!.lastState?.terminated?.message).toMatch(/failed liveness probe/);
+    await deletePodAndWait('live-a');
+  });
+
+  it('deleting a Pod ends its process, closes its port and removes the object', async () => {
+    const port = await freePort();
+    await createPod('del-a', { containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })] });
+    const pod = await waitPod('del-a', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    const podIP = pod.status!.podIP!;
+    const pid = pidOf(pod);
+    expect(await portOpen(podIP, port)).toBe(true);
+    const started = Date.now();
+    await deletePodAndWait('del-a');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(pidAlive(pid)).toBe(false);
+    expect(await portOpen(podIP, port)).toBe(false);
+  });
+
+  it('keeps a PersistentVolumeClaim directory for the next Pod using the claim', async () => {
+    const port = await freePort();
+    const spec = {
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'data-node-0' } }],
+      containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })],
+    };
+    await createPod('pvc-a', spec);
+    const first = await waitPod('pvc-a', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    await withRedis(first.status!.podIP!, port, async (r) => {
+      await r.set('durable', 'yes');
+      await r.save();
+    });
+    await deletePodAndWait('pvc-a');
+    const claim = await core.readNamespacedPersistentVolumeClaim({ name: 'data-node-0', namespace: NS });
+    expect(claim.status?.phase).toBe('Bound');
+    await createPod('pvc-b', spec);
+    const second = await waitPod('pvc-b', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    expect(await withRedis(second.status!.podIP!, port, (r) => r.get('durable'))).toBe('yes');
+    await deletePodAndWait('pvc-b');
+  });
+
+  it('leaves a Pod with an image it cannot run Waiting with a reason', async () => {
+    await createPod('nginx', { containers: [{ name: 'web', image: 'nginx:1.25' }] });
+    const pod = await waitPod('nginx', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImageNotRunnable', 'ImageNotRunnable');
+    expect(pod.status!.phase).toBe('Pending');
+    expect(pod.status!.containerStatuses![0]!.state!.waiting!.message).toMatch(/nginx:1\.25.*redis/);
+    expect(condition(pod, 'Ready')).toBe('False');
+    await deletePodAndWait('nginx');
+  });
+});
