@@ -98,6 +98,8 @@ export function receiveCloudEvent(headers: RequestHeaders, body: string): CloudE
     const decoded = HTTP.toEvent(message);
     if (Array.isArray(decoded)) throw new ReceiveError(400, 'batch mode is not supported: send one CloudEvent per request');
     event = decoded as CloudEventV1<unknown>;
+    // cloudevents passes any version through; 0.3 and others differ in their attributes.
+    if (event.specversion !== '1.0') throw new ReceiveError(400, `unsupported specversion "${event.specversion}"; this function takes 1.0`);
     (event as { validate(): boolean } & CloudEventV1<unknown>).validate();
   } catch (err) {
     if (err instanceof ReceiveError) throw err;

@@ -21,21 +21,21 @@ export async function runFunction(source: HostSource): Promise<ListeningHost> {
     if (err instanceof ConfigError) fail(err.message);
     throw err;
   }
-  let listening: ListeningHost;
-  try {
-    listening = await host.listen();
-  } catch (err) {
-    fail(`${host.name} cannot listen on port ${host.config.PORT}: ${(err as Error).message}`);
-  }
+  // Signals are wired before listening, so a SIGTERM that arrives during start-up also drains.
+  const listening = host.listen().catch((err: unknown) =>
+    fail(`${host.name} cannot listen on port ${host.config.PORT}: ${(err as Error).message}`),
+  );
   const stop = (signal: NodeJS.Signals) => {
     host.log.info({ signal }, 'signal received');
-    listening.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        host.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
+    listening
+      .then((l) => l.close())
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          host.log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
