@@ -13,7 +13,7 @@ import {
 } from './types.js';
 
 export interface CheckExpectations {
-  /** The nodes that should form the cluster; when absent, the reachable nodes are taken as desired. */
+  /** The nodes that should form the cluster; without them, reachability, ghosts and addresses are not checked. */
   nodes?: DesiredNode[];
   /** Number of masters that should own slots. */
   masters?: number;
@@ -237,9 +237,10 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
 
   // Ghosts: ids the cluster knows that are neither a reachable desired node nor a desired node that is
   // merely down (its old line still points at an address no one answered from).
+  // Without desired nodes a silent node may just be down, so nothing is called a ghost.
   const member = new Set<string>();
-  for (const r of reports) if (!desired || desiredByAddr.has(endpointKey(r.address))) member.add(r.myId);
-  for (const n of view) {
+  for (const r of reports) if (desiredByAddr.has(endpointKey(r.address))) member.add(r.myId);
+  for (const n of desired ? view : []) {
     if (member.has(n.id)) continue;
     if (unreachable.has(endpointKey(n)) && !reportByAddr.has(endpointKey(n))) continue;
     problems.push({

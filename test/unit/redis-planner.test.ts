@@ -249,7 +249,8 @@ describe('chunks and resuming', () => {
       const fresh = Array.from({ length: int(r, 1, 4) }, (_, i) => mid(n + i));
       const full = planScaleOut(start, fresh);
       const total = moved(full);
-      let live: Owners = new Map([...start, ...fresh.map((id) => [id, []] as const)]);
+      let live: Owners = new Map(start);
+      for (const f of fresh) live.set(f, []);
       let done = 0;
       for (let step = 0; step < 1000; step++) {
         const plan = planScaleOut(live, fresh);
