@@ -168,11 +168,12 @@ export interface PromotionCandidate {
   nofailover: boolean;
 }
 
-/** The replica with the highest replication offset (the least data lost), skipping `nofailover` ones. */
+/**
+ * The replica with the highest replication offset (the least data lost); on a tie one without
+ * `nofailover`. A `nofailover` replica stays eligible: a manual failover is exactly what it needs.
+ */
 export function pickPromotionCandidate(candidates: PromotionCandidate[]): PromotionCandidate | undefined {
-  return [...candidates]
-    .filter((c) => !c.nofailover)
-    .sort((a, b) => b.offset - a.offset || a.id.localeCompare(b.id))[0];
+  return [...candidates].sort((a, b) => b.offset - a.offset || Number(a.nofailover) - Number(b.nofailover) || a.id.localeCompare(b.id))[0];
 }
 
 export function replicaOffset(report: NodeReport): number {

@@ -232,7 +232,11 @@ async function waitForAutomaticFailover(pool: RedisPool, replicas: Endpoint[], m
 
 async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: State, opts: HealOptions, actions: EngineAction[], problems: ClusterProblem[]): Promise<void> {
   const endpoints = desired.map((d) => ({ ip: d.ip, port: d.port }));
-  const orphaned = mastersWithSlots(state.view).filter((m) => isDown(m) && replicasOfNode(state.view, m.id).some((r) => r.report));
+  // A master the operator cannot reach may not be flagged yet (node timeout): wait for the cluster.
+  const unreachable = new Set(state.unreachable.map(endpointKey));
+  const orphaned = mastersWithSlots(state.view).filter(
+    (m) => (isDown(m) || (!m.report && unreachable.has(endpointKey(m)))) && replicasOfNode(state.view, m.id).some((r) => r.report),
+  );
   if (orphaned.length === 0) return;
   const waitMs = opts.autoFailoverWaitMs ?? 2 * (await nodeTimeoutMs(pool, members(state)[0]?.address)) + 2000;
   await Promise.all(
@@ -295,25 +299,29 @@ async function recoverLostSlots(pool: RedisPool, state: State, lost: LostShard[]
 
 const TRANSIENT = new Set<ClusterProblem['code']>(['state-not-ok', 'node-failing', 'handshake', 'replica-not-synced', 'views-disagree', 'address-mismatch']);
 
-async function finalCheck(pool: RedisPool, desired: DesiredNode[], opts: HealOptions): Promise<ClusterProblem[]> {
+async function finalCheck(pool: RedisPool, desired: DesiredNode[], opts: HealOptions): Promise<{ problems: ClusterProblem[]; unreached: Set<string> }> {
   const state = await readState(pool, desired);
   const cluster = desired.filter((d) => {
     const r = state.reports.find((x) => endpointKey(x.address) === endpointKey(d));
     return !r || !isFreshNode(r);
   });
-  return checkCluster(members(state), {
+  const problems = checkCluster(members(state), {
     nodes: cluster,
     unreachable: state.unreachable,
     ...(opts.replicasPerMaster !== undefined ? { replicasPerMaster: opts.replicasPerMaster } : {}),
     ...(opts.masters !== undefined ? { masters: opts.masters } : {}),
   });
+  const unreached = new Set([...state.view.nodes.values()].filter((n) => !n.report).map((n) => n.id));
+  return { problems, unreached };
 }
 
+/** Re-checks while some problem is one gossip resolves by itself (not a node that is simply down). */
 async function settle(pool: RedisPool, desired: DesiredNode[], opts: HealOptions, timeoutMs: number): Promise<ClusterProblem[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const problems = await finalCheck(pool, desired, opts);
-    if (problems.length === 0 || Date.now() > deadline || problems.some((p) => !TRANSIENT.has(p.code))) return problems;
+    const { problems, unreached } = await finalCheck(pool, desired, opts);
+    const passing = problems.some((p) => TRANSIENT.has(p.code) && !(p.code === 'node-failing' && p.nodeId && unreached.has(p.nodeId)));
+    if (!passing || Date.now() > deadline) return problems;
     await sleep(250);
   }
 }

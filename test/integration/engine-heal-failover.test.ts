@@ -1,0 +1,107 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkCluster } from '../../shared/redis/check.js';
+import { RedisPool } from '../../shared/redis/connection.js';
+import { ensureCreated } from '../../shared/redis/executor/create.js';
+import { heal } from '../../shared/redis/executor/heal.js';
+import { waitFor } from '../../shared/redis/executor/util.js';
+import type { Endpoint } from '../../shared/redis/types.js';
+import { evenCreatePlan, loadKeys, startRedisNodes, verifyKeys, type Harness } from '../helpers/redis-harness.js';
+
+let harness: Harness | undefined;
+let pool: RedisPool | undefined;
+
+afterEach(async () => {
+  await pool?.close();
+  await harness?.stop();
+  pool = undefined;
+  harness = undefined;
+});
+
+const KEYS = 20_000;
+
+async function formCluster(config: Record<string, string> = {}): Promise<{ h: Harness; p: RedisPool; ids: string[] }> {
+  const h = await startRedisNodes(6, { config: { 'cluster-node-timeout': '2000', ...config } });
+  const p = new RedisPool();
+  harness = h;
+  pool = p;
+  const desired = h.desiredNodes();
+  expect((await ensureCreated(p, desired, evenCreatePlan(desired, 3, 1))).done).toBe(true);
+  const cluster = h.cluster();
+  await loadKeys(cluster, KEYS, 40);
+  cluster.disconnect();
+  const ids = await Promise.all(h.endpoints.map(async (e) => (await p.readReport(e)).myId));
+  return { h, p, ids };
+}
+
+/** Every acknowledged write reached the replica: its processed offset equals its master's. */
+async function waitReplicaCaughtUp(p: RedisPool, master: Endpoint, replica: Endpoint): Promise<number> {
+  return waitFor('the replica to reach the master offset', 10_000, async () => {
+    const m = Number((await p.readReport(master)).replication['master_repl_offset']);
+    const r = Number((await p.readReport(replica)).replication['slave_repl_offset']);
+    return r >= m && m > 0 ? r : undefined;
+  });
+}
+
+async function reachableProblems(h: Harness, p: RedisPool, skip: number) {
+  const eps = h.endpoints.filter((_, i) => i !== skip);
+  const { reports } = await p.readAll(eps);
+  // The dead node stays desired: it is reported unreachable and failing, not as a ghost.
+  return checkCluster(reports, { nodes: h.desiredNodes(), masters: 3 });
+}
+
+describe('heal: a master is killed', () => {
+  it('its replica is promoted (automatically, heal waits for it), no acknowledged key lost, the old master rejoins', async () => {
+    const { h, p, ids } = await formCluster();
+    // Node 0 is a master, node 3 its replica (evenCreatePlan).
+    expect((await p.readReport(h.endpoints[3]!)).nodes.find((n) => n.id === ids[3])?.masterId).toBe(ids[0]);
+    await waitReplicaCaughtUp(p, h.endpoints[0]!, h.endpoints[3]!);
+    await h.kill(0);
+
+    const result = await heal(p, h.desiredNodes(), { replicasPerMaster: 1, masters: 3 });
+    const promoted = result.actions.find((a) => a.kind === 'failover');
+    expect(promoted?.nodeId).toBe(ids[3]);
+    // The killed node is still down: heal says so and does not forget it (it may come back).
+    expect(result.done).toBe(false);
+    expect(result.problems.some((pr) => pr.code === 'unreachable')).toBe(true);
+    expect(result.actions.some((a) => a.kind === 'forget')).toBe(false);
+    const role = (await p.call(h.endpoints[3]!, 'ROLE')) as unknown[];
+    expect(role[0]).toBe('master');
+    expect((await reachableProblems(h, p, 0)).filter((pr) => pr.code !== 'unreachable' && pr.code !== 'node-failing')).toEqual([]);
+
+    const cluster = h.cluster();
+    expect(await verifyKeys(cluster, KEYS, 40)).toMatchObject({ missing: 0, wrong: 0 });
+    cluster.disconnect();
+
+    // The old master comes back with its nodes.conf (and no data): it rejoins as a replica.
+    await h.restart(0);
+    const healed = await heal(p, h.desiredNodes(), { replicasPerMaster: 1, masters: 3 });
+    expect(healed.problems).toEqual([]);
+    expect(healed.done).toBe(true);
+    const back = await p.readReport(h.endpoints[0]!);
+    expect(back.myId).toBe(ids[0]);
+    expect(back.nodes.find((n) => n.id === ids[0])?.masterId).toBe(ids[3]);
+    const again = h.cluster();
+    expect(await verifyKeys(again, KEYS, 40)).toMatchObject({ missing: 0, wrong: 0 });
+    again.disconnect();
+  });
+
+  it('forces the failover when the cluster cannot do it by itself (replica set to no-failover)', async () => {
+    const { h, p, ids } = await formCluster({ 'cluster-replica-no-failover': 'yes' });
+    await waitReplicaCaughtUp(p, h.endpoints[1]!, h.endpoints[4]!);
+    await h.kill(1);
+    // Wait until the cluster agrees the master failed; only then is FORCE allowed.
+    await waitFor('master 1 to be marked fail', 15_000, async () => {
+      const r = await p.readReport(h.endpoints[0]!);
+      return r.nodes.find((n) => n.id === ids[1])?.flags.includes('fail') ? true : undefined;
+    });
+
+    const result = await heal(p, h.desiredNodes(), { replicasPerMaster: 1, masters: 3, autoFailoverWaitMs: 2000 });
+    const forced = result.actions.find((a) => a.kind === 'failover');
+    expect(forced?.nodeId).toBe(ids[4]);
+    expect(forced?.message).toMatch(/^force failover/);
+    expect((await reachableProblems(h, p, 1)).filter((pr) => pr.code !== 'unreachable' && pr.code !== 'node-failing')).toEqual([]);
+    const cluster = h.cluster();
+    expect(await verifyKeys(cluster, KEYS, 40)).toMatchObject({ missing: 0, wrong: 0 });
+    cluster.disconnect();
+  });
+});
