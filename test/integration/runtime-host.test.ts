@@ -1,4 +1,7 @@
 // The function host over real HTTP: what it accepts, what it refuses, and with which status.
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { CloudEvent, HTTP, type CloudEventV1 } from 'cloudevents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvent, deriveEventId, parseEvent, type ParsedEvent } from '../../shared/events/index.js';
@@ -329,6 +332,19 @@ describe('close()', () => {
     await running;
     const closed = listening.close();
     expect(host.shuttingDown).toBe(true);
+    // The listener is closed to new connections; the same app on a side listener shows readiness.
+    const side = createServer(host.app).listen(0, '127.0.0.1');
+    await once(side, 'listening');
+    const sideUrl = `http://127.0.0.1:${(side.address() as AddressInfo).port}`;
+    const ready = await fetch(`${sideUrl}/readyz`, { headers: { connection: 'close' } });
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ ready: false });
+    expect((await fetch(`${sideUrl}/healthz`, { headers: { connection: 'close' } })).status).toBe(200);
+    const refused = await postBinary(sideUrl, requested(2));
+    expect(refused.status).toBe(503);
+    expect(errorOf(refused)).toBe('draining is shutting down');
+    side.closeAllConnections();
+    side.close();
     let finished = false;
     void closed.then(() => (finished = true));
     await new Promise((r) => setTimeout(r, 100));
