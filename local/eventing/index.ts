@@ -417,6 +417,15 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
     cacheWatch(SOURCES, 'PingSource', new Map(), startPingSource, (o) => stopPingSource(key(o))),
   );
   await Promise.all(watches.map((w) => w.ready));
+  // A Trigger or SinkBinding whose Knative Service was not addressable yet becomes Ready when it is.
+  watches.push(
+    cacheWatch('serving.knative.dev/v1', 'Service', new Map(), (svc) => {
+      const ns = svc.metadata?.namespace;
+      const notReady = (o: KubeObject): boolean => o.metadata?.namespace === ns && !o.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+      for (const t of triggers.values()) if (notReady(t)) reconcile(`Trigger ${key(t)}`, () => reconcileTrigger(t));
+      for (const b of bindings.values()) if (notReady(b)) reconcile(`SinkBinding ${key(b)}`, () => reconcileSinkBinding(b));
+    }),
+  );
 
   return {
     url,
