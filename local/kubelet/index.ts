@@ -4,7 +4,8 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ApiException, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, Watch, type V1Pod } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type V1Pod } from '@kubernetes/client-node';
+import { kubeConfigFor } from '../apiserver/kubeconfig.js';
 import { PodAddresses } from './addresses.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { PodWorker, type KubeletContext } from './pod.js';
@@ -62,17 +63,6 @@ const codeOf = (err: unknown): number | undefined =>
 
 const errorText = (err: unknown): string => (err instanceof ApiException ? `${err.code}: ${String(err.body)}` : err instanceof Error ? err.message : String(err));
 
-function kubeConfig(apiUrl: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'local', server: apiUrl, skipTLSVerify: true }],
-    users: [{ name: 'local' }],
-    contexts: [{ name: 'local', cluster: 'local', user: 'local' }],
-    currentContext: 'local',
-  });
-  return kc;
-}
-
 export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   if (!opts.apiUrl) throw new Error('startKubelet: apiUrl is required');
   if (!opts.nodes?.length) throw new Error('startKubelet: nodes must name at least one node');
@@ -88,7 +78,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const dataDir = opts.dataDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'local-kubelet-')));
   await fsp.mkdir(dataDir, { recursive: true });
 
-  const kc = kubeConfig(opts.apiUrl);
+  const kc = kubeConfigFor(opts.apiUrl);
   const core = kc.makeApiClient(CoreV1Api);
   const workers = new Map<string, PodWorker>();
   const boundClaims = new Set<string>();

@@ -1,14 +1,15 @@
 // The local kubelet against the real local API server and scheduler: Pods become real
 // redis-server processes on their own addresses, with probes, restarts, volumes and deletion.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
-import { startApiServer } from '../../local/apiserver/index.js';
-import { kubeConfigFor } from '../../local/apiserver/kubeconfig.js';
+import { kubeConfigFor, startApiServer } from '../../local/apiserver/index.js';
 import { defaultNodes, startScheduler } from '../../local/scheduler/index.js';
 import { startKubelet, type Kubelet } from '../../local/kubelet/index.js';
 import { freePortPair } from '../helpers/redis-harness.js';
@@ -29,20 +30,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function freeApiPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 beforeAll(async () => {
   dataDir = await fs.mkdtemp(path.join(os.tmpdir(), 'kubelet-test-'));
-  api = await startApiServer({ host: '127.0.0.1', port: await freeApiPort() });
+  api = await startApiServer({ host: '127.0.0.1', port: 0 });
   core = kubeConfigFor(api.url).makeApiClient(CoreV1Api);
   const nodes = defaultNodes(3);
   scheduler = (await startScheduler({ apiUrl: api.url, nodes })) as unknown as { stop(): Promise<void> };
@@ -364,5 +354,53 @@ describe('local kubelet', () => {
     expect(pod.status!.containerStatuses![0]!.state!.waiting!.message).toMatch(/nginx:1\.25.*redis/);
     expect(condition(pod, 'Ready')).toBe('False');
     await deletePodAndWait('nginx');
+  });
+
+  it('leaves the exporter Waiting with the package to install when it is not installed', async () => {
+    const bare = await startKubelet({ apiUrl: api.url, nodes: [{ name: 'bare-node', address: '127.0.0.9' }], exporterBinary: null });
+    try {
+      await createPod('no-exporter', {
+        nodeName: 'bare-node',
+        containers: [{ name: 'exporter', image: 'oliver006/redis_exporter:v1.45.0' }],
+      });
+      const pod = await waitPod('no-exporter', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ExporterNotInstalled', 'ExporterNotInstalled');
+      expect(pod.status!.containerStatuses![0]!.state!.waiting!.message).toMatch(/prometheus-redis-exporter/);
+      expect(pod.status!.phase).toBe('Pending');
+    } finally {
+      await bare.stop();
+    }
+  });
+
+  it('kills its processes when the process running it is terminated', async () => {
+    const port = await freePort();
+    const kubeletModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../local/kubelet/index.ts');
+    const script = path.join(dataDir, 'orphan-kubelet.mts');
+    await fs.writeFile(
+      script,
+      [
+        `import { startKubelet } from ${JSON.stringify(kubeletModule)};`,
+        `await startKubelet({ apiUrl: ${JSON.stringify(api.url)}, nodes: [{ name: 'orphan-node', address: '127.0.0.8' }], dataDir: ${JSON.stringify(path.join(dataDir, 'orphan'))} });`,
+        `process.stdout.write('started\\n');`,
+        'setInterval(() => {}, 1000);',
+      ].join('\n'),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve());
+        child.once('exit', () => reject(new Error('kubelet process exited early')));
+      });
+      await createPod('orphan', { nodeName: 'orphan-node', containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })] });
+      const pod = await waitPod('orphan', (p) => condition(p, 'Ready') === 'True', 'Ready');
+      const pid = pidOf(pod);
+      expect(pidAlive(pid)).toBe(true);
+      child.kill('SIGTERM');
+      await exited;
+      await waitFor('redis-server to be gone', async () => !pidAlive(pid), 5000);
+      expect(await portOpen(pod.status!.podIP!, port)).toBe(false);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
