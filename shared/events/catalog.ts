@@ -126,6 +126,21 @@ export const alertmanagerAlertSchema = z.looseObject({
 });
 export type AlertmanagerAlert = z.infer<typeof alertmanagerAlertSchema>;
 
+/** Alertmanager's webhook body (version 4); newer fields such as routeLabels are kept. */
+export const alertmanagerWebhookSchema = z.looseObject({
+  version: z.string().optional(),
+  groupKey: z.string().optional(),
+  truncatedAlerts: z.int().nonnegative().optional(),
+  status: z.enum(['firing', 'resolved']),
+  receiver: z.string().optional(),
+  groupLabels: z.record(z.string(), z.string()).optional(),
+  commonLabels: z.record(z.string(), z.string()).optional(),
+  commonAnnotations: z.record(z.string(), z.string()).optional(),
+  externalURL: z.string().optional(),
+  alerts: z.array(alertmanagerAlertSchema),
+});
+export type AlertmanagerWebhook = z.infer<typeof alertmanagerWebhookSchema>;
+
 const alertEventBase = {
   ...alertmanagerAlertSchema.shape,
   /** The cluster the alert is about, from its `namespace` and `redis_cluster` labels. */

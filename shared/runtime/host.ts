@@ -45,6 +45,11 @@ export interface HandlerContext {
   config: BaseConfig;
   /** Posts events to K_SINK; absent when K_SINK is not set. */
   emitter?: Emitter;
+  /**
+   * Aborted when the host starts draining (SIGTERM). Advisory: the host still waits for the
+   * handler, but long work can end its chunk early and answer with its progress.
+   */
+  shutdown: AbortSignal;
 }
 
 export type Handler<E = ParsedEvent> = (event: E, ctx: HandlerContext) => Promise<HandlerResult>;
@@ -130,6 +135,7 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   const graceMs = options.shutdownGraceMs ?? 25_000;
 
   let shuttingDown = false;
+  const draining = new AbortController();
   let inFlight = 0;
   const idleWaiters = new Set<() => void>();
 
@@ -228,6 +234,7 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
             source,
             config,
             ...(emitter ? { emitter } : {}),
+            shutdown: draining.signal,
           });
           if (shuttingDown) res.setHeader('Connection', 'close');
           switch (result.kind) {
@@ -299,6 +306,7 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
     const close = () => {
       closing ??= new Promise<void>((resolve) => {
         shuttingDown = true;
+        draining.abort();
         log.info({ inFlight }, 'shutting down: draining in-flight requests');
         const timer = setTimeout(() => {
           log.warn({ inFlight }, `grace period of ${graceMs} ms over: closing connections`);

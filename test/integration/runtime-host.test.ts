@@ -315,14 +315,18 @@ describe('close()', () => {
   it('lets an in-flight handler finish and answer, refuses new events, then stops', async () => {
     let release!: () => void;
     let started!: () => void;
+    let abortedAtStart: boolean | undefined;
+    let abortedAtEnd: boolean | undefined;
     const running = new Promise<void>((r) => (started = r));
     const host = createFunctionHost({
       name: 'draining',
       config: silent,
       handlers: {
-        'redis.redis.reshard.requested.v1': async () => {
+        'redis.redis.reshard.requested.v1': async (_event, ctx) => {
           started();
+          abortedAtStart = ctx.shutdown.aborted;
           await new Promise<void>((r) => (release = r));
+          abortedAtEnd = ctx.shutdown.aborted;
           return ack();
         },
       },
@@ -352,6 +356,8 @@ describe('close()', () => {
     release();
     const answer = await inFlight;
     expect(answer.status).toBe(202);
+    // The handler was told of the drain (advisory) and still answered with its own result.
+    expect([abortedAtStart, abortedAtEnd]).toEqual([false, true]);
     await closed;
     await expect(fetch(`${listening.url}/healthz`)).rejects.toThrow();
   });

@@ -1,6 +1,7 @@
 import { CloudEvent, HTTP, type CloudEventV1 } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import {
+  alertmanagerWebhookSchema,
   buildEvent,
   catalog,
   clusterFromAlertLabels,
@@ -197,5 +198,37 @@ describe('our events', () => {
     expect(clusterFromAlertLabels({ redis_cluster: 'rc' })).toBeUndefined();
     expect(clusterFromAlertLabels({ redis_cluster: 'rc' }, 'default')).toEqual({ namespace: 'default', name: 'rc' });
     expect(clusterFromAlertLabels({ namespace: 'ns' })).toBeUndefined();
+  });
+});
+
+describe('the Alertmanager webhook body', () => {
+  const body = {
+    version: '4',
+    groupKey: '{}:{alertname="HighMemoryUsage"}',
+    truncatedAlerts: 0,
+    status: 'firing',
+    receiver: 'redis-operator',
+    groupLabels: { alertname: 'HighMemoryUsage' },
+    commonLabels: { alertname: 'HighMemoryUsage' },
+    commonAnnotations: {},
+    externalURL: 'http://alertmanager:9093',
+    notification_reason: 'new',
+    alerts: [
+      { status: 'firing', labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rc1', namespace: 'cache' }, annotations: {}, startsAt: '2026-01-01T00:00:00.123456789Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prometheus:9090/graph', fingerprint: 'f1' },
+      { status: 'resolved', labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rc2', namespace: 'cache' }, annotations: {}, startsAt: '2026-01-01T00:00:00Z', endsAt: '2026-01-01T00:05:00Z', fingerprint: 'f2' },
+    ],
+  };
+
+  it('parses Alertmanager\'s body, keeping fields newer versions add', () => {
+    const parsed = alertmanagerWebhookSchema.parse(body);
+    expect(parsed.alerts.map((a) => a.status)).toEqual(['firing', 'resolved']);
+    expect(parsed['notification_reason']).toBe('new');
+  });
+
+  it('refuses an alert without startsAt, naming the path', () => {
+    const { startsAt: _drop, ...broken } = body.alerts[0]!;
+    const result = alertmanagerWebhookSchema.safeParse({ ...body, alerts: [broken] });
+    expect(result.success).toBe(false);
+    expect(result.error!.issues[0]!.path).toEqual(['alerts', 0, 'startsAt']);
   });
 });
