@@ -67,12 +67,21 @@ export const DEFAULTS = {
 const DNS_SUBDOMAIN_PATTERN = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$';
 const SECRET_KEY_PATTERN = '^[-._a-zA-Z0-9]+$';
 
+/** A type error's message, or `is required` when the field is missing. */
+const typeError = (message: string) => ({
+  error: (issue: { input?: unknown }) => (issue.input === undefined ? 'is required' : message),
+});
+
 const QUANTITY_MESSAGE =
   'must be a Kubernetes quantity such as 1, 500m, 0.5, 128Mi or 1Gi (a number must be a whole number; write fractions as a string)';
 
-export const quantity = z.union([z.string().max(64).regex(new RegExp(QUANTITY_PATTERN)), z.number().int().min(0)], {
-  error: QUANTITY_MESSAGE,
-});
+export const quantity = z.union(
+  [
+    z.string().max(64, QUANTITY_MESSAGE).regex(new RegExp(QUANTITY_PATTERN), QUANTITY_MESSAGE),
+    z.number().int(QUANTITY_MESSAGE).min(0, QUANTITY_MESSAGE),
+  ],
+  typeError(QUANTITY_MESSAGE),
+);
 
 /** A map with at most `max` entries, checked by zod and declared to the CRD as maxProperties. */
 function limitEntries<T extends z.ZodRecord>(schema: T, max: number, noun: string): T {
@@ -106,21 +115,21 @@ const tag = z
 
 const memorySize = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required (the maxmemory of each node, e.g. 512mb)' : 'must be a string such as "512mb"') })
-  .regex(
-    new RegExp(MEMORY_PATTERN),
-    'must be a Redis memory size: digits and an optional unit b, k, kb, m, mb, g or gb (e.g. 512mb, 1gb)',
-  )
-  .regex(/[1-9]/, 'must be greater than 0 (0 would let Redis use memory without limit)')
+  .regex(new RegExp(MEMORY_PATTERN), {
+    message: 'must be a Redis memory size: digits and an optional unit b, k, kb, m, mb, g or gb (e.g. 512mb, 1gb)',
+    abort: true,
+  })
+  .regex(/[1-9]/, { message: 'must be greater than 0 (0 would let Redis use memory without limit)', abort: true })
   .refine(isMemorySize, 'is too large')
   .describe('maxmemory of each node in Redis units: 512mb, 1gb, 100kb or plain bytes; k/m/g are powers of 1000, kb/mb/gb of 1024.');
 
 export const alertAction = z
   .strictObject({
     target: z
-      .enum(['masters', 'replicas'], 'must be masters or replicas')
+      .enum(['masters', 'replicas'], typeError('must be masters or replicas'))
       .default('masters')
       .describe('What the alert changes: the number of masters or of replicas per master.'),
-    direction: z.enum(['add', 'remove'], 'must be add or remove').describe('Whether the alert adds or removes.'),
+    direction: z.enum(['add', 'remove'], typeError('must be add or remove')).describe('Whether the alert adds or removes.'),
     count: z
       .number()
       .int('must be a whole number')
@@ -199,8 +208,7 @@ export const exporter = z
 
 export const passwordSecret = z
   .strictObject({
-    name: z
-      .string('must be a string')
+    name: z.string(typeError('must be a string'))
       .max(253, 'must be at most 253 characters')
       .regex(new RegExp(DNS_SUBDOMAIN_PATTERN), 'must be a Secret name (lower-case DNS subdomain)')
       .describe('Name of a Secret in the cluster\'s namespace.'),
@@ -216,8 +224,7 @@ export const passwordSecret = z
 const redisConfig = limitEntries(
   z.record(
     z.string(),
-    z
-      .string('must be a string (quote values such as "yes")')
+    z.string(typeError('must be a string (quote values such as "yes")'))
       .max(1024, 'must be at most 1024 characters')
       .regex(new RegExp(CONFIG_VALUE_PATTERN), 'must be a single line'),
   ),
@@ -250,7 +257,7 @@ export const specFields = z.strictObject({
   image: imageName.default(DEFAULTS.image).describe('Redis image; may carry its tag (redis:7.0).'),
   tag: tag.optional().describe("Image tag; replaces the image's own tag when set."),
   imagePullPolicy: z
-    .enum(['Always', 'IfNotPresent', 'Never'], 'must be Always, IfNotPresent or Never')
+    .enum(['Always', 'IfNotPresent', 'Never'], typeError('must be Always, IfNotPresent or Never'))
     .optional()
     .describe('Pull policy of the Redis and exporter images.'),
   imagePullSecrets: z
@@ -259,21 +266,21 @@ export const specFields = z.strictObject({
     .optional()
     .describe('Secrets for pulling the images.'),
   masters: z
-    .number('must be a whole number')
+    .number(typeError('must be a whole number'))
     .int('must be a whole number')
     .min(MIN_MASTERS, `must be at least ${MIN_MASTERS} (a cluster needs a majority of masters to fail over)`)
     .max(MAX_NODES, `must be at most ${MAX_NODES}`)
     .default(DEFAULTS.masters)
     .describe('Number of masters; the slots are spread over them.'),
   replicas: z
-    .number('must be a whole number')
+    .number(typeError('must be a whole number'))
     .int('must be a whole number')
     .min(0, 'must be at least 0')
     .max(MAX_REPLICAS, `must be at most ${MAX_REPLICAS}`)
     .default(DEFAULTS.replicas)
     .describe('Replicas per master.'),
   basePort: z
-    .number('must be a whole number')
+    .number(typeError('must be a whole number'))
     .int('must be a whole number')
     .min(MIN_BASE_PORT, `must be at least ${MIN_BASE_PORT} (lower ports need privileges)`)
     .max(MAX_BASE_PORT, `must be at most ${MAX_BASE_PORT} (each node's cluster bus port, basePort + i + ${BUS_PORT_OFFSET}, must stay <= ${MAX_PORT})`)
@@ -281,7 +288,7 @@ export const specFields = z.strictObject({
     .describe(`Port of node 0; node i listens on basePort + i, its cluster bus on + ${BUS_PORT_OFFSET}, its exporter on + ${EXPORTER_PORT_OFFSET}.`),
   maxMemory: memorySize,
   maxMemoryPolicy: z
-    .enum(MAX_MEMORY_POLICIES, `must be one of ${MAX_MEMORY_POLICIES.join(', ')}`)
+    .enum(MAX_MEMORY_POLICIES, typeError(`must be one of ${MAX_MEMORY_POLICIES.join(', ')}`))
     .default(DEFAULTS.maxMemoryPolicy)
     .describe('maxmemory-policy of each node.'),
   hostNetwork: z
@@ -289,7 +296,7 @@ export const specFields = z.strictObject({
     .default(DEFAULTS.hostNetwork)
     .describe("Run nodes on the host's network (the reference's choice, faster); false gives each node a Pod IP."),
   clusterNodeTimeout: z
-    .number('must be a whole number of milliseconds')
+    .number(typeError('must be a whole number of milliseconds'))
     .int('must be a whole number of milliseconds')
     .min(1000, 'must be at least 1000 ms (shorter timeouts fail over healthy masters)')
     .max(120000, 'must be at most 120000 ms')
@@ -299,7 +306,7 @@ export const specFields = z.strictObject({
   exporterResources: resources.optional().describe('Resources of the exporter sidecar; the same as spec.exporter.resources.'),
   securityContext: freeForm('Pod security context, as in a Pod spec.').optional(),
   nodeSelector: z
-    .record(z.string(), z.string('must be a string'))
+    .record(z.string(), z.string(typeError('must be a string')))
     .optional()
     .describe('Node labels the Pods must match.'),
   tolerations: z
@@ -307,10 +314,10 @@ export const specFields = z.strictObject({
       z
         .looseObject({
           key: z.string().optional(),
-          operator: z.enum(['Exists', 'Equal'], 'must be Exists or Equal').optional(),
+          operator: z.enum(['Exists', 'Equal'], typeError('must be Exists or Equal')).optional(),
           value: z.string().optional(),
           effect: z
-            .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'], 'must be NoSchedule, PreferNoSchedule or NoExecute')
+            .enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute'], typeError('must be NoSchedule, PreferNoSchedule or NoExecute'))
             .optional(),
           tolerationSeconds: z.number().int('must be a whole number').optional(),
         })

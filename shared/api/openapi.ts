@@ -97,7 +97,7 @@ function intOrString(node: JsonSchema, path: string): JsonSchema | undefined {
     if (Math.abs(value as number) !== SAFE_INTEGER_BOUND) out[key] = value;
   }
   for (const [key, value] of Object.entries(node)) {
-    if (key === 'anyOf') continue;
+    if (key === 'anyOf' || key === '$schema' || key === '$id') continue;
     if (key === 'description' || key === 'default' || key.startsWith('x-kubernetes-')) out[key] = value;
     else throw new SchemaConversionError(path, `int-or-string: keyword "${key}" cannot be expressed`);
   }

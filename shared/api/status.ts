@@ -88,7 +88,20 @@ export type ReshardStatus = z.output<typeof reshardStatusSchema>;
 export const statusSchema = z
   .strictObject({
     phase: z.enum(PHASES).optional(),
-    conditions: z.array(conditionSchema).max(32).optional().meta({
+    conditions: z
+      .array(conditionSchema)
+      .max(32)
+      .check((ctx) => {
+        const seen = new Set<string>();
+        for (const [i, condition] of ctx.value.entries()) {
+          if (seen.has(condition.type)) {
+            ctx.issues.push({ code: 'custom', input: condition.type, path: [i, 'type'], message: `repeats condition type ${condition.type}` });
+          }
+          seen.add(condition.type);
+        }
+      })
+      .optional()
+      .meta({
       'x-kubernetes-list-type': 'map',
       'x-kubernetes-list-map-keys': ['type'],
     }),
