@@ -29,8 +29,9 @@ export interface CheckExpectations {
 
 const FAILING_FLAGS = ['fail', 'fail?', 'noaddr'] as const;
 
+/** `ip:port`, the ip bracketed when it is IPv6; the key by which nodes and reports are matched. */
 export function endpointKey(e: Endpoint): string {
-  return `${e.ip}:${e.port}`;
+  return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
 }
 
 /** The owner of every slot in one view (index = slot); undefined where no master claims it. */

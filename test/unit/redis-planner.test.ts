@@ -466,11 +466,20 @@ describe('planReplicas', () => {
     const per = (m: string) => plan.attach.filter((a) => a.masterId === m).length;
     expect(per(id('a'))).toBe(3);
     expect(per(id('b'))).toBe(2);
-    expect(per(id('c'))).toBe(0);
+    // c already has three, but e sits in c's domain: the one free node left (h1) takes its place.
+    expect(per(id('c'))).toBe(1);
+    expect(plan.remove).toEqual([id('e')]);
     const domainOf = new Map(candidates.map((c) => [c.name, c.domain]));
     for (const a of plan.attach) expect(domainOf.get(a.node)).not.toBe(DOMAINS[a.masterId]);
     expect(() => planReplicas(VIEW, { replicasPerMaster: 1, candidates, domains: DOMAINS, masterIds: [id('d')] })).toThrow(
       /masterIds/,
     );
+  });
+
+  it('keeps a colocated replica when no free node outside the domain is left', () => {
+    const plan = planReplicas(VIEW, { replicasPerMaster: 3, candidates: nodes(['h3']), domains: DOMAINS, masterIds: [id('c')] });
+    expect(plan).toEqual({ attach: [], remove: [] });
+    const swap = planReplicas(VIEW, { replicasPerMaster: 3, candidates: nodes(['h2']), domains: DOMAINS, masterIds: [id('c')] });
+    expect(swap).toEqual({ attach: [{ node: 'redis-0', masterId: id('c') }], remove: [id('e')] });
   });
 });

@@ -1,0 +1,136 @@
+// Initial layout of a new cluster: slot split, masters spread over failure domains, replicas kept
+// out of their master's domain. Pure and deterministic.
+import { SLOT_COUNT, type CreatePlan, type DesiredNode, type SlotRange } from '../types.js';
+import { byName } from './common.js';
+
+/**
+ * redis-cli's floating-cursor split of the 16384 slots into `masters` contiguous ranges
+ * (3 masters: 0-5460, 5461-10922, 10923-16383).
+ */
+export function splitSlots(masters: number): SlotRange[] {
+  if (!Number.isInteger(masters) || masters < 1 || masters > SLOT_COUNT) {
+    throw new Error(`masters must be an integer from 1 to ${SLOT_COUNT}, got ${masters}`);
+  }
+  const per = SLOT_COUNT / masters;
+  const out: SlotRange[] = [];
+  let first = 0;
+  let cursor = 0;
+  for (let i = 0; i < masters; i++) {
+    let last = Math.round(cursor + per - 1);
+    if (last > SLOT_COUNT - 1 || i === masters - 1) last = SLOT_COUNT - 1;
+    out.push({ start: first, end: last });
+    first = last + 1;
+    cursor += per;
+  }
+  return out;
+}
+
+/** A shard during layout: index 0 is the master, the rest its replicas. */
+type Layout = DesiredNode[][];
+
+// Weights: a replica in its master's domain dwarfs everything; then masters sharing a domain; then
+// replicas of one master sharing a domain (redis-cli's anti-affinity score, by domain instead of ip).
+const SAME_AS_MASTER = 10000;
+const MASTERS_TOGETHER = 100;
+const SIBLINGS_TOGETHER = 1;
+
+function pairs(counts: Iterable<number>): number {
+  let n = 0;
+  for (const c of counts) n += (c * (c - 1)) / 2;
+  return n;
+}
+
+function domainCounts(nodes: DesiredNode[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const n of nodes) m.set(n.domain, (m.get(n.domain) ?? 0) + 1);
+  return m;
+}
+
+/** The anti-affinity score of a layout; 0 is perfect. */
+export function antiAffinityScore(layout: Layout): number {
+  let score = MASTERS_TOGETHER * pairs(domainCounts(layout.map((shard) => shard[0]!)).values());
+  for (const [master, ...replicas] of layout) {
+    score += SAME_AS_MASTER * replicas.filter((r) => r.domain === master!.domain).length;
+    score += SIBLINGS_TOGETHER * pairs(domainCounts(replicas).values());
+  }
+  return score;
+}
+
+/**
+ * The initial layout of a new cluster: `masters` masters (spread across domains) with
+ * `replicasPerMaster` replicas each, none in its master's domain when the domains allow it.
+ */
+export function planCreate(nodes: DesiredNode[], masters: number, replicasPerMaster: number): CreatePlan {
+  if (!Number.isInteger(masters) || masters < 1) throw new Error(`masters must be a positive integer, got ${masters}`);
+  if (!Number.isInteger(replicasPerMaster) || replicasPerMaster < 0) {
+    throw new Error(`replicasPerMaster must be a non-negative integer, got ${replicasPerMaster}`);
+  }
+  const needed = masters * (1 + replicasPerMaster);
+  if (nodes.length !== needed) {
+    throw new Error(`nodes: ${masters} masters with ${replicasPerMaster} replicas each need ${needed} nodes, got ${nodes.length}`);
+  }
+  const names = new Set<string>();
+  for (const n of nodes) {
+    if (!n.name) throw new Error('nodes: every node needs a name');
+    if (names.has(n.name)) throw new Error(`nodes: duplicate name ${n.name}`);
+    names.add(n.name);
+  }
+
+  // Interleave by domain (redis-cli interleaves by ip): first of each domain, then second, ...
+  const sorted = [...nodes].sort((a, b) => byName(a.name, b.name));
+  const groups = new Map<string, DesiredNode[]>();
+  for (const n of sorted) groups.set(n.domain, [...(groups.get(n.domain) ?? []), n]);
+  const interleaved: DesiredNode[] = [];
+  for (let round = 0; interleaved.length < sorted.length; round++) {
+    for (const g of groups.values()) if (g[round]) interleaved.push(g[round]!);
+  }
+
+  // Greedy start: each master takes, round by round, the first free node outside its own domain and
+  // its replicas' domains, else outside its own domain, else the first free node.
+  const layout: Layout = interleaved.slice(0, masters).map((m) => [m]);
+  const free = interleaved.slice(masters);
+  for (let round = 0; round < replicasPerMaster; round++) {
+    for (const shard of layout) {
+      const taken = new Set(shard.map((n) => n.domain));
+      let i = free.findIndex((n) => !taken.has(n.domain));
+      if (i < 0) i = free.findIndex((n) => n.domain !== shard[0]!.domain);
+      if (i < 0) i = 0;
+      shard.push(free.splice(i, 1)[0]!);
+    }
+  }
+
+  // Improve by swapping any two nodes (a swap inside one shard changes its master) while the score
+  // strictly drops: deterministic, and it terminates because the score is a non-negative integer.
+  let score = antiAffinityScore(layout);
+  const positions: [number, number][] = [];
+  layout.forEach((shard, s) => shard.forEach((_, k) => positions.push([s, k])));
+  let improved = score > 0;
+  while (improved && score > 0) {
+    improved = false;
+    for (let i = 0; i < positions.length; i++) {
+      for (let j = i + 1; j < positions.length; j++) {
+        const [si, ki] = positions[i]!;
+        const [sj, kj] = positions[j]!;
+        const a = layout[si]![ki]!;
+        const b = layout[sj]![kj]!;
+        if (a.domain === b.domain) continue;
+        layout[si]![ki] = b;
+        layout[sj]![kj] = a;
+        const next = antiAffinityScore(layout);
+        if (next < score) {
+          score = next;
+          improved = true;
+        } else {
+          layout[si]![ki] = a;
+          layout[sj]![kj] = b;
+        }
+      }
+    }
+  }
+
+  const ranges = splitSlots(masters);
+  return {
+    masters: layout.map((shard, i) => ({ node: shard[0]!.name, slots: [ranges[i]!] })),
+    replicas: layout.flatMap((shard) => shard.slice(1).map((r) => ({ node: r.name, masterNode: shard[0]!.name }))),
+  };
+}
