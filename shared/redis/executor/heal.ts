@@ -320,7 +320,9 @@ async function settle(pool: RedisPool, desired: DesiredNode[], opts: HealOptions
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { problems, unreached } = await finalCheck(pool, desired, opts);
-    const passing = problems.some((p) => TRANSIENT.has(p.code) && !(p.code === 'node-failing' && p.nodeId && unreached.has(p.nodeId)));
+    // With uncovered slots the state stays fail until someone re-covers them.
+    const stuck = problems.some((p) => p.code === 'slots-uncovered');
+    const passing = !stuck && problems.some((p) => TRANSIENT.has(p.code) && !(p.code === 'node-failing' && p.nodeId && unreached.has(p.nodeId)));
     if (!passing || Date.now() > deadline) return problems;
     await sleep(250);
   }
@@ -390,6 +392,7 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
     const { resumeOpenSlots } = await import('./migrate.js');
     const resumed = await resumeOpenSlots(pool, endpoints);
     actions.push(...resumed.actions);
+    problems.push(...resumed.problems);
   }
 
   // 6. Missing replicas, from fresh desired nodes.
@@ -401,7 +404,8 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
 
   // 7. What is left, by the full health check. Problems that only need gossip time (a node that just
   // rejoined stays cluster_state:fail for a moment) are waited out, briefly; anything else is reported.
-  const check = await settle(pool, desired, opts, Math.min(stepTimeoutMs, 10_000));
+  const lostSlots = problems.some((p) => p.code === 'slots-uncovered');
+  const check = await settle(pool, desired, opts, lostSlots ? 0 : Math.min(stepTimeoutMs, 10_000));
   const seen = new Set(problems.map((p) => `${p.code}|${p.nodeId ?? ''}`));
   for (const p of check) if (!seen.has(`${p.code}|${p.nodeId ?? ''}`)) problems.push(p);
   return { actions, problems, done: problems.length === 0 };
