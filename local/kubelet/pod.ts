@@ -1,5 +1,6 @@
 // One Pod on the local kubelet: its sandbox (address, directories, volumes), its containers as
 // host processes, their probes and restarts, and the status it reports.
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
@@ -165,6 +166,7 @@ export class PodWorker {
       // The addresses are reported before any container starts, so readers of the downward API
       // and of the Pod object agree.
       await this.flushStatus(Date.now());
+      if (this.lastStatusJson === undefined) throw new Error('the Pod addresses are not yet reported');
       this.volumeDirs = volumeDirs(this.pod, this.podDir, path.join(this.ctx.dataDir, 'pvc'));
       const dirOf = (name: string): string | undefined => this.volumeDirs.get(name);
       const byPath = new Map<string, PathMapping>();
@@ -289,8 +291,10 @@ export class PodWorker {
       const startedAtMs = Date.now();
       c.env = planned.plan.env;
       let proc: ContainerProcess;
+      // An image's own absolute program path (/usr/local/bin/...) is looked up in PATH instead.
+      const file = path.isAbsolute(planned.plan.file) && !existsSync(planned.plan.file) ? path.basename(planned.plan.file) : planned.plan.file;
       try {
-        proc = await startProcess({ ...planned.plan, cwd: c.cwd, logFile: path.join(logDir, `${restartCount}.log`) });
+        proc = await startProcess({ ...planned.plan, file, cwd: c.cwd, logFile: path.join(logDir, `${restartCount}.log`) });
       } catch (err) {
         c.restartCount = restartCount;
         this.onExit(c, 128, 'StartError', `failed to start ${planned.plan.file}: ${err instanceof Error ? err.message : String(err)}`, startedAtMs);
