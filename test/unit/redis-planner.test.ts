@@ -199,6 +199,15 @@ describe('planScaleIn (property)', () => {
     }
   });
 
+  it('hands a drained range to its neighbours so their ranges stay contiguous', () => {
+    const before = balancedOwners(4);
+    const plan = planScaleIn(before, ['m01']);
+    const after = assertPlan(before, plan, ['m00', 'm02', 'm03']);
+    expect(after.get('m00')).toHaveLength(1);
+    expect(after.get('m02')).toHaveLength(1);
+    expect(after.get('m03')).toHaveLength(2);
+  });
+
   it('weighs the choice by keys when given', () => {
     const before = balancedOwners(5);
     expect(chooseMastersToRemove(before, 2, { m00: 900, m01: 10, m02: 500, m03: 20, m04: 700 })).toEqual(['m01', 'm03']);

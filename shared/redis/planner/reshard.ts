@@ -170,6 +170,7 @@ function groupMoves(assignments: { slot: number; sourceId: string; targetId: str
  */
 export function planRebalance(owners: Owners, weights?: Weights): ReshardPlan {
   const targets = rebalanceTargets(owners, weights);
+  const slotOwner = ownerOfSlots(owners);
   const ids = [...owners.keys()].sort();
   const slotsOf = new Map(ids.map((id) => [id, rangesToSlots(compactRanges(owners.get(id)!))]));
   const givers = ids
@@ -201,12 +202,16 @@ export function planRebalance(owners: Owners, weights?: Weights): ReshardPlan {
   for (const g of givers) {
     const slots = slotsOf.get(g.id)!;
     const leaving = slots.slice(slots.length - g.n);
-    // Lower pieces to receivers whose own slots are lower, so neighbouring ranges meet where they can.
-    const shares = [...(given.get(g.id) ?? [])].sort((a, b) => {
-      const la = receivers.find((r) => r.id === a.targetId)!.low;
-      const lb = receivers.find((r) => r.id === b.targetId)!.low;
-      return la - lb || (a.targetId < b.targetId ? -1 : 1);
-    });
+    // The bottom piece to the receiver owning the slot just below the block, the top piece to the one
+    // owning the slot just above, so their ranges grow contiguously; the rest in slot order between.
+    const below = slotOwner[leaving[0]! - 1];
+    const above = slotOwner[leaving[leaving.length - 1]! + 1];
+    const place = (id: string) => (id === below ? 0 : id === above ? 2 : 1);
+    const low = (id: string) => receivers.find((r) => r.id === id)!.low;
+    const shares = [...(given.get(g.id) ?? [])].sort(
+      (a, b) =>
+        place(a.targetId) - place(b.targetId) || low(a.targetId) - low(b.targetId) || (a.targetId < b.targetId ? -1 : 1),
+    );
     let k = 0;
     for (const share of shares) {
       for (let i = 0; i < share.count; i++) assignments.push({ slot: leaving[k++]!, sourceId: g.id, targetId: share.targetId });
