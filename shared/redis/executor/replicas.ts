@@ -1,10 +1,11 @@
 // Changing the number of replicas per master: attach empty nodes as replicas (MEET, REPLICATE,
 // wait for the replication link) and remove surplus ones, as the planner decides.
-import { mergedView } from '../check.js';
+import { mergedView, viewsAgree } from '../check.js';
 import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../connection.js';
 import { planReplicas } from '../planner.js';
-import type { DesiredNode, EngineAction, EngineResult, Endpoint, NodeReport } from '../types.js';
+import { isUsable } from '../topology.js';
+import type { ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint, NodeReport } from '../types.js';
 import { removeReplica } from './remove.js';
 import { readClusterMap, waitFor } from './util.js';
 
@@ -123,6 +124,26 @@ export async function ensureReplicas(pool: RedisPool, desired: DesiredNode[], op
     if (r.status === 'fulfilled') actions.push(...r.value.actions);
     else errors.push(String(r.reason instanceof Error ? r.reason.message : r.reason));
   }
-  const problems = errors.map((message) => ({ code: 'replica-missing' as const, message }));
+  const problems: ClusterProblem[] = errors.map((message) => ({ code: 'replica-missing' as const, message }));
+  if (actions.length > 0) {
+    const converged = await waitForAgreement(pool, endpoints, timeoutMs);
+    if (!converged) problems.push({ code: 'views-disagree', message: 'the nodes did not agree on the new replicas in time' });
+  }
   return { actions, problems, done: problems.length === 0 };
+}
+
+/** Waits until every cluster member lists the same nodes, all connected and none failing. */
+export async function waitForAgreement(pool: RedisPool, endpoints: Endpoint[], timeoutMs: number): Promise<boolean> {
+  try {
+    return await waitFor('the nodes to agree on the cluster', timeoutMs, async () => {
+      const { reports } = await pool.readAll(endpoints);
+      const members = reports.filter((r) => !isFreshNode(r));
+      const healthy = members.every((r) =>
+        r.nodes.every((v) => v.id === r.myId || (v.linkState === 'connected' && isUsable(v))),
+      );
+      return healthy && viewsAgree(members) ? true : undefined;
+    }, 200);
+  } catch {
+    return false;
+  }
 }
