@@ -288,6 +288,7 @@ function groupByNode(cluster: Cluster, keys: string[]): string[][] {
   return [...groups.values()];
 }
 
+/** Waits for the client to be ready and re-reads its slot map, so pipelines group keys right. */
 async function ensureSlots(cluster: Cluster): Promise<void> {
   if (cluster.status !== 'ready') {
     await new Promise<void>((resolve, reject) => {
@@ -295,6 +296,22 @@ async function ensureSlots(cluster: Cluster): Promise<void> {
       cluster.once('error', reject);
     });
   }
+  await new Promise<void>((resolve) => cluster.refreshSlotsCache(() => resolve()));
+}
+
+/** A pipeline of single-key commands; when the slot map changed under it, the keys go one by one. */
+async function pipelined(cluster: Cluster, keys: string[], add: (p: ReturnType<Cluster['pipeline']>, k: string) => void, one: (k: string) => Promise<unknown>): Promise<[Error | null, unknown][]> {
+  const p = cluster.pipeline();
+  for (const k of keys) add(p, k);
+  try {
+    const res = await p.exec();
+    if (res) return res;
+  } catch {
+    // "All keys in the pipeline should belong to the same slots allocation group": the map moved.
+  }
+  const out: [Error | null, unknown][] = [];
+  for (const k of keys) out.push(await one(k).then((v) => [null, v] as [null, unknown], (e: Error) => [e, null] as [Error, unknown]));
+  return out;
 }
 
 /** Runs fn over chunks of keys grouped per node, a few chunks at a time. */
@@ -313,14 +330,9 @@ export async function loadKeys(cluster: Cluster, count: number, valueBytes: numb
   await ensureSlots(cluster);
   const keys = Array.from({ length: count }, (_, i) => keyName(prefix, i));
   await perNodeChunks(cluster, keys, 2000, async (chunk) => {
-    const p = cluster.pipeline();
-    for (const k of chunk) p.set(k, valueFor(k, valueBytes));
-    const res = await p.exec();
-    const failed = (res ?? []).filter(([err]) => err);
-    // Keys whose slot moved under the pipeline are written one by one, redirects followed.
-    for (const [i, [err]] of (res ?? []).entries()) if (err) await cluster.set(chunk[i]!, valueFor(chunk[i]!, valueBytes));
-    if (!res) throw new Error('pipeline returned nothing');
-    void failed;
+    const res = await pipelined(cluster, chunk, (p, k) => p.set(k, valueFor(k, valueBytes)), (k) => cluster.set(k, valueFor(k, valueBytes)));
+    // Keys whose slot moved under the pipeline are written again one by one, redirects followed.
+    for (const [i, [err]] of res.entries()) if (err) await cluster.set(chunk[i]!, valueFor(chunk[i]!, valueBytes));
   });
 }
 
@@ -339,9 +351,7 @@ export async function verifyKeys(cluster: Cluster, count: number, valueBytes: nu
   let wrong = 0;
   const missingKeys: string[] = [];
   await perNodeChunks(cluster, list, 2000, async (chunk) => {
-    const p = cluster.pipeline();
-    for (const k of chunk) p.get(k);
-    const res = (await p.exec()) ?? [];
+    const res = await pipelined(cluster, chunk, (p, k) => p.get(k), (k) => cluster.get(k));
     for (let i = 0; i < chunk.length; i++) {
       const k = chunk[i]!;
       let [err, v] = res[i] ?? [new Error('no reply'), null];

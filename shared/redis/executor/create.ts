@@ -198,5 +198,12 @@ export async function ensureCreated(pool: RedisPool, desired: DesiredNode[], pla
       return true;
     }, 100);
   }
+  // 7. With every slot assigned, done means every node serves: cluster_state:ok everywhere.
+  if (claimed.size === 16384) {
+    await waitFor('cluster_state:ok on every node', joinTimeoutMs, async () => {
+      ({ byName, unreachable } = await read());
+      return !unreachable.length && [...byName.values()].every((r) => r.clusterState === 'ok') ? true : undefined;
+    });
+  }
   return { actions, problems, done: problems.length === 0 };
 }
