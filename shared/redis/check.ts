@@ -25,6 +25,8 @@ export interface CheckExpectations {
   unreachable?: Endpoint[];
   /** Slots that may be open because a recorded migration is under way. */
   allowedOpenSlots?: number[];
+  /** Largest replication lag in bytes (master offset minus replica offset) still counted as in sync. */
+  maxReplicaLag?: number;
 }
 
 const FAILING_FLAGS = ['fail', 'fail?', 'noaddr'] as const;
@@ -142,7 +144,13 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
   for (const d of desired ?? []) if (!reportByAddr.has(endpointKey(d))) unreachable.set(endpointKey(d), d);
   for (const [key] of unreachable) {
     const name = desiredByAddr.get(key)?.name;
-    problems.push({ code: 'unreachable', message: `node ${name ? `${name} (${key})` : key} did not answer` });
+    // The id the others still list at that address, so callers can tell which node went silent.
+    const known = reports.flatMap((r) => r.nodes).find((n) => endpointKey(n) === key)?.id;
+    problems.push({
+      code: 'unreachable',
+      ...(known ? { nodeId: known } : {}),
+      message: `node ${name ? `${name} (${key})` : key}${known ? ` ${known}` : ''} did not answer`,
+    });
   }
   if (reports.length === 0) return problems;
 
@@ -311,6 +319,20 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
         code: 'replica-not-synced',
         nodeId: r.myId,
         message: `replica ${r.myId}: master_link_status:${link ?? '?'}, master_sync_in_progress:${syncing ?? '?'}`,
+      });
+      continue;
+    }
+    if (expect.maxReplicaLag === undefined) continue;
+    // Lag in bytes: the master's replication offset minus what the replica has processed.
+    const masterId = r.nodes.find((n) => n.id === r.myId)?.masterId;
+    const master = reports.find((m) => m.myId === masterId);
+    const masterOffset = Number(master?.replication.master_repl_offset);
+    const replicaOffset = Number(r.replication.slave_repl_offset ?? r.replication.master_repl_offset);
+    if (Number.isFinite(masterOffset) && Number.isFinite(replicaOffset) && masterOffset - replicaOffset > expect.maxReplicaLag) {
+      problems.push({
+        code: 'replica-not-synced',
+        nodeId: r.myId,
+        message: `replica ${r.myId} lags its master ${masterId} by ${masterOffset - replicaOffset} bytes (at most ${expect.maxReplicaLag})`,
       });
     }
   }

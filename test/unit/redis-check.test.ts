@@ -226,10 +226,23 @@ describe('checkCluster, single checks', () => {
   it('does not call a desired node that is down a ghost, but does call a stranger one', () => {
     const reports = [A, B, C, E, F].map((n) => report(n));
     const problems = checkCluster(reports, { nodes: DESIRED });
-    expect(found(problems)).toEqual(['unreachable']);
+    expect(found(problems)).toEqual(['unreachable:d']);
     // Without d among the desired nodes, its id is a ghost.
     const problems2 = checkCluster(reports, { nodes: DESIRED.filter((d) => d.ip !== '10.0.0.4') });
     expect(found(problems2)).toEqual(['ghost-node:d']);
+  });
+
+  it('measures replica lag against the master when a bound is given', () => {
+    const reports = ALL.map((n) => {
+      const r = report(n);
+      if (n === A) r.replication = { role: 'master', master_repl_offset: '5000' };
+      if (n === D) r.replication = { ...r.replication, slave_repl_offset: '1000' };
+      return r;
+    });
+    expect(checkCluster(reports, { maxReplicaLag: 10_000 })).toEqual([]);
+    const problems = checkCluster(reports, { maxReplicaLag: 1000 });
+    expect(found(problems)).toEqual(['replica-not-synced:d']);
+    expect(problems[0]!.message).toContain('by 4000 bytes');
   });
 
   it('sees a disconnected link as failing', () => {
