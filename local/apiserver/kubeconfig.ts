@@ -1,0 +1,36 @@
+// A client-node KubeConfig for the local API server: plain HTTP, no credentials.
+import { KubeConfig } from '@kubernetes/client-node';
+
+export function kubeConfigFor(url: string): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'local', server: url, skipTLSVerify: true }],
+    users: [{ name: 'local' }],
+    contexts: [{ name: 'local', cluster: 'local', user: 'local', namespace: 'default' }],
+    currentContext: 'local',
+  });
+  return kc;
+}
+
+/** The same as a kubeconfig file, for kubectl and other tools. */
+export function kubeConfigYaml(url: string, namespace = 'default'): string {
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: local',
+    '  cluster:',
+    `    server: ${url}`,
+    'users:',
+    '- name: local',
+    '  user: {}',
+    'contexts:',
+    '- name: local',
+    '  context:',
+    '    cluster: local',
+    '    user: local',
+    `    namespace: ${namespace}`,
+    'current-context: local',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,432 @@
+// The HTTP face of the API server: Kubernetes REST paths, discovery, OpenAPI, content negotiation
+// (JSON or meta.k8s.io Table), watches as newline-delimited JSON.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseYaml } from 'yaml';
+import { ApiCore, type DeleteOptions, type FieldValidation, type PatchType, type WriteOptions } from './core.js';
+import { ApiError, badRequest, gone, methodNotAllowed, notFound, successStatus, unsupportedMediaType } from './errors.js';
+import { groupVersionDocument, openApiIndex } from './openapi.js';
+import { discoveryEntry, groupVersion, type ResourceType } from './resources.js';
+import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.js';
+import type { Obj, StoredEvent } from './store.js';
+import { toTable, type IncludeObject } from './table.js';
+
+const MAX_BODY = 3 * 1024 * 1024;
+const BOOKMARK_INTERVAL_MS = 30_000;
+
+export const VERSION_INFO = {
+  major: '1',
+  minor: '32',
+  gitVersion: 'v1.32.0-local',
+  gitCommit: '0000000000000000000000000000000000000000',
+  gitTreeState: 'clean',
+  buildDate: '2026-01-01T00:00:00Z',
+  goVersion: 'go1.23.0',
+  compiler: 'gc',
+  platform: 'linux/amd64',
+};
+
+function sendJson(res: ServerResponse, code: number, body: unknown, warnings: string[] = []): void {
+  const text = JSON.stringify(body);
+  const headers: Record<string, string | string[]> = {
+    'Content-Type': 'application/json',
+    'Content-Length': String(Buffer.byteLength(text)),
+  };
+  if (warnings.length) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
+  res.writeHead(code, headers);
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large');
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text.trim()) return undefined;
+  const type = String(req.headers['content-type'] ?? '');
+  if (type.includes('protobuf') || type.includes('cbor')) {
+    throw unsupportedMediaType(type, ['application/json', 'application/yaml']);
+  }
+  try {
+    return type.includes('yaml') ? parseYaml(text) : JSON.parse(text);
+  } catch (err) {
+    throw badRequest(`the request body could not be decoded: ${(err as Error).message}`);
+  }
+}
+
+function patchTypeOf(contentType: string): PatchType {
+  const type = contentType.split(';')[0]!.trim();
+  if (type === 'application/merge-patch+json') return 'merge';
+  if (type === 'application/json-patch+json') return 'json';
+  if (type === 'application/strategic-merge-patch+json') return 'strategic';
+  throw unsupportedMediaType(type, [
+    'application/json-patch+json',
+    'application/merge-patch+json',
+    'application/strategic-merge-patch+json',
+  ]);
+}
+
+interface Target {
+  t: ResourceType;
+  namespace?: string;
+  name?: string;
+  sub?: string;
+  watch: boolean;
+}
+
+export class ApiHttp {
+  private readonly watches = new Set<ServerResponse>();
+
+  constructor(
+    private readonly core: ApiCore,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** Ends every open watch (on shutdown). */
+  closeWatches(): void {
+    for (const res of this.watches) res.end();
+    this.watches.clear();
+  }
+
+  handle = (req: IncomingMessage, res: ServerResponse): void => {
+    this.route(req, res).catch((err: unknown) => {
+      if (res.headersSent) {
+        res.end();
+        return;
+      }
+      if (err instanceof ApiError) {
+        sendJson(res, err.code, err.toStatus());
+        return;
+      }
+      this.log(`${req.method} ${req.url}: ${(err as Error).stack ?? String(err)}`);
+      sendJson(res, 500, new ApiError(500, 'InternalError', `Internal error occurred: ${(err as Error).message}`).toStatus());
+    });
+  };
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    const q = url.searchParams;
+    const table = this.core.table;
+
+    switch (path) {
+      case '/version':
+        return sendJson(res, 200, VERSION_INFO);
+      case '/healthz':
+      case '/livez':
+      case '/readyz':
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.end('ok');
+        return;
+      case '/api':
+        return sendJson(res, 200, {
+          kind: 'APIVersions',
+          versions: ['v1'],
+          serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: req.headers.host ?? '' }],
+        });
+      case '/apis':
+        return sendJson(res, 200, {
+          kind: 'APIGroupList',
+          apiVersion: 'v1',
+          groups: [...table.groups()].filter(([g]) => g !== '').map(([g, versions]) => this.apiGroup(g, versions)),
+        });
+      case '/openapi/v3':
+        return sendJson(res, 200, openApiIndex(table));
+      case '/openapi/v2':
+        throw notFound('openapi', '', 'v2');
+    }
+    const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
+    if (segs[0] === 'openapi' && segs[1] === 'v3') {
+      const [kindSeg, a, b] = segs.slice(2);
+      const doc = kindSeg === 'api' ? groupVersionDocument(table, '', a ?? '') : kindSeg === 'apis' ? groupVersionDocument(table, a ?? '', b ?? '') : undefined;
+      if (!doc) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+      return sendJson(res, 200, doc);
+    }
+    let group: string;
+    let version: string;
+    let rest: string[];
+    if (segs[0] === 'api' && segs.length >= 2) {
+      group = '';
+      version = segs[1]!;
+      rest = segs.slice(2);
+    } else if (segs[0] === 'apis' && segs.length >= 2) {
+      group = segs[1]!;
+      const versions = table.groups().get(group);
+      if (!versions) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+      if (segs.length === 2) return sendJson(res, 200, { ...this.apiGroup(group, versions), kind: 'APIGroup', apiVersion: 'v1' });
+      version = segs[2]!;
+      rest = segs.slice(3);
+    } else {
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    }
+    const types = table.inGroupVersion(group, version);
+    if (types.length === 0) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (rest.length === 0) {
+      return sendJson(res, 200, {
+        kind: 'APIResourceList',
+        apiVersion: 'v1',
+        groupVersion: groupVersion(group, version),
+        resources: types.flatMap(discoveryEntry),
+      });
+    }
+    const target = this.resolve(group, version, rest);
+    if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'binding') {
+      if (req.method !== 'POST') throw methodNotAllowed();
+      this.core.bind(target.namespace!, target.name!, await readBody(req));
+      return sendJson(res, 201, successStatus());
+    }
+    return this.serveResource(req, res, target, q);
+  }
+
+  private apiGroup(group: string, versions: string[]): Record<string, unknown> {
+    const list = versions.map((v) => ({ groupVersion: `${group}/${v}`, version: v }));
+    return { name: group, versions: list, preferredVersion: list[0] };
+  }
+
+  private resolve(group: string, version: string, segments: string[]): Target {
+    const table = this.core.table;
+    let rest = segments;
+    let watch = false;
+    if (rest[0] === 'watch') {
+      watch = true;
+      rest = rest.slice(1);
+    }
+    if (rest[0] === 'namespaces' && rest.length >= 3) {
+      const inner = table.find(group, version, rest[2]!);
+      if (inner?.namespaced) return { t: inner, namespace: rest[1], name: rest[3], sub: rest[4], watch };
+    }
+    if (group === '' && rest[0] === 'namespaces' && rest.length >= 3 && rest[2] === 'bindings') {
+      return { t: table.find('', version, 'pods')!, namespace: rest[1], sub: 'binding', watch };
+    }
+    const t = table.find(group, version, rest[0]!);
+    if (!t) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (t.namespaced && rest.length > 1) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    return { t, name: rest[1], sub: rest[2], watch };
+  }
+
+  private writeOptions(q: URLSearchParams): WriteOptions {
+    const fv = q.get('fieldValidation') ?? 'Warn';
+    if (!['Ignore', 'Warn', 'Strict'].includes(fv)) throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Warn", "Strict"`);
+    return { dryRun: q.getAll('dryRun').includes('All'), fieldValidation: fv as FieldValidation };
+  }
+
+  private async serveResource(req: IncomingMessage, res: ServerResponse, target: Target, q: URLSearchParams): Promise<void> {
+    const { t, namespace, name, sub } = target;
+    const core = this.core;
+    const method = req.method ?? 'GET';
+    const accept = String(req.headers.accept ?? '');
+    const asTable = /as=Table/.test(accept) && /g=meta\.k8s\.io/.test(accept);
+    const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
+
+    if (name && sub && sub !== 'status' && sub !== 'scale') throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (sub === 'status' && !t.status) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (sub === 'scale' && !t.scale) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (sub === 'binding') {
+      if (method !== 'POST') throw methodNotAllowed();
+      const body = (await readBody(req)) as Obj | undefined;
+      core.bind(namespace!, String(body?.metadata?.name ?? ''), body);
+      return sendJson(res, 201, successStatus());
+    }
+
+    if (!name) {
+      const watch = target.watch || q.get('watch') === '1' || q.get('watch') === 'true';
+      switch (method) {
+        case 'GET':
+          if (watch) return this.serveWatch(req, res, t, namespace, q, asTable, include);
+          return this.serveList(res, t, namespace, q, asTable, include);
+        case 'POST': {
+          const { object, warnings } = core.create(t, namespace, await readBody(req), this.writeOptions(q));
+          return sendJson(res, 201, object, warnings);
+        }
+        case 'DELETE': {
+          const options = this.deleteOptions((await readBody(req)) as DeleteOptions | undefined, q);
+          for (const o of this.selected(t, namespace, q)) {
+            try {
+              core.delete(t, o.metadata.namespace, o.metadata.name, options);
+            } catch (err) {
+              if (!(err instanceof ApiError && err.code === 404)) throw err;
+            }
+          }
+          return sendJson(res, 200, successStatus());
+        }
+        default:
+          throw methodNotAllowed();
+      }
+    }
+
+    if (target.watch) {
+      q.set('fieldSelector', [q.get('fieldSelector'), `metadata.name=${name}`].filter(Boolean).join(','));
+      return this.serveWatch(req, res, t, namespace, q, asTable, include);
+    }
+
+    if (sub === 'scale') {
+      switch (method) {
+        case 'GET':
+          return sendJson(res, 200, core.getScale(t, namespace, name));
+        case 'PUT':
+          return sendJson(res, 200, core.updateScale(t, namespace, name, await readBody(req), undefined, this.writeOptions(q)));
+        case 'PATCH': {
+          const type = patchTypeOf(String(req.headers['content-type'] ?? ''));
+          return sendJson(res, 200, core.updateScale(t, namespace, name, await readBody(req), type, this.writeOptions(q)));
+        }
+        default:
+          throw methodNotAllowed();
+      }
+    }
+
+    const status = sub === 'status' ? 'status' : undefined;
+    switch (method) {
+      case 'GET': {
+        const o = core.get(t, namespace, name);
+        if (asTable) return sendJson(res, 200, toTable(t, [o], { include, resourceVersion: o.metadata.resourceVersion }));
+        return sendJson(res, 200, o);
+      }
+      case 'PUT': {
+        const { object, warnings } = core.update(t, namespace, name, await readBody(req), status, this.writeOptions(q));
+        return sendJson(res, 200, object, warnings);
+      }
+      case 'PATCH': {
+        const type = patchTypeOf(String(req.headers['content-type'] ?? ''));
+        const { object, warnings } = core.patch(t, namespace, name, type, await readBody(req), status, this.writeOptions(q));
+        return sendJson(res, 200, object, warnings);
+      }
+      case 'DELETE': {
+        if (status) throw methodNotAllowed();
+        const options = this.deleteOptions((await readBody(req)) as DeleteOptions | undefined, q);
+        const { object, removed } = core.delete(t, namespace, name, options);
+        return sendJson(res, removed || options.propagationPolicy !== 'Foreground' ? 200 : 202, object);
+      }
+      default:
+        throw methodNotAllowed();
+    }
+  }
+
+  private deleteOptions(body: DeleteOptions | undefined, q: URLSearchParams): DeleteOptions {
+    const options: DeleteOptions = { ...(body && typeof body === 'object' ? body : {}) };
+    const grace = q.get('gracePeriodSeconds');
+    if (grace !== null) options.gracePeriodSeconds = Number(grace);
+    const policy = q.get('propagationPolicy');
+    if (policy) options.propagationPolicy = policy as DeleteOptions['propagationPolicy'];
+    if (q.getAll('dryRun').includes('All')) options.dryRun = ['All'];
+    if (options.gracePeriodSeconds !== undefined && (!Number.isInteger(options.gracePeriodSeconds) || options.gracePeriodSeconds < 0)) {
+      throw badRequest(`gracePeriodSeconds: Invalid value: ${JSON.stringify(options.gracePeriodSeconds)}: must be a non-negative integer`);
+    }
+    if (options.propagationPolicy && !['Orphan', 'Background', 'Foreground'].includes(options.propagationPolicy)) {
+      throw badRequest(`propagationPolicy: Unsupported value: "${options.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`);
+    }
+    return options;
+  }
+
+  private matcher(t: ResourceType, namespace: string | undefined, q: URLSearchParams): (o: Obj) => boolean {
+    const labels = parseLabelSelector(q.get('labelSelector'));
+    const fields = parseFieldSelector(q.get('fieldSelector'));
+    return (o) =>
+      (!t.namespaced || namespace === undefined || o.metadata.namespace === namespace) &&
+      matchesRequirements(o.metadata.labels, labels) &&
+      matchesFields(o, fields);
+  }
+
+  private selected(t: ResourceType, namespace: string | undefined, q: URLSearchParams): Obj[] {
+    const match = this.matcher(t, namespace, q);
+    return this.core.list(t, namespace).filter(match);
+  }
+
+  private serveList(res: ServerResponse, t: ResourceType, namespace: string | undefined, q: URLSearchParams, asTable: boolean, include: IncludeObject): void {
+    let items = this.selected(t, namespace, q);
+    const rv = String(this.core.store.rv);
+    const metadata: Record<string, unknown> = { resourceVersion: rv };
+    const limit = Number(q.get('limit') ?? 0);
+    const cont = q.get('continue');
+    if (cont) {
+      let after: string;
+      try {
+        after = String(JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')).after);
+      } catch {
+        throw badRequest('continue: Invalid value: the continue token is not valid');
+      }
+      items = items.filter((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}` > after);
+    }
+    if (limit > 0 && items.length > limit) {
+      const last = items[limit - 1]!;
+      metadata.continue = Buffer.from(JSON.stringify({ after: `${last.metadata.namespace ?? ''}/${last.metadata.name}` })).toString('base64url');
+      metadata.remainingItemCount = items.length - limit;
+      items = items.slice(0, limit);
+    }
+    if (asTable) return sendJson(res, 200, { ...toTable(t, items, { include, resourceVersion: rv }), metadata });
+    sendJson(res, 200, { kind: t.listKind, apiVersion: groupVersion(t.group, t.version), metadata, items });
+  }
+
+  private serveWatch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: ResourceType,
+    namespace: string | undefined,
+    q: URLSearchParams,
+    asTable: boolean,
+    include: IncludeObject,
+  ): void {
+    const core = this.core;
+    const match = this.matcher(t, namespace, q);
+    const rvParam = q.get('resourceVersion');
+    let from: number | undefined;
+    if (rvParam && rvParam !== '0') {
+      from = Number(rvParam);
+      if (!Number.isInteger(from) || from < 0) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be an integer`);
+    }
+    const backlog = from === undefined ? [] : core.store.since(from);
+
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
+    res.socket?.setNoDelay(true);
+    let first = true;
+    const send = (type: string, object: unknown) => {
+      res.write(`${JSON.stringify({ type, object })}\n`);
+    };
+    const sendObject = (type: string, o: Obj) => {
+      const shown = core.present(t, structuredClone(o));
+      if (asTable) send(type, toTable(t, [shown], { include, resourceVersion: shown.metadata.resourceVersion, withColumns: first }));
+      else send(type, shown);
+      first = false;
+    };
+    if (!backlog) {
+      send('ERROR', gone(`too old resource version: ${from} (${core.store.compactedRv + 1})`).toStatus());
+      res.end();
+      return;
+    }
+    const onEvent = (e: StoredEvent) => {
+      if (e.storageKey !== t.storageKey) return;
+      const now = match(e.object);
+      if (e.type === 'MODIFIED') {
+        const before = e.previous ? match(e.previous) : now;
+        if (now && before) sendObject('MODIFIED', e.object);
+        else if (now) sendObject('ADDED', e.object);
+        else if (before) sendObject('DELETED', e.object);
+      } else if (now) sendObject(e.type, e.object);
+    };
+    if (from === undefined) for (const o of core.list(t, namespace)) if (match(o)) sendObject('ADDED', o);
+    for (const e of backlog) onEvent(e);
+    const unsubscribe = core.store.subscribe(onEvent);
+    this.watches.add(res);
+    const timers: NodeJS.Timeout[] = [];
+    const timeout = Number(q.get('timeoutSeconds') ?? 0);
+    if (timeout > 0) timers.push(setTimeout(() => res.end(), timeout * 1000));
+    if (q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1') {
+      const bookmark = setInterval(() => {
+        send('BOOKMARK', { kind: t.kind, apiVersion: groupVersion(t.group, t.version), metadata: { resourceVersion: String(core.store.rv) } });
+      }, BOOKMARK_INTERVAL_MS);
+      timers.push(bookmark);
+    }
+    const cleanup = () => {
+      unsubscribe();
+      for (const timer of timers) clearTimeout(timer);
+      this.watches.delete(res);
+    };
+    res.on('close', cleanup);
+    res.on('finish', cleanup);
+    req.on('close', () => {
+      if (!res.writableEnded) res.end();
+    });
+  }
+}
