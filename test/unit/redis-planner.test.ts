@@ -240,6 +240,30 @@ describe('planRebalance', () => {
     expect(() => planRebalance(owners, { zz: 1 })).toThrow(/weights: zz/);
   });
 
+  it('meets random weights within one slot of each share, moving only the excess', () => {
+    const r = rng(6);
+    for (let run = 0; run < 60; run++) {
+      const n = int(r, 3, 10);
+      const before = randomOwners(r, n);
+      const weights = new Map([...before.keys()].map((id) => [id, r() < 0.15 ? 0 : r() * 5]));
+      if ([...weights.values()].every((w) => w === 0)) weights.set(mid(0), 1);
+      const sum = [...weights.values()].reduce((a, b) => a + b, 0);
+      const targets = rebalanceTargets(before, weights);
+      expect([...targets.values()].reduce((a, b) => a + b, 0)).toBe(SLOT_COUNT);
+      const plan = planRebalance(before, weights);
+      const after = counts(applyMoves(before, plan.moves));
+      for (const [id, w] of weights) {
+        const share = (SLOT_COUNT * w) / sum;
+        expect(after.get(id)!).toBeGreaterThanOrEqual(Math.floor(share) - 1);
+        expect(after.get(id)!).toBeLessThanOrEqual(Math.ceil(share) + 1);
+        expect(after.get(id)).toBe(targets.get(id));
+        if (w === 0) expect(plan.drained).toContain(id);
+      }
+      expect(moved(plan)).toBe(minimalMoveCount(before, targets));
+      for (const m of plan.moves) expect(counts(before).get(m.sourceId)!).toBeGreaterThan(targets.get(m.sourceId)!);
+    }
+  });
+
   it('rejects ownership where a slot has two owners', () => {
     const owners: Owners = new Map([
       ['a', [{ start: 0, end: 10 }]],

@@ -31,7 +31,7 @@ function ownerOfSlots(owners: Owners): (string | undefined)[] {
 export function rebalanceTargets(owners: Owners, weights?: Weights): Map<string, number> {
   ownerOfSlots(owners);
   const ids = [...owners.keys()].sort();
-  const owned = new Map(ids.map((id) => [id, countSlots(owners.get(id)!)]));
+  const owned = new Map(ids.map((id) => [id, countSlots(compactRanges(owners.get(id)!))]));
   const total = [...owned.values()].reduce((a, b) => a + b, 0);
   const w = new Map<string, number>();
   for (const id of ids) {
@@ -68,13 +68,19 @@ export function rebalanceTargets(owners: Owners, weights?: Weights): Map<string,
     targets.set(id, targets.get(id)! + 1);
     assigned++;
   }
+  // Rounding of non-integer weights can leave a slot or two; they go to the largest weights.
+  const heaviest = ids.filter((id) => w.get(id)! > 0).sort((a, b) => w.get(b)! - w.get(a)! || (a < b ? -1 : 1));
+  for (let i = 0; assigned < total; i++, assigned++) {
+    const id = heaviest[i % heaviest.length]!;
+    targets.set(id, targets.get(id)! + 1);
+  }
   return targets;
 }
 
 /** The fewest slots any plan must move to reach `targets`: what the over-full masters hold above theirs. */
 export function minimalMoveCount(owners: Owners, targets: Map<string, number>): number {
   let n = 0;
-  for (const [id, ranges] of owners) n += Math.max(0, countSlots(ranges) - (targets.get(id) ?? 0));
+  for (const [id, ranges] of owners) n += Math.max(0, countSlots(compactRanges(ranges)) - (targets.get(id) ?? 0));
   return n;
 }
 
