@@ -208,6 +208,20 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     if (worker) void finish(worker, 2000, false);
   };
 
+  let collected = false;
+  /** Directories of Pods that no longer exist (left by an earlier run on the same dataDir). */
+  const collectPodDirs = async (liveUids: Set<string>): Promise<void> => {
+    const root = path.join(dataDir, 'pods');
+    const entries = await fsp.readdir(root).catch(() => [] as string[]);
+    for (const entry of entries) {
+      const uid = /^[^_]+_[^_]+_(.+)$/.exec(entry)?.[1];
+      if (uid && !liveUids.has(uid)) {
+        log(`removing the directory of a Pod that no longer exists: ${entry}`);
+        await fsp.rm(path.join(root, entry), { recursive: true, force: true });
+      }
+    }
+  };
+
   const watchOnce = async (): Promise<void> => {
     const list = await core.listPodForAllNamespaces();
     const seen = new Set<string>();
@@ -216,6 +230,10 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
       handlePod(pod);
     }
     for (const uid of [...workers.keys()]) if (!seen.has(uid)) handleGone(uid);
+    if (!collected) {
+      collected = true;
+      await collectPodDirs(seen);
+    }
     if (stopped) return;
     await new Promise<void>((resolve) => {
       void new Watch(kc)

@@ -123,8 +123,7 @@ export class PodWorker {
       spec,
       init,
       state: { waiting: { reason: 'ContainerCreating' } },
-      lastState: {},
-      restartCount: 0,
+      ...carriedOver(pod, spec.name, init),
       crashes: 0,
       starting: false,
       env: {},
@@ -504,4 +503,29 @@ function formatDelay(ms: number): string {
   const m = Math.floor(ms / 60_000);
   const s = Math.round((ms % 60_000) / 1000);
   return `${m}m${s}s`;
+}
+
+/**
+ * A Pod that already ran (before the kubelet restarted, as after a node reboot) keeps counting:
+ * its next start is a restart, the previous run ended for an unknown reason.
+ */
+function carriedOver(pod: V1Pod, name: string, init: boolean): { restartCount: number; lastState: Partial<TerminatedState> } {
+  const statuses = (init ? pod.status?.initContainerStatuses : pod.status?.containerStatuses) ?? [];
+  const previous = statuses.find((s) => s.name === name);
+  if (!previous?.containerID) return { restartCount: 0, lastState: {} };
+  const startedAt = previous.state?.running?.startedAt as Date | string | undefined;
+  const now = Date.now();
+  return {
+    restartCount: previous.restartCount ?? 0,
+    lastState: {
+      terminated: {
+        exitCode: 255,
+        reason: 'Unknown',
+        message: 'the kubelet restarted',
+        startedAt: timestamp(startedAt ? new Date(startedAt).getTime() : now),
+        finishedAt: timestamp(now),
+        containerID: previous.containerID,
+      },
+    },
+  };
 }

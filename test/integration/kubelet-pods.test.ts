@@ -356,6 +356,28 @@ describe('local kubelet', () => {
     await deletePodAndWait('nginx');
   });
 
+  it('after a kubelet restart runs its Pods again at the same address with their emptyDir data', async () => {
+    const port = await freePort();
+    await createPod('reboot-a', { containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })] });
+    const before = await waitPod('reboot-a', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    const podIP = before.status!.podIP!;
+    await withRedis(podIP, port, async (r) => {
+      await r.set('survives', 'reboot');
+      await r.save();
+    });
+    const pid = pidOf(before);
+    await kubelet.stop();
+    expect(pidAlive(pid)).toBe(false);
+    kubelet = await startKubelet({ apiUrl: api.url, nodes: defaultNodes(3), dataDir, backoffBaseMs: 500, log: (m) => logs.push(m) });
+    const after = await waitPod('reboot-a', (p) => condition(p, 'Ready') === 'True' && pidOf(p) !== pid, 'Ready again');
+    expect(after.status!.podIP).toBe(podIP);
+    const status = after.status!.containerStatuses![0]!;
+    expect(status.restartCount).toBe(1);
+    expect(status.lastState?.terminated?.reason).toBe('Unknown');
+    expect(await withRedis(podIP, port, (r) => r.get('survives'))).toBe('reboot');
+    await deletePodAndWait('reboot-a');
+  });
+
   it('leaves the exporter Waiting with the package to install when it is not installed', async () => {
     const bare = await startKubelet({ apiUrl: api.url, nodes: [{ name: 'bare-node', address: '127.0.0.9' }], exporterBinary: null });
     try {
