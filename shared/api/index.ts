@@ -11,3 +11,4 @@ export * from './cluster.js';
 export * from './openapi.js';
 export * from './openapi-validate.js';
 export * from './crd.js';
+export * from './cel.js';

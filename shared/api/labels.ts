@@ -9,6 +9,8 @@ export const LABEL_MANAGED_BY_VALUE = 'redis-operator';
 export const LABEL_CLUSTER = `${GROUP}/cluster`;
 /** The node's ordinal i: it listens on basePort + i. */
 export const LABEL_ORDINAL = `${GROUP}/ordinal`;
+/** The shard s (one master and its replicas) the node belongs to; replicas attach within it. */
+export const LABEL_SHARD = `${GROUP}/shard`;
 /** master | replica, as last observed; informational, never used to select. */
 export const LABEL_ROLE = `${GROUP}/role`;
 

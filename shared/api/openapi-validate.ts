@@ -1,7 +1,9 @@
-// Validates objects against a CRD's openAPIV3Schema the way the API server does, short of CEL:
-// defaults first, then types, bounds, patterns, enums, int-or-string, map-list keys, and unknown
-// fields refused (kubectl's default strict field validation). CEL rules are not evaluated here.
+// Validates objects against a CRD's openAPIV3Schema the way the API server does: defaults first,
+// then types, bounds, patterns, enums, int-or-string, map-list keys, unknown fields refused
+// (kubectl's default strict field validation), then the x-kubernetes-validations rules in the CEL
+// subset that cel.ts evaluates.
 import { Ajv, type ErrorObject } from 'ajv';
+import { CelError, evaluateRule } from './cel.js';
 import type { JsonSchema } from './openapi.js';
 
 export interface OpenApiValidation {
@@ -14,6 +16,37 @@ export interface OpenApiValidation {
 export interface OpenApiValidatorOptions {
   /** Refuse fields the schema does not declare (true) or let them through (false: they would be pruned). */
   strictFields?: boolean;
+  /** Evaluate x-kubernetes-validations (default true). */
+  cel?: boolean;
+}
+
+type Rule = { rule: string; message?: string; fieldPath?: string };
+
+/** Runs every CEL rule on the value it is declared for, as the API server does after the schema checks. */
+function celErrors(schema: JsonSchema, value: unknown, path: string[], out: { path: string; message: string }[]): void {
+  if (value === undefined) return;
+  for (const r of (schema['x-kubernetes-validations'] ?? []) as Rule[]) {
+    const at = [...path, ...(r.fieldPath ?? '').split('.').filter(Boolean)].join('.');
+    try {
+      if (!evaluateRule(r.rule, value)) out.push({ path: at, message: r.message ?? `failed rule: ${r.rule}` });
+    } catch (err) {
+      if (!(err instanceof CelError)) throw err;
+      out.push({ path: at, message: `rule ${r.rule} could not be evaluated: ${err.message}` });
+    }
+  }
+  if (typeof value !== 'object' || value === null) return;
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (Array.isArray(value)) {
+    const items = schema.items as JsonSchema | undefined;
+    if (items) value.forEach((item, i) => celErrors(items, item, [...path, String(i)], out));
+    return;
+  }
+  const properties = schema.properties as Record<string, JsonSchema> | undefined;
+  const values = schema.additionalProperties as JsonSchema | undefined;
+  for (const [key, sub] of entries) {
+    const subSchema = properties?.[key] ?? (typeof values === 'object' ? values : undefined);
+    if (subSchema) celErrors(subSchema, sub, [...path, key], out);
+  }
 }
 
 // RFC 3339, as metav1.Time parses it.
@@ -74,8 +107,10 @@ export function openApiValidator(schema: JsonSchema, options: OpenApiValidatorOp
   const validate = ajv.compile(options.strictFields === false ? schema : (closeObjects(schema) as JsonSchema));
   return (obj: unknown): OpenApiValidation => {
     const object = structuredClone(obj);
-    const valid = validate(object) as boolean;
-    return { valid, errors: (validate.errors ?? []).map(describeError), object };
+    if (!(validate(object) as boolean)) return { valid: false, errors: (validate.errors ?? []).map(describeError), object };
+    const errors: { path: string; message: string }[] = [];
+    if (options.cel !== false) celErrors(schema, object, [], errors);
+    return { valid: errors.length === 0, errors, object };
   };
 }
 
