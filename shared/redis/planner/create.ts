@@ -11,16 +11,20 @@ export function splitSlots(masters: number): SlotRange[] {
   if (!Number.isInteger(masters) || masters < 1 || masters > SLOT_COUNT) {
     throw new Error(`masters must be an integer from 1 to ${SLOT_COUNT}, got ${masters}`);
   }
-  const per = SLOT_COUNT / masters;
+  // redis-cli computes in single-precision floats; from 78 masters on that shifts some boundaries, so
+  // the same arithmetic is kept here to give the very layout `redis-cli --cluster create` would.
+  const f = Math.fround;
+  const per = f(SLOT_COUNT / masters);
   const out: SlotRange[] = [];
   let first = 0;
-  let cursor = 0;
+  let cursor = f(0);
   for (let i = 0; i < masters; i++) {
-    let last = Math.round(cursor + per - 1);
+    let last = Math.round(f(f(cursor + per) - 1));
     if (last > SLOT_COUNT - 1 || i === masters - 1) last = SLOT_COUNT - 1;
+    if (last < first) last = first;
     out.push({ start: first, end: last });
     first = last + 1;
-    cursor += per;
+    cursor = f(cursor + per);
   }
   return out;
 }
