@@ -31,6 +31,8 @@ export interface KubeletOptions {
   backoffMaxMs?: number;
   /** The redis_exporter binary; default looked up in PATH; null = treat as not installed. */
   exporterBinary?: string | null;
+  /** How often ConfigMap and Secret volumes are re-synced; default 5000 ms. */
+  volumeSyncMs?: number;
   /** How often probes, restarts and status are looked at; default 250 ms. */
   tickMs?: number;
 }
@@ -137,6 +139,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     redisCliBinary,
     exporterBinary,
     volumes,
+    volumeSyncMs: opts.volumeSyncMs ?? 5000,
     log,
     writeStatus: async (pod: V1Pod, status: PodStatusJson) => {
       await core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace ?? 'default', body: { status } }, mergePatch);

@@ -50,6 +50,8 @@ export interface KubeletContext {
   redisCliBinary: string;
   exporterBinary?: string;
   volumes: VolumeSource;
+  /** How often ConfigMap and Secret volumes are re-synced. */
+  volumeSyncMs: number;
   writeStatus(pod: V1Pod, status: PodStatusJson): Promise<void>;
   log(message: string): void;
 }
@@ -86,7 +88,6 @@ interface ContainerRuntime {
 }
 
 const SETUP_RETRY_MS = 2000;
-const VOLUME_SYNC_MS = 5000;
 
 const podKey = (pod: V1Pod): string => `${pod.metadata?.namespace ?? 'default'}/${pod.metadata?.name ?? ''}`;
 
@@ -179,7 +180,7 @@ export class PodWorker {
         await fs.writeFile(path.join(this.podDir, 'bin', name), script, { mode: 0o755 });
       }
       await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings);
-      this.nextVolumeSyncAt = Date.now() + VOLUME_SYNC_MS;
+      this.nextVolumeSyncAt = Date.now() + this.ctx.volumeSyncMs;
       for (const c of this.containers) {
         c.cwd = await this.workingDir(c);
         c.startAt = Date.now();
@@ -213,7 +214,7 @@ export class PodWorker {
     } catch (err) {
       this.ctx.log(`pod ${this.key}: volume re-sync failed: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
-      this.nextVolumeSyncAt = now + VOLUME_SYNC_MS;
+      this.nextVolumeSyncAt = now + this.ctx.volumeSyncMs;
       this.volumeSyncInFlight = false;
     }
   }

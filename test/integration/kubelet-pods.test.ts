@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CoreV1Api, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { Redis } from 'ioredis';
 import { kubeConfigFor, startApiServer } from '../../local/apiserver/index.js';
 import { defaultNodes, startScheduler } from '../../local/scheduler/index.js';
@@ -36,7 +36,7 @@ beforeAll(async () => {
   core = kubeConfigFor(api.url).makeApiClient(CoreV1Api);
   const nodes = defaultNodes(3);
   scheduler = (await startScheduler({ apiUrl: api.url, nodes })) as unknown as { stop(): Promise<void> };
-  kubelet = await startKubelet({ apiUrl: api.url, nodes, dataDir, backoffBaseMs: 500, log: (m) => logs.push(m) });
+  kubelet = await startKubelet({ apiUrl: api.url, nodes, dataDir, backoffBaseMs: 500, volumeSyncMs: 1000, log: (m) => logs.push(m) });
   await core.createNamespace({ body: { metadata: { name: NS } } }).catch(() => undefined);
 });
 
@@ -236,6 +236,15 @@ describe('local kubelet', () => {
     // `dir /data` in the ConfigMap was rewritten to the Pod's emptyDir.
     expect(dir[1]!.startsWith(dataDir)).toBe(true);
     expect(dir[1]!.endsWith(path.join('empty-dir', 'data'))).toBe(true);
+
+    // A changed ConfigMap reaches the volume's file while the Pod runs.
+    const confFile = path.join(dir[1]!, '..', '..', 'configmap', 'conf', 'redis.conf');
+    expect(await fs.readFile(confFile, 'utf8')).toContain(`dir ${dir[1]}`);
+    await core.patchNamespacedConfigMap(
+      { name: 'redis-conf', namespace: NS, body: { data: { 'redis.conf': `port ${port}\ndir /data\nmaxmemory 1mb\n` } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitFor('the ConfigMap change in the volume', async () => (await fs.readFile(confFile, 'utf8')).includes('maxmemory 1mb'), 15_000);
     await deletePodAndWait('host-a');
   });
 
@@ -299,7 +308,8 @@ describe('local kubelet', () => {
           command: ['sh', '-c', 'touch /data/alive && exec redis-server --port $(PORT) --dir /data --save ""'],
           args: [],
           livenessProbe: { exec: { command: ['sh', '-c', 'test -f /data/alive'] }, periodSeconds: 1, failureThreshold: 2 },
-          readinessProbe: { exec: { command: ['redis-cli', '-p', String(port), 'ping'] }, periodSeconds: 1 },
+          // A script's redis-cli, like the probe's, talks to the Pod address without -h.
+          readinessProbe: { exec: { command: ['sh', '-c', 'redis-cli -p $PORT ping | grep -q PONG'] }, periodSeconds: 1 },
         }),
       ],
     });
