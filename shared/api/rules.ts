@@ -85,7 +85,17 @@ export const SPEC_RULES: readonly SpecRule[] = [
   {
     field: 'exporterResources',
     message: 'must equal exporter.resources when both are given (they mean the same thing)',
-    cel: '!has(self.exporterResources) || !has(self.exporter) || !has(self.exporter.resources) || self.exporterResources == self.exporter.resources',
+    // Compared list by list: the two objects have distinct CEL types, so `==` between them would
+    // not type-check, while the limits/requests maps share one map type.
+    cel:
+      '!has(self.exporterResources) || !has(self.exporter) || !has(self.exporter.resources) || (' +
+      (['limits', 'requests'] as const)
+        .map((list) => {
+          const [a, b] = [`self.exporterResources.${list}`, `self.exporter.resources.${list}`];
+          return `(has(${a}) == has(${b}) && (!has(${a}) || ${a} == ${b}))`;
+        })
+        .join(' && ') +
+      ')',
     holds: (s) => s.exporterResources === undefined || s.exporter.resources === undefined || deepEqual(s.exporterResources, s.exporter.resources),
   },
 ];

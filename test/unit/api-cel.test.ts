@@ -81,10 +81,11 @@ describe('every CEL rule of the CRD says what its zod predicate says', () => {
         maxReplicas: next(6),
       };
     }
-    const exporter = next(5);
+    const exporter = next(6);
     if (exporter === 1) spec.exporterResources = limits('100m');
     if (exporter === 2) spec.exporter = { resources: limits('100m') };
     if (exporter === 3) Object.assign(spec, { exporterResources: limits('100m'), exporter: { resources: limits('100m') } });
+    if (exporter === 5) Object.assign(spec, { exporterResources: limits('1'), exporter: { resources: { ...limits('1'), requests: { cpu: '1' } } } });
     if (exporter === 4) Object.assign(spec, { exporterResources: limits(1), exporter: { resources: limits(pick<string | number>('1', 2, '1')) } });
     specs.push(spec);
   }
