@@ -20,7 +20,7 @@ import {
   replicasOfNode,
   type MergedView,
 } from './failover.js';
-import { forgetEverywhere } from './remove.js';
+import { chooseNewMaster, forgetEverywhere, reparent } from './remove.js';
 import { ensureReplicas, isFreshNode } from './replicas.js';
 import { sleep, waitFor } from './util.js';
 
@@ -177,6 +177,16 @@ interface State {
 async function readState(pool: RedisPool, desired: DesiredNode[]): Promise<State> {
   const { reports, unreachable } = await pool.readAll(desired.map((d) => ({ ip: d.ip, port: d.port })));
   return { reports, unreachable: unreachable.map((u) => u.endpoint), view: mergeReports(reports) };
+}
+
+function domainsById(state: State, desired: DesiredNode[]): Record<string, string> {
+  const byAddr = new Map(desired.map((d) => [endpointKey(d), d.domain]));
+  const out: Record<string, string> = {};
+  for (const r of state.reports) {
+    const domain = byAddr.get(endpointKey(r.address));
+    if (domain !== undefined) out[r.myId] = domain;
+  }
+  return out;
 }
 
 function members(state: State): NodeReport[] {
@@ -380,6 +390,13 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   // 4. Ghosts: FORGET on every member in parallel, within the 60 s ban.
   const ghosts = findGhosts(state.view, state.reports, { unreachable: state.unreachable, protect });
   const live = members(state).map((r) => r.address);
+  // A node refuses to forget its own master: live replicas of a ghost move to another master first.
+  for (const id of ghosts) {
+    for (const r of replicasOfNode(state.view, id).filter((x) => x.report)) {
+      const to = chooseNewMaster(state.view, r.id, new Set(ghosts), domainsById(state, desired));
+      if (to) actions.push(await reparent(pool, r, to, stepTimeoutMs));
+    }
+  }
   const forgotten = await Promise.allSettled(ghosts.map((id) => forgetEverywhere(pool, id, live, stepTimeoutMs)));
   forgotten.forEach((r, i) => {
     if (r.status === 'fulfilled') actions.push(r.value);

@@ -75,6 +75,7 @@ export async function forgetEverywhere(pool: RedisPool, id: string, endpoints: E
   const started = Date.now();
   const budget = Math.min(timeoutMs, FORGET_BAN_MS - 10_000);
   let told = 0;
+  let refusal: string | undefined;
   await waitFor(`every node to forget ${id}`, budget, async () => {
     const { reports } = await pool.readAll(endpoints);
     const remembering = reports.filter((r) => r.myId !== id && r.nodes.some((v) => v.id === id));
@@ -82,9 +83,13 @@ export async function forgetEverywhere(pool: RedisPool, id: string, endpoints: E
     const results = await Promise.allSettled(remembering.map((r) => pool.call(r.address, 'CLUSTER', 'FORGET', id)));
     told += results.filter((x) => x.status === 'fulfilled').length;
     const refused = results.find((x): x is PromiseRejectedResult => x.status === 'rejected' && /master/i.test(String(x.reason)));
-    if (refused) throw new Error(`FORGET ${id} refused: ${String(refused.reason)}`);
+    if (refused) {
+      refusal = `FORGET ${id} refused: ${String(refused.reason)}`;
+      return true;
+    }
     return undefined;
   }, 200);
+  if (refusal) throw new Error(refusal);
   return { kind: 'forget', nodeId: id, message: `forgot ${id} on every reachable node (${told} FORGET sent in ${Date.now() - started} ms)` };
 }
 
@@ -103,7 +108,8 @@ export async function wipeNode(pool: RedisPool, endpoint: Endpoint, expectId: st
   return { kind: 'reset', nodeId: expectId, message: `flushed and hard-reset removed node ${expectId} (${endpointKey(endpoint)})` };
 }
 
-async function reparent(pool: RedisPool, replica: MergedNode, masterId: string, timeoutMs: number): Promise<EngineAction> {
+/** CLUSTER REPLICATE on a replica (retried while gossip has not told it about the master). */
+export async function reparent(pool: RedisPool, replica: MergedNode, masterId: string, timeoutMs: number): Promise<EngineAction> {
   const ep = endpointOf(replica);
   await waitFor(`${replica.id} to replicate ${masterId}`, timeoutMs, async () => {
     try {

@@ -1,0 +1,95 @@
+import { Cluster } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { checkCluster, mergedView, ownersFromView } from '../../shared/redis/check.js';
+import { RedisPool } from '../../shared/redis/connection.js';
+import { ensureCreated } from '../../shared/redis/executor/create.js';
+import { migrateSlots } from '../../shared/redis/executor/migrate.js';
+import { RemoveRefusedError, removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
+import { planScaleIn } from '../../shared/redis/planner.js';
+import { evenCreatePlan, loadKeys, startRedisNodes, verifyKeys, type Harness } from '../helpers/redis-harness.js';
+
+let harness: Harness | undefined;
+let pool: RedisPool | undefined;
+
+afterEach(async () => {
+  await pool?.close();
+  await harness?.stop();
+  pool = undefined;
+  harness = undefined;
+});
+
+const KEYS = 100_000;
+const VALUE = 32;
+
+describe('removing nodes', () => {
+  it('removes a drained master (replica re-parented) and a dead replica; neither comes back after the 60 s ban', async () => {
+    // Replica migration off: the drained master stays an empty master with its replica attached,
+    // so re-parenting is the remover's job.
+    const h = await startRedisNodes(8, { config: { 'cluster-node-timeout': '2000', 'cluster-allow-replica-migration': 'no' } });
+    const p = new RedisPool();
+    harness = h;
+    pool = p;
+    const all = h.desiredNodes();
+    expect((await ensureCreated(p, all, evenCreatePlan(all, 4, 1))).done).toBe(true);
+    const seed = h.cluster();
+    await loadKeys(seed, KEYS, VALUE);
+    seed.disconnect();
+    const ids = await Promise.all(h.endpoints.map(async (e) => (await p.readReport(e)).myId));
+    const domains = Object.fromEntries(all.map((d, i) => [ids[i]!, d.domain]));
+    const drained = ids[3]!;
+    const itsReplica = ids[7]!;
+    const deadReplica = ids[4]!;
+
+    // A master that owns slots is never removed.
+    await expect(removeNode(p, drained, { endpoints: h.endpoints })).rejects.toBeInstanceOf(RemoveRefusedError);
+
+    const { reports } = await p.readAll(h.endpoints);
+    const plan = planScaleIn(ownersFromView(mergedView(reports)), [drained]);
+    const migrated = await migrateSlots(p, plan.waves, { endpoints: h.endpoints });
+    expect(migrated.done).toBe(true);
+    const afterDrain = await p.readReport(h.endpoints[3]!);
+    expect(afterDrain.nodes.find((n) => n.id === drained)).toMatchObject({ role: 'master', slots: [] });
+    expect((await p.readReport(h.endpoints[7]!)).nodes.find((n) => n.id === itsReplica)?.masterId).toBe(drained);
+
+    const removed = await removeNode(p, drained, { endpoints: h.endpoints, domains });
+    expect(removed.actions.map((a) => a.kind)).toEqual(['replicate', 'forget', 'reset', 'node-removed']);
+    const newMaster = (await p.readReport(h.endpoints[7]!)).nodes.find((n) => n.id === itsReplica)?.masterId;
+    expect(newMaster).toBeDefined();
+    expect([ids[0], ids[1], ids[2]]).toContain(newMaster);
+
+    // A replica whose process is gone: only the FORGETs (nothing to reset).
+    await h.kill(4);
+    const gone = await removeReplica(p, deadReplica, { endpoints: h.endpoints });
+    expect(gone.actions.map((a) => a.kind)).toEqual(['forget', 'node-removed']);
+
+    const members = h.endpoints.filter((_, i) => i !== 3 && i !== 4);
+    const memberNodes = all.filter((_, i) => i !== 3 && i !== 4);
+    const expectGoneEverywhere = async () => {
+      const { reports: now, unreachable } = await p.readAll(members);
+      expect(unreachable).toEqual([]);
+      for (const r of now) {
+        expect(r.nodes.some((n) => n.id === drained || n.id === deadReplica)).toBe(false);
+        expect(r.clusterInfo['cluster_known_nodes']).toBe('6');
+      }
+      expect(checkCluster(now, { nodes: memberNodes, masters: 3 })).toEqual([]);
+    };
+    await expectGoneEverywhere();
+    // The removed master was wiped: a new identity that knows nobody and holds no key.
+    const wiped = await p.readReport(h.endpoints[3]!);
+    expect(wiped.myId).not.toBe(drained);
+    expect(wiped.nodes).toHaveLength(1);
+    expect(wiped.keys).toBe(0);
+
+    // Not h.cluster(): the wiped node is running but no longer part of the cluster.
+    const c = new Cluster(members.map((e) => ({ host: e.ip, port: e.port })));
+    try {
+      expect(await verifyKeys(c, KEYS, VALUE)).toMatchObject({ missing: 0, wrong: 0 });
+    } finally {
+      c.disconnect();
+    }
+
+    // Past the 60 s FORGET ban, gossip has not brought either id back.
+    await new Promise((r) => setTimeout(r, 65_000));
+    await expectGoneEverywhere();
+  }, 180_000);
+});
