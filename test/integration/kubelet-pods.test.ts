@@ -157,7 +157,13 @@ describe('local kubelet', () => {
         redisContainer(port, {
           readinessProbe: { exec: { command: ['sh', '-c', 'test -f /data/ready && redis-cli -p $PORT ping'] }, periodSeconds: 1, failureThreshold: 1 },
         }),
-        { name: 'exporter', image: 'oliver006/redis_exporter:v1.45.0', args: [`--web.listen-address=:${metricsPort}`], env: [{ name: 'REDIS_ADDR', value: `redis://localhost:${port}` }] },
+        {
+          name: 'exporter',
+          image: 'oliver006/redis_exporter:v1.45.0',
+          args: [`--web.listen-address=:${metricsPort}`],
+          env: [{ name: 'REDIS_ADDR', value: `redis://localhost:${port}` }],
+          readinessProbe: { httpGet: { path: '/metrics', port: metricsPort }, periodSeconds: 1 },
+        },
       ],
     });
     const running = await waitPod('net-a', (p) => p.status?.phase === 'Running', 'Running');
@@ -185,7 +191,8 @@ describe('local kubelet', () => {
     await fs.rm(path.join(dataDirOnHost, 'ready'));
     await waitPod('net-a', (p) => condition(p, 'Ready') === 'False', 'not Ready after the probe fails');
 
-    // The exporter sidecar scrapes the same Pod address.
+    // The exporter sidecar scrapes the same Pod address; its HTTP readiness probe passes.
+    await waitPod('net-a', (p) => p.status?.containerStatuses?.find((c) => c.name === 'exporter')?.ready === true, 'exporter ready');
     const metrics = await waitFor('exporter metrics', async () => {
       const res = await fetch(`http://${podIP}:${metricsPort}/metrics`);
       const text = await res.text();
@@ -334,6 +341,21 @@ describe('local kubelet', () => {
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(pidAlive(pid)).toBe(false);
     expect(await portOpen(podIP, port)).toBe(false);
+  });
+
+  it('kills a container that ignores SIGTERM once the grace period is over', async () => {
+    await createPod('stubborn', {
+      terminationGracePeriodSeconds: 2,
+      containers: [{ name: 'redis', image: 'redis:7', command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.2; done'] }],
+    });
+    const pod = await waitPod('stubborn', (p) => p.status?.phase === 'Running', 'Running');
+    const pid = pidOf(pod);
+    const started = Date.now();
+    await deletePodAndWait('stubborn');
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(1900);
+    expect(took).toBeLessThan(8000);
+    expect(pidAlive(pid)).toBe(false);
   });
 
   it('keeps a PersistentVolumeClaim directory for the next Pod using the claim', async () => {
