@@ -51,9 +51,13 @@ describe('the CEL subset', () => {
 // A small deterministic generator, so a failure names a reproducible spec.
 function random(seed: number) {
   let state = seed >>> 0;
+  // mulberry32
   return (n: number) => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state % n;
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * n | 0;
   };
 }
 
