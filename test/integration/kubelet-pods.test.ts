@@ -410,6 +410,37 @@ describe('local kubelet', () => {
     await deletePodAndWait('reboot-a');
   });
 
+  it('runs cluster-mode nodes whose cluster bus works between Pod addresses', async () => {
+    const port = await freePort();
+    const names = ['cl-0', 'cl-1', 'cl-2'];
+    for (const name of names) {
+      await createPod(name, {
+        containers: [
+          redisContainer(port, {
+            args: ['--port', '$(PORT)', '--dir', '/data', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '$(POD_IP)'],
+            readinessProbe: { tcpSocket: { port }, periodSeconds: 1 },
+          }),
+        ],
+      });
+    }
+    const pods = await Promise.all(names.map((n) => waitPod(n, (p) => condition(p, 'Ready') === 'True', 'Ready')));
+    const ips = pods.map((p) => p.status!.podIP!);
+    expect(new Set(ips).size).toBe(3);
+    await withRedis(ips[0]!, port, async (r) => {
+      for (const ip of ips.slice(1)) await r.call('CLUSTER', 'MEET', ip, String(port));
+    });
+    const view = await waitFor('all three nodes connected', async () => {
+      const nodes = (await withRedis(ips[2]!, port, (r) => r.call('CLUSTER', 'NODES'))) as string;
+      const lines = nodes.trim().split('\n');
+      return lines.length === 3 && lines.every((l) => l.includes(' connected')) ? lines : undefined;
+    });
+    expect(view.map((l) => l.split(' ')[1]!.split('@')[0]).sort()).toEqual(ips.map((ip) => `${ip}:${port}`).sort());
+    // nodes.conf lives in the emptyDir.
+    const dir = await withRedis(ips[0]!, port, async (r) => ((await r.config('GET', 'dir')) as string[])[1]!);
+    expect(await fs.readFile(path.join(dir, 'nodes.conf'), 'utf8')).toContain('myself');
+    await Promise.all(names.map((n) => deletePodAndWait(n)));
+  });
+
   it('leaves the exporter Waiting with the package to install when it is not installed', async () => {
     const bare = await startKubelet({ apiUrl: api.url, nodes: [{ name: 'bare-node', address: '127.0.0.9' }], exporterBinary: null });
     try {
