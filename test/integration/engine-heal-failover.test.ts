@@ -2,10 +2,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checkCluster } from '../../shared/redis/check.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
+import { failover } from '../../shared/redis/executor/failover.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { waitFor } from '../../shared/redis/executor/util.js';
 import type { Endpoint } from '../../shared/redis/types.js';
-import { evenCreatePlan, loadKeys, startRedisNodes, verifyKeys, type Harness } from '../helpers/redis-harness.js';
+import { evenCreatePlan, loadKeys, startClientLoad, startRedisNodes, verifyAcked, verifyKeys, type Harness } from '../helpers/redis-harness.js';
 
 let harness: Harness | undefined;
 let pool: RedisPool | undefined;
@@ -103,5 +104,27 @@ describe('heal: a master is killed', () => {
     const cluster = h.cluster();
     expect(await verifyKeys(cluster, KEYS, 40)).toMatchObject({ missing: 0, wrong: 0 });
     cluster.disconnect();
+  });
+
+  it('a graceful failover swaps master and replica with no client error and no lost write', async () => {
+    const { h, p, ids } = await formCluster();
+    const load = startClientLoad(h.endpoints);
+    await new Promise((r) => setTimeout(r, 300));
+    const action = await failover(p, h.endpoints[5]!, { confirmOn: h.endpoints });
+    await new Promise((r) => setTimeout(r, 300));
+    const { ops, failures, acked } = await load.stop();
+    expect(action).toMatchObject({ kind: 'failover', nodeId: ids[5] });
+    expect(action.slots).toEqual([{ start: 10923, end: 16383 }]);
+    expect(failures).toEqual([]);
+    expect(ops).toBeGreaterThan(0);
+    expect(await verifyAcked(load.client, acked)).toMatchObject({ missing: 0, wrong: 0 });
+    load.client.disconnect();
+    const old = await p.readReport(h.endpoints[2]!);
+    expect(old.nodes.find((n) => n.id === ids[2])).toMatchObject({ role: 'replica', masterId: ids[5] });
+    const c = h.cluster();
+    expect(await verifyKeys(c, KEYS, 40)).toMatchObject({ missing: 0, wrong: 0 });
+    c.disconnect();
+    // Promoting a node that is not a replica is refused with a clear error.
+    await expect(failover(p, h.endpoints[0]!)).rejects.toThrow(/is not a replica/);
   });
 });
