@@ -1,0 +1,121 @@
+// Which Pods a cluster needs: the shards it keeps, the Pods to create in them and the surplus Pods
+// that may go. Pure: observed Pods and what Redis says about them in, decisions out.
+
+export interface ObservedPod {
+  name: string;
+  ordinal: number;
+  /** From the shard label; undefined when the label is missing or not a number. */
+  shard: number | undefined;
+  /** deletionTimestamp is set: still holds its name and ordinal, no longer counts. */
+  deleting: boolean;
+}
+
+/** What Redis says about the Pods, by Pod name. */
+export interface PodRoles {
+  /** Pods whose node owns slots in some view. */
+  slotHolders: ReadonlySet<string>;
+  /** Pods whose node is a master by its own word (with or without slots). */
+  masters: ReadonlySet<string>;
+}
+
+export interface PodPlanInput {
+  masters: number;
+  replicas: number;
+  pods: readonly ObservedPod[];
+  roles: PodRoles;
+  /** Whether slots have been assigned; before that the shards are simply 0..masters-1. */
+  formed: boolean;
+  /** Shards already drained and about to go: never refilled. */
+  removing?: ReadonlySet<number>;
+}
+
+export interface PodToCreate {
+  ordinal: number;
+  shard: number;
+}
+
+export interface PodPlan {
+  /** Shards the cluster keeps, ascending. */
+  shards: number[];
+  create: PodToCreate[];
+  /** Pods beyond 1 + replicas in a shard: to remove from Redis, then delete. Never slot holders. */
+  surplus: string[];
+}
+
+/**
+ * The shards to keep: before formation 0..masters-1; after, every shard that still has Pods (a
+ * shard goes only once drained, see step 7 of the reconcile), topped up with the lowest free
+ * indices while there are fewer than `masters`.
+ */
+export function desiredShards(masters: number, existing: Iterable<number>, formed: boolean, removing: ReadonlySet<number> = new Set()): number[] {
+  if (!formed) return Array.from({ length: masters }, (_, i) => i);
+  const keep = new Set([...existing].filter((s) => !removing.has(s)));
+  for (let s = 0; keep.size < masters; s++) if (!keep.has(s) && !removing.has(s)) keep.add(s);
+  return [...keep].sort((a, b) => a - b);
+}
+
+/** Creates the missing Pods of each kept shard at the lowest free ordinals, and finds the surplus. */
+export function planPods(input: PodPlanInput): PodPlan {
+  const { pods, roles } = input;
+  const byShard = new Map<number, ObservedPod[]>();
+  for (const p of pods) {
+    if (p.shard === undefined) continue;
+    let list = byShard.get(p.shard);
+    if (!list) byShard.set(p.shard, (list = []));
+    list.push(p);
+  }
+  const shards = desiredShards(input.masters, byShard.keys(), input.formed, input.removing);
+  const taken = new Set(pods.map((p) => p.ordinal));
+  let cursor = 0;
+  const nextOrdinal = (): number => {
+    while (taken.has(cursor)) cursor++;
+    taken.add(cursor);
+    return cursor;
+  };
+  const perShard = 1 + input.replicas;
+  const create: PodToCreate[] = [];
+  const surplus: string[] = [];
+  for (const shard of shards) {
+    const members = byShard.get(shard) ?? [];
+    const live = members.filter((p) => !p.deleting);
+    // A Pod still terminating keeps its name: its replacement waits for the next pass.
+    if (members.some((p) => p.deleting)) continue;
+    for (let n = live.length; n < perShard; n++) create.push({ ordinal: nextOrdinal(), shard });
+    if (live.length > perShard) {
+      const removable = live
+        .filter((p) => !roles.slotHolders.has(p.name) && !roles.masters.has(p.name))
+        .sort((a, b) => b.ordinal - a.ordinal);
+      surplus.push(...removable.slice(0, live.length - perShard).map((p) => p.name));
+    }
+  }
+  return { shards, create, surplus };
+}
+
+/**
+ * Shards whose Pods may all go: not among the first `masters` slot-owning shards' peers, their
+ * master reachable and owning nothing, no Pod of theirs holding slots, while exactly `masters`
+ * masters own slots (a reshard has finished draining them).
+ */
+export function drainedShards(input: {
+  masters: number;
+  slotOwners: number;
+  pods: readonly ObservedPod[];
+  roles: PodRoles;
+  /** Shards that must stay (they still have Pods and are needed to reach `masters`). */
+}): number[] {
+  if (input.slotOwners !== input.masters) return [];
+  const byShard = new Map<number, ObservedPod[]>();
+  for (const p of input.pods) {
+    if (p.shard === undefined) continue;
+    let list = byShard.get(p.shard);
+    if (!list) byShard.set(p.shard, (list = []));
+    list.push(p);
+  }
+  const out: number[] = [];
+  for (const [shard, members] of byShard) {
+    if (members.some((p) => input.roles.slotHolders.has(p.name))) continue;
+    if (!members.some((p) => input.roles.masters.has(p.name))) continue;
+    out.push(shard);
+  }
+  return out.sort((a, b) => a - b);
+}

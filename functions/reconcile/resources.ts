@@ -1,0 +1,248 @@
+// The Kubernetes objects of one RedisCluster, built from its defaulted spec. Pure: the same cluster
+// gives the same objects, so applying them again changes nothing.
+import type {
+  V1ConfigMap,
+  V1Container,
+  V1EnvVar,
+  V1OwnerReference,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1PodDisruptionBudget,
+  V1Service,
+  V1Volume,
+} from '@kubernetes/client-node';
+import {
+  API_VERSION,
+  KIND,
+  LABEL_ORDINAL,
+  LABEL_SHARD,
+  clusterLabels,
+  exporterImage,
+  nodeCount,
+  nodePorts,
+  redisImage,
+  selectorLabels,
+  type DefaultedSpec,
+} from '../../shared/api/index.js';
+
+export const HOSTNAME_KEY = 'kubernetes.io/hostname';
+export const REDIS_CONTAINER = 'redis';
+export const EXPORTER_CONTAINER = 'exporter';
+export const CONFIG_DIR = '/etc/redis';
+export const DATA_DIR = '/data';
+export const PASSWORD_ENV = 'REDIS_PASSWORD';
+
+/** The RedisCluster as the builders need it: its identity and its defaulted spec. */
+export interface ClusterIdentity {
+  name: string;
+  namespace: string;
+  uid: string;
+}
+
+export const configMapName = (cluster: string): string => `${cluster}-config`;
+export const podName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}`;
+export const claimName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}-data`;
+
+/** The ordinal of a Pod named `<cluster>-<i>`, or undefined when the name is not of that form. */
+export function ordinalOf(cluster: string, pod: string): number | undefined {
+  if (!pod.startsWith(`${cluster}-`)) return undefined;
+  const rest = pod.slice(cluster.length + 1);
+  return /^(0|[1-9][0-9]*)$/.test(rest) ? Number(rest) : undefined;
+}
+
+/** `<cluster>-<digits>` -> `<cluster>`: a Pod reference carries nothing else to find its cluster by. */
+export function clusterNameOfPod(pod: string): string | undefined {
+  const m = /^(.+)-(0|[1-9][0-9]*)$/.exec(pod);
+  return m?.[1];
+}
+
+export function ownerReference(cluster: ClusterIdentity): V1OwnerReference {
+  return { apiVersion: API_VERSION, kind: KIND, name: cluster.name, uid: cluster.uid, controller: true, blockOwnerDeletion: true };
+}
+
+function metadata(cluster: ClusterIdentity, name: string, labels: Record<string, string> = clusterLabels(cluster.name)) {
+  return { name, namespace: cluster.namespace, labels, ownerReferences: [ownerReference(cluster)] };
+}
+
+/** redis.conf: what every node shares; per-node settings (port, announce) go on the command line. */
+export function redisConf(spec: DefaultedSpec): string {
+  const lines = [
+    'cluster-enabled yes',
+    `cluster-config-file ${DATA_DIR}/nodes.conf`,
+    `dir ${DATA_DIR}`,
+    `cluster-node-timeout ${spec.clusterNodeTimeout}`,
+    `maxmemory ${spec.maxMemory}`,
+    `maxmemory-policy ${spec.maxMemoryPolicy}`,
+    // The operator places replicas itself; a replica migrating on its own would break the shards.
+    'cluster-allow-replica-migration no',
+    'cluster-require-full-coverage yes',
+    `appendonly ${spec.persistence.enabled ? 'yes' : 'no'}`,
+    'protected-mode no',
+  ];
+  for (const [key, value] of Object.entries(spec.redisConfig ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+    lines.push(`${key} ${value}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export function buildConfigMap(cluster: ClusterIdentity, spec: DefaultedSpec): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: metadata(cluster, configMapName(cluster.name)),
+    data: { 'redis.conf': redisConf(spec) },
+  };
+}
+
+/** Headless: clients find every node by DNS; one port per node the spec asks for. */
+export function buildService(cluster: ClusterIdentity, spec: DefaultedSpec): V1Service {
+  const ports = Array.from({ length: nodeCount(spec) }, (_, i) => {
+    const { port } = nodePorts(spec, i);
+    return { name: `redis-${i}`, port, targetPort: port, protocol: 'TCP' };
+  });
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: metadata(cluster, cluster.name),
+    spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector: selectorLabels(cluster.name), ports },
+  };
+}
+
+export function buildPodDisruptionBudget(cluster: ClusterIdentity): V1PodDisruptionBudget {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: metadata(cluster, cluster.name),
+    spec: { maxUnavailable: 1, selector: { matchLabels: selectorLabels(cluster.name) } },
+  };
+}
+
+export function buildClaim(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal: number): V1PersistentVolumeClaim {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: metadata(cluster, claimName(cluster.name, ordinal), { ...clusterLabels(cluster.name), [LABEL_ORDINAL]: String(ordinal) }),
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: String(spec.persistence.size) } },
+      ...(spec.persistence.storageClass ? { storageClassName: spec.persistence.storageClass } : {}),
+    },
+  };
+}
+
+type AnyRecord = Record<string, any>;
+
+/**
+ * Required anti-affinity among the Pods of one shard (a replica never shares its master's host),
+ * preferred anti-affinity across the cluster (spread), merged with the user's affinity.
+ */
+export function podAffinity(clusterName: string, shard: number, user: AnyRecord | undefined): AnyRecord {
+  const shardTerm = {
+    labelSelector: { matchLabels: { ...selectorLabels(clusterName), [LABEL_SHARD]: String(shard) } },
+    topologyKey: HOSTNAME_KEY,
+  };
+  const spreadTerm = {
+    weight: 100,
+    podAffinityTerm: { labelSelector: { matchLabels: selectorLabels(clusterName) }, topologyKey: HOSTNAME_KEY },
+  };
+  const anti = (user?.podAntiAffinity ?? {}) as AnyRecord;
+  return {
+    ...(user ?? {}),
+    podAntiAffinity: {
+      ...anti,
+      requiredDuringSchedulingIgnoredDuringExecution: [...(anti.requiredDuringSchedulingIgnoredDuringExecution ?? []), shardTerm],
+      preferredDuringSchedulingIgnoredDuringExecution: [...(anti.preferredDuringSchedulingIgnoredDuringExecution ?? []), spreadTerm],
+    },
+  };
+}
+
+function redisContainer(spec: DefaultedSpec, ordinal: number): V1Container {
+  const { port, busPort } = nodePorts(spec, ordinal);
+  const env: V1EnvVar[] = [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
+  const args = [
+    '--port',
+    String(port),
+    '--cluster-announce-ip',
+    '$(POD_IP)',
+    '--cluster-announce-port',
+    String(port),
+    '--cluster-announce-bus-port',
+    String(busPort),
+  ];
+  if (spec.passwordSecret) {
+    env.push({ name: PASSWORD_ENV, valueFrom: { secretKeyRef: { name: spec.passwordSecret.name, key: spec.passwordSecret.key } } });
+    args.push('--requirepass', `$(${PASSWORD_ENV})`, '--masterauth', `$(${PASSWORD_ENV})`);
+  }
+  // Generous liveness: a node loading a large dataset must not be killed for being slow.
+  const probe = { tcpSocket: { port } };
+  return {
+    name: REDIS_CONTAINER,
+    image: redisImage(spec),
+    ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+    command: ['redis-server', `${CONFIG_DIR}/redis.conf`],
+    args,
+    env,
+    ports: [
+      { name: 'redis', containerPort: port, protocol: 'TCP' },
+      { name: 'bus', containerPort: busPort, protocol: 'TCP' },
+    ],
+    readinessProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 2, failureThreshold: 3 },
+    livenessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
+    volumeMounts: [
+      { name: 'config', mountPath: CONFIG_DIR },
+      { name: 'data', mountPath: DATA_DIR },
+    ],
+    ...(spec.resources ? { resources: spec.resources as V1Container['resources'] } : {}),
+  };
+}
+
+function exporterContainer(spec: DefaultedSpec, ordinal: number): V1Container {
+  const { port, exporterPort } = nodePorts(spec, ordinal);
+  const env: V1EnvVar[] = [
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'REDIS_ADDR', value: `redis://$(POD_IP):${port}` },
+  ];
+  if (spec.passwordSecret) {
+    env.push({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: spec.passwordSecret.name, key: spec.passwordSecret.key } } });
+  }
+  return {
+    name: EXPORTER_CONTAINER,
+    image: exporterImage(spec),
+    ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
+    args: [`--web.listen-address=$(POD_IP):${exporterPort}`],
+    env,
+    ports: [{ name: 'metrics', containerPort: exporterPort, protocol: 'TCP' }],
+    ...(spec.exporter.resources ? { resources: spec.exporter.resources as V1Container['resources'] } : {}),
+  };
+}
+
+/** Node `ordinal` of shard `shard`: port basePort + ordinal, its data on an emptyDir or its claim. */
+export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal: number, shard: number): V1Pod {
+  const name = podName(cluster.name, ordinal);
+  const data: V1Volume = spec.persistence.enabled
+    ? { name: 'data', persistentVolumeClaim: { claimName: claimName(cluster.name, ordinal) } }
+    : { name: 'data', emptyDir: {} };
+  const containers = [redisContainer(spec, ordinal)];
+  if (spec.exporter.enabled) containers.push(exporterContainer(spec, ordinal));
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: metadata(cluster, name, {
+      ...clusterLabels(cluster.name),
+      [LABEL_ORDINAL]: String(ordinal),
+      [LABEL_SHARD]: String(shard),
+    }),
+    spec: {
+      restartPolicy: 'Always',
+      hostNetwork: spec.hostNetwork,
+      ...(spec.hostNetwork ? { dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
+      affinity: podAffinity(cluster.name, shard, spec.affinity as AnyRecord | undefined),
+      ...(spec.nodeSelector ? { nodeSelector: spec.nodeSelector } : {}),
+      ...(spec.tolerations ? { tolerations: spec.tolerations as NonNullable<V1Pod['spec']>['tolerations'] } : {}),
+      ...(spec.securityContext ? { securityContext: spec.securityContext as NonNullable<V1Pod['spec']>['securityContext'] } : {}),
+      ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets } : {}),
+      containers,
+      volumes: [{ name: 'config', configMap: { name: configMapName(cluster.name) } }, data],
+    },
+  };
+}

@@ -1,0 +1,152 @@
+// The RedisCluster status from what one reconcile pass observed. Pure, and stable: the same
+// observation gives the same status, so an unchanged cluster is never written (no event loop).
+import { CONDITION_TYPES, deepEqual, selectorFor, type NodeStatus, type Phase, type RedisClusterStatus } from '../../shared/api/index.js';
+import { setCondition, type Condition } from '../../shared/kube/conditions.js';
+import { endpointKey } from '../../shared/redis/connection.js';
+import type { MergedView } from '../../shared/redis/executor/failover.js';
+import { formatRange } from '../../shared/redis/topology.js';
+import type { ClusterProblem } from '../../shared/redis/types.js';
+
+/** Why the operator cannot honour a spec the schema accepted (or the schema itself refused it). */
+export interface Blocker {
+  reason: 'InvalidSpec' | 'SecretMissing' | 'Unschedulable' | string;
+  message: string;
+}
+
+export interface Observation {
+  clusterName: string;
+  generation: number;
+  blocker?: Blocker;
+  /** Slots were assigned (the cluster was formed). */
+  formed: boolean;
+  podsWanted: number;
+  podsReady: number;
+  /** Nodes as the reachable nodes see them; undefined when no node was read. */
+  view?: MergedView;
+  /** Pod name per node `ip:port`. */
+  podByEndpoint: ReadonlyMap<string, string>;
+  /** Slot-owning masters the spec asks for. */
+  masters: number;
+  replicasPerMaster: number;
+  problems: readonly ClusterProblem[];
+  /** A reshard was requested or is running. */
+  resharding: boolean;
+  /** Pods are being added or removed because the spec's counts changed. */
+  scaling: boolean;
+}
+
+/** One entry per node the cluster knows, sorted by Pod then id; slot ranges of masters. */
+export function nodeStatuses(view: MergedView, podByEndpoint: ReadonlyMap<string, string>): NodeStatus[] {
+  const out: NodeStatus[] = [];
+  for (const n of view.nodes.values()) {
+    if (n.handshakeBy > 0 && !n.report) continue;
+    const node: NodeStatus = {
+      id: n.id,
+      pod: podByEndpoint.get(endpointKey(n)) ?? '',
+      ip: n.ip,
+      port: n.port,
+      role: n.role,
+    };
+    if (n.role === 'replica' && n.masterId) node.masterId = n.masterId;
+    if (n.role === 'master' && n.slots.length > 0) node.slots = n.slots.map(formatRange);
+    out.push(node);
+  }
+  return out.sort((a, b) => (a.pod || '~').localeCompare(b.pod || '~') || a.id.localeCompare(b.id));
+}
+
+function countSlots(view: MergedView | undefined): number {
+  return view ? view.owners.filter((o) => o !== undefined).length : 0;
+}
+
+/** Masters that own slots and answer, and the replicas of those that answer. */
+export function readyCounts(view: MergedView | undefined): { masters: number; replicas: number; slotOwners: number } {
+  if (!view) return { masters: 0, replicas: 0, slotOwners: 0 };
+  const owners = [...view.nodes.values()].filter((n) => n.role === 'master' && n.slots.length > 0);
+  const live = new Set(owners.filter((n) => n.report).map((n) => n.id));
+  const replicas = [...view.nodes.values()].filter((n) => n.report && n.role === 'replica' && n.masterId && live.has(n.masterId)).length;
+  return { masters: live.size, replicas, slotOwners: owners.length };
+}
+
+// Codes and node ids, not the engine's free text: a message that changes with every read (offsets,
+// timings) would make every pass write the status, and every write trigger another pass.
+function summarize(problems: readonly ClusterProblem[]): string {
+  const parts = [...new Set(problems.map((p) => (p.nodeId ? `${p.code} (${p.nodeId.slice(0, 8)})` : p.code)))].sort();
+  return parts.length > 8 ? `${parts.slice(0, 8).join(', ')} and ${parts.length - 8} more` : parts.join(', ');
+}
+
+const DEGRADING = new Set<ClusterProblem['code']>(['slots-uncovered', 'state-not-ok', 'unreachable', 'node-failing']);
+
+/** The phase and conditions for an observation; `prev` keeps transition times of unchanged conditions. */
+export function computeStatus(prev: RedisClusterStatus | undefined, obs: Observation, now: Date = new Date()): RedisClusterStatus {
+  const gen = obs.generation;
+  let conditions = (prev?.conditions ?? []) as Condition[];
+  const set = (type: string, status: Condition['status'], reason: string, message: string) => {
+    conditions = setCondition(conditions, { type, status, reason, message, observedGeneration: gen }, now);
+  };
+  const counts = readyCounts(obs.view);
+  const slots = countSlots(obs.view);
+  const nodes = obs.view ? nodeStatuses(obs.view, obs.podByEndpoint) : (prev?.nodes ?? []);
+
+  let phase: Phase;
+  if (obs.blocker) {
+    phase = obs.formed ? 'Degraded' : 'Failed';
+    set(CONDITION_TYPES.Ready, 'False', obs.blocker.reason, obs.blocker.message);
+    set(CONDITION_TYPES.Progressing, 'False', obs.blocker.reason, 'waiting for the spec to be fixed');
+  } else if (!obs.formed) {
+    phase = 'Creating';
+    const message = `${obs.podsReady}/${obs.podsWanted} Pods ready; slots not yet assigned`;
+    set(CONDITION_TYPES.Ready, 'False', 'Creating', message);
+    set(CONDITION_TYPES.Progressing, 'True', 'Creating', message);
+  } else {
+    const degrading = obs.problems.filter((p) => DEGRADING.has(p.code));
+    const healthy = obs.problems.length === 0 && obs.podsReady === obs.podsWanted && counts.masters === obs.masters;
+    if (obs.resharding) phase = 'Resharding';
+    else if (healthy) phase = 'Ready';
+    else if (degrading.length > 0 || slots < 16384) phase = 'Degraded';
+    else if (obs.scaling) phase = 'Scaling';
+    else phase = 'Healing';
+    if (phase === 'Ready') {
+      const message = `${counts.masters} masters, ${counts.replicas} replicas, 16384 slots`;
+      set(CONDITION_TYPES.Ready, 'True', 'ClusterReady', message);
+      set(CONDITION_TYPES.Progressing, 'False', 'Reconciled', message);
+    } else {
+      const why = obs.problems.length
+        ? summarize(obs.problems)
+        : obs.podsReady !== obs.podsWanted
+          ? `${obs.podsReady}/${obs.podsWanted} Pods ready`
+          : `${counts.masters}/${obs.masters} masters own slots`;
+      set(CONDITION_TYPES.Ready, 'False', phase, why);
+      set(CONDITION_TYPES.Progressing, 'True', phase, why);
+    }
+  }
+  if (obs.formed) {
+    set(CONDITION_TYPES.SlotsAssigned, slots === 16384 ? 'True' : 'False', slots === 16384 ? 'AllSlotsAssigned' : 'SlotsUncovered', `${slots}/16384 slots assigned`);
+    const degrading = obs.problems.filter((p) => DEGRADING.has(p.code));
+    if (degrading.length > 0 || slots < 16384) set(CONDITION_TYPES.Degraded, 'True', 'ClusterDegraded', summarize(degrading) || `${slots}/16384 slots assigned`);
+    else set(CONDITION_TYPES.Degraded, 'False', 'ClusterHealthy', 'every slot is served');
+  }
+
+  const status: RedisClusterStatus = {
+    phase,
+    conditions,
+    observedGeneration: gen,
+    readyMasters: counts.masters,
+    readyReplicas: counts.replicas,
+    nodes,
+    replicas: counts.masters,
+    selector: selectorFor(obs.clusterName),
+  };
+  if (prev?.reshard) status.reshard = prev.reshard;
+  if (prev?.lastScaleTime) status.lastScaleTime = prev.lastScaleTime;
+  return status;
+}
+
+/** Whether writing `next` would change what is stored. */
+export function statusChanged(prev: RedisClusterStatus | undefined, next: RedisClusterStatus): boolean {
+  return !deepEqual(JSON.parse(JSON.stringify(prev ?? {})), JSON.parse(JSON.stringify(next)));
+}
+
+/** The Ready condition's status, for Degraded/Recovered Events. */
+export function isReady(status: RedisClusterStatus | undefined): boolean {
+  return status?.conditions?.find((c) => c.type === CONDITION_TYPES.Ready)?.status === 'True';
+}

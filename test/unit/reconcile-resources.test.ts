@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { LABEL_ORDINAL, LABEL_SHARD, applyDefaults, selectorLabels } from '../../shared/api/index.js';
+import {
+  buildClaim,
+  buildConfigMap,
+  buildPod,
+  buildPodDisruptionBudget,
+  buildService,
+  clusterNameOfPod,
+  ordinalOf,
+  redisConf,
+} from '../../functions/reconcile/resources.js';
+
+const cluster = { name: 'rc1', namespace: 'cache', uid: 'uid-1' };
+const spec = applyDefaults({ masters: 3, replicas: 1, basePort: 10000, maxMemory: '512mb', resources: { limits: { cpu: 1 } } });
+
+describe('pod', () => {
+  const pod = buildPod(cluster, spec, 4, 2);
+  const redis = pod.spec!.containers.find((c) => c.name === 'redis')!;
+
+  it('listens on basePort + ordinal, announces the Pod IP, bus +10000, exporter +5000', () => {
+    expect(pod.metadata!.name).toBe('rc1-4');
+    expect(redis.command).toEqual(['redis-server', '/etc/redis/redis.conf']);
+    expect(redis.args).toEqual([
+      '--port', '10004', '--cluster-announce-ip', '$(POD_IP)', '--cluster-announce-port', '10004', '--cluster-announce-bus-port', '20004',
+    ]);
+    expect(redis.env).toContainEqual({ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
+    expect(redis.readinessProbe!.tcpSocket!.port).toBe(10004);
+    expect(redis.livenessProbe!.tcpSocket!.port).toBe(10004);
+    expect(redis.resources).toEqual({ limits: { cpu: 1 } });
+    const exporter = pod.spec!.containers.find((c) => c.name === 'exporter')!;
+    expect(exporter.image).toBe('oliver006/redis_exporter:v1.45.0');
+    expect(exporter.args).toEqual(['--web.listen-address=$(POD_IP):15004']);
+    expect(exporter.env).toContainEqual({ name: 'REDIS_ADDR', value: 'redis://$(POD_IP):10004' });
+  });
+
+  it('carries the labels, the owner and host networking', () => {
+    expect(pod.metadata!.labels).toMatchObject({ ...selectorLabels('rc1'), [LABEL_ORDINAL]: '4', [LABEL_SHARD]: '2' });
+    expect(pod.metadata!.ownerReferences).toEqual([
+      { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', name: 'rc1', uid: 'uid-1', controller: true, blockOwnerDeletion: true },
+    ]);
+    expect(pod.spec!.hostNetwork).toBe(true);
+    expect(pod.spec!.dnsPolicy).toBe('ClusterFirstWithHostNet');
+    expect(pod.spec!.restartPolicy).toBe('Always');
+    expect(pod.spec!.volumes).toEqual([
+      { name: 'config', configMap: { name: 'rc1-config' } },
+      { name: 'data', emptyDir: {} },
+    ]);
+  });
+
+  it('requires its shard apart on hostname, prefers the cluster spread, keeps the user affinity', () => {
+    const user = {
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }] } },
+      podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'x' } }, topologyKey: 'zone' }] },
+    };
+    const s = applyDefaults({ maxMemory: '1mb', affinity: user });
+    const p = buildPod(cluster, s, 0, 1);
+    const aff = p.spec!.affinity!;
+    expect(aff.nodeAffinity).toEqual(user.nodeAffinity);
+    const required = aff.podAntiAffinity!.requiredDuringSchedulingIgnoredDuringExecution!;
+    expect(required).toHaveLength(2);
+    expect(required[1]).toEqual({ labelSelector: { matchLabels: { ...selectorLabels('rc1'), [LABEL_SHARD]: '1' } }, topologyKey: 'kubernetes.io/hostname' });
+    expect(aff.podAntiAffinity!.preferredDuringSchedulingIgnoredDuringExecution![0]!.podAffinityTerm.labelSelector!.matchLabels).toEqual(selectorLabels('rc1'));
+  });
+
+  it('passes the password from the Secret and leaves out the exporter when disabled', () => {
+    const s = applyDefaults({ maxMemory: '1mb', passwordSecret: { name: 'pw' }, exporter: { enabled: false }, hostNetwork: false });
+    const p = buildPod(cluster, s, 0, 0);
+    expect(p.spec!.containers.map((c) => c.name)).toEqual(['redis']);
+    const c = p.spec!.containers[0]!;
+    expect(c.args!.slice(-4)).toEqual(['--requirepass', '$(REDIS_PASSWORD)', '--masterauth', '$(REDIS_PASSWORD)']);
+    expect(c.env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'pw', key: 'password' } } });
+    expect(p.spec!.hostNetwork).toBe(false);
+    expect(p.spec!.dnsPolicy).toBeUndefined();
+  });
+
+  it('uses a claim per ordinal with persistence', () => {
+    const s = applyDefaults({ maxMemory: '1mb', persistence: { enabled: true, size: '2Gi', storageClass: 'fast' } });
+    expect(buildPod(cluster, s, 7, 0).spec!.volumes![1]).toEqual({ name: 'data', persistentVolumeClaim: { claimName: 'rc1-7-data' } });
+    const claim = buildClaim(cluster, s, 7);
+    expect(claim.metadata!.name).toBe('rc1-7-data');
+    expect(claim.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '2Gi' } }, storageClassName: 'fast' });
+    expect(claim.metadata!.ownerReferences![0]!.uid).toBe('uid-1');
+    expect(redisConf(s)).toContain('appendonly yes\n');
+  });
+});
+
+describe('redis.conf, Service, PDB', () => {
+  it('writes the operator settings and the user ones', () => {
+    const s = applyDefaults({ maxMemory: '256mb', clusterNodeTimeout: 2000, maxMemoryPolicy: 'allkeys-lru', redisConfig: { 'hz': '20' } });
+    const conf = redisConf(s).split('\n');
+    for (const line of [
+      'cluster-enabled yes',
+      'cluster-config-file /data/nodes.conf',
+      'dir /data',
+      'cluster-node-timeout 2000',
+      'maxmemory 256mb',
+      'maxmemory-policy allkeys-lru',
+      'cluster-allow-replica-migration no',
+      'cluster-require-full-coverage yes',
+      'appendonly no',
+      'protected-mode no',
+      'hz 20',
+    ])
+      expect(conf).toContain(line);
+    expect(buildConfigMap(cluster, s).data!['redis.conf']).toBe(redisConf(s));
+  });
+
+  it('headless Service with a port per node, PDB maxUnavailable 1', () => {
+    const svc = buildService(cluster, spec);
+    expect(svc.spec!.clusterIP).toBe('None');
+    expect(svc.spec!.selector).toEqual(selectorLabels('rc1'));
+    expect(svc.spec!.ports!.map((p) => p.port)).toEqual([10000, 10001, 10002, 10003, 10004, 10005]);
+    const pdb = buildPodDisruptionBudget(cluster);
+    expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: selectorLabels('rc1') } });
+    expect(pdb.metadata!.ownerReferences![0]!.controller).toBe(true);
+  });
+});
+
+describe('names', () => {
+  it('finds the cluster and ordinal of a Pod name', () => {
+    expect(clusterNameOfPod('rediscluster1-12')).toBe('rediscluster1');
+    expect(clusterNameOfPod('my-cache-2-0')).toBe('my-cache-2');
+    expect(clusterNameOfPod('nodigits')).toBeUndefined();
+    expect(clusterNameOfPod('x-01')).toBeUndefined();
+    expect(ordinalOf('rc1', 'rc1-3')).toBe(3);
+    expect(ordinalOf('rc1', 'rc10-3')).toBeUndefined();
+  });
+});
