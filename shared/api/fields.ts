@@ -1,7 +1,7 @@
 // The fields of a RedisCluster spec, each with its bounds, default and description. Rules that
 // relate several fields live in rules.ts; this file knows nothing about them.
 import { z } from 'zod';
-import { MEMORY_PATTERN, isMemorySize, parseMemory } from './memory.js';
+import { MEMORY_PATTERN } from './memory.js';
 import { QUANTITY_PATTERN } from './quantity.js';
 import { CONFIG_NAME_PATTERN, CONFIG_VALUE_PATTERN, OPERATOR_OWNED_CONFIG, isOperatorOwnedConfig } from './redis-config.js';
 
@@ -116,11 +116,10 @@ const tag = z
 const memorySize = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required (the maxmemory of each node, e.g. 512mb)' : 'must be a string such as "512mb"') })
   .regex(new RegExp(MEMORY_PATTERN), {
-    message: 'must be a Redis memory size: digits and an optional unit b, k, kb, m, mb, g or gb (e.g. 512mb, 1gb)',
+    message: 'must be a Redis memory size: digits and an optional unit b, k, kb, m, mb, g or gb, e.g. 512mb or 1gb (at most about 1 PB)',
     abort: true,
   })
-  .regex(/[1-9]/, { message: 'must be greater than 0 (0 would let Redis use memory without limit)', abort: true })
-  .refine(isMemorySize, 'is too large')
+  .regex(/[1-9]/, 'must be greater than 0 (0 would let Redis use memory without limit)')
   .describe('maxmemory of each node in Redis units: 512mb, 1gb, 100kb or plain bytes; k/m/g are powers of 1000, kb/mb/gb of 1024.');
 
 export const alertAction = z

@@ -1,8 +1,11 @@
 // Redis memory sizes, parsed the way Redis parses `maxmemory` (memtoull): digits and an optional
 // unit, case-insensitive; k/m/g are powers of 1000, kb/mb/gb powers of 1024, b is bytes.
 
-/** A Redis memory size; the same pattern goes into the CRD. */
-export const MEMORY_PATTERN = '^[0-9]+([bB]|[kKmMgG][bB]?)?$';
+/**
+ * A Redis memory size; the same pattern goes into the CRD. Digits are bounded per unit (up to
+ * about 1 PB) so every size the pattern admits is an exact JavaScript integer.
+ */
+export const MEMORY_PATTERN = '^([0-9]{1,15}[bB]?|[0-9]{1,12}[kK][bB]?|[0-9]{1,9}[mM][bB]?|[0-9]{1,6}[gG][bB]?)$';
 const memoryRegex = new RegExp(MEMORY_PATTERN);
 
 const UNITS: Record<string, number> = {
@@ -19,20 +22,9 @@ const UNITS: Record<string, number> = {
 /** `512mb` -> 536870912. Throws on anything Redis would refuse or that a JS number cannot hold. */
 export function parseMemory(value: string): number {
   if (!memoryRegex.test(value)) {
-    throw new Error(`invalid memory size "${value}": expected digits and an optional unit b, k, kb, m, mb, g or gb`);
+    throw new Error(`invalid memory size "${value}": expected digits and an optional unit b, k, kb, m, mb, g or gb, at most about 1 PB`);
   }
   const digits = /^[0-9]+/.exec(value)![0];
   const unit = value.slice(digits.length).toLowerCase();
-  const bytes = Number(digits) * UNITS[unit]!;
-  if (!Number.isSafeInteger(bytes)) throw new Error(`invalid memory size "${value}": too large`);
-  return bytes;
-}
-
-export function isMemorySize(value: string): boolean {
-  try {
-    parseMemory(value);
-    return true;
-  } catch {
-    return false;
-  }
+  return Number(digits) * UNITS[unit]!;
 }

@@ -191,6 +191,7 @@ const CASES: Case[] = [
   { name: 'maxMemory fraction', spec: { maxMemory: '1.5gb' }, valid: false, path: 'spec.maxMemory', by: 'schema' },
   { name: 'maxMemory zero', spec: { maxMemory: '0' }, valid: false, path: 'spec.maxMemory', by: 'schema' },
   { name: 'maxMemory number', spec: { maxMemory: 512 }, valid: false, path: 'spec.maxMemory', by: 'schema' },
+  { name: 'maxMemory over 1 PB', spec: { maxMemory: '1000000gb' }, valid: false, path: 'spec.maxMemory', by: 'schema' },
   { name: 'eviction policy', spec: { ...base, maxMemoryPolicy: 'lru' }, valid: false, path: 'spec.maxMemoryPolicy', by: 'schema' },
   { name: 'fractional cpu number', spec: { ...base, resources: { limits: { cpu: 0.5 } } }, valid: false, path: 'spec.resources.limits.cpu', by: 'schema' },
   { name: 'bad quantity', spec: { ...base, resources: { requests: { memory: '1Gx' } } }, valid: false, path: 'spec.resources.requests.memory', by: 'schema' },

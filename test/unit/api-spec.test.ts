@@ -221,7 +221,15 @@ describe('parseMemory', () => {
 
   it('refuses what Redis refuses', () => {
     for (const bad of ['', 'mb', '1.5gb', '-1mb', '1tb', '1 mb', '1gib']) expect(() => parseMemory(bad), bad).toThrow(/invalid memory size/);
-    expect(() => parseMemory('99999999999gb')).toThrow(/too large/);
+  });
+
+  it('stays exact up to its bound of about 1 PB in every unit', () => {
+    for (const largest of ['999999999999999', '999999999999kb', '999999999mb', '999999gb', '999999g']) {
+      expect(Number.isSafeInteger(parseMemory(largest)), largest).toBe(true);
+    }
+    for (const tooLarge of ['9999999999999999', '9999999999999kb', '9999999999mb', '1000000gb']) {
+      expect(() => parseMemory(tooLarge), tooLarge).toThrow(/at most about 1 PB/);
+    }
   });
 });
 
