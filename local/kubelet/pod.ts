@@ -284,6 +284,7 @@ export class PodWorker {
         return;
       }
       if (this.terminating || this.stopped) return;
+      this.probesFor(c.spec, Date.now()); // bad probe fields stop the start here, with their name
       const isRestart = c.lastState.terminated !== undefined || isTerminated(c.state);
       const logDir = path.join(this.podDir, 'logs', name);
       await fs.mkdir(logDir, { recursive: true });
@@ -335,7 +336,12 @@ export class PodWorker {
     const out: ProbeRuntime[] = [];
     const add = (kind: ProbeKind, probe: V1Probe | undefined): void => {
       if (!probe) return;
-      const timing = probeTiming(probe, kind);
+      let timing: ProbeTiming;
+      try {
+        timing = probeTiming(probe, kind);
+      } catch (err) {
+        throw new ContainerConfigError(`container ${spec.name}: ${kind}Probe: ${err instanceof Error ? err.message : String(err)}`);
+      }
       out.push({ kind, probe, timing, state: initialProbeState(kind, timing, startedAt), inFlight: false });
     };
     add('startup', spec.startupProbe);
