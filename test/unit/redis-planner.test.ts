@@ -417,6 +417,24 @@ describe('planCreate', () => {
     expect(colocated(plan, input)).toBe(0);
   });
 
+  it('puts every master in the small domain when only that keeps replicas away (999 nodes)', () => {
+    // 333 nodes on h0, 666 on h1, 333 masters with 2 replicas: the only perfect layout has all masters
+    // on h0 and all replicas on h1, although that crowds the masters together.
+    const input = nodes(Array.from({ length: 999 }, (_, i) => (i % 3 === 0 ? 'h0' : 'h1')));
+    const plan = planCreate(input, 333, 2);
+    assertCreate(plan, input, 333, 2);
+    expect(colocated(plan, input)).toBe(0);
+  }, 30_000);
+
+  it('spreads masters over domains', () => {
+    const domain = (input: DesiredNode[]) => new Map(input.map((n) => [n.name, n.domain]));
+    // One a-a pair is unavoidable with four nodes on a; it must not cost a second master on a.
+    const skewed = nodes(['a', 'a', 'a', 'a', 'b', 'c']);
+    const plan2 = planCreate(skewed, 3, 1);
+    expect(new Set(plan2.masters.map((m) => domain(skewed).get(m.node)))).toEqual(new Set(['a', 'b', 'c']));
+    expect(colocated(plan2, skewed)).toBe(1);
+  });
+
   it('is deterministic and independent of input order', () => {
     const input = nodes(['a', 'b', 'c', 'a', 'b', 'c', 'a', 'b', 'c']);
     const reversed = [...input].reverse();
