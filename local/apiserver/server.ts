@@ -380,6 +380,8 @@ export class ApiHttp {
 
     res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
     res.socket?.setNoDelay(true);
+    // Clients wait for the headers before they consider the watch open.
+    res.flushHeaders();
     let first = true;
     const send = (type: string, object: unknown) => {
       res.write(`${JSON.stringify({ type, object })}\n`);

@@ -1,6 +1,6 @@
 // Test helpers for the embedded API server: start one on a free port, a small RedisCluster-like
 // CRD fixture, kubectl run as a person would (own empty kubeconfig and discovery cache), polling.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,12 +99,29 @@ export class Kubectl {
     return path;
   }
 
+  private argv(args: string[]): string[] {
+    return ['--server', this.url, '--cache-dir', join(this.dir, 'cache'), ...args];
+  }
+
+  private env(): NodeJS.ProcessEnv {
+    return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir, KUBECONFIG: this.kubeconfig };
+  }
+
+  /** A long-running kubectl (`get -w`); its output accumulates in `output()`. Kill it when done. */
+  start(args: string[]): { child: ChildProcess; output(): string } {
+    const child = spawn('kubectl', this.argv(args), { env: this.env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    return { child, output: () => out };
+  }
+
   run(args: string[], timeoutMs = 30_000): Promise<KubectlResult> {
     return new Promise((resolve) => {
       execFile(
         'kubectl',
-        ['--server', this.url, '--cache-dir', join(this.dir, 'cache'), ...args],
-        { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir, KUBECONFIG: this.kubeconfig }, timeout: timeoutMs },
+        this.argv(args),
+        { env: this.env(), timeout: timeoutMs },
         (err, stdout, stderr) => {
           const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
           resolve({ code, stdout, stderr });

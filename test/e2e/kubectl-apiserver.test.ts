@@ -1,0 +1,130 @@
+// kubectl 1.32 against the embedded API server, run as a person runs it: apply, get (printer
+// columns), get -o yaml, patch, scale, delete, get -w and api-resources.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { Kubectl, startTestApi, testCrd, waitFor, type TestApi } from '../helpers/platform-api.js';
+
+let api: TestApi;
+let kubectl: Kubectl;
+
+function clusterYaml(spec: Record<string, unknown>, name = 'rc1'): string {
+  return stringify({ apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name, namespace: 'cache' }, spec });
+}
+
+beforeAll(async () => {
+  api = await startTestApi();
+  kubectl = new Kubectl(api.url);
+});
+
+afterAll(async () => {
+  await api?.close();
+  kubectl?.cleanup();
+});
+
+describe('kubectl', () => {
+  it('applies the CRD and then a RedisCluster', async () => {
+    const crd = kubectl.file('crd.yaml', stringify(testCrd()));
+    expect(await kubectl.ok(['apply', '-f', crd])).toContain('customresourcedefinition.apiextensions.k8s.io/redisclusters.redis.redis created');
+    expect(await kubectl.ok(['apply', '-f', crd])).toContain('unchanged');
+    const rc = kubectl.file('rc.yaml', clusterYaml({ image: 'redis:7', masters: 3, maxMemory: '512mb' }));
+    expect(await kubectl.ok(['apply', '-f', rc])).toContain('rediscluster.redis.redis/rc1 created');
+    expect(await kubectl.ok(['apply', '-f', rc])).toContain('rediscluster.redis.redis/rc1 unchanged');
+    kubectl.file('rc.yaml', clusterYaml({ image: 'redis:7', masters: 3, replicas: 2, maxMemory: '512mb' }));
+    expect(await kubectl.ok(['apply', '-f', rc])).toContain('rediscluster.redis.redis/rc1 configured');
+  });
+
+  it('lists the new resource in api-resources', async () => {
+    const out = await kubectl.ok(['api-resources']);
+    expect(out).toMatch(/^redisclusters\s+rdc\s+redis\.redis\/v1beta1\s+true\s+RedisCluster$/m);
+    expect(out).toMatch(/^pods\s+po\s+v1\s+true\s+Pod$/m);
+    expect(out).toMatch(/^leases\s+coordination\.k8s\.io\/v1\s+true\s+Lease$/m);
+  });
+
+  it('shows the printer columns in get', async () => {
+    const out = await kubectl.ok(['get', 'redisclusters', '-n', 'cache']);
+    const [header, row] = out.trim().split('\n');
+    expect(header!.split(/\s+/)).toEqual(['NAME', 'MASTERS', 'REPLICAS', 'STATUS', 'AGE']);
+    expect(row).toMatch(/^rc1\s+3\s+2\s+\d+s$/);
+    expect(await kubectl.ok(['get', 'rdc', 'rc1', '-n', 'cache', '--no-headers'])).toMatch(/^rc1\s+3\s+2/);
+  });
+
+  it('prints the stored object with get -o yaml, defaults applied', async () => {
+    const obj = parse(await kubectl.ok(['get', 'rediscluster', 'rc1', '-n', 'cache', '-o', 'yaml']));
+    expect(obj.kind).toBe('RedisCluster');
+    expect(obj.spec).toEqual({ image: 'redis:7', masters: 3, replicas: 2, maxMemory: '512mb' });
+    expect(obj.metadata.generation).toBe(2);
+    expect(obj.metadata.uid).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('patches with --type merge and reports a schema violation', async () => {
+    expect(await kubectl.ok(['patch', 'rdc', 'rc1', '-n', 'cache', '--type', 'merge', '-p', '{"spec":{"masters":4}}'])).toContain(
+      'rediscluster.redis.redis/rc1 patched',
+    );
+    expect(await kubectl.ok(['get', 'rdc', 'rc1', '-n', 'cache', '-o', 'jsonpath={.spec.masters}'])).toBe('4');
+    const bad = await kubectl.run(['patch', 'rdc', 'rc1', '-n', 'cache', '--type', 'merge', '-p', '{"spec":{"masters":2}}']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('spec.masters: Invalid value: 2: spec.masters in body should be greater than or equal to 3');
+    const unknown = kubectl.file('unknown.yaml', clusterYaml({ image: 'redis:7', bogus: true }, 'rc9'));
+    const strict = await kubectl.run(['apply', '-f', unknown]);
+    expect(strict.code).not.toBe(0);
+    expect(strict.stderr).toContain('unknown field "spec.bogus"');
+  });
+
+  it('scales through the scale subresource', async () => {
+    expect(await kubectl.ok(['scale', 'rediscluster/rc1', '-n', 'cache', '--replicas', '5'])).toContain('rediscluster.redis.redis/rc1 scaled');
+    expect(await kubectl.ok(['get', 'rdc', 'rc1', '-n', 'cache', '-o', 'jsonpath={.spec.masters}'])).toBe('5');
+  });
+
+  it('watches changes with get -w and deletes', async () => {
+    const watch = kubectl.start(['get', 'rdc', '-n', 'cache', '-w']);
+    try {
+      await waitFor('the initial row', () => /rc1\s+5\s+2/.test(watch.output()), 20_000);
+      await kubectl.ok(['patch', 'rdc', 'rc1', '-n', 'cache', '--type', 'merge', '-p', '{"spec":{"replicas":0}}']);
+      await waitFor('the changed row', () => /rc1\s+5\s+0/.test(watch.output()), 20_000);
+      expect(await kubectl.ok(['delete', 'rediscluster', 'rc1', '-n', 'cache'])).toContain('rediscluster.redis.redis "rc1" deleted');
+      const rows = () => watch.output().trim().split('\n').filter((l) => l.startsWith('rc1'));
+      await waitFor('the deletion row', () => rows().length >= 3, 20_000);
+    } finally {
+      watch.child.kill();
+    }
+    const gone = await kubectl.run(['get', 'rdc', 'rc1', '-n', 'cache']);
+    expect(gone.code).not.toBe(0);
+    expect(gone.stderr).toContain('redisclusters.redis.redis "rc1" not found');
+  });
+
+  it('handles built-in kinds: pods table, apply twice (strategic merge), events, namespaces', async () => {
+    const podYaml = (image: string) =>
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'web', namespace: 'default', labels: { app: 'web' } },
+        spec: { containers: [{ name: 'main', image, ports: [{ containerPort: 80 }] }] },
+      });
+    const file = kubectl.file('pod.yaml', podYaml('nginx:1'));
+    expect(await kubectl.ok(['apply', '-f', file])).toContain('pod/web created');
+    kubectl.file('pod.yaml', podYaml('nginx:2'));
+    expect(await kubectl.ok(['apply', '-f', file])).toContain('pod/web configured');
+    expect(await kubectl.ok(['get', 'pod', 'web', '-o', 'jsonpath={.spec.containers[0].image}'])).toBe('nginx:2');
+    const pods = await kubectl.ok(['get', 'pods', '-o', 'wide']);
+    expect(pods.split('\n')[0]!.split(/\s{2,}/)).toEqual(['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', 'IP', 'NODE']);
+    expect(pods).toMatch(/^web\s+0\/1\s+Pending\s+0\s+\d+s\s+<none>\s+<none>/m);
+    expect(await kubectl.ok(['get', 'pods', '-l', 'app=web', '-o', 'name'])).toBe('pod/web\n');
+    expect(await kubectl.ok(['get', 'ns'])).toMatch(/^cache\s+Active/m);
+    const events = kubectl.file(
+      'event.yaml',
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { name: 'web.1', namespace: 'default' },
+        involvedObject: { kind: 'Pod', name: 'web', namespace: 'default' },
+        type: 'Normal',
+        reason: 'Tested',
+        message: 'an event a person can read',
+        lastTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      }),
+    );
+    await kubectl.ok(['apply', '-f', events]);
+    expect(await kubectl.ok(['get', 'events'])).toMatch(/Normal\s+Tested\s+pod\/web\s+an event a person can read/);
+    expect(await kubectl.ok(['delete', 'pod', 'web'])).toContain('pod "web" deleted');
+  });
+});
