@@ -123,8 +123,9 @@ rules in zod, with the numbers of the case in the message.
 ${SPEC_RULES.map((r) => `- \`spec.${r.field}\`: ${r.message}.`).join('\n')}
 - \`spec.redisConfig\`: settings the operator writes itself are refused: ${OPERATOR_OWNED_CONFIG.map(code).join(', ')}
   and anything starting with ${OPERATOR_OWNED_CONFIG_PREFIXES.map(code).join(', ')}. Setting names are case-insensitive
-  in Redis: the API server refuses the lower-case spellings, the operator every spelling. Values must be
-  a single line.
+  in Redis: the API server refuses the lower-case spellings, the operator every spelling. Names must be
+  letters, digits and dashes (checked by the operator: a CRD cannot constrain map keys) and values a
+  single line.
 
 ## Autoscaling
 
@@ -145,7 +146,8 @@ An action's \`count\` wins over the alert's \`scale_count\`, which wins over 1.
 \`nodes\` (id, pod, ip, port, role, masterId, slot ranges such as \`0-5460\`), \`reshard\` progress and
 \`lastScaleTime\`. For the scale subresource (\`kubectl scale\`, KEDA): \`spec.masters\` is the desired
 size, \`status.replicas\` the ready masters and \`status.selector\` the nodes' label selector, e.g.
-\`${selectorFor('rediscluster1')}\`.
+\`${selectorFor('rediscluster1')}\`. So \`kubectl scale rdc/rediscluster1 --replicas=5\` asks for five
+masters, and while autoscaling is enabled the API server refuses a count outside its bounds.
 
 ${table(rows(props.status!, 'status', []))}
 `;
