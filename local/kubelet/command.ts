@@ -221,21 +221,25 @@ export function redisArgv(container: V1Container): string[] {
   return argv;
 }
 
+/** Addresses that inside a Pod mean the Pod itself: wildcards and loopback. */
+export const isPodLocalAddress = (addr: string): boolean =>
+  isWildcardAddress(addr) || ['127.0.0.1', 'localhost', '::1', '-::1'].includes(addr);
+
 /**
- * A `redis-server` run: bound to the Pod's IP (a wildcard bind, which in a Pod means "the Pod's own
- * interfaces", becomes the Pod IP; an explicit address is kept) and never daemonized, so the
- * kubelet sees it exit.
+ * A `redis-server` run: bound to the Pod's IP and never daemonized, so the kubelet sees it exit.
+ * Bind addresses that in a Pod mean the Pod itself (wildcards, loopback) become the Pod IP; other
+ * explicit addresses are kept; no `--bind` at all gets `--bind <podIP>` (after a config file,
+ * so it wins over the file's `bind`).
  */
 export function redisServerArgs(args: string[], podIP: string): string[] {
   const out = [...args];
   let bound = false;
   for (let i = 0; i < out.length; i++) {
     if (out[i] !== '--bind') continue;
-    const values: number[] = [];
-    for (let j = i + 1; j < out.length && !out[j]!.startsWith('--'); j++) values.push(j);
-    if (values.length > 0 && values.every((j) => isWildcardAddress(out[j]!))) {
-      out.splice(i + 1, values.length, podIP);
-    }
+    let end = i + 1;
+    while (end < out.length && !out[end]!.startsWith('--')) end++;
+    const values = [...new Set(out.slice(i + 1, end).map((v) => (isPodLocalAddress(v) ? podIP : v)))];
+    out.splice(i + 1, end - i - 1, ...(values.length ? values : [podIP]));
     bound = true;
   }
   if (!bound) out.push('--bind', podIP);

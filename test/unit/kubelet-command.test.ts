@@ -105,6 +105,9 @@ describe('kubelet command building', () => {
     expect(redisServerArgs(['--port', '10000'], '127.1.0.7')).toEqual(['--port', '10000', '--bind', '127.1.0.7', '--daemonize', 'no']);
     expect(redisServerArgs(['--bind', '0.0.0.0', '--port', '1'], '127.1.0.7')).toEqual(['--bind', '127.1.0.7', '--port', '1', '--daemonize', 'no']);
     expect(redisServerArgs(['--bind', '127.0.0.9'], '127.1.0.7')).toEqual(['--bind', '127.0.0.9', '--daemonize', 'no']);
+    expect(redisServerArgs(['--bind', '0.0.0.0', '::', '--port', '1'], '127.1.0.7')).toEqual(['--bind', '127.1.0.7', '--port', '1', '--daemonize', 'no']);
+    expect(redisServerArgs(['--bind', '127.0.0.1', '127.0.0.9'], '127.1.0.7')).toEqual(['--bind', '127.1.0.7', '127.0.0.9', '--daemonize', 'no']);
+    expect(redisServerArgs(['/etc/redis.conf', '--bind'], '127.1.0.7')).toEqual(['/etc/redis.conf', '--bind', '127.1.0.7', '--daemonize', 'no']);
   });
 
   it('plans a redis container from command/args with expansion and path mapping', () => {
