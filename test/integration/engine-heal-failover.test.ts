@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { checkCluster } from '../../shared/redis/check.js';
 import { RedisPool } from '../../shared/redis/connection.js';
@@ -126,5 +127,52 @@ describe('heal: a master is killed', () => {
     c.disconnect();
     // Promoting a node that is not a replica is refused with a clear error.
     await expect(failover(p, h.endpoints[0]!)).rejects.toThrow(/is not a replica/);
+  });
+
+  it('a master replaced by an empty node: the replica is promoted, the old id forgotten, the new node attached', async () => {
+    const { h, p, ids } = await formCluster();
+    await waitReplicaCaughtUp(p, h.endpoints[1]!, h.endpoints[4]!);
+    await h.kill(1);
+    rmSync(h.nodes[1]!.dir + '/nodes.conf', { force: true });
+    const first = await heal(p, h.desiredNodes(), { replicasPerMaster: 1, masters: 3 });
+    expect(first.actions.find((a) => a.kind === 'failover')?.nodeId).toBe(ids[4]);
+
+    // The pod comes back at the same address with an empty disk: a new identity.
+    await h.restart(1);
+    const second = await heal(p, h.desiredNodes(), { replicasPerMaster: 1, masters: 3 });
+    const fresh = await p.readReport(h.endpoints[1]!);
+    expect(fresh.myId).not.toBe(ids[1]);
+    expect(second.actions.filter((a) => a.kind === 'forget').map((a) => a.nodeId)).toEqual([ids[1]]);
+    expect(second.actions.some((a) => a.kind === 'replicate' && a.nodeId === fresh.myId)).toBe(true);
+    expect(second.problems).toEqual([]);
+    expect(second.done).toBe(true);
+    // It went to the only master left without a replica: the promoted one.
+    const attached = await p.readReport(h.endpoints[1]!);
+    expect(attached.nodes.find((n) => n.id === attached.myId)?.masterId).toBe(ids[4]);
+    const { reports } = await p.readAll(h.endpoints);
+    for (const r of reports) expect(r.nodes.some((n) => n.id === ids[1])).toBe(false);
+    const c = h.cluster();
+    expect(await verifyKeys(c, KEYS, 40)).toMatchObject({ missing: 0, wrong: 0 });
+    c.disconnect();
+  });
+
+  it('takes over when a majority of masters is lost (no election can win)', async () => {
+    const { h, p, ids } = await formCluster();
+    await waitReplicaCaughtUp(p, h.endpoints[0]!, h.endpoints[3]!);
+    await waitReplicaCaughtUp(p, h.endpoints[1]!, h.endpoints[4]!);
+    await Promise.all([h.kill(0), h.kill(1)]);
+    const result = await heal(p, h.desiredNodes(), { replicasPerMaster: 1, masters: 3, autoFailoverWaitMs: 3000 });
+    const promotions = result.actions.filter((a) => a.kind === 'failover');
+    expect(promotions.map((a) => a.nodeId).sort()).toEqual([ids[3], ids[4]].sort());
+    // At least the first needs TAKEOVER; once it restored a majority, the cluster may elect the other.
+    expect(promotions.some((a) => a.message.startsWith('takeover failover'))).toBe(true);
+    const live = [2, 3, 4, 5].map((i) => h.endpoints[i]!);
+    await waitFor('the surviving nodes to report cluster_state:ok', 15_000, async () => {
+      const { reports } = await p.readAll(live);
+      return reports.every((r) => r.clusterState === 'ok') ? true : undefined;
+    });
+    const c = h.cluster();
+    expect(await verifyKeys(c, KEYS, 40)).toMatchObject({ missing: 0, wrong: 0 });
+    c.disconnect();
   });
 });

@@ -274,7 +274,16 @@ async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: St
         return;
       }
       const target = replicas.find((r) => r.id === candidate.id)!;
-      actions.push(await failover(pool, endpointOf(target), { mode: mode as 'force' | 'takeover', confirmOn: endpoints, timeoutMs: opts.stepTimeoutMs ?? 20_000 }));
+      try {
+        actions.push(await failover(pool, endpointOf(target), { mode: mode as 'force' | 'takeover', confirmOn: endpoints, timeoutMs: opts.stepTimeoutMs ?? 20_000 }));
+      } catch (err) {
+        // Another promotion (e.g. one that restored the masters' majority) may have let the cluster
+        // elect this replica meanwhile: that is the outcome we wanted.
+        const now = await pool.readReport(endpointOf(target));
+        const self = now.nodes.find((v) => v.id === now.myId);
+        if (self?.role !== 'master' || self.slots.length === 0) throw err;
+        actions.push({ kind: 'failover', nodeId: target.id, slots: self.slots, message: `the cluster promoted replica ${target.id} in place of failed master ${m.id}` });
+      }
     }),
   );
 }
