@@ -3,16 +3,10 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
-import {
-  SPEC_RULES,
-  openApiValidator,
-  redisClusterCrd,
-  specSchema,
-  statusSchema,
-  structuralProblems,
-  validateSpec,
-  type JsonSchema,
-} from '../../shared/api/index.js';
+import { redisClusterCrd } from '../../shared/api/crd.js';
+import { SPEC_RULES, specSchema, statusSchema, validateSpec } from '../../shared/api/index.js';
+import { openApiValidator } from '../../shared/api/openapi-validate.js';
+import { structuralProblems, type JsonSchema } from '../../shared/api/openapi.js';
 import { steps } from '../../scripts/gen/steps.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
