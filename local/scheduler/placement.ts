@@ -145,9 +145,10 @@ export function placePod(pod: PodLike, nodes: PlacementNode[], pods: PodLike[]):
   }
 
   if (fits.length === 0) {
+    // kube-scheduler sorts the "<count> <reason>" strings themselves.
     const parts = Object.entries(reasons)
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([reason, count]) => `${count} ${reason}`);
+      .map(([reason, count]) => `${count} ${reason}`)
+      .sort();
     return { message: `0/${nodes.length} nodes are available: ${parts.join(', ')}.`, reasons };
   }
 
