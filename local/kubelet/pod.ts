@@ -102,6 +102,7 @@ export class PodWorker {
   private podMappings: PathMapping[] = [];
   private setupDone = false;
   private setupInFlight = false;
+  private setupRun?: Promise<void>;
   private nextSetupAt = 0;
   private nextVolumeSyncAt = 0;
   private volumeSyncInFlight = false;
@@ -149,7 +150,7 @@ export class PodWorker {
   tick(now: number): void {
     if (this.terminating || this.stopped) return;
     if (!this.setupDone) {
-      if (!this.setupInFlight && now >= this.nextSetupAt) void this.setup();
+      if (!this.setupInFlight && now >= this.nextSetupAt) this.setupRun = this.setup();
     } else {
       this.startDueContainers(now);
       this.runDueProbes(now);
@@ -492,7 +493,10 @@ export class PodWorker {
     this.terminating ??= (async () => {
       this.ctx.log(`pod ${this.key}: stopping containers (grace ${graceMs} ms)`);
       for (const c of this.containers) c.startAt = undefined;
+      await this.setupRun;
       await Promise.all(this.containers.map((c) => this.killContainer(c, 'Stopping container', graceMs)));
+      // A container that was being started when the deletion came is stopped by its starter.
+      while (this.containers.some((c) => c.starting)) await new Promise((r) => setTimeout(r, 50));
       await fs.rm(this.podDir, { recursive: true, force: true });
     })();
     return this.terminating;
@@ -502,6 +506,7 @@ export class PodWorker {
   async stop(graceMs: number): Promise<void> {
     this.stopped = true;
     await Promise.all(this.containers.map((c) => this.killContainer(c, 'Kubelet stopping', graceMs)));
+    while (this.containers.some((c) => c.starting)) await new Promise((r) => setTimeout(r, 50));
   }
 }
 
