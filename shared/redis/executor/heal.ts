@@ -20,9 +20,10 @@ import {
   replicasOfNode,
   type MergedView,
 } from './failover.js';
+import { resumeOpenSlots } from './migrate.js';
 import { chooseNewMaster, forgetEverywhere, reparent } from './remove.js';
 import { ensureReplicas, isFreshNode } from './replicas.js';
-import { sleep, waitFor } from './util.js';
+import { errorMessage, sleep, waitFor } from './util.js';
 
 export interface HealOptions {
   /** Re-cover slots whose master and every replica are gone, empty. Loses their keys. */
@@ -279,9 +280,12 @@ async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: St
       } catch (err) {
         // Another promotion (e.g. one that restored the masters' majority) may have let the cluster
         // elect this replica meanwhile: that is the outcome we wanted.
-        const now = await pool.readReport(endpointOf(target));
-        const self = now.nodes.find((v) => v.id === now.myId);
-        if (self?.role !== 'master' || self.slots.length === 0) throw err;
+        const now = await pool.readReport(endpointOf(target)).catch(() => undefined);
+        const self = now?.nodes.find((v) => v.id === now.myId);
+        if (self?.role !== 'master' || self.slots.length === 0) {
+          problems.push({ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and promoting ${target.id} failed: ${errorMessage(err)}` });
+          return;
+        }
         actions.push({ kind: 'failover', nodeId: target.id, slots: self.slots, message: `the cluster promoted replica ${target.id} in place of failed master ${m.id}` });
       }
     }),
@@ -415,7 +419,6 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   // 5. Open slots: roll forward from the nodes' own flags.
   state = await readState(pool, desired);
   if (state.reports.some((r) => r.nodes.some((v) => v.id === r.myId && v.openSlots.length > 0))) {
-    const { resumeOpenSlots } = await import('./migrate.js');
     const resumed = await resumeOpenSlots(pool, endpoints);
     actions.push(...resumed.actions);
     problems.push(...resumed.problems);
