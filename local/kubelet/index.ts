@@ -83,7 +83,6 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const kc = kubeConfigFor(opts.apiUrl);
   const core = kc.makeApiClient(CoreV1Api);
   const workers = new Map<string, PodWorker>();
-  const boundClaims = new Set<string>();
   let stopped = false;
   let watchAbort: AbortController | undefined;
 
@@ -101,8 +100,6 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     secret: (namespace, name) => readOrUndefined(() => core.readNamespacedSecret({ name, namespace }) as Promise<SecretData>),
     // The local provisioner: a claim is a directory, so it is Bound as soon as a Pod uses it.
     bindClaim: async (namespace, claimName) => {
-      const key = `${namespace}/${claimName}`;
-      if (boundClaims.has(key)) return;
       try {
         let claim = await readOrUndefined(() => core.readNamespacedPersistentVolumeClaim({ name: claimName, namespace }));
         if (!claim) {
@@ -123,11 +120,11 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
             mergePatch,
           );
         }
-        boundClaims.add(key);
+        return claim.metadata?.uid;
       } catch (err) {
         // The directory is what the Pod uses; a claim object the API cannot hold does not stop it.
-        log(`claim ${key}: could not be marked Bound: ${errorText(err)}`);
-        boundClaims.add(key);
+        log(`claim ${namespace}/${claimName}: could not be marked Bound: ${errorText(err)}`);
+        return undefined;
       }
     },
   };

@@ -180,7 +180,7 @@ export class PodWorker {
       for (const [name, script] of Object.entries(wrapperScripts(this.facts.podIP, this.ctx.redisServerBinary, this.ctx.redisCliBinary))) {
         await fs.writeFile(path.join(this.podDir, 'bin', name), script, { mode: 0o755 });
       }
-      await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings);
+      await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings, true);
       this.nextVolumeSyncAt = Date.now() + this.ctx.volumeSyncMs;
       for (const c of this.containers) {
         c.cwd = await this.workingDir(c);
@@ -211,7 +211,7 @@ export class PodWorker {
   private async syncVolumes(now: number): Promise<void> {
     this.volumeSyncInFlight = true;
     try {
-      await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings);
+      await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings, false);
     } catch (err) {
       this.ctx.log(`pod ${this.key}: volume re-sync failed: ${err instanceof Error ? err.message : String(err)}`);
     } finally {

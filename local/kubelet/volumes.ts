@@ -1,6 +1,8 @@
 // Volumes as real directories. Where each volume lives:
 //   emptyDir, configMap, secret, downwardAPI, projected: <dataDir>/pods/<ns>_<pod>_<uid>/volumes/<type>/<volume>
-//   persistentVolumeClaim: <dataDir>/pvc/<namespace>/<claimName> (outlives the Pod)
+//   persistentVolumeClaim: <dataDir>/pvc/<namespace>/<claimName> (outlives the Pod; belongs to one
+//     claim object: a claim deleted and created again under the same name starts empty, as with
+//     the Delete reclaim policy)
 //   hostPath: the path itself.
 // ConfigMap text is written with the Pod's mount paths rewritten to these directories (the same
 // rule as for args, see command.ts rewritePaths), so a redis.conf saying `dir /data` works.
@@ -21,8 +23,8 @@ export interface SecretData {
 export interface VolumeSource {
   configMap(namespace: string, name: string): Promise<ConfigMapData | undefined>;
   secret(namespace: string, name: string): Promise<SecretData | undefined>;
-  /** Makes sure the claim exists and is Bound (the local provisioner). */
-  bindClaim(namespace: string, claimName: string): Promise<void>;
+  /** Makes sure the claim exists and is Bound (the local provisioner); its uid when known. */
+  bindClaim(namespace: string, claimName: string): Promise<string | undefined>;
 }
 
 export class VolumeError extends Error {}
@@ -139,14 +141,34 @@ async function writeVolume(pod: V1Pod, v: V1Volume, dir: string, source: VolumeS
  * Creates every volume's directory and writes the projected contents; also used to re-sync
  * ConfigMap and Secret contents while the Pod runs (files are rewritten only when they change).
  */
-export async function materialiseVolumes(pod: V1Pod, dirs: Map<string, string>, source: VolumeSource, facts: PodFacts, mappings: readonly PathMapping[]): Promise<void> {
+export async function materialiseVolumes(
+  pod: V1Pod,
+  dirs: Map<string, string>,
+  source: VolumeSource,
+  facts: PodFacts,
+  mappings: readonly PathMapping[],
+  firstTime: boolean,
+): Promise<void> {
   for (const v of pod.spec?.volumes ?? []) {
     const dir = dirs.get(v.name);
     if (!dir) throw new VolumeError(`volume "${v.name}": unsupported volume type (supported: emptyDir, configMap, secret, downwardAPI, projected, persistentVolumeClaim, hostPath)`);
+    if (v.persistentVolumeClaim && firstTime) {
+      const uid = await source.bindClaim(pod.metadata?.namespace ?? 'default', v.persistentVolumeClaim.claimName);
+      await claimDirFor(dir, uid);
+    }
     await fs.mkdir(dir, { recursive: true });
-    if (v.persistentVolumeClaim) await source.bindClaim(pod.metadata?.namespace ?? 'default', v.persistentVolumeClaim.claimName);
     await writeVolume(pod, v, dir, source, facts, mappings);
   }
+}
+
+/** A claim directory holds the data of one claim object (by uid), recorded beside it. */
+async function claimDirFor(dir: string, uid: string | undefined): Promise<void> {
+  if (!uid) return;
+  const marker = path.join(path.dirname(dir), `.${path.basename(dir)}.uid`);
+  const recorded = await fs.readFile(marker, 'utf8').catch(() => undefined);
+  if (recorded !== undefined && recorded !== uid) await fs.rm(dir, { recursive: true, force: true });
+  await fs.mkdir(path.dirname(dir), { recursive: true });
+  if (recorded !== uid) await fs.writeFile(marker, uid);
 }
 
 /** Volumes that follow API objects and so need re-syncing. */

@@ -377,6 +377,14 @@ describe('local kubelet', () => {
     const second = await waitPod('pvc-b', (p) => condition(p, 'Ready') === 'True', 'Ready');
     expect(await withRedis(second.status!.podIP!, port, (r) => r.get('durable'))).toBe('yes');
     await deletePodAndWait('pvc-b');
+
+    // A claim deleted and created again is a new, empty volume (Delete reclaim policy).
+    await core.deleteNamespacedPersistentVolumeClaim({ name: 'data-node-0', namespace: NS });
+    await waitFor('claim gone', async () => core.readNamespacedPersistentVolumeClaim({ name: 'data-node-0', namespace: NS }).then(() => false, () => true));
+    await createPod('pvc-c', spec);
+    const third = await waitPod('pvc-c', (p) => condition(p, 'Ready') === 'True', 'Ready');
+    expect(await withRedis(third.status!.podIP!, port, (r) => r.dbsize())).toBe(0);
+    await deletePodAndWait('pvc-c');
   });
 
   it('leaves a Pod with an image it cannot run Waiting with a reason', async () => {
