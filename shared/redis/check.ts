@@ -73,38 +73,45 @@ export function configSignature(view: ClusterNodeView[]): string {
     .join('|');
 }
 
-/** What one view says about membership, roles, masters and addresses, in a comparable form. */
-function membershipSignature(view: ClusterNodeView[]): string {
-  return view
-    .map((n) => `${n.id} ${n.role} ${n.masterId ?? '-'} ${n.ip}:${n.port}@${n.busPort}`)
-    .sort()
-    .join('|');
+function rangesKey(ranges: SlotRange[]): string {
+  return ranges.length === 0 ? '' : compactRanges(ranges).map(formatRange).join(',');
 }
 
 /**
- * Where the reports' views differ: one sentence per aspect (ids, roles/masters/addresses, slot
- * ownership), naming the nodes that see it differently from the first report. Empty when they agree.
+ * Where the reports' views differ from the first report's: one sentence per aspect (the set of ids;
+ * roles, masters or addresses; slot ownership) naming the nodes that see it differently. A node
+ * whose set of ids differs is named for that only. Empty when they all agree.
  */
 export function viewDifferences(reports: NodeReport[]): string[] {
   const first = reports[0];
   if (!first) return [];
-  const out: string[] = [];
-  const ids = (r: NodeReport) => r.nodes.map((n) => n.id).sort().join(',');
-  const aspects: [string, (r: NodeReport) => string][] = [
-    ['the set of node ids', ids],
-    ['roles, masters or addresses', (r) => membershipSignature(r.nodes)],
-    ['slot ownership', (r) => configSignature(r.nodes)],
-  ];
-  for (const [aspect, signature] of aspects) {
-    const reference = signature(first);
-    const differing = reports.filter((r) => signature(r) !== reference).map((r) => r.myId);
-    if (differing.length > 0) {
-      out.push(`${differing.join(', ')} see ${aspect} differently from ${first.myId}`);
-      // A node that disagrees on ids also disagrees on the finer aspects; say it once.
-      if (aspect === 'the set of node ids') break;
+  const reference = new Map(first.nodes.map((n) => [n.id, n]));
+  const differing: Record<'ids' | 'membership' | 'slots', string[]> = { ids: [], membership: [], slots: [] };
+  for (const r of reports.slice(1)) {
+    if (r.nodes.length !== reference.size || r.nodes.some((n) => !reference.has(n.id))) {
+      differing.ids.push(r.myId);
+      continue;
     }
+    let membership = false;
+    let slots = false;
+    for (const n of r.nodes) {
+      const o = reference.get(n.id)!;
+      if (n.role !== o.role || n.masterId !== o.masterId || n.ip !== o.ip || n.port !== o.port || n.busPort !== o.busPort) {
+        membership = true;
+      }
+      if ((n.slots.length > 0 || o.slots.length > 0) && rangesKey(n.slots) !== rangesKey(o.slots)) slots = true;
+    }
+    if (membership) differing.membership.push(r.myId);
+    if (slots) differing.slots.push(r.myId);
   }
-  return out;
+  const aspects: [keyof typeof differing, string][] = [
+    ['ids', 'the set of node ids'],
+    ['membership', 'roles, masters or addresses'],
+    ['slots', 'slot ownership'],
+  ];
+  return aspects
+    .filter(([key]) => differing[key].length > 0)
+    .map(([key, aspect]) => `${differing[key].join(', ')} see ${aspect} differently from ${first.myId}`);
 }
 
 export function viewsAgree(reports: NodeReport[]): boolean {
@@ -142,10 +149,12 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
   const unreachable = new Map<string, Endpoint>();
   for (const e of expect.unreachable ?? []) unreachable.set(endpointKey(e), e);
   for (const d of desired ?? []) if (!reportByAddr.has(endpointKey(d))) unreachable.set(endpointKey(d), d);
+  // The id the others still list at an address, so callers can tell which node went silent.
+  const idAt = new Map<string, string>();
+  for (const r of reports) for (const n of r.nodes) if (!idAt.has(endpointKey(n))) idAt.set(endpointKey(n), n.id);
   for (const [key] of unreachable) {
     const name = desiredByAddr.get(key)?.name;
-    // The id the others still list at that address, so callers can tell which node went silent.
-    const known = reports.flatMap((r) => r.nodes).find((n) => endpointKey(n) === key)?.id;
+    const known = idAt.get(key);
     problems.push({
       code: 'unreachable',
       ...(known ? { nodeId: known } : {}),
@@ -222,6 +231,8 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
   const handshakes = new Map<string, Set<string>>();
   for (const r of reports) {
     for (const n of r.nodes) {
+      // Most lines are healthy: only flagged or disconnected ones are looked at closely.
+      if (n.linkState === 'connected' && n.flags.every((f) => f === 'myself' || f === 'master' || f === 'slave')) continue;
       const bad: string[] = n.flags.filter((f) => (FAILING_FLAGS as readonly string[]).includes(f));
       if (n.id !== r.myId && n.linkState === 'disconnected') bad.push('link disconnected');
       if (bad.length > 0) {
@@ -261,23 +272,29 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
 
   // Addresses: every observer must list each desired node at the desired ip, port and bus port.
   if (desired) {
+    const wantById = new Map<string, DesiredNode>();
     for (const r of reports) {
       const want = desiredByAddr.get(endpointKey(r.address));
-      if (!want) continue;
-      const wrong = new Set<string>();
-      for (const observer of reports) {
-        const line = observer.nodes.find((n) => n.id === r.myId);
-        if (!line) continue;
-        const seen = `${line.ip}:${line.port}@${line.busPort}`;
-        if (seen !== `${want.ip}:${want.port}@${want.busPort}`) wrong.add(`${observer.myId} sees ${seen}`);
+      if (want) wantById.set(r.myId, want);
+    }
+    const wrong = new Map<string, string[]>();
+    for (const observer of reports) {
+      for (const line of observer.nodes) {
+        const want = wantById.get(line.id);
+        if (!want || (line.ip === want.ip && line.port === want.port && line.busPort === want.busPort)) continue;
+        const seen = `${observer.myId} sees ${line.ip}:${line.port}@${line.busPort}`;
+        const list = wrong.get(line.id);
+        if (list) list.push(seen);
+        else wrong.set(line.id, [seen]);
       }
-      if (wrong.size > 0) {
-        problems.push({
-          code: 'address-mismatch',
-          nodeId: r.myId,
-          message: `${want.name} (${r.myId}) should be at ${want.ip}:${want.port}@${want.busPort}; ${[...wrong].join('; ')}`,
-        });
-      }
+    }
+    for (const [id, seen] of wrong) {
+      const want = wantById.get(id)!;
+      problems.push({
+        code: 'address-mismatch',
+        nodeId: id,
+        message: `${want.name} (${id}) should be at ${want.ip}:${want.port}@${want.busPort}; ${seen.join('; ')}`,
+      });
     }
   }
 

@@ -189,6 +189,21 @@ describe('checkCluster with many simultaneous problems', () => {
     expect(found(problems).filter((c) => c.startsWith('open-slot'))).toEqual([]);
   });
 
+  it('names each node under the aspect it disagrees on', () => {
+    const moved = healthyLines();
+    moved.find((x) => x.id === A)!.slots = '0-5459';
+    moved.find((x) => x.id === B)!.slots = '5460-10922';
+    const readdressed = healthyLines();
+    readdressed.find((x) => x.id === E)!.ip = '10.0.0.55';
+    const extra = [...healthyLines(), { ...healthyLines()[0]!, id: id('7'), ip: '10.0.0.77', flags: 'master', slots: '' }];
+    const diffs = viewDifferences([report(A), report(B, moved), report(C, readdressed), report(D, extra), report(E)]);
+    expect(diffs).toEqual([
+      `${D} see the set of node ids differently from ${A}`,
+      `${C} see roles, masters or addresses differently from ${A}`,
+      `${B} see slot ownership differently from ${A}`,
+    ]);
+  });
+
   it('says which views differ', () => {
     const diffs = viewDifferences(reports);
     expect(diffs.length).toBeGreaterThan(0);
