@@ -142,6 +142,10 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
   if (owned > 0) {
     throw new RemoveRefusedError(`refusing to remove master ${nodeId}: it still owns ${owned} slots; drain it first`);
   }
+  // Keys on a master without slots are strays of a broken migration, perhaps the only copy.
+  if (target.role === 'master' && target.report && target.report.keys > 0) {
+    throw new RemoveRefusedError(`refusing to remove master ${nodeId}: it owns no slot but still holds ${target.report.keys} keys`);
+  }
 
   const others = reports.filter((r) => r.myId !== nodeId).map((r) => r.address);
   const replicas = replicasOfNode(view, nodeId);
@@ -173,7 +177,10 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
   return { actions, problems: [], done: true };
 }
 
-/** Removes a surplus replica; refuses a node that is a master with slots. */
+/** Removes a surplus replica (dead or alive); refuses a node that is not a replica. */
 export async function removeReplica(pool: RedisPool, replicaId: string, opts: RemoveOptions): Promise<EngineResult> {
+  const { view } = await readCluster(pool, opts.endpoints);
+  const node = view.nodes.get(replicaId);
+  if (node && node.role !== 'replica') throw new RemoveRefusedError(`refusing to remove ${replicaId} as a replica: it is a master`);
   return removeNode(pool, replicaId, opts);
 }
