@@ -1,10 +1,14 @@
 // Host processes standing in for containers: each in its own process group (so a container's
-// children die with it), logged to a file, and killed when the kubelet's own process exits.
+// children die with it), logged to a file, and killed when the kubelet's own process exits. Exit
+// and signal handlers cover an orderly end; a watchdog covers a kubelet process killed outright.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const liveGroups = new Set<number>();
 let handlersInstalled = false;
+let groupsFile: string | undefined;
 
 function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
   try {
@@ -15,14 +19,39 @@ function killGroup(pgid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
+/** The watchdog reads the live groups from this file. */
+function recordGroups(): void {
+  if (!groupsFile) return;
+  try {
+    fs.writeFileSync(groupsFile, [...liveGroups].join(' '));
+  } catch {
+    // the watchdog then kills what the file listed last; the handlers still cover orderly exits
+  }
+}
+
 function killAllNow(): void {
   for (const pgid of liveGroups) killGroup(pgid, 'SIGKILL');
   liveGroups.clear();
+  recordGroups();
+}
+
+/**
+ * A detached shell that outlives a SIGKILLed kubelet process: once that process is gone it kills
+ * every group listed in the file, so no Redis process is left behind.
+ */
+function startWatchdog(): void {
+  groupsFile = path.join(os.tmpdir(), `local-kubelet-groups-${process.pid}`);
+  fs.writeFileSync(groupsFile, '');
+  const file = JSON.stringify(groupsFile);
+  const script = `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; for g in $(cat ${file} 2>/dev/null); do kill -9 -$g 2>/dev/null; done; rm -f ${file}`;
+  const watchdog = spawn('/bin/sh', ['-c', script], { detached: true, stdio: 'ignore' });
+  watchdog.unref();
 }
 
 function installExitHandlers(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
+  startWatchdog();
   process.on('exit', killAllNow);
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     const handler = (): void => {
@@ -62,6 +91,7 @@ export function startProcess(spec: SpawnSpec): Promise<ContainerProcess> {
         if (child.pid !== undefined) {
           killGroup(child.pid, 'SIGKILL');
           liveGroups.delete(child.pid);
+          recordGroups();
         }
         done({ code, signal });
       });
@@ -71,6 +101,7 @@ export function startProcess(spec: SpawnSpec): Promise<ContainerProcess> {
     });
     child.once('spawn', () => {
       liveGroups.add(child.pid!);
+      recordGroups();
       resolve({ pid: child.pid!, child, exited });
     });
   });

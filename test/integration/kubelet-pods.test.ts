@@ -464,15 +464,15 @@ describe('local kubelet', () => {
     }
   });
 
-  it('kills its processes when the process running it is terminated', async () => {
+  it.each(['SIGTERM', 'SIGKILL'] as const)('kills its processes when the process running it gets %s', async (signal) => {
     const port = await freePort();
     const kubeletModule = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../local/kubelet/index.ts');
-    const script = path.join(dataDir, 'orphan-kubelet.mts');
+    const script = path.join(dataDir, `orphan-kubelet-${signal}.mts`);
     await fs.writeFile(
       script,
       [
         `import { startKubelet } from ${JSON.stringify(kubeletModule)};`,
-        `await startKubelet({ apiUrl: ${JSON.stringify(api.url)}, nodes: [{ name: 'orphan-node', address: '127.0.0.8' }], dataDir: ${JSON.stringify(path.join(dataDir, 'orphan'))} });`,
+        `await startKubelet({ apiUrl: ${JSON.stringify(api.url)}, nodes: [{ name: 'orphan-node-${signal.toLowerCase()}', address: '127.0.0.8' }], dataDir: ${JSON.stringify(path.join(dataDir, `orphan-${signal}`))} });`,
         `process.stdout.write('started\\n');`,
         'setInterval(() => {}, 1000);',
       ].join('\n'),
@@ -484,11 +484,11 @@ describe('local kubelet', () => {
         child.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve());
         child.once('exit', () => reject(new Error('kubelet process exited early')));
       });
-      await createPod('orphan', { nodeName: 'orphan-node', containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })] });
-      const pod = await waitPod('orphan', (p) => condition(p, 'Ready') === 'True', 'Ready');
+      await createPod(`orphan-${signal.toLowerCase()}`, { nodeName: `orphan-node-${signal.toLowerCase()}`, containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })] });
+      const pod = await waitPod(`orphan-${signal.toLowerCase()}`, (p) => condition(p, 'Ready') === 'True', 'Ready');
       const pid = pidOf(pod);
       expect(pidAlive(pid)).toBe(true);
-      child.kill('SIGTERM');
+      child.kill(signal);
       await exited;
       await waitFor('redis-server to be gone', async () => !pidAlive(pid), 5000);
       expect(await portOpen(pod.status!.podIP!, port)).toBe(false);
