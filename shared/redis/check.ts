@@ -73,8 +73,10 @@ export function configSignature(view: ClusterNodeView[]): string {
     .join('|');
 }
 
-function rangesKey(ranges: SlotRange[]): string {
-  return ranges.length === 0 ? '' : compactRanges(ranges).map(formatRange).join(',');
+function sameRanges(a: SlotRange[], b: SlotRange[]): boolean {
+  if (a.length === b.length && a.every((r, i) => r.start === b[i]!.start && r.end === b[i]!.end)) return true;
+  const key = (ranges: SlotRange[]) => compactRanges(ranges).map(formatRange).join(',');
+  return key(a) === key(b);
 }
 
 /**
@@ -99,7 +101,7 @@ export function viewDifferences(reports: NodeReport[]): string[] {
       if (n.role !== o.role || n.masterId !== o.masterId || n.ip !== o.ip || n.port !== o.port || n.busPort !== o.busPort) {
         membership = true;
       }
-      if ((n.slots.length > 0 || o.slots.length > 0) && rangesKey(n.slots) !== rangesKey(o.slots)) slots = true;
+      if (!sameRanges(n.slots, o.slots)) slots = true;
     }
     if (membership) differing.membership.push(r.myId);
     if (slots) differing.slots.push(r.myId);
