@@ -798,7 +798,11 @@ export class ApiCore {
   }
 
   private afterWrite(t: ResourceType, stored: Obj): void {
-    if (isCrd(t)) this.table.setCrd(stored.metadata.name, this.crdTypes(stored));
+    if (isCrd(t)) {
+      const types = this.crdTypes(stored);
+      this.table.setCrd(stored.metadata.name, types);
+      for (const rule of types[0]?.schema?.unsupportedRules ?? []) this.log(`CRD ${stored.metadata.name}: rule not enforced: ${rule}`);
+    }
     if (stored.metadata.deletionTimestamp) this.scheduleSweep();
   }
 }

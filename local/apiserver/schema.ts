@@ -1,8 +1,10 @@
 // CustomResourceDefinition schemas: structural pruning, defaulting and validation of custom
 // resources as the Kubernetes API server does them (prune unknown fields, apply `default`s,
 // validate with OpenAPI v3 rules), with field paths and messages in Kubernetes' wording.
-// `x-kubernetes-validations` (CEL) rules are not evaluated.
+// `x-kubernetes-validations` rules are evaluated with the CEL subset of cel.ts; a rule outside it
+// is listed in `unsupportedRules` and not enforced.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { CelEvalError, compileRule, type CompiledRule } from './cel.js';
 import type { StatusCause } from './errors.js';
 
 export type JsonSchema = Record<string, unknown>;
@@ -14,6 +16,69 @@ export interface CrdSchema {
   applyDefaults(obj: Record<string, unknown>): void;
   /** Validation failures as Kubernetes causes; empty when valid. */
   validate(obj: Record<string, unknown>): StatusCause[];
+  /** `x-kubernetes-validations` rules this server cannot evaluate (not enforced), with why. */
+  unsupportedRules: string[];
+}
+
+interface ValidationRule {
+  rule: string;
+  message?: string;
+  fieldPath?: string;
+  reason?: string;
+}
+
+interface RuleAt {
+  compiled: CompiledRule;
+  spec: ValidationRule;
+}
+
+/** Compiles the CEL rules of every schema node, keyed by the node. */
+function compileRules(schema: JsonSchema, out: Map<JsonSchema, RuleAt[]>, unsupported: string[]): void {
+  const rules = schema['x-kubernetes-validations'];
+  if (Array.isArray(rules)) {
+    const compiled: RuleAt[] = [];
+    for (const spec of rules as ValidationRule[]) {
+      try {
+        compiled.push({ compiled: compileRule(spec.rule), spec });
+      } catch (err) {
+        unsupported.push(`${spec.rule}: ${(err as Error).message}`);
+      }
+    }
+    if (compiled.length) out.set(schema, compiled);
+  }
+  if (isObj(schema.properties)) for (const child of Object.values(schema.properties)) compileRules(child as JsonSchema, out, unsupported);
+  if (isObj(schema.items)) compileRules(schema.items, out, unsupported);
+  if (isObj(schema.additionalProperties)) compileRules(schema.additionalProperties, out, unsupported);
+}
+
+function checkRules(value: unknown, schema: JsonSchema, path: string, rules: Map<JsonSchema, RuleAt[]>, causes: StatusCause[]): void {
+  if (value === undefined || value === null) return;
+  for (const { compiled, spec } of rules.get(schema) ?? []) {
+    let holds: boolean;
+    try {
+      holds = compiled.check(value);
+    } catch (err) {
+      if (!(err instanceof CelEvalError)) continue;
+      holds = false;
+    }
+    if (holds) continue;
+    const field = spec.fieldPath ? `${path}${spec.fieldPath.startsWith('[') || !path ? spec.fieldPath.replace(/^\./, '') : spec.fieldPath}` : path;
+    const text = spec.message ?? `failed rule: ${spec.rule}`;
+    const reason = spec.reason ?? 'FieldValueInvalid';
+    const message =
+      reason === 'FieldValueRequired' ? `Required value: ${text}` : reason === 'FieldValueForbidden' ? `Forbidden: ${text}` : `Invalid value: ${JSON.stringify(String(schema.type ?? 'object'))}: ${text}`;
+    causes.push({ reason, message, ...(field ? { field } : {}) });
+  }
+  if (Array.isArray(value)) {
+    if (isObj(schema.items)) value.forEach((v, i) => checkRules(v, schema.items as JsonSchema, `${path}[${i}]`, rules, causes));
+    return;
+  }
+  if (!isObj(value)) return;
+  const props = isObj(schema.properties) ? (schema.properties as Record<string, JsonSchema>) : undefined;
+  for (const [key, v] of Object.entries(value)) {
+    const child = props?.[key] ?? (isObj(schema.additionalProperties) ? (schema.additionalProperties as JsonSchema) : undefined);
+    if (child) checkRules(v, child, path ? `${path}.${key}` : key, rules, causes);
+  }
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
@@ -180,7 +245,11 @@ function toCause(e: ErrorObject, root: unknown): StatusCause | undefined {
 /** Compiles a CRD version's openAPIV3Schema; throws with the compiler's message when it is unusable. */
 export function compileCrdSchema(openAPIV3Schema: JsonSchema): CrdSchema {
   const validator: ValidateFunction = ajv.compile(toJsonSchema(openAPIV3Schema));
+  const rules = new Map<JsonSchema, RuleAt[]>();
+  const unsupportedRules: string[] = [];
+  compileRules(openAPIV3Schema, rules, unsupportedRules);
   return {
+    unsupportedRules,
     prune(obj) {
       const removed: string[] = [];
       prune(obj, openAPIV3Schema, '', removed, true);
@@ -190,7 +259,12 @@ export function compileCrdSchema(openAPIV3Schema: JsonSchema): CrdSchema {
       applyDefaults(obj, openAPIV3Schema);
     },
     validate(obj) {
-      if (validator(obj)) return [];
+      if (validator(obj)) {
+        // Rules run on values of the declared types only, as in Kubernetes.
+        const causes: StatusCause[] = [];
+        checkRules(obj, openAPIV3Schema, '', rules, causes);
+        return causes;
+      }
       const errors = (validator.errors ?? []).filter((e) => !e.schemaPath.includes('/anyOf/'));
       const causes: StatusCause[] = [];
       const seen = new Set<string>();

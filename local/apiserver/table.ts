@@ -135,10 +135,22 @@ function printerColumns(cols: PrinterColumn[]): Column[] {
       priority: c.priority ?? 0,
       description: c.description,
       cell: (o: Obj, now: number) => {
+        // Like Kubernetes: the first value, typed by the column (strings printed, dates as ages).
         const values = evalJsonPath(o, c.jsonPath);
-        if (values.length === 0) return null;
-        if (c.type === 'date') return age(values[0], now);
-        return values.map((v) => (typeof v === 'object' ? JSON.stringify(v) : v)).join(',');
+        if (values.length === 0 || values[0] === undefined || values[0] === null) return null;
+        const v = values[0];
+        switch (c.type) {
+          case 'date':
+            return age(v, now);
+          case 'integer':
+            return typeof v === 'number' ? Math.trunc(v) : null;
+          case 'number':
+            return typeof v === 'number' ? v : null;
+          case 'boolean':
+            return typeof v === 'boolean' ? v : null;
+          default:
+            return typeof v === 'object' ? JSON.stringify(v) : String(v);
+        }
       },
     })),
   ];
