@@ -153,7 +153,9 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
   for (const d of desired ?? []) if (!reportByAddr.has(endpointKey(d))) unreachable.set(endpointKey(d), d);
   // The id the others still list at an address, so callers can tell which node went silent.
   const idAt = new Map<string, string>();
-  for (const r of reports) for (const n of r.nodes) if (!idAt.has(endpointKey(n))) idAt.set(endpointKey(n), n.id);
+  if (unreachable.size > 0) {
+    for (const r of reports) for (const n of r.nodes) if (!idAt.has(endpointKey(n))) idAt.set(endpointKey(n), n.id);
+  }
   for (const [key] of unreachable) {
     const name = desiredByAddr.get(key)?.name;
     const known = idAt.get(key);
