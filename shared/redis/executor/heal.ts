@@ -30,6 +30,11 @@ export interface HealOptions {
   allowDataLoss?: boolean;
   /** When set, fresh desired nodes are attached until every master has this many replicas. */
   replicasPerMaster?: number;
+  /**
+   * Names of the fresh desired nodes that may be attached as replicas; default all of them. A caller
+   * about to join new masters (scale-out) lists only the others, so heal does not take them.
+   */
+  replicaCandidates?: string[];
   /** Expected number of slot-owning masters, for the final check. */
   masters?: number;
   /** How long the cluster's own failover may take before FORCE; default 2 x node timeout + 2 s. */
@@ -426,7 +431,12 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
 
   // 6. Missing replicas, from fresh desired nodes.
   if (opts.replicasPerMaster !== undefined && state.reports.some(isFreshNode)) {
-    const r = await ensureReplicas(pool, desired, { replicasPerMaster: opts.replicasPerMaster, removeSurplus: false, timeoutMs: stepTimeoutMs * 3 });
+    const r = await ensureReplicas(pool, desired, {
+      replicasPerMaster: opts.replicasPerMaster,
+      removeSurplus: false,
+      timeoutMs: stepTimeoutMs * 3,
+      ...(opts.replicaCandidates ? { candidates: opts.replicaCandidates } : {}),
+    });
     actions.push(...r.actions);
     problems.push(...r.problems);
   }

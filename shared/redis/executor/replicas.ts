@@ -75,6 +75,8 @@ export interface EnsureReplicasOptions {
   replicasPerMaster: number;
   /** Remove replicas beyond replicasPerMaster (default true); healing only adds. */
   removeSurplus?: boolean;
+  /** Names of the desired nodes that may become replicas; default every fresh desired node. */
+  candidates?: string[];
   timeoutMs?: number;
 }
 
@@ -89,9 +91,10 @@ export async function ensureReplicas(pool: RedisPool, desired: DesiredNode[], op
   const byAddr = new Map(map.reports.map((r) => [endpointKey(r.address), r]));
   const members = map.reports.filter((r) => !isFreshNode(r));
   if (members.length === 0) throw new Error('ensureReplicas: no reachable node is part of a cluster');
+  const allowed = opts.candidates ? new Set(opts.candidates) : undefined;
   const candidates = desired.filter((d) => {
     const r = byAddr.get(endpointKey(d));
-    return r !== undefined && isFreshNode(r);
+    return r !== undefined && isFreshNode(r) && (!allowed || allowed.has(d.name));
   });
   const domains: Record<string, string> = {};
   for (const d of desired) {
