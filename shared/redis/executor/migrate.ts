@@ -31,6 +31,8 @@ export interface MigrateOptions {
   replicaWaitMs?: number;
   /** How long to wait for a replica to take over a failed source or target. Default 20000. */
   failoverWaitMs?: number;
+  /** How long MIGRATE may keep meeting CLUSTERDOWN/TRYAGAIN before the pair stops. Default 30000. */
+  clusterDownWaitMs?: number;
   /** Where to look for the nodes; default every endpoint the pool has seen. */
   endpoints?: Endpoint[];
   onProgress?(p: MigrateProgress): void;
@@ -67,6 +69,7 @@ const DEFAULTS = {
   groupBytes: 8 * 1024 * 1024,
   replicaWaitMs: 2000,
   failoverWaitMs: 20_000,
+  clusterDownWaitMs: 30_000,
 };
 
 type Settings = typeof DEFAULTS & Pick<MigrateOptions, 'deadline' | 'signal' | 'onBatch'>;
@@ -118,6 +121,7 @@ class MigrationError extends Error {
 
 const isBusyKey = (e: Error) => /BUSYKEY/.test(e.message);
 const isIoErr = (e: Error) => /IOERR/.test(e.message);
+const isTransient = (e: Error) => /CLUSTERDOWN|TRYAGAIN|LOADING/.test(e.message);
 
 function migrateArgs(run: Run, target: Endpoint, keys: string[], replace: boolean): (string | number)[] {
   const args: (string | number)[] = ['MIGRATE', target.ip, target.port, '', 0, run.s.migrateTimeoutMs];
@@ -213,6 +217,7 @@ async function moveSlotGroup(
   slots: number[],
   stats: PairStats,
   carry?: Handover,
+  reopen = false,
 ): Promise<{ moved: number; handover: Handover }> {
   const src = run.map.endpointOf(sourceId);
   const dst = run.map.endpointOf(targetId);
@@ -223,6 +228,19 @@ async function moveSlotGroup(
   }
   let perBatch = s.maxKeysPerBatch;
   if (stats.avgKeyBytes) perBatch = Math.max(1, Math.min(s.maxKeysPerBatch, Math.floor(s.batchBytes / stats.avgKeyBytes)));
+
+  if (reopen) {
+    // A node never updates the owner of a slot it is importing, so after the source failed over
+    // the target still believes the dead master owns it (and reports CLUSTERDOWN): tell it.
+    const view = await run.pool.readReport(dst).catch((err: unknown) => {
+      throw new MigrationError(`target ${targetId}: ${errorMessage(err)}`, 'unreachable');
+    });
+    const stale = slots.filter((slot) => {
+      const owner = view.nodes.find((n) => n.role === 'master' && n.slots.some((r) => r.start <= slot && slot <= r.end));
+      return owner?.id !== sourceId && owner?.id !== targetId;
+    });
+    throwOn(await pipe(run, dst, stale.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', sourceId])), `SETSLOT NODE (re-open) on target ${targetId}`);
+  }
 
   // 1. IMPORTING on the target first, so the source's ASK redirects land on a node that accepts them.
   let open = [...slots];
@@ -294,6 +312,7 @@ async function moveSlotGroup(
   }
   const replace = new Set<number>();
   let ioErrors = 0;
+  let downSince: number | undefined;
   while (work.length || relist.length) {
     if (relist.length) {
       const listed = await pipe(run, src, relist.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, perBatch]));
@@ -313,6 +332,7 @@ async function moveSlotGroup(
     const res = await pipe(run, src, cmds, 'bulk');
     const next: Work[] = [];
     let ioErr: Error | undefined;
+    let down: Error | undefined;
     for (let i = 0; i < work.length; i++) {
       const w = work[i]!;
       const m = res[2 * i];
@@ -323,6 +343,7 @@ async function moveSlotGroup(
           replace.add(w.slot);
           for (const k of w.keys) if (run.replacedKeys.length < 10_000) run.replacedKeys.push(k);
         } else if (isIoErr(m) || isConnectionError(m)) ioErr = m;
+        else if (isTransient(m)) down = m;
         else throw new MigrationError(`MIGRATE slot ${w.slot} from ${sourceId} to ${targetId}: ${m.message}`, 'refused');
       } else if (m !== 'NOKEY') moved += w.keys.length;
       if (after instanceof Error)
@@ -343,6 +364,12 @@ async function moveSlotGroup(
       }
       await sleep(100 * ioErrors);
     }
+    if (down) {
+      // The target refuses while the cluster is down (e.g. a failover elsewhere): wait, bounded.
+      downSince ??= Date.now();
+      if (Date.now() - downSince > s.clusterDownWaitMs) throw new MigrationError(`MIGRATE to ${targetId}: ${down.message}`, 'refused');
+      await sleep(200);
+    } else downSince = undefined;
     if (s.onBatch) await s.onBatch({ sourceId, targetId, slots: [...open], keysMoved: moved });
     work = next;
   }
@@ -411,6 +438,9 @@ async function runPair(run: Run, pair: Pair, report: () => void): Promise<void> 
   pair.sourceReplicas = run.map.replicasOf(pair.sourceId).map((r) => r.id);
   pair.targetReplicas = run.map.replicasOf(pair.targetId).map((r) => r.id);
   let takeovers = 0;
+  // Slots that were open when a node of the pair failed: the next group re-opens exactly these.
+  let reopen: number[] = [];
+  let group: number[] = [];
   let pending: Handover | undefined;
   let pendingKeys = 0;
   const settle = () => {
@@ -434,17 +464,21 @@ async function runPair(run: Run, pair: Pair, report: () => void): Promise<void> 
       // Fewer slots per round trip when slots are heavy, so one round stays within groupBytes.
       const slotBytes = st.keysPerSlot * (st.avgKeyBytes ?? 100);
       const size = slotBytes > 0 ? Math.max(1, Math.min(run.s.slotsPerGroup, Math.floor(run.s.groupBytes / slotBytes))) : Math.min(run.s.slotsPerGroup, 8);
-      const group = pair.slots.slice(0, size);
-      const r = await moveSlotGroup(run, pair.sourceId, pair.targetId, group, st, pending);
+      const again = reopen.length > 0;
+      group = again ? reopen : pair.slots.slice(0, size);
+      const r = await moveSlotGroup(run, pair.sourceId, pair.targetId, group, st, pending, again);
+      reopen = [];
       // moveSlotGroup sent the previous hand-over first.
       settle();
-      pair.slots = pair.slots.slice(group.length);
+      const done = new Set(group);
+      pair.slots = pair.slots.filter((slot) => !done.has(slot));
       pending = r.handover;
       pendingKeys = r.moved;
     } catch (err) {
       const unreachable = err instanceof MigrationError && err.kind === 'unreachable';
       // Slots of the failed group (and a hand-over not yet confirmed) go back to the queue: they are
       // re-opened against whoever owns them now, which also finishes a half-done hand-over.
+      const wasOpen = [...(pending?.slots ?? []), ...group];
       if (pending) {
         pair.slots = [...new Set([...pending.slots, ...pair.slots])].sort((a, b) => a - b);
         pair.keys += pendingKeys;
@@ -471,6 +505,7 @@ async function runPair(run: Run, pair: Pair, report: () => void): Promise<void> 
       });
       pair.sourceId = ids.sourceId;
       pair.targetId = ids.targetId;
+      reopen = wasOpen;
       pair.sourceReplicas = run.map.replicasOf(ids.sourceId).map((r) => r.id);
       pair.targetReplicas = run.map.replicasOf(ids.targetId).map((r) => r.id);
     }
@@ -491,6 +526,7 @@ export async function migrateSlots(pool: RedisPool, moves: SlotMove[] | SlotMove
     groupBytes: opts.groupBytes ?? DEFAULTS.groupBytes,
     replicaWaitMs: opts.replicaWaitMs ?? DEFAULTS.replicaWaitMs,
     failoverWaitMs: opts.failoverWaitMs ?? DEFAULTS.failoverWaitMs,
+    clusterDownWaitMs: opts.clusterDownWaitMs ?? DEFAULTS.clusterDownWaitMs,
     deadline: opts.deadline,
     signal: opts.signal,
     onBatch: opts.onBatch,
@@ -649,7 +685,7 @@ export async function resumeOpenSlots(pool: RedisPool, endpoints: Endpoint[], op
     try {
       for (let i = 0; i < slots.length; i += settings.slotsPerGroup) {
         const group = slots.slice(i, i + settings.slotsPerGroup);
-        const { moved, handover } = await moveSlotGroup(run, sourceId, targetId, group, stats);
+        const { moved, handover } = await moveSlotGroup(run, sourceId, targetId, group, stats, undefined, true);
         await flushHandover(run, handover);
         keysMoved += moved;
         actions.push({ kind: 'slot-resumed', message: `${group.length} open slots rolled forward from ${sourceId} to ${targetId} (${moved} keys)`, slots: slotsToRanges(group), nodeId: targetId, keys: moved });

@@ -68,7 +68,7 @@ export interface NodeState {
 export class ClusterMap {
   readonly nodes = new Map<string, NodeState>();
   readonly reports: NodeReport[];
-  /** slot -> owner id, by the majority of the reachable masters' views. */
+  /** slot -> owner id: the claim with the highest config epoch in any view. */
   readonly owner: (string | undefined)[] = new Array(16384).fill(undefined);
 
   constructor(reports: NodeReport[]) {
@@ -95,28 +95,22 @@ export class ClusterMap {
         self,
       });
     }
-    // Ownership by majority over the views of reachable masters (each node's view of each slot).
-    const counts: Map<string, number>[] = [];
-    const masterReports = reports.filter((r) => this.nodes.get(r.myId)?.role === 'master');
-    for (const r of masterReports.length ? masterReports : reports) {
+    // A slot belongs to the claim with the highest config epoch in any view: that is the claim
+    // the cluster converges to (a promoted replica wins over its failed master, a finalised
+    // target over its source).
+    const epochOf: number[] = new Array(16384).fill(-1);
+    for (const r of reports) {
       for (const v of r.nodes) {
         if (v.role !== 'master') continue;
         for (const range of v.slots) {
           for (let s = range.start; s <= range.end; s++) {
-            let m = counts[s];
-            if (!m) counts[s] = m = new Map();
-            m.set(v.id, (m.get(v.id) ?? 0) + 1);
+            if (v.configEpoch > epochOf[s]!) {
+              epochOf[s] = v.configEpoch;
+              this.owner[s] = v.id;
+            }
           }
         }
       }
-    }
-    for (let s = 0; s < 16384; s++) {
-      const m = counts[s];
-      if (!m) continue;
-      let best: string | undefined;
-      let n = 0;
-      for (const [id, c] of m) if (c > n) (best = id), (n = c);
-      this.owner[s] = best;
     }
   }
 
