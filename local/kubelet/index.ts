@@ -6,6 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type V1Pod } from '@kubernetes/client-node';
 import { kubeConfigFor } from '../apiserver/kubeconfig.js';
+import { Kube } from '../../shared/kube/client.js';
+import { createEventRecorder } from '../../shared/kube/events.js';
 import { PodAddresses } from './addresses.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { PodWorker, type KubeletContext } from './pod.js';
@@ -129,6 +131,8 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     },
   };
 
+  const recorder = createEventRecorder(new Kube(kc), 'kubelet');
+
   const ctx: KubeletContext = {
     dataDir,
     backoff,
@@ -138,6 +142,11 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     volumes,
     volumeSyncMs: opts.volumeSyncMs ?? 5000,
     log,
+    event: (pod, type, reason, message) => {
+      if (stopped) return;
+      const involved = { apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata };
+      recorder.record(involved, type, reason, message).catch((err: unknown) => log(`event ${reason} for ${pod.metadata?.name}: ${errorText(err)}`));
+    },
     writeStatus: async (pod: V1Pod, status: PodStatusJson) => {
       await core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace ?? 'default', body: { status } }, mergePatch);
     },

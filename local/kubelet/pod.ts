@@ -53,6 +53,8 @@ export interface KubeletContext {
   /** How often ConfigMap and Secret volumes are re-synced. */
   volumeSyncMs: number;
   writeStatus(pod: V1Pod, status: PodStatusJson): Promise<void>;
+  /** A Pod Event, as the kubelet reports starts, kills, probe failures and back-offs. */
+  event(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string): void;
   log(message: string): void;
 }
 
@@ -192,6 +194,7 @@ export class PodWorker {
       const reason = err instanceof VolumeError ? 'ContainerCreating' : 'CreateContainerConfigError';
       for (const c of this.containers) c.state = { waiting: { reason, message } };
       this.ctx.log(`pod ${this.key}: setup failed, retrying: ${message}`);
+      this.ctx.event(this.pod, 'Warning', err instanceof VolumeError ? 'FailedMount' : 'Failed', message);
       this.nextSetupAt = Date.now() + SETUP_RETRY_MS;
     } finally {
       this.setupInFlight = false;
@@ -280,6 +283,7 @@ export class PodWorker {
       });
       if (!planned.ok) {
         c.state = { waiting: { reason: planned.reason, message: planned.message } };
+        this.ctx.event(this.pod, 'Warning', 'Failed', `Error: ${planned.reason}: ${planned.message}`);
         c.startAt = undefined;
         c.done = true;
         return;
@@ -316,6 +320,7 @@ export class PodWorker {
       c.killing = undefined;
       c.probes = this.probesFor(c.spec, startedAtMs);
       this.ctx.log(`pod ${this.key}: container ${name} started (pid ${proc.pid}): ${planned.plan.file} ${planned.plan.args.join(' ')}`);
+      this.ctx.event(this.pod, 'Normal', 'Started', `Started container ${name}`);
       void proc.exited.then(({ code, signal }) => {
         const exitCode = exitCodeOf(code, signal);
         const message = c.killing;
@@ -328,6 +333,7 @@ export class PodWorker {
       c.state = { waiting: { reason, message } };
       c.startAt = Date.now() + SETUP_RETRY_MS;
       this.ctx.log(`pod ${this.key}: container ${name} cannot start: ${message}`);
+      this.ctx.event(this.pod, 'Warning', 'Failed', `Error: ${message}`);
     } finally {
       c.starting = false;
     }
@@ -379,6 +385,7 @@ export class PodWorker {
       waiting: { reason: 'CrashLoopBackOff', message: `back-off ${formatDelay(delay)} restarting failed container=${c.spec.name} pod=${podName}` },
     };
     c.startAt = now + delay;
+    this.ctx.event(this.pod, 'Warning', 'BackOff', `Back-off restarting failed container ${c.spec.name} in pod ${podName}`);
   }
 
   // ---- probes --------------------------------------------------------------------------------
@@ -397,7 +404,11 @@ export class PodWorker {
           p.inFlight = false;
           if (c.proc !== proc || c.killing) return;
           p.state = recordProbe(p.state, outcome.ok, p.timing, Date.now(), outcome.message);
-          if (!outcome.ok) this.ctx.log(`pod ${this.key}: ${p.kind} probe of ${c.spec.name} failed: ${outcome.message ?? ''}`);
+          if (!outcome.ok) {
+            const kind = p.kind[0]!.toUpperCase() + p.kind.slice(1);
+            this.ctx.log(`pod ${this.key}: ${p.kind} probe of ${c.spec.name} failed: ${outcome.message ?? ''}`);
+            this.ctx.event(this.pod, 'Warning', 'Unhealthy', `${kind} probe failed: ${outcome.message ?? ''}`);
+          }
           if ((p.kind === 'liveness' || p.kind === 'startup') && p.state.result === 'failure') {
             const what = p.kind === 'liveness' ? 'liveness' : 'startup';
             void this.killContainer(c, `Container ${c.spec.name} failed ${what} probe, will be restarted`);
@@ -420,6 +431,7 @@ export class PodWorker {
     const proc = c.proc;
     if (!proc) return;
     c.killing = why;
+    if (!this.stopped) this.ctx.event(this.pod, 'Normal', 'Killing', why === 'Stopping container' ? `Stopping container ${c.spec.name}` : why);
     await stopProcess(proc, graceMs);
   }
 

@@ -131,6 +131,9 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+const eventsOf = async (podName: string) =>
+  (await core.listNamespacedEvent({ namespace: NS })).items.filter((e) => e.involvedObject.name === podName && e.involvedObject.kind === 'Pod');
+
 const pidOf = (pod: V1Pod, container = 'redis'): number => {
   const id = pod.status?.containerStatuses?.find((c) => c.name === container)?.containerID ?? '';
   return Number(id.replace('local://', ''));
@@ -304,6 +307,9 @@ describe('local kubelet', () => {
     expect(s.state!.waiting!.message).toMatch(/back-off .* restarting failed container=redis/);
     const later = await waitPod('crash-loop', (p) => (p.status?.containerStatuses?.[0]?.restartCount ?? 0) >= 2, 'restartCount 2');
     expect(later.status!.phase).toBe('Running');
+    const backOff = await waitFor('a BackOff event', async () => (await eventsOf('crash-loop')).find((e) => e.reason === 'BackOff'));
+    expect(backOff.type).toBe('Warning');
+    expect(backOff.involvedObject.uid).toBe(pod.metadata!.uid);
     await deletePodAndWait('crash-loop');
   });
 
@@ -326,6 +332,10 @@ describe('local kubelet', () => {
     await fs.rm(path.join(dir, 'alive'));
     const restarted = await waitPod('live-a', (p) => p.status?.containerStatuses?.[0]?.restartCount === 1 && condition(p, 'Ready') === 'True', 'restarted by liveness');
     expect(restarted.status!.containerStatuses![0]!.lastState?.terminated?.message).toMatch(/failed liveness probe/);
+    const reasons = (await eventsOf('live-a')).map((e) => `${e.reason}: ${e.message}`);
+    expect(reasons).toContainEqual(expect.stringMatching(/^Unhealthy: Liveness probe failed/));
+    expect(reasons).toContainEqual(expect.stringMatching(/^Killing: Container redis failed liveness probe/));
+    expect(reasons).toContainEqual('Started: Started container redis');
     await deletePodAndWait('live-a');
   });
 
