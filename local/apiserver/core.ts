@@ -258,6 +258,12 @@ export class ApiCore {
           });
         }
         if (causes.length) throw invalid(t.kind, t.group, o.metadata.name, causes);
+        for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])] as Rec[]) {
+          for (const port of c.ports ?? []) port.protocol ??= 'TCP';
+          c.imagePullPolicy ??= String(c.image).endsWith(':latest') || !String(c.image).includes(':') ? 'Always' : 'IfNotPresent';
+          c.terminationMessagePath ??= '/dev/termination-log';
+          c.terminationMessagePolicy ??= 'File';
+        }
         spec.schedulerName ??= 'default-scheduler';
         spec.restartPolicy ??= 'Always';
         spec.terminationGracePeriodSeconds ??= 30;

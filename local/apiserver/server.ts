@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { ApiCore, type DeleteOptions, type FieldValidation, type PatchType, type WriteOptions } from './core.js';
 import { ApiError, badRequest, gone, methodNotAllowed, notFound, successStatus, unsupportedMediaType } from './errors.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
+import { decodeProtobufObject } from './protobuf.js';
 import { discoveryEntry, groupVersion, type ResourceType } from './resources.js';
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { Obj, StoredEvent } from './store.js';
@@ -44,12 +45,22 @@ async function readBody(req: IncomingMessage): Promise<unknown> {
     if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large');
     chunks.push(chunk as Buffer);
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (!text.trim()) return undefined;
+  const raw = Buffer.concat(chunks);
   const type = String(req.headers['content-type'] ?? '');
+  if (type.includes('protobuf')) {
+    let decoded: Record<string, unknown> | undefined;
+    try {
+      decoded = raw.length ? decodeProtobufObject(raw) : undefined;
+    } catch (err) {
+      throw badRequest(`the request body could not be decoded: ${(err as Error).message}`);
+    }
+    if (decoded) return decoded;
+  }
   if (type.includes('protobuf') || type.includes('cbor')) {
     throw unsupportedMediaType(type, ['application/json', 'application/yaml']);
   }
+  const text = raw.toString('utf8');
+  if (!text.trim()) return undefined;
   try {
     return type.includes('yaml') ? parseYaml(text) : JSON.parse(text);
   } catch (err) {

@@ -110,13 +110,14 @@ describe('kubectl', () => {
     expect(pods).toMatch(/^web\s+0\/1\s+Pending\s+0\s+\d+s\s+<none>\s+<none>/m);
     expect(await kubectl.ok(['get', 'pods', '-l', 'app=web', '-o', 'name'])).toBe('pod/web\n');
     expect(await kubectl.ok(['get', 'ns'])).toMatch(/^cache\s+Active/m);
+    const uid = await kubectl.ok(['get', 'pod', 'web', '-o', 'jsonpath={.metadata.uid}']);
     const events = kubectl.file(
       'event.yaml',
       stringify({
         apiVersion: 'v1',
         kind: 'Event',
         metadata: { name: 'web.1', namespace: 'default' },
-        involvedObject: { kind: 'Pod', name: 'web', namespace: 'default' },
+        involvedObject: { kind: 'Pod', name: 'web', namespace: 'default', uid },
         type: 'Normal',
         reason: 'Tested',
         message: 'an event a person can read',
@@ -125,6 +126,19 @@ describe('kubectl', () => {
     );
     await kubectl.ok(['apply', '-f', events]);
     expect(await kubectl.ok(['get', 'events'])).toMatch(/Normal\s+Tested\s+pod\/web\s+an event a person can read/);
+    expect(await kubectl.ok(['describe', 'pod', 'web'])).toMatch(/Normal\s+Tested\s+\S+\s+an event a person can read/);
     expect(await kubectl.ok(['delete', 'pod', 'web'])).toContain('pod "web" deleted');
+  });
+
+  it('creates a namespace, a ConfigMap and a Secret with kubectl create (protobuf bodies)', async () => {
+    expect(await kubectl.ok(['create', 'namespace', 'made'])).toContain('namespace/made created');
+    await kubectl.ok(['create', 'configmap', 'conf', '-n', 'made', '--from-literal=a=1', '--from-literal=b=2']);
+    await kubectl.ok(['create', 'secret', 'generic', 'auth', '-n', 'made', '--from-literal=password=hunter2']);
+    expect(parse(await kubectl.ok(['get', 'configmap', 'conf', '-n', 'made', '-o', 'yaml'])).data).toEqual({ a: '1', b: '2' });
+    const secret = parse(await kubectl.ok(['get', 'secret', 'auth', '-n', 'made', '-o', 'yaml']));
+    expect(Buffer.from(secret.data.password, 'base64').toString()).toBe('hunter2');
+    expect(await kubectl.ok(['delete', 'namespace', 'made'])).toContain('namespace "made" deleted');
+    const gone = await kubectl.run(['get', 'configmap', 'conf', '-n', 'made']);
+    expect(gone.stderr).toContain('not found');
   });
 });

@@ -1,0 +1,158 @@
+// Kubernetes' protobuf request encoding, for the few kinds kubectl sends that way when a person
+// types `kubectl create namespace|configmap|secret|serviceaccount`: the `k8s\0` envelope around a
+// runtime.Unknown whose `raw` is the object. Other kinds stay unsupported (415).
+
+type Field =
+  | { name: string; kind: 'string' | 'bytes' | 'int' | 'bool' | 'time'; repeated?: boolean }
+  | { name: string; kind: 'msg'; msg: Desc; repeated?: boolean }
+  | { name: string; kind: 'map'; value: 'string' | 'bytes' };
+type Desc = Record<number, Field>;
+
+const OWNER_REFERENCE: Desc = {
+  1: { name: 'kind', kind: 'string' },
+  3: { name: 'name', kind: 'string' },
+  4: { name: 'uid', kind: 'string' },
+  5: { name: 'apiVersion', kind: 'string' },
+  6: { name: 'controller', kind: 'bool' },
+  7: { name: 'blockOwnerDeletion', kind: 'bool' },
+};
+
+const OBJECT_META: Desc = {
+  1: { name: 'name', kind: 'string' },
+  2: { name: 'generateName', kind: 'string' },
+  3: { name: 'namespace', kind: 'string' },
+  5: { name: 'uid', kind: 'string' },
+  6: { name: 'resourceVersion', kind: 'string' },
+  7: { name: 'generation', kind: 'int' },
+  8: { name: 'creationTimestamp', kind: 'time' },
+  11: { name: 'labels', kind: 'map', value: 'string' },
+  12: { name: 'annotations', kind: 'map', value: 'string' },
+  13: { name: 'ownerReferences', kind: 'msg', msg: OWNER_REFERENCE, repeated: true },
+  14: { name: 'finalizers', kind: 'string', repeated: true },
+};
+
+const LOCAL_OBJECT_REFERENCE: Desc = { 1: { name: 'name', kind: 'string' } };
+
+export const PROTOBUF_KINDS: Record<string, Desc> = {
+  'v1/ConfigMap': {
+    1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
+    2: { name: 'data', kind: 'map', value: 'string' },
+    3: { name: 'binaryData', kind: 'map', value: 'bytes' },
+    4: { name: 'immutable', kind: 'bool' },
+  },
+  'v1/Secret': {
+    1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
+    2: { name: 'data', kind: 'map', value: 'bytes' },
+    3: { name: 'type', kind: 'string' },
+    4: { name: 'stringData', kind: 'map', value: 'string' },
+    5: { name: 'immutable', kind: 'bool' },
+  },
+  'v1/Namespace': {
+    1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
+    2: { name: 'spec', kind: 'msg', msg: { 1: { name: 'finalizers', kind: 'string', repeated: true } } },
+  },
+  'v1/ServiceAccount': {
+    1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
+    3: { name: 'imagePullSecrets', kind: 'msg', msg: LOCAL_OBJECT_REFERENCE, repeated: true },
+    4: { name: 'automountServiceAccountToken', kind: 'bool' },
+  },
+};
+
+const UNKNOWN: Desc = {
+  1: { name: 'typeMeta', kind: 'msg', msg: { 1: { name: 'apiVersion', kind: 'string' }, 2: { name: 'kind', kind: 'string' } } },
+  2: { name: 'raw', kind: 'bytes' },
+};
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+
+  varint(): bigint {
+    let result = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (this.pos >= this.buf.length) throw new Error('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result |= BigInt(b & 0x7f) << shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7n;
+    }
+  }
+
+  bytes(): Buffer {
+    const len = Number(this.varint());
+    if (this.pos + len > this.buf.length) throw new Error('truncated field');
+    const out = this.buf.subarray(this.pos, this.pos + len);
+    this.pos += len;
+    return out;
+  }
+
+  skip(wire: number): void {
+    if (wire === 0) this.varint();
+    else if (wire === 1) this.pos += 8;
+    else if (wire === 2) this.bytes();
+    else if (wire === 5) this.pos += 4;
+    else throw new Error(`unsupported wire type ${wire}`);
+  }
+}
+
+function decode(buf: Buffer, desc: Desc, bytesAsBuffer = false): Record<string, unknown> {
+  const r = new Reader(buf);
+  const out: Record<string, any> = {};
+  while (r.pos < buf.length) {
+    const key = Number(r.varint());
+    const field = desc[key >> 3];
+    const wire = key & 7;
+    if (!field) {
+      r.skip(wire);
+      continue;
+    }
+    let value: unknown;
+    switch (field.kind) {
+      case 'string':
+        value = r.bytes().toString('utf8');
+        break;
+      case 'bytes': {
+        const b = r.bytes();
+        value = bytesAsBuffer ? Buffer.from(b) : b.toString('base64');
+        break;
+      }
+      case 'int':
+        value = Number(BigInt.asIntN(64, r.varint()));
+        break;
+      case 'bool':
+        value = r.varint() !== 0n;
+        break;
+      case 'time': {
+        const t = decode(r.bytes(), { 1: { name: 'seconds', kind: 'int' }, 2: { name: 'nanos', kind: 'int' } });
+        value = new Date(Number(t.seconds ?? 0) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        break;
+      }
+      case 'msg':
+        value = decode(r.bytes(), field.msg);
+        break;
+      case 'map': {
+        const entry = decode(r.bytes(), { 1: { name: 'k', kind: 'string' }, 2: { name: 'v', kind: field.value } });
+        out[field.name] ??= {};
+        out[field.name][String(entry.k ?? '')] = entry.v ?? '';
+        continue;
+      }
+    }
+    if ('repeated' in field && field.repeated) (out[field.name] ??= []).push(value);
+    else out[field.name] = value;
+  }
+  return out;
+}
+
+export const PROTOBUF_MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
+
+/** The JSON form of a protobuf-encoded request body, or undefined for a kind not covered here. */
+export function decodeProtobufObject(body: Buffer): Record<string, unknown> | undefined {
+  if (!body.subarray(0, 4).equals(PROTOBUF_MAGIC)) throw new Error('not a Kubernetes protobuf message');
+  const unknown = decode(body.subarray(4), UNKNOWN, true) as { typeMeta?: { apiVersion?: string; kind?: string }; raw?: Buffer };
+  const apiVersion = unknown.typeMeta?.apiVersion ?? '';
+  const kind = unknown.typeMeta?.kind ?? '';
+  const desc = PROTOBUF_KINDS[`${apiVersion}/${kind}`];
+  if (!desc || !unknown.raw) return undefined;
+  return { apiVersion, kind, ...decode(unknown.raw, desc) };
+}
