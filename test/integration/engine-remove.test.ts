@@ -5,6 +5,8 @@ import { RedisPool } from '../../shared/redis/connection.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { migrateSlots } from '../../shared/redis/executor/migrate.js';
 import { RemoveRefusedError, removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
+import { attachReplica } from '../../shared/redis/executor/replicas.js';
+import { waitFor } from '../../shared/redis/executor/util.js';
 import { planScaleIn } from '../../shared/redis/planner.js';
 import { evenCreatePlan, loadKeys, startRedisNodes, verifyKeys, type Harness } from '../helpers/redis-harness.js';
 
@@ -92,4 +94,36 @@ describe('removing nodes', () => {
     await new Promise((r) => setTimeout(r, 65_000));
     await expectGoneEverywhere();
   }, 180_000);
+
+  it('removes an empty master whose replica is dead, without waiting on the dead replica', async () => {
+    const h = await startRedisNodes(8, { config: { 'cluster-node-timeout': '2000' } });
+    const p = new RedisPool();
+    harness = h;
+    pool = p;
+    const all = h.desiredNodes();
+    const plan = evenCreatePlan(all.slice(0, 6), 3, 1);
+    plan.masters.push({ node: all[6]!.name, slots: [] });
+    expect((await ensureCreated(p, all.slice(0, 7), plan)).done).toBe(true);
+    const empty = (await p.readReport(h.endpoints[6]!)).myId;
+    await attachReplica(p, h.endpoints[7]!, empty, { seed: h.endpoints[0]! });
+    const replicaId = (await p.readReport(h.endpoints[7]!)).myId;
+    // Everyone knows the replica before it dies, so its line (master: the empty one) stays in every view.
+    await waitFor('every node to know the replica', 10_000, async () => {
+      const { reports } = await p.readAll(h.endpoints.slice(0, 7));
+      return reports.every((r) => r.nodes.find((n) => n.id === replicaId)?.masterId === empty) ? true : undefined;
+    });
+    await h.kill(7);
+
+    const removed = await removeNode(p, empty, { endpoints: h.endpoints, timeoutMs: 10_000 });
+    expect(removed.actions.map((a) => a.kind)).toEqual(['forget', 'reset', 'node-removed']);
+    const { reports } = await p.readAll(h.endpoints.slice(0, 6));
+    for (const r of reports) {
+      expect(r.nodes.some((n) => n.id === empty)).toBe(false);
+      // Whoever still lists the dead replica no longer has a master for it.
+      expect(r.nodes.find((n) => n.id === replicaId)?.masterId).not.toBe(empty);
+    }
+    const wiped = await p.readReport(h.endpoints[6]!);
+    expect(wiped.myId).not.toBe(empty);
+    expect(wiped.nodes).toHaveLength(1);
+  });
 });

@@ -157,9 +157,11 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
     extra.set(chosen, (extra.get(chosen) ?? 0) + 1);
     actions.push(await reparent(pool, r, chosen, timeoutMs));
   }
-  await waitFor(`no node to list ${nodeId} as a master`, timeoutMs, async () => {
+  // Dead replicas keep their last line in everyone's view; only live nodes can move.
+  await waitFor(`no live node to be listed as a replica of ${nodeId}`, timeoutMs, async () => {
     const { reports: now } = await pool.readAll(others);
-    return now.every((r) => r.nodes.every((v) => v.masterId !== nodeId)) ? true : undefined;
+    const live = new Set(now.map((r) => r.myId));
+    return now.every((r) => r.nodes.every((v) => !live.has(v.id) || v.masterId !== nodeId)) ? true : undefined;
   });
 
   actions.push(await forgetEverywhere(pool, nodeId, others, timeoutMs));
