@@ -113,29 +113,31 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
   const host = opts.host ?? '127.0.0.1';
   const stateDir = resolve(opts.stateDir ?? join(REPO_ROOT, '.local-state'));
   mkdirSync(stateDir, { recursive: true });
-  const stops: (() => Promise<void>)[] = [];
+  const stops: { name: string; stop: () => Promise<void> }[] = [];
   const stopAll = async (): Promise<void> => {
     // Reverse order: the functions and event sources go before the API they talk to.
-    for (const stop of stops.reverse()) {
+    for (const { name, stop } of stops.reverse()) {
+      const t0 = Date.now();
       try {
         await stop();
+        log(`stopped ${name} in ${Date.now() - t0} ms`);
       } catch (err) {
-        log(`stop: ${(err as Error).message}`);
+        log(`stopping ${name}: ${(err as Error).message}`);
       }
     }
     stops.length = 0;
   };
   try {
     const api = await startApiServer({ host, port: opts.apiPort ?? 8001, stateFile: opts.persist ? join(stateDir, 'apiserver.json') : undefined });
-    stops.push(() => api.close());
+    stops.push({ name: 'api', stop: () => api.close() });
     const kube = new KubeRest(api.url);
     const nodes = defaultNodes(opts.nodes ?? 3);
     const scheduler = await startScheduler({ apiUrl: api.url, nodes });
-    stops.push(() => scheduler.stop());
+    stops.push({ name: 'scheduler', stop: () => scheduler.stop() });
     const kubelet = await startKubelet({ apiUrl: api.url, nodes, dataDir: join(stateDir, 'pods'), log: (m) => log(`kubelet: ${m}`) });
-    stops.push(() => kubelet.stop());
+    stops.push({ name: 'kubelet', stop: () => kubelet.stop() });
     const eventing = await startEventing({ apiUrl: api.url, host, port: opts.brokerPort ?? 8002, pingIntervalMs: opts.pingIntervalMs, log });
-    stops.push(() => eventing.stop());
+    stops.push({ name: 'eventing', stop: () => eventing.stop() });
     const serving = await startServing({
       apiUrl: api.url,
       host,
@@ -154,7 +156,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
         }),
       log,
     });
-    stops.push(() => serving.stop());
+    stops.push({ name: 'serving', stop: () => serving.stop() });
 
     const crds = yamlFilesIn(join(REPO_ROOT, 'charts', 'redis-operator', 'crds'));
     const knative = (opts.knativeDirs ?? [join(REPO_ROOT, 'knative')]).flatMap(yamlFilesIn);

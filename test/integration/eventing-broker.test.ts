@@ -156,7 +156,7 @@ describe('ApiServerSource', () => {
     expect(new Set(ids).size).toBe(3);
   });
 
-  it('Resource mode carries the whole object', async () => {
+  it('Resource mode carries the whole object; namespaceSelector {} watches every namespace', async () => {
     const sub = await rec();
     await kube.apply(broker('res'));
     await kube.apply(trigger('res-add', 'res', { filters: [{ exact: { type: 'dev.knative.apiserver.resource.add' } }], subscriber: { uri: sub.url } }));
@@ -166,13 +166,15 @@ describe('ApiServerSource', () => {
       apiVersion: 'sources.knative.dev/v1',
       kind: 'ApiServerSource',
       metadata: { name: 'secrets', namespace: NS },
-      spec: { mode: 'Resource', resources: [{ apiVersion: 'v1', kind: 'Secret' }], sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'res' } } },
+      spec: { mode: 'Resource', namespaceSelector: {}, resources: [{ apiVersion: 'v1', kind: 'Secret' }], sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'res' } } },
     });
     await ready('sources.knative.dev/v1', 'ApiServerSource', 'secrets');
-    await kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's1', namespace: NS }, data: { password: Buffer.from('pw').toString('base64') } });
+    await kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's1', namespace: 'cache' }, data: { password: Buffer.from('pw').toString('base64') } });
     await waitFor(() => sub.received.length >= 1, 'the resource add event');
     const got = sub.received[0]!;
     expect(got.headers['ce-kind']).toBe('Secret');
+    expect(got.headers['ce-namespace']).toBe('cache');
+    expect(got.headers['ce-subject']).toBe('/apis/v1/namespaces/cache/secrets/s1');
     const obj = JSON.parse(got.body);
     expect(obj.metadata.name).toBe('s1');
     expect(obj.metadata.uid).toBeTruthy();
