@@ -553,14 +553,17 @@ export class ApiCore {
   }
 
   private sweepOnce(): void {
+    const entries = [...this.store.entries()];
+    if (!entries.some(([, o]) => o.metadata.deletionTimestamp || o.metadata.ownerReferences?.length)) return;
     const byUid = new Map<string, Obj>();
-    const entries = [...this.store.entries()].map(([k, o]) => [k, o] as [string, Obj]);
     for (const [, o] of entries) byUid.set(o.metadata.uid, o);
     const dependentsOf = new Map<string, number>();
     for (const [, o] of entries) for (const r of o.metadata.ownerReferences ?? []) dependentsOf.set(r.uid, (dependentsOf.get(r.uid) ?? 0) + 1);
     const now = Date.now();
 
     for (const [key, o] of entries) {
+      // Only owned objects and objects being deleted need anything from this pass.
+      if (!o.metadata.deletionTimestamp && !o.metadata.ownerReferences?.length) continue;
       const t = this.typeForStorage(key);
       if (!t) continue;
       const current = this.store.get(key, o.metadata.namespace, o.metadata.name);

@@ -326,6 +326,39 @@ describe('deletion', () => {
     expect(kept.metadata?.ownerReferences).toBeUndefined();
   });
 
+  it('holds a foreground-deleted owner until its dependents are gone', async () => {
+    const owner = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'fg-owner' } } });
+    const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'fg-owner', uid: owner.metadata!.uid!, blockOwnerDeletion: true };
+    await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'fg-dep', ownerReferences: [ref], finalizers: ['test/hold'] } } });
+    await core.deleteNamespacedConfigMap({ name: 'fg-owner', namespace: 'default', propagationPolicy: 'Foreground' });
+    const held = await core.readNamespacedConfigMap({ name: 'fg-owner', namespace: 'default' });
+    expect(held.metadata?.finalizers).toEqual(['foregroundDeletion']);
+    const dep = await waitFor('the dependent marked for deletion', async () => {
+      const d = await core.readNamespacedConfigMap({ name: 'fg-dep', namespace: 'default' });
+      return d.metadata?.deletionTimestamp ? d : undefined;
+    });
+    expect(dep.metadata?.finalizers).toEqual(['test/hold']);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((await core.readNamespacedConfigMap({ name: 'fg-owner', namespace: 'default' })).metadata?.name).toBe('fg-owner');
+    await core.patchNamespacedConfigMap({ name: 'fg-dep', namespace: 'default', body: { metadata: { finalizers: null } } }, merge);
+    await waitFor('owner gone', async () => {
+      const left = await core.listNamespacedConfigMap({ namespace: 'default', fieldSelector: 'metadata.name=fg-owner' });
+      return left.items.length === 0;
+    });
+  });
+
+  it('deletes a collection by label selector and leaves the rest; dry runs change nothing', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'coll' } } });
+    for (const [name, tier] of [['k1', 'a'], ['k2', 'a'], ['k3', 'b']]) {
+      await core.createNamespacedConfigMap({ namespace: 'coll', body: { metadata: { name, labels: { tier: tier! } } } });
+    }
+    await core.createNamespacedConfigMap({ namespace: 'coll', body: { metadata: { name: 'dry' } }, dryRun: 'All' });
+    await core.deleteNamespacedConfigMap({ name: 'k3', namespace: 'coll', dryRun: 'All' });
+    await core.deleteCollectionNamespacedConfigMap({ namespace: 'coll', labelSelector: 'tier=a' });
+    const left = await core.listNamespacedConfigMap({ namespace: 'coll' });
+    expect(left.items.map((c) => c.metadata?.name)).toEqual(['k3']);
+  });
+
   it('deletes a bound Pod gracefully: it stays until deleted with grace 0', async () => {
     await core.createNamespacedPod({ namespace: 'default', body: pod('graceful') });
     await core.createNamespacedPodBinding({ name: 'graceful', namespace: 'default', body: { metadata: { name: 'graceful' }, target: { kind: 'Node', name: 'local-node-1' } } });
