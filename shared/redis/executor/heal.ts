@@ -378,7 +378,11 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   }
   let state = await readState(pool, desired);
   if (members(state).length === 0) {
-    return { actions, problems: [{ code: 'unreachable', message: 'no desired node that is part of the cluster answered' }], done: false };
+    const problem: ClusterProblem =
+      state.reports.length === 0
+        ? { code: 'unreachable', message: 'no desired node answered' }
+        : { code: 'state-not-ok', message: 'the desired nodes have not formed a cluster yet; healing starts once it is created' };
+    return { actions, problems: [problem], done: false };
   }
 
   // 2. Masters that are down but have a live replica: let the cluster fail over, or do it.
