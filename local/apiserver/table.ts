@@ -125,6 +125,47 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
   ],
 };
 
+const READY = (type = 'Ready'): PrinterColumn => ({ name: 'Ready', type: 'string', jsonPath: `.status.conditions[?(@.type=="${type}")].status` });
+const REASON = (type = 'Ready'): PrinterColumn => ({ name: 'Reason', type: 'string', jsonPath: `.status.conditions[?(@.type=="${type}")].reason` });
+const AGE_COLUMN: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
+
+// The printer columns the Knative and KEDA CRDs declare, for the kinds served here without them.
+const PRINTER_COLUMNS: Record<string, PrinterColumn[]> = {
+  'serving.knative.dev/services': [
+    { name: 'URL', type: 'string', jsonPath: '.status.url' },
+    { name: 'LatestCreated', type: 'string', jsonPath: '.status.latestCreatedRevisionName' },
+    { name: 'LatestReady', type: 'string', jsonPath: '.status.latestReadyRevisionName' },
+    READY(),
+    REASON(),
+  ],
+  'eventing.knative.dev/brokers': [{ name: 'URL', type: 'string', jsonPath: '.status.address.url' }, AGE_COLUMN, READY(), REASON()],
+  'eventing.knative.dev/triggers': [
+    { name: 'Broker', type: 'string', jsonPath: '.spec.broker' },
+    { name: 'Subscriber_URI', type: 'string', jsonPath: '.status.subscriberUri' },
+    AGE_COLUMN,
+    READY(),
+    REASON(),
+  ],
+  'sources.knative.dev/apiserversources': [{ name: 'Sink', type: 'string', jsonPath: '.status.sinkUri' }, AGE_COLUMN, READY(), REASON()],
+  'sources.knative.dev/pingsources': [
+    { name: 'Sink', type: 'string', jsonPath: '.status.sinkUri' },
+    { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule' },
+    AGE_COLUMN,
+    READY(),
+    REASON(),
+  ],
+  'sources.knative.dev/sinkbindings': [{ name: 'Sink', type: 'string', jsonPath: '.status.sinkUri' }, AGE_COLUMN, READY(), REASON()],
+  'keda.sh/scaledobjects': [
+    { name: 'ScaleTargetKind', type: 'string', jsonPath: '.status.scaleTargetKind' },
+    { name: 'ScaleTargetName', type: 'string', jsonPath: '.spec.scaleTargetRef.name' },
+    { name: 'Min', type: 'integer', jsonPath: '.spec.minReplicaCount' },
+    { name: 'Max', type: 'integer', jsonPath: '.spec.maxReplicaCount' },
+    READY(),
+    { name: 'Active', type: 'string', jsonPath: '.status.conditions[?(@.type=="Active")].status' },
+    AGE_COLUMN,
+  ],
+};
+
 function printerColumns(cols: PrinterColumn[]): Column[] {
   return [
     NAME,
@@ -158,6 +199,8 @@ function printerColumns(cols: PrinterColumn[]): Column[] {
 
 function columnsFor(t: ResourceType): Column[] {
   if (t.custom) return t.printerColumns?.length ? printerColumns(t.printerColumns) : [NAME, AGE];
+  const declared = PRINTER_COLUMNS[t.storageKey];
+  if (declared) return printerColumns(declared);
   return BUILT_IN_COLUMNS[t.storageKey] ?? [NAME, AGE];
 }
 

@@ -1,5 +1,7 @@
 // kubectl 1.32 against the embedded API server, run as a person runs it: apply, get (printer
 // columns), get -o yaml, patch, scale, delete, get -w and api-resources.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { Kubectl, startTestApi, testCrd, waitFor, type TestApi } from '../helpers/platform-api.js';
@@ -140,5 +142,15 @@ describe('kubectl', () => {
     expect(await kubectl.ok(['delete', 'namespace', 'made'])).toContain('namespace "made" deleted');
     const gone = await kubectl.run(['get', 'configmap', 'conf', '-n', 'made']);
     expect(gone.stderr).toContain('not found');
+  });
+
+  it.runIf(existsSync(join(import.meta.dirname, '..', '..', 'knative')))("applies the project's knative/ manifests and prints Knative columns", async () => {
+    const dir = join(import.meta.dirname, '..', '..', 'knative');
+    const out = await kubectl.ok(['apply', '-f', dir]);
+    expect(out).toMatch(/service\.serving\.knative\.dev\/\S+ created/);
+    expect(out).toMatch(/trigger\.eventing\.knative\.dev\/\S+ created/);
+    expect(await kubectl.ok(['apply', '-f', dir])).not.toContain('configured');
+    const ksvc = await kubectl.ok(['get', 'ksvc', '-A']);
+    expect(ksvc.split('\n')[0]!.split(/\s+/)).toEqual(['NAMESPACE', 'NAME', 'URL', 'LATESTCREATED', 'LATESTREADY', 'READY', 'REASON']);
   });
 });
