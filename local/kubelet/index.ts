@@ -87,6 +87,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const workers = new Map<string, PodWorker>();
   let stopped = false;
   let watchAbort: AbortController | undefined;
+  let endWatch: (() => void) | undefined;
 
   const readOrUndefined = async <T,>(read: () => Promise<T>): Promise<T | undefined> => {
     try {
@@ -245,6 +246,8 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     }
     if (stopped) return;
     await new Promise<void>((resolve) => {
+      // client-node does not always call `done` after an abort, so stop() ends the wait itself.
+      endWatch = resolve;
       void new Watch(kc)
         .watch(
           '/api/v1/pods',
@@ -296,6 +299,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
       stopped = true;
       clearInterval(ticker);
       watchAbort?.abort();
+      endWatch?.();
       await Promise.all([...workers.values()].map((w) => w.stop(STOP_GRACE_MS)));
       workers.clear();
       await loop;
