@@ -325,6 +325,19 @@ async function recoverLostSlots(pool: RedisPool, state: State, lost: LostShard[]
   }, 200);
 }
 
+function validateHealInput(desired: DesiredNode[], opts: HealOptions): void {
+  if (desired.length === 0) throw new Error('desired: at least one node is needed');
+  desired.forEach((d, i) => {
+    if (!d.ip) throw new Error(`desired[${i}].ip: missing`);
+    if (!Number.isInteger(d.port) || d.port <= 0 || d.port > 65535) throw new Error(`desired[${i}].port: ${d.port} is not a TCP port`);
+    if (!Number.isInteger(d.busPort) || d.busPort <= 0 || d.busPort > 65535) throw new Error(`desired[${i}].busPort: ${d.busPort} is not a TCP port`);
+  });
+  for (const key of ['replicasPerMaster', 'masters', 'autoFailoverWaitMs', 'stepTimeoutMs'] as const) {
+    const v = opts[key];
+    if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new Error(`opts.${key}: ${v} must be a non-negative number`);
+  }
+}
+
 const TRANSIENT = new Set<ClusterProblem['code']>(['state-not-ok', 'node-failing', 'handshake', 'replica-not-synced', 'views-disagree', 'address-mismatch']);
 
 async function finalCheck(pool: RedisPool, desired: DesiredNode[], opts: HealOptions): Promise<{ problems: ClusterProblem[]; unreached: Set<string> }> {
@@ -361,6 +374,7 @@ async function settle(pool: RedisPool, desired: DesiredNode[], opts: HealOptions
  * what remains. Idempotent: on a healthy cluster it does nothing and returns done.
  */
 export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOptions = {}): Promise<EngineResult> {
+  validateHealInput(desired, opts);
   const stepTimeoutMs = opts.stepTimeoutMs ?? 20_000;
   const actions: EngineAction[] = [];
   const problems: ClusterProblem[] = [];

@@ -130,6 +130,8 @@ export async function reparent(pool: RedisPool, replica: MergedNode, masterId: s
  * Refuses (RemoveRefusedError) a master that still owns slots: draining is the migration's job.
  */
 export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOptions): Promise<EngineResult> {
+  if (!/^[0-9a-f]{40}$/.test(nodeId)) throw new Error(`nodeId: "${nodeId}" is not a 40-character cluster node id`);
+  if (opts.endpoints.length === 0) throw new Error('opts.endpoints: at least one node of the cluster is needed');
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const actions: EngineAction[] = [];
   const { reports, view } = await readCluster(pool, opts.endpoints);
