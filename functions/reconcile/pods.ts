@@ -92,16 +92,18 @@ export function planPods(input: PodPlanInput): PodPlan {
 }
 
 /**
- * Shards whose Pods may all go: not among the first `masters` slot-owning shards' peers, their
- * master reachable and owning nothing, no Pod of theirs holding slots, while exactly `masters`
- * masters own slots (a reshard has finished draining them).
+ * Shards whose Pods may all go, once exactly `masters` masters own slots (a reshard has finished
+ * draining): a shard none of whose Pods holds slots and whose master has joined but owns nothing,
+ * or a shard with no joined Pod at all while `masters` other shards have joined ones (a drained
+ * shard whose nodes were already reset).
  */
 export function drainedShards(input: {
   masters: number;
   slotOwners: number;
   pods: readonly ObservedPod[];
   roles: PodRoles;
-  /** Shards that must stay (they still have Pods and are needed to reach `masters`). */
+  /** Pods whose node has joined the cluster. */
+  members: ReadonlySet<string>;
 }): number[] {
   if (input.slotOwners !== input.masters) return [];
   const byShard = new Map<number, ObservedPod[]>();
@@ -111,11 +113,13 @@ export function drainedShards(input: {
     if (!list) byShard.set(p.shard, (list = []));
     list.push(p);
   }
+  const joined = [...byShard.values()].filter((members) => members.some((p) => input.members.has(p.name))).length;
   const out: number[] = [];
   for (const [shard, members] of byShard) {
     if (members.some((p) => input.roles.slotHolders.has(p.name))) continue;
-    if (!members.some((p) => input.roles.masters.has(p.name))) continue;
-    out.push(shard);
+    const emptyMaster = members.some((p) => input.roles.masters.has(p.name));
+    const neverJoined = !members.some((p) => input.members.has(p.name)) && joined >= input.masters;
+    if (emptyMaster || neverJoined) out.push(shard);
   }
   return out.sort((a, b) => a - b);
 }

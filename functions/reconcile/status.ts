@@ -136,14 +136,17 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: Observa
     replicas: counts.masters,
     selector: selectorFor(obs.clusterName),
   };
-  if (prev?.reshard) status.reshard = prev.reshard;
-  if (prev?.lastScaleTime) status.lastScaleTime = prev.lastScaleTime;
   return status;
 }
 
-/** Whether writing `next` would change what is stored. */
+/**
+ * Whether writing `next` would change what is stored. Only the fields reconcile writes count:
+ * `reshard` and `lastScaleTime` belong to the reshard and scale functions and are never patched here.
+ */
 export function statusChanged(prev: RedisClusterStatus | undefined, next: RedisClusterStatus): boolean {
-  return !deepEqual(JSON.parse(JSON.stringify(prev ?? {})), JSON.parse(JSON.stringify(next)));
+  const owned = Object.keys(next) as (keyof RedisClusterStatus)[];
+  const before = Object.fromEntries(owned.filter((k) => prev?.[k] !== undefined).map((k) => [k, prev![k]]));
+  return !deepEqual(JSON.parse(JSON.stringify(before)), JSON.parse(JSON.stringify(next)));
 }
 
 /** The Ready condition's status, for Degraded/Recovered Events. */

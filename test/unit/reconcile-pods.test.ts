@@ -64,9 +64,18 @@ describe('shards', () => {
   it('a drained shard is one whose master owns nothing once exactly `masters` own slots', () => {
     const pods = [pod(0, 0), pod(1, 0), pod(2, 1), pod(3, 1), pod(4, 2), pod(5, 2), pod(6, 3), pod(7, 3)];
     const roles = { slotHolders: new Set(['rc-0', 'rc-2', 'rc-4']), masters: new Set(['rc-0', 'rc-2', 'rc-4', 'rc-6']) };
-    expect(drainedShards({ masters: 3, slotOwners: 3, pods, roles })).toEqual([3]);
+    const members = new Set(pods.map((p) => p.name));
+    expect(drainedShards({ masters: 3, slotOwners: 3, pods, roles, members })).toEqual([3]);
     // Still draining (4 owners), or a scale-out whose new master waits for slots (3 of 4).
-    expect(drainedShards({ masters: 3, slotOwners: 4, pods, roles })).toEqual([]);
-    expect(drainedShards({ masters: 4, slotOwners: 3, pods, roles })).toEqual([]);
+    expect(drainedShards({ masters: 3, slotOwners: 4, pods, roles, members })).toEqual([]);
+    expect(drainedShards({ masters: 4, slotOwners: 3, pods, roles, members })).toEqual([]);
+    // The drained shard's nodes were already reset: fresh, they are not members any more.
+    const resetRoles = { slotHolders: roles.slotHolders, masters: new Set(['rc-0', 'rc-2', 'rc-4']) };
+    const withoutShard3 = new Set([...members].filter((n) => n !== 'rc-6' && n !== 'rc-7'));
+    expect(drainedShards({ masters: 3, slotOwners: 3, pods, roles: resetRoles, members: withoutShard3 })).toEqual([3]);
+    // A whole shard lost (its Pods replaced, fresh) while its dead master still owns slots: 2 joined shards < 3, kept.
+    const lost = new Set([...members].filter((n) => n !== 'rc-4' && n !== 'rc-5' && n !== 'rc-6' && n !== 'rc-7'));
+    const lostRoles = { slotHolders: new Set(['rc-0', 'rc-2']), masters: new Set(['rc-0', 'rc-2']) };
+    expect(drainedShards({ masters: 3, slotOwners: 3, pods: pods.slice(0, 6), roles: lostRoles, members: lost })).toEqual([]);
   });
 });

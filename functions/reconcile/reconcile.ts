@@ -1,0 +1,489 @@
+// One reconcile pass over one RedisCluster: read it, make its objects and Pods, form or heal the
+// Redis cluster under the cluster's Lease, decide whether a reshard is needed, write the status.
+// Level-based: every pass starts from what the API server and the nodes say now.
+import type { CloudEventV1 } from 'cloudevents';
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  CONDITION_TYPES,
+  LABEL_SHARD,
+  nodePorts,
+  selectorFor,
+  validateSpec,
+  type DefaultedSpec,
+  type RedisCluster,
+  type RedisClusterStatus,
+} from '../../shared/api/index.js';
+import { RESHARD_REQUESTED } from '../../shared/events/catalog.js';
+import { buildEvent } from '../../shared/events/codec.js';
+import {
+  errorMessage,
+  isConflict,
+  isNotFound,
+  tryAcquireLease,
+  type EventRecorder,
+  type HeldLease,
+  type Kube,
+  type ObjectRef,
+} from '../../shared/kube/index.js';
+import { checkCluster } from '../../shared/redis/check.js';
+import { RedisPool, endpointKey } from '../../shared/redis/connection.js';
+import { ensureCreated } from '../../shared/redis/executor/create.js';
+import { mergeReports, type MergedView } from '../../shared/redis/executor/failover.js';
+import { heal } from '../../shared/redis/executor/heal.js';
+import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
+import { attachReplica, isFreshNode } from '../../shared/redis/executor/replicas.js';
+import { sleep, waitFor } from '../../shared/redis/executor/util.js';
+import { splitSlots } from '../../shared/redis/planner.js';
+import type { ClusterProblem, CreatePlan, DesiredNode, EngineAction, NodeReport } from '../../shared/redis/types.js';
+import { drainedShards, planPods, type ObservedPod, type PodRoles } from './pods.js';
+import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildService, claimName, ordinalOf, type ClusterIdentity } from './resources.js';
+import { computeStatus, isReady, readyCounts, statusChanged, type Blocker } from './status.js';
+import { RetryError } from './errors.js';
+import { teardown } from './teardown.js';
+
+export const FINALIZER = 'redis.redis/finalizer';
+
+export interface ReconcileDeps {
+  kube: Kube;
+  recorder: EventRecorder;
+  log: Logger;
+  /** Lease holder identity of this process. */
+  holder: string;
+  /** CloudEvent source of the events this function builds. */
+  source: string;
+  /** How long one pass may keep converging before it answers (well under the Knative timeout). */
+  passBudgetMs?: number;
+  leaseDurationSeconds?: number;
+}
+
+export type PassResult =
+  | { kind: 'done'; phase?: string }
+  /** A reshard must run: the reply that asks for it. */
+  | { kind: 'reshard'; event: CloudEventV1<unknown>; phase?: string }
+  /** Another holder has the Lease: it, or the next event, continues. */
+  | { kind: 'busy' }
+  /** The cluster does not exist (any more). */
+  | { kind: 'gone' };
+
+
+/** A Pod as one pass sees it. */
+interface PodInfo extends ObservedPod {
+  pod: V1Pod;
+  ready: boolean;
+  ip?: string;
+  port: number;
+  busPort: number;
+  node?: string;
+  unschedulable?: string;
+}
+
+function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): PodInfo | undefined {
+  const name = pod.metadata?.name ?? '';
+  const ordinal = ordinalOf(clusterName, name);
+  if (ordinal === undefined) return undefined;
+  const shardText = pod.metadata?.labels?.[LABEL_SHARD];
+  const shard = shardText !== undefined && /^\d+$/.test(shardText) ? Number(shardText) : undefined;
+  const conditions = pod.status?.conditions ?? [];
+  const ready = pod.status?.phase === 'Running' && conditions.some((c) => c.type === 'Ready' && c.status === 'True') && !!pod.status?.podIP;
+  const scheduled = conditions.find((c) => c.type === 'PodScheduled');
+  const { port, busPort } = nodePorts(spec, ordinal);
+  const info: PodInfo = { name, ordinal, shard, deleting: !!pod.metadata?.deletionTimestamp, pod, ready, port, busPort };
+  if (pod.status?.podIP) info.ip = pod.status.podIP;
+  if (pod.spec?.nodeName) info.node = pod.spec.nodeName;
+  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') info.unschedulable = scheduled.message ?? 'Unschedulable';
+  return info;
+}
+
+const desiredNode = (p: PodInfo): DesiredNode => ({ name: p.name, ip: p.ip!, port: p.port, busPort: p.busPort, domain: p.node ?? p.ip! });
+const endpoint = (p: PodInfo) => ({ ip: p.ip!, port: p.port });
+
+/** What the nodes of the cluster's Pods say, keyed by Pod name. */
+interface RedisPicture {
+  reports: Map<string, NodeReport>;
+  all: NodeReport[];
+  view: MergedView;
+  /** Pods whose node has joined the cluster (is not a fresh node). */
+  members: Set<string>;
+  roles: PodRoles;
+  /** Any slot assigned in any view. */
+  anySlots: boolean;
+}
+
+async function readPicture(pool: RedisPool, pods: PodInfo[]): Promise<RedisPicture> {
+  const withIp = pods.filter((p) => p.ip && !p.deleting);
+  const { reports } = await pool.readAll(withIp.map(endpoint));
+  const byEndpoint = new Map(reports.map((r) => [endpointKey(r.address), r]));
+  const byPod = new Map<string, NodeReport>();
+  for (const p of withIp) {
+    const r = byEndpoint.get(endpointKey(endpoint(p)));
+    if (r) byPod.set(p.name, r);
+  }
+  const view = mergeReports(reports);
+  const members = new Set<string>();
+  const slotHolders = new Set<string>();
+  const masters = new Set<string>();
+  for (const [name, r] of byPod) {
+    if (isFreshNode(r)) continue;
+    members.add(name);
+    const node = view.nodes.get(r.myId);
+    if (node?.role === 'master') masters.add(name);
+    if (node && node.slots.length > 0) slotHolders.add(name);
+    // Any view that gives it slots (a stale one too) makes it a holder: never delete it.
+    if (reports.some((x) => x.nodes.some((v) => v.id === r.myId && v.role === 'master' && v.slots.length > 0))) slotHolders.add(name);
+  }
+  const anySlots = view.owners.some((o) => o !== undefined);
+  return { reports: byPod, all: reports, view, members, roles: { slotHolders, masters }, anySlots };
+}
+
+/** The create plan from the shards: the master of shard s is its lowest ordinal Pod. */
+export function shardCreatePlan(shards: { shard: number; pods: string[] }[]): CreatePlan {
+  const ranges = splitSlots(shards.length);
+  return {
+    masters: shards.map((s, i) => ({ node: s.pods[0]!, slots: [ranges[i]!] })),
+    replicas: shards.flatMap((s) => s.pods.slice(1).map((node) => ({ node, masterNode: s.pods[0]! }))),
+  };
+}
+
+const EVENT_REASON: Partial<Record<EngineAction['kind'], string>> = {
+  replicate: 'NodeAdded',
+  failover: 'Failover',
+  forget: 'NodeForgotten',
+  'node-removed': 'NodeRemoved',
+  'slots-recovered-empty': 'DataLoss',
+};
+
+async function secretPassword(kube: Kube, namespace: string, spec: DefaultedSpec): Promise<{ password?: string; blocker?: Blocker }> {
+  const ref = spec.passwordSecret;
+  if (!ref) return {};
+  try {
+    const secret = await kube.core.readNamespacedSecret({ name: ref.name, namespace });
+    const encoded = secret.data?.[ref.key];
+    const value = encoded !== undefined ? Buffer.from(encoded, 'base64').toString('utf8') : secret.stringData?.[ref.key];
+    if (value === undefined) return { blocker: { reason: 'SecretMissing', message: `Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)` } };
+    return { password: value };
+  } catch (err) {
+    if (isNotFound(err)) return { blocker: { reason: 'SecretMissing', message: `Secret ${ref.name} (spec.passwordSecret.name) not found in namespace ${namespace}` } };
+    throw err;
+  }
+}
+
+/** Creates the object, or merge-patches it when `same` says the stored one differs. */
+async function ensureObject<T extends KubernetesObject>(kube: Kube, desired: T, same: (stored: T) => boolean): Promise<void> {
+  const stored = await kube.read(desired);
+  if (stored && same(stored)) return;
+  await kube.apply(desired);
+}
+
+const json = (v: unknown) => JSON.stringify(v);
+
+export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Promise<PassResult> {
+  const { kube, log } = deps;
+  const started = Date.now();
+  const budget = deps.passBudgetMs ?? 120_000;
+  let cr = await kube.getCluster<RedisCluster>(ref);
+  if (!cr) return { kind: 'gone' };
+
+  // 1. Deletion and the finalizer.
+  if (cr.metadata.deletionTimestamp) {
+    const spec = validateSpec(cr.spec);
+    const password = spec.ok ? (await secretPassword(kube, ref.namespace, spec.spec).catch(() => ({ password: undefined }))).password : undefined;
+    await teardown(kube, cr, { log, ...(password ? { password } : {}), finalizer: FINALIZER });
+    return { kind: 'gone' };
+  }
+  if (!(cr.metadata.finalizers ?? []).includes(FINALIZER)) {
+    try {
+      cr = (await kube.patchCluster(ref, { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER] } }, cr.metadata.resourceVersion)) as RedisCluster;
+    } catch (err) {
+      if (isConflict(err)) throw new RetryError(`adding the finalizer raced another write: ${errorMessage(err)}`, 409);
+      throw err;
+    }
+  }
+  const generation = cr.metadata.generation ?? 0;
+  const prevStatus = cr.status;
+  const identity: ClusterIdentity = { name: ref.name, namespace: ref.namespace, uid: cr.metadata.uid ?? '' };
+  const record = (type: 'Normal' | 'Warning', reason: string, message: string) =>
+    deps.recorder.record(cr as KubernetesObject, type, reason, message).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'recording an Event failed'));
+
+  let stored = prevStatus;
+  const writeStatus = async (next: RedisClusterStatus) => {
+    if (!statusChanged(stored, next)) return;
+    await kube.patchClusterStatus(ref, next as Record<string, unknown>);
+    const before = stored;
+    stored = { ...stored, ...next };
+    const was = isReady(before);
+    const now = isReady(next);
+    if (was && !now && next.phase !== 'Resharding' && next.phase !== 'Scaling') {
+      await record('Warning', 'Degraded', next.conditions?.find((c) => c.type === CONDITION_TYPES.Ready)?.message ?? 'not ready');
+    } else if (!was && now && before?.conditions?.some((c) => c.type === CONDITION_TYPES.Ready)) {
+      await record('Normal', before.phase === 'Creating' ? 'ClusterReady' : 'Recovered', next.conditions!.find((c) => c.type === CONDITION_TYPES.Ready)!.message);
+    }
+  };
+
+  // 2. A spec the operator cannot honour: say so, touch nothing.
+  const validated = validateSpec(cr.spec);
+  if (!validated.ok) {
+    const message = validated.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+    await record('Warning', 'InvalidSpec', message);
+    await writeStatus(
+      computeStatus(prevStatus, {
+        clusterName: ref.name, generation, blocker: { reason: 'InvalidSpec', message }, formed: false, podsWanted: 0, podsReady: 0,
+        podByEndpoint: new Map(), masters: 0, replicasPerMaster: 0, problems: [], resharding: false, scaling: false,
+      }),
+    );
+    return { kind: 'done', phase: 'Failed' };
+  }
+  const spec = validated.spec;
+  const secret = await secretPassword(kube, ref.namespace, spec);
+
+  // 3. ConfigMap, Service, PDB.
+  const cm = buildConfigMap(identity, spec);
+  await ensureObject(kube, cm, (s) => json(s.data) === json(cm.data));
+  const svc = buildService(identity, spec);
+  await ensureObject(kube, svc, (s) => json(s.spec?.ports?.map((p) => p.port)) === json(svc.spec!.ports!.map((p) => p.port)) && json(s.spec?.selector) === json(svc.spec!.selector));
+  const pdb = buildPodDisruptionBudget(identity);
+  await ensureObject(kube, pdb, (s) => s.spec?.maxUnavailable === 1 && json(s.spec?.selector) === json(pdb.spec!.selector));
+
+  const pool = new RedisPool({ ...(secret.password ? { password: secret.password } : {}), connectTimeoutMs: 1000, commandTimeoutMs: 5000 });
+  let lease: HeldLease | undefined;
+  try {
+    const listPods = async (): Promise<PodInfo[]> => {
+      const list = await kube.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: selectorFor(ref.name) });
+      return list.items.map((p) => podInfo(ref.name, spec, p)).filter((p): p is PodInfo => p !== undefined);
+    };
+    const formedBefore = prevStatus?.conditions?.some((c) => c.type === CONDITION_TYPES.SlotsAssigned) ?? false;
+    const reshardRunning = prevStatus?.reshard?.state === 'Running' || prevStatus?.reshard?.state === 'Planned';
+    let reshardEvent: CloudEventV1<unknown> | undefined;
+
+    for (let round = 0; ; round++) {
+      let pods = await listPods();
+      let picture = await readPicture(pool, pods);
+      const formed = formedBefore || picture.anySlots;
+
+      // 4. Pods: create the missing ones of the kept shards.
+      const plan = planPods({ masters: spec.masters, replicas: spec.replicas, pods, roles: picture.roles, formed });
+      if (!secret.blocker) {
+        for (const c of plan.create) {
+          if (spec.persistence.enabled) await kube.apply(buildClaim(identity, spec, c.ordinal));
+          try {
+            await kube.core.createNamespacedPod({ namespace: ref.namespace, body: buildPod(identity, spec, c.ordinal, c.shard) });
+            log.info({ pod: `${ref.name}-${c.ordinal}`, shard: c.shard }, 'Pod created');
+          } catch (err) {
+            if (!isConflict(err)) throw err;
+          }
+        }
+        if (plan.create.length) pods = await listPods();
+      }
+      const kept = new Set(plan.shards);
+      const wanted = pods.filter((p) => p.shard !== undefined && kept.has(p.shard) && !p.deleting);
+      const unschedulable = pods.find((p) => p.unschedulable);
+      const blocker: Blocker | undefined =
+        secret.blocker ?? (unschedulable ? { reason: 'Unschedulable', message: `Pod ${unschedulable.name} cannot be placed: ${unschedulable.unschedulable}` } : undefined);
+      if (blocker && round === 0) await record('Warning', blocker.reason, blocker.message);
+
+      // 5. The Lease, before any change to Redis.
+      const ready = wanted.filter((p) => p.ready);
+      const actions: EngineAction[] = [];
+      const problems: ClusterProblem[] = [];
+      if (!blocker && ready.length > 0 && !lease) {
+        lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: deps.leaseDurationSeconds ?? 15 });
+        if (!lease) return { kind: 'busy' };
+        lease.keepRenewed((err) => log.warn({ err: errorMessage(err) }, 'Lease lost'));
+      }
+
+      // 6. Form, or heal and place replicas.
+      const perShard = 1 + spec.replicas;
+      if (!blocker && lease) {
+        if (!formed) {
+          const shards = plan.shards.map((shard) => ({
+            shard,
+            pods: wanted.filter((p) => p.shard === shard).sort((a, b) => a.ordinal - b.ordinal),
+          }));
+          if (shards.every((s) => s.pods.length === perShard && s.pods.every((p) => p.ready))) {
+            const desired = shards.flatMap((s) => s.pods.map(desiredNode));
+            const createPlan = shardCreatePlan(shards.map((s) => ({ shard: s.shard, pods: s.pods.map((p) => p.name) })));
+            const result = await ensureCreated(pool, desired, createPlan);
+            problems.push(...result.problems);
+            if (result.actions.some((a) => a.kind === 'add-slots')) {
+              await record('Normal', 'ClusterCreated', `formed ${spec.masters} masters with ${spec.replicas} replicas each: ${createPlan.masters.map((m) => m.node).join(', ')} own the slots`);
+            }
+          }
+        } else {
+          const desired = pods.filter((p) => p.ip && !p.deleting).map(desiredNode);
+          if (!reshardRunning && picture.members.size > 0) {
+            const result = await heal(pool, desired, { masters: spec.masters, allowDataLoss: false, stepTimeoutMs: 20_000 });
+            actions.push(...result.actions);
+          }
+          picture = await readPicture(pool, pods);
+          actions.push(...(await placeNodes(pool, plan.shards, wanted, picture, spec.masters, log)));
+          // Surplus replicas (replicas lowered): out of the cluster first, then the Pod.
+          picture = await readPicture(pool, pods);
+          for (const name of plan.surplus) {
+            if (picture.roles.slotHolders.has(name) || picture.roles.masters.has(name)) continue;
+            const report = picture.reports.get(name);
+            if (report && picture.members.has(name)) {
+              const result = await removeReplica(pool, report.myId, { endpoints: pods.filter((p) => p.ip).map(endpoint) });
+              actions.push(...result.actions);
+            }
+            await deletePod(kube, ref.namespace, name, spec);
+          }
+        }
+      }
+
+      // 7. Masters: ask for a reshard, or remove the shards a reshard has drained.
+      picture = await readPicture(pool, pods);
+      const counts = readyCounts(picture.view);
+      const slotShards = new Set(wanted.filter((p) => picture.roles.masters.has(p.name) && p.shard !== undefined).map((p) => p.shard!));
+      let resharding = reshardRunning;
+      if (!blocker && lease && formed && !reshardRunning && counts.slotOwners > 0) {
+        const allJoined = plan.shards.every((s) => slotShards.has(s));
+        if (counts.slotOwners < spec.masters && allJoined) {
+          reshardEvent = reshardRequest(ref, generation, 'scale-out', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
+          resharding = true;
+        } else if (counts.slotOwners > spec.masters) {
+          reshardEvent = reshardRequest(ref, generation, 'scale-in', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
+          resharding = true;
+        } else if (counts.slotOwners === spec.masters && counts.masters === spec.masters) {
+          const drained = drainedShards({ masters: spec.masters, slotOwners: counts.slotOwners, pods: wanted, roles: picture.roles, members: picture.members });
+          for (const shard of drained) actions.push(...(await removeShard(kube, pool, ref.namespace, spec, shard, pods, picture)));
+          if (drained.length) picture = await readPicture(pool, (pods = await listPods()));
+        }
+      }
+
+      for (const a of actions) {
+        const reason = EVENT_REASON[a.kind];
+        if (reason) await record(reason === 'DataLoss' ? 'Warning' : 'Normal', reason, a.message);
+      }
+
+      // 8. Status.
+      const livePods = pods.filter((p) => !p.deleting && p.shard !== undefined && kept.has(p.shard));
+      const members = [...picture.reports.entries()].filter(([name]) => picture.members.has(name)).map(([, r]) => r);
+      const memberPods = livePods.filter((p) => p.ip && (picture.members.has(p.name) || !picture.reports.has(p.name)));
+      const unreachable = memberPods.filter((p) => !picture.reports.has(p.name)).map(endpoint);
+      if (formed && members.length) {
+        problems.push(
+          ...checkCluster(members, {
+            nodes: memberPods.map(desiredNode),
+            masters: spec.masters,
+            replicasPerMaster: spec.replicas,
+            unreachable,
+          }),
+        );
+      }
+      const podByEndpoint = new Map(pods.filter((p) => p.ip && !p.deleting).map((p) => [endpointKey(endpoint(p)), p.name]));
+      const podsWanted = plan.shards.length * perShard;
+      const podsReady = livePods.filter((p) => p.ready).length;
+      const scaling = livePods.length !== podsWanted || plan.surplus.length > 0;
+      const next = computeStatus(stored, {
+        clusterName: ref.name,
+        generation,
+        ...(blocker ? { blocker } : {}),
+        formed: formed || picture.anySlots,
+        podsWanted,
+        podsReady,
+        ...(picture.all.length ? { view: picture.view } : {}),
+        podByEndpoint,
+        masters: spec.masters,
+        replicasPerMaster: spec.replicas,
+        problems,
+        resharding,
+        scaling,
+      });
+      const settled = next.phase === 'Ready' || !!blocker || resharding || !lease;
+      const elapsed = Date.now() - started;
+      if (settled || elapsed > budget) {
+        await writeStatus(next);
+        return reshardEvent ? { kind: 'reshard', event: reshardEvent, phase: next.phase } : { kind: 'done', phase: next.phase };
+      }
+      // Not there yet (a failover under way, a Pod starting): look again shortly, within the budget.
+      if (round === 0) await writeStatus(next);
+      await sleep(1000);
+      await lease?.renew().catch(() => undefined);
+    }
+  } finally {
+    await lease?.release();
+    await pool.close();
+  }
+}
+
+function reshardRequest(ref: ObjectRef, generation: number, mode: 'scale-out' | 'scale-in', masters: number, reason: string, source: string): CloudEventV1<unknown> {
+  return buildEvent(RESHARD_REQUESTED, { cluster: { namespace: ref.namespace, name: ref.name }, generation, mode, masters, reason }, { source }) as CloudEventV1<unknown>;
+}
+
+/**
+ * New shards get their lowest ordinal ready Pod joined as an empty master (the reshard gives it
+ * slots); fresh Pods of a shard whose master is known become its replicas.
+ */
+async function placeNodes(pool: RedisPool, shards: number[], pods: PodInfo[], picture: RedisPicture, masters: number, log: Logger): Promise<EngineAction[]> {
+  const actions: EngineAction[] = [];
+  const memberReports = [...picture.reports.entries()].filter(([n]) => picture.members.has(n)).map(([, r]) => r);
+  const seed = memberReports.find((r) => picture.view.nodes.get(r.myId)?.role === 'master' && (picture.view.nodes.get(r.myId)?.slots.length ?? 0) > 0) ?? memberReports[0];
+  if (!seed) return actions;
+  const jobs: Promise<void>[] = [];
+  const joined = new Set(pods.filter((p) => picture.members.has(p.name)).map((p) => p.shard));
+  for (const shard of shards) {
+    const inShard = pods.filter((p) => p.shard === shard).sort((a, b) => a.ordinal - b.ordinal);
+    const members = inShard.filter((p) => picture.members.has(p.name));
+    const fresh = inShard.filter((p) => p.ready && picture.reports.has(p.name) && !picture.members.has(p.name));
+    if (fresh.length === 0) continue;
+    let master = members.find((p) => picture.roles.masters.has(p.name));
+    // Only while fewer shards than masters have joined: a shard left over from a drain never rejoins.
+    if (!master && members.length === 0 && joined.size < masters) {
+      joined.add(shard);
+      // A new shard: its first Pod joins as an empty master.
+      const first = fresh.shift()!;
+      const r = picture.reports.get(first.name)!;
+      await pool.call(endpoint(first), 'CLUSTER', 'MEET', seed.address.ip, seed.address.port);
+      await waitFor(`${first.name} to join the cluster`, 20_000, async () => {
+        const { reports } = await pool.readAll([seed.address]);
+        return reports[0]?.nodes.some((v) => v.id === r.myId && !v.flags.includes('handshake')) ? true : undefined;
+      }, 200);
+      actions.push({ kind: 'meet', nodeId: r.myId, message: `${first.name} joined as an empty master of shard ${shard}` });
+      master = first;
+    }
+    if (!master) {
+      log.info({ shard }, 'shard has no master yet (failover under way); its new Pods wait');
+      continue;
+    }
+    const masterId = picture.reports.get(master.name)?.myId;
+    if (!masterId) continue;
+    for (const p of fresh) {
+      jobs.push(
+        attachReplica(pool, endpoint(p), masterId, { seed: seed.address, timeoutMs: 60_000 }).then((a) => {
+          for (const x of a) if (x.kind === 'replicate') actions.push({ ...x, message: `${p.name} attached as a replica of ${master!.name} (shard ${shard})` });
+        }),
+      );
+    }
+  }
+  const results = await Promise.allSettled(jobs);
+  for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'attaching a replica failed');
+  return actions;
+}
+
+async function deletePod(kube: Kube, namespace: string, name: string, spec: DefaultedSpec): Promise<void> {
+  await kube.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace } });
+  if (spec.persistence.enabled) {
+    const m = /-(\d+)$/.exec(name);
+    const cluster = name.slice(0, name.length - (m?.[0].length ?? 0));
+    await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName(cluster, Number(m?.[1])), namespace } });
+  }
+}
+
+/** A drained shard: its replicas, then its empty master, leave the cluster; then its Pods go. */
+async function removeShard(kube: Kube, pool: RedisPool, namespace: string, spec: DefaultedSpec, shard: number, pods: PodInfo[], picture: RedisPicture): Promise<EngineAction[]> {
+  const actions: EngineAction[] = [];
+  const inShard = pods.filter((p) => p.shard === shard);
+  const endpoints = pods.filter((p) => p.ip).map(endpoint);
+  const ordered = [...inShard].sort((a, b) => Number(picture.roles.masters.has(a.name)) - Number(picture.roles.masters.has(b.name)));
+  for (const p of ordered) {
+    const r = picture.reports.get(p.name);
+    if (r && picture.members.has(p.name)) {
+      const result = picture.roles.masters.has(p.name)
+        ? await removeNode(pool, r.myId, { endpoints })
+        : await removeReplica(pool, r.myId, { endpoints });
+      actions.push(...result.actions.map((a) => (a.kind === 'node-removed' ? { ...a, message: `${a.message}: Pod ${p.name} of drained shard ${shard}` } : a)));
+    }
+    await deletePod(kube, namespace, p.name, spec);
+  }
+  return actions;
+}

@@ -1,0 +1,248 @@
+// End-to-end helpers: the embedded platform on free ports, RedisClusters applied and awaited, an
+// ioredis Cluster client to one, kubectl run as a person would, and a look at the redis-server
+// processes the kubelet runs. Generic: any test of the operator on the platform can use them.
+import { execFile } from 'node:child_process';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster } from 'ioredis';
+import { parse } from 'yaml';
+import { REPO_ROOT, startPlatform, type Platform, type PlatformOptions } from '../../local/platform.js';
+import type { KubeObject } from '../../local/eventing/kube.js';
+
+export const RC_API_VERSION = 'redis.redis/v1beta1';
+export const RC_KIND = 'RedisCluster';
+/** The virtual nodes' addresses (see local/scheduler defaultNodes). */
+export const NODE_ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
+
+export interface E2E {
+  platform: Platform;
+  stateDir: string;
+  /** Runs kubectl against the platform's API server with an empty kubeconfig of its own. */
+  kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
+  getCluster(namespace: string, name: string): Promise<KubeObject | undefined>;
+  stop(): Promise<void>;
+}
+
+export interface E2EOptions extends Partial<PlatformOptions> {
+  /** Namespaces to create up front. */
+  namespaces?: string[];
+}
+
+/** The platform on free ports with fast resync and a short idle window, unless told otherwise. */
+export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
+  const stateDir = mkdtempSync(join(tmpdir(), 'redis-operator-e2e-'));
+  const platform = await startPlatform({
+    apiPort: 0,
+    brokerPort: 0,
+    servingPort: 0,
+    frontDoorPort: 0,
+    stateDir,
+    pingIntervalMs: 10_000,
+    idleWindowMs: 120_000,
+    // E2E_LOG_FILE=<path> keeps the platform's log for a failing run.
+    ...(process.env.E2E_LOG_FILE ? { log: (m: string) => appendFileSync(process.env.E2E_LOG_FILE!, `${new Date().toISOString()} ${m}\n`) } : {}),
+    ...opts,
+  });
+  for (const ns of opts.namespaces ?? []) {
+    await platform.kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+  }
+  const kubeconfigDir = mkdtempSync(join(tmpdir(), 'kubectl-'));
+  const kubeconfig = join(kubeconfigDir, 'config');
+  writeFileSync(kubeconfig, '');
+  const kubectl = (args: string[], input?: string) =>
+    new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      const child = execFile(
+        '/usr/bin/kubectl',
+        ['--server', platform.urls.api, '--cache-dir', join(kubeconfigDir, 'cache'), ...args],
+        { env: { ...process.env, KUBECONFIG: kubeconfig, HOME: kubeconfigDir }, timeout: 60_000 },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      if (input !== undefined) child.stdin!.end(input);
+    });
+  return {
+    platform,
+    stateDir,
+    kubectl,
+    getCluster: (namespace, name) => platform.kube.get(RC_API_VERSION, RC_KIND, name, namespace),
+    async stop() {
+      await platform.stop();
+      rmSync(kubeconfigDir, { recursive: true, force: true });
+      // E2E_KEEP_STATE=1 keeps Pod data and function logs for a look after the run.
+      if (process.env.E2E_KEEP_STATE !== '1') rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns something other than undefined/false; throws naming `what` on timeout. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(intervalMs);
+  }
+}
+
+function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, host, () => s.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A basePort whose `count` node ports, their bus ports (+10000) and exporter ports (+5000) are free
+ * on every virtual node, kept below 55535 so the bus ports stay valid.
+ */
+export async function freeBasePort(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 2500) * 10;
+    let ok = true;
+    for (let i = 0; i < count && ok; i++) {
+      for (const offset of [0, 5000, 10000]) {
+        for (const host of NODE_ADDRESSES) if (!(await canListen(host, base + i + offset))) ok = false;
+      }
+    }
+    if (ok) return base;
+  }
+  throw new Error(`no free range of ${count} ports found`);
+}
+
+/** The example manifest (examples/rediscluster.yaml), with overrides merged into its spec. */
+export function exampleCluster(overrides: { name?: string; namespace?: string; spec?: Record<string, unknown> } = {}): KubeObject {
+  const obj = parse(readFileSync(join(REPO_ROOT, 'examples', 'rediscluster.yaml'), 'utf8')) as KubeObject;
+  return {
+    ...obj,
+    metadata: { ...obj.metadata, ...(overrides.name ? { name: overrides.name } : {}), ...(overrides.namespace ? { namespace: overrides.namespace } : {}) },
+    spec: { ...obj.spec, ...overrides.spec },
+  };
+}
+
+export interface ClusterStatusView {
+  phase?: string;
+  observedGeneration?: number;
+  conditions?: { type: string; status: string; reason: string; message: string }[];
+  nodes?: { id: string; pod: string; ip: string; port: number; role: string; masterId?: string; slots?: string[] }[];
+  readyMasters?: number;
+  readyReplicas?: number;
+}
+
+export function condition(obj: KubeObject | undefined, type: string) {
+  return (obj?.status as ClusterStatusView | undefined)?.conditions?.find((c) => c.type === type);
+}
+
+/**
+ * Waits until the cluster's status is Ready for its current generation, with `nodes` nodes listed
+ * (all of them, when given); returns the object.
+ */
+export async function waitForReady(e2e: E2E, namespace: string, name: string, timeoutMs = 120_000, nodes?: number): Promise<KubeObject> {
+  return eventually(
+    `RedisCluster ${namespace}/${name} to be Ready`,
+    async () => {
+      const obj = await e2e.getCluster(namespace, name);
+      const status = obj?.status as ClusterStatusView | undefined;
+      if (!obj || status?.phase !== 'Ready' || condition(obj, 'Ready')?.status !== 'True') return undefined;
+      if (status.observedGeneration !== obj.metadata?.generation) return undefined;
+      if (nodes !== undefined && status.nodes?.length !== nodes) return undefined;
+      return obj;
+    },
+    timeoutMs,
+    500,
+  );
+}
+
+/** The node addresses of a cluster from its status. */
+export function statusNodes(obj: KubeObject): NonNullable<ClusterStatusView['nodes']> {
+  return (obj.status as ClusterStatusView).nodes ?? [];
+}
+
+/** An ioredis Cluster client seeded with every node of the status; quits with `.quit()`. */
+export function clusterClient(obj: KubeObject, password?: string): Cluster {
+  const seeds = statusNodes(obj).map((n) => ({ host: n.ip, port: n.port }));
+  return new Cluster(seeds, {
+    redisOptions: { ...(password ? { password } : {}), connectTimeout: 2000 },
+    clusterRetryStrategy: (times) => (times > 60 ? null : 250),
+    retryDelayOnClusterDown: 300,
+    retryDelayOnFailover: 300,
+    retryDelayOnTryAgain: 300,
+    maxRedirections: 64,
+    slotsRefreshTimeout: 2000,
+  });
+}
+
+/** Writes `count` keys `prefix:i` = `v:i` through the cluster client. */
+export async function writeKeys(client: Cluster, prefix: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i += 100) {
+    await Promise.all(Array.from({ length: Math.min(100, count - i) }, (_, j) => client.set(`${prefix}:${i + j}`, `v:${i + j}`)));
+  }
+}
+
+/** How many of the keys written by writeKeys read back with their value. */
+export async function countKeys(client: Cluster, prefix: string, count: number): Promise<number> {
+  let ok = 0;
+  for (let i = 0; i < count; i += 100) {
+    const values = await Promise.all(Array.from({ length: Math.min(100, count - i) }, (_, j) => client.get(`${prefix}:${i + j}`)));
+    values.forEach((v, j) => {
+      if (v === `v:${i + j}`) ok++;
+    });
+  }
+  return ok;
+}
+
+export interface RedisProcess {
+  pid: number;
+  ip: string;
+  port: number;
+}
+
+/**
+ * The redis-server processes listening on one of `ports` (any virtual node), from the process table:
+ * redis-server titles itself `redis-server <ip>:<port> [cluster]`.
+ */
+export async function redisServers(ports: number[]): Promise<RedisProcess[]> {
+  const out = await new Promise<string>((resolve) => execFile('ps', ['-eo', 'pid=,args='], (_e, stdout) => resolve(stdout)));
+  const wanted = new Set(ports);
+  const found: RedisProcess[] = [];
+  for (const line of out.split('\n')) {
+    const m = /^\s*(\d+)\s+\S*redis-server\s+([\d.]+):(\d+)/.exec(line);
+    if (!m || !wanted.has(Number(m[3]))) continue;
+    found.push({ pid: Number(m[1]), ip: m[2]!, port: Number(m[3]) });
+  }
+  return found;
+}
+
+/** The Pods of a cluster, by its selector. */
+export async function clusterPods(e2e: E2E, namespace: string, name: string): Promise<KubeObject[]> {
+  const list = await e2e.platform.kube.list('v1', 'Pod', namespace, `app.kubernetes.io/name=redis-cluster,redis.redis/cluster=${name}`);
+  return list.items;
+}
+
+export function podIsReady(pod: KubeObject): boolean {
+  const conditions = (pod.status?.conditions ?? []) as { type: string; status: string }[];
+  return pod.status?.phase === 'Running' && conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+}
+
+/** Posts a CloudEvent (binary mode) straight to a function's service URL; returns the status. */
+export async function postEvent(url: string, event: { type: string; source: string; id: string; data: unknown; extensions?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: string }> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'ce-specversion': '1.0',
+    'ce-type': event.type,
+    'ce-source': event.source,
+    'ce-id': event.id,
+  };
+  for (const [k, v] of Object.entries(event.extensions ?? {})) headers[`ce-${k}`] = v;
+  const res = await fetch(url, { method: 'POST', headers, body: JSON.stringify(event.data) });
+  return { status: res.status, headers: res.headers, body: await res.text() };
+}
