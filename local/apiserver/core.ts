@@ -349,13 +349,7 @@ export class ApiCore {
     } else {
       next = incoming;
       const m = existing.metadata;
-      next.metadata = {
-        ...incoming.metadata,
-        name,
-        uid: m.uid,
-        creationTimestamp: m.creationTimestamp,
-        ...(t.namespaced ? { namespace: m.namespace } : {}),
-      };
+      next.metadata = { ...incoming.metadata, name, uid: m.uid, creationTimestamp: m.creationTimestamp };
       delete next.metadata.namespace;
       if (t.namespaced) next.metadata.namespace = m.namespace;
       for (const k of ['deletionTimestamp', 'deletionGracePeriodSeconds', 'generation'] as const) {

@@ -25,11 +25,8 @@ export function jsonPatch(target: Json, patch: Json): Json {
     const result = fastJsonPatch.applyPatch(structuredClone(target), patch as fastJsonPatch.Operation[], true, false);
     return result.newDocument;
   } catch (err) {
+    // Kubernetes answers any operation that cannot apply (a failed `test` included) with 422.
     const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    // A failed `test` operation is a conflict of intent, which Kubernetes reports as 422.
-    if ((err as { name?: string }).name === 'TEST_OPERATION_FAILED') {
-      throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${message}`);
-    }
     throw new ApiError(422, 'Invalid', `the server rejected our request due to an error in our request: ${message}`);
   }
 }

@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, Watch, makeInformer, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, waitFor, type TestApi } from '../helpers/platform-api.js';
 
@@ -96,6 +96,28 @@ describe('watch', () => {
     await waitFor('the error event', () => w.seen.length >= 1);
     expect(w.seen[0]).toMatchObject({ type: 'ERROR', code: 410 });
     await waitFor('the stream ends', () => w.ended());
+  });
+
+  it('feeds a client-node informer (list, then watch from the list)', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'inf' } } });
+    await core.createNamespacedPod({ namespace: 'inf', body: { metadata: { name: 'before', labels: { app: 'i' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } });
+    const informer = makeInformer<V1Pod>(api.kc, '/api/v1/namespaces/inf/pods', () => core.listNamespacedPod({ namespace: 'inf' }), 'app=i');
+    const seen: string[] = [];
+    informer.on('add', (p) => seen.push(`add ${p.metadata?.name}`));
+    informer.on('update', (p) => seen.push(`update ${p.metadata?.name} ${p.metadata?.labels?.v ?? ''}`));
+    informer.on('delete', (p) => seen.push(`delete ${p.metadata?.name}`));
+    await informer.start();
+    try {
+      await waitFor('the listed Pod', () => seen.includes('add before'));
+      await core.createNamespacedPod({ namespace: 'inf', body: { metadata: { name: 'after', labels: { app: 'i' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } });
+      await core.patchNamespacedPod({ name: 'after', namespace: 'inf', body: { metadata: { labels: { v: '2' } } } }, merge);
+      await core.deleteNamespacedPod({ name: 'before', namespace: 'inf' });
+      await waitFor('informer events', () => seen.length >= 4);
+      expect(seen).toEqual(['add before', 'add after', 'update after 2', 'delete before']);
+      expect(informer.list().map((p) => p.metadata?.name)).toEqual(['after']);
+    } finally {
+      await informer.stop();
+    }
   });
 
   it('ends a watch after timeoutSeconds', async () => {
