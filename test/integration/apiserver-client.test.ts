@@ -379,6 +379,21 @@ describe('deletion', () => {
     await expect(core.readNamespacedPod({ name: 'unbound', namespace: 'default' })).rejects.toMatchObject({ code: 404 });
   });
 
+  it('removes a terminating Pod no kubelet finished, a margin after its grace period', async () => {
+    await core.createNamespacedPod({ namespace: 'default', body: pod('abandoned') });
+    await core.createNamespacedPodBinding({ name: 'abandoned', namespace: 'default', body: { metadata: { name: 'abandoned' }, target: { kind: 'Node', name: 'nowhere' } } });
+    const began = Date.now();
+    await core.deleteNamespacedPod({ name: 'abandoned', namespace: 'default', gracePeriodSeconds: 1 });
+    expect((await core.readNamespacedPod({ name: 'abandoned', namespace: 'default' })).metadata?.deletionGracePeriodSeconds).toBe(1);
+    await waitFor(
+      'the Pod removed',
+      async () => (await core.listNamespacedPod({ namespace: 'default', fieldSelector: 'metadata.name=abandoned' })).items.length === 0,
+      15_000,
+      200,
+    );
+    expect(Date.now() - began).toBeGreaterThanOrEqual(5_000);
+  });
+
   it('empties a deleted namespace before removing it', async () => {
     await core.createNamespace({ body: { metadata: { name: 'doomed' } } });
     await core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'x' } } });
