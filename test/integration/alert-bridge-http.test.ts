@@ -128,7 +128,7 @@ describe('alert-bridge over HTTP', () => {
   });
 
   it('answers 401 with WWW-Authenticate: Bearer without a token or with a wrong one, and posts nothing', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }]) {
+    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }]) {
       const res = await post(url, JSON.stringify(ALERTMANAGER_PAYLOAD), headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
