@@ -1,0 +1,132 @@
+// `npm run build` for the discovery function, then the bundle started as the image would start it
+// (`node index.mjs`), answering health checks and looking clusters up in a real API server.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parse } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kubeConfigYaml } from '../../local/apiserver/kubeconfig.js';
+import { Kube } from '../../shared/kube/client.js';
+import { startTestApi, type TestApi } from '../helpers/platform-api.js';
+
+const TSX = path.resolve('node_modules/.bin/tsx');
+let out: string;
+let api: TestApi;
+let child: ChildProcess | undefined;
+
+function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(TSX, ['scripts/build.ts', ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url}/healthz did not answer within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  out = mkdtempSync(path.join(tmpdir(), 'build-'));
+  api = await startTestApi();
+});
+
+afterAll(async () => {
+  if (child && child.exitCode === null) {
+    child.kill('SIGKILL');
+    await new Promise((r) => child!.once('exit', r));
+  }
+  await api?.close();
+  rmSync(out, { recursive: true, force: true });
+});
+
+describe('npm run build', () => {
+  it('bundles discovery into one ESM file with a Dockerfile and prints its size', async () => {
+    const r = await run(['--out', out, 'discovery']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^discovery\s+\S+discovery\/index\.mjs\s+[\d.]+ KiB/m);
+    const bundle = readFileSync(path.join(out, 'discovery', 'index.mjs'), 'utf8');
+    expect(bundle.startsWith("import { createRequire as __bundleCreateRequire } from 'node:module';")).toBe(true);
+    // Everything is inside: no import of a project file or a package other than Node's own.
+    const imports = [...bundle.matchAll(/^import .* from ["']([^"']+)["'];?$/gm)].map((m) => m[1]!);
+    expect(imports.filter((m) => !m.startsWith('node:') && !/^[a-z_]+$/.test(m))).toEqual([]);
+    const dockerfile = readFileSync(path.join(out, 'discovery', 'Dockerfile'), 'utf8');
+    expect(dockerfile).toMatch(/^FROM node:20-slim$/m);
+    expect(dockerfile).toMatch(/^COPY index\.mjs /m);
+    expect(dockerfile).toMatch(/^CMD \["node", "index\.mjs"\]$/m);
+  });
+
+  it('the bundle serves /healthz and looks clusters up through the API server', async () => {
+    const kube = new Kube(api.kc);
+    const crd = parse(readFileSync('charts/redis-operator/crds/redisclusters.redis.redis.yaml', 'utf8')) as Record<string, unknown>;
+    await kube.custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd });
+    await kube.custom.createNamespacedCustomObject({
+      group: 'redis.redis',
+      version: 'v1beta1',
+      plural: 'redisclusters',
+      namespace: 'cache',
+      body: { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name: 'bundled' }, spec: { maxMemory: '64mb' } },
+    });
+    const deadPort = await freePort();
+    await kube.patchClusterStatus({ namespace: 'cache', name: 'bundled' }, { nodes: [{ id: 'a'.repeat(40), pod: 'bundled-0', ip: '127.0.0.1', port: deadPort, role: 'master' }] });
+    const kubeconfig = path.join(out, 'kubeconfig');
+    writeFileSync(kubeconfig, kubeConfigYaml(api.url));
+
+    const port = await freePort();
+    child = spawn(process.execPath, ['index.mjs'], {
+      cwd: path.join(out, 'discovery'),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', PORT: String(port), KUBECONFIG: kubeconfig, LOG_LEVEL: 'warn', HOME: out },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let logs = '';
+    child.stdout!.on('data', (d: Buffer) => (logs += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (logs += d.toString()));
+    const url = `http://127.0.0.1:${port}`;
+    await waitHealthy(url, 30_000).catch((err: Error) => {
+      throw new Error(`${err.message}; output: ${logs}`);
+    });
+    expect(await (await fetch(`${url}/healthz`)).json()).toEqual({ status: 'ok' });
+    const missing = await fetch(`${url}/cluster/nodes`);
+    expect(missing.status).toBe(400);
+    const found = await fetch(`${url}/cluster/nodes?clusterName=bundled`);
+    expect(found.status).toBe(200);
+    expect(found.headers.get('x-discovery-source')).toBe('status');
+    expect(await found.json()).toEqual([{ ip: '127.0.0.1', port: deadPort }]);
+    expect((await fetch(`${url}/cluster/nodes?clusterName=absent`)).status).toBe(404);
+
+    // SIGTERM drains and exits 0, as Knative stops a revision.
+    const exited = new Promise<number | null>((r) => child!.once('exit', (code) => r(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('fails with a message naming an unknown function', async () => {
+    const r = await run(['--out', out, 'no-such-function']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no function no-such-function; functions with an index.ts: .*discovery/);
+  });
+});
