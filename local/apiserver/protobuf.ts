@@ -1,6 +1,7 @@
 // Kubernetes' protobuf request encoding, for the few kinds kubectl sends that way when a person
 // types `kubectl create namespace|configmap|secret|serviceaccount`: the `k8s\0` envelope around a
-// runtime.Unknown whose `raw` is the object. Other kinds stay unsupported (415).
+// runtime.Unknown whose `raw` is the object; and the access review of `kubectl auth can-i`.
+// Other kinds stay unsupported (415).
 
 type Field =
   | { name: string; kind: 'string' | 'bytes' | 'int' | 'bool' | 'time'; repeated?: boolean }
@@ -50,6 +51,29 @@ export const PROTOBUF_KINDS: Record<string, Desc> = {
   'v1/Namespace': {
     1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
     2: { name: 'spec', kind: 'msg', msg: { 1: { name: 'finalizers', kind: 'string', repeated: true } } },
+  },
+  'authorization.k8s.io/v1/SelfSubjectAccessReview': {
+    1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
+    2: {
+      name: 'spec',
+      kind: 'msg',
+      msg: {
+        1: {
+          name: 'resourceAttributes',
+          kind: 'msg',
+          msg: {
+            1: { name: 'namespace', kind: 'string' },
+            2: { name: 'verb', kind: 'string' },
+            3: { name: 'group', kind: 'string' },
+            4: { name: 'version', kind: 'string' },
+            5: { name: 'resource', kind: 'string' },
+            6: { name: 'subresource', kind: 'string' },
+            7: { name: 'name', kind: 'string' },
+          },
+        },
+        2: { name: 'nonResourceAttributes', kind: 'msg', msg: { 1: { name: 'path', kind: 'string' }, 2: { name: 'verb', kind: 'string' } } },
+      },
+    },
   },
   'v1/ServiceAccount': {
     1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },

@@ -36,6 +36,8 @@ export interface ResourceType {
   printerColumns?: PrinterColumn[];
   /** Where objects live: all versions of one resource share it. */
   storageKey: string;
+  /** An access review: create-only, answered at once, never stored. */
+  review?: boolean;
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -48,6 +50,7 @@ interface Row {
   shortNames?: string[];
   status?: boolean;
   categories?: string[];
+  review?: boolean;
 }
 
 // group/version, kind, plural, namespaced, shortNames, status subresource
@@ -70,6 +73,8 @@ const BUILT_IN: Row[] = [
   { gv: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
   { gv: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false },
   { gv: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRoleBinding', plural: 'clusterrolebindings', namespaced: false },
+  { gv: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', plural: 'selfsubjectaccessreviews', namespaced: false, review: true },
+  { gv: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', plural: 'subjectaccessreviews', namespaced: false, review: true },
   { gv: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], status: true, categories: ['all'] },
   { gv: 'serving.knative.dev/v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['kservice', 'ksvc'], status: true, categories: ['all', 'knative', 'serving'] },
   { gv: 'eventing.knative.dev/v1', kind: 'Broker', plural: 'brokers', namespaced: true, status: true, categories: ['all', 'knative', 'eventing'] },
@@ -105,6 +110,7 @@ function builtIn(row: Row): ResourceType {
     status: row.status ?? false,
     custom: false,
     storageKey: `${group}/${row.plural}`,
+    review: row.review,
   };
 }
 
@@ -178,7 +184,7 @@ export function discoveryEntry(t: ResourceType): Record<string, unknown>[] {
       singularName: t.singular,
       namespaced: t.namespaced,
       kind: t.kind,
-      verbs: VERBS,
+      verbs: t.review ? ['create'] : VERBS,
       ...(t.shortNames?.length ? { shortNames: t.shortNames } : {}),
       ...(t.categories?.length ? { categories: t.categories } : {}),
     },

@@ -40,6 +40,7 @@ describe('kubectl', () => {
     expect(out).toMatch(/^redisclusters\s+rdc\s+redis\.redis\/v1beta1\s+true\s+RedisCluster$/m);
     expect(out).toMatch(/^pods\s+po\s+v1\s+true\s+Pod$/m);
     expect(out).toMatch(/^leases\s+coordination\.k8s\.io\/v1\s+true\s+Lease$/m);
+    expect((await kubectl.ok(['auth', 'can-i', 'create', 'pods'])).trim()).toBe('yes');
   });
 
   it('shows the printer columns in get', async () => {
