@@ -42,7 +42,8 @@ export interface DeleteOptions {
   dryRun?: string[];
 }
 
-export type PatchType = 'merge' | 'json' | 'strategic';
+/** `apply` is server-side apply, approximated: create if absent, else merge (no field ownership). */
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
 
 export const INITIAL_NAMESPACES = ['default', 'kube-system', 'kube-public', 'cache'];
 const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
@@ -420,10 +421,17 @@ export class ApiCore {
     patchBody: unknown,
     sub: 'status' | undefined,
     opts: WriteOptions = {},
-  ): WriteResult {
+  ): WriteResult & { created?: boolean } {
     if (type === 'strategic' && t.custom) throw unsupportedMediaType('application/strategic-merge-patch+json', PATCH_TYPES_CUSTOM);
+    if (type === 'apply' && !this.store.get(t.storageKey, t.namespaced ? namespace : undefined, name)) {
+      const body = (patchBody ?? {}) as Obj;
+      if (body.metadata?.name && body.metadata.name !== name) {
+        throw badRequest(`the name of the object (${String(body.metadata.name)}) does not match the name on the URL (${name})`);
+      }
+      return { ...this.create(t, namespace, { ...body, metadata: { ...(body.metadata ?? {}), name } }, opts), created: true };
+    }
     const existing = this.get(t, namespace, name);
-    const patched = applyPatch(existing, type, patchBody) as Obj;
+    const patched = applyPatch(existing, type === 'apply' ? (t.custom ? 'merge' : 'strategic') : type, patchBody) as Obj;
     if (!patched || typeof patched !== 'object') throw badRequest('the patch did not produce an object');
     return this.update(t, namespace, name, patched, sub, opts);
   }
@@ -697,7 +705,7 @@ export class ApiCore {
     if (patchType === 'strategic' && t.custom) throw unsupportedMediaType('application/strategic-merge-patch+json', PATCH_TYPES_CUSTOM);
     const existing = this.get(t, namespace, name);
     const current = this.scaleOf(t, existing);
-    const scale = (patchType ? applyPatch(current, patchType, body) : body) as Obj;
+    const scale = (patchType ? applyPatch(current, patchType === 'apply' ? 'merge' : patchType, body) : body) as Obj;
     const rv = scale?.metadata?.resourceVersion;
     if (rv && String(rv) !== existing.metadata.resourceVersion) throw conflict(t.plural, t.group, name);
     const replicas = scale?.spec?.replicas;
@@ -820,5 +828,7 @@ export function applyPatch(target: unknown, type: PatchType, patch: unknown): un
       return jsonPatch(target, patch);
     case 'strategic':
       return strategicMergePatch(target, patch);
+    case 'apply':
+      return mergePatch(target, patch);
   }
 }

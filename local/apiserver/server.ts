@@ -73,10 +73,12 @@ function patchTypeOf(contentType: string): PatchType {
   if (type === 'application/merge-patch+json') return 'merge';
   if (type === 'application/json-patch+json') return 'json';
   if (type === 'application/strategic-merge-patch+json') return 'strategic';
+  if (type === 'application/apply-patch+yaml') return 'apply';
   throw unsupportedMediaType(type, [
     'application/json-patch+json',
     'application/merge-patch+json',
     'application/strategic-merge-patch+json',
+    'application/apply-patch+yaml',
   ]);
 }
 
@@ -314,8 +316,8 @@ export class ApiHttp {
       }
       case 'PATCH': {
         const type = patchTypeOf(String(req.headers['content-type'] ?? ''));
-        const { object, warnings } = core.patch(t, namespace, name, type, await readBody(req), status, this.writeOptions(q));
-        return sendJson(res, 200, object, warnings);
+        const { object, warnings, created } = core.patch(t, namespace, name, type, await readBody(req), status, this.writeOptions(q));
+        return sendJson(res, created ? 201 : 200, object, warnings);
       }
       case 'DELETE': {
         if (status) throw methodNotAllowed();

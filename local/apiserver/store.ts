@@ -43,7 +43,15 @@ export class Store {
     } catch {
       return;
     }
-    const state = JSON.parse(text) as { resourceVersion: number; objects: Record<string, Obj[]> };
+    let state: { resourceVersion: number; objects: Record<string, Obj[]> };
+    try {
+      state = JSON.parse(text) as typeof state;
+    } catch (err) {
+      throw new Error(`stateFile ${file}: not a state this server wrote: ${(err as Error).message}`);
+    }
+    if (typeof state?.resourceVersion !== 'number' || typeof state.objects !== 'object') {
+      throw new Error(`stateFile ${file}: not a state this server wrote (no resourceVersion/objects)`);
+    }
     this.rv = state.resourceVersion;
     this.compactedRv = state.resourceVersion;
     for (const [storageKey, objects] of Object.entries(state.objects)) {

@@ -35,6 +35,15 @@ describe('kubectl', () => {
     expect(await kubectl.ok(['apply', '-f', rc])).toContain('rediscluster.redis.redis/rc1 configured');
   });
 
+  it('applies server-side too (create, then merge)', async () => {
+    const file = kubectl.file('ssa.yaml', clusterYaml({ image: 'redis:7', masters: 3, maxMemory: '256mb' }, 'ssa'));
+    expect(await kubectl.ok(['apply', '--server-side', '-f', file])).toContain('rediscluster.redis.redis/ssa serverside-applied');
+    kubectl.file('ssa.yaml', clusterYaml({ image: 'redis:7', masters: 4, maxMemory: '256mb' }, 'ssa'));
+    await kubectl.ok(['apply', '--server-side', '-f', file]);
+    expect(await kubectl.ok(['get', 'rdc', 'ssa', '-n', 'cache', '-o', 'jsonpath={.spec.masters} {.metadata.generation}'])).toBe('4 2');
+    await kubectl.ok(['delete', 'rdc', 'ssa', '-n', 'cache']);
+  });
+
   it('lists the new resource in api-resources', async () => {
     const out = await kubectl.ok(['api-resources']);
     expect(out).toMatch(/^redisclusters\s+rdc\s+redis\.redis\/v1beta1\s+true\s+RedisCluster$/m);

@@ -89,6 +89,19 @@ describe('CRUD and optimistic concurrency', () => {
     expect((await core.readNamespacedConfigMap({ name: 'c2', namespace: 'default' })).data).toEqual({ n: '1' });
   });
 
+  it('pages a list with limit and continue', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'paged' } } });
+    for (const n of ['p1', 'p2', 'p3', 'p4', 'p5']) await core.createNamespacedConfigMap({ namespace: 'paged', body: { metadata: { name: n } } });
+    const first = await core.listNamespacedConfigMap({ namespace: 'paged', limit: 2 });
+    expect(first.items.map((c) => c.metadata?.name)).toEqual(['p1', 'p2']);
+    expect(first.metadata?.remainingItemCount).toBe(3);
+    const second = await core.listNamespacedConfigMap({ namespace: 'paged', limit: 2, _continue: first.metadata!._continue });
+    expect(second.items.map((c) => c.metadata?.name)).toEqual(['p3', 'p4']);
+    const last = await core.listNamespacedConfigMap({ namespace: 'paged', limit: 2, _continue: second.metadata!._continue });
+    expect(last.items.map((c) => c.metadata?.name)).toEqual(['p5']);
+    expect(last.metadata?._continue).toBeUndefined();
+  });
+
   it('generates names from generateName and rejects bad names with 422', async () => {
     const made = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { generateName: 'gen-' } } });
     expect(made.metadata?.name).toMatch(/^gen-[a-z0-9]{5}$/);
