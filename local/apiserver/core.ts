@@ -19,6 +19,7 @@ import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { groupVersion, type PrinterColumn, type ResourceTable, type ResourceType } from './resources.js';
 import { compileCrdSchema, validateName, type JsonSchema } from './schema.js';
 import type { Obj, Store } from './store.js';
+import { timestamp } from './time.js';
 
 type Rec = Record<string, any>;
 
@@ -52,7 +53,6 @@ const FOREGROUND_FINALIZER = 'foregroundDeletion';
 /** How long after its grace period a Pod no kubelet deleted is removed anyway. */
 const POD_GRACE_MARGIN_MS = 5_000;
 
-export const timestamp = (d = new Date()): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 /** JSON with sorted keys, to compare objects regardless of key order. */
 function canonical(v: unknown): string {

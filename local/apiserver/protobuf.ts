@@ -3,6 +3,8 @@
 // runtime.Unknown whose `raw` is the object; and the access review of `kubectl auth can-i`.
 // Other kinds stay unsupported (415).
 
+import { timestamp } from './time.js';
+
 type Field =
   | { name: string; kind: 'string' | 'bytes' | 'int' | 'bool' | 'time'; repeated?: boolean }
   | { name: string; kind: 'msg'; msg: Desc; repeated?: boolean }
@@ -149,7 +151,7 @@ function decode(buf: Buffer, desc: Desc, bytesAsBuffer = false): Record<string, 
         break;
       case 'time': {
         const t = decode(r.bytes(), { 1: { name: 'seconds', kind: 'int' }, 2: { name: 'nanos', kind: 'int' } });
-        value = new Date(Number(t.seconds ?? 0) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+        value = timestamp(new Date(Number(t.seconds ?? 0) * 1000));
         break;
       }
       case 'msg':

@@ -3,6 +3,7 @@
 // placePod, through the pods/binding subresource as kube-scheduler does. A Pod no node fits stays
 // Pending with PodScheduled=False/Unschedulable and is retried whenever Pods or Nodes change.
 import { randomBytes } from 'node:crypto';
+import { timestamp } from '../apiserver/time.js';
 import { placePod, type PlacementNode, type PodLike, type VirtualNode } from './placement.js';
 
 export type { VirtualNode } from './placement.js';
@@ -37,7 +38,6 @@ type Rec = Record<string, any>;
 type Pod = PodLike & { metadata: PodLike['metadata'] & { uid?: string; creationTimestamp?: string; resourceVersion?: string } };
 
 const SCHEDULER_NAME = 'default-scheduler';
-const stamp = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 class Api {
   constructor(private readonly base: string) {}
@@ -76,7 +76,7 @@ function nodeObject(n: VirtualNode): Rec {
         { type: 'InternalIP', address: n.address },
         { type: 'Hostname', address: n.name },
       ],
-      conditions: [{ type: 'Ready', status: 'True', reason: 'LocalNodeReady', message: 'virtual node of the local platform', lastHeartbeatTime: stamp(), lastTransitionTime: stamp() }],
+      conditions: [{ type: 'Ready', status: 'True', reason: 'LocalNodeReady', message: 'virtual node of the local platform', lastHeartbeatTime: timestamp(), lastTransitionTime: timestamp() }],
       nodeInfo: { kubeletVersion: 'v1.32.0-local', operatingSystem: 'linux', architecture: process.arch },
       capacity: { cpu: '2', memory: '4Gi', pods: '110' },
       allocatable: { cpu: '2', memory: '4Gi', pods: '110' },
@@ -162,7 +162,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): 
       } else {
         const current = (pod.status?.conditions ?? []).find((c: Rec) => c.type === 'PodScheduled');
         if (current?.status === 'False' && current.reason === 'Unschedulable' && current.message === decision.message) continue;
-        const condition = { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: decision.message, lastProbeTime: null, lastTransitionTime: stamp() };
+        const condition = { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: decision.message, lastProbeTime: null, lastTransitionTime: timestamp() };
         await api.call('PATCH', `${path}/status`, { status: { conditions: [condition] } }, 'application/strategic-merge-patch+json');
         await recordEvent(pod, 'Warning', 'FailedScheduling', decision.message);
         log(`cannot schedule ${ns}/${pod.metadata.name}: ${decision.message}`);
@@ -172,7 +172,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): 
 
   async function recordEvent(pod: Pod, type: string, reason: string, message: string): Promise<void> {
     const ns = pod.metadata.namespace ?? 'default';
-    const now = stamp();
+    const now = timestamp();
     await api.call('POST', `/api/v1/namespaces/${ns}/events`, {
       apiVersion: 'v1',
       kind: 'Event',
