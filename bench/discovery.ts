@@ -1,0 +1,223 @@
+// Discovery under load: 50 concurrent keep-alive clients asking GET /cluster/nodes of a real 3x1
+// cluster, against the discovery function running as its own process (as in its container), with
+// the embedded API server holding the RedisCluster. Reports requests/s, latency percentiles and
+// how many Redis commands the load cost (INFO commandstats before and after).
+//
+//   npm run bench:discovery                       # 10 s per scenario
+//   BENCH_SECONDS=5 BENCH_CLIENTS=50 npm run bench:discovery
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { createServer } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { parse } from 'yaml';
+import { kubeConfigYaml } from '../local/apiserver/kubeconfig.js';
+import { startApiServer, kubeConfigFor } from '../local/apiserver/index.js';
+import { Kube } from '../shared/kube/client.js';
+import { RedisPool } from '../shared/redis/connection.js';
+import { ensureCreated } from '../shared/redis/executor/create.js';
+import { formatRange } from '../shared/redis/topology.js';
+import { evenCreatePlan, startRedisNodes, type Harness } from '../test/helpers/redis-harness.js';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
+const WARMUP_MS = 1000;
+
+interface Scenario {
+  name: string;
+  ttlMs: number;
+}
+const SCENARIOS: Scenario[] = [
+  { name: 'cache TTL 1000 ms', ttlMs: 1000 },
+  { name: 'no cache (TTL 0, single-flight only)', ttlMs: 0 },
+];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Calls per command over every node, from INFO commandstats. */
+async function commandStats(h: Harness): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const n of h.nodes) {
+    // No ready check: it would send an INFO of its own.
+    const c = new Redis({ host: n.ip, port: n.port, lazyConnect: true, enableReadyCheck: false });
+    await c.connect();
+    const info = await c.info('commandstats');
+    c.disconnect();
+    for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
+// Replication's own traffic (REPLCONF ACK, the master's PING) and the measuring connection's HELLO.
+const NOT_DISCOVERY = new Set(['replconf', 'ping', 'hello']);
+
+/** Commands discovery sent between the two readings. */
+function delta(before: Map<string, number>, after: Map<string, number>, nodes: number): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [cmd, calls] of after) {
+    if (NOT_DISCOVERY.has(cmd)) continue;
+    // The INFO of the "before" reading itself is counted once per node.
+    const d = calls - (before.get(cmd) ?? 0) - (cmd === 'info' ? nodes : 0);
+    if (d > 0) out.set(cmd, d);
+  }
+  return out;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  non200: number;
+  seconds: number;
+  latenciesMs: number[];
+}
+
+/** CLIENTS loops, each sending its next request as soon as the previous answer is read. */
+async function load(url: string, durationMs: number, record: boolean): Promise<LoadResult> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
+  const latencies: number[] = [];
+  let requests = 0;
+  let errors = 0;
+  let non200 = 0;
+  const started = process.hrtime.bigint();
+  const end = Date.now() + durationMs;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const t0 = process.hrtime.bigint();
+      const req = http.get(url, { agent }, (res) => {
+        res.on('data', () => {});
+        res.on('end', () => {
+          if (record) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          requests++;
+          if (res.statusCode !== 200) non200++;
+          resolve();
+        });
+      });
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+    });
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (Date.now() < end) await one();
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  agent.destroy();
+  return { requests, errors, non200, seconds, latenciesMs: latencies.sort((a, b) => a - b) };
+}
+
+async function waitHealthy(url: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) return;
+    } catch {
+      // starting
+    }
+    if (Date.now() > deadline) throw new Error(`${url} did not become healthy`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(path.join(tmpdir(), 'bench-discovery-'));
+  const children: ChildProcess[] = [];
+  const api = await startApiServer({ port: 0 });
+  let harness: Harness | undefined;
+  try {
+    const kube = new Kube(kubeConfigFor(api.url));
+    const crd = parse(readFileSync(path.join(import.meta.dirname, '..', 'charts/redis-operator/crds/redisclusters.redis.redis.yaml'), 'utf8')) as Record<string, unknown>;
+    await kube.custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd });
+
+    harness = await startRedisNodes(6);
+    const pool = new RedisPool();
+    const desired = harness.desiredNodes();
+    const formed = await ensureCreated(pool, desired, evenCreatePlan(desired, 3, 1));
+    if (!formed.done) throw new Error(`cluster not formed: ${formed.problems.map((p) => p.message).join('; ')}`);
+    const { reports } = await pool.readAll(harness.endpoints);
+    await pool.close();
+    const nodes = reports[0]!.nodes.map((n, i) => ({
+      id: n.id,
+      pod: `bench-${i}`,
+      ip: n.ip,
+      port: n.port,
+      role: n.role,
+      ...(n.masterId ? { masterId: n.masterId } : {}),
+      ...(n.role === 'master' ? { slots: n.slots.map(formatRange) } : {}),
+    }));
+    await kube.custom.createNamespacedCustomObject({
+      group: 'redis.redis',
+      version: 'v1beta1',
+      plural: 'redisclusters',
+      namespace: 'cache',
+      body: { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name: 'bench' }, spec: { maxMemory: '64mb' } },
+    });
+    await kube.patchClusterStatus({ namespace: 'cache', name: 'bench' }, { phase: 'Ready', nodes });
+    const kubeconfig = path.join(work, 'kubeconfig');
+    writeFileSync(kubeconfig, kubeConfigYaml(api.url));
+
+    console.log(`discovery benchmark: ${CLIENTS} keep-alive clients, ${SECONDS} s per scenario after ${WARMUP_MS} ms warm-up, 3x1 cluster (6 redis-server)`);
+    console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    const rows: string[] = [];
+    for (const scenario of SCENARIOS) {
+      const port = await freePort();
+      const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '..', 'functions/discovery/index.ts')], {
+        env: { ...process.env, PORT: String(port), KUBECONFIG: kubeconfig, LOG_LEVEL: 'warn', DISCOVERY_CACHE_TTL_MS: String(scenario.ttlMs) },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+      children.push(child);
+      const base = `http://127.0.0.1:${port}`;
+      await waitHealthy(base);
+      const url = `${base}/cluster/nodes?clusterName=bench&namespace=cache`;
+      const check = (await (await fetch(url)).json()) as unknown[];
+      if (check.length !== 6) throw new Error(`expected 6 nodes, got ${JSON.stringify(check)}`);
+
+      await load(url, WARMUP_MS, false);
+      const before = await commandStats(harness);
+      const r = await load(url, SECONDS * 1000, true);
+      const after = await commandStats(harness);
+      const cost = delta(before, after, harness.nodes.length);
+      const total = [...cost.values()].reduce((a, b) => a + b, 0);
+      const rps = r.requests / r.seconds;
+      const lat = r.latenciesMs;
+      const breakdown = [...cost.entries()].map(([c, n]) => `${c} ${n}`).join(', ');
+      console.log(
+        `\n${scenario.name}\n  requests ${r.requests} in ${r.seconds.toFixed(2)} s = ${rps.toFixed(0)} req/s; errors ${r.errors}, non-200 ${r.non200}\n` +
+          `  latency ms: p50 ${percentile(lat, 50).toFixed(2)}, p90 ${percentile(lat, 90).toFixed(2)}, p99 ${percentile(lat, 99).toFixed(2)}, max ${lat[lat.length - 1]!.toFixed(2)}\n` +
+          `  redis commands: ${total} (${breakdown}) = ${((total / r.requests) * 1000).toFixed(2)} per 1000 requests`,
+      );
+      rows.push(
+        `| ${scenario.name} | ${CLIENTS} | ${rps.toFixed(0)} | ${percentile(lat, 50).toFixed(1)} | ${percentile(lat, 99).toFixed(1)} | ${r.errors + r.non200} | ${total} (${breakdown}) |`,
+      );
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    console.log('\n| scenario | clients | req/s | p50 ms | p99 ms | errors | Redis commands during the run |');
+    console.log('|---|---|---|---|---|---|---|');
+    for (const row of rows) console.log(row);
+  } finally {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await harness?.stop();
+    await api.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
