@@ -1,0 +1,326 @@
+// One bounded chunk of a reshard: under the cluster's Lease, roll forward whatever a crash left
+// open, plan from live ownership and the spec, move at most one chunk of slots before a deadline,
+// record progress in the status, and say whether more is left.
+import type { CloudEventV1 } from 'cloudevents';
+import type { KubernetesObject, V1Lease } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import {
+  CONDITION_TYPES,
+  LABEL_ORDINAL,
+  nodePorts,
+  selectorFor,
+  validateSpec,
+  type DefaultedSpec,
+  type RedisCluster,
+  type ReshardStatus,
+} from '../../shared/api/index.js';
+import { RESHARD_COMPLETED, RESHARD_PROGRESSED, type ClusterRef } from '../../shared/events/catalog.js';
+import { buildEvent, type Cause } from '../../shared/events/codec.js';
+import {
+  errorMessage,
+  isNotFound,
+  leaseNameFor,
+  setCondition,
+  tryAcquireLease,
+  type Condition,
+  type EventRecorder,
+  type Kube,
+} from '../../shared/kube/index.js';
+import { RedisPool, endpointKey } from '../../shared/redis/connection.js';
+import { migrateSlots, resumeOpenSlots, type MigrateOptions } from '../../shared/redis/executor/migrate.js';
+import { readClusterMap, sleep, type ClusterMap } from '../../shared/redis/executor/util.js';
+import { planChunk } from '../../shared/redis/planner.js';
+import { slotsToRanges } from '../../shared/redis/topology.js';
+import type { Endpoint, SlotRange } from '../../shared/redis/types.js';
+import { ordinalOf } from '../reconcile/resources.js';
+import { planReshard, progressOf, statusMoves, type Operation, type ReshardIntent } from './plan.js';
+
+export interface ReshardSettings {
+  /** Time one request spends moving slots; well inside the Knative timeout (300 s). */
+  chunkMs: number;
+  /** Most slots one request moves. */
+  chunkSlots: number;
+  leaseSeconds: number;
+  /** How long to wait for every slot to have a reachable master (a failover under way) before handing back. */
+  settleMs: number;
+  /** Least time between two progress writes while a chunk runs. */
+  progressEveryMs: number;
+}
+
+export const DEFAULT_SETTINGS: ReshardSettings = {
+  chunkMs: 60_000,
+  chunkSlots: 16384,
+  leaseSeconds: 20,
+  settleMs: 30_000,
+  progressEveryMs: 2000,
+};
+
+export interface ReshardDeps {
+  kube: Kube;
+  recorder: EventRecorder;
+  log: Logger;
+  holder: string;
+  source: string;
+  settings: ReshardSettings;
+  /** Stops the chunk early (between slot groups) and answers with its progress: SIGTERM. */
+  signal?: AbortSignal;
+  /** Extra executor options (tests interrupt a migration through onBatch). */
+  migrate?: Partial<MigrateOptions>;
+}
+
+export type ChunkResult =
+  | { kind: 'gone'; message: string }
+  | { kind: 'busy'; message: string }
+  | { kind: 'retry'; message: string }
+  | { kind: 'progressed'; event: CloudEventV1<unknown>; slotsDone: number; slotsTotal: number }
+  | { kind: 'completed'; event: CloudEventV1<unknown>; slotsMoved: number; keysMoved: number };
+
+const stamp = (d: Date = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+
+async function readPassword(kube: Kube, namespace: string, spec: DefaultedSpec): Promise<string | undefined> {
+  const ref = spec.passwordSecret;
+  if (!ref) return undefined;
+  const secret = await kube.core.readNamespacedSecret({ name: ref.name, namespace });
+  const encoded = secret.data?.[ref.key];
+  if (encoded === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)`);
+  return Buffer.from(encoded, 'base64').toString('utf8');
+}
+
+/** Where the nodes listen: the Pods (IP + the ordinal's port), then what the status last saw. */
+async function nodeEndpoints(kube: Kube, ref: ClusterRef, cr: RedisCluster, spec: DefaultedSpec): Promise<Endpoint[]> {
+  const out = new Map<string, Endpoint>();
+  const pods = await kube.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: selectorFor(ref.name) });
+  for (const pod of pods.items) {
+    const ip = pod.status?.podIP;
+    if (!ip || pod.metadata?.deletionTimestamp) continue;
+    const label = pod.metadata?.labels?.[LABEL_ORDINAL];
+    const ordinal = label !== undefined && /^\d+$/.test(label) ? Number(label) : ordinalOf(ref.name, pod.metadata?.name ?? '');
+    if (ordinal === undefined) continue;
+    const ep = { ip, port: nodePorts(spec, ordinal).port };
+    out.set(endpointKey(ep), ep);
+  }
+  for (const n of cr.status?.nodes ?? []) {
+    const ep = { ip: n.ip, port: n.port };
+    if (!out.has(endpointKey(ep))) out.set(endpointKey(ep), ep);
+  }
+  return [...out.values()];
+}
+
+/** Why the cluster cannot be planned on now: a slot without a reachable master, or a slot still open. */
+function unsettled(map: ClusterMap): string | undefined {
+  let orphan = 0;
+  let first = -1;
+  for (let s = 0; s < 16384; s++) {
+    const owner = map.owner[s];
+    const node = owner ? map.nodes.get(owner) : undefined;
+    if (!node?.reachable || node.role !== 'master') {
+      orphan++;
+      if (first < 0) first = s;
+    }
+  }
+  if (orphan) return `${orphan} slots (first ${first}) have no reachable master`;
+  const open = map.liveMasters().flatMap((m) => m.self?.openSlots ?? []);
+  if (open.length) return `${open.length} slots are still open (first ${open[0]!.slot})`;
+  return undefined;
+}
+
+function mastersOf(map: ClusterMap): Map<string, SlotRange[]> {
+  const byId = new Map<string, number[]>(map.liveMasters().map((m) => [m.id, []]));
+  map.owner.forEach((id, slot) => {
+    if (id) byId.get(id)?.push(slot);
+  });
+  return new Map([...byId].map(([id, slots]) => [id, slotsToRanges(slots)]));
+}
+
+async function keyCounts(pool: RedisPool, map: ClusterMap): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  await Promise.all(
+    map.liveMasters().map(async (m) => {
+      out.set(m.id, Number(await pool.call(m.endpoint, 'DBSIZE')));
+    }),
+  );
+  return out;
+}
+
+function operationReason(op: Operation, intent: ReshardIntent): string {
+  if (op === 'Drain') return 'ScaleIn';
+  return intent.receivers.length ? 'ScaleOut' : 'Rebalance';
+}
+
+function describe(intent: ReshardIntent): string {
+  if (intent.operation === 'Drain') return `draining ${intent.victims.join(', ')} over the other masters`;
+  if (intent.receivers.length) return `filling new masters ${intent.receivers.join(', ')}`;
+  return 'evening out the slots';
+}
+
+/** Runs one chunk for the cluster; `cause` is the event that asked (its id makes the reply's id). */
+export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: number }, deps: ReshardDeps): Promise<ChunkResult> {
+  const { kube, log, settings } = deps;
+  const cr0 = await kube.getCluster<RedisCluster>(ref);
+  if (!cr0) return { kind: 'gone', message: `RedisCluster ${ref.namespace}/${ref.name} not found` };
+  if (cr0.metadata.deletionTimestamp) return { kind: 'gone', message: 'the cluster is being deleted' };
+  const validated = validateSpec(cr0.spec);
+  if (!validated.ok) return { kind: 'gone', message: `invalid spec: ${validated.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` };
+  const spec = validated.spec;
+
+  const lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: settings.leaseSeconds });
+  if (!lease) {
+    const holder = await kube.coordination
+      .readNamespacedLease({ name: leaseNameFor(ref.name), namespace: ref.namespace })
+      .then((l: V1Lease) => l.spec?.holderIdentity)
+      .catch(() => undefined);
+    return { kind: 'busy', message: `Lease ${leaseNameFor(ref.name)} is held by ${holder ?? 'another writer'}` };
+  }
+  // Losing the Lease (another writer took it after a stall) ends the chunk at the next slot group.
+  const stop = new AbortController();
+  if (deps.signal) {
+    if (deps.signal.aborted) stop.abort();
+    else deps.signal.addEventListener('abort', () => stop.abort(), { once: true });
+  }
+  lease.keepRenewed((err) => {
+    log.warn({ err: errorMessage(err) }, 'Lease lost: stopping the chunk');
+    stop.abort();
+  });
+  const password = await readPassword(kube, ref.namespace, spec);
+  const pool = new RedisPool({ ...(password ? { password } : {}), connectTimeoutMs: 1000, commandTimeoutMs: 5000, logger: log });
+  const started = Date.now();
+  const deadline = started + settings.chunkMs;
+
+  // Status writes go one after another, each against the freshest conditions.
+  let writes: Promise<void> = Promise.resolve();
+  const writeStatus = (reshard: ReshardStatus | Partial<ReshardStatus>, condition?: Omit<Condition, 'lastTransitionTime'>, phase?: string) => {
+    writes = writes.then(async () => {
+      const body: Record<string, unknown> = { reshard: { ...reshard, updatedAt: stamp() } };
+      if (condition) {
+        const fresh = await kube.getCluster<RedisCluster>(ref);
+        body['conditions'] = setCondition((fresh?.status?.conditions ?? []) as Condition[], condition);
+      }
+      if (phase) body['phase'] = phase;
+      await kube.patchClusterStatus(ref, body).catch((err: unknown) => {
+        if (!isNotFound(err)) log.warn({ err: errorMessage(err) }, 'writing reshard progress failed');
+      });
+    });
+    return writes;
+  };
+  const record = (type: 'Normal' | 'Warning', reason: string, message: string) =>
+    deps.recorder.record(cr0 as unknown as KubernetesObject, type, reason, message).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'recording an Event failed'));
+  const generation = cr0.metadata.generation ?? 0;
+  const prev = cr0.status?.reshard;
+
+  try {
+    const endpoints = await nodeEndpoints(kube, ref, cr0, spec);
+    if (endpoints.length === 0) return { kind: 'retry', message: 'no node of the cluster has an address yet' };
+
+    // 1. Whatever a crash (of this function or of a node) left open is rolled forward first, and the
+    //    cluster must have a reachable master for every slot before anything is planned.
+    let resumedKeys = 0;
+    let map: ClusterMap;
+    const settleBy = Date.now() + settings.settleMs;
+    for (;;) {
+      const resumed = await resumeOpenSlots(pool, endpoints, { ...(deps.migrate ?? {}), onBatch: undefined });
+      resumedKeys += resumed.keysMoved;
+      for (const a of resumed.actions) log.info({ action: a.kind }, a.message);
+      map = await readClusterMap(pool, endpoints);
+      const why = resumed.problems.length ? resumed.problems.map((p) => p.message).join('; ') : unsettled(map);
+      if (!why) break;
+      if (Date.now() >= settleBy || stop.signal.aborted) {
+        await writeStatus({ ...(prev ?? { state: 'Running' as const }), message: `waiting: ${why}` });
+        return { kind: 'retry', message: `the cluster is not settled: ${why}` };
+      }
+      log.info({ why }, 'waiting for the cluster to settle before planning');
+      await sleep(500);
+    }
+
+    // 2. The plan from live ownership and the spec.
+    const intent = planReshard(mastersOf(map), spec.masters, await keyCounts(pool, map));
+    const progress = progressOf(prev, intent.slots, new Date());
+    const keysBefore = progress.keysMoved + resumedKeys;
+    if (intent.slots === 0) return await complete(progress.slotsTotal, keysBefore, progress.startedAt, intent);
+
+    const chunk = planChunk(intent.plan, settings.chunkSlots);
+    const reason = operationReason(intent.operation, intent);
+    const what = describe(intent);
+    if (prev?.state !== 'Running') await record('Normal', 'ReshardStarted', `${what}: ${intent.slots} slots to move (masters -> ${spec.masters})`);
+    const step = cause.step ?? 1;
+    await writeStatus(
+      {
+        state: 'Running',
+        operation: intent.operation,
+        slotsTotal: progress.slotsTotal,
+        slotsDone: progress.slotsDone,
+        keysMoved: keysBefore,
+        currentMoves: statusMoves(chunk.moves),
+        startedAt: progress.startedAt,
+        message: `${what}; chunk ${step}: ${chunk.moves.length} moves`,
+      },
+      { type: CONDITION_TYPES.Resharding, status: 'True', reason, message: `${what}: ${progress.slotsDone}/${progress.slotsTotal} slots`, observedGeneration: generation },
+      'Resharding',
+    );
+
+    // 3. The chunk, bounded by the deadline; progress goes to the status as it happens.
+    let lastWrite = Date.now();
+    const result = await migrateSlots(pool, chunk.waves, {
+      ...(deps.migrate ?? {}),
+      endpoints: map.reports.map((r) => r.address),
+      deadline,
+      signal: stop.signal,
+      onProgress: (p) => {
+        if (Date.now() - lastWrite < settings.progressEveryMs) return;
+        lastWrite = Date.now();
+        void writeStatus({ slotsDone: progress.slotsDone + p.slotsDone, keysMoved: keysBefore + p.keysMoved });
+      },
+    });
+    const keysMoved = keysBefore + result.keysMoved;
+    log.info({ slotsMoved: result.slotsMoved, keysMoved: result.keysMoved, remaining: result.remaining.length, errors: result.errors }, 'chunk finished');
+
+    // 4. What is left, from live ownership again.
+    map = await readClusterMap(pool, endpoints);
+    const after = unsettled(map) ? undefined : planReshard(mastersOf(map), spec.masters, await keyCounts(pool, map));
+    if (after && after.slots === 0) return await complete(progress.slotsTotal, keysMoved, progress.startedAt, intent);
+    const remaining = after?.slots ?? Math.max(0, intent.slots - result.slotsMoved);
+    const total = Math.max(progress.slotsTotal, progress.slotsDone + result.slotsMoved + remaining);
+    const done = Math.max(0, total - remaining);
+    const errors = result.errors.length ? `; errors: ${result.errors.join('; ').slice(0, 2000)}` : '';
+    await writeStatus(
+      {
+        state: 'Running',
+        slotsTotal: total,
+        slotsDone: done,
+        keysMoved,
+        currentMoves: after ? statusMoves(planChunk(after.plan, settings.chunkSlots).moves) : [],
+        message: `${what}; chunk ${step} moved ${result.slotsMoved} slots${errors}`,
+      },
+      { type: CONDITION_TYPES.Resharding, status: 'True', reason, message: `${what}: ${done}/${total} slots`, observedGeneration: generation },
+    );
+    if (result.slotsMoved === 0 && result.errors.length) {
+      await record('Warning', 'ReshardStalled', `chunk ${step} moved nothing: ${result.errors.join('; ').slice(0, 1000)}`);
+      return { kind: 'retry', message: `no slot moved: ${result.errors.join('; ')}` };
+    }
+    const event = buildEvent(
+      RESHARD_PROGRESSED,
+      { cluster: ref, generation, mode: intent.operation === 'Drain' ? 'scale-in' : intent.receivers.length ? 'scale-out' : 'rebalance', step, slotsMoved: done, slotsTotal: total, keysMoved },
+      { source: deps.source, cause },
+    ) as CloudEventV1<unknown>;
+    return { kind: 'progressed', event, slotsDone: done, slotsTotal: total };
+  } finally {
+    await writes.catch(() => undefined);
+    await lease.release();
+    await pool.close();
+  }
+
+  async function complete(total: number, keysMoved: number, startedAt: string, intent: ReshardIntent): Promise<ChunkResult> {
+    const durationMs = Math.max(0, Date.now() - Date.parse(startedAt));
+    const message = total === 0 ? 'nothing to move: the slots are where the spec wants them' : `${total} slots and ${keysMoved} keys moved in ${Math.round(durationMs / 1000)} s`;
+    await writeStatus(
+      { state: 'Completed', ...(prev?.operation || intent.operation ? { operation: prev?.state === 'Running' && prev.operation ? prev.operation : intent.operation } : {}), slotsTotal: total, slotsDone: total, keysMoved, currentMoves: [], startedAt, message },
+      { type: CONDITION_TYPES.Resharding, status: 'False', reason: 'ReshardCompleted', message, observedGeneration: generation },
+    );
+    if (prev?.state === 'Running' || total > 0) await record('Normal', 'ReshardCompleted', message);
+    const event = buildEvent(
+      RESHARD_COMPLETED,
+      { cluster: ref, generation, outcome: 'succeeded', slotsMoved: total, keysMoved, durationMs, message },
+      { source: deps.source, cause },
+    ) as CloudEventV1<unknown>;
+    return { kind: 'completed', event, slotsMoved: total, keysMoved };
+  }
+}
