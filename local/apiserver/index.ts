@@ -3,10 +3,11 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiCore } from './core.js';
 import { ResourceTable } from './resources.js';
-import { ApiHttp } from './server.js';
+import { ApiHttp, type PodLogReader } from './server.js';
 import { Store } from './store.js';
 
 export { kubeConfigFor } from './kubeconfig.js';
+export type { PodLogReader } from './server.js';
 
 export interface ApiServer {
   url: string;
@@ -23,6 +24,8 @@ export interface ApiServerOptions {
   log?: (msg: string) => void;
   /** How many changes watches can resume from; older resourceVersions get 410 Gone. */
   watchHistory?: number;
+  /** Where `pods/{name}/log` (kubectl logs) reads from; without it logs are not available. */
+  podLogs?: PodLogReader;
 }
 
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
@@ -30,7 +33,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const log = opts.log ?? (() => undefined);
   const store = new Store(opts.watchHistory ?? 10_000, opts.stateFile);
   const core = new ApiCore(store, new ResourceTable(), log);
-  const http = new ApiHttp(core, log);
+  const http = new ApiHttp(core, log, opts.podLogs);
   const server = createServer({ keepAlive: true }, http.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -164,3 +164,39 @@ describe('kubectl', () => {
     expect(ksvc.split('\n')[0]!.split(/\s+/)).toEqual(['NAMESPACE', 'NAME', 'URL', 'LATESTCREATED', 'LATESTREADY', 'READY', 'REASON']);
   });
 });
+
+describe('kubectl logs', () => {
+  let logsApi: TestApi;
+  let k: Kubectl;
+
+  beforeAll(async () => {
+    logsApi = await startTestApi({
+      podLogs: async (pod, container, { previous }) =>
+        previous ? undefined : `starting ${pod.metadata.name}/${container}\nready to accept connections\n`,
+    });
+    k = new Kubectl(logsApi.url);
+  });
+
+  afterAll(async () => {
+    await logsApi?.close();
+    k?.cleanup();
+  });
+
+  it('reads a container log through pods/log', async () => {
+    const file = k.file(
+      'pod.yaml',
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'talker', namespace: 'default' },
+        spec: { nodeName: 'local-node-1', containers: [{ name: 'redis', image: 'redis:7' }] },
+      }),
+    );
+    await k.ok(['apply', '-f', file]);
+    expect(await k.ok(['logs', 'talker'])).toBe('starting talker/redis\nready to accept connections\n');
+    expect(await k.ok(['logs', 'talker', '--tail', '1'])).toBe('ready to accept connections\n');
+    const wrong = await k.run(['logs', 'talker', '-c', 'nope']);
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('container nope is not valid for pod talker');
+  });
+});
