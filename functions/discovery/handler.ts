@@ -299,6 +299,14 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
 
     router.get('/cluster/nodes', serve('nodes'));
     router.get('/cluster/topology', serve('topology'));
+    // Everything else under /cluster/ gets a JSON answer too, never express's HTML page.
+    router.all(['/cluster/nodes', '/cluster/topology'], (req, res) => {
+      res.setHeader('Allow', 'GET, HEAD');
+      res.status(405).json({ message: `${req.method} is not allowed on ${req.path}; use GET` });
+    });
+    router.use('/cluster', (req, res) => {
+      res.status(404).json({ message: `no endpoint ${req.originalUrl.split('?')[0]}; discovery serves GET /cluster/nodes and GET /cluster/topology` });
+    });
   }
 
   return {

@@ -182,6 +182,16 @@ describe('GET /cluster/nodes', () => {
     expect(extra.json).toHaveLength(6);
   });
 
+  it('answers other paths and methods under /cluster/ with JSON too', async () => {
+    const path = await get('/cluster/shards?clusterName=rc-live');
+    expect(path.status).toBe(404);
+    expect(path.json.message).toBe('no endpoint /cluster/shards; discovery serves GET /cluster/nodes and GET /cluster/topology');
+    const post = await fetch(`${listening.url}/cluster/nodes?clusterName=rc-live`, { method: 'POST', body: '{}' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+    expect(((await post.json()) as { message: string }).message).toBe('POST is not allowed on /cluster/nodes; use GET');
+  });
+
   it('404 for an unknown cluster, in any namespace or in the one named', async () => {
     const a = await get('/cluster/nodes?clusterName=nope');
     expect(a.status).toBe(404);
