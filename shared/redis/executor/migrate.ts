@@ -31,6 +31,11 @@ export interface MigrateOptions {
   replicaWaitMs?: number;
   /** How long to wait for a replica to take over a failed source or target. Default 20000. */
   failoverWaitMs?: number;
+  /**
+   * One epoch bump and broadcast per slot group instead of per slot (see targetHandoverCmds).
+   * Default true; false gives redis-cli's per-slot hand-over.
+   */
+  groupedHandover?: boolean;
   /** How long MIGRATE may keep meeting CLUSTERDOWN/TRYAGAIN before the pair stops. Default 30000. */
   clusterDownWaitMs?: number;
   /** Where to look for the nodes; default every endpoint the pool has seen. */
@@ -70,6 +75,7 @@ const DEFAULTS = {
   replicaWaitMs: 2000,
   failoverWaitMs: 20_000,
   clusterDownWaitMs: 30_000,
+  groupedHandover: true,
 };
 
 type Settings = typeof DEFAULTS & Pick<MigrateOptions, 'deadline' | 'signal' | 'onBatch'>;
@@ -183,6 +189,22 @@ interface Handover {
 }
 
 const nodeCmds = (h: Handover | undefined) => (h ? h.slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', h.targetId]) : []);
+
+/**
+ * The target's half of a hand-over. Per slot, SETSLOT NODE on an importing target bumps its epoch
+ * and broadcasts a PONG that every node must process: with thousands of slots that broadcast is
+ * most of the cluster's CPU. In grouped mode only the first slot of the group goes that way; its
+ * bump leaves the target with the highest epoch in the cluster, and the group's other slots are
+ * then claimed under that epoch (importing closed and ownership taken in the same pipeline, so no
+ * key is ever unowned and no older claim can win them back). The source and the other masters are
+ * told directly; gossip tells the replicas.
+ */
+function targetHandoverCmds(run: Run, h: Handover | undefined): (string | number)[][] {
+  if (!h) return [];
+  if (!run.s.groupedHandover || h.slots.length < 2) return nodeCmds(h);
+  const [first, ...rest] = h.slots;
+  return [['CLUSTER', 'SETSLOT', first!, 'NODE', h.targetId], ...rest.flatMap((slot) => [['CLUSTER', 'SETSLOT', slot, 'STABLE'], ['CLUSTER', 'SETSLOT', slot, 'NODE', h.targetId]])];
+}
 // A source that gave away its last slot may already be a replica of the target (replica migration).
 const sourceNodeTolerated = (e: Error) => /only with masters|Unknown node|LOADING/i.test(e.message) || isConnectionError(e);
 
@@ -199,7 +221,7 @@ function tellOthers(run: Run, h: Handover): void {
 /** Sends a pending hand-over on its own: target, then source, then the others. */
 async function flushHandover(run: Run, h: Handover | undefined): Promise<void> {
   if (!h || h.slots.length === 0) return;
-  throwOn(await pipe(run, run.map.endpointOf(h.targetId), nodeCmds(h)), `SETSLOT NODE on target ${h.targetId}`);
+  throwOn(await pipe(run, run.map.endpointOf(h.targetId), targetHandoverCmds(run, h)), `SETSLOT NODE on target ${h.targetId}`);
   throwOn(await pipe(run, run.map.endpointOf(h.sourceId), nodeCmds(h)), `SETSLOT NODE on source ${h.sourceId}`, sourceNodeTolerated);
   tellOthers(run, h);
 }
@@ -245,7 +267,7 @@ async function moveSlotGroup(
   // 1. IMPORTING on the target first, so the source's ASK redirects land on a node that accepts them.
   let open = [...slots];
   const ownedByTarget: number[] = [];
-  let prefix = nodeCmds(carry);
+  let prefix = targetHandoverCmds(run, carry);
   for (let attempt = 0; ; attempt++) {
     const res = await pipe(run, dst, [...prefix, ...open.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId])]);
     throwOn(res.slice(0, prefix.length), `SETSLOT NODE on target ${targetId}`);
@@ -527,6 +549,7 @@ export async function migrateSlots(pool: RedisPool, moves: SlotMove[] | SlotMove
     replicaWaitMs: opts.replicaWaitMs ?? DEFAULTS.replicaWaitMs,
     failoverWaitMs: opts.failoverWaitMs ?? DEFAULTS.failoverWaitMs,
     clusterDownWaitMs: opts.clusterDownWaitMs ?? DEFAULTS.clusterDownWaitMs,
+    groupedHandover: opts.groupedHandover ?? DEFAULTS.groupedHandover,
     deadline: opts.deadline,
     signal: opts.signal,
     onBatch: opts.onBatch,

@@ -1,0 +1,116 @@
+// Reshard benchmark: the engine against `redis-cli --cluster rebalance` (default pipeline and
+// --cluster-pipeline 1000) on the same data, alternating, on real redis-server processes.
+//
+//   npm run bench:reshard -- [--keys 1000000] [--runs 3] [--value-bytes 100] [--scenarios 3->6,3->4,4->3] [--json]
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { SCENARIOS, buildCluster, checkData, runEngine, runRedisCli, type Scenario } from './lib/scenario.js';
+
+type EngineName = 'engine' | 'redis-cli' | 'redis-cli-p1000';
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function positiveInt(name: string, fallback: number): number {
+  const raw = arg(name);
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+const median = (xs: number[]) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+const keys = positiveInt('keys', 1_000_000);
+const runs = positiveInt('runs', 3);
+const valueBytes = positiveInt('value-bytes', 100);
+const json = process.argv.includes('--json');
+const wanted = arg('scenarios')?.split(',');
+const scenarios: Scenario[] = wanted ? wanted.map((w) => {
+  const sc = SCENARIOS.find((s) => s.name === w);
+  if (!sc) throw new Error(`--scenarios: unknown scenario "${w}" (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+  return sc;
+}) : SCENARIOS;
+const engines = (arg('engines')?.split(',') ?? ['engine', 'redis-cli-p1000', 'redis-cli']) as EngineName[];
+for (const e of engines) if (!['engine', 'redis-cli-p1000', 'redis-cli'].includes(e)) throw new Error(`--engines: unknown engine "${e}"`);
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+
+interface Sample {
+  seconds: number;
+  lost: number;
+  extra: number;
+  movedKeys?: number;
+  peakRssMb?: number;
+}
+
+async function once(sc: Scenario, engine: EngineName): Promise<Sample> {
+  const c = await buildCluster(sc, keys, valueBytes);
+  try {
+    let peak = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    // CPU of the redis-server processes (clock ticks) and of this process, to see where time goes.
+    const redisTicks = () => c.harness.nodes.reduce((n, x) => { const f = readFileSync(`/proc/${x.pid}/stat`, 'utf8').split(' '); return n + Number(f[13]) + Number(f[14]); }, 0);
+    const c0 = redisTicks();
+    const u0 = process.cpuUsage();
+    const t0 = performance.now();
+    let movedKeys: number | undefined;
+    try {
+      if (engine === 'engine') movedKeys = (await runEngine(sc, c)).keysMoved;
+      else await runRedisCli(sc, c, engine === 'redis-cli-p1000' ? 1000 : undefined);
+    } finally {
+      clearInterval(sampler);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const u = process.cpuUsage(u0);
+    const cpu = `redis-server CPU ${((redisTicks() - c0) / 100).toFixed(2)} s, this process ${((u.user + u.system) / 1e6).toFixed(2)} s`;
+    const { lost, masterKeys } = await checkData(c, keys, valueBytes);
+    const sample: Sample = { seconds, lost, extra: masterKeys - keys, movedKeys };
+    if (engine === 'engine') sample.peakRssMb = Math.round(peak / 1024 / 1024);
+    log(`${sc.name} ${engine}: ${seconds.toFixed(2)} s, lost ${lost}, keys on masters ${masterKeys}${movedKeys !== undefined ? `, moved ${movedKeys}` : ''} (${cpu})`);
+    return sample;
+  } finally {
+    await c.close();
+  }
+}
+
+const results = [];
+for (const sc of scenarios) {
+  const samples: Record<EngineName, Sample[]> = { engine: [], 'redis-cli': [], 'redis-cli-p1000': [] };
+  for (let r = 0; r < runs; r++) for (const e of engines) samples[e].push(await once(sc, e));
+  const eng = median(samples.engine.map((s) => s.seconds));
+  const cli = median(samples['redis-cli'].map((s) => s.seconds));
+  const cli1000 = median(samples['redis-cli-p1000'].map((s) => s.seconds));
+  const moved = median(samples.engine.map((s) => s.movedKeys ?? 0));
+  const all = Object.values(samples).flat();
+  results.push({
+    name: sc.name,
+    engineSeconds: Number(eng.toFixed(3)),
+    redisCliSeconds: Number(cli.toFixed(3)),
+    redisCliPipeline1000Seconds: Number(cli1000.toFixed(3)),
+    lostKeys: Math.max(...all.map((s) => s.lost)),
+    extraKeys: Math.max(...all.map((s) => Math.abs(s.extra))),
+    movedKeys: moved,
+    engineKeysPerSecond: Math.round(moved / eng),
+    speedupVsRedisCli: Number((cli / eng).toFixed(2)),
+    speedupVsRedisCliPipeline1000: Number((cli1000 / eng).toFixed(2)),
+    enginePeakRssMb: Math.max(...samples.engine.map((s) => s.peakRssMb ?? 0)),
+    runs,
+  });
+}
+
+const head = ['scenario', 'engine s', 'redis-cli s', 'redis-cli p1000 s', 'x vs cli', 'x vs p1000', 'engine keys/s', 'peak RSS MB', 'lost'];
+const rows = results.map((r) => [r.name, r.engineSeconds, r.redisCliSeconds, r.redisCliPipeline1000Seconds, r.speedupVsRedisCli, r.speedupVsRedisCliPipeline1000, r.engineKeysPerSecond, r.enginePeakRssMb, r.lostKeys].map(String));
+const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+log(`\n${keys} keys of ${valueBytes} bytes, median of ${runs} runs`);
+log(line(head));
+for (const r of rows) log(line(r));
+if (json) process.stdout.write(`${JSON.stringify({ keys, valueBytes, runs, scenarios: results })}\n`);
+process.exitCode = results.some((r) => r.lostKeys > 0 || r.extraKeys > 0) ? 1 : 0;
