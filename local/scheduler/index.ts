@@ -4,7 +4,7 @@
 // Pending with PodScheduled=False/Unschedulable and is retried whenever Pods or Nodes change.
 import { randomBytes } from 'node:crypto';
 import { timestamp } from '../apiserver/time.js';
-import { placePod, type PlacementNode, type PodLike, type VirtualNode } from './placement.js';
+import { placePod, type NamespaceLabels, type PlacementNode, type PodLike, type VirtualNode } from './placement.js';
 
 export type { VirtualNode } from './placement.js';
 export { placePod } from './placement.js';
@@ -132,8 +132,9 @@ export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): 
   }
 
   async function pass(): Promise<void> {
-    const [placementNodes, podList] = await Promise.all([currentNodes(), api.must('GET', '/api/v1/pods')]);
+    const [placementNodes, podList, nsList] = await Promise.all([currentNodes(), api.must('GET', '/api/v1/pods'), api.must('GET', '/api/v1/namespaces')]);
     const pods = (podList.items ?? []) as Pod[];
+    const nsLabels: NamespaceLabels = Object.fromEntries(((nsList.items ?? []) as Rec[]).map((n) => [n.metadata.name, n.metadata.labels]));
     const pending = pods
       .filter((p) => !p.spec?.nodeName && !p.metadata.deletionTimestamp && (p.spec?.schedulerName ?? SCHEDULER_NAME) === SCHEDULER_NAME)
       .sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) || a.metadata.name.localeCompare(b.metadata.name));
@@ -141,7 +142,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): 
       if (stopped) return;
       const ns = pod.metadata.namespace ?? 'default';
       const path = `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`;
-      const decision = placePod(pod, placementNodes, pods);
+      const decision = placePod(pod, placementNodes, pods, nsLabels);
       if (decision.node !== undefined) {
         const node = placementNodes.find((n) => n.name === decision.node)!;
         const bound = await api.call('POST', `${path}/binding`, {

@@ -68,18 +68,16 @@ function active(pod: PodLike): boolean {
   return !!pod.spec?.nodeName && !['Succeeded', 'Failed'].includes(pod.status?.phase);
 }
 
-function termNamespaces(term: PodAffinityTerm, owner: PodLike): string[] | 'all' {
-  // A namespaceSelector is only understood as `{}` (all namespaces); other selectors would need
-  // the Namespace objects' labels.
-  if (term.namespaceSelector && Object.keys(term.namespaceSelector).length === 0) return 'all';
-  if (term.namespaces?.length) return term.namespaces;
-  return [owner.metadata.namespace ?? 'default'];
-}
+/** Namespace name → its labels, for terms with a namespaceSelector. */
+export type NamespaceLabels = Record<string, Record<string, string> | undefined>;
 
-function termMatches(term: PodAffinityTerm, owner: PodLike, candidate: PodLike): boolean {
-  const namespaces = termNamespaces(term, owner);
-  if (namespaces !== 'all' && !namespaces.includes(candidate.metadata.namespace ?? 'default')) return false;
-  return matchesLabelSelector(candidate.metadata.labels, term.labelSelector);
+/** The term's namespaces: those listed plus those its selector matches, else the owner's own. */
+function inTermNamespaces(term: PodAffinityTerm, owner: PodLike, namespace: string, nsLabels: NamespaceLabels): boolean {
+  const listed = term.namespaces ?? [];
+  if (!listed.length && !term.namespaceSelector) return namespace === (owner.metadata.namespace ?? 'default');
+  if (listed.includes(namespace)) return true;
+  if (!term.namespaceSelector) return false;
+  return matchesLabelSelector(nsLabels[namespace] ?? { 'kubernetes.io/metadata.name': namespace }, term.namespaceSelector);
 }
 
 function sameDomain(a: VirtualNode | undefined, b: VirtualNode, topologyKey: string): boolean {
@@ -103,7 +101,10 @@ function nodeSelectorFits(pod: PodLike, node: PlacementNode): boolean {
  * ignored). Among the nodes that fit, the best score wins: preferred node affinity and preferred
  * pod (anti-)affinity weights, then the fewest Pods, then the node order.
  */
-export function placePod(pod: PodLike, nodes: PlacementNode[], pods: PodLike[]): Placement {
+export function placePod(pod: PodLike, nodes: PlacementNode[], pods: PodLike[], nsLabels: NamespaceLabels = {}): Placement {
+  const termMatches = (term: PodAffinityTerm, owner: PodLike, candidate: PodLike): boolean =>
+    inTermNamespaces(term, owner, candidate.metadata.namespace ?? 'default', nsLabels) &&
+    matchesLabelSelector(candidate.metadata.labels, term.labelSelector);
   const self = `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`;
   const placed = pods.filter((p) => active(p) && `${p.metadata.namespace ?? 'default'}/${p.metadata.name}` !== self);
   const nodeByName = new Map(nodes.map((n) => [n.name, n]));

@@ -58,6 +58,26 @@ describe('placePod', () => {
     expect(otherCluster.node).toBeDefined();
   });
 
+  it('reads the namespaces of a term: own by default, listed, or chosen by namespaceSelector', () => {
+    const elsewhere = { ...redisPod('e'), metadata: { name: 'e', namespace: 'other', labels: { app: 'redis', cluster: 'c1' } }, spec: { nodeName: 'local-node-1' } };
+    const term = (extra: Record<string, unknown>) => ({
+      affinity: {
+        podAntiAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            { labelSelector: { matchLabels: { cluster: 'c1' } }, topologyKey: 'kubernetes.io/hostname', ...extra },
+          ],
+        },
+      },
+      nodeSelector: { 'kubernetes.io/hostname': 'local-node-1' },
+    });
+    const labels = { other: { team: 'a', 'kubernetes.io/metadata.name': 'other' } };
+    expect(placePod(redisPod('own', term({})), nodes, [elsewhere], labels).node).toBe('local-node-1');
+    expect(placePod(redisPod('listed', term({ namespaces: ['other'] })), nodes, [elsewhere], labels).node).toBeUndefined();
+    expect(placePod(redisPod('all', term({ namespaceSelector: {} })), nodes, [elsewhere], labels).node).toBeUndefined();
+    expect(placePod(redisPod('team', term({ namespaceSelector: { matchLabels: { team: 'a' } } })), nodes, [elsewhere], labels).node).toBeUndefined();
+    expect(placePod(redisPod('team-b', term({ namespaceSelector: { matchLabels: { team: 'b' } } })), nodes, [elsewhere], labels).node).toBe('local-node-1');
+  });
+
   it('never puts two host-network Pods asking for the same port on one node', () => {
     const hostPod = (name: string, port: number) =>
       redisPod(name, { hostNetwork: true, containers: [{ name: 'redis', image: 'redis:7', ports: [{ containerPort: port }] }] }, { app: name });
