@@ -1,0 +1,61 @@
+// Discovery on the embedded platform, as a client reaches it: the front door routes /cluster/ to the
+// discovery Knative Service, which starts on the first request and answers for a cluster the
+// operator formed from `kubectl apply`.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exampleCluster, freeBasePort, startE2E, statusNodes, waitForReady, type E2E } from '../helpers/e2e.js';
+
+const NS = 'cache';
+const NAME = 'rediscluster1';
+let e2e: E2E;
+
+beforeAll(async () => {
+  e2e = await startE2E({ namespaces: [NS] });
+}, 120_000);
+
+afterAll(async () => {
+  await e2e?.stop();
+});
+
+const byAddress = (a: { ip: string; port: number }, b: { ip: string; port: number }) =>
+  a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.port - b.port;
+
+describe('discovery through the front door', () => {
+  it('answers the reference URL with the nodes of a cluster formed by the operator', async () => {
+    const basePort = await freeBasePort(6);
+    const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(exampleCluster({ spec: { basePort, clusterNodeTimeout: 2000 } })));
+    expect(applied.code, applied.stderr).toBe(0);
+    const ready = await waitForReady(e2e, NS, NAME, 150_000, 6);
+    const nodes = statusNodes(ready);
+    const expected = nodes.map((n) => ({ ip: n.ip, port: n.port })).sort(byAddress);
+    expect(expected).toHaveLength(6);
+
+    const front = e2e.platform.urls.frontDoor!;
+    const started = Date.now();
+    const response = await fetch(`${front}/cluster/nodes?clusterName=${NAME}`);
+    const coldMs = Date.now() - started;
+    const text = await response.text();
+    expect(response.status, text).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(response.headers.get('x-discovery-source')).toBe('live');
+    expect(JSON.parse(text)).toEqual(expected);
+    console.log(`first /cluster/nodes through the front door (discovery cold start included): ${coldMs} ms`);
+
+    const masters = (await (await fetch(`${front}/cluster/nodes?clusterName=${NAME}&namespace=${NS}&role=master`)).json()) as unknown[];
+    expect(masters).toEqual(nodes.filter((n) => n.role === 'master').map((n) => ({ ip: n.ip, port: n.port })).sort(byAddress));
+
+    const topology = (await (await fetch(`${front}/cluster/topology?clusterName=${NAME}`)).json()) as {
+      source: string;
+      health: { clusterState: string };
+      masters: { pod?: string; slotCount: number; replicas: unknown[] }[];
+    };
+    expect(topology.source).toBe('live');
+    expect(topology.health.clusterState).toBe('ok');
+    expect(topology.masters.map((m) => m.replicas.length)).toEqual([1, 1, 1]);
+    expect(topology.masters.reduce((n, m) => n + m.slotCount, 0)).toBe(16384);
+    for (const m of topology.masters) expect(m.pod).toMatch(new RegExp(`^${NAME}-\\d+$`));
+
+    const missing = await fetch(`${front}/cluster/nodes?clusterName=absent`);
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as { message: string }).message).toBe('RedisCluster "absent" not found in any namespace');
+  }, 240_000);
+});
