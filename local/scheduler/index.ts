@@ -3,6 +3,7 @@
 // placePod, through the pods/binding subresource as kube-scheduler does. A Pod no node fits stays
 // Pending with PodScheduled=False/Unschedulable and is retried whenever Pods or Nodes change.
 import { randomBytes } from 'node:crypto';
+import { cpus, totalmem } from 'node:os';
 import { timestamp } from '../apiserver/time.js';
 import { placePod, type NamespaceLabels, type PlacementNode, type PodLike, type VirtualNode } from './placement.js';
 
@@ -38,6 +39,7 @@ type Rec = Record<string, any>;
 type Pod = PodLike & { metadata: PodLike['metadata'] & { uid?: string; creationTimestamp?: string; resourceVersion?: string } };
 
 const SCHEDULER_NAME = 'default-scheduler';
+const HOST_CAPACITY = { cpu: String(cpus().length), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: '110' };
 
 class Api {
   constructor(private readonly base: string) {}
@@ -78,8 +80,9 @@ function nodeObject(n: VirtualNode): Rec {
       ],
       conditions: [{ type: 'Ready', status: 'True', reason: 'LocalNodeReady', message: 'virtual node of the local platform', lastHeartbeatTime: timestamp(), lastTransitionTime: timestamp() }],
       nodeInfo: { kubeletVersion: 'v1.32.0-local', operatingSystem: 'linux', architecture: process.arch },
-      capacity: { cpu: '2', memory: '4Gi', pods: '110' },
-      allocatable: { cpu: '2', memory: '4Gi', pods: '110' },
+      // What the machine has (shared by all virtual nodes; requests are not checked against it).
+      capacity: HOST_CAPACITY,
+      allocatable: HOST_CAPACITY,
     },
   };
 }
@@ -127,7 +130,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): 
       .filter((n) => byName.has(n.name))
       .map((n) => {
         const o = byName.get(n.name)!;
-        return { ...n, labels: o.metadata.labels ?? n.labels, unschedulable: o.spec?.unschedulable === true };
+        return { ...n, labels: o.metadata.labels ?? n.labels, unschedulable: o.spec?.unschedulable === true, taints: o.spec?.taints ?? [] };
       });
   }
 

@@ -1,6 +1,6 @@
 // The placement decision, pure: a Pod, the nodes and the Pods already placed in, a node or the
-// reasons no node fits out. Filters run in kube-scheduler's order (node unschedulable, node
-// selector and required node affinity, host ports, inter-pod affinity); the message counts each
+// reasons no node fits out. Filters run in kube-scheduler's order (node unschedulable, taints,
+// node selector and required node affinity, host ports, inter-pod affinity); the message counts each
 // node under its first failing filter, as kube-scheduler does.
 import {
   matchesLabelSelector,
@@ -15,8 +15,15 @@ export interface VirtualNode {
   labels: Record<string, string>;
 }
 
+export interface Taint {
+  key: string;
+  value?: string;
+  effect: string;
+}
+
 export interface PlacementNode extends VirtualNode {
   unschedulable?: boolean;
+  taints?: Taint[];
 }
 
 type Rec = Record<string, any>;
@@ -86,6 +93,25 @@ function sameDomain(a: VirtualNode | undefined, b: VirtualNode, topologyKey: str
   return va !== undefined && va === b.labels[topologyKey];
 }
 
+interface Toleration {
+  key?: string;
+  operator?: string;
+  value?: string;
+  effect?: string;
+}
+
+/** The first NoSchedule/NoExecute taint of the node the Pod does not tolerate. */
+function untoleratedTaint(pod: PodLike, node: PlacementNode): Taint | undefined {
+  const tolerations: Toleration[] = pod.spec?.tolerations ?? [];
+  const tolerates = (t: Taint) =>
+    tolerations.some((tol) => {
+      if (tol.effect && tol.effect !== t.effect) return false;
+      if (tol.operator === 'Exists') return !tol.key || tol.key === t.key;
+      return tol.key === t.key && (tol.value ?? '') === (t.value ?? '');
+    });
+  return (node.taints ?? []).find((t) => (t.effect === 'NoSchedule' || t.effect === 'NoExecute') && !tolerates(t));
+}
+
 function nodeSelectorFits(pod: PodLike, node: PlacementNode): boolean {
   for (const [k, v] of Object.entries((pod.spec?.nodeSelector ?? {}) as Record<string, string>)) {
     if (node.labels[k] !== v) return false;
@@ -122,7 +148,11 @@ export function placePod(pod: PodLike, nodes: PlacementNode[], pods: PodLike[], 
   }
 
   function filter(node: PlacementNode): string | undefined {
-    if (node.unschedulable) return REASON.unschedulable;
+    if (node.unschedulable && !(pod.spec?.tolerations ?? []).some((t: Toleration) => t.key === 'node.kubernetes.io/unschedulable')) {
+      return REASON.unschedulable;
+    }
+    const taint = untoleratedTaint(pod, node);
+    if (taint) return `node(s) had untolerated taint {${taint.key}: ${taint.value ?? ''}}`;
     if (!nodeSelectorFits(pod, node)) return REASON.selector;
     if (wanted.length) {
       const used = new Set(placed.filter((p) => p.spec!.nodeName === node.name).flatMap(hostPorts));

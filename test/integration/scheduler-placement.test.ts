@@ -131,6 +131,21 @@ describe('placePod', () => {
     });
   });
 
+  it('keeps Pods off tainted nodes unless they tolerate the taint', () => {
+    const tainted = nodes.map((n) => ({ ...n, taints: n.name === 'local-node-3' ? [] : [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }] }));
+    expect(placePod(redisPod('p'), tainted, []).node).toBe('local-node-3');
+    const onlyTainted = { nodeSelector: { 'kubernetes.io/hostname': 'local-node-1' } };
+    expect(placePod(redisPod('p', onlyTainted), tainted, [])).toMatchObject({
+      // Taints are looked at before the selector: nodes 1 and 2 fail on the taint, node 3 on the selector.
+      message: "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 node(s) had untolerated taint {dedicated: db}.",
+    });
+    const tolerating = { ...onlyTainted, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' }] };
+    expect(placePod(redisPod('p', tolerating), tainted, []).node).toBe('local-node-1');
+    expect(placePod(redisPod('p', { ...onlyTainted, tolerations: [{ operator: 'Exists' }] }), tainted, []).node).toBe('local-node-1');
+    const preferNoSchedule = nodes.map((n) => ({ ...n, taints: [{ key: 'soft', effect: 'PreferNoSchedule' }] }));
+    expect(placePod(redisPod('p'), preferNoSchedule, []).node).toBeDefined();
+  });
+
   it('scores preferred anti-affinity and load, and skips unschedulable nodes', () => {
     const preferApart = {
       affinity: {
