@@ -1,8 +1,9 @@
 // Discovery on the embedded platform, as a client reaches it: the front door routes /cluster/ to the
 // discovery Knative Service, which starts on the first request and answers for a cluster the
-// operator formed from `kubectl apply`.
+// operator formed from `kubectl apply`. And the dead-letter Service as the Triggers' dead-letter
+// sink: an event the subscriber refuses ends up in GET /dead-letters.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exampleCluster, freeBasePort, startE2E, statusNodes, waitForReady, type E2E } from '../helpers/e2e.js';
+import { eventually, exampleCluster, freeBasePort, postEvent, startE2E, statusNodes, waitForReady, type E2E } from '../helpers/e2e.js';
 
 const NS = 'cache';
 const NAME = 'rediscluster1';
@@ -58,4 +59,36 @@ describe('discovery through the front door', () => {
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as { message: string }).message).toBe('RedisCluster "absent" not found in any namespace');
   }, 240_000);
+
+  it('an event the reconcile function refuses reaches the dead-letter function with Knative\'s error extensions', async () => {
+    const broker = `${e2e.platform.urls.broker}/redis-operator/default`;
+    const id = `dead-${Date.now()}`;
+    // Matches the reconcile-rediscluster Trigger but carries no object reference: 400, not retried.
+    const sent = await postEvent(broker, {
+      type: 'dev.knative.apiserver.ref.update',
+      source: 'https://kubernetes.default.svc',
+      id,
+      data: {},
+      extensions: { kind: 'RedisCluster', apiversion: 'redis.redis/v1beta1', name: 'nothing', namespace: NS },
+    });
+    expect(sent.status).toBeLessThan(300);
+    const letters = `${e2e.platform.urls.serving}/redis-operator/dead-letter/dead-letters`;
+    const item = await eventually(
+      'the dead letter listed',
+      async () => {
+        const r = await fetch(letters);
+        if (r.status !== 200) return undefined;
+        const body = (await r.json()) as { items: { id: string; type: string; error: { code?: number; destination?: string; data?: string } }[] };
+        return body.items.find((i) => i.id === id);
+      },
+      90_000,
+      500,
+    );
+    expect(item.type).toBe('dev.knative.apiserver.ref.update');
+    expect(item.error.code).toBe(400);
+    expect(item.error.destination).toMatch(/reconcile/);
+    expect(item.error.data).toMatch(/invalid event/);
+    const metrics = await (await fetch(`${e2e.platform.urls.serving}/redis-operator/dead-letter/metrics`)).text();
+    expect(metrics).toMatch(/dead_letters_total\{type="dev\.knative\.apiserver\.ref\.update",code="400",function="dead-letter"\} [1-9]/);
+  }, 120_000);
 });
