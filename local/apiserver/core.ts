@@ -14,6 +14,7 @@ import {
   unsupportedMediaType,
   type StatusCause,
 } from './errors.js';
+import { disruptionStatus, isHealthy, podsOf } from './disruption.js';
 import { evalJsonPath, setJsonPath } from './jsonpath.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { groupVersion, type PrinterColumn, type ResourceTable, type ResourceType } from './resources.js';
@@ -50,6 +51,7 @@ export const INITIAL_NAMESPACES = ['default', 'kube-system', 'kube-public', 'cac
 const PROTECTED_NAMESPACES = new Set(['default', 'kube-system', 'kube-public']);
 const CRD_CLEANUP_FINALIZER = 'customresourcecleanup.apiextensions.k8s.io';
 const FOREGROUND_FINALIZER = 'foregroundDeletion';
+const PDB_STORAGE = 'policy/poddisruptionbudgets';
 /** How long after its grace period a Pod no kubelet deleted is removed anyway. */
 const POD_GRACE_MARGIN_MS = 5_000;
 
@@ -540,6 +542,7 @@ export class ApiCore {
    */
   sweep(): void {
     try {
+      this.updateBudgets();
       this.sweepOnce();
     } catch (err) {
       this.log(`background sweep failed: ${(err as Error).stack ?? String(err)}`);
@@ -552,6 +555,48 @@ export class ApiCore {
     } catch (err) {
       if (!(err instanceof ApiError && err.code === 404)) throw err;
     }
+  }
+
+  /** The disruption controller: each PodDisruptionBudget's status from the Pods it covers. */
+  private updateBudgets(): void {
+    const budgets = this.store.list(PDB_STORAGE);
+    if (budgets.length === 0) return;
+    const pods = this.store.list('/pods');
+    for (const pdb of budgets) {
+      const status = { ...(pdb.status ?? {}), ...disruptionStatus(pdb, pods), observedGeneration: pdb.metadata.generation ?? 1 };
+      if (canonical(status) === canonical(pdb.status ?? {})) continue;
+      this.store.put(PDB_STORAGE, { ...pdb, status }, 'MODIFIED', pdb);
+    }
+  }
+
+  /**
+   * POST pods/{name}/eviction: deletes the Pod unless that takes a healthy Pod its budget cannot
+   * spare (429, as Kubernetes answers).
+   */
+  evict(namespace: string, name: string, body: unknown): void {
+    const t = this.type('', 'v1', 'pods');
+    const pod = this.store.get(t.storageKey, namespace, name);
+    if (!pod) throw notFound('pods', '', name);
+    const budgets = this.store.list(PDB_STORAGE, namespace).filter((pdb) => podsOf(pdb, [pod]).length > 0);
+    if (budgets.length > 1) {
+      throw new ApiError(500, 'InternalError', 'This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.');
+    }
+    const budget = budgets[0];
+    if (budget && isHealthy(pod)) {
+      const status = disruptionStatus(budget, this.store.list(t.storageKey, namespace));
+      if (status.disruptionsAllowed <= 0) {
+        throw new ApiError(429, 'TooManyRequests', "Cannot evict pod as it would violate the pod's disruption budget.", {
+          causes: [
+            {
+              reason: 'DisruptionBudget',
+              message: `The disruption budget ${String(budget.metadata.name)} needs ${status.desiredHealthy} healthy pods and has ${status.currentHealthy} currently`,
+            },
+          ],
+        });
+      }
+    }
+    const options = ((body ?? {}) as Rec).deleteOptions as DeleteOptions | undefined;
+    this.delete(t, namespace, name, options ?? {});
   }
 
   private sweepOnce(): void {

@@ -1,7 +1,7 @@
-// Kubernetes' protobuf request encoding, for the few kinds kubectl sends that way when a person
-// types `kubectl create namespace|configmap|secret|serviceaccount`: the `k8s\0` envelope around a
-// runtime.Unknown whose `raw` is the object; and the access review of `kubectl auth can-i`.
-// Other kinds stay unsupported (415).
+// Kubernetes' protobuf request encoding, for the few kinds kubectl sends that way: `kubectl create
+// namespace|configmap|secret|serviceaccount`, `kubectl auth can-i`'s review, `kubectl drain`'s
+// Eviction. The `k8s\0` envelope wraps a runtime.Unknown whose `raw` is the object. Other kinds
+// stay unsupported (415).
 
 import { timestamp } from './time.js';
 
@@ -74,6 +74,20 @@ export const PROTOBUF_KINDS: Record<string, Desc> = {
           },
         },
         2: { name: 'nonResourceAttributes', kind: 'msg', msg: { 1: { name: 'path', kind: 'string' }, 2: { name: 'verb', kind: 'string' } } },
+      },
+    },
+  },
+  'policy/v1/Eviction': {
+    1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
+    2: {
+      name: 'deleteOptions',
+      kind: 'msg',
+      msg: {
+        1: { name: 'gracePeriodSeconds', kind: 'int' },
+        2: { name: 'preconditions', kind: 'msg', msg: { 1: { name: 'uid', kind: 'string' }, 2: { name: 'resourceVersion', kind: 'string' } } },
+        3: { name: 'orphanDependents', kind: 'bool' },
+        4: { name: 'propagationPolicy', kind: 'string' },
+        5: { name: 'dryRun', kind: 'string', repeated: true },
       },
     },
   },

@@ -204,6 +204,7 @@ export function discoveryEntry(t: ResourceType): Record<string, unknown>[] {
   if (t.group === '' && t.plural === 'pods') {
     entries.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
     entries.push({ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] });
+    entries.push({ name: 'pods/eviction', singularName: '', namespaced: true, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
   }
   if (t.group === '' && t.plural === 'pods') {
     entries.push({ name: 'bindings', singularName: 'binding', namespaced: true, kind: 'Binding', verbs: ['create'] });

@@ -194,6 +194,11 @@ export class ApiHttp {
       if (req.method !== 'GET') throw methodNotAllowed();
       return this.servePodLog(res, target.namespace!, target.name, q);
     }
+    if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'eviction' && target.name) {
+      if (req.method !== 'POST') throw methodNotAllowed();
+      this.core.evict(target.namespace!, target.name, await readBody(req));
+      return sendJson(res, 201, successStatus());
+    }
     if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'binding') {
       if (req.method !== 'POST') throw methodNotAllowed();
       this.core.bind(target.namespace!, target.name!, await readBody(req));

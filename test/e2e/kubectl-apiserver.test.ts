@@ -165,6 +165,39 @@ describe('kubectl', () => {
   });
 });
 
+describe('kubectl drain', () => {
+  let drainApi: TestApi;
+  let k: Kubectl;
+
+  beforeAll(async () => {
+    drainApi = await startTestApi();
+    k = new Kubectl(drainApi.url);
+  });
+
+  afterAll(async () => {
+    await drainApi?.close();
+    k?.cleanup();
+  });
+
+  it('cordons the node and evicts its Pods', async () => {
+    const docs = [
+      { apiVersion: 'v1', kind: 'Node', metadata: { name: 'local-node-1' } },
+      ...['d1', 'd2'].map((name) => ({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name, namespace: 'default' },
+        spec: { nodeName: 'local-node-1', containers: [{ name: 'c', image: 'redis:7' }] },
+      })),
+    ];
+    await k.ok(['apply', '-f', k.file('drain.yaml', docs.map((d) => stringify(d)).join('---\n'))]);
+    const out = await k.ok(['drain', 'local-node-1', '--force', '--grace-period', '0', '--timeout', '20s']);
+    expect(out).toContain('pod/d1 evicted');
+    expect(out).toContain('node/local-node-1 drained');
+    expect(await k.ok(['get', 'node', 'local-node-1', '-o', 'jsonpath={.spec.unschedulable}'])).toBe('true');
+    expect((await k.run(['get', 'pod', 'd2'])).stderr).toContain('not found');
+  });
+});
+
 describe('kubectl logs', () => {
   let logsApi: TestApi;
   let k: Kubectl;

@@ -5,6 +5,7 @@ import {
   CustomObjectsApi,
   KubernetesObjectApi,
   PatchStrategy,
+  PolicyV1Api,
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -405,6 +406,34 @@ describe('deletion', () => {
       200,
     );
     expect(Date.now() - began).toBeGreaterThanOrEqual(5_000);
+  });
+
+  it('keeps PodDisruptionBudget status and refuses an eviction the budget cannot spare', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'budget' } } });
+    for (const name of ['e1', 'e2', 'e3']) {
+      await core.createNamespacedPod({ namespace: 'budget', body: pod(name, { app: 'e' }) });
+      await core.createNamespacedPodBinding({ name, namespace: 'budget', body: { metadata: { name }, target: { kind: 'Node', name: 'local-node-1' } } });
+      await core.patchNamespacedPodStatus(
+        { name, namespace: 'budget', body: { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } } },
+        merge,
+      );
+    }
+    await api.kc.makeApiClient(PolicyV1Api).createNamespacedPodDisruptionBudget({
+      namespace: 'budget',
+      body: { metadata: { name: 'e-pdb' }, spec: { minAvailable: 2, selector: { matchLabels: { app: 'e' } } } },
+    });
+    const status = await waitFor('the budget status', async () => {
+      const pdb = await api.kc.makeApiClient(PolicyV1Api).readNamespacedPodDisruptionBudget({ name: 'e-pdb', namespace: 'budget' });
+      return pdb.status?.expectedPods === 3 ? pdb.status : undefined;
+    });
+    expect(status).toMatchObject({ currentHealthy: 3, desiredHealthy: 2, disruptionsAllowed: 1 });
+
+    await core.createNamespacedPodEviction({ name: 'e1', namespace: 'budget', body: { metadata: { name: 'e1', namespace: 'budget' } } });
+    expect((await core.readNamespacedPod({ name: 'e1', namespace: 'budget' })).metadata?.deletionTimestamp).toBeInstanceOf(Date);
+    const refused = await failure(core.createNamespacedPodEviction({ name: 'e2', namespace: 'budget', body: { metadata: { name: 'e2', namespace: 'budget' } } }));
+    expect(refused).toMatchObject({ code: 429, reason: 'TooManyRequests', message: "Cannot evict pod as it would violate the pod's disruption budget." });
+    expect(refused.details.causes[0].message).toBe('The disruption budget e-pdb needs 2 healthy pods and has 2 currently');
+    expect((await core.readNamespacedPod({ name: 'e2', namespace: 'budget' })).metadata?.deletionTimestamp).toBeUndefined();
   });
 
   it('empties a deleted namespace before removing it', async () => {

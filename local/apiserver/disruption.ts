@@ -1,0 +1,43 @@
+// PodDisruptionBudgets: the status the disruption controller keeps, and the eviction check that
+// refuses to take a healthy Pod when its budget has no disruption left.
+import { matchesLabelSelector, type LabelSelector } from './selectors.js';
+
+type Rec = Record<string, any>;
+
+export interface DisruptionStatus {
+  expectedPods: number;
+  currentHealthy: number;
+  desiredHealthy: number;
+  disruptionsAllowed: number;
+}
+
+export function isHealthy(pod: Rec): boolean {
+  return (
+    !pod.metadata?.deletionTimestamp &&
+    pod.status?.phase === 'Running' &&
+    (pod.status?.conditions ?? []).some((c: Rec) => c.type === 'Ready' && c.status === 'True')
+  );
+}
+
+/** An int-or-percent of `total`, rounded up as Kubernetes does for budgets. */
+function scaled(value: unknown, total: number): number {
+  if (typeof value === 'number') return value;
+  const m = /^(\d+)%$/.exec(String(value));
+  return m ? Math.ceil((Number(m[1]) * total) / 100) : Number(value) || 0;
+}
+
+export function podsOf(pdb: Rec, pods: Rec[]): Rec[] {
+  return pods.filter(
+    (p) => p.metadata?.namespace === pdb.metadata?.namespace && matchesLabelSelector(p.metadata?.labels, pdb.spec?.selector as LabelSelector | undefined),
+  );
+}
+
+export function disruptionStatus(pdb: Rec, pods: Rec[]): DisruptionStatus {
+  const covered = podsOf(pdb, pods).filter((p) => !['Succeeded', 'Failed'].includes(p.status?.phase));
+  const expectedPods = covered.length;
+  const currentHealthy = covered.filter(isHealthy).length;
+  let desiredHealthy = 0;
+  if (pdb.spec?.minAvailable !== undefined) desiredHealthy = scaled(pdb.spec.minAvailable, expectedPods);
+  else if (pdb.spec?.maxUnavailable !== undefined) desiredHealthy = Math.max(0, expectedPods - scaled(pdb.spec.maxUnavailable, expectedPods));
+  return { expectedPods, currentHealthy, desiredHealthy, disruptionsAllowed: Math.max(0, currentHealthy - desiredHealthy) };
+}
