@@ -14,6 +14,7 @@ import { RedisPool } from '../../shared/redis/connection.js';
 import type { Endpoint, NodeReport } from '../../shared/redis/types.js';
 import { createFunctionHost, type BaseConfig, type FunctionHost } from '../../shared/runtime/index.js';
 import { SingleFlightCache } from './cache.js';
+import { firstAnswer } from './hedge.js';
 import { parseClusterQuery, QueryError, type ClusterQuery } from './query.js';
 import { nodesAnswer, topologyAnswer, type ClusterSnapshot } from './view.js';
 
@@ -26,8 +27,10 @@ export interface DiscoveryOptions {
   connectTimeoutMs?: number;
   /** Timeout of the CLUSTER NODES read. Default 2000 ms. */
   commandTimeoutMs?: number;
-  /** Time spent trying nodes one after another before answering from the status. Default 3000 ms. */
+  /** Time spent trying nodes before answering from the status. Default 3000 ms. */
   liveBudgetMs?: number;
+  /** How long one node may stay silent before the next is asked beside it. Default 150 ms. */
+  hedgeMs?: number;
 }
 
 export type Resolution =
@@ -90,6 +93,7 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
   const connectTimeoutMs = opts.connectTimeoutMs ?? 500;
   const commandTimeoutMs = opts.commandTimeoutMs ?? 2000;
   const liveBudgetMs = opts.liveBudgetMs ?? 3000;
+  const hedgeMs = opts.hedgeMs ?? 150;
   const cache = new SingleFlightCache<Resolution>({ ttlMs });
   let kube: Kube | undefined = opts.kube instanceof Kube ? opts.kube : undefined;
   const kubeClient = (): Kube => (kube ??= typeof opts.kube === 'function' ? opts.kube() : environmentKube());
@@ -179,25 +183,13 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
 
     const tryAll = async (candidates: Endpoint[]): Promise<NodeReport | undefined> => {
       const preferred = lastObserver.get(key);
-      const ordered = [...candidates].sort((a, b) => Number(endpointText(b) === preferred) - Number(endpointText(a) === preferred));
-      for (const endpoint of ordered) {
-        const text = endpointText(endpoint);
-        if (tried.has(text)) continue;
-        tried.add(text);
-        if (Date.now() > deadline) {
-          unreachable.push({ ...endpoint, error: 'not tried: time budget spent' });
-          continue;
-        }
-        try {
-          const report = await pool.readReport(endpoint);
-          lastObserver.set(key, text);
-          return report;
-        } catch (err) {
-          const message = err instanceof Error ? err.message : String(err);
-          unreachable.push({ ...endpoint, error: secret.problem ? `${message}; ${secret.problem}` : message });
-        }
-      }
-      return undefined;
+      const fresh = candidates.filter((e) => !tried.has(endpointText(e)));
+      for (const e of fresh) tried.add(endpointText(e));
+      const ordered = fresh.sort((a, b) => Number(endpointText(b) === preferred) - Number(endpointText(a) === preferred));
+      const { answer, failures } = await firstAnswer(ordered, (endpoint) => pool.readReport(endpoint), { hedgeMs, deadline });
+      for (const f of failures) unreachable.push({ ...f.candidate, error: secret.problem ? `${f.error}; ${secret.problem}` : f.error });
+      if (answer) lastObserver.set(key, endpointText(answer.candidate));
+      return answer?.value;
     };
 
     let report = await tryAll(statusNodes.map((n) => ({ ip: n.ip, port: n.port })));

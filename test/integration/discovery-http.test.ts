@@ -1,6 +1,7 @@
 // The discovery function over real HTTP, with real redis-server clusters behind it and RedisCluster
 // objects (status written through the status subresource) in the embedded API server.
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import { Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -119,7 +120,8 @@ beforeAll(async () => {
   await createCluster('default', 'dup', {}, plainStatus);
   await createCluster('cache', 'dup', {}, plainStatus);
 
-  const host = createDiscoveryHost({ kube, cacheTtlMs: TTL_MS, config: { PORT: 0, LOG_LEVEL: 'silent' } });
+  // A long hedge delay: a slow read on a busy machine must not start a second one, or the command counts below would vary.
+  const host = createDiscoveryHost({ kube, cacheTtlMs: TTL_MS, hedgeMs: 10_000, config: { PORT: 0, LOG_LEVEL: 'silent' } });
   discovery = host.discovery;
   listening = await host.host.listen(0, '127.0.0.1');
 }, 120_000);
@@ -281,7 +283,7 @@ describe('GET /cluster/topology', () => {
 describe('the cache', () => {
   it('a burst of 50 concurrent requests costs one CLUSTER NODES round', async () => {
     // A TTL longer than the burst takes on a loaded machine, so exactly one read is expected.
-    const second = createDiscoveryHost({ kube, cacheTtlMs: 30_000, config: { PORT: 0, LOG_LEVEL: 'silent' } });
+    const second = createDiscoveryHost({ kube, cacheTtlMs: 30_000, hedgeMs: 10_000, config: { PORT: 0, LOG_LEVEL: 'silent' } });
     const l = await second.host.listen(0, '127.0.0.1');
     try {
       const before = await commandCalls(plain, 'cluster|nodes');
@@ -330,6 +332,32 @@ describe('failures', () => {
     expect(answer.json).toEqual(sorted(plain.endpoints.filter((e) => e.port !== gone.port)));
     const t = (await get('/cluster/topology?clusterName=rc-live&namespace=cache')).json;
     expect(t.nodes.find((n: any) => n.port === gone.port).reachable).toBe(false);
+  });
+
+  it('a node that accepts connections but never answers does not hold the answer up', async () => {
+    const silent = net.createServer(() => {
+      // Accepts and says nothing, like a hung node.
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const silentPort = (silent.address() as { port: number }).port;
+    const hedged = createDiscoveryHost({ kube, cacheTtlMs: TTL_MS, hedgeMs: 100, commandTimeoutMs: 5000, config: { PORT: 0, LOG_LEVEL: 'silent' } });
+    const l = await hedged.host.listen(0, '127.0.0.1');
+    try {
+      const status = [{ id: 'f'.repeat(40), pod: 'rc-hung-9', ip: '127.0.0.1', port: silentPort, role: 'master' as const }, ...plainStatus];
+      await createCluster('cache', 'rc-hung', {}, status);
+      const started = Date.now();
+      const r = await fetch(`${l.url}/cluster/nodes?clusterName=rc-hung&namespace=cache`);
+      const elapsed = Date.now() - started;
+      expect(r.headers.get('x-discovery-source')).toBe('live');
+      const running = plain.nodes.filter((n) => n.running);
+      expect(await r.json()).toEqual(sorted(running));
+      // Well under the 5 s command timeout the hung node would have cost on its own.
+      expect(elapsed).toBeLessThan(2500);
+    } finally {
+      await l.close();
+      await hedged.discovery.close();
+      silent.close();
+    }
   });
 
   it('answers from the status when no node answers', async () => {
