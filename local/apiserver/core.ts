@@ -83,6 +83,7 @@ export class ApiCore {
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweepSoon: NodeJS.Immediate | undefined;
   private nextClusterIp = 10;
+  private budgetsSeenAt = -1;
 
   constructor(
     readonly store: Store,
@@ -559,6 +560,9 @@ export class ApiCore {
 
   /** The disruption controller: each PodDisruptionBudget's status from the Pods it covers. */
   private updateBudgets(): void {
+    // Nothing changed since the last look: nothing to recompute.
+    if (this.budgetsSeenAt === this.store.rv) return;
+    this.budgetsSeenAt = this.store.rv;
     const budgets = this.store.list(PDB_STORAGE);
     if (budgets.length === 0) return;
     const pods = this.store.list('/pods');
@@ -567,6 +571,7 @@ export class ApiCore {
       if (canonical(status) === canonical(pdb.status ?? {})) continue;
       this.store.put(PDB_STORAGE, { ...pdb, status }, 'MODIFIED', pdb);
     }
+    this.budgetsSeenAt = this.store.rv;
   }
 
   /**
