@@ -122,6 +122,22 @@ describe('custom resources', () => {
     expect(created.metadata.generation).toBe(1);
   });
 
+  it('refuses a CRD it could not serve, naming the field', async () => {
+    const crds = { group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions' };
+    const broken = testCrd('broken.example');
+    broken.metadata.name = 'wrong.broken.example';
+    const misnamed = await failure(custom.createClusterCustomObject({ ...crds, body: broken }));
+    expect(misnamed.code).toBe(422);
+    expect(misnamed.details.causes[0].field).toBe('metadata.name');
+    const noSchema = testCrd('noschema.example');
+    delete noSchema.spec.versions[0].schema;
+    const missing = await failure(custom.createClusterCustomObject({ ...crds, body: noSchema }));
+    expect(missing.code).toBe(422);
+    expect(missing.details.causes[0].field).toBe('spec.versions[0].schema.openAPIV3Schema');
+    const res = await fetch(`${api.url}/apis/noschema.example/v1beta1`);
+    expect(res.status).toBe(404);
+  });
+
   it('rejects a schema violation with 422 Invalid naming the field, in Kubernetes words', async () => {
     const low = await failure(custom.createNamespacedCustomObject({ ...G, namespace: 'cache', body: cluster('bad', { masters: 2 }) }));
     expect(low.code).toBe(422);
