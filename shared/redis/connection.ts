@@ -114,13 +114,16 @@ export class RedisPool {
 
   /**
    * Runs the commands as one pipeline (one round trip) and returns per-command results; an error
-   * reply becomes an Error value in its position instead of rejecting the whole batch.
+   * reply becomes an Error value in its position instead of rejecting the whole batch. With
+   * `buffers`, bulk replies come back as Buffers.
    */
-  async pipeline(endpoint: Endpoint, commands: (string | number | Buffer)[][], lane: Lane = 'control'): Promise<(unknown | Error)[]> {
+  async pipeline(endpoint: Endpoint, commands: (string | number | Buffer)[][], lane: Lane = 'control', opts: { buffers?: boolean } = {}): Promise<(unknown | Error)[]> {
     if (commands.length === 0) return [];
     const c = await this.client(endpoint, lane);
     const p = c.pipeline();
-    for (const [cmd, ...args] of commands) p.call(String(cmd), ...args);
+    // Buffers skip decoding and re-encoding key names that only pass through (GETKEYSINSLOT -> MIGRATE).
+    if (opts.buffers) for (const [cmd, ...args] of commands) p.callBuffer(String(cmd), ...args);
+    else for (const [cmd, ...args] of commands) p.call(String(cmd), ...args);
     const res = await p.exec();
     if (!res) throw new Error(`pipeline to ${endpointKey(endpoint)} returned nothing`);
     return res.map(([err, value]) => (err ? err : value));

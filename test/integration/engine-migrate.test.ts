@@ -112,6 +112,36 @@ describe('interrupted migrations', () => {
     }
   });
 
+  it('stops cleanly at the deadline with no slot left open, and the rest finishes later (per-slot hand-over)', async () => {
+    harness = await startRedisNodes(4);
+    const pool = newPool();
+    const ids = await form(harness, pool, 3, 0, 1);
+    const cluster = harness.cluster();
+    try {
+      await loadKeys(cluster, KEYS, VALUE_BYTES);
+      const plan = planScaleOut(await liveOwners(pool, harness), [ids[3]!]);
+      const planned = plan.moves.reduce((n, m) => n + m.slots.reduce((k, r) => k + r.end - r.start + 1, 0), 0);
+      const opts = { endpoints: harness.endpoints, groupedHandover: false, slotsPerGroup: 8 };
+      const first = await migrateSlots(pool, plan.waves, { ...opts, deadline: Date.now() + 300 });
+      expect(first.done).toBe(false);
+      expect(first.errors).toEqual([]);
+      expect(first.slotsMoved).toBeGreaterThan(0);
+      const left = first.remaining.reduce((n, m) => n + m.slots.reduce((k, r) => k + r.end - r.start + 1, 0), 0);
+      expect(first.slotsMoved + left).toBe(planned);
+      const { reports } = await pool.readAll(harness.endpoints);
+      for (const r of reports) expect(r.nodes.find((n) => n.id === r.myId)!.openSlots).toEqual([]);
+      expect((await liveOwners(pool, harness)).get(ids[3]!)!.reduce((k, r) => k + r.end - r.start + 1, 0)).toBe(first.slotsMoved);
+
+      const rest = await migrateSlots(pool, first.remaining, opts);
+      expect(rest.done).toBe(true);
+      expect(first.slotsMoved + rest.slotsMoved).toBe(planned);
+      await expectHealthy(pool, harness);
+      expect(await verifyKeys(cluster, KEYS, VALUE_BYTES)).toMatchObject({ missing: 0, wrong: 0 });
+    } finally {
+      cluster.disconnect();
+    }
+  });
+
   for (const mode of ['resumed by a later run', 'taken over by the running executor'] as const) {
     it(`a source master killed mid-migration fails over and the move is ${mode}`, { timeout: 120_000 }, async () => {
       harness = await startRedisNodes(7, { config: { 'cluster-node-timeout': '2000' } });

@@ -129,8 +129,8 @@ const isBusyKey = (e: Error) => /BUSYKEY/.test(e.message);
 const isIoErr = (e: Error) => /IOERR/.test(e.message);
 const isTransient = (e: Error) => /CLUSTERDOWN|TRYAGAIN|LOADING/.test(e.message);
 
-function migrateArgs(run: Run, target: Endpoint, keys: string[], replace: boolean): (string | number)[] {
-  const args: (string | number)[] = ['MIGRATE', target.ip, target.port, '', 0, run.s.migrateTimeoutMs];
+function migrateArgs(run: Run, target: Endpoint, keys: Buffer[], replace: boolean): Arg[] {
+  const args: Arg[] = ['MIGRATE', target.ip, target.port, '', 0, run.s.migrateTimeoutMs];
   if (replace) args.push('REPLACE');
   if (run.pool.password) args.push('AUTH', run.pool.password);
   args.push('KEYS', ...keys);
@@ -142,9 +142,11 @@ function throwOn(results: (unknown | Error)[], what: string, tolerate?: (e: Erro
     if (r instanceof Error && !tolerate?.(r)) throw new MigrationError(`${what}: ${r.message}`, isConnectionError(r) ? 'unreachable' : 'refused');
 }
 
-async function pipe(run: Run, ep: Endpoint, cmds: (string | number)[][], lane: 'control' | 'bulk' = 'control') {
+type Arg = string | number | Buffer;
+
+async function pipe(run: Run, ep: Endpoint, cmds: Arg[][], lane: 'control' | 'bulk' = 'control', buffers = false) {
   try {
-    return await run.pool.pipeline(ep, cmds, lane);
+    return await run.pool.pipeline(ep, cmds, lane, { buffers });
   } catch (err) {
     throw new MigrationError(`${ep.ip}:${ep.port}: ${errorMessage(err)}`, isConnectionError(err) ? 'unreachable' : 'refused');
   }
@@ -294,7 +296,7 @@ async function moveSlotGroup(
       ...open.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId]),
       ...open.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, perBatch]),
     ];
-    const res = await pipe(run, src, cmds);
+    const res = await pipe(run, src, cmds, 'control', true);
     throwOn(res.slice(0, prefix.length), `SETSLOT NODE on source ${sourceId}`, sourceNodeTolerated);
     const mig = res.slice(prefix.length, prefix.length + open.length);
     firstKeys = res.slice(prefix.length + open.length);
@@ -313,11 +315,11 @@ async function moveSlotGroup(
   // COUNTKEYSINSLOT. A slot is finished only on a zero count or an empty listing taken while the
   // source was already MIGRATING: from then on no key can be born on the source.
   let moved = 0;
-  type Work = { slot: number; keys: string[] };
+  type Work = { slot: number; keys: Buffer[] };
   let work: Work[] = [];
   let relist: number[] = [];
   open.forEach((slot, i) => {
-    const keys = firstKeys[i] as string[];
+    const keys = firstKeys[i] as Buffer[];
     if (keys.length) work.push({ slot, keys });
   });
   if (work.length && (stats.avgKeyBytes === undefined || stats.groups % 16 === 0)) {
@@ -337,21 +339,21 @@ async function moveSlotGroup(
   let downSince: number | undefined;
   while (work.length || relist.length) {
     if (relist.length) {
-      const listed = await pipe(run, src, relist.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, perBatch]));
+      const listed = await pipe(run, src, relist.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, perBatch]), 'control', true);
       throwOn(listed, `GETKEYSINSLOT on source ${sourceId}`);
       relist.forEach((slot, i) => {
-        const keys = listed[i] as string[];
+        const keys = listed[i] as Buffer[];
         if (keys.length) work.push({ slot, keys });
       });
       relist = [];
       if (!work.length) break;
     }
-    const cmds: (string | number)[][] = [];
+    const cmds: Arg[][] = [];
     for (const w of work) {
       cmds.push(migrateArgs(run, dst, w.keys, replace.has(w.slot)));
       cmds.push(w.keys.length < perBatch ? ['CLUSTER', 'COUNTKEYSINSLOT', w.slot] : ['CLUSTER', 'GETKEYSINSLOT', w.slot, perBatch]);
     }
-    const res = await pipe(run, src, cmds, 'bulk');
+    const res = await pipe(run, src, cmds, 'bulk', true);
     const next: Work[] = [];
     let ioErr: Error | undefined;
     let down: Error | undefined;
@@ -363,16 +365,16 @@ async function moveSlotGroup(
         if (isBusyKey(m)) {
           // The source is the slot's authority while it is migrating: its copy wins.
           replace.add(w.slot);
-          for (const k of w.keys) if (run.replacedKeys.length < 10_000) run.replacedKeys.push(k);
+          for (const k of w.keys) if (run.replacedKeys.length < 10_000) run.replacedKeys.push(k.toString());
         } else if (isIoErr(m) || isConnectionError(m)) ioErr = m;
         else if (isTransient(m)) down = m;
         else throw new MigrationError(`MIGRATE slot ${w.slot} from ${sourceId} to ${targetId}: ${m.message}`, 'refused');
-      } else if (m !== 'NOKEY') moved += w.keys.length;
+      } else if (String(m) !== 'NOKEY') moved += w.keys.length;
       if (after instanceof Error)
         throw new MigrationError(`listing slot ${w.slot} on ${sourceId}: ${after.message}`, isConnectionError(after) ? 'unreachable' : 'refused');
       if (typeof after === 'number') {
         if (after > 0) relist.push(w.slot);
-      } else if ((after as string[]).length) next.push({ slot: w.slot, keys: after as string[] });
+      } else if ((after as Buffer[]).length) next.push({ slot: w.slot, keys: after as Buffer[] });
     }
     if (ioErr) {
       // The target did not answer MIGRATE: retry only while it is still a reachable master.
