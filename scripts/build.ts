@@ -1,4 +1,4 @@
-// `npm run build [-- [--out <dir>] [name ...]]`: bundles each functions/<name>/index.ts into one
+// `npm run build [-- [--out <dir>] [--minify] [name ...]]`: bundles each functions/<name>/index.ts into one
 // ESM file, dist/<name>/index.mjs, with a minimal Dockerfile beside it. Without names, every
 // function that has an index.ts. Exits non-zero when any bundle fails.
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -52,7 +52,12 @@ function formatMessages(messages: Message[]): string {
     .join('\n');
 }
 
-export async function buildFunction(name: string, outDir: string, root = REPO_ROOT): Promise<BuiltFunction> {
+export interface BuildOptions {
+  /** Smaller bundles, faster cold starts; stack traces then name minified symbols. */
+  minify?: boolean;
+}
+
+export async function buildFunction(name: string, outDir: string, root = REPO_ROOT, opts: BuildOptions = {}): Promise<BuiltFunction> {
   const entry = path.join(root, 'functions', name, 'index.ts');
   if (!existsSync(entry)) throw new Error(`functions/${name}/index.ts does not exist`);
   const target = path.join(outDir, name);
@@ -71,6 +76,9 @@ export async function buildFunction(name: string, outDir: string, root = REPO_RO
     external: OPTIONAL_EXTERNALS,
     legalComments: 'none',
     logLevel: 'silent',
+    minify: opts.minify ?? false,
+    // Minified or not, error stacks keep the names of classes and functions.
+    keepNames: true,
   });
   writeFileSync(path.join(target, 'Dockerfile'), DOCKERFILE);
   if (result.warnings.length) process.stderr.write(`${name}: ${result.warnings.length} warning(s)\n${formatMessages(result.warnings)}\n`);
@@ -78,12 +86,13 @@ export async function buildFunction(name: string, outDir: string, root = REPO_RO
 }
 
 function usage(): never {
-  process.stderr.write('usage: tsx scripts/build.ts [--out <dir>] [function ...]\n');
+  process.stderr.write('usage: tsx scripts/build.ts [--out <dir>] [--minify] [function ...]\n');
   process.exit(2);
 }
 
 async function main(argv: string[]): Promise<number> {
   let outDir = path.join(REPO_ROOT, 'dist');
+  let minify = false;
   const names: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -91,7 +100,8 @@ async function main(argv: string[]): Promise<number> {
       const value = argv[++i];
       if (!value) usage();
       outDir = path.resolve(value);
-    } else if (arg === '--help' || arg === '-h') usage();
+    } else if (arg === '--minify') minify = true;
+    else if (arg === '--help' || arg === '-h') usage();
     else if (arg.startsWith('-')) {
       process.stderr.write(`unknown option ${arg}\n`);
       usage();
@@ -108,7 +118,7 @@ async function main(argv: string[]): Promise<number> {
   for (const name of selected) {
     const started = Date.now();
     try {
-      const built = await buildFunction(name, outDir);
+      const built = await buildFunction(name, outDir, REPO_ROOT, { minify });
       const kb = (built.bytes / 1024).toFixed(1);
       const relative = path.relative(process.cwd(), built.file);
       const shown = relative.startsWith('..') ? built.file : relative;

@@ -124,6 +124,14 @@ describe('npm run build', () => {
     expect(await exited).toBe(0);
   });
 
+  it('--minify makes a smaller bundle', async () => {
+    const r = await run(['--out', path.join(out, 'min'), '--minify', 'discovery']);
+    expect(r.code).toBe(0);
+    const plain = readFileSync(path.join(out, 'discovery', 'index.mjs')).length;
+    const small = readFileSync(path.join(out, 'min', 'discovery', 'index.mjs')).length;
+    expect(small).toBeLessThan(plain * 0.7);
+  });
+
   it('fails with a message naming an unknown function', async () => {
     const r = await run(['--out', out, 'no-such-function']);
     expect(r.code).toBe(1);
