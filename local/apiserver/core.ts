@@ -144,8 +144,9 @@ export class ApiCore {
     return this.present(t, o);
   }
 
-  list(t: ResourceType, namespace: string | undefined): Obj[] {
-    return this.store.list(t.storageKey, t.namespaced ? namespace : undefined).map((o) => this.present(t, o));
+  /** Objects of a type; `filter` sees them before they are copied (it must not change them). */
+  list(t: ResourceType, namespace: string | undefined, filter?: (o: Obj) => boolean): Obj[] {
+    return this.store.list(t.storageKey, t.namespaced ? namespace : undefined, filter).map((o) => this.present(t, o));
   }
 
   // --- writes -----------------------------------------------------------------------------------

@@ -396,8 +396,7 @@ export class ApiHttp {
   }
 
   private selected(t: ResourceType, namespace: string | undefined, q: URLSearchParams): Obj[] {
-    const match = this.matcher(t, namespace, q);
-    return this.core.list(t, namespace).filter(match);
+    return this.core.list(t, namespace, this.matcher(t, namespace, q));
   }
 
   private serveList(res: ServerResponse, t: ResourceType, namespace: string | undefined, q: URLSearchParams, asTable: boolean, include: IncludeObject): void {
@@ -473,7 +472,7 @@ export class ApiHttp {
         else if (before) sendObject('DELETED', e.object);
       } else if (now) sendObject(e.type, e.object);
     };
-    if (from === undefined) for (const o of core.list(t, namespace)) if (match(o)) sendObject('ADDED', o);
+    if (from === undefined) for (const o of core.list(t, namespace, match)) sendObject('ADDED', o);
     for (const e of backlog) onEvent(e);
     const unsubscribe = core.store.subscribe(onEvent);
     this.watches.add(res);

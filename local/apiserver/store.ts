@@ -72,10 +72,10 @@ export class Store {
   }
 
   /** Objects of one resource, in one namespace or all, sorted by namespace and name. */
-  list(storageKey: string, namespace?: string): Obj[] {
+  list(storageKey: string, namespace?: string, filter?: (o: Obj) => boolean): Obj[] {
     const out: Obj[] = [];
     for (const o of this.data.get(storageKey)?.values() ?? []) {
-      if (namespace === undefined || o.metadata.namespace === namespace) out.push(structuredClone(o));
+      if ((namespace === undefined || o.metadata.namespace === namespace) && (!filter || filter(o))) out.push(structuredClone(o));
     }
     return out.sort((a, b) => keyOf(a.metadata.namespace, a.metadata.name).localeCompare(keyOf(b.metadata.namespace, b.metadata.name)));
   }
