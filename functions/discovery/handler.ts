@@ -248,6 +248,18 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
       labelNames: ['endpoint', 'code'] as const,
       registers: [host.registry],
     });
+    new Counter({
+      name: 'discovery_cache_lookups_total',
+      help: 'Answer cache lookups: hit (a stored answer), joined (waited for a read under way), load (started a read)',
+      labelNames: ['result'] as const,
+      registers: [host.registry],
+      collect() {
+        this.reset();
+        this.inc({ result: 'hit' }, cache.stats.hits);
+        this.inc({ result: 'joined' }, cache.stats.joined);
+        this.inc({ result: 'load' }, cache.stats.loads);
+      },
+    });
     reads = new Counter({
       name: 'discovery_cluster_reads_total',
       help: 'Cluster reads behind the answer cache, by source (live: a node answered; status: none did)',

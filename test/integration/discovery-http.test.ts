@@ -295,6 +295,10 @@ describe('the cache', () => {
       expect(after - before).toBe(1);
       expect(second.discovery.cache.stats).toMatchObject({ loads: 1, failures: 0 });
       expect(second.discovery.cache.stats.joined + second.discovery.cache.stats.hits).toBe(49);
+      const metrics = await (await fetch(`${l.url}/metrics`)).text();
+      expect(metrics).toMatch(/discovery_cache_lookups_total\{result="load",function="discovery"\} 1\n/);
+      expect(metrics).toMatch(/discovery_cluster_reads_total\{source="live",function="discovery"\} 1\n/);
+      expect(metrics).toMatch(/discovery_requests_total\{endpoint="nodes",code="200",function="discovery"\} 50\n/);
     } finally {
       await l.close();
       await second.discovery.close();
