@@ -116,7 +116,8 @@ export interface Topology {
 function podNamer(statusNodes: readonly NodeStatus[]): (id: string, ip: string, port: number) => string | undefined {
   const byId = new Map(statusNodes.map((n) => [n.id, n.pod]));
   const byAddr = new Map(statusNodes.map((n) => [`${n.ip}|${n.port}`, n.pod]));
-  return (id, ip, port) => (byId.get(id) || byAddr.get(`${ip}|${port}`)) || undefined;
+  // By id first: an address may have passed to another node since the status was written.
+  return (id, ip, port) => byId.get(id) || byAddr.get(`${ip}|${port}`) || undefined;
 }
 
 function liveNodes(report: NodeReport, statusNodes: readonly NodeStatus[]): TopologyNode[] {
