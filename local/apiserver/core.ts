@@ -851,6 +851,7 @@ export class ApiCore {
         scale: scale ? { specReplicasPath: scale.specReplicasPath, statusReplicasPath: scale.statusReplicasPath, labelSelectorPath: scale.labelSelectorPath } : undefined,
         custom: true,
         schema: compiled,
+        openAPIV3Schema: schema,
         printerColumns: (v.additionalPrinterColumns ?? []) as PrinterColumn[],
         storageKey: `${spec.group}/${names.plural}`,
       });

@@ -11,6 +11,7 @@ export function groupVersionDocument(table: ResourceTable, group: string, versio
   const types = table.inGroupVersion(group, version);
   if (types.length === 0) return undefined;
   const paths: Record<string, unknown> = {};
+  const schemas: Record<string, unknown> = {};
   const fieldValidation = {
     name: 'fieldValidation',
     in: 'query',
@@ -27,6 +28,21 @@ export function groupVersionDocument(table: ResourceTable, group: string, versio
       parameters: [fieldValidation],
       responses: { '200': { description: 'OK' } },
     });
+    if (t.openAPIV3Schema) {
+      // Named as Kubernetes names CRD schemas (reversed group), so `kubectl explain` finds it.
+      const name = `${t.group.split('.').reverse().join('.')}.${t.version}.${t.kind}`;
+      const props = (t.openAPIV3Schema.properties ?? {}) as Record<string, unknown>;
+      schemas[name] = {
+        ...t.openAPIV3Schema,
+        properties: {
+          apiVersion: { type: 'string', description: 'APIVersion defines the versioned schema of this representation of an object.' },
+          kind: { type: 'string', description: 'Kind is a string value representing the REST resource this object represents.' },
+          metadata: { type: 'object', description: 'Standard object metadata.' },
+          ...props,
+        },
+        'x-kubernetes-group-version-kind': [gvk],
+      };
+    }
     paths[base] = { get: { ...op('get'), parameters: [] }, put: op('put'), patch: op('patch'), delete: { ...op('delete'), parameters: [] } };
     paths[`/${gvPath(group, version)}${t.namespaced ? '/namespaces/{namespace}' : ''}/${t.plural}`] = { post: op('post') };
   }
@@ -34,7 +50,7 @@ export function groupVersionDocument(table: ResourceTable, group: string, versio
     openapi: '3.0.0',
     info: { title: 'Kubernetes', version: 'v1.32.0' },
     paths,
-    components: { schemas: {} },
+    components: { schemas },
   };
 }
 

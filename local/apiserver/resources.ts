@@ -33,6 +33,8 @@ export interface ResourceType {
   /** Defined by a CustomResourceDefinition (validated by its schema, no strategic merge). */
   custom: boolean;
   schema?: CrdSchema;
+  /** The CRD version's openAPIV3Schema as written, for the OpenAPI document (kubectl explain). */
+  openAPIV3Schema?: Record<string, unknown>;
   printerColumns?: PrinterColumn[];
   /** Where objects live: all versions of one resource share it. */
   storageKey: string;

@@ -44,6 +44,12 @@ describe('kubectl', () => {
     await kubectl.ok(['delete', 'rdc', 'ssa', '-n', 'cache']);
   });
 
+  it('explains the custom resource from its schema', async () => {
+    const out = await kubectl.ok(['explain', 'rediscluster.spec.masters']);
+    expect(out).toContain('KIND:       RedisCluster');
+    expect(out).toMatch(/FIELD: masters <integer>/);
+  });
+
   it('lists the new resource in api-resources', async () => {
     const out = await kubectl.ok(['api-resources']);
     expect(out).toMatch(/^redisclusters\s+rdc\s+redis\.redis\/v1beta1\s+true\s+RedisCluster$/m);
