@@ -182,6 +182,31 @@ describe('GET /cluster/nodes', () => {
     const extra = await get('/cluster/nodes?clusterName=rc-live&namespace=cache&format=yaml&x=1');
     expect(extra.status).toBe(200);
     expect(extra.json).toHaveLength(6);
+    // `role[]` is not `role`: an unknown parameter, ignored.
+    expect((await get('/cluster/nodes?clusterName=rc-live&namespace=cache&role[]=master')).json).toHaveLength(6);
+  });
+
+  it('odd query strings get 4xx with a JSON message, never 500', async () => {
+    const odd = [
+      '?clusterName=%ZZ',
+      '?clusterName=%00',
+      '?clusterName[]=rc-live',
+      '?clusterName[a]=b',
+      '?__proto__=x',
+      '?constructor=x&clusterName=',
+      '?clusterName=' + 'a'.repeat(300),
+      '?clusterName=rc-live&namespace=%2e%2e',
+      '?clusterName=' + encodeURIComponent('rc-live\n'),
+      '?&&&=&=',
+    ];
+    for (const q of odd) {
+      for (const endpoint of ['/cluster/nodes', '/cluster/topology']) {
+        const a = await get(`${endpoint}${q}`);
+        expect(a.status, `${endpoint}${q}`).toBeGreaterThanOrEqual(400);
+        expect(a.status, `${endpoint}${q}`).toBeLessThan(500);
+        expect(typeof a.json?.message, `${endpoint}${q}`).toBe('string');
+      }
+    }
   });
 
   it('answers other paths and methods under /cluster/ with JSON too', async () => {
