@@ -436,8 +436,10 @@ export class ApiHttp {
     const core = this.core;
     const match = this.matcher(t, namespace, q);
     const rvParam = q.get('resourceVersion');
+    // Streaming lists: the current state first, then a bookmark marking its end.
+    const initialEvents = q.get('sendInitialEvents') === 'true';
     let from: number | undefined;
-    if (rvParam && rvParam !== '0') {
+    if (rvParam && rvParam !== '0' && !initialEvents) {
       from = Number(rvParam);
       if (!Number.isInteger(from) || from < 0) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be an integer`);
     }
@@ -473,6 +475,13 @@ export class ApiHttp {
       } else if (now) sendObject(e.type, e.object);
     };
     if (from === undefined) for (const o of core.list(t, namespace, match)) sendObject('ADDED', o);
+    if (initialEvents) {
+      send('BOOKMARK', {
+        kind: t.kind,
+        apiVersion: groupVersion(t.group, t.version),
+        metadata: { resourceVersion: String(core.store.rv), annotations: { 'k8s.io/initial-events-end': 'true' } },
+      });
+    }
     for (const e of backlog) onEvent(e);
     const unsubscribe = core.store.subscribe(onEvent);
     this.watches.add(res);

@@ -76,6 +76,16 @@ describe('watch', () => {
     expect(w.seen.map((e) => `${e.type} ${e.name}`)).toEqual(['ADDED b']);
   });
 
+  it('streams a list with sendInitialEvents and marks its end with a bookmark', async () => {
+    const w = await collect(api, '/api/v1/namespaces/w/configmaps', { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan', allowWatchBookmarks: true });
+    await waitFor('the initial state and its end', () => w.seen.some((e) => e.type === 'BOOKMARK'));
+    await core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'streamed' } } });
+    await waitFor('the later change', () => w.seen.some((e) => e.name === 'streamed'));
+    w.controller.abort();
+    expect(w.seen.map((e) => `${e.type} ${e.name ?? ''}`)).toEqual(['ADDED b', 'BOOKMARK ', 'ADDED streamed']);
+    await core.deleteNamespacedConfigMap({ name: 'streamed', namespace: 'w' });
+  });
+
   it('tells a selector watch when an object leaves or enters its view', async () => {
     const start = (await core.listNamespacedConfigMap({ namespace: 'w' })).metadata!.resourceVersion!;
     const w = await collect(api, '/api/v1/namespaces/w/configmaps', { resourceVersion: start, labelSelector: 'role=cache' });
