@@ -15,6 +15,7 @@ import {
   type StatusCause,
 } from './errors.js';
 import { disruptionStatus, isHealthy, podsOf } from './disruption.js';
+import { fromEventsV1, toEventsV1 } from './event-versions.js';
 import { evalJsonPath, setJsonPath } from './jsonpath.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { groupVersion, type PrinterColumn, type ResourceTable, type ResourceType } from './resources.js';
@@ -131,9 +132,24 @@ export class ApiCore {
 
   /** The object as the requested version shows it (all versions of a CRD share storage). */
   present(t: ResourceType, o: Obj): Obj {
+    if (t.storedAs) return toEventsV1(o) as Obj;
     o.apiVersion = groupVersion(t.group, t.version);
     o.kind = t.kind;
     return o;
+  }
+
+  /** A stored object in the shape `t` shows (a copy only where the shapes differ). */
+  view(t: ResourceType, o: Obj): Obj {
+    return t.storedAs ? this.present(t, structuredClone(o)) : o;
+  }
+
+  /** The type whose shape objects of `t` are stored in. */
+  private storedType(t: ResourceType): ResourceType {
+    return this.type(t.storedAs!.group, t.storedAs!.version, t.storedAs!.plural);
+  }
+
+  private inStoredShape(t: ResourceType, body: unknown): Obj {
+    return fromEventsV1(this.decode(t, body)) as Obj;
   }
 
   // --- reads ------------------------------------------------------------------------------------
@@ -146,7 +162,9 @@ export class ApiCore {
 
   /** Objects of a type; `filter` sees them before they are copied (it must not change them). */
   list(t: ResourceType, namespace: string | undefined, filter?: (o: Obj) => boolean): Obj[] {
-    return this.store.list(t.storageKey, t.namespaced ? namespace : undefined, filter).map((o) => this.present(t, o));
+    const ns = t.namespaced ? namespace : undefined;
+    if (t.storedAs) return this.store.list(t.storageKey, ns).map((o) => this.present(t, o)).filter((o) => !filter || filter(o));
+    return this.store.list(t.storageKey, ns, filter).map((o) => this.present(t, o));
   }
 
   // --- writes -----------------------------------------------------------------------------------
@@ -213,6 +231,10 @@ export class ApiCore {
   }
 
   create(t: ResourceType, namespace: string | undefined, body: unknown, opts: WriteOptions = {}): WriteResult {
+    if (t.storedAs) {
+      const r = this.create(this.storedType(t), namespace, this.inStoredShape(t, body), opts);
+      return { ...r, object: this.present(t, r.object) };
+    }
     const o = this.decode(t, body);
     const meta = o.metadata;
     if (t.namespaced) {
@@ -334,6 +356,10 @@ export class ApiCore {
     sub: 'status' | undefined,
     opts: WriteOptions = {},
   ): WriteResult {
+    if (t.storedAs) {
+      const r = this.update(this.storedType(t), namespace, name, this.inStoredShape(t, body), sub, opts);
+      return { ...r, object: this.present(t, r.object) };
+    }
     const existing = this.store.get(t.storageKey, t.namespaced ? namespace : undefined, name);
     if (!existing) throw notFound(t.plural, t.group, name);
     const incoming = this.decode(t, body);
@@ -448,6 +474,10 @@ export class ApiCore {
 
   /** DELETE. Returns the object as it is afterwards (gone, or marked for deletion). */
   delete(t: ResourceType, namespace: string | undefined, name: string, options: DeleteOptions = {}): { object: Obj; removed: boolean } {
+    if (t.storedAs) {
+      const r = this.delete(this.storedType(t), namespace, name, options);
+      return { ...r, object: this.present(t, r.object) };
+    }
     const existing = this.store.get(t.storageKey, t.namespaced ? namespace : undefined, name);
     if (!existing) throw notFound(t.plural, t.group, name);
     const pre = options.preconditions;

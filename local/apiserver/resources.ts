@@ -40,6 +40,8 @@ export interface ResourceType {
   storageKey: string;
   /** An access review: create-only, answered at once, never stored. */
   review?: boolean;
+  /** Stored in another version's shape (events.k8s.io/v1 Events live as core/v1 Events). */
+  storedAs?: { group: string; version: string; plural: string };
 }
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
@@ -53,6 +55,7 @@ interface Row {
   status?: boolean;
   categories?: string[];
   review?: boolean;
+  storedAs?: string;
 }
 
 // group/version, kind, plural, namespaced, shortNames, status subresource
@@ -67,7 +70,7 @@ const BUILT_IN: Row[] = [
   { gv: 'v1', kind: 'PersistentVolumeClaim', plural: 'persistentvolumeclaims', namespaced: true, shortNames: ['pvc'], status: true },
   { gv: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts', namespaced: true, shortNames: ['sa'] },
   { gv: 'v1', kind: 'Endpoints', plural: 'endpoints', namespaced: true, shortNames: ['ep'] },
-  { gv: 'events.k8s.io/v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'] },
+  { gv: 'events.k8s.io/v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'], storedAs: 'v1' },
   { gv: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', namespaced: true, shortNames: ['pdb'], status: true },
   { gv: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   { gv: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false, shortNames: ['crd', 'crds'], status: true },
@@ -99,6 +102,7 @@ export function groupVersion(group: string, version: string): string {
 
 function builtIn(row: Row): ResourceType {
   const { group, version } = splitGroupVersion(row.gv);
+  const storedAs = row.storedAs ? { ...splitGroupVersion(row.storedAs), plural: row.plural } : undefined;
   return {
     group,
     version,
@@ -111,8 +115,9 @@ function builtIn(row: Row): ResourceType {
     categories: row.categories,
     status: row.status ?? false,
     custom: false,
-    storageKey: `${group}/${row.plural}`,
+    storageKey: storedAs ? `${storedAs.group}/${storedAs.plural}` : `${group}/${row.plural}`,
     review: row.review,
+    storedAs,
   };
 }
 

@@ -466,9 +466,9 @@ export class ApiHttp {
     }
     const onEvent = (e: StoredEvent) => {
       if (e.storageKey !== t.storageKey) return;
-      const now = match(e.object);
+      const now = match(core.view(t, e.object));
       if (e.type === 'MODIFIED') {
-        const before = e.previous ? match(e.previous) : now;
+        const before = e.previous ? match(core.view(t, e.previous)) : now;
         if (now && before) sendObject('MODIFIED', e.object);
         else if (now) sendObject('ADDED', e.object);
         else if (before) sendObject('DELETED', e.object);

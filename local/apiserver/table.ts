@@ -199,9 +199,9 @@ function printerColumns(cols: PrinterColumn[]): Column[] {
 
 function columnsFor(t: ResourceType): Column[] {
   if (t.custom) return t.printerColumns?.length ? printerColumns(t.printerColumns) : [NAME, AGE];
-  const declared = PRINTER_COLUMNS[t.storageKey];
+  const declared = PRINTER_COLUMNS[`${t.group}/${t.plural}`];
   if (declared) return printerColumns(declared);
-  return BUILT_IN_COLUMNS[t.storageKey] ?? [NAME, AGE];
+  return BUILT_IN_COLUMNS[`${t.group}/${t.plural}`] ?? [NAME, AGE];
 }
 
 export type IncludeObject = 'None' | 'Metadata' | 'Object';

@@ -3,6 +3,7 @@ import {
   ApiextensionsV1Api,
   CoreV1Api,
   CustomObjectsApi,
+  EventsV1Api,
   KubernetesObjectApi,
   PatchStrategy,
   PolicyV1Api,
@@ -313,6 +314,42 @@ describe('selectors', () => {
     expect(all.items).toHaveLength(4);
     const bad = await failure(core.listNamespacedPod({ namespace: 'sel', labelSelector: 'a in b' }));
     expect(bad.code).toBe(400);
+  });
+});
+
+describe('events', () => {
+  it('serves one set of Events as core/v1 and as events.k8s.io/v1', async () => {
+    const eventsV1 = api.kc.makeApiClient(EventsV1Api);
+    const now = new Date();
+    await eventsV1.createNamespacedEvent({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'new-style' },
+        eventTime: now as never,
+        reportingController: 'redis-operator',
+        reportingInstance: 'reconcile-1',
+        action: 'Reconcile',
+        reason: 'Formed',
+        regarding: { kind: 'RedisCluster', name: 'rc', namespace: 'default' },
+        note: 'the cluster is formed',
+        type: 'Normal',
+      },
+    });
+    await core.createNamespacedEvent({
+      namespace: 'default',
+      body: { metadata: { name: 'old-style' }, involvedObject: { kind: 'Pod', name: 'p' }, reason: 'Killing', message: 'stopping', type: 'Warning', count: 2 },
+    });
+    const asCore = await core.readNamespacedEvent({ name: 'new-style', namespace: 'default' });
+    expect(asCore).toMatchObject({ message: 'the cluster is formed', reason: 'Formed', involvedObject: { kind: 'RedisCluster', name: 'rc' }, reportingComponent: 'redis-operator' });
+    const asV1 = await eventsV1.readNamespacedEvent({ name: 'old-style', namespace: 'default' });
+    expect(asV1).toMatchObject({ apiVersion: 'events.k8s.io/v1', note: 'stopping', regarding: { kind: 'Pod', name: 'p' }, deprecatedCount: 2, type: 'Warning' });
+    const selected = await eventsV1.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=rc' });
+    expect(selected.items.map((e) => e.metadata?.name)).toEqual(['new-style']);
+    const patched = await eventsV1.patchNamespacedEvent({ name: 'old-style', namespace: 'default', body: { note: 'stopped' } }, merge);
+    expect(patched.note).toBe('stopped');
+    expect((await core.readNamespacedEvent({ name: 'old-style', namespace: 'default' })).message).toBe('stopped');
+    await eventsV1.deleteNamespacedEvent({ name: 'old-style', namespace: 'default' });
+    await expect(core.readNamespacedEvent({ name: 'old-style', namespace: 'default' })).rejects.toMatchObject({ code: 404 });
   });
 });
 
