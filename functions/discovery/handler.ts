@@ -9,7 +9,7 @@ import { DEFAULTS } from '../../shared/api/fields.js';
 import { LABEL_ORDINAL, selectorFor } from '../../shared/api/labels.js';
 import { GROUP, KIND, PLURAL, VERSION } from '../../shared/api/names.js';
 import type { NodeStatus } from '../../shared/api/status.js';
-import { errorMessage, isNotFound, Kube, loadKubeConfig } from '../../shared/kube/client.js';
+import { errorMessage, isNotFound, Kube } from '../../shared/kube/client.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import type { Endpoint, NodeReport } from '../../shared/redis/types.js';
 import { createFunctionHost, type BaseConfig, type FunctionHost } from '../../shared/runtime/index.js';
@@ -57,19 +57,6 @@ interface ClusterObject {
 
 const MAX_POOLS = 100;
 
-/**
- * The kubeconfig from the environment. client-node refuses an http:// server unless certificate
- * verification is off, and a plain-HTTP server (the embedded platform's) has no certificate to verify.
- */
-export function environmentKube(): Kube {
-  const kc = loadKubeConfig();
-  const current = kc.getCurrentCluster();
-  if (current?.server.startsWith('http://') && !current.skipTLSVerify) {
-    kc.clusters = kc.clusters.map((c) => (c.name === current.name ? { ...c, skipTLSVerify: true } : c));
-  }
-  return new Kube(kc);
-}
-
 function wholeNumber(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0 ? value : undefined;
 }
@@ -96,7 +83,7 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
   const hedgeMs = opts.hedgeMs ?? 150;
   const cache = new SingleFlightCache<Resolution>({ ttlMs });
   let kube: Kube | undefined = opts.kube instanceof Kube ? opts.kube : undefined;
-  const kubeClient = (): Kube => (kube ??= typeof opts.kube === 'function' ? opts.kube() : environmentKube());
+  const kubeClient = (): Kube => (kube ??= typeof opts.kube === 'function' ? opts.kube() : new Kube());
 
   // One pool per cluster (each has its own password), and the node that answered last, tried first.
   const pools = new Map<string, { password: string | undefined; pool: RedisPool }>();

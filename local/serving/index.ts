@@ -7,7 +7,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
-import { stringify } from 'yaml';
+import { kubeConfigYaml } from '../apiserver/kubeconfig.js';
 import { KubeRest, readyCondition, sameStatus, type KubeObject, type WatchHandle } from '../eventing/kube.js';
 import { entryFor, routeFor, serviceSettings, type EnvVar, type ServiceSettings } from './config.js';
 
@@ -322,17 +322,7 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
 
   const kubeconfigFor = (ns: string): string => {
     const file = join(opts.stateDir, `kubeconfig-${ns}.yaml`);
-    writeFileSync(
-      file,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'local', cluster: { server: opts.apiUrl } }],
-        users: [{ name: 'local', user: {} }],
-        contexts: [{ name: 'local', context: { cluster: 'local', user: 'local', namespace: ns } }],
-        'current-context': 'local',
-      }),
-    );
+    writeFileSync(file, kubeConfigYaml(opts.apiUrl, ns));
     return file;
   };
 
