@@ -31,7 +31,7 @@ export interface ApiServerOptions {
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? (() => undefined);
-  const store = new Store(opts.watchHistory ?? 10_000, opts.stateFile);
+  const store = new Store(opts.watchHistory ?? 10_000, opts.stateFile, log);
   const core = new ApiCore(store, new ResourceTable(), log);
   const http = new ApiHttp(core, log, opts.podLogs);
   const server = createServer({ keepAlive: true }, http.handle);

@@ -1,8 +1,9 @@
 // Objects in memory under one global resourceVersion counter, a bounded history of changes for
 // watches to resume from, and optional persistence to a JSON file (debounced) so a restart keeps
 // the objects and the counter.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { writeFile, rename } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 
 export type Obj = Record<string, any> & { metadata: Record<string, any> };
 
@@ -32,8 +33,12 @@ export class Store {
   constructor(
     private readonly maxHistory = 10_000,
     private readonly stateFile?: string,
+    private readonly log: (msg: string) => void = () => undefined,
   ) {
-    if (stateFile) this.load(stateFile);
+    if (stateFile) {
+      mkdirSync(dirname(stateFile), { recursive: true });
+      this.load(stateFile);
+    }
   }
 
   private load(file: string): void {
@@ -141,10 +146,13 @@ export class Store {
       this.saveTimer = undefined;
       const file = this.stateFile!;
       const text = this.snapshot();
-      this.saving = this.saving.then(async () => {
-        await writeFile(`${file}.tmp`, text);
-        await rename(`${file}.tmp`, file);
-      });
+      this.saving = this.saving
+        .then(async () => {
+          await writeFile(`${file}.tmp`, text);
+          await rename(`${file}.tmp`, file);
+        })
+        // A failed write is retried with the next change; it must not stop later ones.
+        .catch((err: unknown) => this.log(`state file ${file} not written: ${(err as Error).message}`));
     }, 100);
   }
 

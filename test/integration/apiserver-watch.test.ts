@@ -141,7 +141,7 @@ describe('watch', () => {
 describe('state file', () => {
   it('keeps objects and continues the resourceVersion after a restart', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'apiserver-state-'));
-    const stateFile = join(dir, 'state.json');
+    const stateFile = join(dir, 'not-yet', 'state.json');
     try {
       let api = await startTestApi({ stateFile });
       let core = api.kc.makeApiClient(CoreV1Api);
