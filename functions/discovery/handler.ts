@@ -6,10 +6,10 @@ import type { Router, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { DEFAULTS } from '../../shared/api/fields.js';
-import { LABEL_ORDINAL, selectorFor } from '../../shared/api/labels.js';
 import { GROUP, KIND, PLURAL, VERSION } from '../../shared/api/names.js';
 import type { NodeStatus } from '../../shared/api/status.js';
 import { errorMessage, isNotFound, Kube } from '../../shared/kube/client.js';
+import { podEndpoints, readPassword } from '../../shared/kube/nodes.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import type { Endpoint, NodeReport } from '../../shared/redis/types.js';
 import { createFunctionHost, type BaseConfig, type FunctionHost } from '../../shared/runtime/index.js';
@@ -135,28 +135,10 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
     if (!ref || typeof ref.name !== 'string') return {};
     const key = typeof ref.key === 'string' ? ref.key : DEFAULTS.passwordKey;
     try {
-      const secret = await kubeClient().core.readNamespacedSecret({ name: ref.name, namespace });
-      const encoded = secret.data?.[key];
-      const value = encoded !== undefined ? Buffer.from(encoded, 'base64').toString('utf8') : secret.stringData?.[key];
-      if (value === undefined) return { problem: `Secret ${ref.name} has no key ${key} (spec.passwordSecret.key)` };
-      return { password: value };
+      return { password: await readPassword(kubeClient(), namespace, { name: ref.name, key }) };
     } catch (err) {
-      return { problem: `cannot read Secret ${ref.name} (spec.passwordSecret.name): ${errorMessage(err)}` };
+      return { problem: errorMessage(err) };
     }
-  }
-
-  /** The nodes' addresses from the cluster's Pods: the Pod IP and basePort + ordinal. */
-  async function podEndpoints(cluster: ClusterObject, namespace: string, name: string): Promise<Endpoint[]> {
-    const basePort = wholeNumber(cluster.spec?.basePort) ?? DEFAULTS.basePort;
-    const pods = await kubeClient().core.listNamespacedPod({ namespace, labelSelector: selectorFor(name) });
-    const out: Endpoint[] = [];
-    for (const pod of pods.items) {
-      const ip = pod.status?.podIP;
-      const ordinal = Number(pod.metadata?.labels?.[LABEL_ORDINAL]);
-      if (!ip || !Number.isInteger(ordinal) || ordinal < 0 || pod.metadata?.deletionTimestamp) continue;
-      out.push({ ip, port: basePort + ordinal });
-    }
-    return out;
   }
 
   async function snapshotOf(cluster: ClusterObject, namespace: string, name: string): Promise<ClusterSnapshot> {
@@ -182,7 +164,7 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
     let report = await tryAll(statusNodes.map((n) => ({ ip: n.ip, port: n.port })));
     // The status may be stale or empty (Pods recreated at new addresses, cluster still forming).
     if (!report && Date.now() <= deadline) {
-      const fromPods = await podEndpoints(cluster, namespace, name).catch((err: unknown) => {
+      const fromPods = await podEndpoints(kubeClient(), namespace, name, wholeNumber(cluster.spec?.basePort) ?? DEFAULTS.basePort).catch((err: unknown) => {
         log?.warn({ cluster: key, err: errorMessage(err) }, 'cannot list the cluster\'s Pods');
         return [];
       });

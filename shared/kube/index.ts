@@ -3,3 +3,4 @@ export * from './events.js';
 export * from './lease.js';
 export * from './names.js';
 export * from './conditions.js';
+export * from './nodes.js';
