@@ -4,7 +4,8 @@
 import { hostname } from 'node:os';
 import { RESHARD_PROGRESSED, RESHARD_REQUESTED } from '../../shared/events/catalog.js';
 import type { TypedEvent } from '../../shared/events/codec.js';
-import { createEventRecorder, errorMessage, Kube } from '../../shared/kube/index.js';
+import { createEventRecorder, errorMessage, type Kube } from '../../shared/kube/index.js';
+import { functionKube } from '../reconcile/handler.js';
 import { ack, reply, retry, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
 import type { MigrateOptions } from '../../shared/redis/executor/migrate.js';
 import { DEFAULT_SETTINGS, runReshardChunk, type ReshardSettings } from './reshard.js';
@@ -26,7 +27,7 @@ export function createReshardHandlers(opts: ReshardOptions = {}): Handlers {
     event: TypedEvent<typeof RESHARD_REQUESTED> | TypedEvent<typeof RESHARD_PROGRESSED>,
     ctx: HandlerContext,
   ): Promise<HandlerResult> => {
-    kube ??= new Kube();
+    kube ??= functionKube();
     const ref = event.data.cluster;
     const step = event.type === RESHARD_PROGRESSED ? (event.data as { step: number }).step + 1 : 1;
     try {

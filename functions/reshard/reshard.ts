@@ -311,7 +311,9 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
   async function complete(total: number, keysMoved: number, startedAt: string, intent: ReshardIntent): Promise<ChunkResult> {
     const durationMs = Math.max(0, Date.now() - Date.parse(startedAt));
     const message = total === 0 ? 'nothing to move: the slots are where the spec wants them' : `${total} slots and ${keysMoved} keys moved in ${Math.round(durationMs / 1000)} s`;
-    await writeStatus(
+    // A late or repeated request after a finished reshard keeps that reshard's record.
+    const keepRecord = total === 0 && prev !== undefined && prev.state !== 'Running';
+    if (!keepRecord) await writeStatus(
       { state: 'Completed', ...(prev?.operation || intent.operation ? { operation: prev?.state === 'Running' && prev.operation ? prev.operation : intent.operation } : {}), slotsTotal: total, slotsDone: total, keysMoved, currentMoves: [], startedAt, message },
       { type: CONDITION_TYPES.Resharding, status: 'False', reason: 'ReshardCompleted', message, observedGeneration: generation },
     );
