@@ -27,6 +27,8 @@ export interface PodPlanInput {
   formed: boolean;
   /** Shards already drained and about to go: never refilled. */
   removing?: ReadonlySet<number>;
+  /** Pods whose node has joined the cluster; with it, shards waiting for a failover get no new Pod. */
+  members?: ReadonlySet<string>;
 }
 
 export interface PodToCreate {
@@ -80,6 +82,10 @@ export function planPods(input: PodPlanInput): PodPlan {
     const live = members.filter((p) => !p.deleting);
     // A Pod still terminating keeps its name: its replacement waits for the next pass.
     if (members.some((p) => p.deleting)) continue;
+    // Joined Pods but no master among them: the master's Pod is gone and a replica has not taken
+    // over yet. A new node at the old master's address would hide the dead master from the
+    // cluster's failure detection (it answers for that address with another id), so wait.
+    if (input.formed && input.members && live.some((p) => input.members!.has(p.name)) && !live.some((p) => roles.masters.has(p.name))) continue;
     for (let n = live.length; n < perShard; n++) create.push({ ordinal: nextOrdinal(), shard });
     if (live.length > perShard) {
       const removable = live

@@ -261,7 +261,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
       const formed = formedBefore || picture.anySlots;
 
       // 4. Pods: create the missing ones of the kept shards.
-      const plan = planPods({ masters: spec.masters, replicas: spec.replicas, pods, roles: picture.roles, formed });
+      const plan = planPods({ masters: spec.masters, replicas: spec.replicas, pods, roles: picture.roles, formed, members: picture.members });
       if (!secret.blocker) {
         for (const c of plan.create) {
           if (spec.persistence.enabled) await kube.apply(buildClaim(identity, spec, c.ordinal));
@@ -396,6 +396,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
         return reshardEvent ? { kind: 'reshard', event: reshardEvent, phase: next.phase } : { kind: 'done', phase: next.phase };
       }
       // Not there yet (a failover under way, a Pod starting): look again shortly, within the budget.
+      if (round % 10 === 0) log.info({ round, phase: next.phase, reason: next.conditions?.find((c) => c.type === CONDITION_TYPES.Ready)?.message }, 'not converged yet');
       if (round === 0) await writeStatus(next);
       await sleep(1000);
       await lease?.renew().catch(() => undefined);

@@ -156,6 +156,20 @@ export function podAffinity(clusterName: string, shard: number, user: AnyRecord 
   };
 }
 
+/**
+ * The container's start: a node that was a master and comes back with no data on disk (no
+ * persistence: only nodes.conf survived) waits until its replica has been promoted, so it rejoins
+ * as a replica and syncs, instead of serving its slots empty and wiping its replica with them.
+ * The wait is the cluster's failover time: twice the node timeout plus two seconds.
+ */
+export function startScript(spec: Pick<DefaultedSpec, 'clusterNodeTimeout'>): string {
+  const waitSeconds = Math.ceil((2 * spec.clusterNodeTimeout + 2000) / 1000);
+  return [
+    `if grep -q 'myself,master' ${DATA_DIR}/nodes.conf 2>/dev/null && [ ! -s ${DATA_DIR}/dump.rdb ] && [ ! -d ${DATA_DIR}/appendonlydir ]; then sleep ${waitSeconds}; fi`,
+    `exec redis-server ${CONFIG_DIR}/redis.conf "$@"`,
+  ].join('; ');
+}
+
 function redisContainer(spec: DefaultedSpec, ordinal: number): V1Container {
   const { port, busPort } = nodePorts(spec, ordinal);
   const env: V1EnvVar[] = [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
@@ -179,7 +193,7 @@ function redisContainer(spec: DefaultedSpec, ordinal: number): V1Container {
     name: REDIS_CONTAINER,
     image: redisImage(spec),
     ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
-    command: ['redis-server', `${CONFIG_DIR}/redis.conf`],
+    command: ['sh', '-c', startScript(spec), 'redis-server'],
     args,
     env,
     ports: [

@@ -39,7 +39,8 @@ export interface Observation {
 export function nodeStatuses(view: MergedView, podByEndpoint: ReadonlyMap<string, string>): NodeStatus[] {
   const out: NodeStatus[] = [];
   for (const n of view.nodes.values()) {
-    if (n.handshakeBy > 0 && !n.report) continue;
+    // Handshakes and addressless entries (`:0`) are not nodes yet, or not any more.
+    if ((n.handshakeBy > 0 && !n.report) || !n.ip || n.port <= 0) continue;
     const node: NodeStatus = {
       id: n.id,
       pod: podByEndpoint.get(endpointKey(n)) ?? '',

@@ -22,6 +22,15 @@ describe('planPods', () => {
     expect(plan.create).toEqual([{ ordinal: 2, shard: 1 }]);
   });
 
+  it('gives a shard whose master Pod is gone no new Pod until a replica has taken over', () => {
+    const pods = [pod(1, 0), pod(2, 1), pod(3, 1), pod(4, 2), pod(5, 2)];
+    const members = new Set(pods.map((p) => p.name));
+    const waiting = { slotHolders: new Set(['rc-2', 'rc-4']), masters: new Set(['rc-2', 'rc-4']) };
+    expect(planPods({ masters: 3, replicas: 1, pods, roles: waiting, formed: true, members }).create).toEqual([]);
+    const promoted = { slotHolders: new Set(['rc-1', 'rc-2', 'rc-4']), masters: new Set(['rc-1', 'rc-2', 'rc-4']) };
+    expect(planPods({ masters: 3, replicas: 1, pods, roles: promoted, formed: true, members }).create).toEqual([{ ordinal: 0, shard: 0 }]);
+  });
+
   it('waits for a terminating Pod before replacing it', () => {
     const pods = [pod(0, 0), pod(1, 0), pod(2, 1, true), pod(3, 1), pod(4, 2), pod(5, 2)];
     expect(planPods({ masters: 3, replicas: 1, pods, roles: noRoles, formed: true }).create).toEqual([]);

@@ -9,6 +9,7 @@ import {
   clusterNameOfPod,
   ordinalOf,
   redisConf,
+  startScript,
 } from '../../functions/reconcile/resources.js';
 
 const cluster = { name: 'rc1', namespace: 'cache', uid: 'uid-1' };
@@ -20,7 +21,9 @@ describe('pod', () => {
 
   it('listens on basePort + ordinal, announces the Pod IP, bus +10000, exporter +5000', () => {
     expect(pod.metadata!.name).toBe('rc1-4');
-    expect(redis.command).toEqual(['redis-server', '/etc/redis/redis.conf']);
+    expect(redis.command!.slice(0, 2)).toEqual(['sh', '-c']);
+    expect(redis.command![2]).toContain('exec redis-server /etc/redis/redis.conf "$@"');
+    expect(redis.command![3]).toBe('redis-server');
     expect(redis.args).toEqual([
       '--port', '10004', '--cluster-announce-ip', '$(POD_IP)', '--cluster-announce-port', '10004', '--cluster-announce-bus-port', '20004',
     ]);
@@ -114,6 +117,15 @@ describe('redis.conf, Service, PDB', () => {
     const pdb = buildPodDisruptionBudget(cluster);
     expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: selectorLabels('rc1') } });
     expect(pdb.metadata!.ownerReferences![0]!.controller).toBe(true);
+  });
+});
+
+describe('start', () => {
+  it('delays only a node that was a master and has no data on disk, by the failover time', () => {
+    const script = startScript({ clusterNodeTimeout: 2000 });
+    expect(script).toContain("grep -q 'myself,master' /data/nodes.conf");
+    expect(script).toContain('sleep 6;');
+    expect(startScript({ clusterNodeTimeout: 5000 })).toContain('sleep 12;');
   });
 });
 

@@ -1,0 +1,176 @@
+// Faults on a running cluster: data written before each fault is all there after it, and the
+// operator brings the cluster back to Ready with every replica off its master's host.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeObject } from '../../local/eventing/kube.js';
+import {
+  clusterClient,
+  clusterPods,
+  countKeys,
+  eventually,
+  exampleCluster,
+  freeBasePort,
+  redisServers,
+  startE2E,
+  statusNodes,
+  waitForReady,
+  writeKeys,
+  type E2E,
+} from '../helpers/e2e.js';
+
+const NS = 'faults';
+const NAME = 'faulty';
+const KEYS = 1000;
+let e2e: E2E;
+let basePort: number;
+
+async function clusterNodesOf(ip: string, port: number): Promise<string> {
+  const r = new Redis({ host: ip, port, lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0 });
+  try {
+    await r.connect();
+    return String(await r.call('CLUSTER', 'NODES'));
+  } finally {
+    r.disconnect();
+  }
+}
+
+async function clusterState(ip: string, port: number): Promise<string | undefined> {
+  const r = new Redis({ host: ip, port, lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0 });
+  try {
+    await r.connect();
+    return /cluster_state:(\w+)/.exec(String(await r.call('CLUSTER', 'INFO')))?.[1];
+  } catch {
+    return undefined;
+  } finally {
+    r.disconnect();
+  }
+}
+
+/** Ready, 6 nodes, every replica on another virtual node than its master; returns the object. */
+async function readyAndSpread(check?: (obj: KubeObject) => boolean, timeoutMs = 120_000): Promise<KubeObject> {
+  const obj = await eventually(
+    'the cluster to be Ready again',
+    async () => {
+      const o = await waitForReady(e2e, NS, NAME, timeoutMs, 6);
+      return !check || check(o) ? o : undefined;
+    },
+    timeoutMs,
+    500,
+  );
+  const pods = await clusterPods(e2e, NS, NAME);
+  const hostOf = new Map(pods.map((p) => [p.metadata!.name!, p.spec!.nodeName as string]));
+  const nodes = statusNodes(obj);
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  for (const r of nodes.filter((n) => n.role === 'replica')) {
+    expect(hostOf.get(r.pod), `${r.pod} shares a host with its master`).not.toBe(hostOf.get(byId.get(r.masterId!)!.pod));
+  }
+  return obj;
+}
+
+async function expectAllKeys(obj: KubeObject, prefix: string): Promise<void> {
+  const client = clusterClient(obj);
+  try {
+    expect(await countKeys(client, prefix, KEYS)).toBe(KEYS);
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function writeBefore(prefix: string): Promise<KubeObject> {
+  const obj = await readyAndSpread();
+  const client = clusterClient(obj);
+  try {
+    await writeKeys(client, prefix, KEYS);
+  } finally {
+    client.disconnect();
+  }
+  return obj;
+}
+
+beforeAll(async () => {
+  e2e = await startE2E({ namespaces: [NS], pingIntervalMs: 5000 });
+  basePort = await freeBasePort(6);
+  const manifest = exampleCluster({ name: NAME, namespace: NS, spec: { basePort, clusterNodeTimeout: 2000 } });
+  const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+  expect(applied.code, applied.stderr).toBe(0);
+  await waitForReady(e2e, NS, NAME, 150_000, 6);
+}, 200_000);
+
+afterAll(async () => {
+  await e2e?.stop();
+});
+
+describe('reconcile: faults keep every key', () => {
+  it('kill -9 of a master: failover, the container restarts, the node rejoins as a replica with its id', async () => {
+    const before = await writeBefore('kill');
+    const master = statusNodes(before).find((n) => n.role === 'master')!;
+    const survivor = statusNodes(before).find((n) => n.role === 'master' && n.id !== master.id)!;
+    const [proc] = (await redisServers([master.port])).filter((p) => p.ip === master.ip);
+    expect(proc, `redis-server of ${master.pod}`).toBeDefined();
+    const t0 = Date.now();
+    process.kill(proc!.pid, 'SIGKILL');
+    await eventually('cluster_state:fail after the kill', async () => (await clusterState(survivor.ip, survivor.port)) === 'fail', 20_000, 100).catch(() => undefined);
+    await eventually('cluster_state:ok', async () => (await clusterState(survivor.ip, survivor.port)) === 'ok', 60_000, 100);
+    const okMs = Date.now() - t0;
+    const after = await readyAndSpread((o) => statusNodes(o).find((n) => n.id === master.id)?.role === 'replica');
+    console.log(`kill -9 of a master: cluster_state:ok after ${okMs} ms, full redundancy (Ready) after ${Date.now() - t0} ms`);
+    const back = statusNodes(after).find((n) => n.id === master.id)!;
+    expect(back.pod).toBe(master.pod);
+    const restarted = (await redisServers([master.port])).filter((p) => p.ip === master.ip);
+    expect(restarted).toHaveLength(1);
+    expect(restarted[0]!.pid).not.toBe(proc!.pid);
+    await expectAllKeys(after, 'kill');
+  }, 200_000);
+
+  it('deleting a master Pod: the replacement joins as a replica, the old id is forgotten on every node', async () => {
+    const before = await writeBefore('delmaster');
+    const master = statusNodes(before).find((n) => n.role === 'master')!;
+    const deleted = await e2e.kubectl(['delete', 'pod', master.pod, '-n', NS, '--wait=false']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    const after = await readyAndSpread((o) => {
+      const nodes = statusNodes(o);
+      const again = nodes.find((n) => n.pod === master.pod);
+      return !nodes.some((n) => n.id === master.id) && again?.role === 'replica';
+    });
+    for (const n of statusNodes(after)) {
+      expect(await clusterNodesOf(n.ip, n.port), `${n.pod} still lists ${master.id}`).not.toContain(master.id);
+    }
+    await expectAllKeys(after, 'delmaster');
+  }, 200_000);
+
+  it('deleting a replica Pod: the replacement is attached to the same shard again', async () => {
+    const before = await writeBefore('delreplica');
+    const replica = statusNodes(before).find((n) => n.role === 'replica')!;
+    const deleted = await e2e.kubectl(['delete', 'pod', replica.pod, '-n', NS, '--wait=false']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    const after = await readyAndSpread((o) => {
+      const again = statusNodes(o).find((n) => n.pod === replica.pod);
+      return !!again && again.id !== replica.id && again.role === 'replica' && again.masterId === replica.masterId;
+    });
+    for (const n of statusNodes(after)) expect(await clusterNodesOf(n.ip, n.port)).not.toContain(replica.id);
+    await expectAllKeys(after, 'delreplica');
+  }, 200_000);
+
+  it('stopping the reconcile function mid-reconcile: the next event or resync finishes the work', async () => {
+    const before = await writeBefore('stopfn');
+    const replica = statusNodes(before).find((n) => n.role === 'replica')!;
+    const oldUid = (await clusterPods(e2e, NS, NAME)).find((p) => p.metadata!.name === replica.pod)!.metadata!.uid;
+    const deleted = await e2e.kubectl(['delete', 'pod', replica.pod, '-n', NS, '--wait=false']);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    // The replacement Pod exists: reconcile created it and is now waiting to attach it.
+    await eventually('the replacement Pod', async () => {
+      const p = (await clusterPods(e2e, NS, NAME)).find((x) => x.metadata!.name === replica.pod);
+      return p && p.metadata!.uid !== oldUid;
+    }, 60_000, 100);
+    const fn = e2e.platform.serving.process('redis-operator', 'reconcile');
+    expect(fn, 'the reconcile process').toBeDefined();
+    process.kill(fn!.pid, 'SIGKILL');
+    const after = await readyAndSpread((o) => {
+      const again = statusNodes(o).find((n) => n.pod === replica.pod);
+      return !!again && again.id !== replica.id && again.role === 'replica';
+    }, 150_000);
+    const restarted = e2e.platform.serving.process('redis-operator', 'reconcile');
+    if (restarted) expect(restarted.pid).not.toBe(fn!.pid);
+    await expectAllKeys(after, 'stopfn');
+  }, 200_000);
+});
