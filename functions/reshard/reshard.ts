@@ -224,7 +224,9 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
       const why = resumed.problems.length ? resumed.problems.map((p) => p.message).join('; ') : unsettled(map);
       if (!why) break;
       if (Date.now() >= settleBy || stop.signal.aborted) {
-        await writeStatus({ ...(prev ?? { state: 'Running' as const }), message: `waiting: ${why}` });
+        // Only a reshard under way says so; a new one must not claim Running before it moved
+        // anything, or reconcile would stop healing the very problem it waits for.
+        if (prev?.state === 'Running') await writeStatus({ message: `waiting: ${why}` });
         return { kind: 'retry', message: `the cluster is not settled: ${why}` };
       }
       log.info({ why }, 'waiting for the cluster to settle before planning');
