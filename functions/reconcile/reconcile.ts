@@ -103,6 +103,8 @@ interface RedisPicture {
   reports: Map<string, NodeReport>;
   all: NodeReport[];
   view: MergedView;
+  /** The view of the joined nodes only: what the status lists. */
+  memberView: MergedView;
   /** Pods whose node has joined the cluster (is not a fresh node). */
   members: Set<string>;
   roles: PodRoles;
@@ -133,7 +135,8 @@ async function readPicture(pool: RedisPool, pods: PodInfo[]): Promise<RedisPictu
     if (reports.some((x) => x.nodes.some((v) => v.id === r.myId && v.role === 'master' && v.slots.length > 0))) slotHolders.add(name);
   }
   const anySlots = view.owners.some((o) => o !== undefined);
-  return { reports: byPod, all: reports, view, members, roles: { slotHolders, masters }, anySlots };
+  const memberView = mergeReports([...byPod.entries()].filter(([name]) => members.has(name)).map(([, r]) => r));
+  return { reports: byPod, all: reports, view, memberView, members, roles: { slotHolders, masters }, anySlots };
 }
 
 /** The create plan from the shards: the master of shard s is its lowest ordinal Pod. */
@@ -381,7 +384,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
         formed: formed || picture.anySlots,
         podsWanted,
         podsReady,
-        ...(picture.all.length ? { view: picture.view } : {}),
+        ...(picture.members.size ? { view: picture.memberView } : {}),
         podByEndpoint,
         masters: spec.masters,
         replicasPerMaster: spec.replicas,

@@ -1,0 +1,189 @@
+// Spec changes and event delivery: replicas 1 -> 2 -> 1 through kubectl patch, specs the CRD
+// refuses and specs the operator cannot honour, and events delivered twice, stale or out of order.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KubeObject } from '../../local/eventing/kube.js';
+import {
+  clusterClient,
+  clusterPods,
+  condition,
+  countKeys,
+  eventually,
+  exampleCluster,
+  freeBasePort,
+  postEvent,
+  startE2E,
+  statusNodes,
+  waitForReady,
+  writeKeys,
+  type E2E,
+} from '../helpers/e2e.js';
+
+const NS = 'specs';
+const NAME = 'shaped';
+let e2e: E2E;
+let basePort: number;
+
+beforeAll(async () => {
+  e2e = await startE2E({ namespaces: [NS] });
+  basePort = await freeBasePort(9);
+  const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(exampleCluster({ name: NAME, namespace: NS, spec: { basePort, clusterNodeTimeout: 2000 } })));
+  expect(applied.code, applied.stderr).toBe(0);
+  await waitForReady(e2e, NS, NAME, 150_000, 6);
+}, 200_000);
+
+afterAll(async () => {
+  await e2e?.stop();
+});
+
+async function replicaLayout(obj: KubeObject): Promise<Map<string, string[]>> {
+  const pods = await clusterPods(e2e, NS, NAME);
+  const hostOf = new Map(pods.map((p) => [p.metadata!.name!, p.spec!.nodeName as string]));
+  const nodes = statusNodes(obj);
+  const layout = new Map<string, string[]>();
+  for (const m of nodes.filter((n) => n.role === 'master')) {
+    const hosts = [m, ...nodes.filter((n) => n.masterId === m.id)].map((n) => hostOf.get(n.pod)!);
+    layout.set(m.id, hosts);
+  }
+  return layout;
+}
+
+async function nodeIds(obj: KubeObject): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of statusNodes(obj)) {
+    const r = new Redis({ host: n.ip, port: n.port, lazyConnect: true, maxRetriesPerRequest: 0 });
+    try {
+      await r.connect();
+      out.push(...String(await r.call('CLUSTER', 'NODES')).trim().split('\n').map((l) => l.split(' ').slice(0, 4).join(' ')).sort());
+    } finally {
+      r.disconnect();
+    }
+  }
+  return out;
+}
+
+describe('reconcile: spec changes', () => {
+  it('replicas 1 -> 2 -> 1 through kubectl patch: replicas attached and removed, never beside their master', async () => {
+    const ready = await waitForReady(e2e, NS, NAME, 60_000, 6);
+    const client = clusterClient(ready);
+    await writeKeys(client, 'replicas', 500);
+    client.disconnect();
+
+    const up = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"replicas":2}}']);
+    expect(up.code, up.stderr).toBe(0);
+    const two = await waitForReady(e2e, NS, NAME, 150_000, 9);
+    expect(statusNodes(two).filter((n) => n.role === 'replica')).toHaveLength(6);
+    for (const [master, hosts] of await replicaLayout(two)) {
+      expect(hosts, `shard of ${master}`).toHaveLength(3);
+      expect(new Set(hosts).size, `shard of ${master} spans ${hosts.join(',')}`).toBe(3);
+    }
+    expect(await clusterPods(e2e, NS, NAME)).toHaveLength(9);
+
+    const down = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"replicas":1}}']);
+    expect(down.code, down.stderr).toBe(0);
+    const one = await waitForReady(e2e, NS, NAME, 150_000, 6);
+    await eventually('the surplus Pods to be gone', async () => (await clusterPods(e2e, NS, NAME)).length === 6, 60_000, 500);
+    for (const [master, hosts] of await replicaLayout(one)) {
+      expect(hosts, `shard of ${master}`).toHaveLength(2);
+      expect(hosts[0]).not.toBe(hosts[1]);
+    }
+    // Every node forgot the removed replicas: 6 lines in each view.
+    for (const n of statusNodes(one)) {
+      const r = new Redis({ host: n.ip, port: n.port, lazyConnect: true, maxRetriesPerRequest: 0 });
+      await r.connect();
+      expect(String(await r.call('CLUSTER', 'NODES')).trim().split('\n')).toHaveLength(6);
+      r.disconnect();
+    }
+    const after = clusterClient(one);
+    expect(await countKeys(after, 'replicas', 500)).toBe(500);
+    after.disconnect();
+  }, 360_000);
+
+  it('a spec the CRD refuses gets a 422 naming the field', async () => {
+    const bad = exampleCluster({ name: 'too-few', namespace: NS, spec: { basePort, masters: 2 } });
+    const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(bad));
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/is invalid/);
+    expect(res.stderr).toContain('spec.masters');
+    const raw = await fetch(`${e2e.platform.urls.api}/apis/redis.redis/v1beta1/namespaces/${NS}/redisclusters`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(bad),
+    });
+    expect(raw.status).toBe(422);
+    expect(await raw.text()).toContain('spec.masters');
+  });
+
+  it('a spec the operator cannot honour ends Ready=False with the reason and a Warning Event', async () => {
+    const port = await freeBasePort(6);
+    const obj = exampleCluster({ name: 'no-secret', namespace: NS, spec: { basePort: port, passwordSecret: { name: 'absent-secret' } } });
+    const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
+    expect(res.code, res.stderr).toBe(0);
+    const cr = await eventually('Ready=False SecretMissing', async () => {
+      const o = await e2e.getCluster(NS, 'no-secret');
+      return condition(o, 'Ready')?.reason === 'SecretMissing' ? o : undefined;
+    }, 60_000, 500);
+    expect(condition(cr, 'Ready')).toMatchObject({ status: 'False', reason: 'SecretMissing' });
+    expect(condition(cr, 'Ready')!.message).toContain('absent-secret');
+    const events = await eventually('a SecretMissing Event', async () => {
+      const list = await e2e.platform.kube.list('v1', 'Event', NS);
+      const mine = list.items.filter((e) => (e.involvedObject as { name?: string })?.name === 'no-secret' && e.reason === 'SecretMissing');
+      return mine.length ? mine : undefined;
+    }, 30_000, 500);
+    expect(events[0]!.type).toBe('Warning');
+    expect(await clusterPods(e2e, NS, 'no-secret')).toHaveLength(0);
+    const del = await e2e.kubectl(['delete', 'rediscluster', 'no-secret', '-n', NS, '--wait=false']);
+    expect(del.code).toBe(0);
+    await eventually('no-secret to be gone', async () => (await e2e.getCluster(NS, 'no-secret')) === undefined, 60_000, 500);
+  });
+});
+
+describe('reconcile: event delivery', () => {
+  it('the same event twice, a stale one and one out of order change nothing beyond one delivery', async () => {
+    const before = await waitForReady(e2e, NS, NAME, 60_000, 6);
+    const client = clusterClient(before);
+    await writeKeys(client, 'events', 300);
+    client.disconnect();
+    const podsBefore = (await clusterPods(e2e, NS, NAME)).map((p) => `${p.metadata!.name}/${p.metadata!.uid}`).sort();
+    const idsBefore = await nodeIds(before);
+    const url = e2e.platform.serving.serviceUrl('redis-operator', 'reconcile');
+    const api = e2e.platform.urls.api;
+    const ref = (kind: string, apiVersion: string, name: string) => ({
+      data: { apiVersion, kind, name, namespace: NS },
+      extensions: { kind, apiversion: apiVersion, name, namespace: NS },
+    });
+    const clusterUpdate = { type: 'dev.knative.apiserver.ref.update', source: api, id: 'dup-1', ...ref('RedisCluster', 'redis.redis/v1beta1', NAME) };
+    const sends = [
+      clusterUpdate,
+      clusterUpdate,
+      // A Pod deletion seen late: the Pod is there again.
+      { type: 'dev.knative.apiserver.ref.delete', source: api, id: 'stale-pod', ...ref('Pod', 'v1', `${NAME}-0`) },
+      // Out of order: an add after updates, and a finished reshard of an old generation.
+      { type: 'dev.knative.apiserver.ref.add', source: api, id: 'late-add', ...ref('RedisCluster', 'redis.redis/v1beta1', NAME) },
+      {
+        type: 'redis.redis.reshard.completed.v1',
+        source: '/redis-operator/reshard',
+        id: 'old-reshard',
+        data: { cluster: { namespace: NS, name: NAME }, generation: 0, outcome: 'succeeded' },
+        extensions: { rcnamespace: NS, rcname: NAME },
+      },
+      // Not ours: a Pod of a cluster that does not exist.
+      { type: 'dev.knative.apiserver.ref.update', source: api, id: 'foreign', ...ref('Pod', 'v1', 'nosuchcluster-3') },
+    ];
+    for (const e of sends) {
+      const res = await postEvent(url, e);
+      expect(res.status, `${e.type} ${e.id}: ${res.body}`).toBe(202);
+    }
+    const poison = await postEvent(url, { type: 'dev.knative.apiserver.ref.update', source: api, id: 'bad', data: { kind: 'Pod' } });
+    expect(poison.status).toBe(400);
+
+    const after = await waitForReady(e2e, NS, NAME, 60_000, 6);
+    expect(after.metadata!.generation).toBe(before.metadata!.generation);
+    expect(JSON.stringify(after.status)).toBe(JSON.stringify(before.status));
+    expect((await clusterPods(e2e, NS, NAME)).map((p) => `${p.metadata!.name}/${p.metadata!.uid}`).sort()).toEqual(podsBefore);
+    expect(await nodeIds(after)).toEqual(idsBefore);
+    const check = clusterClient(after);
+    expect(await countKeys(check, 'events', 300)).toBe(300);
+    check.disconnect();
+  }, 120_000);
+});
