@@ -35,8 +35,39 @@ export function parseArgs(argv: string[]): MainArgs {
  * Called once the platform is up, with the RedisClusters that were applied. The place to wait for
  * them to become Ready and print how to connect (`redis-cli -c -h ... -p ...`).
  */
-export async function waitForExample(_platform: Platform, _clusters: KubeObject[]): Promise<void> {
-  // Nothing to wait for until the reconcile function reports readiness.
+export async function waitForExample(platform: Platform, clusters: KubeObject[]): Promise<void> {
+  const { urls } = platform;
+  for (const c of clusters) {
+    const name = c.metadata!.name!;
+    const namespace = c.metadata?.namespace ?? 'default';
+    const started = Date.now();
+    let lastNote = started;
+    let ready: KubeObject | undefined;
+    for (;;) {
+      const obj = await platform.kube.get(c.apiVersion!, c.kind!, name, namespace).catch(() => undefined);
+      const status = obj?.status as { phase?: string; conditions?: { type: string; status: string; message?: string }[] } | undefined;
+      const condition = status?.conditions?.find((x) => x.type === 'Ready');
+      if (status?.phase === 'Ready' && condition?.status === 'True') {
+        ready = obj;
+        break;
+      }
+      if (Date.now() - lastNote > 10_000) {
+        lastNote = Date.now();
+        console.log(`  ${namespace}/${name}: ${status?.phase ?? 'Pending'}${condition?.message ? ` (${condition.message})` : ''}`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const nodes = ((ready!.status as { nodes?: { ip: string; port: number; role: string }[] }).nodes ?? []).filter((n) => n.role === 'master');
+    const first = nodes[0];
+    console.log(
+      [
+        `RedisCluster ${namespace}/${name} is Ready after ${((Date.now() - started) / 1000).toFixed(1)} s.`,
+        `  kubectl --server ${urls.api} get redisclusters -n ${namespace}`,
+        ...(urls.frontDoor ? [`  curl '${urls.frontDoor}/cluster/nodes?clusterName=${name}'`] : []),
+        ...(first ? [`  redis-cli -c -h ${first.ip} -p ${first.port}`] : []),
+      ].join('\n'),
+    );
+  }
 }
 
 async function main(): Promise<void> {
