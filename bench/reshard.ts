@@ -1,7 +1,8 @@
 // Reshard benchmark: the engine against `redis-cli --cluster rebalance` (default pipeline and
 // --cluster-pipeline 1000) on the same data, alternating, on real redis-server processes.
 //
-//   npm run bench:reshard -- [--keys 1000000] [--runs 3] [--value-bytes 100] [--scenarios 3->6,3->4,4->3] [--json]
+//   npm run bench:reshard -- [--keys 1000000] [--runs 3] [--value-bytes 100] [--scenarios 3->6,3->4,4->3]
+//                            [--engines engine,redis-cli-p1000,redis-cli] [--slots-per-group 32] [--json]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { SCENARIOS, buildCluster, checkData, runEngine, runRedisCli, type Scenario } from './lib/scenario.js';
@@ -32,6 +33,7 @@ const keys = positiveInt('keys', 1_000_000);
 const runs = positiveInt('runs', 3);
 const valueBytes = positiveInt('value-bytes', 100);
 const json = process.argv.includes('--json');
+const slotsPerGroup = arg('slots-per-group') === undefined ? undefined : positiveInt('slots-per-group', 32);
 const wanted = arg('scenarios')?.split(',');
 const scenarios: Scenario[] = wanted ? wanted.map((w) => {
   const sc = SCENARIOS.find((s) => s.name === w);
@@ -62,7 +64,7 @@ async function once(sc: Scenario, engine: EngineName): Promise<Sample> {
     const t0 = performance.now();
     let movedKeys: number | undefined;
     try {
-      if (engine === 'engine') movedKeys = (await runEngine(sc, c)).keysMoved;
+      if (engine === 'engine') movedKeys = (await runEngine(sc, c, { slotsPerGroup })).keysMoved;
       else await runRedisCli(sc, c, engine === 'redis-cli-p1000' ? 1000 : undefined);
     } finally {
       clearInterval(sampler);

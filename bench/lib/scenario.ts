@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { ownersFromView } from '../../shared/redis/check.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
-import { migrateSlots, type MigrateResult } from '../../shared/redis/executor/migrate.js';
+import { migrateSlots, type MigrateOptions, type MigrateResult } from '../../shared/redis/executor/migrate.js';
 import { readClusterMap, waitFor } from '../../shared/redis/executor/util.js';
 import { planScaleIn, planScaleOut } from '../../shared/redis/planner.js';
 import type { Endpoint } from '../../shared/redis/types.js';
@@ -82,10 +82,10 @@ export async function buildCluster(sc: Scenario, keys: number, valueBytes: numbe
 }
 
 /** Runs the engine: plan from the live slot map, then migrate. */
-export async function runEngine(sc: Scenario, c: BuiltCluster): Promise<MigrateResult> {
+export async function runEngine(sc: Scenario, c: BuiltCluster, opts: MigrateOptions = {}): Promise<MigrateResult> {
   const owners = ownersFromView((await c.pool.readReport(c.seed)).nodes);
   const plan = sc.drain ? planScaleIn(owners, c.drainIds) : planScaleOut(owners, c.emptyIds);
-  const result = await migrateSlots(c.pool, plan.waves, { endpoints: c.harness.endpoints });
+  const result = await migrateSlots(c.pool, plan.waves, { ...opts, endpoints: c.harness.endpoints });
   if (!result.done) throw new Error(`engine did not finish: ${result.errors.join('; ')}`);
   return result;
 }

@@ -112,6 +112,31 @@ describe('interrupted migrations', () => {
     }
   });
 
+  it('resolves BUSYKEY with the source as the authority and records the replaced keys', async () => {
+    harness = await startRedisNodes(4);
+    const pool = newPool();
+    const ids = await form(harness, pool, 3, 0, 1);
+    const key = 'conflict:{busy}';
+    const slot = keySlot(key);
+    const owners = await liveOwners(pool, harness);
+    const owner = [...owners.entries()].find(([, r]) => r.some((x) => x.start <= slot && slot <= x.end))![0];
+    const src = harness.endpoints[ids.indexOf(owner)]!;
+    const dst = harness.endpoints[3]!;
+    await pool.call(src, 'SET', key, 'from-source');
+    await pool.call(src, 'SET', 'other:{busy}', 'kept');
+    // A stale copy on the target, as an earlier MIGRATE that timed out after RESTORE would leave.
+    await pool.call(dst, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', owner);
+    const c = await pool.client(dst);
+    await c.pipeline().call('ASKING').call('SET', key, 'stale-on-target').exec();
+    const result = await migrateSlots(pool, [{ sourceId: owner, targetId: ids[3]!, slots: [{ start: slot, end: slot }] }], { endpoints: harness.endpoints });
+    expect(result.errors).toEqual([]);
+    expect(result.done).toBe(true);
+    expect(result.replacedKeys).toEqual([key]);
+    expect(await pool.call(dst, 'GET', key)).toBe('from-source');
+    expect(await pool.call(dst, 'GET', 'other:{busy}')).toBe('kept');
+    expect(Number(await pool.call(src, 'CLUSTER', 'COUNTKEYSINSLOT', slot))).toBe(0);
+  });
+
   it('stops cleanly at the deadline with no slot left open, and the rest finishes later (per-slot hand-over)', async () => {
     harness = await startRedisNodes(4);
     const pool = newPool();

@@ -363,13 +363,16 @@ async function moveSlotGroup(
       const after = res[2 * i + 1];
       if (m instanceof Error) {
         if (isBusyKey(m)) {
-          // The source is the slot's authority while it is migrating: its copy wins.
+          // The source is the slot's authority while it is migrating: its copy wins. The keys the
+          // target refused are the ones still listed on the source; they go again with REPLACE.
           replace.add(w.slot);
-          for (const k of w.keys) if (run.replacedKeys.length < 10_000) run.replacedKeys.push(k.toString());
         } else if (isIoErr(m) || isConnectionError(m)) ioErr = m;
         else if (isTransient(m)) down = m;
         else throw new MigrationError(`MIGRATE slot ${w.slot} from ${sourceId} to ${targetId}: ${m.message}`, 'refused');
-      } else if (String(m) !== 'NOKEY') moved += w.keys.length;
+      } else {
+        if (String(m) !== 'NOKEY') moved += w.keys.length;
+        if (replace.delete(w.slot)) for (const k of w.keys) if (run.replacedKeys.length < 10_000) run.replacedKeys.push(k.toString());
+      }
       if (after instanceof Error)
         throw new MigrationError(`listing slot ${w.slot} on ${sourceId}: ${after.message}`, isConnectionError(after) ? 'unreachable' : 'refused');
       if (typeof after === 'number') {
