@@ -43,6 +43,8 @@ import { RetryError } from './errors.js';
 import { teardown } from './teardown.js';
 
 export const FINALIZER = 'redis.redis/finalizer';
+/** A reshard whose progress is older than this is taken as abandoned. */
+export const RESHARD_STALE_MS = 5 * 60_000;
 
 export interface ReconcileDeps {
   kube: Kube;
@@ -255,7 +257,11 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
       return list.items.map((p) => podInfo(ref.name, spec, p)).filter((p): p is PodInfo => p !== undefined);
     };
     const formedBefore = prevStatus?.conditions?.some((c) => c.type === CONDITION_TYPES.SlotsAssigned) ?? false;
-    const reshardRunning = prevStatus?.reshard?.state === 'Running' || prevStatus?.reshard?.state === 'Planned';
+    // A reshard that stopped reporting (its function gone for good) no longer holds slots still.
+    const reshardSeen = Date.parse(prevStatus?.reshard?.updatedAt ?? prevStatus?.reshard?.startedAt ?? '');
+    const reshardRunning =
+      (prevStatus?.reshard?.state === 'Running' || prevStatus?.reshard?.state === 'Planned') &&
+      !(Date.now() - reshardSeen > RESHARD_STALE_MS);
     let reshardEvent: CloudEventV1<unknown> | undefined;
 
     for (let round = 0; ; round++) {
