@@ -132,8 +132,23 @@ async function endToEnd() {
     log('kubectl scale --replicas=6');
     const scaled = await e2e.kubectl(['scale', `rediscluster/${NAME}`, '-n', NS, '--replicas=6']);
     if (scaled.code !== 0) throw new Error(`kubectl scale: ${scaled.stderr}`);
+    // The timeline as `kubectl get` shows it: when the reshard was first seen running and done.
+    let running: number | undefined;
+    let completed: number | undefined;
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) {
+        const obj = await e2e.getCluster(NS, NAME).catch(() => undefined);
+        const state = (obj?.status as { reshard?: { state?: string } } | undefined)?.reshard?.state;
+        if (state === 'Running') running ??= performance.now();
+        if (state === 'Completed' && running !== undefined) completed ??= performance.now();
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    })();
     ready = await readyWith(e2e, 6, 900_000);
     const t1 = performance.now();
+    watching = false;
+    await watcher;
     await probe.stop();
     client.disconnect();
     const reshard = (ready.status as { reshard?: { startedAt?: string; updatedAt?: string; message?: string; keysMoved?: number } }).reshard ?? {};
@@ -142,6 +157,9 @@ async function endToEnd() {
     const during = probe.samples.filter((s) => s.at >= t0 && s.at <= t1).map((s) => s.ms);
     return {
       seconds: (t1 - t0) / 1000,
+      toReshardSeconds: running !== undefined ? (running - t0) / 1000 : undefined,
+      reshardSeenSeconds: running !== undefined && completed !== undefined ? (completed - running) / 1000 : undefined,
+      afterReshardSeconds: completed !== undefined ? (t1 - completed) / 1000 : undefined,
       reshardSeconds: reshard.startedAt && reshard.updatedAt ? (Date.parse(reshard.updatedAt) - Date.parse(reshard.startedAt)) / 1000 : undefined,
       keysMoved: reshard.keysMoved,
       reshardMessage: reshard.message,
@@ -149,8 +167,8 @@ async function endToEnd() {
       checked,
       probe: {
         failures: probe.failures,
-        before: { ops: before.length, p50: percentile(before, 50), p99: percentile(before, 99), max: Math.max(...before) },
-        during: { ops: during.length, p50: percentile(during, 50), p99: percentile(during, 99), max: Math.max(...during) },
+        before: { ops: before.length, p50: percentile(before, 50), p99: percentile(before, 99), max: before.reduce((a, b) => Math.max(a, b), 0) },
+        during: { ops: during.length, p50: percentile(during, 50), p99: percentile(during, 99), max: during.reduce((a, b) => Math.max(a, b), 0) },
       },
     };
   } finally {
@@ -190,7 +208,9 @@ if (json) {
       `| path | seconds | keys moved | keys lost |`,
       `|---|---|---|---|`,
       `| kubectl scale -> Ready (embedded platform) | ${f(e2eResult.seconds)} | ${e2eResult.keysMoved ?? '-'} | ${e2eResult.lost} of ${e2eResult.checked} |`,
-      `| of which the reshard (status startedAt -> last update) | ${f(e2eResult.reshardSeconds)} | | |`,
+      `| - scale -> reshard Running (Pods created, joined as empty masters) | ${f(e2eResult.toReshardSeconds)} | | |`,
+      `| - reshard Running -> Completed (as polled; status startedAt -> updatedAt ${f(e2eResult.reshardSeconds)}) | ${f(e2eResult.reshardSeenSeconds)} | | |`,
+      `| - Completed -> Ready (replicas in sync, status) | ${f(e2eResult.afterReshardSeconds)} | | |`,
       `| engine alone (planner + executor) | ${f(engine.seconds)} | ${engine.keysMoved} | ${engine.lost} |`,
       '',
       `| client latency (ms) | ops | p50 | p99 | max |`,
