@@ -12,6 +12,7 @@ import {
   exampleCluster,
   freeBasePort,
   postEvent,
+  redisServers,
   startE2E,
   statusNodes,
   waitForReady,
@@ -135,6 +136,26 @@ describe('reconcile: spec changes', () => {
     const del = await e2e.kubectl(['delete', 'rediscluster', 'no-secret', '-n', NS, '--wait=false']);
     expect(del.code).toBe(0);
     await eventually('no-secret to be gone', async () => (await e2e.getCluster(NS, 'no-secret')) === undefined, 60_000, 500);
+  });
+
+  it('Pods no node can take end Ready=False Unschedulable with a Warning Event, and no Redis process', async () => {
+    const port = await freeBasePort(6);
+    const obj = exampleCluster({ name: 'nowhere', namespace: NS, spec: { basePort: port, nodeSelector: { 'disktype': 'none-has-this' } } });
+    const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
+    expect(res.code, res.stderr).toBe(0);
+    const cr = await eventually('Ready=False Unschedulable', async () => {
+      const o = await e2e.getCluster(NS, 'nowhere');
+      return condition(o, 'Ready')?.reason === 'Unschedulable' ? o : undefined;
+    }, 60_000, 500);
+    expect(condition(cr, 'Ready')!.message).toMatch(/cannot be placed/);
+    await eventually('an Unschedulable Event', async () => {
+      const list = await e2e.platform.kube.list('v1', 'Event', NS);
+      return list.items.some((e) => (e.involvedObject as { name?: string })?.name === 'nowhere' && e.reason === 'Unschedulable' && e.type === 'Warning');
+    }, 30_000, 500);
+    expect(await redisServers(Array.from({ length: 6 }, (_, i) => port + i))).toHaveLength(0);
+    const del = await e2e.kubectl(['delete', 'rediscluster', 'nowhere', '-n', NS, '--wait=false']);
+    expect(del.code).toBe(0);
+    await eventually('nowhere to be gone', async () => (await e2e.getCluster(NS, 'nowhere')) === undefined, 60_000, 500);
   });
 });
 
