@@ -52,11 +52,11 @@ async function slotsPerMaster(): Promise<Map<string, number>> {
 
 let chainStep = 0;
 /** Delivers chunks as the Broker would (each reply causing the next) until the reshard completes. */
-async function runToCompletion(max = 20): Promise<ChunkResult[]> {
+async function runToCompletion(max = 20, holder = 'reshard/test/1'): Promise<ChunkResult[]> {
   const results: ChunkResult[] = [];
   let cause = { id: `req-${++chainStep}`, source: '/redis-operator/reconcile', step: 1 };
   for (let i = 0; i < max; i++) {
-    const r = await runReshardChunk(REF, cause, deps());
+    const r = await runReshardChunk(REF, cause, deps({ holder }));
     results.push(r);
     if (r.kind === 'completed') return results;
     if (r.kind === 'progressed') cause = { id: String(r.event.id), source: String(r.event.source), step: cause.step + 1 };
@@ -186,10 +186,15 @@ describe('reshard handler', () => {
     expect(r).toMatchObject({ kind: 'completed', slotsMoved: 0 });
   }, 30_000);
 
-  it('scale-in drains one master over all the others, every key intact', async () => {
+  it('scale-in drains one master over all the others, every key intact, with two requests running at once', async () => {
     await kube.patchCluster(REF, { spec: { masters: 3 } });
-    const results = await runToCompletion();
+    // Two deliveries for the same cluster (a duplicate request): the Lease lets one work at a time.
+    const [a, b] = await Promise.all([runToCompletion(40, 'reshard/a/1'), runToCompletion(40, 'reshard/b/2')]);
+    const results = [...a, ...b];
     expect(results.filter((r) => r.kind === 'progressed').length).toBeGreaterThanOrEqual(2);
+    expect(results.some((r) => r.kind === 'busy')).toBe(true);
+    expect(a.at(-1)!.kind).toBe('completed');
+    expect(b.at(-1)!.kind).toBe('completed');
     const sizes = await slotsPerMaster();
     const owning = [...sizes.values()].filter((n) => n > 0).sort();
     expect(owning).toHaveLength(3);
