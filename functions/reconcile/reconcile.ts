@@ -290,11 +290,27 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
         secret.blocker ?? (unschedulable ? { reason: 'Unschedulable', message: `Pod ${unschedulable.name} cannot be placed: ${unschedulable.unschedulable}` } : undefined);
       if (blocker && round === 0) await record('Warning', blocker.reason, blocker.message);
 
-      // 5. The Lease, before any change to Redis.
+      // 5. The Lease, before any change to Redis; none needed when the cluster already is as
+      // desired (the common case: our own status write, a resync, a duplicate event).
       const ready = wanted.filter((p) => p.ready);
       const actions: EngineAction[] = [];
       const problems: ClusterProblem[] = [];
-      if (!blocker && ready.length > 0 && !lease) {
+      const perShardCount = 1 + spec.replicas;
+      const inShape =
+        formed &&
+        !blocker &&
+        plan.create.length === 0 &&
+        plan.surplus.length === 0 &&
+        plan.shards.length === spec.masters &&
+        wanted.length === spec.masters * perShardCount &&
+        wanted.every((p) => p.ready && picture.members.has(p.name)) &&
+        readyCounts(picture.view).slotOwners === spec.masters &&
+        checkCluster([...picture.reports.values()], {
+          nodes: wanted.map(desiredNode),
+          masters: spec.masters,
+          replicasPerMaster: spec.replicas,
+        }).length === 0;
+      if (!blocker && !inShape && ready.length > 0 && !lease) {
         lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: deps.leaseDurationSeconds ?? 15 });
         if (!lease) return { kind: 'busy' };
         lease.keepRenewed((err) => log.warn({ err: errorMessage(err) }, 'Lease lost'));
