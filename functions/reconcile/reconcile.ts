@@ -350,7 +350,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
               const result = await removeReplica(pool, report.myId, { endpoints: pods.filter((p) => p.ip).map(endpoint) });
               actions.push(...result.actions);
             }
-            await deletePod(kube, ref.namespace, name, spec);
+            await deletePod(kube, identity, name, spec);
           }
         }
       }
@@ -370,7 +370,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
           resharding = true;
         } else if (counts.slotOwners === spec.masters && counts.masters === spec.masters) {
           const drained = drainedShards({ masters: spec.masters, slotOwners: counts.slotOwners, pods: wanted, roles: picture.roles, members: picture.members });
-          for (const shard of drained) actions.push(...(await removeShard(kube, pool, ref.namespace, spec, shard, pods, picture)));
+          for (const shard of drained) actions.push(...(await removeShard(kube, pool, identity, spec, shard, pods, picture)));
           if (drained.length) picture = await readPicture(pool, (pods = await listPods()));
         }
       }
@@ -486,17 +486,17 @@ async function placeNodes(pool: RedisPool, shards: number[], pods: PodInfo[], pi
   return actions;
 }
 
-async function deletePod(kube: Kube, namespace: string, name: string, spec: DefaultedSpec): Promise<void> {
-  await kube.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace } });
-  if (spec.persistence.enabled) {
-    const m = /-(\d+)$/.exec(name);
-    const cluster = name.slice(0, name.length - (m?.[0].length ?? 0));
-    await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName(cluster, Number(m?.[1])), namespace } });
+/** Deletes a node's Pod and, with persistence, its claim: the node is out of the cluster for good. */
+async function deletePod(kube: Kube, cluster: ClusterIdentity, name: string, spec: DefaultedSpec): Promise<void> {
+  await kube.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: cluster.namespace } });
+  const ordinal = ordinalOf(cluster.name, name);
+  if (spec.persistence.enabled && ordinal !== undefined) {
+    await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName(cluster.name, ordinal), namespace: cluster.namespace } });
   }
 }
 
 /** A drained shard: its replicas, then its empty master, leave the cluster; then its Pods go. */
-async function removeShard(kube: Kube, pool: RedisPool, namespace: string, spec: DefaultedSpec, shard: number, pods: PodInfo[], picture: RedisPicture): Promise<EngineAction[]> {
+async function removeShard(kube: Kube, pool: RedisPool, cluster: ClusterIdentity, spec: DefaultedSpec, shard: number, pods: PodInfo[], picture: RedisPicture): Promise<EngineAction[]> {
   const actions: EngineAction[] = [];
   const inShard = pods.filter((p) => p.shard === shard);
   const endpoints = pods.filter((p) => p.ip).map(endpoint);
@@ -509,7 +509,7 @@ async function removeShard(kube: Kube, pool: RedisPool, namespace: string, spec:
         : await removeReplica(pool, r.myId, { endpoints });
       actions.push(...result.actions.map((a) => (a.kind === 'node-removed' ? { ...a, message: `${a.message}: Pod ${p.name} of drained shard ${shard}` } : a)));
     }
-    await deletePod(kube, namespace, p.name, spec);
+    await deletePod(kube, cluster, p.name, spec);
   }
   return actions;
 }
