@@ -7,6 +7,7 @@ import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { kubeConfigYaml } from '../apiserver/kubeconfig.js';
 import { KubeRest, readyCondition, sameStatus, type KubeObject, type WatchHandle } from '../eventing/kube.js';
 import { entryFor, routeFor, serviceSettings, type EnvVar, type ServiceSettings } from './config.js';
@@ -59,6 +60,7 @@ export interface Serving {
 }
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+const PARENT_GUARD = pathToFileURL(join(import.meta.dirname, 'parent-guard.ts')).href;
 
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -229,10 +231,10 @@ class ServiceUnit {
     mkdirSync(logDir, { recursive: true });
     const fd = openSync(join(logDir, `${this.ns}.${this.name}.log`), 'a');
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', PARENT_GUARD, entry], {
       cwd: this.ctx.opts.cwd ?? REPO_ROOT,
       env,
-      stdio: ['ignore', fd, fd],
+      stdio: ['pipe', fd, fd],
     });
     closeSync(fd);
     this.proc = child;
