@@ -1,5 +1,6 @@
 // Spec changes and event delivery: replicas 1 -> 2 -> 1 through kubectl patch, specs the CRD
 // refuses and specs the operator cannot honour, and events delivered twice, stale or out of order.
+import { execFile } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/eventing/kube.js';
@@ -157,6 +158,28 @@ describe('reconcile: spec changes', () => {
     expect(del.code).toBe(0);
     await eventually('nowhere to be gone', async () => (await e2e.getCluster(NS, 'nowhere')) === undefined, 60_000, 500);
   });
+
+  it('with passwordSecret every node requires the password and the operator still forms the cluster', async () => {
+    await e2e.platform.kube.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'redis-auth', namespace: NS }, stringData: { password: 's3cret-pw' } });
+    const port = await freeBasePort(6);
+    const obj = exampleCluster({ name: 'locked', namespace: NS, spec: { basePort: port, clusterNodeTimeout: 2000, passwordSecret: { name: 'redis-auth' } } });
+    const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
+    expect(res.code, res.stderr).toBe(0);
+    const ready = await waitForReady(e2e, NS, 'locked', 150_000, 6);
+    const node = statusNodes(ready)[0]!;
+    const cli = (args: string[]) =>
+      new Promise<string>((resolve) => execFile('redis-cli', ['-h', node.ip, '-p', String(node.port), ...args], (_e, stdout, stderr) => resolve(stdout + stderr)));
+    expect(await cli(['CLUSTER', 'INFO'])).toMatch(/NOAUTH/);
+    expect(await cli(['--no-auth-warning', '-a', 's3cret-pw', 'CLUSTER', 'INFO'])).toContain('cluster_state:ok');
+    const client = clusterClient(ready, 's3cret-pw');
+    await writeKeys(client, 'locked', 200);
+    expect(await countKeys(client, 'locked', 200)).toBe(200);
+    client.disconnect();
+    const del = await e2e.kubectl(['delete', 'rediscluster', 'locked', '-n', NS, '--wait=false']);
+    expect(del.code).toBe(0);
+    await eventually('locked to be gone', async () => (await e2e.getCluster(NS, 'locked')) === undefined, 60_000, 500);
+    await eventually('its redis-server processes to end', async () => (await redisServers(Array.from({ length: 6 }, (_, i) => port + i))).length === 0, 60_000, 500);
+  }, 240_000);
 });
 
 describe('reconcile: event delivery', () => {
