@@ -1,10 +1,11 @@
 // Moving slots and their keys between masters with the legacy (MIGRATE) protocol, safely and fast.
 //
 // Per slot the order is fixed: IMPORTING on the target, MIGRATING on the source, keys moved in
-// byte-sized MIGRATE batches, COUNTKEYSINSLOT == 0 on the source, the target's replicas caught up,
-// then SETSLOT NODE on the target, the source and the other masters. Speed comes from doing that
-// for a small group of slots of one (source, target) pair per round trip, and from running
-// disjoint pairs in parallel (each node in at most one migration at a time).
+// byte-sized MIGRATE batches, no key of the slot left on the source (a zero COUNTKEYSINSLOT, or an
+// empty GETKEYSINSLOT taken while MIGRATING), the target's replicas caught up, then SETSLOT NODE
+// on the target, the source and the other masters. Speed comes from doing that for a group of
+// slots of one (source, target) pair per round trip, and from running disjoint pairs in parallel
+// (each node in at most one migration at a time).
 import { isConnectionError, type RedisPool } from '../connection.js';
 import { rangesToSlots, slotsToRanges } from '../topology.js';
 import type { ClusterProblem, EngineAction, Endpoint, SlotMove } from '../types.js';
