@@ -37,7 +37,7 @@ import { sleep, waitFor } from '../../shared/redis/executor/util.js';
 import { splitSlots } from '../../shared/redis/planner.js';
 import type { ClusterProblem, CreatePlan, DesiredNode, EngineAction, NodeReport } from '../../shared/redis/types.js';
 import { drainedShards, planPods, type ObservedPod, type PodRoles } from './pods.js';
-import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildService, claimName, ordinalOf, type ClusterIdentity } from './resources.js';
+import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildService, claimName, configDrift, liveSettings, ordinalOf, type ClusterIdentity } from './resources.js';
 import { computeStatus, isReady, readyCounts, statusChanged, type Blocker } from './status.js';
 import { RetryError } from './errors.js';
 import { teardown } from './teardown.js';
@@ -298,6 +298,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
       const perShardCount = 1 + spec.replicas;
       const inShape =
         formed &&
+        generation === prevStatus?.observedGeneration &&
         !blocker &&
         plan.create.length === 0 &&
         plan.surplus.length === 0 &&
@@ -339,6 +340,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
             const result = await heal(pool, desired, { masters: spec.masters, allowDataLoss: false, stepTimeoutMs: 20_000 });
             actions.push(...result.actions);
           }
+          await applyLiveSettings(pool, [...picture.reports.entries()].filter(([n]) => picture.members.has(n)).map(([, r]) => r.address), spec, log);
           picture = await readPicture(pool, pods);
           actions.push(...(await placeNodes(pool, plan.shards, wanted, picture, spec.masters, log)));
           // Surplus replicas (replicas lowered): out of the cluster first, then the Pod.
@@ -484,6 +486,26 @@ async function placeNodes(pool: RedisPool, shards: number[], pods: PodInfo[], pi
   const results = await Promise.allSettled(jobs);
   for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'attaching a replica failed');
   return actions;
+}
+
+/** CONFIG SET on every node whose running settings differ from the spec; a refusal is only logged. */
+async function applyLiveSettings(pool: RedisPool, endpoints: { ip: string; port: number }[], spec: DefaultedSpec, log: Logger): Promise<void> {
+  const wanted = liveSettings(spec);
+  await Promise.all(
+    endpoints.map(async (ep) => {
+      try {
+        const reply = (await pool.call(ep, 'CONFIG', 'GET', ...Object.keys(wanted))) as string[];
+        const current: Record<string, string> = {};
+        for (let i = 0; i + 1 < reply.length; i += 2) current[reply[i]!.toLowerCase()] = reply[i + 1]!;
+        for (const [key, value] of configDrift(wanted, current)) {
+          await pool.call(ep, 'CONFIG', 'SET', key, value);
+          log.info({ node: endpointKey(ep), key, value }, 'setting applied to a running node');
+        }
+      } catch (err) {
+        log.warn({ node: endpointKey(ep), err: errorMessage(err) }, 'a setting could not be applied live; it applies when the node restarts');
+      }
+    }),
+  );
 }
 
 /** Deletes a node's Pod and, with persistence, its claim: the node is out of the cluster for good. */

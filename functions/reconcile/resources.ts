@@ -20,6 +20,7 @@ import {
   exporterImage,
   nodeCount,
   nodePorts,
+  parseMemory,
   redisImage,
   selectorLabels,
   type DefaultedSpec,
@@ -83,6 +84,24 @@ export function redisConf(spec: DefaultedSpec): string {
     lines.push(`${key} ${value}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The redis.conf settings a running node can take with CONFIG SET, as the spec wants them: a
+ * changed spec reaches the nodes without restarting them.
+ */
+export function liveSettings(spec: DefaultedSpec): Record<string, string> {
+  return {
+    maxmemory: String(parseMemory(spec.maxMemory)),
+    'maxmemory-policy': spec.maxMemoryPolicy,
+    'cluster-node-timeout': String(spec.clusterNodeTimeout),
+    ...Object.fromEntries(Object.entries(spec.redisConfig ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+  };
+}
+
+/** The settings whose value on a node (CONFIG GET) differs from what the spec wants. */
+export function configDrift(wanted: Record<string, string>, current: Record<string, string>): [string, string][] {
+  return Object.entries(wanted).filter(([k, v]) => current[k] !== undefined && current[k]!.toLowerCase() !== v.toLowerCase());
 }
 
 export function buildConfigMap(cluster: ClusterIdentity, spec: DefaultedSpec): V1ConfigMap {

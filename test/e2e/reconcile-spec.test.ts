@@ -101,6 +101,26 @@ describe('reconcile: spec changes', () => {
     after.disconnect();
   }, 360_000);
 
+  it('a new maxMemory reaches every running node without a restart', async () => {
+    const before = await waitForReady(e2e, NS, NAME, 60_000, 6);
+    const pids = (await redisServers(statusNodes(before).map((n) => n.port))).map((p) => p.pid).sort();
+    const patched = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"maxMemory":"256mb"}}']);
+    expect(patched.code, patched.stderr).toBe(0);
+    const after = await eventually('the new generation observed', async () => {
+      const o = await waitForReady(e2e, NS, NAME, 60_000, 6);
+      return (o.status as { observedGeneration?: number }).observedGeneration === o.metadata!.generation && o.metadata!.generation! > before.metadata!.generation! ? o : undefined;
+    }, 60_000, 500);
+    for (const n of statusNodes(after)) {
+      const r = new Redis({ host: n.ip, port: n.port, lazyConnect: true, maxRetriesPerRequest: 0 });
+      await r.connect();
+      expect(await r.call('CONFIG', 'GET', 'maxmemory'), n.pod).toEqual(['maxmemory', String(256 * 1024 * 1024)]);
+      r.disconnect();
+    }
+    expect((await redisServers(statusNodes(after).map((n) => n.port))).map((p) => p.pid).sort()).toEqual(pids);
+    const cm = await e2e.platform.kube.get('v1', 'ConfigMap', `${NAME}-config`, NS);
+    expect((cm!.data as Record<string, string>)['redis.conf']).toContain('maxmemory 256mb');
+  }, 120_000);
+
   it('a spec the CRD refuses gets a 422 naming the field', async () => {
     const bad = exampleCluster({ name: 'too-few', namespace: NS, spec: { basePort, masters: 2 } });
     const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(bad));

@@ -8,6 +8,8 @@ import {
   buildService,
   clusterNameOfPod,
   ordinalOf,
+  configDrift,
+  liveSettings,
   redisConf,
   startScript,
 } from '../../functions/reconcile/resources.js';
@@ -117,6 +119,18 @@ describe('redis.conf, Service, PDB', () => {
     const pdb = buildPodDisruptionBudget(cluster);
     expect(pdb.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: selectorLabels('rc1') } });
     expect(pdb.metadata!.ownerReferences![0]!.controller).toBe(true);
+  });
+});
+
+describe('live settings', () => {
+  it('wants maxmemory in bytes, the policy, the node timeout and the user settings; drift is what differs', () => {
+    const s = applyDefaults({ maxMemory: '512mb', clusterNodeTimeout: 3000, redisConfig: { 'Lazyfree-Lazy-Eviction': 'yes' } });
+    const wanted = liveSettings(s);
+    expect(wanted).toEqual({ maxmemory: '536870912', 'maxmemory-policy': 'noeviction', 'cluster-node-timeout': '3000', 'lazyfree-lazy-eviction': 'yes' });
+    const current = { maxmemory: '268435456', 'maxmemory-policy': 'noeviction', 'cluster-node-timeout': '3000', 'lazyfree-lazy-eviction': 'YES' };
+    expect(configDrift(wanted, current)).toEqual([['maxmemory', '536870912']]);
+    // A setting the node does not report (unknown to this Redis) is left alone.
+    expect(configDrift({ 'no-such-setting': '1' }, {})).toEqual([]);
   });
 });
 
