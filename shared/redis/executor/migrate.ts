@@ -89,6 +89,10 @@ class Run {
   readonly errors: string[] = [];
   readonly background = new Set<Promise<unknown>>();
   slotsMoved = 0;
+  /** Each master's own config epoch, as it last reported it (CLUSTER INFO cluster_my_epoch). */
+  readonly epochs = new Map<string, number>();
+  /** Two masters shared an epoch at the start: a collision bump could outrank a grouped claim. */
+  epochCollision = false;
   keysMoved = 0;
 
   constructor(
@@ -98,6 +102,20 @@ class Run {
     map: ClusterMap,
   ) {
     this.map = map;
+    const seen = new Set<number>();
+    for (const m of map.liveMasters()) {
+      const epoch = m.self?.configEpoch;
+      if (epoch === undefined) continue;
+      if (seen.has(epoch)) this.epochCollision = true;
+      seen.add(epoch);
+      this.epochs.set(m.id, epoch);
+    }
+  }
+
+  /** Records the epoch a node reported in a CLUSTER INFO reply. */
+  noteEpoch(id: string, info: unknown): void {
+    const m = /cluster_my_epoch:(\d+)/.exec(info instanceof Error ? '' : String(info));
+    if (m) this.epochs.set(id, Math.max(this.epochs.get(id) ?? 0, Number(m[1])));
   }
 
   stopRequested(): boolean {
@@ -196,18 +214,25 @@ const nodeCmds = (h: Handover | undefined) => (h ? h.slots.map((slot) => ['CLUST
 /**
  * The target's half of a hand-over. Per slot, SETSLOT NODE on an importing target bumps its epoch
  * and broadcasts a PONG that every node must process: with thousands of slots that broadcast is
- * most of the cluster's CPU. In grouped mode only the first slot of the group goes that way; its
- * bump leaves the target with the highest epoch in the cluster, and the group's other slots are
- * then claimed under that epoch (importing closed and ownership taken in the same pipeline, so no
- * key is ever unowned and no older claim can win them back). The source and the other masters are
- * told directly; gossip tells the replicas.
+ * most of the cluster's CPU. Grouped, the group's other slots are first closed and claimed (STABLE
+ * then NODE, in one pipeline, so no key is ever unowned) and the last slot is finalised the
+ * importing way: its epoch bump and broadcast then carry the whole group's claim. Claiming before
+ * the bump is only done when the target's epoch is already above the source's, so no node can
+ * hold an older claim that outranks it; otherwise (a target's first hand-over, an epoch collision)
+ * every slot is handed over the per-slot way.
  */
 function targetHandoverCmds(run: Run, h: Handover | undefined): (string | number)[][] {
   if (!h) return [];
-  if (!run.s.groupedHandover || h.slots.length < 2) return nodeCmds(h);
-  const [first, ...rest] = h.slots;
-  return [['CLUSTER', 'SETSLOT', first!, 'NODE', h.targetId], ...rest.flatMap((slot) => [['CLUSTER', 'SETSLOT', slot, 'STABLE'], ['CLUSTER', 'SETSLOT', slot, 'NODE', h.targetId]])];
+  const targetEpoch = run.epochs.get(h.targetId);
+  const sourceEpoch = run.epochs.get(h.sourceId);
+  const grouped =
+    run.s.groupedHandover && h.slots.length > 1 && !run.epochCollision && targetEpoch !== undefined && sourceEpoch !== undefined && targetEpoch > sourceEpoch;
+  if (!grouped) return nodeCmds(h);
+  const rest = h.slots.slice(0, -1);
+  const last = h.slots[h.slots.length - 1]!;
+  return [...rest.flatMap((slot) => [['CLUSTER', 'SETSLOT', slot, 'STABLE'], ['CLUSTER', 'SETSLOT', slot, 'NODE', h.targetId]]), ['CLUSTER', 'SETSLOT', last, 'NODE', h.targetId]];
 }
+
 // A source that gave away its last slot may already be a replica of the target (replica migration).
 const sourceNodeTolerated = (e: Error) => /only with masters|Unknown node|LOADING/i.test(e.message) || isConnectionError(e);
 
@@ -224,7 +249,9 @@ function tellOthers(run: Run, h: Handover): void {
 /** Sends a pending hand-over on its own: target, then source, then the others. */
 async function flushHandover(run: Run, h: Handover | undefined): Promise<void> {
   if (!h || h.slots.length === 0) return;
-  throwOn(await pipe(run, run.map.endpointOf(h.targetId), targetHandoverCmds(run, h)), `SETSLOT NODE on target ${h.targetId}`);
+  const res = await pipe(run, run.map.endpointOf(h.targetId), [...targetHandoverCmds(run, h), ['CLUSTER', 'INFO']]);
+  run.noteEpoch(h.targetId, res.pop());
+  throwOn(res, `SETSLOT NODE on target ${h.targetId}`);
   throwOn(await pipe(run, run.map.endpointOf(h.sourceId), nodeCmds(h)), `SETSLOT NODE on source ${h.sourceId}`, sourceNodeTolerated);
   tellOthers(run, h);
 }
@@ -272,7 +299,8 @@ async function moveSlotGroup(
   const ownedByTarget: number[] = [];
   let prefix = targetHandoverCmds(run, carry);
   for (let attempt = 0; ; attempt++) {
-    const res = await pipe(run, dst, [...prefix, ...open.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId])]);
+    const res = await pipe(run, dst, [...prefix, ...open.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId]), ['CLUSTER', 'INFO']]);
+    run.noteEpoch(targetId, res.pop());
     throwOn(res.slice(0, prefix.length), `SETSLOT NODE on target ${targetId}`);
     const imp = res.slice(prefix.length);
     prefix = [];
@@ -296,8 +324,10 @@ async function moveSlotGroup(
       ...prefix,
       ...open.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId]),
       ...open.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, perBatch]),
+      ['CLUSTER', 'INFO'],
     ];
     const res = await pipe(run, src, cmds, 'control', true);
+    run.noteEpoch(sourceId, res.pop());
     throwOn(res.slice(0, prefix.length), `SETSLOT NODE on source ${sourceId}`, sourceNodeTolerated);
     const mig = res.slice(prefix.length, prefix.length + open.length);
     firstKeys = res.slice(prefix.length + open.length);
