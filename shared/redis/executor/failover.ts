@@ -1,143 +1,22 @@
-// Replica promotion (CLUSTER FAILOVER and its FORCE / TAKEOVER variants) and the merged view of
-// the cluster that healing, removal and replica changes decide from.
+// Replica promotion (CLUSTER FAILOVER and its FORCE / TAKEOVER variants): when to promote, whom,
+// and doing it.
+import { isDown, isGone, mastersWithSlots, type MergedNode, type MergedView } from '../check.js';
 import type { RedisPool } from '../connection.js';
-import { endpointKey } from '../connection.js';
-import { slotsToRanges } from '../topology.js';
-import type { ClusterNodeView, EngineAction, Endpoint, NodeReport, SlotRange } from '../types.js';
-import { SLOT_COUNT } from '../types.js';
+import { endpointKey } from '../endpoint.js';
+import type { EngineAction, Endpoint, NodeReport } from '../types.js';
 import { waitFor } from './util.js';
 
-// ---- the cluster as the reachable nodes see it (pure) -------------------------------------
-
-export interface MergedNode {
-  id: string;
-  /** Best-known address: the node's own endpoint when reachable, else what most peers say. */
-  ip: string;
-  port: number;
-  busPort: number;
-  role: 'master' | 'replica';
-  masterId?: string;
-  /** Slots it owns after resolving conflicting claims by config epoch, like Redis does. */
-  slots: SlotRange[];
-  configEpoch: number;
-  /** Its own report, when the operator reached it. */
-  report?: NodeReport;
-  /** How many reachable peers list it, and how many of those flag it fail / fail? / noaddr / handshake. */
-  seenBy: number;
-  failBy: number;
-  pfailBy: number;
-  noaddrBy: number;
-  handshakeBy: number;
-  nofailover: boolean;
-}
-
-export interface MergedView {
-  nodes: Map<string, MergedNode>;
-  /** Owner id per slot (index = slot), undefined when nobody claims it. */
-  owners: (string | undefined)[];
-}
-
-/** Down as far as the cluster is concerned: not reached by the operator and flagged by a peer. */
-export function isDown(n: MergedNode): boolean {
-  return !n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0);
-}
-
-/** Merges every reachable node's CLUSTER NODES into one view; a node's own report wins for itself. */
-export function mergeReports(reports: NodeReport[]): MergedView {
-  const nodes = new Map<string, MergedNode>();
-  const own = new Map(reports.map((r) => [r.myId, r]));
-  const lines = new Map<string, ClusterNodeView[]>();
-  for (const r of reports) {
-    for (const v of r.nodes) {
-      let list = lines.get(v.id);
-      if (!list) lines.set(v.id, (list = []));
-      list.push(v);
-    }
-  }
-  const owners: (string | undefined)[] = new Array(SLOT_COUNT).fill(undefined);
-  const epochs: number[] = new Array(SLOT_COUNT).fill(-1);
-  for (const r of reports) {
-    for (const v of r.nodes) {
-      if (v.role !== 'master') continue;
-      for (const range of v.slots) {
-        for (let s = range.start; s <= range.end; s++) {
-          if (v.configEpoch > epochs[s]!) {
-            epochs[s] = v.configEpoch;
-            owners[s] = v.id;
-          }
-        }
-      }
-    }
-  }
-  const owned = new Map<string, number[]>();
-  owners.forEach((id, s) => {
-    if (id === undefined) return;
-    let list = owned.get(id);
-    if (!list) owned.set(id, (list = []));
-    list.push(s);
-  });
-  for (const [id, views] of lines) {
-    const report = own.get(id);
-    const self = report?.nodes.find((v) => v.id === id && v.flags.includes('myself'));
-    const peers = views.filter((v) => !v.flags.includes('myself'));
-    const base = self ?? mostCommonAddress(peers) ?? views[0]!;
-    const roleSource = self ?? majorityRole(peers) ?? base;
-    const node: MergedNode = {
-      id,
-      ip: report ? report.address.ip : base.ip,
-      port: report ? report.address.port : base.port,
-      busPort: base.busPort,
-      role: roleSource.role,
-      slots: slotsToRanges(owned.get(id) ?? []),
-      configEpoch: Math.max(...views.map((v) => v.configEpoch)),
-      seenBy: peers.length,
-      failBy: peers.filter((v) => v.flags.includes('fail')).length,
-      pfailBy: peers.filter((v) => v.flags.includes('fail?')).length,
-      noaddrBy: peers.filter((v) => v.flags.includes('noaddr')).length,
-      handshakeBy: peers.filter((v) => v.flags.includes('handshake')).length,
-      nofailover: base.flags.includes('nofailover'),
-    };
-    if (roleSource.masterId) node.masterId = roleSource.masterId;
-    if (report) node.report = report;
-    nodes.set(id, node);
-  }
-  return { nodes, owners };
-}
-
-function mostCommonAddress(views: ClusterNodeView[]): ClusterNodeView | undefined {
-  const counts = new Map<string, { n: number; v: ClusterNodeView }>();
-  for (const v of views) {
-    if (!v.ip) continue;
-    const key = `${v.ip}:${v.port}`;
-    const c = counts.get(key);
-    if (c) c.n++;
-    else counts.set(key, { n: 1, v });
-  }
-  return [...counts.values()].sort((a, b) => b.n - a.n)[0]?.v;
-}
-
-function majorityRole(views: ClusterNodeView[]): ClusterNodeView | undefined {
-  const counts = new Map<string, { n: number; v: ClusterNodeView }>();
-  for (const v of views) {
-    const key = `${v.role}:${v.masterId ?? ''}`;
-    const c = counts.get(key);
-    if (c) c.n++;
-    else counts.set(key, { n: 1, v });
-  }
-  return [...counts.values()].sort((a, b) => b.n - a.n)[0]?.v;
-}
-
-export function mastersWithSlots(view: MergedView): MergedNode[] {
-  return [...view.nodes.values()].filter((n) => n.role === 'master' && n.slots.length > 0);
-}
-
-export function replicasOfNode(view: MergedView, masterId: string): MergedNode[] {
-  return [...view.nodes.values()].filter((n) => n.role === 'replica' && n.masterId === masterId);
-}
-
-export function endpointOf(n: MergedNode): Endpoint {
-  return { ip: n.ip, port: n.port };
-}
+// The merged view lives with the health check; these names stay importable from here for callers.
+export {
+  endpointOf,
+  isDown,
+  isGone,
+  mastersWithSlots,
+  mergeReports,
+  replicasOfNode,
+  type MergedNode,
+  type MergedView,
+} from '../check.js';
 
 // ---- failover decisions (pure) ------------------------------------------------------------
 
@@ -146,18 +25,23 @@ export type FailoverMode = 'graceful' | 'force' | 'takeover';
 /**
  * What to do for a master whose replicas may need promoting:
  * - its master is healthy: a graceful failover (no write is lost);
- * - a majority of the slot-owning masters is down: TAKEOVER, the only variant that needs no vote;
- * - the cluster marked it `fail`: FORCE (the automatic failover should win first; the caller waits);
+ * - a majority of the slot-owning masters is down or gone: TAKEOVER, the only variant that needs no vote;
+ * - the cluster marked it `fail`, or it is gone (see isGone: Redis never flags a `noaddr` node
+ *   `fail`, so waiting for the cluster would be forever): FORCE. For a merely failed master the
+ *   cluster's own failover should win first; the caller waits before forcing;
  * - only `fail?` (or not flagged yet): wait, the cluster has not agreed it is down.
+ * `desired` (the addresses nodes should be at) lets a master that is unreachable and not at any of
+ * them count as gone.
  */
-export function decideFailover(view: MergedView, masterId: string): FailoverMode | 'wait' {
+export function decideFailover(view: MergedView, masterId: string, desired?: Endpoint[]): FailoverMode | 'wait' {
   const master = view.nodes.get(masterId);
   if (!master) throw new Error(`master ${masterId} is not known to any reachable node`);
+  const lost = (n: MergedNode) => isDown(n) || isGone(n, desired);
   const masters = mastersWithSlots(view);
-  const down = masters.filter(isDown).length;
-  if (masters.length > 0 && down * 2 >= masters.length && isDown(master)) return 'takeover';
+  const down = masters.filter(lost).length;
+  if (masters.length > 0 && down * 2 >= masters.length && lost(master)) return 'takeover';
   if (master.report && master.failBy === 0 && master.pfailBy === 0) return 'graceful';
-  if (master.failBy > 0) return 'force';
+  if (master.failBy > 0 || isGone(master, desired)) return 'force';
   return 'wait';
 }
 

@@ -2,24 +2,22 @@
 // nodes, promote replicas of dead masters, re-cover lost slots (only when data loss is allowed),
 // FORGET ghosts, roll open slots forward, attach missing replicas. Every step says what it did and
 // what is left.
-import { checkCluster } from '../check.js';
+import {
+  checkCluster,
+  endpointOf,
+  isDown,
+  isGone,
+  mastersWithSlots,
+  mergeReports,
+  replicasOfNode,
+  type MergedView,
+} from '../check.js';
 import type { RedisPool } from '../connection.js';
-import { endpointKey } from '../connection.js';
+import { endpointKey } from '../endpoint.js';
 import { compactRanges, countSlots, formatRange, slotsToRanges } from '../topology.js';
 import type { ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint, NodeReport, SlotRange } from '../types.js';
 import { SLOT_COUNT } from '../types.js';
-import {
-  decideFailover,
-  endpointOf,
-  failover,
-  isDown,
-  mastersWithSlots,
-  mergeReports,
-  pickPromotionCandidate,
-  replicaOffset,
-  replicasOfNode,
-  type MergedView,
-} from './failover.js';
+import { decideFailover, failover, pickPromotionCandidate, replicaOffset } from './failover.js';
 import { resumeOpenSlots } from './migrate.js';
 import { chooseNewMaster, forgetEverywhere, reparent } from './remove.js';
 import { ensureReplicas, isFreshNode } from './replicas.js';
@@ -251,22 +249,25 @@ async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: St
   // A master the operator cannot reach may not be flagged yet (node timeout): wait for the cluster.
   const unreachable = new Set(state.unreachable.map(endpointKey));
   const orphaned = mastersWithSlots(state.view).filter(
-    (m) => (isDown(m) || (!m.report && unreachable.has(endpointKey(m)))) && replicasOfNode(state.view, m.id).some((r) => r.report),
+    (m) =>
+      (isDown(m) || isGone(m, endpoints) || (!m.report && unreachable.has(endpointKey(m)))) &&
+      replicasOfNode(state.view, m.id).some((r) => r.report),
   );
   if (orphaned.length === 0) return;
   const waitMs = opts.autoFailoverWaitMs ?? 2 * (await nodeTimeoutMs(pool, members(state)[0]?.address)) + 2000;
   await Promise.all(
     orphaned.map(async (m) => {
-      let mode = decideFailover(state.view, m.id);
+      let mode = decideFailover(state.view, m.id, endpoints);
       let replicas = replicasOfNode(state.view, m.id).filter((r) => r.report);
-      if (mode !== 'takeover') {
+      // A gone master is never flagged fail, so the cluster will not fail it over by itself.
+      if (mode !== 'takeover' && !isGone(m, endpoints)) {
         const promoted = await waitForAutomaticFailover(pool, replicas.map(endpointOf), m.id, waitMs);
         if (promoted) {
           actions.push({ kind: 'failover', nodeId: promoted, slots: m.slots, message: `the cluster promoted replica ${promoted} in place of failed master ${m.id}` });
           return;
         }
         const now = await readState(pool, desired);
-        mode = decideFailover(now.view, m.id);
+        mode = decideFailover(now.view, m.id, endpoints);
         replicas = replicasOfNode(now.view, m.id).filter((r) => r.report);
         if (mode === 'graceful') return; // the master is back
         if (mode === 'wait') {

@@ -1,10 +1,10 @@
 // Removing a node from the cluster: re-parent its replicas, FORGET it on every other node inside
 // the 60 s ban, then wipe it so it cannot gossip its way back.
+import { endpointOf, mastersWithSlots, mergeReports, replicasOfNode, type MergedNode, type MergedView } from '../check.js';
 import type { RedisPool } from '../connection.js';
-import { endpointKey } from '../connection.js';
+import { endpointKey } from '../endpoint.js';
 import { countSlots } from '../topology.js';
 import type { EngineAction, EngineResult, Endpoint, NodeReport } from '../types.js';
-import { endpointOf, mastersWithSlots, mergeReports, replicasOfNode, type MergedNode, type MergedView } from './failover.js';
 import { readClusterMap, waitFor } from './util.js';
 
 /** Redis bans a forgotten id for 60 s; every node must be told well inside that window. */
@@ -20,9 +20,33 @@ export interface RemoveOptions {
   /** Failure domain per node id, for choosing where a re-parented replica goes. */
   domains?: Record<string, string>;
   timeoutMs?: number;
+  /** How long to wait for lagging views when the node itself owns no slot; default SLOT_CONVERGENCE_MS. */
+  convergenceTimeoutMs?: number;
 }
 
+/** How long removal waits for every view to agree that a node which says it owns nothing really does. */
+export const SLOT_CONVERGENCE_MS = 15_000;
+
 // ---- pure choices -----------------------------------------------------------------------------
+
+/**
+ * The most slots any view gives the node: the merged owner map and every observer's line for it.
+ * Removal is conservative: one view still listing a slot there is enough to wait or refuse.
+ */
+export function slotsOwnedBy(reports: NodeReport[], view: MergedView, nodeId: string): number {
+  const claims = reports.flatMap((r) => r.nodes.filter((v) => v.id === nodeId && v.role === 'master').map((v) => countSlots(v.slots)));
+  return Math.max(countSlots(view.nodes.get(nodeId)?.slots ?? []), ...claims, 0);
+}
+
+/** True when the operator reached the node and its own `myself` line claims no slot. */
+export function ownsNothingByItsOwnWord(node: MergedNode): boolean {
+  const self = node.report?.nodes.find((v) => v.id === node.id);
+  return self !== undefined && (self.role === 'replica' || self.slots.length === 0);
+}
+
+function laggingObservers(reports: NodeReport[], nodeId: string): string[] {
+  return reports.filter((r) => r.nodes.some((v) => v.id === nodeId && v.role === 'master' && v.slots.length > 0)).map((r) => r.myId);
+}
 
 /**
  * The master a replica moves to: among `masters` (never `excluding`), first one whose domain differs
@@ -134,15 +158,29 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
   if (opts.endpoints.length === 0) throw new Error('opts.endpoints: at least one node of the cluster is needed');
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const actions: EngineAction[] = [];
-  const { reports, view } = await readCluster(pool, opts.endpoints);
-  const target = view.nodes.get(nodeId);
+  let { reports, view } = await readCluster(pool, opts.endpoints);
+  let target = view.nodes.get(nodeId);
   if (!target) {
     return { actions, problems: [], done: true };
   }
-  const claims = reports.flatMap((r) => r.nodes.filter((v) => v.id === nodeId && v.role === 'master').map((v) => countSlots(v.slots)));
-  const owned = Math.max(countSlots(target.slots), ...claims, 0);
+  let owned = slotsOwnedBy(reports, view, nodeId);
+  if (owned > 0 && ownsNothingByItsOwnWord(target)) {
+    // Just drained: the node says it owns nothing but gossip has not reached every peer yet.
+    const settled = await waitFor(`every node to see ${nodeId} without slots`, opts.convergenceTimeoutMs ?? SLOT_CONVERGENCE_MS, async () => {
+      const now = await readCluster(pool, opts.endpoints);
+      const node = now.view.nodes.get(nodeId);
+      if (node && !ownsNothingByItsOwnWord(node)) return now; // it claims slots again: refuse below
+      return !node || slotsOwnedBy(now.reports, now.view, nodeId) === 0 ? now : undefined;
+    }, 250).catch(() => undefined);
+    if (settled) ({ reports, view } = settled);
+    const now = view.nodes.get(nodeId);
+    if (!now) return { actions, problems: [], done: true };
+    target = now;
+    owned = slotsOwnedBy(reports, view, nodeId);
+  }
   if (owned > 0) {
-    throw new RemoveRefusedError(`refusing to remove master ${nodeId}: it still owns ${owned} slots; drain it first`);
+    const lagging = ownsNothingByItsOwnWord(target) ? ` (it says it owns none, but ${laggingObservers(reports, nodeId).join(', ')} still see them)` : '';
+    throw new RemoveRefusedError(`refusing to remove master ${nodeId}: it still owns ${owned} slots${lagging}; drain it first`);
   }
   // Keys on a master without slots are strays of a broken migration, perhaps the only copy.
   if (target.role === 'master' && target.report && target.report.keys > 0) {

@@ -2,7 +2,7 @@
 // wait for the replication link) and remove surplus ones, as the planner decides.
 import { mergedView, viewsAgree } from '../check.js';
 import type { RedisPool } from '../connection.js';
-import { endpointKey } from '../connection.js';
+import { endpointKey } from '../endpoint.js';
 import { planReplicas } from '../planner.js';
 import { isUsable } from '../topology.js';
 import type { ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint, NodeReport } from '../types.js';
