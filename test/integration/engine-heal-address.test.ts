@@ -1,35 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkCluster } from '../../shared/redis/check.js';
-import { RedisPool } from '../../shared/redis/connection.js';
-import { ensureCreated } from '../../shared/redis/executor/create.js';
+import type { RedisPool } from '../../shared/redis/connection.js';
 import { heal } from '../../shared/redis/executor/heal.js';
-import { evenCreatePlan, loadKeys, startRedisNodes, verifyKeys, type Harness } from '../helpers/redis-harness.js';
-
-let harness: Harness | undefined;
-let pool: RedisPool | undefined;
-
-afterEach(async () => {
-  await pool?.close();
-  await harness?.stop();
-  pool = undefined;
-  harness = undefined;
-});
+import { formCluster } from '../helpers/engine-fixture.js';
+import { verifyKeys, type Harness } from '../helpers/redis-harness.js';
 
 const KEYS = 5000;
 
 /** A 3x1 cluster whose nodes keep their data across a graceful restart (AOF) and fail over fast. */
-async function formCluster(): Promise<{ h: Harness; p: RedisPool; ids: string[] }> {
-  const h = await startRedisNodes(6, { config: { 'cluster-node-timeout': '2000', appendonly: 'yes' } });
-  const p = new RedisPool();
-  harness = h;
-  pool = p;
-  const desired = h.desiredNodes();
-  const created = await ensureCreated(p, desired, evenCreatePlan(desired, 3, 1));
-  expect(created.done).toBe(true);
-  const cluster = h.cluster();
-  await loadKeys(cluster, KEYS, 40);
-  cluster.disconnect();
-  const ids = await Promise.all(h.endpoints.map(async (e) => (await p.readReport(e)).myId));
+async function threeByOne(): Promise<{ h: Harness; p: RedisPool; ids: string[] }> {
+  const { harness: h, pool: p, ids } = await formCluster({ nodes: 6, masters: 3, replicas: 1, config: { appendonly: 'yes' }, keys: KEYS });
   return { h, p, ids };
 }
 
@@ -49,7 +29,7 @@ async function expectHealthy(h: Harness, p: RedisPool, ids: string[]): Promise<v
 
 describe('heal: nodes whose address changed', () => {
   it('converges (re-meeting where needed) after a master restarted with its nodes.conf on another loopback address', async () => {
-    const { h, p, ids } = await formCluster();
+    const { h, p, ids } = await threeByOne();
     await h.kill(1, 'SIGTERM');
     await h.restart(1, { ip: '127.0.0.2' });
     expect(h.endpoints[1]!.ip).toBe('127.0.0.2');
@@ -73,7 +53,7 @@ describe('heal: nodes whose address changed', () => {
   });
 
   it('recovers a cluster where every node restarted on a new address', async () => {
-    const { h, p, ids } = await formCluster();
+    const { h, p, ids } = await threeByOne();
     await Promise.all(h.nodes.map((_, i) => h.kill(i, 'SIGTERM')));
     for (let i = 0; i < h.nodes.length; i++) await h.restart(i, { ip: '127.0.0.3' });
     // Nobody can reach anybody at the addresses in their nodes.conf.

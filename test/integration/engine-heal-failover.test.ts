@@ -1,37 +1,19 @@
 import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkCluster } from '../../shared/redis/check.js';
-import { RedisPool } from '../../shared/redis/connection.js';
-import { ensureCreated } from '../../shared/redis/executor/create.js';
+import type { RedisPool } from '../../shared/redis/connection.js';
 import { failover } from '../../shared/redis/executor/failover.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { waitFor } from '../../shared/redis/executor/util.js';
 import type { Endpoint } from '../../shared/redis/types.js';
-import { evenCreatePlan, loadKeys, startClientLoad, startRedisNodes, verifyAcked, verifyKeys, type Harness } from '../helpers/redis-harness.js';
-
-let harness: Harness | undefined;
-let pool: RedisPool | undefined;
-
-afterEach(async () => {
-  await pool?.close();
-  await harness?.stop();
-  pool = undefined;
-  harness = undefined;
-});
+import { formCluster } from '../helpers/engine-fixture.js';
+import { startClientLoad, verifyAcked, verifyKeys, type Harness } from '../helpers/redis-harness.js';
 
 const KEYS = 20_000;
 
-async function formCluster(config: Record<string, string> = {}): Promise<{ h: Harness; p: RedisPool; ids: string[] }> {
-  const h = await startRedisNodes(6, { config: { 'cluster-node-timeout': '2000', ...config } });
-  const p = new RedisPool();
-  harness = h;
-  pool = p;
-  const desired = h.desiredNodes();
-  expect((await ensureCreated(p, desired, evenCreatePlan(desired, 3, 1))).done).toBe(true);
-  const cluster = h.cluster();
-  await loadKeys(cluster, KEYS, 40);
-  cluster.disconnect();
-  const ids = await Promise.all(h.endpoints.map(async (e) => (await p.readReport(e)).myId));
+/** A 3x1 cluster with keys: masters are nodes 0-2, node 3+i replicates master i. */
+async function threeByOne(config: Record<string, string> = {}): Promise<{ h: Harness; p: RedisPool; ids: string[] }> {
+  const { harness: h, pool: p, ids } = await formCluster({ nodes: 6, masters: 3, replicas: 1, config, keys: KEYS });
   return { h, p, ids };
 }
 
@@ -53,7 +35,7 @@ async function reachableProblems(h: Harness, p: RedisPool, skip: number) {
 
 describe('heal: a master is killed', () => {
   it('its replica is promoted (automatically, heal waits for it), no acknowledged key lost, the old master rejoins', async () => {
-    const { h, p, ids } = await formCluster();
+    const { h, p, ids } = await threeByOne();
     // Node 0 is a master, node 3 its replica (evenCreatePlan).
     expect((await p.readReport(h.endpoints[3]!)).nodes.find((n) => n.id === ids[3])?.masterId).toBe(ids[0]);
     await waitReplicaCaughtUp(p, h.endpoints[0]!, h.endpoints[3]!);
@@ -88,7 +70,7 @@ describe('heal: a master is killed', () => {
   });
 
   it('forces the failover when the cluster cannot do it by itself (replica set to no-failover)', async () => {
-    const { h, p, ids } = await formCluster({ 'cluster-replica-no-failover': 'yes' });
+    const { h, p, ids } = await threeByOne({ 'cluster-replica-no-failover': 'yes' });
     await waitReplicaCaughtUp(p, h.endpoints[1]!, h.endpoints[4]!);
     await h.kill(1);
     // Wait until the cluster agrees the master failed; only then is FORCE allowed.
@@ -108,7 +90,7 @@ describe('heal: a master is killed', () => {
   });
 
   it('a graceful failover swaps master and replica with no client error and no lost write', async () => {
-    const { h, p, ids } = await formCluster();
+    const { h, p, ids } = await threeByOne();
     const load = startClientLoad(h.endpoints);
     await new Promise((r) => setTimeout(r, 300));
     const action = await failover(p, h.endpoints[5]!, { confirmOn: h.endpoints });
@@ -130,7 +112,7 @@ describe('heal: a master is killed', () => {
   });
 
   it('a master replaced by an empty node: the replica is promoted, the old id forgotten, the new node attached', async () => {
-    const { h, p, ids } = await formCluster();
+    const { h, p, ids } = await threeByOne();
     await waitReplicaCaughtUp(p, h.endpoints[1]!, h.endpoints[4]!);
     await h.kill(1);
     rmSync(h.nodes[1]!.dir + '/nodes.conf', { force: true });
@@ -156,8 +138,36 @@ describe('heal: a master is killed', () => {
     c.disconnect();
   });
 
+  it('a master replaced at once by a fresh node at its address (noaddr everywhere, never fail): FORCE', async () => {
+    // A longer node timeout so the fresh node holds the address before anyone flags the old id.
+    const { h, p, ids } = await threeByOne({ 'cluster-node-timeout': '5000' });
+    await waitReplicaCaughtUp(p, h.endpoints[2]!, h.endpoints[5]!);
+    await h.kill(2);
+    rmSync(h.nodes[2]!.dir + '/nodes.conf', { force: true });
+    await h.restart(2);
+    const others = h.endpoints.filter((_, i) => i !== 2);
+    await waitFor('every peer to list the old master as noaddr', 15_000, async () => {
+      const { reports } = await p.readAll(others);
+      return reports.every((r) => r.nodes.find((n) => n.id === ids[2])?.flags.includes('noaddr')) ? true : undefined;
+    });
+
+    const result = await heal(p, h.desiredNodes(), { replicasPerMaster: 1, masters: 3 });
+    const forced = result.actions.find((a) => a.kind === 'failover');
+    expect(forced?.nodeId).toBe(ids[5]);
+    expect(forced?.message).toMatch(/^force failover/);
+    expect(result.actions.some((a) => a.kind === 'forget' && a.nodeId === ids[2])).toBe(true);
+    const promoted = await p.readReport(h.endpoints[5]!);
+    expect(promoted.nodes.find((n) => n.id === ids[5])).toMatchObject({ role: 'master', slots: [{ start: 10923, end: 16383 }] });
+    const c = h.cluster();
+    try {
+      expect(await verifyKeys(c, KEYS, 40)).toMatchObject({ missing: 0, wrong: 0 });
+    } finally {
+      c.disconnect();
+    }
+  });
+
   it('takes over when a majority of masters is lost (no election can win)', async () => {
-    const { h, p, ids } = await formCluster();
+    const { h, p, ids } = await threeByOne();
     await waitReplicaCaughtUp(p, h.endpoints[0]!, h.endpoints[3]!);
     await waitReplicaCaughtUp(p, h.endpoints[1]!, h.endpoints[4]!);
     await Promise.all([h.kill(0), h.kill(1)]);

@@ -1,34 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkCluster, slotOwners } from '../../shared/redis/check.js';
-import { RedisPool } from '../../shared/redis/connection.js';
-import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { heal } from '../../shared/redis/executor/heal.js';
-import { evenCreatePlan, loadKeys, startRedisNodes, verifyKeys, type Harness } from '../helpers/redis-harness.js';
-
-let harness: Harness | undefined;
-let pool: RedisPool | undefined;
-
-afterEach(async () => {
-  await pool?.close();
-  await harness?.stop();
-  pool = undefined;
-  harness = undefined;
-});
+import { formCluster } from '../helpers/engine-fixture.js';
+import { verifyKeys } from '../helpers/redis-harness.js';
 
 const KEYS = 20_000;
 
 describe('heal: a slot left open by an interrupted migration', () => {
   it('rolls it forward to the target, keys moved or not', async () => {
-    const h = await startRedisNodes(6, { config: { 'cluster-node-timeout': '2000' } });
-    const p = new RedisPool();
-    harness = h;
-    pool = p;
-    const all = h.desiredNodes();
-    expect((await ensureCreated(p, all, evenCreatePlan(all, 3, 1))).done).toBe(true);
-    const c = h.cluster();
-    await loadKeys(c, KEYS, 40);
-    c.disconnect();
-    const ids = await Promise.all(h.endpoints.map(async (e) => (await p.readReport(e)).myId));
+    const { harness: h, pool: p, desired: all, ids } = await formCluster({ nodes: 6, masters: 3, replicas: 1, keys: KEYS });
 
     // Slot 100 belongs to master 0; a migration to master 1 was opened and moved a few keys, then died.
     const slot = 100;

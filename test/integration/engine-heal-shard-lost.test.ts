@@ -1,37 +1,18 @@
 import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkCluster } from '../../shared/redis/check.js';
-import { RedisPool } from '../../shared/redis/connection.js';
-import { ensureCreated, slotSignature } from '../../shared/redis/executor/create.js';
+import { slotSignature } from '../../shared/redis/executor/create.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { keySlot, waitFor } from '../../shared/redis/executor/util.js';
 import { countSlots } from '../../shared/redis/topology.js';
-import { evenCreatePlan, keyName, loadKeys, startRedisNodes, verifyKeys, type Harness } from '../helpers/redis-harness.js';
-
-let harness: Harness | undefined;
-let pool: RedisPool | undefined;
-
-afterEach(async () => {
-  await pool?.close();
-  await harness?.stop();
-  pool = undefined;
-  harness = undefined;
-});
+import { formCluster } from '../helpers/engine-fixture.js';
+import { keyName, verifyKeys } from '../helpers/redis-harness.js';
 
 const KEYS = 20_000;
 
 describe('heal: a shard lost entirely', () => {
   it('reports the uncovered slots and changes nothing without allowDataLoss; re-covers them empty with it', async () => {
-    const h = await startRedisNodes(6, { config: { 'cluster-node-timeout': '2000' } });
-    const p = new RedisPool();
-    harness = h;
-    pool = p;
-    const all = h.desiredNodes();
-    expect((await ensureCreated(p, all, evenCreatePlan(all, 3, 1))).done).toBe(true);
-    const cluster = h.cluster();
-    await loadKeys(cluster, KEYS, 40);
-    cluster.disconnect();
-    const ids = await Promise.all(h.endpoints.map(async (e) => (await p.readReport(e)).myId));
+    const { harness: h, pool: p, desired: all, ids } = await formCluster({ nodes: 6, masters: 3, replicas: 1, keys: KEYS });
 
     // Master 0 (slots 0-5461) and its replica 3 die and their disks are gone.
     await h.kill(0);

@@ -1,24 +1,13 @@
 import { Cluster } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkCluster, mergedView, ownersFromView } from '../../shared/redis/check.js';
-import { RedisPool } from '../../shared/redis/connection.js';
-import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { migrateSlots } from '../../shared/redis/executor/migrate.js';
 import { RemoveRefusedError, removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import { attachReplica } from '../../shared/redis/executor/replicas.js';
 import { waitFor } from '../../shared/redis/executor/util.js';
 import { planScaleIn } from '../../shared/redis/planner.js';
-import { evenCreatePlan, loadKeys, startRedisNodes, verifyKeys, type Harness } from '../helpers/redis-harness.js';
-
-let harness: Harness | undefined;
-let pool: RedisPool | undefined;
-
-afterEach(async () => {
-  await pool?.close();
-  await harness?.stop();
-  pool = undefined;
-  harness = undefined;
-});
+import { formCluster } from '../helpers/engine-fixture.js';
+import { evenCreatePlan, verifyKeys } from '../helpers/redis-harness.js';
 
 const KEYS = 100_000;
 const VALUE = 32;
@@ -27,16 +16,14 @@ describe('removing nodes', () => {
   it('removes a drained master (replica re-parented) and a dead replica; neither comes back after the 60 s ban', async () => {
     // Replica migration off: the drained master stays an empty master with its replica attached,
     // so re-parenting is the remover's job.
-    const h = await startRedisNodes(8, { config: { 'cluster-node-timeout': '2000', 'cluster-allow-replica-migration': 'no' } });
-    const p = new RedisPool();
-    harness = h;
-    pool = p;
-    const all = h.desiredNodes();
-    expect((await ensureCreated(p, all, evenCreatePlan(all, 4, 1))).done).toBe(true);
-    const seed = h.cluster();
-    await loadKeys(seed, KEYS, VALUE);
-    seed.disconnect();
-    const ids = await Promise.all(h.endpoints.map(async (e) => (await p.readReport(e)).myId));
+    const { harness: h, pool: p, desired: all, ids } = await formCluster({
+      nodes: 8,
+      masters: 4,
+      replicas: 1,
+      config: { 'cluster-allow-replica-migration': 'no' },
+      keys: KEYS,
+      valueBytes: VALUE,
+    });
     const domains = Object.fromEntries(all.map((d, i) => [ids[i]!, d.domain]));
     const drained = ids[3]!;
     const itsReplica = ids[7]!;
@@ -67,6 +54,11 @@ describe('removing nodes', () => {
     const members = h.endpoints.filter((_, i) => i !== 3 && i !== 4);
     const memberNodes = all.filter((_, i) => i !== 3 && i !== 4);
     const expectGoneEverywhere = async () => {
+      // The FORGETs and the re-parented replica reach every view by gossip: a bounded moment to settle.
+      await waitFor('the members to agree without the removed nodes', 10_000, async () => {
+        const { reports: now, unreachable } = await p.readAll(members);
+        return unreachable.length === 0 && checkCluster(now, { nodes: memberNodes, masters: 3 }).length === 0 ? true : undefined;
+      }, 250).catch(() => undefined);
       const { reports: now, unreachable } = await p.readAll(members);
       expect(unreachable).toEqual([]);
       for (const r of now) {
@@ -96,15 +88,18 @@ describe('removing nodes', () => {
   }, 180_000);
 
   it('removes an empty master whose replica is dead, without waiting on the dead replica', async () => {
-    const h = await startRedisNodes(8, { config: { 'cluster-node-timeout': '2000' } });
-    const p = new RedisPool();
-    harness = h;
-    pool = p;
-    const all = h.desiredNodes();
-    const plan = evenCreatePlan(all.slice(0, 6), 3, 1);
-    plan.masters.push({ node: all[6]!.name, slots: [] });
-    expect((await ensureCreated(p, all.slice(0, 7), plan)).done).toBe(true);
-    const empty = (await p.readReport(h.endpoints[6]!)).myId;
+    // Nodes 0-5 form a 3x1 cluster, node 6 joins as a master with no slot, node 7 starts fresh.
+    const { harness: h, pool: p, ids } = await formCluster({
+      nodes: 8,
+      members: 7,
+      masters: 3,
+      plan: (members) => {
+        const plan = evenCreatePlan(members.slice(0, 6), 3, 1);
+        plan.masters.push({ node: members[6]!.name, slots: [] });
+        return plan;
+      },
+    });
+    const empty = ids[6]!;
     await attachReplica(p, h.endpoints[7]!, empty, { seed: h.endpoints[0]! });
     const replicaId = (await p.readReport(h.endpoints[7]!)).myId;
     // Everyone knows the replica before it dies, so its line (master: the empty one) stays in every view.

@@ -1,35 +1,17 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkCluster } from '../../shared/redis/check.js';
-import { RedisPool } from '../../shared/redis/connection.js';
-import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { ensureReplicas, isFreshNode } from '../../shared/redis/executor/replicas.js';
-import { evenCreatePlan, loadKeys, startClientLoad, startRedisNodes, verifyAcked, verifyKeys, type Harness } from '../helpers/redis-harness.js';
-
-let harness: Harness | undefined;
-let pool: RedisPool | undefined;
-
-afterEach(async () => {
-  await pool?.close();
-  await harness?.stop();
-  pool = undefined;
-  harness = undefined;
-});
+import { formCluster } from '../helpers/engine-fixture.js';
+import { startClientLoad, verifyAcked, verifyKeys } from '../helpers/redis-harness.js';
 
 const KEYS = 100_000;
 const VALUE = 32;
 
 describe('replica changes on a 3-master cluster', () => {
   it('goes 1 -> 2 -> 0 -> 1 replicas per master under client load, losing no key and no write', async () => {
-    const h = await startRedisNodes(9, { config: { 'cluster-node-timeout': '2000' } });
-    const p = new RedisPool();
-    harness = h;
-    pool = p;
-    const all = h.desiredNodes();
-    expect((await ensureCreated(p, all.slice(0, 6), evenCreatePlan(all.slice(0, 6), 3, 1))).done).toBe(true);
-    const seedCluster = h.cluster();
-    await loadKeys(seedCluster, KEYS, VALUE);
-    seedCluster.disconnect();
-    const masterIds = await Promise.all(h.endpoints.slice(0, 3).map(async (e) => (await p.readReport(e)).myId));
+    // Nodes 6-8 start fresh: the spare nodes replicas are added from.
+    const { harness: h, pool: p, desired: all, ids } = await formCluster({ nodes: 9, members: 6, masters: 3, replicas: 1, keys: KEYS, valueBytes: VALUE });
+    const masterIds = ids.slice(0, 3);
 
     const step = async (replicasPerMaster: number) => {
       const load = startClientLoad(h.endpoints.slice(0, 3));

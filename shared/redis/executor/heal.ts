@@ -282,7 +282,9 @@ async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: St
       }
       const target = replicas.find((r) => r.id === candidate.id)!;
       try {
-        actions.push(await failover(pool, endpointOf(target), { mode: mode as 'force' | 'takeover', confirmOn: endpoints, timeoutMs: opts.stepTimeoutMs ?? 20_000 }));
+        // Only members confirm: a fresh node at a dead master's address knows nobody yet.
+        const confirmOn = members(await readState(pool, desired)).map((r) => r.address);
+        actions.push(await failover(pool, endpointOf(target), { mode: mode as 'force' | 'takeover', confirmOn, timeoutMs: opts.stepTimeoutMs ?? 20_000 }));
       } catch (err) {
         // Another promotion (e.g. one that restored the masters' majority) may have let the cluster
         // elect this replica meanwhile: that is the outcome we wanted.
