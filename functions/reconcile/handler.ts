@@ -10,11 +10,10 @@ import {
   type ClusterRef,
 } from '../../shared/events/catalog.js';
 import { clusterOf, type ParsedEvent } from '../../shared/events/codec.js';
-import { createEventRecorder, errorMessage, isConflict, Kube, loadKubeConfig, type ObjectRef } from '../../shared/kube/index.js';
+import { clusterNameOfPod, createEventRecorder, errorMessage, isConflict, Kube, type ObjectRef } from '../../shared/kube/index.js';
 import { ack, reply, retry, type Handler, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
 import { RetryError } from './errors.js';
 import { reconcileCluster, type PassResult, type ReconcileDeps } from './reconcile.js';
-import { clusterNameOfPod } from './resources.js';
 
 export interface ReconcileOptions {
   kube?: Kube;
@@ -25,19 +24,6 @@ export interface ReconcileOptions {
 }
 
 const key = (ref: ObjectRef) => `${ref.namespace}/${ref.name}`;
-
-/**
- * The kubeconfig from the environment. A plain-HTTP server has no certificate to verify, but
- * client-node refuses http:// unless verification is switched off, so it is for such a server.
- */
-export function functionKube(): Kube {
-  const kc = loadKubeConfig();
-  const current = kc.getCurrentCluster();
-  if (current?.server.startsWith('http://') && !current.skipTLSVerify) {
-    kc.clusters = kc.clusters.map((c) => (c.name === current.name ? { ...c, skipTLSVerify: true } : c));
-  }
-  return new Kube(kc);
-}
 
 /** One running pass per cluster, and at most one queued behind it. */
 export class ClusterQueue {
@@ -77,7 +63,7 @@ export function createReconcileHandlers(opts: ReconcileOptions = {}): Handlers {
   const holder = `reconcile/${hostname()}/${process.pid}`;
 
   const deps = (ctx: HandlerContext): ReconcileDeps => {
-    kube ??= functionKube();
+    kube ??= new Kube();
     return {
       kube,
       recorder: createEventRecorder(kube, 'redis-operator-reconcile'),
@@ -112,7 +98,7 @@ export function createReconcileHandlers(opts: ReconcileOptions = {}): Handlers {
     if (data.kind !== 'Pod' || !podName || !namespace) return ack();
     const clusterName = clusterNameOfPod(podName);
     if (!clusterName) return ack();
-    kube ??= functionKube();
+    kube ??= new Kube();
     const cr = await kube.getCluster({ namespace, name: clusterName }).catch(() => undefined);
     if (!cr) return ack();
     return pass({ namespace, name: clusterName }, ctx);
@@ -120,7 +106,7 @@ export function createReconcileHandlers(opts: ReconcileOptions = {}): Handlers {
 
   /** Resync: every cluster in turn, skipping those a pass here is already on, within a budget. */
   const onPing: Handler = async (_event, ctx) => {
-    kube ??= functionKube();
+    kube ??= new Kube();
     const clusters = await kube.listClusters<{ metadata?: { name?: string; namespace?: string } }>();
     const started = Date.now();
     const budget = opts.resyncBudgetMs ?? 200_000;

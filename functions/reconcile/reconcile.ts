@@ -19,7 +19,9 @@ import { buildEvent } from '../../shared/events/codec.js';
 import {
   errorMessage,
   isConflict,
-  isNotFound,
+  ordinalOf,
+  PasswordSecretError,
+  readPassword,
   tryAcquireLease,
   type EventRecorder,
   type HeldLease,
@@ -37,7 +39,7 @@ import { sleep, waitFor } from '../../shared/redis/executor/util.js';
 import { splitSlots } from '../../shared/redis/planner.js';
 import type { ClusterProblem, CreatePlan, DesiredNode, EngineAction, NodeReport } from '../../shared/redis/types.js';
 import { drainedShards, planPods, type ObservedPod, type PodRoles } from './pods.js';
-import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildService, claimName, configDrift, liveSettings, ordinalOf, type ClusterIdentity } from './resources.js';
+import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildService, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 import { computeStatus, isReady, readyCounts, statusChanged, type Blocker } from './status.js';
 import { RetryError } from './errors.js';
 import { teardown } from './teardown.js';
@@ -158,17 +160,13 @@ const EVENT_REASON: Partial<Record<EngineAction['kind'], string>> = {
   'slots-recovered-empty': 'DataLoss',
 };
 
+/** The nodes' password; a Secret only a person can fix blocks the cluster instead of failing the pass. */
 async function secretPassword(kube: Kube, namespace: string, spec: DefaultedSpec): Promise<{ password?: string; blocker?: Blocker }> {
-  const ref = spec.passwordSecret;
-  if (!ref) return {};
   try {
-    const secret = await kube.core.readNamespacedSecret({ name: ref.name, namespace });
-    const encoded = secret.data?.[ref.key];
-    const value = encoded !== undefined ? Buffer.from(encoded, 'base64').toString('utf8') : secret.stringData?.[ref.key];
-    if (value === undefined) return { blocker: { reason: 'SecretMissing', message: `Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)` } };
-    return { password: value };
+    const password = await readPassword(kube, namespace, spec.passwordSecret);
+    return password === undefined ? {} : { password };
   } catch (err) {
-    if (isNotFound(err)) return { blocker: { reason: 'SecretMissing', message: `Secret ${ref.name} (spec.passwordSecret.name) not found in namespace ${namespace}` } };
+    if (err instanceof PasswordSecretError && err.problem !== 'Unreadable') return { blocker: { reason: 'SecretMissing', message: err.message } };
     throw err;
   }
 }

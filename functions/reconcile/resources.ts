@@ -44,19 +44,6 @@ export const configMapName = (cluster: string): string => `${cluster}-config`;
 export const podName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}`;
 export const claimName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}-data`;
 
-/** The ordinal of a Pod named `<cluster>-<i>`, or undefined when the name is not of that form. */
-export function ordinalOf(cluster: string, pod: string): number | undefined {
-  if (!pod.startsWith(`${cluster}-`)) return undefined;
-  const rest = pod.slice(cluster.length + 1);
-  return /^(0|[1-9][0-9]*)$/.test(rest) ? Number(rest) : undefined;
-}
-
-/** `<cluster>-<digits>` -> `<cluster>`: a Pod reference carries nothing else to find its cluster by. */
-export function clusterNameOfPod(pod: string): string | undefined {
-  const m = /^(.+)-(0|[1-9][0-9]*)$/.exec(pod);
-  return m?.[1];
-}
-
 export function ownerReference(cluster: ClusterIdentity): V1OwnerReference {
   return { apiVersion: API_VERSION, kind: KIND, name: cluster.name, uid: cluster.uid, controller: true, blockOwnerDeletion: true };
 }

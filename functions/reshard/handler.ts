@@ -4,8 +4,7 @@
 import { hostname } from 'node:os';
 import { RESHARD_PROGRESSED, RESHARD_REQUESTED } from '../../shared/events/catalog.js';
 import type { TypedEvent } from '../../shared/events/codec.js';
-import { createEventRecorder, errorMessage, type Kube } from '../../shared/kube/index.js';
-import { functionKube } from '../reconcile/handler.js';
+import { createEventRecorder, errorMessage, Kube } from '../../shared/kube/index.js';
 import { ack, reply, retry, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
 import type { MigrateOptions } from '../../shared/redis/executor/migrate.js';
 import { DEFAULT_SETTINGS, runReshardChunk, type ReshardSettings } from './reshard.js';
@@ -27,7 +26,7 @@ export function createReshardHandlers(opts: ReshardOptions = {}): Handlers {
     event: TypedEvent<typeof RESHARD_REQUESTED> | TypedEvent<typeof RESHARD_PROGRESSED>,
     ctx: HandlerContext,
   ): Promise<HandlerResult> => {
-    kube ??= functionKube();
+    kube ??= new Kube();
     const ref = event.data.cluster;
     const step = event.type === RESHARD_PROGRESSED ? (event.data as { step: number }).step + 1 : 1;
     try {

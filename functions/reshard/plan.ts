@@ -1,6 +1,7 @@
 // What the next step of a reshard is, from live ownership and the spec alone: pure, so a plan
 // recomputed after any interruption (function, node, or both) continues where the last one stopped.
 import type { ReshardStatus } from '../../shared/api/index.js';
+import { kubeTime } from '../../shared/kube/time.js';
 import { chooseMastersToRemove, planRebalance, planScaleIn, planScaleOut } from '../../shared/redis/planner.js';
 import { countSlots, formatRange } from '../../shared/redis/topology.js';
 import type { ReshardPlan, SlotMove, SlotRange } from '../../shared/redis/types.js';
@@ -74,6 +75,6 @@ export function progressOf(prev: ReshardStatus | undefined, remainingSlots: numb
     slotsTotal: total,
     slotsDone: Math.max(0, total - remainingSlots),
     keysMoved: running ? (prev.keysMoved ?? 0) : 0,
-    startedAt: (running && prev.startedAt) || now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    startedAt: (running && prev.startedAt) || kubeTime(now),
   };
 }

@@ -6,9 +6,6 @@ import type { KubernetesObject, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   CONDITION_TYPES,
-  LABEL_ORDINAL,
-  nodePorts,
-  selectorFor,
   validateSpec,
   type DefaultedSpec,
   type RedisCluster,
@@ -19,7 +16,10 @@ import { buildEvent, type Cause } from '../../shared/events/codec.js';
 import {
   errorMessage,
   isNotFound,
+  kubeTime,
   leaseNameFor,
+  podEndpoints,
+  readPassword,
   setCondition,
   tryAcquireLease,
   type Condition,
@@ -32,7 +32,6 @@ import { readClusterMap, sleep, type ClusterMap } from '../../shared/redis/execu
 import { planChunk } from '../../shared/redis/planner.js';
 import { slotsToRanges } from '../../shared/redis/topology.js';
 import type { Endpoint, SlotRange } from '../../shared/redis/types.js';
-import { ordinalOf } from '../reconcile/resources.js';
 import { planReshard, progressOf, statusMoves, type Operation, type ReshardIntent } from './plan.js';
 
 export interface ReshardSettings {
@@ -75,30 +74,10 @@ export type ChunkResult =
   | { kind: 'progressed'; event: CloudEventV1<unknown>; slotsDone: number; slotsTotal: number }
   | { kind: 'completed'; event: CloudEventV1<unknown>; slotsMoved: number; keysMoved: number };
 
-const stamp = (d: Date = new Date()) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
-async function readPassword(kube: Kube, namespace: string, spec: DefaultedSpec): Promise<string | undefined> {
-  const ref = spec.passwordSecret;
-  if (!ref) return undefined;
-  const secret = await kube.core.readNamespacedSecret({ name: ref.name, namespace });
-  const encoded = secret.data?.[ref.key];
-  if (encoded === undefined) throw new Error(`Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)`);
-  return Buffer.from(encoded, 'base64').toString('utf8');
-}
-
 /** Where the nodes listen: the Pods (IP + the ordinal's port), then what the status last saw. */
 async function nodeEndpoints(kube: Kube, ref: ClusterRef, cr: RedisCluster, spec: DefaultedSpec): Promise<Endpoint[]> {
   const out = new Map<string, Endpoint>();
-  const pods = await kube.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: selectorFor(ref.name) });
-  for (const pod of pods.items) {
-    const ip = pod.status?.podIP;
-    if (!ip || pod.metadata?.deletionTimestamp) continue;
-    const label = pod.metadata?.labels?.[LABEL_ORDINAL];
-    const ordinal = label !== undefined && /^\d+$/.test(label) ? Number(label) : ordinalOf(ref.name, pod.metadata?.name ?? '');
-    if (ordinal === undefined) continue;
-    const ep = { ip, port: nodePorts(spec, ordinal).port };
-    out.set(endpointKey(ep), ep);
-  }
+  for (const { ip, port } of await podEndpoints(kube, ref.namespace, ref.name, spec.basePort)) out.set(endpointKey({ ip, port }), { ip, port });
   for (const n of cr.status?.nodes ?? []) {
     const ep = { ip: n.ip, port: n.port };
     if (!out.has(endpointKey(ep))) out.set(endpointKey(ep), ep);
@@ -181,7 +160,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
     log.warn({ err: errorMessage(err) }, 'Lease lost: stopping the chunk');
     stop.abort();
   });
-  const password = await readPassword(kube, ref.namespace, spec);
+  const password = await readPassword(kube, ref.namespace, spec.passwordSecret);
   const pool = new RedisPool({ ...(password ? { password } : {}), connectTimeoutMs: 1000, commandTimeoutMs: 5000, logger: log });
   const started = Date.now();
   const deadline = started + settings.chunkMs;
@@ -190,7 +169,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
   let writes: Promise<void> = Promise.resolve();
   const writeStatus = (reshard: ReshardStatus | Partial<ReshardStatus>, condition?: Omit<Condition, 'lastTransitionTime'>, phase?: string) => {
     writes = writes.then(async () => {
-      const body: Record<string, unknown> = { reshard: { ...reshard, updatedAt: stamp() } };
+      const body: Record<string, unknown> = { reshard: { ...reshard, updatedAt: kubeTime() } };
       if (condition) {
         const fresh = await kube.getCluster<RedisCluster>(ref);
         body['conditions'] = setCondition((fresh?.status?.conditions ?? []) as Condition[], condition);

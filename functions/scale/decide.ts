@@ -1,6 +1,7 @@
 // What one firing alert does to a cluster: pure, so every rule (mapping, bounds, cooldown, busy,
 // dedupe) is decided from the cluster object alone and tested without I/O.
 import { createHash } from 'node:crypto';
+import { kubeTime } from '../../shared/kube/time.js';
 import { resolveAlertAction, type DefaultedSpec, type RedisClusterStatus, type ScaleChange } from '../../shared/api/index.js';
 
 /**
@@ -99,8 +100,6 @@ function latest(a: string | undefined, b: string | undefined): string | undefine
   return Date.parse(a) >= Date.parse(b) ? a : b;
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-
 export function decideScale(state: ClusterState, alert: AlertIntent, now: Date): ScaleDecision {
   const { spec } = state;
   const record = parseRecord(state.annotations);
@@ -121,7 +120,7 @@ export function decideScale(state: ClusterState, alert: AlertIntent, now: Date):
   if (lastScale) {
     const until = Date.parse(lastScale) + spec.autoscaling.cooldownSeconds * 1000;
     if (now.getTime() < until) {
-      return ignore('Cooldown', `alert ${alert.alertname} ignored: last scaled at ${lastScale}, cooldown of ${spec.autoscaling.cooldownSeconds}s lasts until ${stamp(new Date(until))}`);
+      return ignore('Cooldown', `alert ${alert.alertname} ignored: last scaled at ${lastScale}, cooldown of ${spec.autoscaling.cooldownSeconds}s lasts until ${kubeTime(new Date(until))}`);
     }
   }
   const busy = busyReason(state);
@@ -138,7 +137,7 @@ export function decideScale(state: ClusterState, alert: AlertIntent, now: Date):
   }
   const next: AutoscalingRecord = {
     applied: [...record.applied, alert.key].slice(-APPLIED_KEEP),
-    lastScaleTime: stamp(now),
+    lastScaleTime: kubeTime(now),
   };
   const clamped = to !== requested ? ` (asked ${requested}, bounds ${min}..${max})` : '';
   return {

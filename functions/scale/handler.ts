@@ -6,8 +6,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { validateSpec, type RedisCluster } from '../../shared/api/index.js';
 import { ALERT_FIRING } from '../../shared/events/catalog.js';
 import type { TypedEvent } from '../../shared/events/codec.js';
-import { createEventRecorder, errorMessage, isConflict, type Kube, type EventRecorder } from '../../shared/kube/index.js';
-import { functionKube } from '../reconcile/handler.js';
+import { createEventRecorder, errorMessage, isConflict, Kube, type EventRecorder } from '../../shared/kube/index.js';
 import { ack, retry, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
 import { alertKey, decideScale, type ScaleDecision } from './decide.js';
 
@@ -36,7 +35,7 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
   const maxConflicts = opts.maxConflicts ?? 5;
 
   const onFiring = async (event: TypedEvent<typeof ALERT_FIRING>, ctx: HandlerContext): Promise<HandlerResult> => {
-    kube ??= functionKube();
+    kube ??= new Kube();
     recorder ??= createEventRecorder(kube, 'redis-operator-scale');
     const ref = event.data.cluster;
     const alertname = event.data.labels['alertname'] ?? '';

@@ -1,6 +1,7 @@
 // metav1.Condition bookkeeping as Kubernetes does it (apimachinery's meta.SetStatusCondition):
 // lastTransitionTime moves only when the status flips, so `kubectl get` shows how long a state has
 // held, and rewriting an unchanged condition changes nothing (no status write, no event loop).
+import { kubeTime } from './time.js';
 
 export interface Condition {
   type: string;
@@ -19,7 +20,7 @@ export function setCondition(conditions: readonly Condition[] | undefined, next:
   const prev = i >= 0 ? list[i] : undefined;
   const merged: Condition = {
     ...next,
-    lastTransitionTime: prev && prev.status === next.status ? prev.lastTransitionTime : now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    lastTransitionTime: prev && prev.status === next.status ? prev.lastTransitionTime : kubeTime(now),
   };
   if (i >= 0) list[i] = merged;
   else list.push(merged);

@@ -4,3 +4,4 @@ export * from './lease.js';
 export * from './names.js';
 export * from './conditions.js';
 export * from './nodes.js';
+export * from './time.js';

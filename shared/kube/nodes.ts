@@ -1,15 +1,24 @@
 // What every function needs to reach a cluster's Redis nodes: their addresses (the Pods) and the
 // password (the Secret the spec names).
 import { LABEL_ORDINAL, selectorFor } from '../api/labels.js';
-import { errorMessage, type Kube } from './client.js';
+import { errorMessage, isNotFound, type Kube } from './client.js';
 
 export interface PasswordSecretRef {
   name: string;
   key: string;
 }
 
+/**
+ * Why the password cannot be had: the Secret is absent (`NotFound`), lacks the key (`KeyMissing`),
+ * both fixed only by a person, or could not be read now (`Unreadable`), which a retry may cure.
+ */
+export type PasswordSecretProblem = 'NotFound' | 'KeyMissing' | 'Unreadable';
+
 export class PasswordSecretError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly problem: PasswordSecretProblem = 'Unreadable',
+  ) {
     super(message);
     this.name = 'PasswordSecretError';
   }
@@ -22,12 +31,26 @@ export async function readPassword(kube: Kube, namespace: string, ref: PasswordS
   try {
     secret = await kube.core.readNamespacedSecret({ name: ref.name, namespace });
   } catch (err) {
-    throw new PasswordSecretError(`cannot read Secret ${ref.name} (spec.passwordSecret.name): ${errorMessage(err)}`);
+    if (isNotFound(err)) throw new PasswordSecretError(`Secret ${ref.name} (spec.passwordSecret.name) not found in namespace ${namespace}`, 'NotFound');
+    throw new PasswordSecretError(`cannot read Secret ${ref.name} (spec.passwordSecret.name): ${errorMessage(err)}`, 'Unreadable');
   }
   const encoded = secret.data?.[ref.key];
   const value = encoded !== undefined ? Buffer.from(encoded, 'base64').toString('utf8') : secret.stringData?.[ref.key];
-  if (value === undefined) throw new PasswordSecretError(`Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)`);
+  if (value === undefined) throw new PasswordSecretError(`Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)`, 'KeyMissing');
   return value;
+}
+
+/** The ordinal of a Pod named `<cluster>-<i>`, or undefined when the name is not of that form. */
+export function ordinalOf(cluster: string, pod: string): number | undefined {
+  if (!pod.startsWith(`${cluster}-`)) return undefined;
+  const rest = pod.slice(cluster.length + 1);
+  return /^(0|[1-9][0-9]*)$/.test(rest) ? Number(rest) : undefined;
+}
+
+/** `<cluster>-<digits>` -> `<cluster>`: a Pod reference carries nothing else to find its cluster by. */
+export function clusterNameOfPod(pod: string): string | undefined {
+  const m = /^(.+)-(0|[1-9][0-9]*)$/.exec(pod);
+  return m?.[1];
 }
 
 export interface PodEndpoint {
@@ -37,15 +60,20 @@ export interface PodEndpoint {
   port: number;
 }
 
-/** Node i listens on basePort + i at its Pod's IP; Pods without an IP or being deleted are left out. */
+/**
+ * Node i listens on basePort + i at its Pod's IP; the ordinal comes from the Pod's label, else its
+ * name. Pods without an IP or being deleted are left out.
+ */
 export async function podEndpoints(kube: Kube, namespace: string, clusterName: string, basePort: number): Promise<PodEndpoint[]> {
   const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: selectorFor(clusterName) });
   const out: PodEndpoint[] = [];
   for (const pod of pods.items) {
     const ip = pod.status?.podIP;
-    const ordinal = Number(pod.metadata?.labels?.[LABEL_ORDINAL]);
-    if (!ip || !Number.isInteger(ordinal) || ordinal < 0 || pod.metadata?.deletionTimestamp) continue;
-    out.push({ pod: pod.metadata?.name ?? '', ordinal, ip, port: basePort + ordinal });
+    const name = pod.metadata?.name ?? '';
+    const label = pod.metadata?.labels?.[LABEL_ORDINAL];
+    const ordinal = label !== undefined && /^\d+$/.test(label) ? Number(label) : ordinalOf(clusterName, name);
+    if (!ip || ordinal === undefined || pod.metadata?.deletionTimestamp) continue;
+    out.push({ pod: name, ordinal, ip, port: basePort + ordinal });
   }
   return out.sort((a, b) => a.ordinal - b.ordinal);
 }

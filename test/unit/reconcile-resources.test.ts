@@ -6,13 +6,12 @@ import {
   buildPod,
   buildPodDisruptionBudget,
   buildService,
-  clusterNameOfPod,
-  ordinalOf,
   configDrift,
   liveSettings,
   redisConf,
   startScript,
 } from '../../functions/reconcile/resources.js';
+import { clusterNameOfPod, ordinalOf } from '../../shared/kube/nodes.js';
 
 const cluster = { name: 'rc1', namespace: 'cache', uid: 'uid-1' };
 const spec = applyDefaults({ masters: 3, replicas: 1, basePort: 10000, maxMemory: '512mb', resources: { limits: { cpu: 1 } } });
