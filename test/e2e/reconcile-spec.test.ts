@@ -1,11 +1,9 @@
 // Spec changes and event delivery: replicas 1 -> 2 -> 1 through kubectl patch, specs the CRD
 // refuses and specs the operator cannot honour, and events delivered twice, stale or out of order.
 import { execFile } from 'node:child_process';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/eventing/kube.js';
 import {
-  clusterClient,
   clusterPods,
   condition,
   countKeys,
@@ -17,6 +15,8 @@ import {
   startE2E,
   statusNodes,
   waitForReady,
+  withClusterClient,
+  withNode,
   writeKeys,
   type E2E,
 } from '../helpers/e2e.js';
@@ -53,13 +53,8 @@ async function replicaLayout(obj: KubeObject): Promise<Map<string, string[]>> {
 async function nodeIds(obj: KubeObject): Promise<string[]> {
   const out: string[] = [];
   for (const n of statusNodes(obj)) {
-    const r = new Redis({ host: n.ip, port: n.port, lazyConnect: true, maxRetriesPerRequest: 0 });
-    try {
-      await r.connect();
-      out.push(...String(await r.call('CLUSTER', 'NODES')).trim().split('\n').map((l) => l.split(' ').slice(0, 4).join(' ')).sort());
-    } finally {
-      r.disconnect();
-    }
+    const lines = await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')).trim().split('\n'));
+    out.push(...lines.map((l) => l.split(' ').slice(0, 4).join(' ')).sort());
   }
   return out;
 }
@@ -67,9 +62,7 @@ async function nodeIds(obj: KubeObject): Promise<string[]> {
 describe('reconcile: spec changes', () => {
   it('replicas 1 -> 2 -> 1 through kubectl patch: replicas attached and removed, never beside their master', async () => {
     const ready = await waitForReady(e2e, NS, NAME, 60_000, 6);
-    const client = clusterClient(ready);
-    await writeKeys(client, 'replicas', 500);
-    client.disconnect();
+    await withClusterClient(ready, (client) => writeKeys(client, 'replicas', 500));
 
     const up = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"replicas":2}}']);
     expect(up.code, up.stderr).toBe(0);
@@ -91,14 +84,9 @@ describe('reconcile: spec changes', () => {
     }
     // Every node forgot the removed replicas: 6 lines in each view.
     for (const n of statusNodes(one)) {
-      const r = new Redis({ host: n.ip, port: n.port, lazyConnect: true, maxRetriesPerRequest: 0 });
-      await r.connect();
-      expect(String(await r.call('CLUSTER', 'NODES')).trim().split('\n')).toHaveLength(6);
-      r.disconnect();
+      expect(await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')).trim().split('\n'))).toHaveLength(6);
     }
-    const after = clusterClient(one);
-    expect(await countKeys(after, 'replicas', 500)).toBe(500);
-    after.disconnect();
+    expect(await withClusterClient(one, (client) => countKeys(client, 'replicas', 500))).toBe(500);
   }, 360_000);
 
   it('a new maxMemory reaches every running node without a restart', async () => {
@@ -111,10 +99,7 @@ describe('reconcile: spec changes', () => {
       return (o.status as { observedGeneration?: number }).observedGeneration === o.metadata!.generation && o.metadata!.generation! > before.metadata!.generation! ? o : undefined;
     }, 60_000, 500);
     for (const n of statusNodes(after)) {
-      const r = new Redis({ host: n.ip, port: n.port, lazyConnect: true, maxRetriesPerRequest: 0 });
-      await r.connect();
-      expect(await r.call('CONFIG', 'GET', 'maxmemory'), n.pod).toEqual(['maxmemory', String(256 * 1024 * 1024)]);
-      r.disconnect();
+      expect(await withNode(n, (r) => r.call('CONFIG', 'GET', 'maxmemory')), n.pod).toEqual(['maxmemory', String(256 * 1024 * 1024)]);
     }
     expect((await redisServers(statusNodes(after).map((n) => n.port))).map((p) => p.pid).sort()).toEqual(pids);
     const cm = await e2e.platform.kube.get('v1', 'ConfigMap', `${NAME}-config`, NS);
@@ -191,10 +176,14 @@ describe('reconcile: spec changes', () => {
       new Promise<string>((resolve) => execFile('redis-cli', ['-h', node.ip, '-p', String(node.port), ...args], (_e, stdout, stderr) => resolve(stdout + stderr)));
     expect(await cli(['CLUSTER', 'INFO'])).toMatch(/NOAUTH/);
     expect(await cli(['--no-auth-warning', '-a', 's3cret-pw', 'CLUSTER', 'INFO'])).toContain('cluster_state:ok');
-    const client = clusterClient(ready, 's3cret-pw');
-    await writeKeys(client, 'locked', 200);
-    expect(await countKeys(client, 'locked', 200)).toBe(200);
-    client.disconnect();
+    // An ioredis client without the password: its HELLO is refused, so connecting fails.
+    await expect(withNode(node, (r) => r.ping())).rejects.toThrow(/Connection is closed/);
+    expect(await withNode(node, (r) => r.ping(), 's3cret-pw')).toBe('PONG');
+    const counted = await withClusterClient(ready, async (client) => {
+      await writeKeys(client, 'locked', 200);
+      return countKeys(client, 'locked', 200);
+    }, 's3cret-pw');
+    expect(counted).toBe(200);
     const del = await e2e.kubectl(['delete', 'rediscluster', 'locked', '-n', NS, '--wait=false']);
     expect(del.code).toBe(0);
     await eventually('locked to be gone', async () => (await e2e.getCluster(NS, 'locked')) === undefined, 60_000, 500);
@@ -205,9 +194,7 @@ describe('reconcile: spec changes', () => {
 describe('reconcile: event delivery', () => {
   it('the same event twice, a stale one and one out of order change nothing beyond one delivery', async () => {
     const before = await waitForReady(e2e, NS, NAME, 60_000, 6);
-    const client = clusterClient(before);
-    await writeKeys(client, 'events', 300);
-    client.disconnect();
+    await withClusterClient(before, (client) => writeKeys(client, 'events', 300));
     const podsBefore = (await clusterPods(e2e, NS, NAME)).map((p) => `${p.metadata!.name}/${p.metadata!.uid}`).sort();
     const idsBefore = await nodeIds(before);
     const url = e2e.platform.serving.serviceUrl('redis-operator', 'reconcile');
@@ -246,8 +233,6 @@ describe('reconcile: event delivery', () => {
     expect(JSON.stringify(after.status)).toBe(JSON.stringify(before.status));
     expect((await clusterPods(e2e, NS, NAME)).map((p) => `${p.metadata!.name}/${p.metadata!.uid}`).sort()).toEqual(podsBefore);
     expect(await nodeIds(after)).toEqual(idsBefore);
-    const check = clusterClient(after);
-    expect(await countKeys(check, 'events', 300)).toBe(300);
-    check.disconnect();
+    expect(await withClusterClient(after, (client) => countKeys(client, 'events', 300))).toBe(300);
   }, 120_000);
 });

@@ -6,7 +6,7 @@ import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cluster } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { REPO_ROOT, startPlatform, type Platform, type PlatformOptions } from '../../local/platform.js';
 import type { KubeObject } from '../../local/eventing/kube.js';
@@ -179,6 +179,35 @@ export function clusterClient(obj: KubeObject, password?: string): Cluster {
     maxRedirections: 64,
     slotsRefreshTimeout: 2000,
   });
+}
+
+/**
+ * Runs `fn` with a cluster client of `obj` and closes the client however `fn` ends, so a failed
+ * assertion leaves no client retrying against nodes a later test may stop or reuse.
+ */
+export async function withClusterClient<T>(obj: KubeObject, fn: (client: Cluster) => Promise<T>, password?: string): Promise<T> {
+  const client = clusterClient(obj, password);
+  try {
+    return await fn(client);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * Runs `fn` with a connection to one node, closed however `fn` ends. It never reconnects, and a
+ * refused handshake (a password the node wants: NOAUTH on HELLO) rejects `connect()` instead of
+ * also surfacing as an unhandled error event.
+ */
+export async function withNode<T>(node: { ip: string; port: number }, fn: (r: Redis) => Promise<T>, password?: string): Promise<T> {
+  const r = new Redis({ host: node.ip, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(password ? { password } : {}) });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
 }
 
 /** Writes `count` keys `prefix:i` = `v:i` through the cluster client. */
