@@ -2,7 +2,7 @@
 // --cluster-pipeline 1000) on the same data, alternating, on real redis-server processes.
 //
 //   npm run bench:reshard -- [--keys 1000000] [--runs 3] [--value-bytes 100] [--scenarios 3->6,3->4,4->3]
-//                            [--engines engine,redis-cli-p1000,redis-cli] [--slots-per-group 32] [--json]
+//                            [--engines engine,redis-cli-p1000,redis-cli] [--slots-per-group 64] [--json]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { SCENARIOS, buildCluster, checkData, runEngine, runRedisCli, type Scenario } from './lib/scenario.js';
@@ -33,7 +33,7 @@ const keys = positiveInt('keys', 1_000_000);
 const runs = positiveInt('runs', 3);
 const valueBytes = positiveInt('value-bytes', 100);
 const json = process.argv.includes('--json');
-const slotsPerGroup = arg('slots-per-group') === undefined ? undefined : positiveInt('slots-per-group', 32);
+const slotsPerGroup = arg('slots-per-group') === undefined ? undefined : positiveInt('slots-per-group', 64);
 const wanted = arg('scenarios')?.split(',');
 const scenarios: Scenario[] = wanted ? wanted.map((w) => {
   const sc = SCENARIOS.find((s) => s.name === w);

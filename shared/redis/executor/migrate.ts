@@ -20,7 +20,7 @@ export interface MigrateOptions {
   migrateTimeoutMs?: number;
   /** Run disjoint (source, target) pairs at the same time. Default true. */
   parallel?: boolean;
-  /** Most slots of one pair open at the same time. Default 32. */
+  /** Most slots of one pair open at the same time. Default 64. */
   slotsPerGroup?: number;
   /** Bytes moved per group round trip the group size adapts to. Default 8 MiB. */
   groupBytes?: number;
@@ -71,7 +71,7 @@ const DEFAULTS = {
   batchBytes: 4 * 1024 * 1024,
   maxKeysPerBatch: 1000,
   migrateTimeoutMs: 10_000,
-  slotsPerGroup: 32,
+  slotsPerGroup: 64,
   groupBytes: 8 * 1024 * 1024,
   replicaWaitMs: 2000,
   failoverWaitMs: 20_000,
@@ -291,7 +291,17 @@ async function moveSlotGroup(
       const owner = view.nodes.find((n) => n.role === 'master' && n.slots.some((r) => r.start <= slot && slot <= r.end));
       return owner?.id !== sourceId && owner?.id !== targetId;
     });
-    throwOn(await pipe(run, dst, stale.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', sourceId])), `SETSLOT NODE (re-open) on target ${targetId}`);
+    for (let attempt = 0; stale.length; attempt++) {
+      const res = await pipe(run, dst, stale.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', sourceId]));
+      // The target may not yet know that the new primary was promoted: let gossip catch up.
+      const lagging = (e: Error) => /not a master|know about node|Unknown node/i.test(e.message);
+      if (attempt < 100 && res.some((r) => r instanceof Error && lagging(r))) {
+        await sleep(100);
+        continue;
+      }
+      throwOn(res, `SETSLOT NODE (re-open) on target ${targetId}`);
+      break;
+    }
   }
 
   // 1. IMPORTING on the target first, so the source's ASK redirects land on a node that accepts them.
