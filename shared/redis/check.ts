@@ -1,6 +1,7 @@
-// The cluster health check (what to verify after each step) and the small view helpers the executor
-// and the planner share. Pure: reports in, problems out; every problem found is returned, not just
-// the first, so conditions and logs show the whole picture.
+// The cluster health check (what to verify after each step), the one merged view of the cluster the
+// executor decides from, and the small view helpers the executor and the planner share. Pure: reports
+// in, problems out; every problem found is returned, not just the first, so conditions and logs show
+// the whole picture.
 import { endpointKey } from './endpoint.js';
 import { compactRanges, formatRange, isUsable, slotsToRanges } from './topology.js';
 import {
