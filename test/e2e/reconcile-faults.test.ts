@@ -1,6 +1,5 @@
 // Faults on a running cluster: data written before each fault is all there after it, and the
 // operator brings the cluster back to Ready with every replica off its master's host.
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/eventing/kube.js';
 import {
@@ -14,6 +13,7 @@ import {
   startE2E,
   statusNodes,
   waitForReady,
+  withNode,
   writeKeys,
   type E2E,
 } from '../helpers/e2e.js';
@@ -25,25 +25,11 @@ let e2e: E2E;
 let basePort: number;
 
 async function clusterNodesOf(ip: string, port: number): Promise<string> {
-  const r = new Redis({ host: ip, port, lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0 });
-  try {
-    await r.connect();
-    return String(await r.call('CLUSTER', 'NODES'));
-  } finally {
-    r.disconnect();
-  }
+  return withNode({ ip, port }, async (r) => String(await r.call('CLUSTER', 'NODES')), { connectTimeoutMs: 1000 });
 }
 
 async function clusterState(ip: string, port: number): Promise<string | undefined> {
-  const r = new Redis({ host: ip, port, lazyConnect: true, connectTimeout: 500, maxRetriesPerRequest: 0 });
-  try {
-    await r.connect();
-    return /cluster_state:(\w+)/.exec(String(await r.call('CLUSTER', 'INFO')))?.[1];
-  } catch {
-    return undefined;
-  } finally {
-    r.disconnect();
-  }
+  return withNode({ ip, port }, async (r) => /cluster_state:(\w+)/.exec(String(await r.call('CLUSTER', 'INFO')))?.[1], { connectTimeoutMs: 500 }).catch(() => undefined);
 }
 
 /** Ready, 6 nodes, every replica on another virtual node than its master; returns the object. */

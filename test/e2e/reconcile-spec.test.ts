@@ -178,7 +178,7 @@ describe('reconcile: spec changes', () => {
     expect(await cli(['--no-auth-warning', '-a', 's3cret-pw', 'CLUSTER', 'INFO'])).toContain('cluster_state:ok');
     // An ioredis client without the password: its HELLO is refused, so connecting fails.
     await expect(withNode(node, (r) => r.ping())).rejects.toThrow(/Connection is closed/);
-    expect(await withNode(node, (r) => r.ping(), 's3cret-pw')).toBe('PONG');
+    expect(await withNode(node, (r) => r.ping(), { password: 's3cret-pw' })).toBe('PONG');
     const counted = await withClusterClient(ready, async (client) => {
       await writeKeys(client, 'locked', 200);
       return countKeys(client, 'locked', 200);

@@ -3,7 +3,6 @@
 // patch` 4 -> 3 (the drained shard removed and forgotten everywhere), and 3 -> 4 again with a
 // source master killed -9 mid-chunk. Every key survives; the CR is Ready again after each step.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
 import { loadKeys, startClientLoad, verifyAcked, verifyKeys, type ClientLoad } from '../helpers/redis-harness.js';
 import {
   clusterClient,
@@ -15,6 +14,7 @@ import {
   startE2E,
   statusNodes,
   waitForReady,
+  withNode,
   type E2E,
 } from '../helpers/e2e.js';
 import type { KubeObject } from '../../local/eventing/kube.js';
@@ -68,14 +68,8 @@ async function readyWith(masters: number, replicas: number, timeoutMs = 300_000)
 async function everyNodeKnows(obj: KubeObject, count: number): Promise<void> {
   await eventually(`every node to list exactly ${count} nodes`, async () => {
     for (const n of statusNodes(obj)) {
-      const r = new Redis({ host: n.ip, port: n.port, lazyConnect: true, connectTimeout: 2000, maxRetriesPerRequest: 1 });
-      try {
-        await r.connect();
-        const lines = String(await r.call('CLUSTER', 'NODES')).trim().split('\n');
-        if (lines.length !== count) return false;
-      } finally {
-        r.disconnect();
-      }
+      const lines = await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')).trim().split('\n'));
+      if (lines.length !== count) return false;
     }
     return true;
   }, 60_000, 1000);

@@ -199,8 +199,20 @@ export async function withClusterClient<T>(obj: KubeObject, fn: (client: Cluster
  * refused handshake (a password the node wants: NOAUTH on HELLO) rejects `connect()` instead of
  * also surfacing as an unhandled error event.
  */
-export async function withNode<T>(node: { ip: string; port: number }, fn: (r: Redis) => Promise<T>, password?: string): Promise<T> {
-  const r = new Redis({ host: node.ip, port: node.port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, ...(password ? { password } : {}) });
+export async function withNode<T>(
+  node: { ip: string; port: number },
+  fn: (r: Redis) => Promise<T>,
+  opts: { password?: string; connectTimeoutMs?: number } = {},
+): Promise<T> {
+  const r = new Redis({
+    host: node.ip,
+    port: node.port,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: opts.connectTimeoutMs ?? 2000,
+    ...(opts.password ? { password: opts.password } : {}),
+  });
   r.on('error', () => undefined);
   try {
     await r.connect();
