@@ -2,7 +2,7 @@
 // ioredis Cluster client to one, kubectl run as a person would, and a look at the redis-server
 // processes the kubelet runs. Generic: any test of the operator on the platform can use them.
 import { execFile } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,13 +101,73 @@ function canListen(host: string, port: number): Promise<boolean> {
   });
 }
 
+const CLAIM_DIR = join(tmpdir(), 'redis-operator-e2e-ports');
+const myClaims = new Set<string>();
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Claims the 10-port blocks a range touches (node, exporter and bus ports) for this process, across
+ * processes: test files running in parallel otherwise both see a range free while the first one's
+ * Pods have yet to start, and a file would reuse the ports of a cluster it deleted. A claim whose
+ * process is gone is taken over. False when any block is held by a live process (or by this one).
+ */
+function claimRange(base: number, count: number): boolean {
+  mkdirSync(CLAIM_DIR, { recursive: true });
+  const blocks = new Set<number>();
+  for (const offset of [0, 5000, 10000]) {
+    for (let b = Math.floor((base + offset) / 10); b <= Math.floor((base + offset + count - 1) / 10); b++) blocks.add(b);
+  }
+  const taken: string[] = [];
+  const release = () => {
+    for (const f of taken) {
+      rmSync(f, { force: true });
+      myClaims.delete(f);
+    }
+  };
+  for (const b of blocks) {
+    const file = join(CLAIM_DIR, String(b));
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+    } catch {
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(file, 'utf8'));
+      } catch {
+        // released meanwhile: free
+      }
+      if (holder === process.pid || (Number.isInteger(holder) && holder > 0 && alive(holder))) {
+        release();
+        return false;
+      }
+      writeFileSync(file, String(process.pid));
+    }
+    taken.push(file);
+    myClaims.add(file);
+  }
+  return true;
+}
+
+process.once('exit', () => {
+  for (const f of myClaims) rmSync(f, { force: true });
+});
+
 /**
  * A basePort whose `count` node ports, their bus ports (+10000) and exporter ports (+5000) are free
- * on every virtual node, kept below 55535 so the bus ports stay valid.
+ * on every virtual node and claimed by no other live test process (nor earlier by this one), kept
+ * below 55535 so the bus ports stay valid.
  */
 export async function freeBasePort(count: number): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const base = 20000 + Math.floor(Math.random() * 2500) * 10;
+    if (!claimRange(base, count)) continue;
     let ok = true;
     for (let i = 0; i < count && ok; i++) {
       for (const offset of [0, 5000, 10000]) {
