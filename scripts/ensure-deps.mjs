@@ -31,6 +31,7 @@ const wanted = [
   { bin: 'redis-server', pkg: 'redis-server', required: true },
   { bin: 'redis-cli', pkg: 'redis-tools', required: true },
   { bin: 'prometheus-redis-exporter', pkg: 'prometheus-redis-exporter', required: false },
+  { bin: 'promtool', pkg: 'prometheus', required: true },
 ];
 const missing = wanted.filter((w) => !has(w.bin));
 if (missing.length > 0) {
