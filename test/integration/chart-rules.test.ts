@@ -59,6 +59,20 @@ function renderRules(settings: Record<string, string | number>): string {
   return text;
 }
 
+/**
+ * Each alert compares with its own threshold; a Low* alert is held back by the other dimension's
+ * High* condition (a High* threshold inside it).
+ */
+function expectThresholds(byName: Record<string, Rule>, t: Record<string, string | number>): void {
+  const ends = (s: string) => new RegExp(`${s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`);
+  const comparisons = (expr: string) => [...expr.matchAll(/[<>] [0-9.e+]+(?=\s*(?:\)|$))/g)].map((m) => m[0]).filter((c) => c !== '> 0'); // '> 0': the maxmemory filter
+  expect(byName.HighMemoryUsage!.expr).toMatch(ends(`> ${t.memoryThreshold}`));
+  expect(byName.HighThroughput!.expr).toMatch(ends(`> ${t.throughputThreshold}`));
+  expect(comparisons(byName.LowMemoryUsage!.expr)).toEqual([`< ${t.lowMemoryThreshold}`, `> ${t.throughputThreshold}`]);
+  expect(comparisons(byName.LowThroughput!.expr)).toEqual([`< ${t.lowThroughputThreshold}`, `> ${t.memoryThreshold}`]);
+  for (const low of [byName.LowMemoryUsage!, byName.LowThroughput!]) expect(low.expr).toContain('unless on (namespace, redis_cluster)');
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -137,10 +151,7 @@ describe('the autoscaling rule file', () => {
     expect(rules.map((r) => r.alert).sort()).toEqual([...ALERTS].sort());
     const byName = Object.fromEntries(rules.map((r) => [r.alert, r]));
     expect(thresholds).toMatchObject({ memoryThreshold: 0.8, throughputThreshold: 1000, lowMemoryThreshold: 0.3, lowThroughputThreshold: 100 });
-    expect(byName.HighMemoryUsage!.expr).toMatch(new RegExp(`\\)\\s*> ${thresholds.memoryThreshold}\\s*$`));
-    expect(byName.HighThroughput!.expr).toMatch(new RegExp(`\\)\\s*> ${thresholds.throughputThreshold}\\s*$`));
-    expect(byName.LowMemoryUsage!.expr).toMatch(new RegExp(`\\)\\s*< ${thresholds.lowMemoryThreshold}\\s*$`));
-    expect(byName.LowThroughput!.expr).toMatch(new RegExp(`\\)\\s*< ${thresholds.lowThroughputThreshold}\\s*$`));
+    expectThresholds(byName, thresholds);
     for (const rule of rules) {
       expect(rule.expr).toContain('sum by (namespace, redis_cluster)');
       expect(rule.expr).toContain('redis_instance_info{role="master"}');
@@ -156,10 +167,7 @@ describe('the autoscaling rule file', () => {
       const custom = { ...thresholds, memoryThreshold: 0.95, throughputThreshold: 5000, lowMemoryThreshold: 0.05, lowThroughputThreshold: 10, highFor: '2m', lowFor: '30m', rateWindow: '3m', scaleCount: 2 };
       const rendered = renderRules(custom);
       const rules = Object.fromEntries(rulesOf(rendered).map((r) => [r.alert, r]));
-      expect(rules.HighMemoryUsage!.expr).toMatch(/> 0\.95\s*$/);
-      expect(rules.HighThroughput!.expr).toMatch(/> 5000\s*$/);
-      expect(rules.LowMemoryUsage!.expr).toMatch(/< 0\.05\s*$/);
-      expect(rules.LowThroughput!.expr).toMatch(/< 10\s*$/);
+      expectThresholds(rules, custom);
       expect(rules.HighThroughput!.expr).toContain('[3m]');
       expect([rules.HighMemoryUsage!.for, rules.HighThroughput!.for, rules.LowMemoryUsage!.for, rules.LowThroughput!.for]).toEqual(['2m', '2m', '30m', '30m']);
       for (const r of Object.values(rules)) expect(r.annotations.scale_count).toBe('2');
