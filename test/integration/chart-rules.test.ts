@@ -7,7 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { startRedisNodes, type Harness } from '../helpers/redis-harness.js';
 
 const CHART = path.resolve(import.meta.dirname, '../../charts/redis-operator');
@@ -182,6 +182,26 @@ describe('the autoscaling rule file', () => {
       const run = promtool('test', 'rules', path.join(dir, 'tests.yaml'));
       expect(run.status).not.toBe(0);
       for (const alert of ALERTS) expect(run.out).toContain(`alertname: ${alert}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the dashboard', () => {
+  it('every panel query is valid PromQL (promtool parses each as a recording rule, Grafana variables filled in)', () => {
+    const dash = JSON.parse(chartFile('files/dashboard.json')) as { panels: { targets: { expr: string }[] }[] };
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThanOrEqual(8);
+    const filled = exprs.map((e) => e.replaceAll('$__rate_interval', '5m').replaceAll('$namespace', '.*').replaceAll('$cluster', '.*'));
+    for (const e of filled) expect(e, 'a Grafana variable left unfilled').not.toContain('$');
+    const dir = mkdtempSync(path.join(tmpdir(), 'chart-dashboard-'));
+    try {
+      const file = path.join(dir, 'dashboard-queries.yaml');
+      writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules: filled.map((expr, i) => ({ record: `dashboard:panel_${i}`, expr })) }] }));
+      const r = promtool('check', 'rules', file);
+      expect(r.out).toContain(`SUCCESS: ${filled.length} rules found`);
+      expect(r.status).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
