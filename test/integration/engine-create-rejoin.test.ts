@@ -30,8 +30,9 @@ it('re-joins a master restarted on a new address, keeping its id and its keys', 
   const moved = harness.desiredNodes();
   const result = await ensureCreated(pool, moved, evenCreatePlan(moved, 3, 0));
   expect(result.done).toBe(true);
-  expect(result.actions.map((a) => a.kind)).toEqual(['meet']);
-  expect(result.actions.filter((a) => a.kind === 'add-slots' || a.kind === 'set-config-epoch')).toEqual([]);
+  // The others may already have learned the new address from the node's own pings; otherwise a
+  // MEET fixes it. Nothing else is done: no slots, no epochs, no reset.
+  expect(result.actions.filter((a) => a.kind !== 'meet')).toEqual([]);
   const { reports } = await pool.readAll(harness.endpoints);
   expect(checkCluster(reports, { nodes: moved, masters: 3, replicasPerMaster: 0 })).toEqual([]);
   for (const r of reports) expect(r.nodes.find((n) => n.id === id)!.ip).toBe('127.0.0.2');
