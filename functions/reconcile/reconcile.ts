@@ -22,6 +22,8 @@ import {
   ordinalOf,
   PasswordSecretError,
   readPassword,
+  leaseNameFor,
+  LeaseLostError,
   tryAcquireLease,
   type EventRecorder,
   type HeldLease,
@@ -249,6 +251,11 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
 
   const pool = new RedisPool({ ...(secret.password ? { password: secret.password } : {}), connectTimeoutMs: 1000, commandTimeoutMs: 5000 });
   let lease: HeldLease | undefined;
+  // Another writer may own the cluster once the Lease is lost: every mutation checks first.
+  let leaseLost: unknown;
+  const stillHeld = () => {
+    if (leaseLost) throw leaseLost instanceof Error ? leaseLost : new LeaseLostError(leaseNameFor(ref.name), undefined);
+  };
   try {
     const listPods = async (): Promise<PodInfo[]> => {
       const list = await kube.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: selectorFor(ref.name) });
@@ -312,7 +319,10 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
       if (!blocker && !inShape && ready.length > 0 && !lease) {
         lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: deps.leaseDurationSeconds ?? 15 });
         if (!lease) return { kind: 'busy' };
-        lease.keepRenewed((err) => log.warn({ err: errorMessage(err) }, 'Lease lost'));
+        lease.keepRenewed((err) => {
+          leaseLost = err;
+          log.warn({ err: errorMessage(err) }, 'Lease lost: no further Redis mutation in this pass');
+        });
       }
 
       // 6. Form, or heal and place replicas.
@@ -326,6 +336,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
           if (shards.every((s) => s.pods.length === perShard && s.pods.every((p) => p.ready))) {
             const desired = shards.flatMap((s) => s.pods.map(desiredNode));
             const createPlan = shardCreatePlan(shards.map((s) => ({ shard: s.shard, pods: s.pods.map((p) => p.name) })));
+            stillHeld();
             const result = await ensureCreated(pool, desired, createPlan);
             problems.push(...result.problems);
             if (result.actions.some((a) => a.kind === 'add-slots')) {
@@ -335,11 +346,13 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
         } else {
           const desired = pods.filter((p) => p.ip && !p.deleting).map(desiredNode);
           if (!reshardRunning && picture.members.size > 0) {
+            stillHeld();
             const result = await heal(pool, desired, { masters: spec.masters, allowDataLoss: false, stepTimeoutMs: 20_000 });
             actions.push(...result.actions);
           }
           await applyLiveSettings(pool, [...picture.reports.entries()].filter(([n]) => picture.members.has(n)).map(([, r]) => r.address), spec, log);
           picture = await readPicture(pool, pods);
+          stillHeld();
           actions.push(...(await placeNodes(pool, plan.shards, wanted, picture, spec.masters, log)));
           // Surplus replicas (replicas lowered): out of the cluster first, then the Pod.
           picture = await readPicture(pool, pods);
@@ -347,6 +360,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
             if (picture.roles.slotHolders.has(name) || picture.roles.masters.has(name)) continue;
             const report = picture.reports.get(name);
             if (report && picture.members.has(name)) {
+              stillHeld();
               const result = await removeReplica(pool, report.myId, { endpoints: pods.filter((p) => p.ip).map(endpoint) });
               actions.push(...result.actions);
             }
@@ -370,7 +384,10 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
           resharding = true;
         } else if (counts.slotOwners === spec.masters && counts.masters === spec.masters) {
           const drained = drainedShards({ masters: spec.masters, slotOwners: counts.slotOwners, pods: wanted, roles: picture.roles, members: picture.members });
-          for (const shard of drained) actions.push(...(await removeShard(kube, pool, identity, spec, shard, pods, picture)));
+          for (const shard of drained) {
+            stillHeld();
+            actions.push(...(await removeShard(kube, pool, identity, spec, shard, pods, picture)));
+          }
           if (drained.length) picture = await readPicture(pool, (pods = await listPods()));
         }
       }

@@ -1,6 +1,7 @@
 // The one way the engine talks to Redis: a small pool of standalone ioredis connections per
 // endpoint, so the password, timeouts and logging live in one place.
 import { Redis } from 'ioredis';
+import { endpointKey } from './endpoint.js';
 import { parseClusterNodes, parseInfo } from './topology.js';
 import type { Endpoint, NodeReport } from './types.js';
 
@@ -29,9 +30,7 @@ export type Lane = 'control' | 'bulk';
 
 const silent: EngineLogger = { debug() {}, info() {}, warn() {} };
 
-export function endpointKey(e: Endpoint): string {
-  return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
-}
+export { endpointKey };
 
 /** True for errors that mean "the node is not reachable" rather than "the node said no". */
 export function isConnectionError(err: unknown): boolean {

@@ -183,9 +183,8 @@ describe('scaling end to end', () => {
     const after = statusNodes(ready);
     const gone = before.filter((b) => !after.some((a) => a.id === b.id));
     expect(gone).toHaveLength(2);
-    const pods = await clusterPods(e2e, NS, NAME);
     await eventually('the drained shard\'s Pods to be deleted', async () => (await clusterPods(e2e, NS, NAME)).length === 6, 60_000, 500);
-    expect(pods.length).toBeGreaterThanOrEqual(6);
+    expect(await clusterPods(e2e, NS, NAME)).toHaveLength(6);
     await eventually('the drained nodes\' processes to end', async () => (await redisServers(gone.map((g) => g.port))).length === 0, 60_000, 500);
     await everyNodeKnows(ready, 6);
     await expectKeys(ready, stats.acked);

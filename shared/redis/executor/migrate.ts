@@ -712,6 +712,12 @@ export async function resumeOpenSlots(pool: RedisPool, endpoints: Endpoint[], op
     let target: string | undefined;
     const mig = e.migrating.find((m) => m.node === owner);
     if (mig) target = currentPrimary(mig.peer);
+    if (mig && !target && map.nodes.has(mig.peer)) {
+      // The target is down and no replica has taken over yet: keys may already be there, so the
+      // slot stays open (the owner keeps redirecting) until the target or its replica is back.
+      problems.push({ code: 'open-slot', message: `slot ${slot} is migrating to ${mig.peer}, which is not reachable; left open until it or its replica answers`, slot, nodeId: mig.peer });
+      continue;
+    }
     if (!target || target === owner) {
       const imp = e.importing.filter((i) => i.node !== owner);
       if (imp.length === 1) target = imp[0]!.node;
