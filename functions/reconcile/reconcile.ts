@@ -45,6 +45,7 @@ import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildSe
 import { computeStatus, isReady, readyCounts, statusChanged, type Blocker } from './status.js';
 import { RetryError } from './errors.js';
 import { teardown } from './teardown.js';
+import { setCondition } from '../../shared/kube/conditions.js';
 
 export const FINALIZER = 'redis.redis/finalizer';
 /** A reshard whose progress is older than this is taken as abandoned. */
@@ -159,7 +160,7 @@ const EVENT_REASON: Partial<Record<EngineAction['kind'], string>> = {
   failover: 'Failover',
   forget: 'NodeForgotten',
   'node-removed': 'NodeRemoved',
-  'slots-recovered-empty': 'DataLoss',
+  'slots-recovered-empty': 'SlotsRecoveredEmpty',
 };
 
 /** The nodes' password; a Secret only a person can fix blocks the cluster instead of failing the pass. */
@@ -347,7 +348,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
           const desired = pods.filter((p) => p.ip && !p.deleting).map(desiredNode);
           if (!reshardRunning && picture.members.size > 0) {
             stillHeld();
-            const result = await heal(pool, desired, { masters: spec.masters, allowDataLoss: false, stepTimeoutMs: 20_000 });
+            const result = await heal(pool, desired, { masters: spec.masters, allowDataLoss: spec.allowDataLoss, stepTimeoutMs: 20_000 });
             actions.push(...result.actions);
           }
           await applyLiveSettings(pool, [...picture.reports.entries()].filter(([n]) => picture.members.has(n)).map(([, r]) => r.address), spec, log);
@@ -394,7 +395,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
 
       for (const a of actions) {
         const reason = EVENT_REASON[a.kind];
-        if (reason) await record(reason === 'DataLoss' ? 'Warning' : 'Normal', reason, a.message);
+        if (reason) await record(a.kind === 'slots-recovered-empty' ? 'Warning' : 'Normal', reason, a.message);
       }
 
       // 8. Status.
@@ -431,6 +432,18 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
         resharding,
         scaling,
       });
+      // Written at once so later rounds, which start from the stored conditions, keep it.
+      const recoveredEmpty = actions.filter((a) => a.kind === 'slots-recovered-empty');
+      if (recoveredEmpty.length) {
+        next.conditions = setCondition(next.conditions ?? [], {
+          type: CONDITION_TYPES.DataLoss,
+          status: 'True',
+          reason: 'SlotsRecoveredEmpty',
+          message: recoveredEmpty.map((a) => a.message).join('; '),
+          observedGeneration: generation,
+        });
+        await writeStatus(next);
+      }
       const settled = next.phase === 'Ready' || !!blocker || resharding || !lease;
       const elapsed = Date.now() - started;
       if (settled || elapsed > budget) {

@@ -61,6 +61,7 @@ export const DEFAULTS = {
   minReplicas: 0,
   maxReplicas: MAX_REPLICAS,
   cooldownSeconds: 300,
+  allowDataLoss: false,
 } as const;
 
 // DNS-1123 subdomain: what Kubernetes requires of Secret names.
@@ -301,6 +302,10 @@ export const specFields = z.strictObject({
     .max(120000, 'must be at most 120000 ms')
     .default(DEFAULTS.clusterNodeTimeout)
     .describe('cluster-node-timeout in milliseconds: how long a node may be unreachable before it is failed over.'),
+  allowDataLoss: z
+    .boolean()
+    .default(DEFAULTS.allowDataLoss)
+    .describe("When a shard's master and all its replicas are gone, re-cover its slots empty so the rest of the cluster serves again; the keys of that shard are lost."),
   resources: resources.optional().describe('Resources of the Redis container.'),
   exporterResources: resources.optional().describe('Resources of the exporter sidecar; the same as spec.exporter.resources.'),
   securityContext: freeForm('Pod security context, as in a Pod spec.').optional(),

@@ -164,7 +164,7 @@ const CASES: Case[] = [
   { name: 'fraction as a string', spec: { ...base, resources: { limits: { cpu: '0.5', memory: '1Gi' } } }, valid: true },
   { name: 'every field', valid: true, spec: {
     ...REFERENCE, tag: '7.2', imagePullPolicy: 'IfNotPresent', imagePullSecrets: [{ name: 'reg' }], maxMemoryPolicy: 'allkeys-lru',
-    hostNetwork: false, clusterNodeTimeout: 15000, securityContext: { runAsUser: 999, fsGroup: 999 }, nodeSelector: { 'kubernetes.io/os': 'linux' },
+    hostNetwork: false, clusterNodeTimeout: 15000, allowDataLoss: true, securityContext: { runAsUser: 999, fsGroup: 999 }, nodeSelector: { 'kubernetes.io/os': 'linux' },
     tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'redis', effect: 'NoSchedule', extra: 'kept' }],
     affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } },
     persistence: { enabled: true, storageClass: 'fast', size: '10Gi' }, exporter: { enabled: true, image: 'my/exporter', tag: 'v1', resources: REFERENCE.exporterResources },
@@ -195,6 +195,7 @@ const CASES: Case[] = [
   { name: 'pull policy', spec: { ...base, imagePullPolicy: 'Sometimes' }, valid: false, path: 'spec.imagePullPolicy', by: 'schema' },
   { name: 'toleration effect', spec: { ...base, tolerations: [{ effect: 'Never' }] }, valid: false, path: 'spec.tolerations[0].effect', by: 'schema' },
   { name: 'hostNetwork as text', spec: { ...base, hostNetwork: 'yes' }, valid: false, path: 'spec.hostNetwork', by: 'schema' },
+  { name: 'allowDataLoss as text', spec: { ...base, allowDataLoss: 'yes' }, valid: false, path: 'spec.allowDataLoss', by: 'schema' },
   { name: 'node timeout', spec: { ...base, clusterNodeTimeout: 500 }, valid: false, path: 'spec.clusterNodeTimeout', by: 'schema' },
   { name: 'volume size', spec: { ...base, persistence: { size: 'big' } }, valid: false, path: 'spec.persistence.size', by: 'schema' },
   { name: 'secret name', spec: { ...base, passwordSecret: { name: 'Bad_Name' } }, valid: false, path: 'spec.passwordSecret.name', by: 'schema' },

@@ -56,6 +56,10 @@ describe('the reference example', () => {
 });
 
 describe('defaults', () => {
+  it('leave data loss off unless the spec allows it', () => {
+    expect(applyDefaults({ maxMemory: '1gb' }).allowDataLoss).toBe(false);
+    expect(applyDefaults({ maxMemory: '1gb', allowDataLoss: true }).allowDataLoss).toBe(true);
+  });
   it('come out as documented for a minimal spec', () => {
     const spec = applyDefaults({ maxMemory: '1gb' });
     expect(spec).toEqual({
@@ -67,6 +71,7 @@ describe('defaults', () => {
       maxMemoryPolicy: 'noeviction',
       hostNetwork: true,
       clusterNodeTimeout: 5000,
+      allowDataLoss: false,
       persistence: { enabled: false, size: '1Gi' },
       exporter: { enabled: true, image: 'oliver006/redis_exporter', tag: 'v1.45.0' },
       autoscaling: {
@@ -151,6 +156,8 @@ describe('invalid specs are refused with the field named and the reason given', 
     ['pull policy', { ...base, imagePullPolicy: 'Sometimes' }, 'spec.imagePullPolicy', /Always, IfNotPresent or Never/],
     ['toleration effect', { ...base, tolerations: [{ key: 'a', effect: 'Never' }] }, 'spec.tolerations[0].effect', /NoSchedule/],
     ['hostNetwork as text', { ...base, hostNetwork: 'yes' }, 'spec.hostNetwork', /boolean/],
+    ['allowDataLoss as text', { ...base, allowDataLoss: 'true' }, 'spec.allowDataLoss', /must be a boolean/],
+    ['allowDataLoss as a number', { ...base, allowDataLoss: 1 }, 'spec.allowDataLoss', /must be a boolean/],
     ['tiny node timeout', { ...base, clusterNodeTimeout: 500 }, 'spec.clusterNodeTimeout', /at least 1000 ms/],
     ['bad volume size', { ...base, persistence: { enabled: true, size: 'big' } }, 'spec.persistence.size', /Kubernetes quantity/],
     ['bad secret name', { ...base, passwordSecret: { name: 'Bad_Name' } }, 'spec.passwordSecret.name', /Secret name/],
