@@ -2,30 +2,19 @@
 // discovery Knative Service, which starts on the first request and answers for a cluster the
 // operator formed from `kubectl apply`. And the dead-letter Service as the Triggers' dead-letter
 // sink: an event the subscriber refuses ends up in GET /dead-letters.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, exampleCluster, freeBasePort, postEvent, startE2E, statusNodes, waitForReady, type E2E } from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { applyCluster, eventually, postEvent, statusNodes, useE2E } from '../helpers/e2e.js';
 
 const NS = 'cache';
 const NAME = 'rediscluster1';
-let e2e: E2E;
-
-beforeAll(async () => {
-  e2e = await startE2E({ namespaces: [NS] });
-}, 120_000);
-
-afterAll(async () => {
-  await e2e?.stop();
-});
+const e2e = useE2E({ namespaces: [NS] });
 
 const byAddress = (a: { ip: string; port: number }, b: { ip: string; port: number }) =>
   a.ip.localeCompare(b.ip, 'en', { numeric: true }) || a.port - b.port;
 
 describe('discovery through the front door', () => {
   it('answers the reference URL with the nodes of a cluster formed by the operator', async () => {
-    const basePort = await freeBasePort(6);
-    const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(exampleCluster({ spec: { basePort, clusterNodeTimeout: 2000 } })));
-    expect(applied.code, applied.stderr).toBe(0);
-    const ready = await waitForReady(e2e, NS, NAME, 150_000, 6);
+    const { ready } = await applyCluster(e2e);
     const nodes = statusNodes(ready);
     const expected = nodes.map((n) => ({ ip: n.ip, port: n.port })).sort(byAddress);
     expect(expected).toHaveLength(6);

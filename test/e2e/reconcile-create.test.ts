@@ -1,44 +1,22 @@
 // Applying the example: the cluster forms on the embedded platform (real redis-server processes on
 // three virtual nodes), serves every slot with each replica off its master's host, keeps data, and
 // deleting it removes every Pod, process and the finalizer.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clusterClient,
-  clusterPods,
-  countKeys,
-  eventually,
-  exampleCluster,
-  freeBasePort,
-  redisServers,
-  startE2E,
-  statusNodes,
-  waitForReady,
-  writeKeys,
-  type E2E,
-} from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { applyCluster, clusterClient, clusterPods, countKeys, eventually, freeBasePort, redisServers, statusNodes, useE2E, writeKeys } from '../helpers/e2e.js';
 
 const NS = 'cache';
 const NAME = 'rediscluster1';
-let e2e: E2E;
 let basePort: number;
-
-beforeAll(async () => {
-  e2e = await startE2E({ namespaces: [NS] });
+const e2e = useE2E({ namespaces: [NS] }, async () => {
   basePort = await freeBasePort(6);
-}, 120_000);
-
-afterAll(async () => {
-  await e2e?.stop();
 });
 
 describe('reconcile: create and delete', () => {
   it('applying the example gives a Ready cluster with 16384 slots, 6 redis-server processes, replicas off their master host', async () => {
-    const manifest = exampleCluster({ spec: { basePort, clusterNodeTimeout: 2000 } });
     const started = Date.now();
-    const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+    const { applied, ready } = await applyCluster(e2e, { spec: { basePort } });
     expect(applied.stderr).toBe('');
     expect(applied.code).toBe(0);
-    const ready = await waitForReady(e2e, NS, NAME, 150_000, 6);
     console.log(`apply -> Ready (3x1): ${Date.now() - started} ms`);
 
     const nodes = statusNodes(ready);

@@ -1,35 +1,11 @@
 // masters 3 -> 4 -> 3 through kubectl patch: reconcile adds a shard and asks for a reshard, the
 // reshard function fills it; scaling in, the reshard drains one and reconcile removes its Pods.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clusterClient,
-  clusterPods,
-  countKeys,
-  eventually,
-  exampleCluster,
-  freeBasePort,
-  startE2E,
-  statusNodes,
-  waitForReady,
-  writeKeys,
-  type E2E,
-} from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { applyCluster, clusterClient, clusterPods, countKeys, eventually, statusNodes, useE2E, waitForReady, writeKeys } from '../helpers/e2e.js';
 
 const NS = 'masters';
 const NAME = 'grown';
-let e2e: E2E;
-
-beforeAll(async () => {
-  e2e = await startE2E({ namespaces: [NS] });
-  const basePort = await freeBasePort(8);
-  const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(exampleCluster({ name: NAME, namespace: NS, spec: { basePort, clusterNodeTimeout: 2000 } })));
-  expect(applied.code, applied.stderr).toBe(0);
-  await waitForReady(e2e, NS, NAME, 150_000, 6);
-}, 200_000);
-
-afterAll(async () => {
-  await e2e?.stop();
-});
+const e2e = useE2E({ namespaces: [NS] }, async (e) => void (await applyCluster(e, { name: NAME, namespace: NS, ports: 8 })), 200_000);
 
 const owners = (obj: Parameters<typeof statusNodes>[0]) => statusNodes(obj).filter((n) => n.role === 'master' && (n.slots?.length ?? 0) > 0);
 

@@ -1,40 +1,17 @@
 // persistence.enabled: each node keeps nodes.conf and its data on a claim `<cluster>-<i>-data`, so a
 // replaced Pod comes back as the same node; deleting the cluster deletes the claims.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  clusterClient,
-  countKeys,
-  eventually,
-  exampleCluster,
-  freeBasePort,
-  startE2E,
-  statusNodes,
-  waitForReady,
-  writeKeys,
-  type E2E,
-} from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { applyCluster, clusterClient, countKeys, eventually, statusNodes, useE2E, waitForReady, writeKeys } from '../helpers/e2e.js';
 
 const NS = 'kept';
 const NAME = 'durable';
-let e2e: E2E;
-
-beforeAll(async () => {
-  e2e = await startE2E({ namespaces: [NS] });
-}, 120_000);
-
-afterAll(async () => {
-  await e2e?.stop();
-});
+const e2e = useE2E({ namespaces: [NS] });
 
 const claims = async () => (await e2e.platform.kube.list('v1', 'PersistentVolumeClaim', NS)).items.map((c) => c.metadata!.name!).sort();
 
 describe('reconcile: persistence', () => {
   it('a replaced Pod keeps its node id and data; deleting the cluster deletes the claims', async () => {
-    const basePort = await freeBasePort(6);
-    const manifest = exampleCluster({ name: NAME, namespace: NS, spec: { basePort, clusterNodeTimeout: 2000, persistence: { enabled: true, size: '1Gi' } } });
-    const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
-    expect(applied.code, applied.stderr).toBe(0);
-    const ready = await waitForReady(e2e, NS, NAME, 150_000, 6);
+    const { ready } = await applyCluster(e2e, { name: NAME, namespace: NS, spec: { persistence: { enabled: true, size: '1Gi' } } });
     expect(await claims()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `${NAME}-${i}-data`));
     const client = clusterClient(ready);
     await writeKeys(client, 'durable', 500);

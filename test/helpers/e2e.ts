@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { parse } from 'yaml';
+import { afterAll, beforeAll } from 'vitest';
 import { REPO_ROOT, startPlatform, type Platform, type PlatformOptions } from '../../local/platform.js';
 import type { KubeObject } from '../../local/eventing/kube.js';
 
@@ -72,6 +73,36 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
       // E2E_KEEP_STATE=1 keeps Pod data and function logs for a look after the run.
       if (process.env.E2E_KEEP_STATE !== '1') rmSync(stateDir, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The platform for one test file: started in beforeAll (then `setup`, if given), stopped in
+ * afterAll. The handle stands for the started platform and may be used in any test or hook.
+ */
+export function useE2E(opts: E2EOptions = {}, setup?: (e2e: E2E) => Promise<void>, timeoutMs = 120_000): E2E {
+  let started: E2E | undefined;
+  const current = () => {
+    if (!started) throw new Error('the e2e platform is not started: useE2E starts it in beforeAll');
+    return started;
+  };
+  beforeAll(async () => {
+    started = await startE2E(opts);
+    await setup?.(started);
+  }, timeoutMs);
+  afterAll(async () => {
+    await started?.stop();
+  });
+  return {
+    get platform() {
+      return current().platform;
+    },
+    get stateDir() {
+      return current().stateDir;
+    },
+    kubectl: (args, input) => current().kubectl(args, input),
+    getCluster: (namespace, name) => current().getCluster(namespace, name),
+    stop: () => current().stop(),
   };
 }
 
@@ -220,6 +251,45 @@ export async function waitForReady(e2e: E2E, namespace: string, name: string, ti
     timeoutMs,
     500,
   );
+}
+
+export interface ApplyClusterOptions {
+  name?: string;
+  namespace?: string;
+  /** Merged into the example's spec; clusterNodeTimeout defaults to 2000 and basePort to a free range. */
+  spec?: Record<string, unknown>;
+  /** How many ports to reserve from basePort (default: the cluster's node count, masters x (1 + replicas)). */
+  ports?: number;
+  /** How long to wait for Ready (default 150 s). */
+  timeoutMs?: number;
+  /** Waits for the cluster in place of waitForReady with every node listed. */
+  ready?: () => Promise<KubeObject>;
+}
+
+export interface AppliedCluster {
+  /** The RedisCluster once Ready. */
+  ready: KubeObject;
+  basePort: number;
+  /** What `kubectl apply` said. */
+  applied: { code: number; stdout: string; stderr: string };
+}
+
+/**
+ * Applies the example cluster with `opts` through kubectl, as a person would, and waits until it is
+ * Ready with all its nodes; throws with kubectl's message when the apply fails.
+ */
+export async function applyCluster(e2e: E2E, opts: ApplyClusterOptions = {}): Promise<AppliedCluster> {
+  const draft = exampleCluster({ name: opts.name, namespace: opts.namespace, spec: opts.spec });
+  const spec = draft.spec as { masters: number; replicas: number; basePort?: number };
+  const nodes = spec.masters * (1 + spec.replicas);
+  const basePort = (opts.spec?.basePort as number | undefined) ?? (await freeBasePort(opts.ports ?? nodes));
+  const manifest = exampleCluster({ name: opts.name, namespace: opts.namespace, spec: { clusterNodeTimeout: 2000, ...opts.spec, basePort } });
+  const namespace = manifest.metadata!.namespace!;
+  const name = manifest.metadata!.name!;
+  const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
+  if (applied.code !== 0) throw new Error(`kubectl apply of RedisCluster ${namespace}/${name} exited ${applied.code}: ${applied.stderr}`);
+  const ready = opts.ready ? await opts.ready() : await waitForReady(e2e, namespace, name, opts.timeoutMs ?? 150_000, nodes);
+  return { ready, basePort, applied };
 }
 
 /** The node addresses of a cluster from its status. */
