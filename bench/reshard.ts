@@ -5,22 +5,10 @@
 //                            [--engines engine,redis-cli-p1000,redis-cli] [--slots-per-group 64] [--json]
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { argValue, hasFlag, positiveIntArg } from './lib/args.js';
 import { SCENARIOS, buildCluster, checkData, runEngine, runRedisCli, type Scenario } from './lib/scenario.js';
 
 type EngineName = 'engine' | 'redis-cli' | 'redis-cli-p1000';
-
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = arg(name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
 
 const median = (xs: number[]) => {
   if (xs.length === 0) return NaN;
@@ -29,18 +17,18 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-const keys = positiveInt('keys', 1_000_000);
-const runs = positiveInt('runs', 3);
-const valueBytes = positiveInt('value-bytes', 100);
-const json = process.argv.includes('--json');
-const slotsPerGroup = arg('slots-per-group') === undefined ? undefined : positiveInt('slots-per-group', 64);
-const wanted = arg('scenarios')?.split(',');
+const keys = positiveIntArg('keys', 1_000_000);
+const runs = positiveIntArg('runs', 3);
+const valueBytes = positiveIntArg('value-bytes', 100);
+const json = hasFlag('json');
+const slotsPerGroup = argValue('slots-per-group') === undefined ? undefined : positiveIntArg('slots-per-group', 64);
+const wanted = argValue('scenarios')?.split(',');
 const scenarios: Scenario[] = wanted ? wanted.map((w) => {
   const sc = SCENARIOS.find((s) => s.name === w);
   if (!sc) throw new Error(`--scenarios: unknown scenario "${w}" (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
   return sc;
 }) : SCENARIOS;
-const engines = (arg('engines')?.split(',') ?? ['engine', 'redis-cli-p1000', 'redis-cli']) as EngineName[];
+const engines = (argValue('engines')?.split(',') ?? ['engine', 'redis-cli-p1000', 'redis-cli']) as EngineName[];
 for (const e of engines) if (!['engine', 'redis-cli-p1000', 'redis-cli'].includes(e)) throw new Error(`--engines: unknown engine "${e}"`);
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 

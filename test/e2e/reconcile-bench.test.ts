@@ -1,19 +1,11 @@
 // Measurements for docs/benchmarks.md: kubectl apply -> Ready for 3x1 and 6x1, and the reconcile
 // function's cold start and memory. Each figure is also checked against a generous bound.
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exampleCluster, freeBasePort, redisServers, startE2E, statusNodes, waitForReady, type E2E } from '../helpers/e2e.js';
+import { describe, expect, it } from 'vitest';
+import { applyCluster, freeBasePort, redisServers, statusNodes, useE2E } from '../helpers/e2e.js';
 
 const NS = 'bench';
-let e2e: E2E;
-
-beforeAll(async () => {
-  e2e = await startE2E({ namespaces: [NS] });
-}, 120_000);
-
-afterAll(async () => {
-  await e2e?.stop();
-});
+const e2e = useE2E({ namespaces: [NS] });
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -30,11 +22,8 @@ async function heapUsedMiB(): Promise<number> {
 async function applyAndTime(name: string, masters: number): Promise<number> {
   const count = masters * 2;
   const basePort = await freeBasePort(count);
-  const manifest = exampleCluster({ name, namespace: NS, spec: { basePort, masters, clusterNodeTimeout: 2000 } });
   const t0 = Date.now();
-  const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
-  expect(res.code, res.stderr).toBe(0);
-  const ready = await waitForReady(e2e, NS, name, 240_000, count);
+  const { ready } = await applyCluster(e2e, { name, namespace: NS, spec: { basePort, masters }, timeoutMs: 240_000 });
   const ms = Date.now() - t0;
   expect(statusNodes(ready).filter((n) => n.role === 'master')).toHaveLength(masters);
   expect(await redisServers(Array.from({ length: count }, (_, i) => basePort + i))).toHaveLength(count);

@@ -1,9 +1,10 @@
 // Spec changes and event delivery: replicas 1 -> 2 -> 1 through kubectl patch, specs the CRD
 // refuses and specs the operator cannot honour, and events delivered twice, stale or out of order.
 import { execFile } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/eventing/kube.js';
 import {
+  applyCluster,
   clusterPods,
   condition,
   countKeys,
@@ -12,31 +13,24 @@ import {
   freeBasePort,
   postEvent,
   redisServers,
-  startE2E,
   statusNodes,
+  useE2E,
   waitForReady,
   withClusterClient,
   withNode,
   writeKeys,
-  type E2E,
 } from '../helpers/e2e.js';
 
 const NS = 'specs';
 const NAME = 'shaped';
-let e2e: E2E;
 let basePort: number;
-
-beforeAll(async () => {
-  e2e = await startE2E({ namespaces: [NS] });
-  basePort = await freeBasePort(9);
-  const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(exampleCluster({ name: NAME, namespace: NS, spec: { basePort, clusterNodeTimeout: 2000 } })));
-  expect(applied.code, applied.stderr).toBe(0);
-  await waitForReady(e2e, NS, NAME, 150_000, 6);
-}, 200_000);
-
-afterAll(async () => {
-  await e2e?.stop();
-});
+const e2e = useE2E(
+  { namespaces: [NS] },
+  async (e) => {
+    ({ basePort } = await applyCluster(e, { name: NAME, namespace: NS, ports: 9 }));
+  },
+  200_000,
+);
 
 async function replicaLayout(obj: KubeObject): Promise<Map<string, string[]>> {
   const pods = await clusterPods(e2e, NS, NAME);
@@ -166,11 +160,7 @@ describe('reconcile: spec changes', () => {
 
   it('with passwordSecret every node requires the password and the operator still forms the cluster', async () => {
     await e2e.platform.kube.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'redis-auth', namespace: NS }, stringData: { password: 's3cret-pw' } });
-    const port = await freeBasePort(6);
-    const obj = exampleCluster({ name: 'locked', namespace: NS, spec: { basePort: port, clusterNodeTimeout: 2000, passwordSecret: { name: 'redis-auth' } } });
-    const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
-    expect(res.code, res.stderr).toBe(0);
-    const ready = await waitForReady(e2e, NS, 'locked', 150_000, 6);
+    const { ready, basePort: port } = await applyCluster(e2e, { name: 'locked', namespace: NS, spec: { passwordSecret: { name: 'redis-auth' } } });
     const node = statusNodes(ready)[0]!;
     const cli = (args: string[]) =>
       new Promise<string>((resolve) => execFile('redis-cli', ['-h', node.ip, '-p', String(node.port), ...args], (_e, stdout, stderr) => resolve(stdout + stderr)));
