@@ -4,9 +4,9 @@
 // and after it removes one master, and an alert at the upper bound changes nothing. The cooldown is
 // an hour while the "inside" case runs and is shortened by a spec patch for the "after" case, so
 // neither depends on how fast the machine is.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadKeys, verifyKeys } from '../helpers/redis-harness.js';
-import { clusterClient, eventually, exampleCluster, freeBasePort, startE2E, statusNodes, waitForReady, type E2E } from '../helpers/e2e.js';
+import { applyCluster, clusterClient, eventually, statusNodes, useE2E, waitForReady } from '../helpers/e2e.js';
 import type { KubeObject } from '../../local/eventing/kube.js';
 
 const NS = 'cache';
@@ -18,8 +18,16 @@ const VALUE_BYTES = 16;
 const COOLDOWN_S = 3600;
 const SHORT_COOLDOWN_S = 1;
 
-let e2e: E2E;
 let webhook: string;
+const e2e = useE2E({ namespaces: [NS] }, async (e) => {
+  await e.platform.kube.apply({
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'alert-bridge-webhook', namespace: 'redis-operator' },
+    data: { token: Buffer.from(TOKEN).toString('base64') },
+  });
+  webhook = `${e.platform.urls.frontDoor}/webhooks/alertmanager`;
+});
 
 function alertPayload(alertname: string, fingerprint: string, startsAt: string, annotations: Record<string, string> = {}) {
   return {
@@ -71,39 +79,17 @@ async function readyWithMasters(masters: number, timeoutMs = 300_000): Promise<K
   }, timeoutMs, 1000);
 }
 
-beforeAll(async () => {
-  e2e = await startE2E({ namespaces: [NS] });
-  await e2e.platform.kube.apply({
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: { name: 'alert-bridge-webhook', namespace: 'redis-operator' },
-    data: { token: Buffer.from(TOKEN).toString('base64') },
-  });
-  webhook = `${e2e.platform.urls.frontDoor}/webhooks/alertmanager`;
-}, 120_000);
-
-afterAll(async () => {
-  await e2e?.stop();
-});
-
 describe('autoscaling from Alertmanager alerts', () => {
   let ready: KubeObject;
   const low = alertPayload('LowMemoryUsage', 'f00dfeed00000002', new Date().toISOString());
 
   it('forms 3 masters with autoscaling on', async () => {
-    const basePort = await freeBasePort(6);
-    const manifest = exampleCluster({
+    ({ ready } = await applyCluster(e2e, {
       name: NAME,
-      spec: {
-        basePort,
-        replicas: 0,
-        clusterNodeTimeout: 2000,
-        autoscaling: { enabled: true, minMasters: 3, maxMasters: 5, cooldownSeconds: COOLDOWN_S },
-      },
-    });
-    const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
-    expect(applied.code, applied.stderr).toBe(0);
-    ready = await readyWithMasters(3, 200_000);
+      spec: { replicas: 0, autoscaling: { enabled: true, minMasters: 3, maxMasters: 5, cooldownSeconds: COOLDOWN_S } },
+      ports: 6,
+      ready: () => readyWithMasters(3, 200_000),
+    }));
     const client = clusterClient(ready);
     try {
       await loadKeys(client, KEYS, VALUE_BYTES, 'alerts');

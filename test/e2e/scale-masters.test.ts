@@ -2,20 +2,18 @@
 // throughout: `kubectl scale` 3 -> 4 masters (the reshard function killed mid-chunk), `kubectl
 // patch` 4 -> 3 (the drained shard removed and forgotten everywhere), and 3 -> 4 again with a
 // source master killed -9 mid-chunk. Every key survives; the CR is Ready again after each step.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadKeys, startClientLoad, verifyAcked, verifyKeys, type ClientLoad } from '../helpers/redis-harness.js';
 import {
+  applyCluster,
   clusterClient,
   clusterPods,
   eventually,
-  exampleCluster,
-  freeBasePort,
   redisServers,
-  startE2E,
   statusNodes,
+  useE2E,
   waitForReady,
   withNode,
-  type E2E,
 } from '../helpers/e2e.js';
 import type { KubeObject } from '../../local/eventing/kube.js';
 
@@ -25,8 +23,13 @@ const KEYS = 200_000;
 const VALUE_BYTES = 24;
 const PREFIX = 'data';
 
-let e2e: E2E;
-let basePort: number;
+const e2e = useE2E({ namespaces: [NS] }, async (e) => {
+  // Smaller chunks, so one reshard spans several deliveries and a kill lands inside one.
+  const svc = (await e.platform.kube.get('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator'))!;
+  const containers = (svc.spec as { template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } }).template.spec.containers;
+  containers[0]!.env = [...(containers[0]!.env ?? []), { name: 'RESHARD_CHUNK_SLOTS', value: '512' }];
+  await e.platform.kube.mergePatch('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator', { spec: { template: { spec: { containers } } } });
+});
 
 interface ReshardView {
   state?: string;
@@ -106,32 +109,17 @@ function duringReshard(act: (r: ReshardView, obj: KubeObject) => Promise<boolean
   return { stop: () => (stopped = true), done };
 }
 
-beforeAll(async () => {
-  e2e = await startE2E({ namespaces: [NS] });
-  basePort = await freeBasePort(10);
-  // Smaller chunks, so one reshard spans several deliveries and a kill lands inside one.
-  const svc = (await e2e.platform.kube.get('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator'))!;
-  const containers = (svc.spec as { template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } }).template.spec.containers;
-  containers[0]!.env = [...(containers[0]!.env ?? []), { name: 'RESHARD_CHUNK_SLOTS', value: '512' }];
-  await e2e.platform.kube.mergePatch('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator', { spec: { template: { spec: { containers } } } });
-}, 120_000);
-
-afterAll(async () => {
-  await e2e?.stop();
-});
-
 describe('scaling end to end', () => {
   let ready: KubeObject;
 
   it('forms 3 masters with 200k keys', async () => {
-    const manifest = exampleCluster({
+    ({ ready } = await applyCluster(e2e, {
       name: NAME,
       // AOF: a master killed -9 and restarted before its replica takes over must come back with its data.
-      spec: { basePort, clusterNodeTimeout: 2000, redisConfig: { appendonly: 'yes' } },
-    });
-    const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
-    expect(applied.code, applied.stderr).toBe(0);
-    ready = await readyWith(3, 1, 200_000);
+      spec: { redisConfig: { appendonly: 'yes' } },
+      ports: 10,
+      ready: () => readyWith(3, 1, 200_000),
+    }));
     const client = clusterClient(ready);
     try {
       await loadKeys(client, KEYS, VALUE_BYTES, PREFIX);

@@ -279,11 +279,11 @@ export interface AppliedCluster {
  * Ready with all its nodes; throws with kubectl's message when the apply fails.
  */
 export async function applyCluster(e2e: E2E, opts: ApplyClusterOptions = {}): Promise<AppliedCluster> {
-  const draft = exampleCluster({ name: opts.name, namespace: opts.namespace, spec: opts.spec });
-  const spec = draft.spec as { masters: number; replicas: number; basePort?: number };
+  const manifest = exampleCluster({ name: opts.name, namespace: opts.namespace, spec: { clusterNodeTimeout: 2000, ...opts.spec } });
+  const spec = manifest.spec as { masters: number; replicas: number; basePort: number };
   const nodes = spec.masters * (1 + spec.replicas);
   const basePort = (opts.spec?.basePort as number | undefined) ?? (await freeBasePort(opts.ports ?? nodes));
-  const manifest = exampleCluster({ name: opts.name, namespace: opts.namespace, spec: { clusterNodeTimeout: 2000, ...opts.spec, basePort } });
+  spec.basePort = basePort;
   const namespace = manifest.metadata!.namespace!;
   const name = manifest.metadata!.name!;
   const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
