@@ -8,36 +8,15 @@ import { performance } from 'node:perf_hooks';
 import type { Cluster } from 'ioredis';
 import { RedisPool } from '../shared/redis/connection.js';
 import { readClusterMap } from '../shared/redis/executor/util.js';
+import { hasFlag, positiveIntArg } from './lib/args.js';
 import { loadData, verifyData } from './lib/data.js';
 import { SCENARIOS, buildCluster, checkData, runEngine } from './lib/scenario.js';
-import {
-  clusterClient,
-  eventually,
-  exampleCluster,
-  freeBasePort,
-  startE2E,
-  statusNodes,
-  waitForReady,
-  type E2E,
-} from '../test/helpers/e2e.js';
+import { applyCluster, clusterClient, eventually, startE2E, statusNodes, waitForReady, type E2E } from '../test/helpers/e2e.js';
 import type { KubeObject } from '../local/eventing/kube.js';
 
-function arg(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = arg(name);
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a positive integer, got "${raw}"`);
-  return n;
-}
-
-const keys = positiveInt('keys', 1_000_000);
-const valueBytes = positiveInt('value-bytes', 64);
-const json = process.argv.includes('--json');
+const keys = positiveIntArg('keys', 1_000_000);
+const valueBytes = positiveIntArg('value-bytes', 64);
+const json = hasFlag('json');
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 const NS = 'cache';
 const NAME = 'bench';
@@ -116,11 +95,12 @@ async function slotOwners(obj: KubeObject) {
 async function endToEnd() {
   const e2e = await startE2E({ namespaces: [NS], pingIntervalMs: 60_000 });
   try {
-    const basePort = await freeBasePort(12);
-    const manifest = exampleCluster({ name: NAME, spec: { basePort, clusterNodeTimeout: 5000, maxMemory: '1gb' } });
-    const applied = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(manifest));
-    if (applied.code !== 0) throw new Error(`kubectl apply: ${applied.stderr}`);
-    let ready = await readyWith(e2e, 3, 300_000);
+    let { ready } = await applyCluster(e2e, {
+      name: NAME,
+      spec: { clusterNodeTimeout: 5000, maxMemory: '1gb' },
+      ports: 12,
+      ready: () => readyWith(e2e, 3, 300_000),
+    });
     log(`3x1 Ready; loading ${keys} keys of ${valueBytes} bytes`);
     await loadData(await slotOwners(ready), keys, valueBytes);
 
