@@ -191,6 +191,15 @@ describe('findLostShards and planSlotRecovery', () => {
     expect(findLostShards(orphanView)).toEqual([]);
   });
 
+  it('finds a shard whose master and replica every peer lists as noaddr (fresh nodes at their addresses), never flagged fail', () => {
+    const lines = edit(healthy(), { [A]: { flags: 'master,noaddr' }, [D]: { flags: 'slave,noaddr' } });
+    const view = mergeReports([B, C, E, F].map((n) => report(n, lines)));
+    expect(findLostShards(view)).toEqual([{ masterId: A, slots: [{ start: 0, end: 5460 }], replicaIds: [D] }]);
+    // Only pfail on one peer is not proof: not lost.
+    const doubtful = mergeReports([B, C, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' }, [D]: { flags: 'slave,fail?' } }))));
+    expect(findLostShards(doubtful)).toEqual([]);
+  });
+
   it('reports slots no master claims under an empty master id', () => {
     const lines = edit(healthy(), { [C]: { slots: '10923-16000' } });
     const view = mergeReports(ALL.map((n) => report(n, lines)));

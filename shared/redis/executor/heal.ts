@@ -105,7 +105,10 @@ export interface LostShard {
 export function findLostShards(view: MergedView): LostShard[] {
   const lost: LostShard[] = [];
   for (const m of mastersWithSlots(view)) {
-    if (m.report || m.failBy === 0) continue;
+    // Flagged fail, or provably gone though never flagged: every peer says noaddr because a fresh
+    // node answers at its address. Not merely absent from the desired addresses: a Pod coming back
+    // at a new IP is not lost, and losing it would re-cover slots that still have their keys.
+    if (m.report || (m.failBy === 0 && !isGone(m))) continue;
     const replicas = replicasOfNode(view, m.id);
     if (replicas.some((r) => r.report)) continue;
     lost.push({ masterId: m.id, slots: m.slots, replicaIds: replicas.map((r) => r.id) });
