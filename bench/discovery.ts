@@ -8,7 +8,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -20,6 +19,7 @@ import { RedisPool } from '../shared/redis/connection.js';
 import { ensureCreated } from '../shared/redis/executor/create.js';
 import { formatRange } from '../shared/redis/topology.js';
 import { evenCreatePlan, startRedisNodes, type Harness } from '../test/helpers/redis-harness.js';
+import { freePort } from '../test/helpers/ports.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
@@ -34,16 +34,6 @@ const SCENARIOS: Scenario[] = [
   { name: 'no cache (TTL 0, single-flight only)', ttlMs: 0 },
 ];
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Calls per command over every node, from INFO commandstats. */
 async function commandStats(h: Harness): Promise<Map<string, number>> {

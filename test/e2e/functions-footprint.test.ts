@@ -6,7 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import { startApiServer, type ApiServer } from '../../local/apiserver/index.js';
 import { kubeConfigYaml } from '../../local/apiserver/kubeconfig.js';
 import { serviceSettings, type EnvVar } from '../../local/serving/config.js';
 import { REPO_ROOT, buildFunction } from '../../scripts/build.js';
+import { freePort } from '../helpers/ports.js';
 
 const FUNCTIONS = ['reconcile', 'reshard', 'scale', 'discovery', 'alert-bridge', 'dead-letter'] as const;
 const ANSWER_WITHIN_MS = 30_000;
@@ -46,16 +46,6 @@ function readServices(): Map<string, Service> {
   return out;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function probe(port: number, urlPath: string): Promise<number | undefined> {
   return new Promise((resolve) => {

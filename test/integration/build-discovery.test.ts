@@ -2,7 +2,6 @@
 // (`node index.mjs`), answering health checks and looking clusters up in a real API server.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parse } from 'yaml';
@@ -10,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeConfigYaml } from '../../local/apiserver/kubeconfig.js';
 import { Kube } from '../../shared/kube/client.js';
 import { startTestApi, type TestApi } from '../helpers/platform-api.js';
+import { freePort } from '../helpers/ports.js';
 
 const TSX = path.resolve('node_modules/.bin/tsx');
 let out: string;
@@ -24,16 +24,6 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
   });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

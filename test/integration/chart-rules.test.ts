@@ -3,12 +3,12 @@
 // /metrics must carry every metric name the rules and the dashboard query.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { startRedisNodes, type Harness } from '../helpers/redis-harness.js';
+import { freePort } from '../helpers/ports.js';
 
 const CHART = path.resolve(import.meta.dirname, '../../charts/redis-operator');
 const RULE_FILE = path.join(CHART, 'files/redis-cluster-rules.yaml');
@@ -73,16 +73,6 @@ function expectThresholds(byName: Record<string, Rule>, t: Record<string, string
   for (const low of [byName.LowMemoryUsage!, byName.LowThroughput!]) expect(low.expr).toContain('unless on (namespace, redis_cluster)');
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen({ host: '127.0.0.1', port: 0 }, () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** A real exporter for one node; retried on another port if it cannot bind. */
 async function startExporter(redisPort: number, running: ChildProcess[]): Promise<string> {
