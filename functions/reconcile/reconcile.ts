@@ -184,9 +184,21 @@ async function ensureObject<T extends KubernetesObject>(kube: Kube, desired: T, 
 const json = (v: unknown) => JSON.stringify(v);
 
 export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Promise<PassResult> {
-  const { kube, log } = deps;
   const started = Date.now();
   const budget = deps.passBudgetMs ?? 120_000;
+  // A spec change during a pass restarts it with the new spec: the change's own event found the
+  // Lease taken and was acknowledged, so no other delivery would bring it here before the resync.
+  for (;;) {
+    const result = await onePass(ref, deps, started + budget);
+    if (result.kind !== 'spec-changed') return result;
+    deps.log.info({ generation: result.generation }, 'the spec changed during the pass: starting over with it');
+  }
+}
+
+type PassOutcome = PassResult | { kind: 'spec-changed'; generation: number | undefined };
+
+async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): Promise<PassOutcome> {
+  const { kube, log } = deps;
   let cr = await kube.getCluster<RedisCluster>(ref);
   if (!cr) return { kind: 'gone' };
 
@@ -271,6 +283,10 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
     let reshardEvent: CloudEventV1<unknown> | undefined;
 
     for (let round = 0; ; round++) {
+      if (round > 0) {
+        const latest = await kube.getCluster<RedisCluster>(ref);
+        if (latest?.metadata.generation !== generation || latest.metadata.deletionTimestamp) return { kind: 'spec-changed', generation: latest?.metadata.generation };
+      }
       let pods = await listPods();
       let picture = await readPicture(pool, pods);
       const formed = formedBefore || picture.anySlots;
@@ -350,6 +366,10 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
             stillHeld();
             const result = await heal(pool, desired, { masters: spec.masters, allowDataLoss: spec.allowDataLoss, stepTimeoutMs: 20_000 });
             actions.push(...result.actions);
+            // A lost shard waits for a person: the status says so, and the Warning says what to do.
+            const lost = result.problems.filter((p) => p.code === 'slots-uncovered');
+            problems.push(...lost);
+            for (const p of lost) await record('Warning', 'SlotsLost', p.message);
           }
           await applyLiveSettings(pool, [...picture.reports.entries()].filter(([n]) => picture.members.has(n)).map(([, r]) => r.address), spec, log);
           picture = await readPicture(pool, pods);
@@ -432,7 +452,7 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
         resharding,
         scaling,
       });
-      // Written at once so later rounds, which start from the stored conditions, keep it.
+      // Kept by later rounds, which start from the stored conditions.
       const recoveredEmpty = actions.filter((a) => a.kind === 'slots-recovered-empty');
       if (recoveredEmpty.length) {
         next.conditions = setCondition(next.conditions ?? [], {
@@ -442,17 +462,15 @@ export async function reconcileCluster(ref: ObjectRef, deps: ReconcileDeps): Pro
           message: recoveredEmpty.map((a) => a.message).join('; '),
           observedGeneration: generation,
         });
-        await writeStatus(next);
       }
+      // Every round that changes what a person would read writes it; an unchanged status is not written.
+      await writeStatus(next);
       const settled = next.phase === 'Ready' || !!blocker || resharding || !lease;
-      const elapsed = Date.now() - started;
-      if (settled || elapsed > budget) {
-        await writeStatus(next);
+      if (settled || Date.now() > deadline) {
         return reshardEvent ? { kind: 'reshard', event: reshardEvent, phase: next.phase } : { kind: 'done', phase: next.phase };
       }
       // Not there yet (a failover under way, a Pod starting): look again shortly, within the budget.
       if (round % 10 === 0) log.info({ round, phase: next.phase, reason: next.conditions?.find((c) => c.type === CONDITION_TYPES.Ready)?.message }, 'not converged yet');
-      if (round === 0) await writeStatus(next);
       await sleep(1000);
       await lease?.renew().catch(() => undefined);
     }

@@ -121,7 +121,10 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: Observa
     }
   }
   if (obs.formed) {
-    set(CONDITION_TYPES.SlotsAssigned, slots === 16384 ? 'True' : 'False', slots === 16384 ? 'AllSlotsAssigned' : 'SlotsUncovered', `${slots}/16384 slots assigned`);
+    // Slots still assigned to a shard that is gone for good are not served by anyone.
+    const lost = obs.problems.find((p) => p.code === 'slots-uncovered');
+    if (lost) set(CONDITION_TYPES.SlotsAssigned, 'False', 'SlotsUncovered', lost.message);
+    else set(CONDITION_TYPES.SlotsAssigned, slots === 16384 ? 'True' : 'False', slots === 16384 ? 'AllSlotsAssigned' : 'SlotsUncovered', `${slots}/16384 slots assigned`);
     const degrading = obs.problems.filter((p) => DEGRADING.has(p.code));
     if (degrading.length > 0 || slots < 16384) set(CONDITION_TYPES.Degraded, 'True', 'ClusterDegraded', summarize(degrading) || `${slots}/16384 slots assigned`);
     else set(CONDITION_TYPES.Degraded, 'False', 'ClusterHealthy', 'every slot is served');

@@ -102,6 +102,15 @@ describe('status', () => {
     expect(statusChanged(ready, s)).toBe(true);
   });
 
+  it('a lost shard: its slots count as unassigned though the gone master still claims them', () => {
+    const lost = { code: 'slots-uncovered' as const, slot: 0, message: '5461 slots (0-5460) have no live master or replica; ... needs allowDataLoss' };
+    const s = computeStatus(undefined, obs({ view: view(new Set([A, B])), problems: [lost] }), T0);
+    expect(s.phase).toBe('Degraded');
+    const assigned = s.conditions!.find((c) => c.type === 'SlotsAssigned')!;
+    expect(assigned).toMatchObject({ status: 'False', reason: 'SlotsUncovered', message: lost.message });
+    expect(s.conditions!.find((c) => c.type === 'Ready')!.message).toContain('slots-uncovered');
+  });
+
   it('Creating before formation, Scaling and Resharding while the counts change, Failed when blocked', () => {
     expect(computeStatus(undefined, obs({ formed: false, view: undefined, podsReady: 2 }), T0).phase).toBe('Creating');
     expect(computeStatus(undefined, obs({ podsWanted: 9, scaling: true }), T0).phase).toBe('Scaling');
