@@ -102,6 +102,7 @@ describe('redis.conf, Service, PDB', () => {
       'maxmemory-policy allkeys-lru',
       'cluster-allow-replica-migration no',
       'cluster-require-full-coverage yes',
+      'repl-diskless-sync-max-replicas 1',
       'appendonly no',
       'protected-mode no',
       'hz 20',
@@ -125,8 +126,14 @@ describe('live settings', () => {
   it('wants maxmemory in bytes, the policy, the node timeout and the user settings; drift is what differs', () => {
     const s = applyDefaults({ maxMemory: '512mb', clusterNodeTimeout: 3000, redisConfig: { 'Lazyfree-Lazy-Eviction': 'yes' } });
     const wanted = liveSettings(s);
-    expect(wanted).toEqual({ maxmemory: '536870912', 'maxmemory-policy': 'noeviction', 'cluster-node-timeout': '3000', 'lazyfree-lazy-eviction': 'yes' });
-    const current = { maxmemory: '268435456', 'maxmemory-policy': 'noeviction', 'cluster-node-timeout': '3000', 'lazyfree-lazy-eviction': 'YES' };
+    expect(wanted).toEqual({
+      maxmemory: '536870912',
+      'maxmemory-policy': 'noeviction',
+      'cluster-node-timeout': '3000',
+      'repl-diskless-sync-max-replicas': '1',
+      'lazyfree-lazy-eviction': 'yes',
+    });
+    const current = { maxmemory: '268435456', 'maxmemory-policy': 'noeviction', 'cluster-node-timeout': '3000', 'repl-diskless-sync-max-replicas': '1', 'lazyfree-lazy-eviction': 'YES' };
     expect(configDrift(wanted, current)).toEqual([['maxmemory', '536870912']]);
     // A setting the node does not report (unknown to this Redis) is left alone.
     expect(configDrift({ 'no-such-setting': '1' }, {})).toEqual([]);
