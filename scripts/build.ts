@@ -57,17 +57,22 @@ export interface BuildOptions {
   minify?: boolean;
 }
 
-export async function buildFunction(name: string, outDir: string, root = REPO_ROOT, opts: BuildOptions = {}): Promise<BuiltFunction> {
-  const entry = path.join(root, 'functions', name, 'index.ts');
-  if (!existsSync(entry)) throw new Error(`functions/${name}/index.ts does not exist`);
-  const target = path.join(outDir, name);
-  rmSync(target, { recursive: true, force: true });
-  mkdirSync(target, { recursive: true });
-  const file = path.join(target, 'index.mjs');
+export interface Bundle {
+  warnings: number;
+  /** Every source file the bundle holds, absolute. */
+  inputs: string[];
+}
+
+/**
+ * Bundles one entry file into `outfile` as the function images run it: one ESM file with every
+ * dependency inside. Warnings are printed to stderr under `label`.
+ */
+export async function bundleEntry(entry: string, outfile: string, root = REPO_ROOT, opts: BuildOptions = {}, label = entry): Promise<Bundle> {
   const result = await build({
+    metafile: true,
     absWorkingDir: root,
     entryPoints: [entry],
-    outfile: file,
+    outfile,
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -80,9 +85,20 @@ export async function buildFunction(name: string, outDir: string, root = REPO_RO
     // Minified or not, error stacks keep the names of classes and functions.
     keepNames: true,
   });
+  if (result.warnings.length) process.stderr.write(`${label}: ${result.warnings.length} warning(s)\n${formatMessages(result.warnings)}\n`);
+  return { warnings: result.warnings.length, inputs: Object.keys(result.metafile.inputs).map((f) => path.resolve(root, f)) };
+}
+
+export async function buildFunction(name: string, outDir: string, root = REPO_ROOT, opts: BuildOptions = {}): Promise<BuiltFunction> {
+  const entry = path.join(root, 'functions', name, 'index.ts');
+  if (!existsSync(entry)) throw new Error(`functions/${name}/index.ts does not exist`);
+  const target = path.join(outDir, name);
+  rmSync(target, { recursive: true, force: true });
+  mkdirSync(target, { recursive: true });
+  const file = path.join(target, 'index.mjs');
+  const { warnings } = await bundleEntry(entry, file, root, opts, name);
   writeFileSync(path.join(target, 'Dockerfile'), DOCKERFILE);
-  if (result.warnings.length) process.stderr.write(`${name}: ${result.warnings.length} warning(s)\n${formatMessages(result.warnings)}\n`);
-  return { name, file, bytes: statSync(file).size, warnings: result.warnings.length };
+  return { name, file, bytes: statSync(file).size, warnings };
 }
 
 function usage(): never {

@@ -11,6 +11,7 @@ import { pathToFileURL } from 'node:url';
 import { kubeConfigYaml } from '../apiserver/kubeconfig.js';
 import { KubeRest, readyCondition, sameStatus, type KubeObject, type WatchHandle } from '../eventing/kube.js';
 import { entryFor, routeFor, serviceSettings, type EnvVar, type ServiceSettings } from './config.js';
+import { FunctionBundles } from './bundles.js';
 
 export { PATHS_ANNOTATION, functionNameFromImage } from './config.js';
 
@@ -29,8 +30,15 @@ export interface ServingOptions {
   idleWindowMs?: number;
   /** Where function folders are looked up (`<root>/<fn>/index.ts`); default `<repo>/functions`. */
   functionRoots?: string[];
-  /** Working directory of the function processes (where `tsx` resolves); default the repository root. */
+  /** Working directory of the function processes; default the repository root. */
   cwd?: string;
+  /**
+   * How a function process runs: `bundle` (default; the entry bundled as its image runs it) or
+   * `tsx` (the TypeScript sources compiled at start-up; env LOCAL_FUNCTION_RUNTIME=tsx).
+   */
+  runtime?: 'bundle' | 'tsx';
+  /** Where bundles are cached across runs; default node_modules/.cache/redis-operator-functions. */
+  bundleCacheDir?: string;
   /** Time between SIGTERM and SIGKILL. */
   stopGraceMs?: number;
   /** Time a starting process has to answer its readiness path. */
@@ -60,7 +68,7 @@ export interface Serving {
 }
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-const PARENT_GUARD = pathToFileURL(join(import.meta.dirname, 'parent-guard.ts')).href;
+const PARENT_GUARD = pathToFileURL(join(import.meta.dirname, 'parent-guard.mjs')).href;
 
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
@@ -98,6 +106,8 @@ class ServiceUnit {
       log: (m: string) => void;
       kubeconfigFor: (ns: string) => string;
       idleWindowMs?: number;
+      /** Set when functions run as bundles. */
+      bundles?: FunctionBundles;
     },
   ) {
     this.obj = obj;
@@ -123,6 +133,8 @@ class ServiceUnit {
       this.settings = undefined;
       this.problem = (err as Error).message;
     }
+    // Built ahead, as an image is pulled before the first request needs it.
+    if (this.settings && !this.problem) void this.ctx.bundles?.bundleFor(entryFor(this.settings.functionName, this.roots())!).catch(() => undefined);
     if (before !== JSON.stringify(obj.spec) && this.proc) {
       this.stale = true;
       if (this.active === 0) void this.stopProcess();
@@ -230,8 +242,9 @@ class ServiceUnit {
     const logDir = join(this.ctx.opts.stateDir, 'logs');
     mkdirSync(logDir, { recursive: true });
     const fd = openSync(join(logDir, `${this.ns}.${this.name}.log`), 'a');
+    const bundle = this.ctx.bundles ? await this.ctx.bundles.bundleFor(entry) : undefined;
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', PARENT_GUARD, entry], {
+    const child = spawn(process.execPath, bundle ? ['--import', PARENT_GUARD, bundle] : ['--import', 'tsx', '--import', PARENT_GUARD, entry], {
       cwd: this.ctx.opts.cwd ?? REPO_ROOT,
       env,
       stdio: ['pipe', fd, fd],
@@ -248,7 +261,7 @@ class ServiceUnit {
         this.info = undefined;
       }
     });
-    this.ctx.log(`serving: ${this.ns}/${this.name}: starting ${entry} (pid ${child.pid}, port ${port})`);
+    this.ctx.log(`serving: ${this.ns}/${this.name}: starting ${bundle ?? entry} (pid ${child.pid}, port ${port})`);
     const deadline = t0 + (this.ctx.opts.startTimeoutMs ?? 30_000);
     for (;;) {
       if (exited) throw new Error(`${this.ns}/${this.name}: the process exited before it answered (see its log)`);
@@ -318,6 +331,8 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
   const host = opts.host ?? '127.0.0.1';
   const envIdle = Number(process.env.LOCAL_IDLE_WINDOW_MS);
   const idleWindowMs = opts.idleWindowMs ?? (Number.isFinite(envIdle) && envIdle > 0 ? envIdle : undefined);
+  const runtime = opts.runtime ?? (process.env.LOCAL_FUNCTION_RUNTIME === 'tsx' ? 'tsx' : 'bundle');
+  const bundles = runtime === 'bundle' ? new FunctionBundles(opts.bundleCacheDir ?? join(REPO_ROOT, 'node_modules', '.cache', 'redis-operator-functions'), log) : undefined;
   const units = new Map<string, ServiceUnit>();
   mkdirSync(opts.stateDir, { recursive: true });
   let stopped = false;
@@ -476,7 +491,7 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
     let unit = units.get(k);
     if (unit) unit.update(o);
     else {
-      unit = new ServiceUnit(o, { opts, kube, log, kubeconfigFor, idleWindowMs });
+      unit = new ServiceUnit(o, { opts, kube, log, kubeconfigFor, idleWindowMs, ...(bundles ? { bundles } : {}) });
       units.set(k, unit);
     }
     void writeStatus(unit);
