@@ -78,3 +78,9 @@ export function progressOf(prev: ReshardStatus | undefined, remainingSlots: numb
     startedAt: (running && prev.startedAt) || kubeTime(now),
   };
 }
+
+/** The RESHARD column: `36% (3031/8192 slots)`, or `done (8192 slots)` once completed. */
+export function progressText(done: number, total: number, state?: string): string {
+  if (state === 'Completed') return `done (${total} slots)`;
+  return `${total ? Math.floor((100 * done) / total) : 100}% (${done}/${total} slots)`;
+}

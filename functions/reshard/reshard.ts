@@ -32,7 +32,7 @@ import { readClusterMap, sleep, type ClusterMap } from '../../shared/redis/execu
 import { planChunk } from '../../shared/redis/planner.js';
 import { slotsToRanges } from '../../shared/redis/topology.js';
 import type { Endpoint, SlotRange } from '../../shared/redis/types.js';
-import { planReshard, progressOf, statusMoves, type Operation, type ReshardIntent } from './plan.js';
+import { planReshard, progressOf, progressText, statusMoves, type Operation, type ReshardIntent } from './plan.js';
 
 export interface ReshardSettings {
   /** Time one request spends moving slots; well inside the Knative timeout (300 s). */
@@ -169,7 +169,8 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
   let writes: Promise<void> = Promise.resolve();
   const writeStatus = (reshard: ReshardStatus | Partial<ReshardStatus>, condition?: Omit<Condition, 'lastTransitionTime'>, phase?: string) => {
     writes = writes.then(async () => {
-      const body: Record<string, unknown> = { reshard: { ...reshard, updatedAt: kubeTime() } };
+      const shown = reshard.slotsDone !== undefined && reshard.slotsTotal !== undefined ? { progress: progressText(reshard.slotsDone, reshard.slotsTotal, reshard.state) } : {};
+      const body: Record<string, unknown> = { reshard: { ...reshard, ...shown, updatedAt: kubeTime() } };
       if (condition) {
         const fresh = await kube.getCluster<RedisCluster>(ref);
         body['conditions'] = setCondition((fresh?.status?.conditions ?? []) as Condition[], condition);
@@ -248,7 +249,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
       onProgress: (p) => {
         if (Date.now() - lastWrite < settings.progressEveryMs) return;
         lastWrite = Date.now();
-        void writeStatus({ slotsDone: progress.slotsDone + p.slotsDone, keysMoved: keysBefore + p.keysMoved });
+        void writeStatus({ slotsDone: progress.slotsDone + p.slotsDone, slotsTotal: progress.slotsTotal, keysMoved: keysBefore + p.keysMoved });
       },
     });
     const keysMoved = keysBefore + result.keysMoved;
@@ -307,3 +308,4 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
     return { kind: 'completed', event, slotsMoved: total, keysMoved };
   }
 }
+

@@ -52,6 +52,7 @@ export function redisClusterCrd() {
               jsonPath: '.status.conditions[?(@.type=="Ready")].status',
               description: 'Whether every slot is served and every node is in place',
             },
+            { name: 'RESHARD', type: 'string', jsonPath: '.status.reshard.progress', description: 'Progress of the last reshard' },
             { name: 'AGE', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the Redis cluster' },
           ],
           subresources: {

@@ -78,6 +78,7 @@ export const reshardStatusSchema = z.strictObject({
   slotsDone: count.optional(),
   slotsTotal: count.optional(),
   keysMoved: count.optional(),
+  progress: z.string().max(64).optional().describe('slotsDone/slotsTotal as a person reads it (the RESHARD column).'),
   currentMoves: z.array(slotMoveSchema).max(256).optional().describe('Migrations in flight.'),
   startedAt: dateTime.optional(),
   updatedAt: dateTime.optional(),

@@ -154,6 +154,10 @@ describe('scaling end to end', () => {
     expect(stats.ops).toBeGreaterThan(100);
     expect(stats.failures).toEqual([]);
     expect(reshardOf(ready)).toMatchObject({ state: 'Completed', slotsTotal: 4096, slotsDone: 4096 });
+    // What a person sees in `kubectl get`: the RESHARD column.
+    const table = await e2e.kubectl(['get', 'rediscluster', NAME, '-n', NS]);
+    const [header, row] = table.stdout.trim().split('\n').map((l) => l.split(/\s{2,}/));
+    expect(row![header!.indexOf('RESHARD')]).toBe('done (4096 slots)');
     await expectKeys(ready, stats.acked);
   }, 400_000);
 

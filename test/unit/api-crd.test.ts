@@ -97,7 +97,7 @@ describe('the CRD declaration', () => {
     expect(committedCrd.spec.names.categories).toContain('redis');
   });
 
-  it("has the reference's printer columns, then STATUS, READY and AGE", () => {
+  it("has the reference's printer columns, then STATUS, READY, RESHARD and AGE", () => {
     const columns = version.additionalPrinterColumns.map((c: { name: string; jsonPath: string }) => `${c.name} ${c.jsonPath}`);
     expect(columns).toEqual([
       'MASTERS .spec.masters',
@@ -106,6 +106,7 @@ describe('the CRD declaration', () => {
       'BASEPORT .spec.basePort',
       'STATUS .status.phase',
       'READY .status.conditions[?(@.type=="Ready")].status',
+      'RESHARD .status.reshard.progress',
       'AGE .metadata.creationTimestamp',
     ]);
   });

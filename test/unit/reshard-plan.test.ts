@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planReshard, progressOf, statusMoves } from '../../functions/reshard/plan.js';
+import { planReshard, progressOf, progressText, statusMoves } from '../../functions/reshard/plan.js';
 import { applyMoves, planChunk, splitSlots } from '../../shared/redis/planner.js';
 import { countSlots } from '../../shared/redis/topology.js';
 import type { SlotRange } from '../../shared/redis/types.js';
@@ -75,5 +75,14 @@ describe('reshard progress', () => {
     expect(progressOf(prev, 3096, now)).toEqual({ slotsTotal: 4096, slotsDone: 1000, keysMoved: 7000, startedAt: '2026-11-24T11:00:00Z' });
     expect(progressOf(prev, 2000, now).slotsDone).toBe(2096);
     expect(progressOf(prev, 5000, now)).toMatchObject({ slotsTotal: 6000, slotsDone: 1000 });
+  });
+});
+
+describe('the RESHARD column', () => {
+  it('shows the share of slots moved while running and the total once completed', () => {
+    expect(progressText(3031, 8192, 'Running')).toBe('36% (3031/8192 slots)');
+    expect(progressText(0, 4096)).toBe('0% (0/4096 slots)');
+    expect(progressText(4096, 4096, 'Completed')).toBe('done (4096 slots)');
+    expect(progressText(0, 0, 'Running')).toBe('100% (0/0 slots)');
   });
 });
