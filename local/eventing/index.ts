@@ -42,6 +42,13 @@ export interface Eventing {
   brokerUrl(namespace: string, name: string): string;
   /** `K_SINK` (and `K_CE_OVERRIDES`) from the SinkBinding whose subject is this object; empty when none. */
   sinkBindingEnv(subject: SinkBindingSubject): Promise<Record<string, string>>;
+  /**
+   * Closes the Broker ingress (as when Knative's broker-ingress has no ready Pod): senders get
+   * connection refused; Triggers, sources and deliveries in flight go on.
+   */
+  stopIngress(): Promise<void>;
+  /** Listens again on the same port, so every resolved Broker address (K_SINK) works again. */
+  startIngress(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -105,10 +112,21 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
       if (!res.headersSent) answer(res, 500, 'internal error');
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 8002, opts.host ?? '127.0.0.1', () => resolve());
-  });
+  const listen = (at: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at, opts.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  const closeIngress = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      // The callback gets an error when the ingress is already closed: closed either way.
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  await listen(opts.port ?? 8002);
   const port = (server.address() as AddressInfo).port;
   const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
   const brokerUrl = (ns: string, name: string): string => `${url}/${ns}/${name}`;
@@ -446,15 +464,17 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
       }
       return {};
     },
+    stopIngress: closeIngress,
+    async startIngress() {
+      if (server.listening || stopped) return;
+      await listen(port);
+    },
     async stop() {
       stopped = true;
       watches.forEach((w) => w.stop());
       for (const k of [...apiSources.keys()]) stopApiServerSource(k);
       for (const k of [...pings.keys()]) stopPingSource(k);
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
+      await closeIngress();
       await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, 2000))]);
     },
   };
