@@ -44,6 +44,8 @@ export interface ReshardSettings {
   settleMs: number;
   /** Least time between two progress writes while a chunk runs. */
   progressEveryMs: number;
+  /** How long a request waits for a Lease another writer holds before it answers busy. */
+  leaseWaitMs: number;
 }
 
 export const DEFAULT_SETTINGS: ReshardSettings = {
@@ -52,6 +54,7 @@ export const DEFAULT_SETTINGS: ReshardSettings = {
   leaseSeconds: 20,
   settleMs: 30_000,
   progressEveryMs: 2000,
+  leaseWaitMs: 10_000,
 };
 
 export interface ReshardDeps {
@@ -142,7 +145,14 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
   if (!validated.ok) return { kind: 'gone', message: `invalid spec: ${validated.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` };
   const spec = validated.spec;
 
-  const lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: settings.leaseSeconds });
+  // Reconcile holds the Lease for short passes (a burst of Pod events while Pods are added): waiting
+  // for a gap costs far less than a busy answer and the Trigger's exponential back-off.
+  const leaseBy = Date.now() + settings.leaseWaitMs;
+  let lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: settings.leaseSeconds });
+  while (!lease && Date.now() < leaseBy && !deps.signal?.aborted) {
+    await sleep(200);
+    lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: settings.leaseSeconds });
+  }
   if (!lease) {
     const holder = await kube.coordination
       .readNamespacedLease({ name: leaseNameFor(ref.name), namespace: ref.namespace })
@@ -167,10 +177,10 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
 
   // Status writes go one after another, each against the freshest conditions.
   let writes: Promise<void> = Promise.resolve();
-  const writeStatus = (reshard: ReshardStatus | Partial<ReshardStatus>, condition?: Omit<Condition, 'lastTransitionTime'>, phase?: string) => {
+  const writeStatus = (reshard: ReshardStatus | Partial<ReshardStatus> | undefined, condition?: Omit<Condition, 'lastTransitionTime'>, phase?: string) => {
     writes = writes.then(async () => {
-      const shown = reshard.slotsDone !== undefined && reshard.slotsTotal !== undefined ? { progress: progressText(reshard.slotsDone, reshard.slotsTotal, reshard.state) } : {};
-      const body: Record<string, unknown> = { reshard: { ...reshard, ...shown, updatedAt: kubeTime() } };
+      const body: Record<string, unknown> = {};
+      if (reshard) body['reshard'] = { ...reshard, ...shownProgress(reshard), updatedAt: kubeTime() };
       if (condition) {
         const fresh = await kube.getCluster<RedisCluster>(ref);
         body['conditions'] = setCondition((fresh?.status?.conditions ?? []) as Condition[], condition);
@@ -295,6 +305,9 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
     const message = total === 0 ? 'nothing to move: the slots are where the spec wants them' : `${total} slots and ${keysMoved} keys moved in ${Math.round(durationMs / 1000)} s`;
     // A late or repeated request after a finished reshard keeps that reshard's record.
     const keepRecord = total === 0 && prev !== undefined && prev.state !== 'Running';
+    // Reconcile's claim that a reshard was asked for is answered either way: nothing left to wait for.
+    const claimed = cr0?.status?.conditions?.find((c) => c.type === CONDITION_TYPES.Resharding)?.reason === 'Requested';
+    if (keepRecord && claimed) await writeStatus(undefined, { type: CONDITION_TYPES.Resharding, status: 'False', reason: 'ReshardCompleted', message, observedGeneration: generation });
     if (!keepRecord) await writeStatus(
       { state: 'Completed', ...(prev?.operation || intent.operation ? { operation: prev?.state === 'Running' && prev.operation ? prev.operation : intent.operation } : {}), slotsTotal: total, slotsDone: total, keysMoved, currentMoves: [], startedAt, message },
       { type: CONDITION_TYPES.Resharding, status: 'False', reason: 'ReshardCompleted', message, observedGeneration: generation },
@@ -309,3 +322,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
   }
 }
 
+/** The RESHARD column's text for a write that carries both counts. */
+function shownProgress(reshard: Partial<ReshardStatus>): { progress?: string } {
+  return reshard.slotsDone !== undefined && reshard.slotsTotal !== undefined ? { progress: progressText(reshard.slotsDone, reshard.slotsTotal, reshard.state) } : {};
+}

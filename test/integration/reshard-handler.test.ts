@@ -36,7 +36,7 @@ function deps(over: Partial<ReshardDeps> = {}): ReshardDeps {
     log,
     holder: 'reshard/test/1',
     source: '/redis-operator/reshard',
-    settings: { ...DEFAULT_SETTINGS, chunkSlots: 1500, settleMs: 10_000, progressEveryMs: 200 },
+    settings: { ...DEFAULT_SETTINGS, chunkSlots: 1500, settleMs: 10_000, progressEveryMs: 200, leaseWaitMs: 0 },
     ...over,
   };
 }
@@ -140,6 +140,17 @@ describe('reshard handler', () => {
     } finally {
       await held!.release();
     }
+  }, 30_000);
+
+  it('a Lease another writer releases within the wait is taken: no busy answer, no back-off', async () => {
+    const held = await tryAcquireLease(kube, REF, { holder: 'reconcile/other/2', durationSeconds: 30 });
+    expect(held).toBeDefined();
+    const releasedAt = Date.now() + 1000;
+    const release = new Promise((r) => setTimeout(r, 1000)).then(() => held!.release());
+    const r = await runReshardChunk(REF, { id: 'wait', source: 's', step: 2 }, deps({ settings: { ...deps().settings, chunkSlots: 1, leaseWaitMs: 5000 } }));
+    await release;
+    expect(r.kind).not.toBe('busy');
+    expect(Date.now()).toBeGreaterThanOrEqual(releasedAt);
   }, 30_000);
 
   it('a chunk that dies mid-migration leaves slots open; the next delivery rolls them forward and finishes', async () => {
