@@ -45,11 +45,13 @@ import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildSe
 import { computeStatus, isReady, readyCounts, statusChanged, type Blocker } from './status.js';
 import { RetryError } from './errors.js';
 import { teardown } from './teardown.js';
-import { setCondition } from '../../shared/kube/conditions.js';
+import { setCondition, type Condition } from '../../shared/kube/conditions.js';
 
 export const FINALIZER = 'redis.redis/finalizer';
 /** A reshard whose progress is older than this is taken as abandoned. */
 export const RESHARD_STALE_MS = 5 * 60_000;
+/** A requested reshard that has not started within this is requested again. */
+export const RESHARD_REQUEST_GRACE_MS = 60_000;
 
 export interface ReconcileDeps {
   kube: Kube;
@@ -199,6 +201,7 @@ type PassOutcome = PassResult | { kind: 'spec-changed'; generation: number | und
 
 async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): Promise<PassOutcome> {
   const { kube, log } = deps;
+  const passStarted = Date.now();
   let cr = await kube.getCluster<RedisCluster>(ref);
   if (!cr) return { kind: 'gone' };
 
@@ -224,7 +227,11 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     deps.recorder.record(cr as KubernetesObject, type, reason, message).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'recording an Event failed'));
 
   let stored = prevStatus;
-  const writeStatus = async (next: RedisClusterStatus) => {
+  // The Resharding condition belongs to the reshard function: a write carries its latest one, read
+  // just before, unless this pass is the one asking for a reshard (`reshardClaim`).
+  const writeStatus = async (computed: RedisClusterStatus, reshardClaim?: Condition) => {
+    const theirs = reshardClaim ?? (await kube.getCluster<RedisCluster>(ref))?.status?.conditions?.find((c) => c.type === CONDITION_TYPES.Resharding);
+    const next = { ...computed, conditions: withCondition(computed.conditions ?? [], CONDITION_TYPES.Resharding, theirs as Condition | undefined) };
     if (!statusChanged(stored, next)) return;
     await kube.patchClusterStatus(ref, next as Record<string, unknown>);
     const before = stored;
@@ -280,6 +287,13 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     const reshardRunning =
       (prevStatus?.reshard?.state === 'Running' || prevStatus?.reshard?.state === 'Planned') &&
       !(Date.now() - reshardSeen > RESHARD_STALE_MS);
+    // Requested by an earlier pass and not started yet: the reshard function is waiting for the Lease.
+    const reshardCondition = prevStatus?.conditions?.find((c) => c.type === CONDITION_TYPES.Resharding);
+    const reshardRequested =
+      reshardCondition?.status === 'True' &&
+      reshardCondition.reason === 'Requested' &&
+      reshardCondition.observedGeneration === generation &&
+      Date.now() - Date.parse(reshardCondition.lastTransitionTime ?? '') < RESHARD_REQUEST_GRACE_MS;
     let reshardEvent: CloudEventV1<unknown> | undefined;
 
     for (let round = 0; ; round++) {
@@ -333,7 +347,14 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
           masters: spec.masters,
           replicasPerMaster: spec.replicas,
         }).length === 0;
-      if (!blocker && !inShape && ready.length > 0 && !lease) {
+      // While a reshard is requested or runs, its function needs the Lease (to start, and between
+      // chunks); a pass with no Pod to place leaves it alone (healing waits for the reshard anyway).
+      const reshardOnly =
+        (reshardRunning || reshardRequested) && plan.create.length === 0 && plan.surplus.length === 0 && wanted.every((p) => p.ready && picture.members.has(p.name));
+      // Nor does it write the status: the reshard function reports progress, and slot ranges that
+      // change with every move would make each write trigger the next pass.
+      if (reshardOnly && !lease) return { kind: 'done', ...(stored?.phase ? { phase: stored.phase } : {}) };
+      if (!blocker && !inShape && !reshardOnly && ready.length > 0 && !lease) {
         lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: deps.leaseDurationSeconds ?? 15 });
         if (!lease) return { kind: 'busy' };
         lease.keepRenewed((err) => {
@@ -394,7 +415,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
       picture = await readPicture(pool, pods);
       const counts = readyCounts(picture.view);
       const slotShards = new Set(wanted.filter((p) => picture.roles.masters.has(p.name) && p.shard !== undefined).map((p) => p.shard!));
-      let resharding = reshardRunning;
+      let resharding = reshardRunning || reshardRequested;
       if (!blocker && lease && formed && !reshardRunning && counts.slotOwners > 0) {
         const allJoined = plan.shards.every((s) => slotShards.has(s));
         if (counts.slotOwners < spec.masters && allJoined) {
@@ -452,6 +473,15 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
         resharding,
         scaling,
       });
+      const reshardClaim = reshardEvent
+        ? setCondition(next.conditions ?? [], {
+            type: CONDITION_TYPES.Resharding,
+            status: 'True',
+            reason: 'Requested',
+            message: (reshardEvent.data as { reason: string }).reason,
+            observedGeneration: generation,
+          }).find((c) => c.type === CONDITION_TYPES.Resharding)
+        : undefined;
       // Kept by later rounds, which start from the stored conditions.
       const recoveredEmpty = actions.filter((a) => a.kind === 'slots-recovered-empty');
       if (recoveredEmpty.length) {
@@ -464,14 +494,16 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
         });
       }
       // Every round that changes what a person would read writes it; an unchanged status is not written.
-      await writeStatus(next);
+      await writeStatus(next, reshardClaim);
       const settled = next.phase === 'Ready' || !!blocker || resharding || !lease;
       if (settled || Date.now() > deadline) {
         return reshardEvent ? { kind: 'reshard', event: reshardEvent, phase: next.phase } : { kind: 'done', phase: next.phase };
       }
       // Not there yet (a failover under way, a Pod starting): look again shortly, within the budget.
       if (round % 10 === 0) log.info({ round, phase: next.phase, reason: next.conditions?.find((c) => c.type === CONDITION_TYPES.Ready)?.message }, 'not converged yet');
-      await sleep(1000);
+      // Pods that just started become ready within a second or two: look sooner for them.
+      const podsStarting = wanted.some((p) => !p.ready) && Date.now() - passStarted < 10_000;
+      await sleep(podsStarting ? 250 : 1000);
       await lease?.renew().catch(() => undefined);
     }
   } finally {
@@ -493,44 +525,56 @@ async function placeNodes(pool: RedisPool, shards: number[], pods: PodInfo[], pi
   const memberReports = [...picture.reports.entries()].filter(([n]) => picture.members.has(n)).map(([, r]) => r);
   const seed = memberReports.find((r) => picture.view.nodes.get(r.myId)?.role === 'master' && (picture.view.nodes.get(r.myId)?.slots.length ?? 0) > 0) ?? memberReports[0];
   if (!seed) return actions;
-  const jobs: Promise<void>[] = [];
   const joined = new Set(pods.filter((p) => picture.members.has(p.name)).map((p) => p.shard));
+
+  /** A new shard: its first Pod joins as an empty master (the reshard gives it slots). */
+  const joinMaster = async (first: PodInfo, shard: number): Promise<void> => {
+    const r = picture.reports.get(first.name)!;
+    await pool.call(endpoint(first), 'CLUSTER', 'MEET', seed.address.ip, seed.address.port);
+    await waitFor(`${first.name} to join the cluster`, 20_000, async () => {
+      const { reports } = await pool.readAll([seed.address]);
+      return reports[0]?.nodes.some((v) => v.id === r.myId && !v.flags.includes('handshake')) ? true : undefined;
+    }, 200);
+    actions.push({ kind: 'meet', nodeId: r.myId, message: `${first.name} joined as an empty master of shard ${shard}` });
+  };
+
+  // Shards are placed side by side: each joins its master, then attaches its replicas.
+  const jobs: Promise<void>[] = [];
   for (const shard of shards) {
     const inShard = pods.filter((p) => p.shard === shard).sort((a, b) => a.ordinal - b.ordinal);
     const members = inShard.filter((p) => picture.members.has(p.name));
     const fresh = inShard.filter((p) => p.ready && picture.reports.has(p.name) && !picture.members.has(p.name));
     if (fresh.length === 0) continue;
     let master = members.find((p) => picture.roles.masters.has(p.name));
+    let joining: Promise<void> = Promise.resolve();
     // Only while fewer shards than masters have joined: a shard left over from a drain never rejoins.
     if (!master && members.length === 0 && joined.size < masters) {
       joined.add(shard);
-      // A new shard: its first Pod joins as an empty master.
-      const first = fresh.shift()!;
-      const r = picture.reports.get(first.name)!;
-      await pool.call(endpoint(first), 'CLUSTER', 'MEET', seed.address.ip, seed.address.port);
-      await waitFor(`${first.name} to join the cluster`, 20_000, async () => {
-        const { reports } = await pool.readAll([seed.address]);
-        return reports[0]?.nodes.some((v) => v.id === r.myId && !v.flags.includes('handshake')) ? true : undefined;
-      }, 200);
-      actions.push({ kind: 'meet', nodeId: r.myId, message: `${first.name} joined as an empty master of shard ${shard}` });
-      master = first;
+      master = fresh.shift()!;
+      joining = joinMaster(master, shard);
     }
     if (!master) {
       log.info({ shard }, 'shard has no master yet (failover under way); its new Pods wait');
       continue;
     }
-    const masterId = picture.reports.get(master.name)?.myId;
+    const masterPod = master;
+    const masterId = picture.reports.get(masterPod.name)?.myId;
     if (!masterId) continue;
-    for (const p of fresh) {
-      jobs.push(
-        attachReplica(pool, endpoint(p), masterId, { seed: seed.address, timeoutMs: 60_000 }).then((a) => {
-          for (const x of a) if (x.kind === 'replicate') actions.push({ ...x, message: `${p.name} attached as a replica of ${master!.name} (shard ${shard})` });
-        }),
-      );
-    }
+    jobs.push(
+      joining.then(async () => {
+        const attached = await Promise.allSettled(
+          fresh.map(async (p) => {
+            // Meeting its master directly: REPLICATE needs the master known, which gossip alone takes seconds to tell.
+            const done = await attachReplica(pool, endpoint(p), masterId, { seed: endpoint(masterPod), seedBusPort: masterPod.busPort, timeoutMs: 60_000 });
+            for (const x of done) if (x.kind === 'replicate') actions.push({ ...x, message: `${p.name} attached as a replica of ${masterPod.name} (shard ${shard})` });
+          }),
+        );
+        for (const r of attached) if (r.status === 'rejected') log.warn({ shard, err: errorMessage(r.reason) }, 'attaching a replica failed');
+      }),
+    );
   }
   const results = await Promise.allSettled(jobs);
-  for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'attaching a replica failed');
+  for (const r of results) if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'joining a new shard failed');
   return actions;
 }
 
@@ -580,4 +624,13 @@ async function removeShard(kube: Kube, pool: RedisPool, cluster: ClusterIdentity
     await deletePod(kube, cluster, p.name, spec);
   }
   return actions;
+}
+
+/** `conditions` with the entry of `type` replaced by `condition` (in place), or dropped when there is none. */
+function withCondition(conditions: readonly Condition[], type: string, condition: Condition | undefined): Condition[] {
+  const out = conditions.filter((c) => c.type !== type || condition);
+  const i = out.findIndex((c) => c.type === type);
+  if (condition && i >= 0) out[i] = condition;
+  else if (condition) out.push(condition);
+  return out;
 }
