@@ -355,6 +355,11 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
       }
     };
     res.once('close', release);
+    // Queued before the platform began to stop: no new process after stop().
+    if (stopped) {
+      release();
+      return reply(res, 503, 'shutting down');
+    }
     let info: ServiceProcessInfo;
     try {
       info = await unit.ensureRunning();
