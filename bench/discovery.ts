@@ -15,6 +15,7 @@ import { parse } from 'yaml';
 import { kubeConfigYaml } from '../local/apiserver/kubeconfig.js';
 import { startApiServer, kubeConfigFor } from '../local/apiserver/index.js';
 import { Kube } from '../shared/kube/client.js';
+import { percentile } from './lib/stats.js';
 import { RedisPool } from '../shared/redis/connection.js';
 import { ensureCreated } from '../shared/redis/executor/create.js';
 import { formatRange } from '../shared/redis/topology.js';
@@ -62,11 +63,6 @@ function delta(before: Map<string, number>, after: Map<string, number>, nodes: n
     if (d > 0) out.set(cmd, d);
   }
   return out;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 interface LoadResult {

@@ -3,29 +3,25 @@
 // path: planner + executor, no platform) on the same data, and a client's latency before and
 // during the reshard.
 //
-//   npm run bench:e2e -- [--keys 1000000] [--value-bytes 64] [--json]
+//   npm run bench:e2e -- [--keys 1000000] [--value-bytes 64] [--runs 1] [--json]
 import { performance } from 'node:perf_hooks';
 import type { Cluster } from 'ioredis';
 import { RedisPool } from '../shared/redis/connection.js';
 import { readClusterMap } from '../shared/redis/executor/util.js';
 import { hasFlag, positiveIntArg } from './lib/args.js';
+import { median, percentile } from './lib/stats.js';
 import { loadData, verifyData } from './lib/data.js';
-import { SCENARIOS, buildCluster, checkData, runEngine } from './lib/scenario.js';
+import { SCALE_OUT_WITH_REPLICAS, buildCluster, checkData, runEngine, runRedisCli } from './lib/scenario.js';
 import { applyCluster, clusterClient, eventually, startE2E, statusNodes, waitForReady, type E2E } from '../test/helpers/e2e.js';
 import type { KubeObject } from '../local/eventing/kube.js';
 
 const keys = positiveIntArg('keys', 1_000_000);
+const runs = positiveIntArg('runs', 1);
 const valueBytes = positiveIntArg('value-bytes', 64);
 const json = hasFlag('json');
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 const NS = 'cache';
 const NAME = 'bench';
-
-function percentile(xs: number[], p: number): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-}
 
 interface Sample {
   at: number;
@@ -40,7 +36,8 @@ function startProbe(client: Cluster, workers = 4) {
   let seq = 0;
   const loop = async () => {
     while (!stopped) {
-      const key = `probe:${seq++}`;
+      // A fixed set of keys: the client must not grow the data set the comparison is about.
+      const key = `probe:${seq++ % 1000}`;
       for (const op of [() => client.set(key, 'x'.repeat(32)), () => client.get(key)]) {
         const t = performance.now();
         try {
@@ -156,48 +153,84 @@ async function endToEnd() {
   }
 }
 
-async function engineAlone() {
-  const sc = SCENARIOS.find((s) => s.name === '3->6')!;
-  const c = await buildCluster(sc, keys, valueBytes);
+async function baseline(engine: 'engine' | 'redis-cli-p1000') {
+  const c = await buildCluster(SCALE_OUT_WITH_REPLICAS, keys, valueBytes);
   try {
     const t0 = performance.now();
-    const result = await runEngine(sc, c);
+    const keysMoved = engine === 'engine' ? (await runEngine(SCALE_OUT_WITH_REPLICAS, c)).keysMoved : (await runRedisCli(SCALE_OUT_WITH_REPLICAS, c, 1000), undefined);
     const seconds = (performance.now() - t0) / 1000;
     const { lost } = await checkData(c, keys, valueBytes);
-    return { seconds, keysMoved: result.keysMoved, slotsMoved: result.slotsMoved, lost };
+    return { seconds, keysMoved, lost };
   } finally {
     await c.close();
   }
 }
 
-log(`end to end: 3 -> 6 masters with ${keys} keys`);
-const e2eResult = await endToEnd();
-log(`end to end: ${e2eResult.seconds.toFixed(1)} s, lost ${e2eResult.lost}`);
-log('engine alone on the same data');
-const engine = await engineAlone();
-log(`engine alone: ${engine.seconds.toFixed(1)} s, lost ${engine.lost}`);
+interface RunResult {
+  e2e: Awaited<ReturnType<typeof endToEnd>>;
+  engine: Awaited<ReturnType<typeof baseline>>;
+  cli: Awaited<ReturnType<typeof baseline>>;
+}
+const runsResult: RunResult[] = [];
+for (let run = 1; run <= runs; run++) {
+  log(`run ${run}/${runs}: end to end, 3 -> 6 masters with ${keys} keys`);
+  const e2e = await endToEnd();
+  log(`end to end: ${e2e.seconds.toFixed(1)} s, lost ${e2e.lost}`);
+  log('engine alone on the same data and shape');
+  const engine = await baseline('engine');
+  log(`engine alone: ${engine.seconds.toFixed(1)} s, lost ${engine.lost}`);
+  log('redis-cli --cluster rebalance --cluster-pipeline 1000 on the same data and shape');
+  const cli = await baseline('redis-cli-p1000');
+  log(`redis-cli: ${cli.seconds.toFixed(1)} s, lost ${cli.lost}`);
+  runsResult.push({ e2e, engine, cli });
+}
+
+const e2eS = median(runsResult.map((r) => r.e2e.seconds));
+const engineS = median(runsResult.map((r) => r.engine.seconds));
+const cliS = median(runsResult.map((r) => r.cli.seconds));
+const summary = {
+  keys,
+  valueBytes,
+  runs,
+  medians: {
+    e2eSeconds: e2eS,
+    toReshardSeconds: median(runsResult.map((r) => r.e2e.toReshardSeconds ?? NaN)),
+    reshardSeenSeconds: median(runsResult.map((r) => r.e2e.reshardSeenSeconds ?? NaN)),
+    afterReshardSeconds: median(runsResult.map((r) => r.e2e.afterReshardSeconds ?? NaN)),
+    engineSeconds: engineS,
+    redisCliP1000Seconds: cliS,
+    e2eOverEngine: e2eS / engineS,
+    redisCliOverEngine: cliS / engineS,
+  },
+  runsResult,
+};
 
 if (json) {
-  process.stdout.write(`${JSON.stringify({ keys, valueBytes, e2e: e2eResult, engine }, null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
 } else {
   const f = (n: number | undefined, d = 1) => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
-  const p = e2eResult.probe;
+  const m = summary.medians;
+  const per = (pick: (r: RunResult) => number | undefined, d = 1) => runsResult.map((r) => f(pick(r), d)).join(', ');
+  const lost = (pick: (r: RunResult) => number) => Math.max(...runsResult.map(pick));
+  const p = (r: RunResult) => r.e2e.probe;
   process.stdout.write(
     [
-      `3 -> 6 masters, ${keys} keys of ${valueBytes} bytes`,
-      `| path | seconds | keys moved | keys lost |`,
-      `|---|---|---|---|`,
-      `| kubectl scale -> Ready (embedded platform) | ${f(e2eResult.seconds)} | ${e2eResult.keysMoved ?? '-'} | ${e2eResult.lost} of ${e2eResult.checked} |`,
-      `| - scale -> reshard Running (Pods created, joined as empty masters) | ${f(e2eResult.toReshardSeconds)} | | |`,
-      `| - reshard Running -> Completed (as polled; status startedAt -> updatedAt ${f(e2eResult.reshardSeconds)}) | ${f(e2eResult.reshardSeenSeconds)} | | |`,
-      `| - Completed -> Ready (replicas in sync, status) | ${f(e2eResult.afterReshardSeconds)} | | |`,
-      `| engine alone (planner + executor) | ${f(engine.seconds)} | ${engine.keysMoved} | ${engine.lost} |`,
-      '',
-      `| client latency (ms) | ops | p50 | p99 | max |`,
+      `3 -> 6 masters (every master with one replica), ${keys} keys of ${valueBytes} bytes; median of ${runs} run(s)`,
+      `| path | median s | runs (s) | x engine | keys lost (max) |`,
       `|---|---|---|---|---|`,
-      `| before (10 s) | ${p.before.ops} | ${f(p.before.p50, 2)} | ${f(p.before.p99, 2)} | ${f(p.before.max, 1)} |`,
-      `| during scale -> Ready | ${p.during.ops} | ${f(p.during.p50, 2)} | ${f(p.during.p99, 2)} | ${f(p.during.max, 1)} |`,
-      `client failures: ${p.failures}`,
+      `| kubectl scale -> Ready (embedded platform) | ${f(m.e2eSeconds)} | ${per((r) => r.e2e.seconds)} | ${f(m.e2eOverEngine, 2)} | ${lost((r) => r.e2e.lost)} |`,
+      `| - scale -> reshard Running (Pods created and joined) | ${f(m.toReshardSeconds)} | ${per((r) => r.e2e.toReshardSeconds)} | | |`,
+      `| - reshard Running -> Completed (as polled) | ${f(m.reshardSeenSeconds)} | ${per((r) => r.e2e.reshardSeenSeconds)} | | |`,
+      `| - Completed -> Ready | ${f(m.afterReshardSeconds)} | ${per((r) => r.e2e.afterReshardSeconds)} | | |`,
+      `| engine alone (planner + executor), same data and shape | ${f(m.engineSeconds)} | ${per((r) => r.engine.seconds)} | 1.00 | ${lost((r) => r.engine.lost)} |`,
+      `| redis-cli --cluster rebalance --cluster-pipeline 1000, same data and shape | ${f(m.redisCliP1000Seconds)} | ${per((r) => r.cli.seconds)} | ${f(m.redisCliOverEngine, 2)} | ${lost((r) => r.cli.lost)} |`,
+      '',
+      `| client latency (ms), per run | p50 | p99 | max | failures |`,
+      `|---|---|---|---|---|`,
+      ...runsResult.flatMap((r, i) => [
+        `| run ${i + 1} before (10 s, ${p(r).before.ops} ops) | ${f(p(r).before.p50, 2)} | ${f(p(r).before.p99, 2)} | ${f(p(r).before.max, 1)} | |`,
+        `| run ${i + 1} during scale -> Ready (${p(r).during.ops} ops) | ${f(p(r).during.p50, 2)} | ${f(p(r).during.p99, 2)} | ${f(p(r).during.max, 1)} | ${p(r).failures} |`,
+      ]),
       '',
     ].join('\n'),
   );

@@ -6,16 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { argValue, hasFlag, positiveIntArg } from './lib/args.js';
+import { median } from './lib/stats.js';
 import { SCENARIOS, buildCluster, checkData, runEngine, runRedisCli, type Scenario } from './lib/scenario.js';
 
 type EngineName = 'engine' | 'redis-cli' | 'redis-cli-p1000';
-
-const median = (xs: number[]) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const keys = positiveIntArg('keys', 1_000_000);
 const runs = positiveIntArg('runs', 3);

@@ -19,6 +19,8 @@ export interface Scenario {
   replicas: number;
   /** Empty masters joined before a scale-out. */
   empty: number;
+  /** The first `emptyReplicas` empty masters get one replica each (the shape the operator builds). */
+  emptyReplicas?: number;
   /** The last `drain` masters are drained (scale-in). */
   drain: number;
 }
@@ -28,6 +30,9 @@ export const SCENARIOS: Scenario[] = [
   { name: '3->6', masters: 3, replicas: 3, empty: 3, drain: 0 },
   { name: '4->3', masters: 4, replicas: 3, empty: 0, drain: 1 },
 ];
+
+/** 3 -> 6 as the operator runs it: every master, new ones included, has a replica. */
+export const SCALE_OUT_WITH_REPLICAS: Scenario = { name: '3->6 (new masters with replicas)', masters: 3, replicas: 3, empty: 3, emptyReplicas: 3, drain: 0 };
 
 export interface BuiltCluster {
   harness: Harness;
@@ -40,7 +45,7 @@ export interface BuiltCluster {
 }
 
 export async function buildCluster(sc: Scenario, keys: number, valueBytes: number): Promise<BuiltCluster> {
-  const total = sc.masters + sc.replicas + sc.empty;
+  const total = sc.masters + sc.replicas + sc.empty + (sc.emptyReplicas ?? 0);
   const harness = await startRedisNodes(total);
   const pool = new RedisPool();
   const close = async () => {
@@ -50,7 +55,9 @@ export async function buildCluster(sc: Scenario, keys: number, valueBytes: numbe
   try {
     const desired = harness.desiredNodes();
     const plan = evenCreatePlan(desired.slice(0, sc.masters + sc.replicas), sc.masters, 1);
-    for (const d of desired.slice(sc.masters + sc.replicas)) plan.masters.push({ node: d.name, slots: [] });
+    const empty = desired.slice(sc.masters + sc.replicas, sc.masters + sc.replicas + sc.empty);
+    for (const d of empty) plan.masters.push({ node: d.name, slots: [] });
+    desired.slice(sc.masters + sc.replicas + sc.empty).forEach((d, i) => plan.replicas.push({ node: d.name, masterNode: empty[i]!.name }));
     const created = await ensureCreated(pool, desired, plan);
     if (!created.done) throw new Error(`cluster not formed: ${created.problems.map((p) => p.message).join('; ')}`);
     const ids = await Promise.all(harness.endpoints.map(async (e) => (await pool.readReport(e)).myId));
@@ -70,7 +77,7 @@ export async function buildCluster(sc: Scenario, keys: number, valueBytes: numbe
       harness,
       pool,
       ids,
-      emptyIds: ids.slice(sc.masters + sc.replicas),
+      emptyIds: ids.slice(sc.masters + sc.replicas, sc.masters + sc.replicas + sc.empty),
       drainIds: ids.slice(sc.masters - sc.drain, sc.masters),
       seed: harness.endpoints[0]!,
       close,
