@@ -50,6 +50,8 @@ import { setCondition, type Condition } from '../../shared/kube/conditions.js';
 export const FINALIZER = 'redis.redis/finalizer';
 /** A reshard whose progress is older than this is taken as abandoned. */
 export const RESHARD_STALE_MS = 5 * 60_000;
+/** How long a new Pod may take to start and join before a reshard goes ahead without it. */
+const POD_START_GRACE_MS = 60_000;
 /** A requested reshard that has not started within this is requested again. */
 export const RESHARD_REQUEST_GRACE_MS = 60_000;
 
@@ -104,6 +106,10 @@ function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): PodInfo 
   return info;
 }
 
+const podCreatedAt = (p: PodInfo): number => {
+  const t = p.pod.metadata?.creationTimestamp;
+  return t ? new Date(t).getTime() : 0;
+};
 const desiredNode = (p: PodInfo): DesiredNode => ({ name: p.name, ip: p.ip!, port: p.port, busPort: p.busPort, domain: p.node ?? p.ip! });
 const endpoint = (p: PodInfo) => ({ ip: p.ip!, port: p.port });
 
@@ -417,7 +423,11 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
       const slotShards = new Set(wanted.filter((p) => picture.roles.masters.has(p.name) && p.shard !== undefined).map((p) => p.shard!));
       let resharding = reshardRunning || reshardRequested;
       if (!blocker && lease && formed && !reshardRunning && counts.slotOwners > 0) {
-        const allJoined = plan.shards.every((s) => slotShards.has(s));
+        // Every new master joined, and no Pod that is still starting left to join: the reshard and
+        // a later pass placing that Pod would otherwise take turns with the Lease. A Pod that does
+        // not come up within a minute does not hold the reshard back.
+        const starting = wanted.filter((p) => !picture.members.has(p.name) && Date.now() - podCreatedAt(p) < POD_START_GRACE_MS);
+        const allJoined = plan.shards.every((s) => slotShards.has(s)) && starting.length === 0;
         if (counts.slotOwners < spec.masters && allJoined) {
           reshardEvent = reshardRequest(ref, generation, 'scale-out', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
           resharding = true;
@@ -543,7 +553,9 @@ async function placeNodes(pool: RedisPool, shards: number[], pods: PodInfo[], pi
   for (const shard of shards) {
     const inShard = pods.filter((p) => p.shard === shard).sort((a, b) => a.ordinal - b.ordinal);
     const members = inShard.filter((p) => picture.members.has(p.name));
-    const fresh = inShard.filter((p) => p.ready && picture.reports.has(p.name) && !picture.members.has(p.name));
+    // A node that answers is placed at once: its Pod turns Ready on the next readiness probe, a
+    // TCP check that says no more than the answer already did.
+    const fresh = inShard.filter((p) => picture.reports.has(p.name) && !picture.members.has(p.name));
     if (fresh.length === 0) continue;
     let master = members.find((p) => picture.roles.masters.has(p.name));
     let joining: Promise<void> = Promise.resolve();
