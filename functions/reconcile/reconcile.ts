@@ -391,7 +391,8 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
           const desired = pods.filter((p) => p.ip && !p.deleting).map(desiredNode);
           if (!reshardRunning && picture.members.size > 0) {
             stillHeld();
-            const result = await heal(pool, desired, { masters: spec.masters, allowDataLoss: spec.allowDataLoss, stepTimeoutMs: 20_000 });
+            // No settling inside heal: the next round, a moment later, looks at the cluster again.
+            const result = await heal(pool, desired, { masters: spec.masters, allowDataLoss: spec.allowDataLoss, stepTimeoutMs: 20_000, settleMs: 0 });
             actions.push(...result.actions);
             // A lost shard waits for a person: the status says so, and the Warning says what to do.
             const lost = result.problems.filter((p) => p.code === 'slots-uncovered');

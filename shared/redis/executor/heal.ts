@@ -39,6 +39,11 @@ export interface HealOptions {
   autoFailoverWaitMs?: number;
   /** Bound of each waiting step (convergence after MEET, FORGET, failover). */
   stepTimeoutMs?: number;
+  /**
+   * How long the final check waits out problems gossip resolves by itself; default the step
+   * timeout, at most 10 s. A caller that looks again anyway (reconcile's rounds) passes 0.
+   */
+  settleMs?: number;
 }
 
 // ---- pure decisions -------------------------------------------------------------------------
@@ -338,7 +343,7 @@ function validateHealInput(desired: DesiredNode[], opts: HealOptions): void {
     if (!Number.isInteger(d.port) || d.port <= 0 || d.port > 65535) throw new Error(`desired[${i}].port: ${d.port} is not a TCP port`);
     if (!Number.isInteger(d.busPort) || d.busPort <= 0 || d.busPort > 65535) throw new Error(`desired[${i}].busPort: ${d.busPort} is not a TCP port`);
   });
-  for (const key of ['replicasPerMaster', 'masters', 'autoFailoverWaitMs', 'stepTimeoutMs'] as const) {
+  for (const key of ['replicasPerMaster', 'masters', 'autoFailoverWaitMs', 'stepTimeoutMs', 'settleMs'] as const) {
     const v = opts[key];
     if (v !== undefined && (!Number.isFinite(v) || v < 0)) throw new Error(`opts.${key}: ${v} must be a non-negative number`);
   }
@@ -468,7 +473,7 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   // 7. What is left, by the full health check. Problems that only need gossip time (a node that just
   // rejoined stays cluster_state:fail for a moment) are waited out, briefly; anything else is reported.
   const lostSlots = problems.some((p) => p.code === 'slots-uncovered');
-  const check = await settle(pool, desired, opts, lostSlots ? 0 : Math.min(stepTimeoutMs, 10_000));
+  const check = await settle(pool, desired, opts, lostSlots ? 0 : (opts.settleMs ?? Math.min(stepTimeoutMs, 10_000)));
   const seen = new Set(problems.map((p) => `${p.code}|${p.nodeId ?? ''}`));
   for (const p of check) if (!seen.has(`${p.code}|${p.nodeId ?? ''}`)) problems.push(p);
   return { actions, problems, done: problems.length === 0 };
