@@ -1,18 +1,17 @@
 // Scaling end to end on the embedded platform: 3 -> 6 masters (one replica each) with N keys, from
 // `kubectl scale` to the RedisCluster Ready again, beside the engine alone (the bench:reshard
-// path: planner + executor, no platform) on the same data, and a client's latency before and
-// during the reshard.
+// path: planner + executor, no platform) and `redis-cli --cluster rebalance` on the same data and
+// shape, each under the same client load, and that client's latency before and during each.
 //
 //   npm run bench:e2e -- [--keys 1000000] [--value-bytes 64] [--runs 1] [--json]
-import { performance } from 'node:perf_hooks';
-import type { Cluster } from 'ioredis';
 import { RedisPool } from '../shared/redis/connection.js';
 import { readClusterMap } from '../shared/redis/executor/util.js';
 import { hasFlag, positiveIntArg } from './lib/args.js';
 import { median, percentile } from './lib/stats.js';
+import { now, startProbe } from './lib/probe.js';
 import { loadData, verifyData } from './lib/data.js';
 import { SCALE_OUT_WITH_REPLICAS, buildCluster, checkData, runEngine, runRedisCli } from './lib/scenario.js';
-import { applyCluster, clusterClient, eventually, startE2E, statusNodes, waitForReady, type E2E } from '../test/helpers/e2e.js';
+import { applyCluster, eventually, startE2E, statusNodes, waitForReady, type E2E } from '../test/helpers/e2e.js';
 import type { KubeObject } from '../local/eventing/kube.js';
 
 const keys = positiveIntArg('keys', 1_000_000);
@@ -22,45 +21,6 @@ const json = hasFlag('json');
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 const NS = 'cache';
 const NAME = 'bench';
-
-interface Sample {
-  at: number;
-  ms: number;
-}
-
-/** A client doing SET then GET of its own keys in a loop; every command's latency, redirects included. */
-function startProbe(client: Cluster, workers = 4) {
-  const samples: Sample[] = [];
-  let failures = 0;
-  let stopped = false;
-  let seq = 0;
-  const loop = async () => {
-    while (!stopped) {
-      // A fixed set of keys: the client must not grow the data set the comparison is about.
-      const key = `probe:${seq++ % 1000}`;
-      for (const op of [() => client.set(key, 'x'.repeat(32)), () => client.get(key)]) {
-        const t = performance.now();
-        try {
-          await op();
-          samples.push({ at: t, ms: performance.now() - t });
-        } catch {
-          failures++;
-        }
-      }
-    }
-  };
-  const runs = Array.from({ length: workers }, loop);
-  return {
-    samples,
-    get failures() {
-      return failures;
-    },
-    async stop() {
-      stopped = true;
-      await Promise.all(runs);
-    },
-  };
-}
 
 function slotCount(ranges: string[] | undefined): number {
   return (ranges ?? []).reduce((n, r) => {
@@ -101,11 +61,9 @@ async function endToEnd() {
     log(`3x1 Ready; loading ${keys} keys of ${valueBytes} bytes`);
     await loadData(await slotOwners(ready), keys, valueBytes);
 
-    const client = clusterClient(ready);
-    client.on('error', () => {});
-    const probe = startProbe(client);
+    const probe = await startProbe(statusNodes(ready).filter((n) => n.role === 'master'));
     await new Promise((r) => setTimeout(r, 10_000));
-    const t0 = performance.now();
+    const t0 = now();
     log('kubectl scale --replicas=6');
     const scaled = await e2e.kubectl(['scale', `rediscluster/${NAME}`, '-n', NS, '--replicas=6']);
     if (scaled.code !== 0) throw new Error(`kubectl scale: ${scaled.stderr}`);
@@ -117,21 +75,20 @@ async function endToEnd() {
       while (watching) {
         const obj = await e2e.getCluster(NS, NAME).catch(() => undefined);
         const state = (obj?.status as { reshard?: { state?: string } } | undefined)?.reshard?.state;
-        if (state === 'Running') running ??= performance.now();
-        if (state === 'Completed' && running !== undefined) completed ??= performance.now();
+        if (state === 'Running') running ??= now();
+        if (state === 'Completed' && running !== undefined) completed ??= now();
         await new Promise((r) => setTimeout(r, 200));
       }
     })();
     ready = await readyWith(e2e, 6, 900_000);
-    const t1 = performance.now();
+    const t1 = now();
     watching = false;
     await watcher;
-    await probe.stop();
-    client.disconnect();
+    const probed = await probe.stop();
     const reshard = (ready.status as { reshard?: { startedAt?: string; updatedAt?: string; message?: string; keysMoved?: number } }).reshard ?? {};
     const { lost, checked } = await verifyData(await slotOwners(ready), keys, valueBytes);
-    const before = probe.samples.filter((s) => s.at < t0).map((s) => s.ms);
-    const during = probe.samples.filter((s) => s.at >= t0 && s.at <= t1).map((s) => s.ms);
+    const before = probed.samples.filter((s) => s.at < t0).map((s) => s.ms);
+    const during = probed.samples.filter((s) => s.at >= t0 && s.at <= t1).map((s) => s.ms);
     return {
       seconds: (t1 - t0) / 1000,
       toReshardSeconds: running !== undefined ? (running - t0) / 1000 : undefined,
@@ -142,25 +99,29 @@ async function endToEnd() {
       reshardMessage: reshard.message,
       lost,
       checked,
-      probe: {
-        failures: probe.failures,
-        before: { ops: before.length, p50: percentile(before, 50), p99: percentile(before, 99), max: before.reduce((a, b) => Math.max(a, b), 0) },
-        during: { ops: during.length, p50: percentile(during, 50), p99: percentile(during, 99), max: during.reduce((a, b) => Math.max(a, b), 0) },
-      },
+      probe: { failures: probed.failures, before: latency(before), during: latency(during) },
     };
   } finally {
     await e2e.stop();
   }
 }
 
+function latency(ms: number[]) {
+  return { ops: ms.length, p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms.reduce((a, b) => Math.max(a, b), 0) };
+}
+
+/** The same move without the platform, under the same client load as the end-to-end run. */
 async function baseline(engine: 'engine' | 'redis-cli-p1000') {
   const c = await buildCluster(SCALE_OUT_WITH_REPLICAS, keys, valueBytes);
   try {
-    const t0 = performance.now();
+    const probe = await startProbe(c.harness.endpoints);
+    await new Promise((r) => setTimeout(r, 2000));
+    const t0 = now();
     const keysMoved = engine === 'engine' ? (await runEngine(SCALE_OUT_WITH_REPLICAS, c)).keysMoved : (await runRedisCli(SCALE_OUT_WITH_REPLICAS, c, 1000), undefined);
-    const seconds = (performance.now() - t0) / 1000;
+    const t1 = now();
+    const probed = await probe.stop();
     const { lost } = await checkData(c, keys, valueBytes);
-    return { seconds, keysMoved, lost };
+    return { seconds: (t1 - t0) / 1000, keysMoved, lost, probe: { failures: probed.failures, during: latency(probed.samples.filter((x) => x.at >= t0 && x.at <= t1).map((x) => x.ms)) } };
   } finally {
     await c.close();
   }
@@ -230,6 +191,8 @@ if (json) {
       ...runsResult.flatMap((r, i) => [
         `| run ${i + 1} before (10 s, ${p(r).before.ops} ops) | ${f(p(r).before.p50, 2)} | ${f(p(r).before.p99, 2)} | ${f(p(r).before.max, 1)} | |`,
         `| run ${i + 1} during scale -> Ready (${p(r).during.ops} ops) | ${f(p(r).during.p50, 2)} | ${f(p(r).during.p99, 2)} | ${f(p(r).during.max, 1)} | ${p(r).failures} |`,
+        `| run ${i + 1} during the engine alone (${r.engine.probe.during.ops} ops) | ${f(r.engine.probe.during.p50, 2)} | ${f(r.engine.probe.during.p99, 2)} | ${f(r.engine.probe.during.max, 1)} | ${r.engine.probe.failures} |`,
+        `| run ${i + 1} during redis-cli rebalance (${r.cli.probe.during.ops} ops) | ${f(r.cli.probe.during.p50, 2)} | ${f(r.cli.probe.during.p99, 2)} | ${f(r.cli.probe.during.max, 1)} | ${r.cli.probe.failures} |`,
       ]),
       '',
     ].join('\n'),

@@ -54,6 +54,7 @@ describe('reconcile: a lost shard', () => {
     expect(survivorKeys.length).toBeGreaterThan(KEYS / 2);
     const survivor = nodes.find((n) => n.role === 'master' && n.id !== master.id)!;
 
+    const deletedAt = Date.now();
     const deleted = await e2e.kubectl(['delete', 'pod', master.pod, replicas[0]!.pod, '-n', NS, '--wait=false']);
     expect(deleted.code, deleted.stderr).toBe(0);
 
@@ -68,6 +69,7 @@ describe('reconcile: a lost shard', () => {
       120_000,
       500,
     );
+    console.log(`lost shard: Pods deleted -> reported lost (Degraded, SlotsLost) after ${Date.now() - deletedAt} ms`);
     expect(degraded.lostEvent.message).toContain('allowDataLoss');
     expect(degraded.lostEvent.message).toContain(`${lostSlots.size} slots`);
     expect(condition(degraded.obj, 'SlotsAssigned')?.status).toBe('False');
@@ -83,6 +85,7 @@ describe('reconcile: a lost shard', () => {
     expect(await events('SlotsRecoveredEmpty')).toHaveLength(0);
     expect(condition(await e2e.getCluster(NS, NAME), 'DataLoss')).toBeUndefined();
 
+    const allowedAt = Date.now();
     const patched = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"allowDataLoss":true}}']);
     expect(patched.code, patched.stderr).toBe(0);
 
@@ -97,6 +100,7 @@ describe('reconcile: a lost shard', () => {
       180_000,
       500,
     );
+    console.log(`lost shard: allowDataLoss set -> Ready with 3 balanced masters after ${Date.now() - allowedAt} ms`);
     const dataLoss = condition(healed, 'DataLoss');
     expect(dataLoss?.status).toBe('True');
     expect(dataLoss?.message).toContain('DATA LOSS');
