@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { Cluster } from 'ioredis';
+import '../../test/helpers/ioredis-asking.js';
 
 export interface Sample {
   /** Epoch milliseconds (fractional) when the command was sent. */

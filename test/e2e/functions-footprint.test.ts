@@ -84,8 +84,22 @@ interface Footprint {
 
 const running = new Set<ChildProcess>();
 
-/** Spawns `args`, waits for the first 200 on the readiness path, idles a second, reads VmRSS, stops it. */
+/**
+ * Spawns `args`, waits for the first 200 on the readiness path, idles a second, reads VmRSS, stops
+ * it. A port found free can be taken before the function listens (another test's connection gets
+ * it as its ephemeral port): that start is tried again on another port.
+ */
 async function measure(args: string[], svc: Service, kubeconfig: string, cwd: string): Promise<Footprint> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await measureOnce(args, svc, kubeconfig, cwd);
+    } catch (err) {
+      if (attempt >= 3 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function measureOnce(args: string[], svc: Service, kubeconfig: string, cwd: string): Promise<Footprint> {
   const port = await freePort();
   const env: Record<string, string | undefined> = { ...process.env };
   for (const k of ['K_SINK', 'K_CE_OVERRIDES', 'NODE_OPTIONS', 'VITEST', 'VITEST_WORKER_ID', 'VITEST_POOL_ID']) delete env[k];
