@@ -142,6 +142,11 @@ describe('heal: a master is killed', () => {
     // A longer node timeout so the fresh node holds the address before anyone flags the old id.
     const { h, p, ids } = await threeByOne({ 'cluster-node-timeout': '5000' });
     await waitReplicaCaughtUp(p, h.endpoints[2]!, h.endpoints[5]!);
+    // The replica reconnects to its master's ip:port every second and would full-sync from the
+    // fresh node there, wiping its keys before any heal can run: Redis's own hazard, which reconcile
+    // avoids by never starting a Pod at a dead master's address before a replica took over. A
+    // masterauth the fresh node refuses keeps this test on what heal does.
+    await p.call(h.endpoints[5]!, 'CONFIG', 'SET', 'masterauth', 'refused-by-the-fresh-node');
     await h.kill(2);
     rmSync(h.nodes[2]!.dir + '/nodes.conf', { force: true });
     await h.restart(2);
