@@ -45,7 +45,7 @@ import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildSe
 import { computeStatus, isReady, readyCounts, statusChanged, type Blocker } from './status.js';
 import { RetryError } from './errors.js';
 import { teardown } from './teardown.js';
-import { setCondition, type Condition } from '../../shared/kube/conditions.js';
+import { setCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
 
 export const FINALIZER = 'redis.redis/finalizer';
 /** A reshard whose progress is older than this is taken as abandoned. */
@@ -639,11 +639,3 @@ async function removeShard(kube: Kube, pool: RedisPool, cluster: ClusterIdentity
   return actions;
 }
 
-/** `conditions` with the entry of `type` replaced by `condition` (in place), or dropped when there is none. */
-function withCondition(conditions: readonly Condition[], type: string, condition: Condition | undefined): Condition[] {
-  const out = conditions.filter((c) => c.type !== type || condition);
-  const i = out.findIndex((c) => c.type === type);
-  if (condition && i >= 0) out[i] = condition;
-  else if (condition) out.push(condition);
-  return out;
-}

@@ -34,3 +34,12 @@ export function findCondition(conditions: readonly Condition[] | undefined, type
 export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
   return findCondition(conditions, type)?.status === 'True';
 }
+
+/** `conditions` with the entry of `type` replaced by `condition` (in place), or dropped when there is none. */
+export function withCondition(conditions: readonly Condition[], type: string, condition: Condition | undefined): Condition[] {
+  const out = conditions.filter((c) => c.type !== type || condition);
+  const i = out.findIndex((c) => c.type === type);
+  if (condition && i >= 0) out[i] = condition;
+  else if (condition) out.push(condition);
+  return out;
+}

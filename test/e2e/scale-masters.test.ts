@@ -92,6 +92,13 @@ async function expectKeys(obj: KubeObject, acked: string[]): Promise<void> {
   }
 }
 
+/** `kubectl scale` the masters (the /scale subresource), then waits for them Ready and balanced. */
+async function scaleMasters(masters: number): Promise<KubeObject> {
+  const scaled = await e2e.kubectl(['scale', `rediscluster/${NAME}`, '-n', NS, `--replicas=${masters}`]);
+  expect(scaled.code, scaled.stderr).toBe(0);
+  return readyWith(masters, 1);
+}
+
 /** Calls `act` once, the first time the reshard is running and part-way through. */
 function duringReshard(act: (r: ReshardView, obj: KubeObject) => Promise<boolean>): { stop(): void; done: Promise<boolean> } {
   let stopped = false;
@@ -140,9 +147,7 @@ describe('scaling end to end', () => {
     });
     const started = Date.now();
     try {
-      const scaled = await e2e.kubectl(['scale', `rediscluster/${NAME}`, '-n', NS, '--replicas=4']);
-      expect(scaled.code, scaled.stderr).toBe(0);
-      ready = await readyWith(4, 1);
+      ready = await scaleMasters(4);
     } finally {
       killer.stop();
     }
@@ -196,9 +201,7 @@ describe('scaling end to end', () => {
       return true;
     });
     try {
-      const scaled = await e2e.kubectl(['scale', `rediscluster/${NAME}`, '-n', NS, '--replicas=4']);
-      expect(scaled.code, scaled.stderr).toBe(0);
-      ready = await readyWith(4, 1);
+      ready = await scaleMasters(4);
     } finally {
       killer.stop();
     }

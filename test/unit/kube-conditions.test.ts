@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { setCondition } from '../../shared/kube/conditions.js';
+import { setCondition, withCondition } from '../../shared/kube/conditions.js';
 
 describe('setCondition', () => {
   const t1 = new Date('2026-01-01T00:00:00.000Z');
@@ -27,5 +27,16 @@ describe('setCondition', () => {
     );
     expect(list.map((c) => c.type)).toEqual(['Degraded', 'Ready']);
     expect(list[0]!.lastTransitionTime).toBe('x');
+  });
+});
+
+describe('withCondition', () => {
+  const c = (type: string, reason: string) => ({ type, status: 'True' as const, reason, message: '', lastTransitionTime: '2026-01-01T00:00:00Z' });
+  it('replaces the entry of its type in place, appends it when absent, drops it when given none', () => {
+    const list = [c('Ready', 'a'), c('Resharding', 'Requested'), c('Degraded', 'b')];
+    expect(withCondition(list, 'Resharding', c('Resharding', 'ScaleOut')).map((x) => `${x.type}:${x.reason}`)).toEqual(['Ready:a', 'Resharding:ScaleOut', 'Degraded:b']);
+    expect(withCondition([c('Ready', 'a')], 'Resharding', c('Resharding', 'ScaleOut')).map((x) => x.type)).toEqual(['Ready', 'Resharding']);
+    expect(withCondition(list, 'Resharding', undefined).map((x) => x.type)).toEqual(['Ready', 'Degraded']);
+    expect(list).toHaveLength(3);
   });
 });
