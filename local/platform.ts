@@ -7,7 +7,7 @@ import { startApiServer } from './apiserver/index.js';
 import { startEventing, type Eventing } from './eventing/index.js';
 import { KubeRest, type KubeObject } from './eventing/kube.js';
 import { startKubelet } from './kubelet/index.js';
-import { defaultNodes, startScheduler } from './scheduler/index.js';
+import { defaultNodes, startScheduler, type Scheduler } from './scheduler/index.js';
 import { startServing, type Serving } from './serving/index.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
@@ -47,6 +47,8 @@ export interface Platform {
   urls: PlatformUrls;
   stateDir: string;
   kube: KubeRest;
+  /** pause()/resume() model a scheduler outage. */
+  scheduler: Pick<Scheduler, 'pause' | 'resume'>;
   eventing: Eventing;
   serving: Serving;
   /** Every object applied at start, in order. */
@@ -169,6 +171,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       urls: { api: api.url, broker: eventing.url, serving: serving.url, frontDoor: serving.frontDoorUrl },
       stateDir,
       kube,
+      scheduler: { pause: () => scheduler.pause(), resume: () => scheduler.resume() },
       eventing,
       serving,
       applied,

@@ -72,6 +72,7 @@ export function createReconcileHandlers(opts: ReconcileOptions = {}): Handlers {
       source: ctx.source,
       ...(opts.passBudgetMs !== undefined ? { passBudgetMs: opts.passBudgetMs } : {}),
       ...(opts.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: opts.leaseDurationSeconds } : {}),
+      ...(ctx.emitter ? { emit: async (event: CloudEventV1<unknown>) => void (await ctx.emitter!.send(event)) } : {}),
     };
   };
 

@@ -66,6 +66,11 @@ export interface ReconcileDeps {
   /** How long one pass may keep converging before it answers (well under the Knative timeout). */
   passBudgetMs?: number;
   leaseDurationSeconds?: number;
+  /**
+   * Posts an event to the Broker outside the reply (K_SINK). With it, a scale-out asks for its
+   * reshard while the new Pods start, so the reshard function's cold start overlaps theirs.
+   */
+  emit?: (event: CloudEventV1<unknown>) => Promise<void>;
 }
 
 export type PassResult =
@@ -301,6 +306,8 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
       reshardCondition.observedGeneration === generation &&
       Date.now() - Date.parse(reshardCondition.lastTransitionTime ?? '') < RESHARD_REQUEST_GRACE_MS;
     let reshardEvent: CloudEventV1<unknown> | undefined;
+    /** The request already went to the Broker (asked early): the pass does not reply with it. */
+    let reshardSent = false;
 
     for (let round = 0; ; round++) {
       if (round > 0) {
@@ -430,8 +437,20 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
         const starting = wanted.filter((p) => !picture.members.has(p.name) && Date.now() - podCreatedAt(p) < POD_START_GRACE_MS);
         const allJoined = plan.shards.every((s) => slotShards.has(s)) && starting.length === 0;
         if (counts.slotOwners < spec.masters && allJoined) {
-          reshardEvent = reshardRequest(ref, generation, 'scale-out', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
+          reshardEvent ??= reshardRequest(ref, generation, 'scale-out', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
           resharding = true;
+        } else if (counts.slotOwners < spec.masters && !reshardEvent && !reshardRequested && deps.emit) {
+          // New shards are starting: ask now. The reshard function starts meanwhile and waits for
+          // this pass's Lease, which is released once every new Pod has joined.
+          const early = reshardRequest(ref, generation, 'scale-out', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
+          try {
+            await deps.emit(early);
+            reshardEvent = early;
+            reshardSent = true;
+            log.info({ masters: spec.masters }, 'reshard requested while the new Pods start');
+          } catch (err) {
+            log.warn({ err: errorMessage(err) }, 'asking for the reshard early failed; the pass asks once the Pods have joined');
+          }
         } else if (counts.slotOwners > spec.masters) {
           reshardEvent = reshardRequest(ref, generation, 'scale-in', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
           resharding = true;
@@ -508,7 +527,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
       await writeStatus(next, reshardClaim);
       const settled = next.phase === 'Ready' || !!blocker || resharding || !lease;
       if (settled || Date.now() > deadline) {
-        return reshardEvent ? { kind: 'reshard', event: reshardEvent, phase: next.phase } : { kind: 'done', phase: next.phase };
+        return reshardEvent && !reshardSent ? { kind: 'reshard', event: reshardEvent, phase: next.phase } : { kind: 'done', phase: next.phase };
       }
       // Not there yet (a failover under way, a Pod starting): look again shortly, within the budget.
       if (round % 10 === 0) log.info({ round, phase: next.phase, reason: next.conditions?.find((c) => c.type === CONDITION_TYPES.Ready)?.message }, 'not converged yet');

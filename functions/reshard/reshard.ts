@@ -135,18 +135,23 @@ function describe(intent: ReshardIntent): string {
   return 'evening out the slots';
 }
 
+/** The cluster's spec, or why there is nothing to do for it. */
+function specOf(ref: ClusterRef, cr: RedisCluster | undefined): { cr: RedisCluster; spec: DefaultedSpec } | ChunkResult {
+  if (!cr) return { kind: 'gone', message: `RedisCluster ${ref.namespace}/${ref.name} not found` };
+  if (cr.metadata.deletionTimestamp) return { kind: 'gone', message: 'the cluster is being deleted' };
+  const validated = validateSpec(cr.spec);
+  if (!validated.ok) return { kind: 'gone', message: `invalid spec: ${validated.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` };
+  return { cr, spec: validated.spec };
+}
+
 /** Runs one chunk for the cluster; `cause` is the event that asked (its id makes the reply's id). */
 export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: number }, deps: ReshardDeps): Promise<ChunkResult> {
   const { kube, log, settings } = deps;
-  const cr0 = await kube.getCluster<RedisCluster>(ref);
-  if (!cr0) return { kind: 'gone', message: `RedisCluster ${ref.namespace}/${ref.name} not found` };
-  if (cr0.metadata.deletionTimestamp) return { kind: 'gone', message: 'the cluster is being deleted' };
-  const validated = validateSpec(cr0.spec);
-  if (!validated.ok) return { kind: 'gone', message: `invalid spec: ${validated.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}` };
-  const spec = validated.spec;
+  const early = specOf(ref, await kube.getCluster<RedisCluster>(ref));
+  if ('kind' in early) return early;
 
-  // Reconcile holds the Lease for short passes (a burst of Pod events while Pods are added): waiting
-  // for a gap costs far less than a busy answer and the Trigger's exponential back-off.
+  // Reconcile holds the Lease while it places new Pods (a scale-out asks for the reshard as they
+  // start): waiting for it costs far less than a busy answer and the Trigger's exponential back-off.
   const leaseBy = Date.now() + settings.leaseWaitMs;
   let lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: settings.leaseSeconds });
   while (!lease && Date.now() < leaseBy && !deps.signal?.aborted) {
@@ -160,6 +165,13 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
       .catch(() => undefined);
     return { kind: 'busy', message: `Lease ${leaseNameFor(ref.name)} is held by ${holder ?? 'another writer'}` };
   }
+  // Read under the Lease: the spec, the claim and the progress as the last holder left them.
+  const current = specOf(ref, await kube.getCluster<RedisCluster>(ref));
+  if ('kind' in current) {
+    await lease.release();
+    return current;
+  }
+  const { cr: cr0, spec } = current;
   // Losing the Lease (another writer took it after a stall) ends the chunk at the next slot group.
   const stop = new AbortController();
   if (deps.signal) {

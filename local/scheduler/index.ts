@@ -87,11 +87,22 @@ function nodeObject(n: VirtualNode): Rec {
   };
 }
 
-export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): Promise<void> }> {
+export interface Scheduler {
+  /**
+   * No Pod is bound until resume(), as when kube-scheduler has no leader: new Pods stay Pending
+   * with no condition, and everything already bound runs on.
+   */
+  pause(): void;
+  resume(): void;
+  stop(): Promise<void>;
+}
+
+export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler> {
   const api = new Api(opts.apiUrl.replace(/\/+$/, ''));
   const nodes = opts.nodes ?? defaultNodes();
   const log = opts.log ?? (() => undefined);
   let stopped = false;
+  let paused = false;
 
   for (const n of nodes) {
     const obj = nodeObject(n);
@@ -107,7 +118,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): 
   let running: Promise<void> | undefined;
   let again = false;
   const kick = (): void => {
-    if (stopped) return;
+    if (stopped || paused) return;
     if (running) {
       again = true;
       return;
@@ -142,7 +153,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): 
       .filter((p) => !p.spec?.nodeName && !p.metadata.deletionTimestamp && (p.spec?.schedulerName ?? SCHEDULER_NAME) === SCHEDULER_NAME)
       .sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) || a.metadata.name.localeCompare(b.metadata.name));
     for (const pod of pending) {
-      if (stopped) return;
+      if (stopped || paused) return;
       const ns = pod.metadata.namespace ?? 'default';
       const path = `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`;
       const decision = placePod(pod, placementNodes, pods, nsLabels);
@@ -224,6 +235,14 @@ export async function startScheduler(opts: SchedulerOptions): Promise<{ stop(): 
   kick();
 
   return {
+    pause() {
+      paused = true;
+      log('paused: no Pod is bound until resumed');
+    },
+    resume() {
+      paused = false;
+      kick();
+    },
     async stop() {
       stopped = true;
       clearInterval(resync);
