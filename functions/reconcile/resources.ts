@@ -52,6 +52,14 @@ function metadata(cluster: ClusterIdentity, name: string, labels: Record<string,
   return { name, namespace: cluster.namespace, labels, ownerReferences: [ownerReference(cluster)] };
 }
 
+/**
+ * Without persistence a node takes no RDB snapshot. One would be stale the moment it is written:
+ * a master whose container restarts would load it and serve old data under its slots instead of
+ * coming back empty and waiting for its replica to take over (startScript). Each snapshot also
+ * forks, which can double the node's memory under writes. A `save` in redisConfig still wins.
+ */
+const NO_SNAPSHOTS = '""';
+
 /** redis.conf: what every node shares; per-node settings (port, announce) go on the command line. */
 export function redisConf(spec: DefaultedSpec): string {
   const lines = [
@@ -68,6 +76,7 @@ export function redisConf(spec: DefaultedSpec): string {
     // delay: a replica attached or restarted is in sync seconds sooner.
     `repl-diskless-sync-max-replicas ${spec.replicas}`,
     `appendonly ${spec.persistence.enabled ? 'yes' : 'no'}`,
+    ...(spec.persistence.enabled ? [] : [`save ${NO_SNAPSHOTS}`]),
     'protected-mode no',
   ];
   for (const [key, value] of Object.entries(spec.redisConfig ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
@@ -86,6 +95,8 @@ export function liveSettings(spec: DefaultedSpec): Record<string, string> {
     'maxmemory-policy': spec.maxMemoryPolicy,
     'cluster-node-timeout': String(spec.clusterNodeTimeout),
     'repl-diskless-sync-max-replicas': String(spec.replicas),
+    // CONFIG GET answers "" for no snapshots; a cluster made before this setting gets it live.
+    ...(spec.persistence.enabled ? {} : { save: '' }),
     ...Object.fromEntries(Object.entries(spec.redisConfig ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
   };
 }

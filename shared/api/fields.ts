@@ -191,7 +191,7 @@ export const persistence = z
     enabled: z
       .boolean()
       .default(DEFAULTS.persistenceEnabled)
-      .describe('Keep data and nodes.conf on a PersistentVolumeClaim per node instead of an emptyDir.'),
+      .describe('Keep data and nodes.conf on a PersistentVolumeClaim per node instead of an emptyDir. Without it nodes take no RDB snapshots (`save ""` unless redisConfig sets save).'),
     storageClass: z.string().min(1, 'must not be empty').optional().describe('StorageClass of the claims; the default class when unset.'),
     size: quantity.default(DEFAULTS.persistenceSize).describe('Size of each claim.'),
   })

@@ -86,6 +86,9 @@ describe('pod', () => {
     expect(claim.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '2Gi' } }, storageClassName: 'fast' });
     expect(claim.metadata!.ownerReferences![0]!.uid).toBe('uid-1');
     expect(redisConf(s)).toContain('appendonly yes\n');
+    // With a volume, snapshots keep Redis's defaults.
+    expect(redisConf(s)).not.toMatch(/^save /m);
+    expect(liveSettings(s)).not.toHaveProperty('save');
   });
 });
 
@@ -104,6 +107,7 @@ describe('redis.conf, Service, PDB', () => {
       'cluster-require-full-coverage yes',
       'repl-diskless-sync-max-replicas 1',
       'appendonly no',
+      'save ""',
       'protected-mode no',
       'hz 20',
     ])
@@ -131,10 +135,18 @@ describe('live settings', () => {
       'maxmemory-policy': 'noeviction',
       'cluster-node-timeout': '3000',
       'repl-diskless-sync-max-replicas': '1',
+      save: '',
       'lazyfree-lazy-eviction': 'yes',
     });
     const current = { maxmemory: '268435456', 'maxmemory-policy': 'noeviction', 'cluster-node-timeout': '3000', 'repl-diskless-sync-max-replicas': '1', 'lazyfree-lazy-eviction': 'YES' };
     expect(configDrift(wanted, current)).toEqual([['maxmemory', '536870912']]);
+    // A node still on Redis's snapshot defaults stops taking them.
+    expect(configDrift(wanted, { ...current, maxmemory: '536870912', save: '3600 1 300 100 60 10000' })).toEqual([['save', '']]);
+    // A user's save points win, in the file (after the operator's line) and live.
+    const saving = applyDefaults({ maxMemory: '512mb', redisConfig: { save: '900 1' } });
+    expect(liveSettings(saving).save).toBe('900 1');
+    const lines = redisConf(saving).split('\n');
+    expect(lines.indexOf('save 900 1')).toBeGreaterThan(lines.indexOf('save ""'));
     // A setting the node does not report (unknown to this Redis) is left alone.
     expect(configDrift({ 'no-such-setting': '1' }, {})).toEqual([]);
   });
