@@ -22,6 +22,7 @@ import {
   ordinalOf,
   PasswordSecretError,
   readPassword,
+  leaseHolder,
   leaseNameFor,
   LeaseLostError,
   tryAcquireLease,
@@ -315,6 +316,18 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
         if (latest?.metadata.generation !== generation || latest.metadata.deletionTimestamp) return { kind: 'spec-changed', generation: latest?.metadata.generation };
       }
       let pods = await listPods();
+      // A running reshard holds the Lease and every Pod is up: nothing here may change Redis until it
+      // is done (its completion brings a pass), and reading every node for each of its progress
+      // writes would only slow it down.
+      if (
+        round === 0 &&
+        reshardRunning &&
+        pods.length === spec.masters * (1 + spec.replicas) &&
+        pods.every((p) => p.ready && !p.deleting) &&
+        ![undefined, deps.holder].includes(await leaseHolder(kube, ref))
+      ) {
+        return { kind: 'busy' };
+      }
       let picture = await readPicture(pool, pods);
       const formed = formedBefore || picture.anySlots;
 

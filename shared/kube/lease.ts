@@ -40,6 +40,17 @@ function isExpired(lease: V1Lease, now: Date): boolean {
   return renewed + (spec.leaseDurationSeconds ?? 0) * 1000 < now.getTime();
 }
 
+/** Who holds the cluster's Lease now; undefined when nobody does or it has expired. */
+export async function leaseHolder(kube: Kube, cluster: ObjectRef, now: Date = new Date()): Promise<string | undefined> {
+  try {
+    const lease = await kube.coordination.readNamespacedLease({ name: leaseNameFor(cluster.name), namespace: cluster.namespace });
+    return isExpired(lease, now) ? undefined : lease.spec?.holderIdentity;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 /**
  * Takes the cluster's Lease if it is free, expired or already ours. Returns undefined when another
  * holder has it (or won a race for it) — the caller skips the mutation and acknowledges.

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runReshardChunk, DEFAULT_SETTINGS, type ChunkResult, type ReshardDeps } from '../../functions/reshard/reshard.js';
 import { REPO_ROOT } from '../../local/platform.js';
 import type { RedisCluster } from '../../shared/api/index.js';
-import { createEventRecorder, Kube, tryAcquireLease } from '../../shared/kube/index.js';
+import { createEventRecorder, Kube, leaseHolder, tryAcquireLease } from '../../shared/kube/index.js';
 import { ownersFromView } from '../../shared/redis/check.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
@@ -132,6 +132,9 @@ describe('reshard handler', () => {
     const before = await slotsPerMaster();
     const held = await tryAcquireLease(kube, REF, { holder: 'reconcile/other/1', durationSeconds: 30 });
     expect(held).toBeDefined();
+    expect(await leaseHolder(kube, REF)).toBe('reconcile/other/1');
+    // Past its duration without a renewal, nobody holds it.
+    expect(await leaseHolder(kube, REF, new Date(Date.now() + 31_000))).toBeUndefined();
     try {
       const r = await runReshardChunk(REF, { id: 'x', source: 's', step: 2 }, deps());
       expect(r).toMatchObject({ kind: 'busy' });
@@ -140,6 +143,7 @@ describe('reshard handler', () => {
     } finally {
       await held!.release();
     }
+    expect(await leaseHolder(kube, REF)).toBeUndefined();
   }, 30_000);
 
   it('a Lease another writer releases within the wait is taken: no busy answer, no back-off', async () => {
