@@ -53,6 +53,10 @@ export const FINALIZER = 'redis.redis/finalizer';
 export const RESHARD_STALE_MS = 5 * 60_000;
 /** How long a new Pod may take to start and join before a reshard goes ahead without it. */
 const POD_START_GRACE_MS = 60_000;
+/** How long a shard's placement waits for a Pod that has an address but does not answer yet. */
+const NEW_POD_ANSWER_MS = 3000;
+/** Only a Pod younger than this is waited for: an older one that does not answer is broken, not starting. */
+const NEW_POD_ANSWER_GRACE_MS = 30_000;
 /** A requested reshard that has not started within this is requested again. */
 export const RESHARD_REQUEST_GRACE_MS = 60_000;
 
@@ -560,8 +564,10 @@ function reshardRequest(ref: ObjectRef, generation: number, mode: 'scale-out' | 
 }
 
 /**
- * New shards get their lowest ordinal ready Pod joined as an empty master (the reshard gives it
- * slots); fresh Pods of a shard whose master is known become its replicas.
+ * New shards get their lowest ordinal Pod joined as an empty master (the reshard gives it slots);
+ * fresh Pods of a shard whose master is known become its replicas. A Pod that has an address but
+ * does not answer yet, and was created a moment ago, is waited for (a few seconds) by its shard's
+ * job: shards whose Pods start a little apart are then placed side by side, not one round apart.
  */
 async function placeNodes(pool: RedisPool, shards: number[], pods: PodInfo[], picture: RedisPicture, masters: number, log: Logger): Promise<EngineAction[]> {
   const actions: EngineAction[] = [];
@@ -570,15 +576,27 @@ async function placeNodes(pool: RedisPool, shards: number[], pods: PodInfo[], pi
   if (!seed) return actions;
   const joined = new Set(pods.filter((p) => picture.members.has(p.name)).map((p) => p.shard));
 
+  /** The fresh nodes among `candidates`, waiting for those that have only just started. */
+  const freshNodes = async (candidates: PodInfo[]): Promise<{ pod: PodInfo; report: NodeReport }[]> => {
+    const answered = await Promise.all(
+      candidates.map(async (pod) => {
+        const known = picture.reports.get(pod.name);
+        if (known) return { pod, report: known };
+        const report = await waitFor(`${pod.name} to answer`, NEW_POD_ANSWER_MS, () => pool.readReport(endpoint(pod)).catch(() => undefined), 100).catch(() => undefined);
+        return report ? { pod, report } : undefined;
+      }),
+    );
+    return answered.filter((a): a is { pod: PodInfo; report: NodeReport } => a !== undefined && isFreshNode(a.report));
+  };
+
   /** A new shard: its first Pod joins as an empty master (the reshard gives it slots). */
-  const joinMaster = async (first: PodInfo, shard: number): Promise<void> => {
-    const r = picture.reports.get(first.name)!;
+  const joinMaster = async (first: PodInfo, myId: string, shard: number): Promise<void> => {
     await pool.call(endpoint(first), 'CLUSTER', 'MEET', seed.address.ip, seed.address.port);
     await waitFor(`${first.name} to join the cluster`, 20_000, async () => {
       const { reports } = await pool.readAll([seed.address]);
-      return reports[0]?.nodes.some((v) => v.id === r.myId && !v.flags.includes('handshake')) ? true : undefined;
+      return reports[0]?.nodes.some((v) => v.id === myId && !v.flags.includes('handshake')) ? true : undefined;
     }, 200);
-    actions.push({ kind: 'meet', nodeId: r.myId, message: `${first.name} joined as an empty master of shard ${shard}` });
+    actions.push({ kind: 'meet', nodeId: myId, message: `${first.name} joined as an empty master of shard ${shard}` });
   };
 
   // Shards are placed side by side: each joins its master, then attaches its replicas.
@@ -588,34 +606,42 @@ async function placeNodes(pool: RedisPool, shards: number[], pods: PodInfo[], pi
     const members = inShard.filter((p) => picture.members.has(p.name));
     // A node that answers is placed at once: its Pod turns Ready on the next readiness probe, a
     // TCP check that says no more than the answer already did.
-    const fresh = inShard.filter((p) => picture.reports.has(p.name) && !picture.members.has(p.name));
-    if (fresh.length === 0) continue;
-    let master = members.find((p) => picture.roles.masters.has(p.name));
-    let joining: Promise<void> = Promise.resolve();
+    const candidates = inShard.filter(
+      (p) => p.ip && !p.deleting && !picture.members.has(p.name) && (picture.reports.has(p.name) || Date.now() - podCreatedAt(p) < NEW_POD_ANSWER_GRACE_MS),
+    );
+    if (candidates.length === 0) continue;
+    const existing = members.find((p) => picture.roles.masters.has(p.name));
     // Only while fewer shards than masters have joined: a shard left over from a drain never rejoins.
-    if (!master && members.length === 0 && joined.size < masters) {
-      joined.add(shard);
-      master = fresh.shift()!;
-      joining = joinMaster(master, shard);
-    }
-    if (!master) {
+    const newShard = !existing && members.length === 0 && joined.size < masters;
+    if (newShard) joined.add(shard);
+    else if (!existing) {
       log.info({ shard }, 'shard has no master yet (failover under way); its new Pods wait');
       continue;
     }
-    const masterPod = master;
-    const masterId = picture.reports.get(masterPod.name)?.myId;
-    if (!masterId) continue;
     jobs.push(
-      joining.then(async () => {
+      (async () => {
+        const fresh = await freshNodes(candidates);
+        let master = existing;
+        let masterId = existing ? picture.reports.get(existing.name)?.myId : undefined;
+        if (!master) {
+          // The lowest ordinal that answered: the shard's master, as at creation.
+          const first = fresh.shift();
+          if (!first) return;
+          master = first.pod;
+          masterId = first.report.myId;
+          await joinMaster(first.pod, first.report.myId, shard);
+        }
+        if (!masterId) return;
+        const masterPod = master;
         const attached = await Promise.allSettled(
-          fresh.map(async (p) => {
+          fresh.map(async ({ pod }) => {
             // Meeting its master directly: REPLICATE needs the master known, which gossip alone takes seconds to tell.
-            const done = await attachReplica(pool, endpoint(p), masterId, { seed: endpoint(masterPod), seedBusPort: masterPod.busPort, timeoutMs: 60_000 });
-            for (const x of done) if (x.kind === 'replicate') actions.push({ ...x, message: `${p.name} attached as a replica of ${masterPod.name} (shard ${shard})` });
+            const done = await attachReplica(pool, endpoint(pod), masterId, { seed: endpoint(masterPod), seedBusPort: masterPod.busPort, timeoutMs: 60_000 });
+            for (const x of done) if (x.kind === 'replicate') actions.push({ ...x, message: `${pod.name} attached as a replica of ${masterPod.name} (shard ${shard})` });
           }),
         );
         for (const r of attached) if (r.status === 'rejected') log.warn({ shard, err: errorMessage(r.reason) }, 'attaching a replica failed');
-      }),
+      })(),
     );
   }
   const results = await Promise.allSettled(jobs);
