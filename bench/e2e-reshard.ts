@@ -13,6 +13,8 @@ import { loadData, verifyData } from './lib/data.js';
 import { SCALE_OUT_WITH_REPLICAS, buildCluster, checkData, runEngine, runRedisCli } from './lib/scenario.js';
 import { applyCluster, eventually, startE2E, statusNodes, waitForReady, type E2E } from '../test/helpers/e2e.js';
 import type { KubeObject } from '../local/eventing/kube.js';
+import { redisConf } from '../functions/reconcile/resources.js';
+import { applyDefaults } from '../shared/api/index.js';
 
 const keys = positiveIntArg('keys', 1_000_000);
 const runs = positiveIntArg('runs', 1);
@@ -21,6 +23,19 @@ const json = hasFlag('json');
 const log = (msg: string) => process.stderr.write(`${new Date().toISOString()} ${msg}\n`);
 const NS = 'cache';
 const NAME = 'bench';
+const SPEC = { clusterNodeTimeout: 5000, maxMemory: '1gb' };
+/**
+ * The baselines' nodes run with the redis.conf the operator gives its Pods (maxmemory, policy,
+ * replication settings...), so that only the path differs; paths and the cluster switch stay the
+ * harness's own.
+ */
+const OPERATOR_CONFIG = Object.fromEntries(
+  redisConf(applyDefaults(SPEC))
+    .trim()
+    .split('\n')
+    .map((line) => [line.slice(0, line.indexOf(' ')), line.slice(line.indexOf(' ') + 1)])
+    .filter(([key]) => !['cluster-enabled', 'cluster-config-file', 'dir'].includes(key!)),
+) as Record<string, string>;
 
 function slotCount(ranges: string[] | undefined): number {
   return (ranges ?? []).reduce((n, r) => {
@@ -54,7 +69,7 @@ async function endToEnd() {
   try {
     let { ready } = await applyCluster(e2e, {
       name: NAME,
-      spec: { clusterNodeTimeout: 5000, maxMemory: '1gb' },
+      spec: SPEC,
       ports: 12,
       ready: () => readyWith(e2e, 3, 300_000),
     });
@@ -112,7 +127,7 @@ function latency(ms: number[]) {
 
 /** The same move without the platform, under the same client load as the end-to-end run. */
 async function baseline(engine: 'engine' | 'redis-cli-p1000') {
-  const c = await buildCluster(SCALE_OUT_WITH_REPLICAS, keys, valueBytes);
+  const c = await buildCluster(SCALE_OUT_WITH_REPLICAS, keys, valueBytes, { config: OPERATOR_CONFIG });
   try {
     const probe = await startProbe(c.harness.endpoints);
     await new Promise((r) => setTimeout(r, 2000));

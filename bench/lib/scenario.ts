@@ -8,7 +8,7 @@ import { migrateSlots, type MigrateOptions, type MigrateResult } from '../../sha
 import { readClusterMap, waitFor } from '../../shared/redis/executor/util.js';
 import { planScaleIn, planScaleOut } from '../../shared/redis/planner.js';
 import type { Endpoint } from '../../shared/redis/types.js';
-import { evenCreatePlan, startRedisNodes, type Harness } from '../../test/helpers/redis-harness.js';
+import { evenCreatePlan, startRedisNodes, type Harness, type HarnessOptions } from '../../test/helpers/redis-harness.js';
 import { loadData, verifyData } from './data.js';
 
 export interface Scenario {
@@ -44,9 +44,9 @@ export interface BuiltCluster {
   close(): Promise<void>;
 }
 
-export async function buildCluster(sc: Scenario, keys: number, valueBytes: number): Promise<BuiltCluster> {
+export async function buildCluster(sc: Scenario, keys: number, valueBytes: number, opts: HarnessOptions = {}): Promise<BuiltCluster> {
   const total = sc.masters + sc.replicas + sc.empty + (sc.emptyReplicas ?? 0);
-  const harness = await startRedisNodes(total);
+  const harness = await startRedisNodes(total, opts);
   const pool = new RedisPool();
   const close = async () => {
     await pool.close();

@@ -15,6 +15,8 @@ export interface HarnessOptions {
   config?: Record<string, string>;
   /** Loopback address to bind (127.0.0.x); default 127.0.0.1. */
   ip?: string;
+  /** Where the nodes' data directories go; default /dev/shm (tmpfs) when there is one. */
+  dataDir?: string;
 }
 
 export interface RedisNodeProcess {
@@ -150,7 +152,7 @@ async function launch(node: RedisNodeProcess, opts: HarnessOptions): Promise<Run
 export async function startRedisNodes(n: number, opts: HarnessOptions = {}): Promise<Harness> {
   installExitHooks();
   const ip = opts.ip ?? '127.0.0.1';
-  const base = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+  const base = opts.dataDir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
   const nodes: RedisNodeProcess[] = [];
   const running = new Map<number, Running>();
   const used = new Set<number>();
