@@ -11,6 +11,25 @@ const e2e = useE2E({ namespaces: [NS] }, async (e) => void (await applyCluster(e
 
 const owners = (obj: Parameters<typeof statusNodes>[0]) => statusNodes(obj).filter((n) => n.role === 'master' && (n.slots?.length ?? 0) > 0);
 
+async function patchMasters(masters: number): Promise<void> {
+  const res = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', JSON.stringify({ spec: { masters } })]);
+  expect(res.code, res.stderr).toBe(0);
+}
+
+/** Ready with `masters` slot owners and `pods` Pods, every key written earlier still there. */
+async function readyWithEveryKey(masters: number, pods: number): Promise<void> {
+  const ready = await eventually(`${masters} masters and ${pods} Pods`, async () => {
+    const o = await waitForReady(e2e, NS, NAME, 240_000, pods);
+    return owners(o).length === masters && (await clusterPods(e2e, NS, NAME)).length === pods ? o : undefined;
+  }, 240_000, 1000);
+  const client = clusterClient(ready);
+  try {
+    expect(await countKeys(client, 'masters', 2000)).toBe(2000);
+  } finally {
+    client.disconnect();
+  }
+}
+
 describe('reconcile: masters', () => {
   it('3 -> 4 -> 3 masters keeps every key and ends with the Pods of the kept shards only', async () => {
     const ready = await waitForReady(e2e, NS, NAME, 60_000, 6);
@@ -18,25 +37,10 @@ describe('reconcile: masters', () => {
     await writeKeys(client, 'masters', 2000);
     client.disconnect();
 
-    const up = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"masters":4}}']);
-    expect(up.code, up.stderr).toBe(0);
-    const four = await eventually('4 masters owning slots', async () => {
-      const o = await waitForReady(e2e, NS, NAME, 240_000, 8);
-      return owners(o).length === 4 ? o : undefined;
-    }, 240_000, 1000);
-    const c4 = clusterClient(four);
-    expect(await countKeys(c4, 'masters', 2000)).toBe(2000);
-    c4.disconnect();
-
-    const down = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"masters":3}}']);
-    expect(down.code, down.stderr).toBe(0);
-    const three = await eventually('3 masters and 6 Pods', async () => {
-      const o = await waitForReady(e2e, NS, NAME, 240_000, 6);
-      return owners(o).length === 3 && (await clusterPods(e2e, NS, NAME)).length === 6 ? o : undefined;
-    }, 240_000, 1000);
-    const c3 = clusterClient(three);
-    expect(await countKeys(c3, 'masters', 2000)).toBe(2000);
-    c3.disconnect();
+    await patchMasters(4);
+    await readyWithEveryKey(4, 8);
+    await patchMasters(3);
+    await readyWithEveryKey(3, 6);
   }, 600_000);
 
   it('a scale-out asks for its reshard while the new Pods are Pending, and fills them once they run', async () => {
@@ -44,8 +48,7 @@ describe('reconcile: masters', () => {
     const pending = async () => (await clusterPods(e2e, NS, NAME)).filter((p) => !(p.spec as { nodeName?: string }).nodeName).map((p) => p.metadata!.name!);
     e2e.platform.scheduler.pause();
     try {
-      const up = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"masters":4}}']);
-      expect(up.code, up.stderr).toBe(0);
+      await patchMasters(4);
       const requested = await eventually('the reshard requested while the new Pods are Pending', async () => {
         const cr = await e2e.getCluster(NS, NAME);
         const c = condition(cr, 'Resharding');
@@ -63,12 +66,6 @@ describe('reconcile: masters', () => {
     } finally {
       e2e.platform.scheduler.resume();
     }
-    const four = await eventually('4 masters owning slots', async () => {
-      const o = await waitForReady(e2e, NS, NAME, 240_000, 8);
-      return owners(o).length === 4 ? o : undefined;
-    }, 240_000, 1000);
-    const c4 = clusterClient(four);
-    expect(await countKeys(c4, 'masters', 2000)).toBe(2000);
-    c4.disconnect();
+    await readyWithEveryKey(4, 8);
   }, 400_000);
 });
