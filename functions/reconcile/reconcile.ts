@@ -323,14 +323,9 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
       // A running reshard holds the Lease and every Pod is up: nothing here may change Redis until it
       // is done (its completion brings a pass), and reading every node for each of its progress
       // writes would only slow it down.
-      if (
-        round === 0 &&
-        reshardRunning &&
-        pods.length === spec.masters * (1 + spec.replicas) &&
-        pods.every((p) => p.ready && !p.deleting) &&
-        ![undefined, deps.holder].includes(await leaseHolder(kube, ref))
-      ) {
-        return { kind: 'busy' };
+      if (round === 0 && reshardRunning && pods.length === spec.masters * (1 + spec.replicas) && pods.every((p) => p.ready && !p.deleting)) {
+        const holder = await leaseHolder(kube, ref);
+        if (holder !== undefined && holder !== deps.holder) return { kind: 'busy' };
       }
       let picture = await readPicture(pool, pods);
       const formed = formedBefore || picture.anySlots;

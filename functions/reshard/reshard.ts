@@ -147,8 +147,8 @@ function specOf(ref: ClusterRef, cr: RedisCluster | undefined): { cr: RedisClust
 /** Runs one chunk for the cluster; `cause` is the event that asked (its id makes the reply's id). */
 export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: number }, deps: ReshardDeps): Promise<ChunkResult> {
   const { kube, log, settings } = deps;
-  const early = specOf(ref, await kube.getCluster<RedisCluster>(ref));
-  if ('kind' in early) return early;
+  const atRequest = specOf(ref, await kube.getCluster<RedisCluster>(ref));
+  if ('kind' in atRequest) return atRequest;
 
   // Reconcile holds the Lease while it places new Pods (a scale-out asks for the reshard as they
   // start): waiting for it costs far less than a busy answer and the Trigger's exponential back-off.
