@@ -88,8 +88,18 @@ async function nodeEndpoints(kube: Kube, ref: ClusterRef, cr: RedisCluster, spec
   return [...out.values()];
 }
 
-/** Why the cluster cannot be planned on now: a slot without a reachable master, or a slot still open. */
-function unsettled(map: ClusterMap): string | undefined {
+/**
+ * Why the cluster cannot be planned on now: a slot without a reachable master, a slot still open,
+ * or a node that has yet to learn of a master (one just joined: gossip takes a moment). A node that
+ * does not know a slot's new owner keeps sending clients to the old one, which sends them back:
+ * a client following redirects gives up after a few rounds.
+ */
+/** Reachable masters that have joined: a node that knows only itself is a Pod reconcile has yet to place. */
+function joinedMasters(map: ClusterMap) {
+  return map.liveMasters().filter((m) => (map.reports.find((r) => r.myId === m.id)?.nodes.length ?? 0) > 1);
+}
+
+export function unsettled(map: ClusterMap): string | undefined {
   let orphan = 0;
   let first = -1;
   for (let s = 0; s < 16384; s++) {
@@ -103,11 +113,17 @@ function unsettled(map: ClusterMap): string | undefined {
   if (orphan) return `${orphan} slots (first ${first}) have no reachable master`;
   const open = map.liveMasters().flatMap((m) => m.self?.openSlots ?? []);
   if (open.length) return `${open.length} slots are still open (first ${open[0]!.slot})`;
+  const masters = joinedMasters(map).map((m) => m.id);
+  for (const r of map.reports.filter((x) => x.nodes.length > 1)) {
+    const known = new Set(r.nodes.filter((v) => !v.flags.includes('handshake') && !v.flags.includes('noaddr')).map((v) => v.id));
+    const unknown = masters.find((id) => !known.has(id));
+    if (unknown) return `${endpointKey(r.address)} does not know master ${unknown} yet`;
+  }
   return undefined;
 }
 
 function mastersOf(map: ClusterMap): Map<string, SlotRange[]> {
-  const byId = new Map<string, number[]>(map.liveMasters().map((m) => [m.id, []]));
+  const byId = new Map<string, number[]>(joinedMasters(map).map((m) => [m.id, []]));
   map.owner.forEach((id, slot) => {
     if (id) byId.get(id)?.push(slot);
   });
