@@ -90,8 +90,7 @@ async function nodeEndpoints(kube: Kube, ref: ClusterRef, cr: RedisCluster, spec
 
 /**
  * Why the cluster cannot be planned on now: a slot without a reachable master, a slot still open,
- * a master that does not see the cluster ok yet, or a node that has yet to learn of a master (one
- * just joined: gossip takes a moment). A node that
+ * or a node that has yet to learn of a master (one just joined: gossip takes a moment). A node that
  * does not know a slot's new owner keeps sending clients to the old one, which sends them back:
  * a client following redirects gives up after a few rounds.
  */
@@ -114,12 +113,7 @@ export function unsettled(map: ClusterMap): string | undefined {
   if (orphan) return `${orphan} slots (first ${first}) have no reachable master`;
   const open = map.liveMasters().flatMap((m) => m.self?.openSlots ?? []);
   if (open.length) return `${open.length} slots are still open (first ${open[0]!.slot})`;
-  const joined = joinedMasters(map);
-  // A master that has just started keeps cluster_state:fail for a moment and answers MIGRATE's
-  // RESTORE with CLUSTERDOWN until it has learned who owns every slot.
-  const down = joined.find((m) => map.reports.find((r) => r.myId === m.id)?.clusterState !== 'ok');
-  if (down) return `master ${down.id} does not see the cluster ok yet`;
-  const masters = joined.map((m) => m.id);
+  const masters = joinedMasters(map).map((m) => m.id);
   for (const r of map.reports.filter((x) => x.nodes.length > 1)) {
     const known = new Set(r.nodes.filter((v) => !v.flags.includes('handshake') && !v.flags.includes('noaddr')).map((v) => v.id));
     const unknown = masters.find((id) => !known.has(id));
