@@ -448,13 +448,15 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
         // not come up within a minute does not hold the reshard back.
         const starting = wanted.filter((p) => !picture.members.has(p.name) && Date.now() - podCreatedAt(p) < POD_START_GRACE_MS);
         const allJoined = plan.shards.every((s) => slotShards.has(s)) && starting.length === 0;
+        const request = (mode: 'scale-out' | 'scale-in') =>
+          reshardRequest(ref, generation, mode, spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
         if (counts.slotOwners < spec.masters && allJoined) {
-          reshardEvent ??= reshardRequest(ref, generation, 'scale-out', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
+          reshardEvent ??= request('scale-out');
           resharding = true;
         } else if (counts.slotOwners < spec.masters && !reshardEvent && !reshardRequested && deps.emit) {
           // New shards are starting: ask now. The reshard function starts meanwhile and waits for
           // this pass's Lease, which is released once every new Pod has joined.
-          const early = reshardRequest(ref, generation, 'scale-out', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
+          const early = request('scale-out');
           try {
             await deps.emit(early);
             reshardEvent = early;
@@ -464,7 +466,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
             log.warn({ err: errorMessage(err) }, 'asking for the reshard early failed; the pass asks once the Pods have joined');
           }
         } else if (counts.slotOwners > spec.masters) {
-          reshardEvent = reshardRequest(ref, generation, 'scale-in', spec.masters, `masters ${counts.slotOwners} -> ${spec.masters}`, deps.source);
+          reshardEvent = request('scale-in');
           resharding = true;
         } else if (counts.slotOwners === spec.masters && counts.masters === spec.masters) {
           const drained = drainedShards({ masters: spec.masters, slotOwners: counts.slotOwners, pods: wanted, roles: picture.roles, members: picture.members });
@@ -691,4 +693,3 @@ async function removeShard(kube: Kube, pool: RedisPool, cluster: ClusterIdentity
   }
   return actions;
 }
-

@@ -2,7 +2,7 @@
 // open, plan from live ownership and the spec, move at most one chunk of slots before a deadline,
 // record progress in the status, and say whether more is left.
 import type { CloudEventV1 } from 'cloudevents';
-import type { KubernetesObject, V1Lease } from '@kubernetes/client-node';
+import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
   CONDITION_TYPES,
@@ -17,6 +17,7 @@ import {
   errorMessage,
   isNotFound,
   kubeTime,
+  leaseHolder,
   leaseNameFor,
   podEndpoints,
   readPassword,
@@ -24,6 +25,7 @@ import {
   tryAcquireLease,
   type Condition,
   type EventRecorder,
+  type HeldLease,
   type Kube,
 } from '../../shared/kube/index.js';
 import { RedisPool, endpointKey } from '../../shared/redis/connection.js';
@@ -88,17 +90,17 @@ async function nodeEndpoints(kube: Kube, ref: ClusterRef, cr: RedisCluster, spec
   return [...out.values()];
 }
 
+/** Reachable masters that have joined: a node that knows only itself is a Pod reconcile has yet to place. */
+function joinedMasters(map: ClusterMap) {
+  return map.liveMasters().filter((m) => (map.reports.find((r) => r.myId === m.id)?.nodes.length ?? 0) > 1);
+}
+
 /**
  * Why the cluster cannot be planned on now: a slot without a reachable master, a slot still open,
  * or a node that has yet to learn of a master (one just joined: gossip takes a moment). A node that
  * does not know a slot's new owner keeps sending clients to the old one, which sends them back:
  * a client following redirects gives up after a few rounds.
  */
-/** Reachable masters that have joined: a node that knows only itself is a Pod reconcile has yet to place. */
-function joinedMasters(map: ClusterMap) {
-  return map.liveMasters().filter((m) => (map.reports.find((r) => r.myId === m.id)?.nodes.length ?? 0) > 1);
-}
-
 export function unsettled(map: ClusterMap): string | undefined {
   let orphan = 0;
   let first = -1;
@@ -169,16 +171,14 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
   // Reconcile holds the Lease while it places new Pods (a scale-out asks for the reshard as they
   // start): waiting for it costs far less than a busy answer and the Trigger's exponential back-off.
   const leaseBy = Date.now() + settings.leaseWaitMs;
-  let lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: settings.leaseSeconds });
-  while (!lease && Date.now() < leaseBy && !deps.signal?.aborted) {
-    await sleep(200);
+  let lease: HeldLease | undefined;
+  for (;;) {
     lease = await tryAcquireLease(kube, ref, { holder: deps.holder, durationSeconds: settings.leaseSeconds });
+    if (lease || Date.now() >= leaseBy || deps.signal?.aborted) break;
+    await sleep(200);
   }
   if (!lease) {
-    const holder = await kube.coordination
-      .readNamespacedLease({ name: leaseNameFor(ref.name), namespace: ref.namespace })
-      .then((l: V1Lease) => l.spec?.holderIdentity)
-      .catch(() => undefined);
+    const holder = await leaseHolder(kube, ref).catch(() => undefined);
     return { kind: 'busy', message: `Lease ${leaseNameFor(ref.name)} is held by ${holder ?? 'another writer'}` };
   }
   // Read under the Lease: the spec, the claim and the progress as the last holder left them.
