@@ -1,6 +1,9 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { clusterCondition, CONDITION_TYPES, CONDITIONS, EVENT_REASONS, type ConditionType, type EventReason } from '../../shared/api/conditions.js';
 import { conditionSchema } from '../../shared/api/status.js';
+import { conditionsSectionOf, renderConditionsSection, SECTION_BEGIN, SECTION_END } from '../../scripts/gen/conditions-doc.js';
 
 const conditionTypes = Object.keys(CONDITIONS) as ConditionType[];
 const eventReasons = Object.keys(EVENT_REASONS) as EventReason[];
@@ -67,5 +70,30 @@ describe('clusterCondition', () => {
     expect(() => clusterCondition('Ready', 'ScaleOut', 'm', 1)).toThrow();
     // @ts-expect-error: not a condition type
     expect(() => clusterCondition('Redy', 'ClusterReady', 'm', 1)).toThrow();
+  });
+});
+
+describe('docs/api.md and the catalog', () => {
+  const doc = readFileSync(fileURLToPath(new URL('../../docs/api.md', import.meta.url)), 'utf8');
+
+  it('the conditions and Events section of the doc is the one generated from the catalog', () => {
+    expect(doc).toContain(SECTION_BEGIN);
+    expect(doc).toContain(SECTION_END);
+    expect(conditionsSectionOf(doc), 'docs/api.md is stale: run npm run gen').toBe(renderConditionsSection());
+  });
+
+  it('lists every condition reason with its status, and every Event reason with its type and function', () => {
+    const lines = renderConditionsSection().split('\n');
+    for (const type of conditionTypes) {
+      for (const [reason, r] of reasonsOf(type)) expect(lines, `${type}/${reason}`).toContain(`| \`${type}\` | ${r.status} | \`${reason}\` | ${r.description} |`);
+    }
+    for (const reason of eventReasons) {
+      const e = EVENT_REASONS[reason];
+      expect(lines, reason).toContain(`| \`${reason}\` | ${e.type} | ${e.emittedBy} | ${e.description} |`);
+    }
+  });
+
+  it('a doc without the markers is refused with a message', () => {
+    expect(() => conditionsSectionOf('# The RedisCluster API\n')).toThrow(/markers/);
   });
 });
