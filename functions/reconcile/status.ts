@@ -2,7 +2,7 @@
 // observation gives the same status, so an unchanged cluster is never written (no event loop).
 import { clusterCondition, CONDITION_TYPES, type BlockerReason, type ConditionReason, type ConditionType } from '../../shared/api/conditions.js';
 import { deepEqual, selectorFor, type NodeStatus, type Phase, type RedisClusterStatus } from '../../shared/api/index.js';
-import { isConditionTrue, setCondition, type Condition } from '../../shared/kube/conditions.js';
+import { isConditionTrue, setCondition } from '../../shared/kube/conditions.js';
 import { endpointKey } from '../../shared/redis/connection.js';
 import type { MergedView } from '../../shared/redis/executor/failover.js';
 import { formatRange } from '../../shared/redis/topology.js';
@@ -81,7 +81,7 @@ const DEGRADING = new Set<ClusterProblem['code']>(['slots-uncovered', 'state-not
 /** The phase and conditions for an observation; `prev` keeps transition times of unchanged conditions. */
 export function computeStatus(prev: RedisClusterStatus | undefined, obs: Observation, now: Date = new Date()): RedisClusterStatus {
   const gen = obs.generation;
-  let conditions = (prev?.conditions ?? []) as Condition[];
+  let conditions = prev?.conditions ?? [];
   const set = <T extends ConditionType>(type: T, reason: ConditionReason<T>, message: string) => {
     conditions = setCondition(conditions, clusterCondition(type, reason, message, gen), now);
   };

@@ -8,6 +8,7 @@ import { clusterCondition, CONDITION_TYPES, type ConditionReason, type EventReas
 import {
   validateSpec,
   type DefaultedSpec,
+  type Condition,
   type RedisCluster,
   type ReshardStatus,
 } from '../../shared/api/index.js';
@@ -25,7 +26,6 @@ import {
   recordEvent,
   setCondition,
   tryAcquireLease,
-  type Condition,
   type EventRecorder,
   type HeldLease,
   type Kube,
@@ -213,7 +213,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
       if (reshard) body['reshard'] = { ...reshard, ...shownProgress(reshard), updatedAt: kubeTime() };
       if (condition) {
         const fresh = await kube.getCluster<RedisCluster>(ref);
-        body['conditions'] = setCondition((fresh?.status?.conditions ?? []) as Condition[], condition);
+        body['conditions'] = setCondition(fresh?.status?.conditions, condition);
       }
       if (phase) body['phase'] = phase;
       await kube.patchClusterStatus(ref, body).catch((err: unknown) => {
