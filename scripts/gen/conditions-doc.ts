@@ -13,7 +13,7 @@ export function renderConditionsSection(): string {
   const reasons = conditionTypes.flatMap((type) => reasonsOf(type).map(([reason, r]) => `| \`${type}\` | ${r.status} | \`${reason}\` | ${r.description} |`));
   const events = (Object.keys(EVENT_REASONS) as EventReason[]).map((reason) => {
     const e = EVENT_REASONS[reason];
-    return `| \`${reason}\` | ${e.type} | ${e.emittedBy} | ${e.description} |`;
+    return `| \`${reason}\` | ${e.type} | ${e.recordedBy} | ${e.description} |`;
   });
   return [
     SECTION_BEGIN,

@@ -5,11 +5,12 @@
 // Event type), so the status is looked up here rather than stated again where a condition is set.
 import type { Condition } from './status.js';
 
+/** The operator always knows: it never sets Unknown. */
 export type ConditionStatus = 'True' | 'False';
 /** An Event's `type`, as Kubernetes has it. */
 export type KubernetesEventType = 'Normal' | 'Warning';
 /** The function that sets a condition or records an Event. */
-export type Setter = 'reconcile' | 'reshard' | 'scale';
+export type OperatorFunction = 'reconcile' | 'reshard' | 'scale';
 
 interface ReasonEntry {
   status: ConditionStatus;
@@ -18,13 +19,13 @@ interface ReasonEntry {
 
 interface ConditionEntry {
   description: string;
-  setBy: readonly Setter[];
+  setBy: readonly OperatorFunction[];
   reasons: Readonly<Record<string, ReasonEntry>>;
 }
 
 interface EventEntry {
   type: KubernetesEventType;
-  emittedBy: Setter;
+  recordedBy: OperatorFunction;
   description: string;
 }
 
@@ -126,33 +127,33 @@ export function clusterCondition<T extends ConditionType>(
 
 /** The reasons of the Events the functions record on a RedisCluster. */
 export const EVENT_REASONS = {
-  ClusterCreated: { type: 'Normal', emittedBy: 'reconcile', description: 'the cluster was formed: the masters own the slots and the replicas follow them' },
-  ClusterReady: { type: 'Normal', emittedBy: 'reconcile', description: 'the cluster became Ready for the first time' },
-  Recovered: { type: 'Normal', emittedBy: 'reconcile', description: 'the cluster is Ready again' },
-  Degraded: { type: 'Warning', emittedBy: 'reconcile', description: 'the cluster stopped being Ready other than for a reshard or a scale; the message says why' },
-  InvalidSpec: { type: 'Warning', emittedBy: 'reconcile', description: BLOCKERS.InvalidSpec },
-  SecretMissing: { type: 'Warning', emittedBy: 'reconcile', description: BLOCKERS.SecretMissing },
-  Unschedulable: { type: 'Warning', emittedBy: 'reconcile', description: BLOCKERS.Unschedulable },
+  ClusterCreated: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster was formed: the masters own the slots and the replicas follow them' },
+  ClusterReady: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster became Ready once it was created' },
+  Recovered: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster is Ready again' },
+  Degraded: { type: 'Warning', recordedBy: 'reconcile', description: 'the cluster stopped being Ready other than for a reshard or a scale; the message says why' },
+  InvalidSpec: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.InvalidSpec },
+  SecretMissing: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.SecretMissing },
+  Unschedulable: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.Unschedulable },
   SlotsLost: {
     type: 'Warning',
-    emittedBy: 'reconcile',
+    recordedBy: 'reconcile',
     description: "a shard's master and replicas are all gone: its slots stay unserved until the nodes come back or spec.allowDataLoss is set",
   },
-  SlotsRecoveredEmpty: { type: 'Warning', emittedBy: 'reconcile', description: 'slots whose master and replicas were all gone were given back empty (spec.allowDataLoss)' },
-  NodeAdded: { type: 'Normal', emittedBy: 'reconcile', description: 'a node became the replica of a master' },
-  Failover: { type: 'Normal', emittedBy: 'reconcile', description: 'a replica was promoted in place of its failed master' },
-  NodeForgotten: { type: 'Normal', emittedBy: 'reconcile', description: 'every node forgot a node that is gone' },
-  NodeRemoved: { type: 'Normal', emittedBy: 'reconcile', description: 'a node left the cluster (a surplus replica, or a shard a reshard drained)' },
-  ReshardStarted: { type: 'Normal', emittedBy: 'reshard', description: 'a reshard began moving slots' },
-  ReshardCompleted: { type: 'Normal', emittedBy: 'reshard', description: 'a reshard moved its last slot' },
-  ReshardStalled: { type: 'Warning', emittedBy: 'reshard', description: 'a chunk of a reshard moved nothing; the message has the errors, and the chunk is retried' },
-  Autoscaled: { type: 'Normal', emittedBy: 'scale', description: 'an alert changed spec.masters or spec.replicas' },
-  AutoscalingDisabled: { type: 'Normal', emittedBy: 'scale', description: 'an alert was ignored: spec.autoscaling.enabled is false' },
-  AutoscaleNoAction: { type: 'Normal', emittedBy: 'scale', description: 'an alert was ignored: no action is configured for its alertname' },
-  AutoscaleInvalidAlert: { type: 'Warning', emittedBy: 'scale', description: 'an alert was ignored: its scale_count annotation is not a usable count' },
-  AutoscaleCooldown: { type: 'Normal', emittedBy: 'scale', description: 'an alert was ignored: the last scale is more recent than cooldownSeconds' },
-  AutoscaleDeferred: { type: 'Normal', emittedBy: 'scale', description: 'an alert was ignored: a reshard, a repair or the last spec change is still under way' },
-  AutoscaleAtBound: { type: 'Normal', emittedBy: 'scale', description: 'an alert was ignored: the count is already at its min or max bound' },
+  SlotsRecoveredEmpty: { type: 'Warning', recordedBy: 'reconcile', description: 'slots whose master and replicas were all gone were given back empty (spec.allowDataLoss)' },
+  NodeAdded: { type: 'Normal', recordedBy: 'reconcile', description: 'a node became the replica of a master' },
+  Failover: { type: 'Normal', recordedBy: 'reconcile', description: 'a replica was promoted in place of its failed master' },
+  NodeForgotten: { type: 'Normal', recordedBy: 'reconcile', description: 'every node forgot a node that is gone' },
+  NodeRemoved: { type: 'Normal', recordedBy: 'reconcile', description: 'a node left the cluster (a surplus replica, or a shard a reshard drained)' },
+  ReshardStarted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard began moving slots' },
+  ReshardCompleted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard moved its last slot' },
+  ReshardStalled: { type: 'Warning', recordedBy: 'reshard', description: 'a chunk of a reshard moved nothing; the message has the errors, and the chunk is retried' },
+  Autoscaled: { type: 'Normal', recordedBy: 'scale', description: 'an alert changed spec.masters or spec.replicas' },
+  AutoscalingDisabled: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: spec.autoscaling.enabled is false' },
+  AutoscaleNoAction: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: no action is configured for its alertname' },
+  AutoscaleInvalidAlert: { type: 'Warning', recordedBy: 'scale', description: 'an alert was ignored: its scale_count annotation is not a usable count' },
+  AutoscaleCooldown: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: the last scale is more recent than cooldownSeconds' },
+  AutoscaleDeferred: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: a reshard, a repair or the last spec change is still under way' },
+  AutoscaleAtBound: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: the count is already at its min or max bound' },
 } as const satisfies Record<string, EventEntry>;
 
 export type EventReason = keyof typeof EVENT_REASONS;

@@ -89,7 +89,7 @@ describe('docs/api.md and the catalog', () => {
     }
     for (const reason of eventReasons) {
       const e = EVENT_REASONS[reason];
-      expect(lines, reason).toContain(`| \`${reason}\` | ${e.type} | ${e.emittedBy} | ${e.description} |`);
+      expect(lines, reason).toContain(`| \`${reason}\` | ${e.type} | ${e.recordedBy} | ${e.description} |`);
     }
   });
 
