@@ -1,7 +1,8 @@
 // The RedisCluster status from what one reconcile pass observed. Pure, and stable: the same
 // observation gives the same status, so an unchanged cluster is never written (no event loop).
-import { CONDITION_TYPES, deepEqual, selectorFor, type NodeStatus, type Phase, type RedisClusterStatus } from '../../shared/api/index.js';
-import { setCondition, type Condition } from '../../shared/kube/conditions.js';
+import { clusterCondition, CONDITION_TYPES, type BlockerReason, type ConditionReason, type ConditionType } from '../../shared/api/conditions.js';
+import { deepEqual, selectorFor, type NodeStatus, type Phase, type RedisClusterStatus } from '../../shared/api/index.js';
+import { isConditionTrue, setCondition } from '../../shared/kube/conditions.js';
 import { endpointKey } from '../../shared/redis/connection.js';
 import type { MergedView } from '../../shared/redis/executor/failover.js';
 import { formatRange } from '../../shared/redis/topology.js';
@@ -9,7 +10,7 @@ import type { ClusterProblem } from '../../shared/redis/types.js';
 
 /** Why the operator cannot honour a spec the schema accepted (or the schema itself refused it). */
 export interface Blocker {
-  reason: 'InvalidSpec' | 'SecretMissing' | 'Unschedulable' | string;
+  reason: BlockerReason;
   message: string;
 }
 
@@ -80,9 +81,9 @@ const DEGRADING = new Set<ClusterProblem['code']>(['slots-uncovered', 'state-not
 /** The phase and conditions for an observation; `prev` keeps transition times of unchanged conditions. */
 export function computeStatus(prev: RedisClusterStatus | undefined, obs: Observation, now: Date = new Date()): RedisClusterStatus {
   const gen = obs.generation;
-  let conditions = (prev?.conditions ?? []) as Condition[];
-  const set = (type: string, status: Condition['status'], reason: string, message: string) => {
-    conditions = setCondition(conditions, { type, status, reason, message, observedGeneration: gen }, now);
+  let conditions = prev?.conditions ?? [];
+  const set = <T extends ConditionType>(type: T, reason: ConditionReason<T>, message: string) => {
+    conditions = setCondition(conditions, clusterCondition(type, reason, message, gen), now);
   };
   const counts = readyCounts(obs.view);
   const slots = countSlots(obs.view);
@@ -91,13 +92,13 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: Observa
   let phase: Phase;
   if (obs.blocker) {
     phase = obs.formed ? 'Degraded' : 'Failed';
-    set(CONDITION_TYPES.Ready, 'False', obs.blocker.reason, obs.blocker.message);
-    set(CONDITION_TYPES.Progressing, 'False', obs.blocker.reason, 'waiting for the spec to be fixed');
+    set(CONDITION_TYPES.Ready, obs.blocker.reason, obs.blocker.message);
+    set(CONDITION_TYPES.Progressing, obs.blocker.reason, 'waiting for the spec to be fixed');
   } else if (!obs.formed) {
     phase = 'Creating';
     const message = `${obs.podsReady}/${obs.podsWanted} Pods ready; slots not yet assigned`;
-    set(CONDITION_TYPES.Ready, 'False', 'Creating', message);
-    set(CONDITION_TYPES.Progressing, 'True', 'Creating', message);
+    set(CONDITION_TYPES.Ready, 'Creating', message);
+    set(CONDITION_TYPES.Progressing, 'Creating', message);
   } else {
     const degrading = obs.problems.filter((p) => DEGRADING.has(p.code));
     const healthy = obs.problems.length === 0 && obs.podsReady === obs.podsWanted && counts.masters === obs.masters;
@@ -108,26 +109,26 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: Observa
     else phase = 'Healing';
     if (phase === 'Ready') {
       const message = `${counts.masters} masters, ${counts.replicas} replicas, 16384 slots`;
-      set(CONDITION_TYPES.Ready, 'True', 'ClusterReady', message);
-      set(CONDITION_TYPES.Progressing, 'False', 'Reconciled', message);
+      set(CONDITION_TYPES.Ready, 'ClusterReady', message);
+      set(CONDITION_TYPES.Progressing, 'Reconciled', message);
     } else {
       const why = obs.problems.length
         ? summarize(obs.problems)
         : obs.podsReady !== obs.podsWanted
           ? `${obs.podsReady}/${obs.podsWanted} Pods ready`
           : `${counts.masters}/${obs.masters} masters own slots`;
-      set(CONDITION_TYPES.Ready, 'False', phase, why);
-      set(CONDITION_TYPES.Progressing, 'True', phase, why);
+      set(CONDITION_TYPES.Ready, phase, why);
+      set(CONDITION_TYPES.Progressing, phase, why);
     }
   }
   if (obs.formed) {
     // Slots still assigned to a shard that is gone for good are not served by anyone.
     const lost = obs.problems.find((p) => p.code === 'slots-uncovered');
-    if (lost) set(CONDITION_TYPES.SlotsAssigned, 'False', 'SlotsUncovered', lost.message);
-    else set(CONDITION_TYPES.SlotsAssigned, slots === 16384 ? 'True' : 'False', slots === 16384 ? 'AllSlotsAssigned' : 'SlotsUncovered', `${slots}/16384 slots assigned`);
+    if (lost) set(CONDITION_TYPES.SlotsAssigned, 'SlotsUncovered', lost.message);
+    else set(CONDITION_TYPES.SlotsAssigned, slots === 16384 ? 'AllSlotsAssigned' : 'SlotsUncovered', `${slots}/16384 slots assigned`);
     const degrading = obs.problems.filter((p) => DEGRADING.has(p.code));
-    if (degrading.length > 0 || slots < 16384) set(CONDITION_TYPES.Degraded, 'True', 'ClusterDegraded', summarize(degrading) || `${slots}/16384 slots assigned`);
-    else set(CONDITION_TYPES.Degraded, 'False', 'ClusterHealthy', 'every slot is served');
+    if (degrading.length > 0 || slots < 16384) set(CONDITION_TYPES.Degraded, 'ClusterDegraded', summarize(degrading) || `${slots}/16384 slots assigned`);
+    else set(CONDITION_TYPES.Degraded, 'ClusterHealthy', 'every slot is served');
   }
 
   const status: RedisClusterStatus = {
@@ -155,5 +156,5 @@ export function statusChanged(prev: RedisClusterStatus | undefined, next: RedisC
 
 /** The Ready condition's status, for Degraded/Recovered Events. */
 export function isReady(status: RedisClusterStatus | undefined): boolean {
-  return status?.conditions?.find((c) => c.type === CONDITION_TYPES.Ready)?.status === 'True';
+  return isConditionTrue(status?.conditions, CONDITION_TYPES.Ready);
 }

@@ -4,10 +4,11 @@
 import type { CloudEventV1 } from 'cloudevents';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { clusterCondition, CONDITION_TYPES, type ConditionReason, type EventReason } from '../../shared/api/conditions.js';
 import {
-  CONDITION_TYPES,
   validateSpec,
   type DefaultedSpec,
+  type Condition,
   type RedisCluster,
   type ReshardStatus,
 } from '../../shared/api/index.js';
@@ -15,15 +16,16 @@ import { RESHARD_COMPLETED, RESHARD_PROGRESSED, type ClusterRef } from '../../sh
 import { buildEvent, type Cause } from '../../shared/events/codec.js';
 import {
   errorMessage,
+  findCondition,
   isNotFound,
   kubeTime,
   leaseHolder,
   leaseNameFor,
   podEndpoints,
   readPassword,
+  recordEvent,
   setCondition,
   tryAcquireLease,
-  type Condition,
   type EventRecorder,
   type HeldLease,
   type Kube,
@@ -142,7 +144,7 @@ async function keyCounts(pool: RedisPool, map: ClusterMap): Promise<Map<string, 
   return out;
 }
 
-function operationReason(op: Operation, intent: ReshardIntent): string {
+function operationReason(op: Operation, intent: ReshardIntent): ConditionReason<'Resharding'> {
   if (op === 'Drain') return 'ScaleIn';
   return intent.receivers.length ? 'ScaleOut' : 'Rebalance';
 }
@@ -211,7 +213,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
       if (reshard) body['reshard'] = { ...reshard, ...shownProgress(reshard), updatedAt: kubeTime() };
       if (condition) {
         const fresh = await kube.getCluster<RedisCluster>(ref);
-        body['conditions'] = setCondition((fresh?.status?.conditions ?? []) as Condition[], condition);
+        body['conditions'] = setCondition(fresh?.status?.conditions, condition);
       }
       if (phase) body['phase'] = phase;
       await kube.patchClusterStatus(ref, body).catch((err: unknown) => {
@@ -220,8 +222,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
     });
     return writes;
   };
-  const record = (type: 'Normal' | 'Warning', reason: string, message: string) =>
-    deps.recorder.record(cr0 as unknown as KubernetesObject, type, reason, message).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'recording an Event failed'));
+  const record = (reason: EventReason, message: string) => recordEvent(deps.recorder, cr0 as unknown as KubernetesObject, reason, message, log);
   const generation = cr0.metadata.generation ?? 0;
   const prev = cr0.status?.reshard;
 
@@ -260,7 +261,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
     const chunk = planChunk(intent.plan, settings.chunkSlots);
     const reason = operationReason(intent.operation, intent);
     const what = describe(intent);
-    if (prev?.state !== 'Running') await record('Normal', 'ReshardStarted', `${what}: ${intent.slots} slots to move (masters -> ${spec.masters})`);
+    if (prev?.state !== 'Running') await record('ReshardStarted', `${what}: ${intent.slots} slots to move (masters -> ${spec.masters})`);
     const step = cause.step ?? 1;
     await writeStatus(
       {
@@ -273,7 +274,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
         startedAt: progress.startedAt,
         message: `${what}; chunk ${step}: ${chunk.moves.length} moves`,
       },
-      { type: CONDITION_TYPES.Resharding, status: 'True', reason, message: `${what}: ${progress.slotsDone}/${progress.slotsTotal} slots`, observedGeneration: generation },
+      clusterCondition(CONDITION_TYPES.Resharding, reason, `${what}: ${progress.slotsDone}/${progress.slotsTotal} slots`, generation),
       'Resharding',
     );
 
@@ -310,10 +311,10 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
         currentMoves: after ? statusMoves(planChunk(after.plan, settings.chunkSlots).moves) : [],
         message: `${what}; chunk ${step} moved ${result.slotsMoved} slots${errors}`,
       },
-      { type: CONDITION_TYPES.Resharding, status: 'True', reason, message: `${what}: ${done}/${total} slots`, observedGeneration: generation },
+      clusterCondition(CONDITION_TYPES.Resharding, reason, `${what}: ${done}/${total} slots`, generation),
     );
     if (result.slotsMoved === 0 && result.errors.length) {
-      await record('Warning', 'ReshardStalled', `chunk ${step} moved nothing: ${result.errors.join('; ').slice(0, 1000)}`);
+      await record('ReshardStalled', `chunk ${step} moved nothing: ${result.errors.join('; ').slice(0, 1000)}`);
       return { kind: 'retry', message: `no slot moved: ${result.errors.join('; ')}` };
     }
     const event = buildEvent(
@@ -334,13 +335,14 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
     // A late or repeated request after a finished reshard keeps that reshard's record.
     const keepRecord = total === 0 && prev !== undefined && prev.state !== 'Running';
     // Reconcile's claim that a reshard was asked for is answered either way: nothing left to wait for.
-    const claimed = cr0?.status?.conditions?.find((c) => c.type === CONDITION_TYPES.Resharding)?.reason === 'Requested';
-    if (keepRecord && claimed) await writeStatus(undefined, { type: CONDITION_TYPES.Resharding, status: 'False', reason: 'ReshardCompleted', message, observedGeneration: generation });
+    const claimed = findCondition(cr0?.status?.conditions, CONDITION_TYPES.Resharding)?.reason === ('Requested' satisfies ConditionReason<'Resharding'>);
+    const completed = clusterCondition(CONDITION_TYPES.Resharding, 'ReshardCompleted', message, generation);
+    if (keepRecord && claimed) await writeStatus(undefined, completed);
     if (!keepRecord) await writeStatus(
       { state: 'Completed', ...(prev?.operation || intent.operation ? { operation: prev?.state === 'Running' && prev.operation ? prev.operation : intent.operation } : {}), slotsTotal: total, slotsDone: total, keysMoved, currentMoves: [], startedAt, message },
-      { type: CONDITION_TYPES.Resharding, status: 'False', reason: 'ReshardCompleted', message, observedGeneration: generation },
+      completed,
     );
-    if (prev?.state === 'Running' || total > 0) await record('Normal', 'ReshardCompleted', message);
+    if (prev?.state === 'Running' || total > 0) await record('ReshardCompleted', message);
     const event = buildEvent(
       RESHARD_COMPLETED,
       { cluster: ref, generation, outcome: 'succeeded', slotsMoved: total, keysMoved, durationMs, message },

@@ -3,12 +3,13 @@
 // status.lastScaleTime. The cluster comes from the event's `cluster` (the alert's `redis_cluster`
 // and `namespace` labels; the bridge drops alerts without a namespace, so none is guessed here).
 import type { KubernetesObject } from '@kubernetes/client-node';
+import type { EventReason } from '../../shared/api/conditions.js';
 import { validateSpec, type RedisCluster } from '../../shared/api/index.js';
 import { ALERT_FIRING } from '../../shared/events/catalog.js';
 import type { TypedEvent } from '../../shared/events/codec.js';
-import { createEventRecorder, errorMessage, isConflict, Kube, type EventRecorder } from '../../shared/kube/index.js';
+import { createEventRecorder, errorMessage, isConflict, Kube, recordEvent, type EventRecorder } from '../../shared/kube/index.js';
 import { ack, retry, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
-import { alertKey, decideScale, type ScaleDecision } from './decide.js';
+import { alertKey, decideScale, type IgnoreReason, type ScaleDecision } from './decide.js';
 
 export interface ScaleOptions {
   kube?: Kube;
@@ -18,8 +19,8 @@ export interface ScaleOptions {
   maxConflicts?: number;
 }
 
-const REASON: Record<string, string> = {
-  Duplicate: 'AutoscaleDuplicate',
+/** The Event of an ignored alert; a redelivery (Duplicate) says nothing new to a person reading Events. */
+const IGNORED_EVENT: Record<Exclude<IgnoreReason, 'Duplicate'>, EventReason> = {
   AutoscalingDisabled: 'AutoscalingDisabled',
   NoAction: 'AutoscaleNoAction',
   InvalidScaleCount: 'AutoscaleInvalidAlert',
@@ -67,13 +68,11 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
         intent,
         now(),
       );
-      const record = (type: 'Normal' | 'Warning', reason: string, message: string) =>
-        recorder!.record(cr as unknown as KubernetesObject, type, reason, message).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'recording an Event failed'));
+      const record = (reason: EventReason, message: string) => recordEvent(recorder!, cr as unknown as KubernetesObject, reason, message, log);
 
       if (decision.kind === 'ignore') {
         log.info({ reason: decision.reason }, decision.message);
-        // A redelivery says nothing new to a person reading Events.
-        if (decision.reason !== 'Duplicate') await record(decision.reason === 'InvalidScaleCount' ? 'Warning' : 'Normal', REASON[decision.reason]!, decision.message);
+        if (decision.reason !== 'Duplicate') await record(IGNORED_EVENT[decision.reason], decision.message);
         return ack();
       }
       try {
@@ -85,7 +84,7 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
         continue;
       }
       log.info({ target: decision.target, from: decision.from, to: decision.to }, decision.message);
-      await record('Normal', 'Autoscaled', decision.message);
+      await record('Autoscaled', decision.message);
       // For `kubectl get`; the cooldown itself reads the annotation written with the spec.
       await kube
         .patchClusterStatus(ref, { lastScaleTime: decision.record.lastScaleTime })

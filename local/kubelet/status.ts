@@ -1,5 +1,6 @@
 // Pod status from the kubelet's view of its containers, pure: phase rules as the kubelet's
 // getPhase, conditions with stable transition times, container statuses in API (JSON) form.
+import { findCondition } from '../../shared/kube/conditions.js';
 import type { RestartPolicy } from './backoff.js';
 
 export interface WaitingState {
@@ -103,7 +104,7 @@ export interface PodSnapshot {
 
 function condition(type: string, ok: boolean, now: number, previous: readonly ConditionJson[] | undefined, reason?: string, message?: string): ConditionJson {
   const status = ok ? 'True' : 'False';
-  const before = previous?.find((c) => c.type === type);
+  const before = findCondition(previous, type);
   const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : timestamp(now);
   const out: ConditionJson = { type, status, lastProbeTime: null, lastTransitionTime };
   if (!ok && reason) out.reason = reason;

@@ -7,6 +7,7 @@ import { API_VERSION, KIND, SHORT_NAMES } from '../../shared/api/names.js';
 import type { JsonSchema } from '../../shared/api/openapi.js';
 import { OPERATOR_OWNED_CONFIG, OPERATOR_OWNED_CONFIG_PREFIXES } from '../../shared/api/redis-config.js';
 import { SPEC_RULES } from '../../shared/api/rules.js';
+import { renderConditionsSection } from './conditions-doc.js';
 
 interface Row {
   field: string;
@@ -142,7 +143,7 @@ An action's \`count\` wins over the alert's \`scale_count\`, which wins over 1.
 
 ## Status
 
-\`phase\`, metav1-style \`conditions\`, \`observedGeneration\`, \`readyMasters\`, \`readyReplicas\`, the
+\`phase\`, metav1-style \`conditions\` (listed below), \`observedGeneration\`, \`readyMasters\`, \`readyReplicas\`, the
 \`nodes\` (id, pod, ip, port, role, masterId, slot ranges such as \`0-5460\`), \`reshard\` progress and
 \`lastScaleTime\`. For the scale subresource (\`kubectl scale\`, KEDA): \`spec.masters\` is the desired
 size, \`status.replicas\` the ready masters and \`status.selector\` the nodes' label selector, e.g.
@@ -150,5 +151,7 @@ size, \`status.replicas\` the ready masters and \`status.selector\` the nodes' l
 masters, and while autoscaling is enabled the API server refuses a count outside its bounds.
 
 ${table(rows(props.status!, 'status', []))}
+
+${renderConditionsSection()}
 `;
 }

@@ -2,6 +2,7 @@
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { redisClusterSchema } from './cluster.js';
+import { CONDITION_TYPES } from './conditions.js';
 import { CATEGORIES, CRD_NAME, GROUP, KIND, LIST_KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from './names.js';
 import { structuralProblems, toStructural, type JsonSchema } from './openapi.js';
 
@@ -49,7 +50,7 @@ export function redisClusterCrd() {
             {
               name: 'READY',
               type: 'string',
-              jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+              jsonPath: `.status.conditions[?(@.type=="${CONDITION_TYPES.Ready}")].status`,
               description: 'Whether every slot is served and every node is in place',
             },
             { name: 'RESHARD', type: 'string', jsonPath: '.status.reshard.progress', description: 'Progress of the last reshard' },

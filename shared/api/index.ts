@@ -9,4 +9,5 @@ export * from './fields.js';
 export * from './rules.js';
 export * from './spec.js';
 export * from './status.js';
+export * from './conditions.js';
 export * from './cluster.js';

@@ -14,16 +14,6 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
-/** Condition types the operator sets; others may be added, the schema does not close the list. */
-export const CONDITION_TYPES = {
-  Ready: 'Ready',
-  Progressing: 'Progressing',
-  Degraded: 'Degraded',
-  SlotsAssigned: 'SlotsAssigned',
-  Resharding: 'Resharding',
-  DataLoss: 'DataLoss',
-} as const;
-
 const dateTime = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date-time' });
 const count = z.number().int('must be a whole number').min(0, 'must be at least 0');
 

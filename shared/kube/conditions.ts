@@ -27,11 +27,12 @@ export function setCondition(conditions: readonly Condition[] | undefined, next:
   return list;
 }
 
-export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+/** The entry of `type` in any object's conditions: a RedisCluster's, a Pod's, a Node's. */
+export function findCondition<C extends { type: string }>(conditions: readonly C[] | undefined, type: string): C | undefined {
   return conditions?.find((c) => c.type === type);
 }
 
-export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
+export function isConditionTrue(conditions: readonly { type: string; status: string }[] | undefined, type: string): boolean {
   return findCondition(conditions, type)?.status === 'True';
 }
 

@@ -3,12 +3,21 @@
 // client-go's event recorder does.
 import { createHash } from 'node:crypto';
 import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
-import { isAlreadyExists, isNotFound, type Kube } from './client.js';
+import type { Logger } from 'pino';
+import { EVENT_REASONS, type EventReason, type KubernetesEventType } from '../api/conditions.js';
+import { errorMessage, isAlreadyExists, isNotFound, type Kube } from './client.js';
 
-export type EventType = 'Normal' | 'Warning';
-
+/** Records any object's Events (the embedded kubelet's on Pods too), whatever their reason. */
 export interface EventRecorder {
-  record(obj: KubernetesObject, type: EventType, reason: string, message: string): Promise<void>;
+  record(obj: KubernetesObject, type: KubernetesEventType, reason: string, message: string): Promise<void>;
+}
+
+/**
+ * Records one of the operator's Events, its type as the catalog gives it. A failed write is only
+ * logged: the Event tells a person about work that is done either way.
+ */
+export function recordEvent(recorder: EventRecorder, obj: KubernetesObject, reason: EventReason, message: string, log: Pick<Logger, 'warn'>): Promise<void> {
+  return recorder.record(obj, EVENT_REASONS[reason].type, reason, message).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'recording an Event failed'));
 }
 
 export function eventNameFor(obj: KubernetesObject, reason: string, message: string): string {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { setCondition, withCondition } from '../../shared/kube/conditions.js';
+import { findCondition, isConditionTrue, setCondition, withCondition } from '../../shared/kube/conditions.js';
 
 describe('setCondition', () => {
   const t1 = new Date('2026-01-01T00:00:00.000Z');
@@ -38,5 +38,23 @@ describe('withCondition', () => {
     expect(withCondition([c('Ready', 'a')], 'Resharding', c('Resharding', 'ScaleOut')).map((x) => x.type)).toEqual(['Ready', 'Resharding']);
     expect(withCondition(list, 'Resharding', undefined).map((x) => x.type)).toEqual(['Ready', 'Degraded']);
     expect(list).toHaveLength(3);
+  });
+});
+
+describe('findCondition and isConditionTrue', () => {
+  const list = [
+    { type: 'PodScheduled', status: 'True', lastTransitionTime: null },
+    { type: 'Ready', status: 'False', reason: 'ContainersNotReady' },
+  ];
+  it('find the entry of a type in any object\'s conditions, or none', () => {
+    expect(findCondition(list, 'Ready')).toBe(list[1]);
+    expect(findCondition(list, 'Initialized')).toBeUndefined();
+    expect(findCondition(undefined, 'Ready')).toBeUndefined();
+  });
+  it('a condition is true only when it is there with status True', () => {
+    expect(isConditionTrue(list, 'PodScheduled')).toBe(true);
+    expect(isConditionTrue(list, 'Ready')).toBe(false);
+    expect(isConditionTrue(list, 'Initialized')).toBe(false);
+    expect(isConditionTrue(undefined, 'Ready')).toBe(false);
   });
 });

@@ -1,0 +1,159 @@
+// What the operator tells a person about a RedisCluster: the condition types it sets in
+// status.conditions with the reasons each can carry, and the reasons of the Kubernetes Events it
+// records on the cluster (`kubectl describe`). Both are part of the API a person reads, so they sit
+// beside the status schema and docs/api.md lists them. Each reason implies one status (or one
+// Event type), so the status is looked up here rather than stated again where a condition is set.
+import type { Condition } from './status.js';
+
+/** The operator always knows: it never sets Unknown. */
+export type ConditionStatus = 'True' | 'False';
+/** An Event's `type`, as Kubernetes has it. */
+export type KubernetesEventType = 'Normal' | 'Warning';
+/** The function that sets a condition or records an Event. */
+export type OperatorFunction = 'reconcile' | 'reshard' | 'scale';
+
+interface ReasonEntry {
+  status: ConditionStatus;
+  description: string;
+}
+
+interface ConditionEntry {
+  description: string;
+  setBy: readonly OperatorFunction[];
+  reasons: Readonly<Record<string, ReasonEntry>>;
+}
+
+interface EventEntry {
+  type: KubernetesEventType;
+  recordedBy: OperatorFunction;
+  description: string;
+}
+
+/** What stops reconcile until a person acts: Ready and Progressing are False with it, and a Warning says so. */
+const BLOCKERS = {
+  InvalidSpec: 'the spec breaks a rule the operator checks (the message says which); nothing is changed until it is fixed',
+  SecretMissing: 'the password Secret, or its key, does not exist; the nodes are not touched until it does',
+  Unschedulable: 'a Pod of the cluster cannot be placed on any node',
+} as const;
+export type BlockerReason = keyof typeof BLOCKERS;
+
+/** The phases in which reconcile is still at work: Ready is False and Progressing True with them. */
+const AT_WORK = {
+  Resharding: 'slots are moving between masters',
+  Scaling: 'Pods are being added or removed for a new masters or replicas count',
+  Healing: 'Pods are not all ready, or a replica or master is missing; reconcile is repairing it',
+  Degraded: 'some slots are not served, or a node is failing or unreachable',
+} as const;
+
+const withStatus = <R extends Record<string, string>>(status: ConditionStatus, reasons: R) =>
+  Object.fromEntries(Object.entries(reasons).map(([reason, description]) => [reason, { status, description }])) as {
+    [K in keyof R]: { status: ConditionStatus; description: R[K] };
+  };
+
+/** The types the operator sets; the schema does not close the list, so others (a person's) may sit beside them. */
+export const CONDITIONS = {
+  Ready: {
+    description: 'The cluster serves every slot with the masters and replicas the spec asks for.',
+    setBy: ['reconcile'],
+    reasons: {
+      ClusterReady: { status: 'True', description: 'every master and replica is up and all 16384 slots are served' },
+      Creating: { status: 'False', description: 'the Pods are starting; the slots are not assigned yet' },
+      ...withStatus('False', AT_WORK),
+      ...withStatus('False', BLOCKERS),
+    },
+  },
+  Progressing: {
+    description: 'Reconcile is changing the cluster towards the spec.',
+    setBy: ['reconcile'],
+    reasons: {
+      Reconciled: { status: 'False', description: 'the cluster is as the spec asks' },
+      Creating: { status: 'True', description: 'the Pods are starting; the slots are not assigned yet' },
+      ...withStatus('True', AT_WORK),
+      ...withStatus('False', BLOCKERS),
+    },
+  },
+  Degraded: {
+    description: 'Some slots are not served, or a node is failing or unreachable; set once the cluster is formed.',
+    setBy: ['reconcile'],
+    reasons: {
+      ClusterDegraded: { status: 'True', description: 'the message lists the problems, or how many slots are assigned' },
+      ClusterHealthy: { status: 'False', description: 'every slot is served' },
+    },
+  },
+  SlotsAssigned: {
+    description: 'All 16384 slots belong to a master that is not gone for good; set once the cluster is formed.',
+    setBy: ['reconcile'],
+    reasons: {
+      AllSlotsAssigned: { status: 'True', description: 'every slot has an owner' },
+      SlotsUncovered: { status: 'False', description: 'some slots have no owner, or only one whose master and replicas are all gone' },
+    },
+  },
+  Resharding: {
+    description: 'Slots are to move, or are moving, between masters; owned by the reshard function once it starts.',
+    setBy: ['reconcile', 'reshard'],
+    reasons: {
+      Requested: { status: 'True', description: 'reconcile asked for a reshard; the reshard function has not started it yet' },
+      ScaleOut: { status: 'True', description: 'new masters are being filled with slots' },
+      ScaleIn: { status: 'True', description: 'masters to be removed are being drained over the others' },
+      Rebalance: { status: 'True', description: 'the slots are being evened out over the masters' },
+      ReshardCompleted: { status: 'False', description: 'the slots are where the spec wants them' },
+    },
+  },
+  DataLoss: {
+    description: 'Slots were given back empty: their master and replicas were all gone and spec.allowDataLoss is set.',
+    setBy: ['reconcile'],
+    reasons: {
+      SlotsRecoveredEmpty: { status: 'True', description: 'the message names the slots that lost their keys' },
+    },
+  },
+} as const satisfies Record<string, ConditionEntry>;
+
+export type ConditionType = keyof typeof CONDITIONS;
+export type ConditionReason<T extends ConditionType = ConditionType> = T extends ConditionType ? keyof (typeof CONDITIONS)[T]['reasons'] & string : never;
+
+/** The condition types, for reading a status by name. */
+export const CONDITION_TYPES = Object.fromEntries(Object.keys(CONDITIONS).map((type) => [type, type])) as { readonly [T in ConditionType]: T };
+
+/** The condition `type` with `reason`, at the status the catalog gives that reason. */
+export function clusterCondition<T extends ConditionType>(
+  type: T,
+  reason: ConditionReason<T>,
+  message: string,
+  observedGeneration: number,
+): Omit<Condition, 'lastTransitionTime'> {
+  const entry = (CONDITIONS[type].reasons as Readonly<Record<string, ReasonEntry>>)[reason]!;
+  return { type, status: entry.status, reason, message, observedGeneration };
+}
+
+/** The reasons of the Events the functions record on a RedisCluster. */
+export const EVENT_REASONS = {
+  ClusterCreated: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster was formed: the masters own the slots and the replicas follow them' },
+  ClusterReady: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster became Ready once it was created' },
+  Recovered: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster is Ready again' },
+  Degraded: { type: 'Warning', recordedBy: 'reconcile', description: 'the cluster stopped being Ready other than for a reshard or a scale; the message says why' },
+  InvalidSpec: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.InvalidSpec },
+  SecretMissing: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.SecretMissing },
+  Unschedulable: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.Unschedulable },
+  SlotsLost: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description: "a shard's master and replicas are all gone: its slots stay unserved until the nodes come back or spec.allowDataLoss is set",
+  },
+  SlotsRecoveredEmpty: { type: 'Warning', recordedBy: 'reconcile', description: 'slots whose master and replicas were all gone were given back empty (spec.allowDataLoss)' },
+  NodeAdded: { type: 'Normal', recordedBy: 'reconcile', description: 'a node became the replica of a master' },
+  Failover: { type: 'Normal', recordedBy: 'reconcile', description: 'a replica was promoted in place of its failed master' },
+  NodeForgotten: { type: 'Normal', recordedBy: 'reconcile', description: 'every node forgot a node that is gone' },
+  NodeRemoved: { type: 'Normal', recordedBy: 'reconcile', description: 'a node left the cluster (a surplus replica, or a shard a reshard drained)' },
+  ReshardStarted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard began moving slots' },
+  ReshardCompleted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard moved its last slot' },
+  ReshardStalled: { type: 'Warning', recordedBy: 'reshard', description: 'a chunk of a reshard moved nothing; the message has the errors, and the chunk is retried' },
+  Autoscaled: { type: 'Normal', recordedBy: 'scale', description: 'an alert changed spec.masters or spec.replicas' },
+  AutoscalingDisabled: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: spec.autoscaling.enabled is false' },
+  AutoscaleNoAction: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: no action is configured for its alertname' },
+  AutoscaleInvalidAlert: { type: 'Warning', recordedBy: 'scale', description: 'an alert was ignored: its scale_count annotation is not a usable count' },
+  AutoscaleCooldown: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: the last scale is more recent than cooldownSeconds' },
+  AutoscaleDeferred: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: a reshard, a repair or the last spec change is still under way' },
+  AutoscaleAtBound: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: the count is already at its min or max bound' },
+} as const satisfies Record<string, EventEntry>;
+
+export type EventReason = keyof typeof EVENT_REASONS;
