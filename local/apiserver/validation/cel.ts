@@ -3,7 +3,7 @@
 // CEL's own semantics (int and double kept apart, errors absorbed by && and || when the other side
 // decides, heterogeneous equality is false). The CRD's rules need no Kubernetes extension library.
 // Transition rules (oldSelf) are not supported: none of the project's rules is one.
-import { celEnv, CelScalar, celType, isCelError, parse, plan, type CelInput } from '@bufbuild/cel';
+import { celEnv, celList, celMap, CelScalar, celType, isCelError, parse, plan, type CelInput } from '@bufbuild/cel';
 import type { JsonSchema } from '../../../shared/api/openapi.js';
 
 export class CelError extends Error {
@@ -17,6 +17,8 @@ export interface CompiledRule {
    * cannot be evaluated, which Kubernetes reports as a violation.
    */
   check(self: unknown, schema?: JsonSchema): boolean;
+  /** The same for a `self` that celValue has typed already, so the rules of one value share it. */
+  checkTyped(self: CelInput): boolean;
 }
 
 const env = celEnv({ variables: { self: CelScalar.DYN } });
@@ -63,16 +65,19 @@ function undeclared(expr: Expr | undefined, bound: ReadonlySet<string>, out: Set
   }
 }
 
-/** A JSON value as the CEL value its schema node declares. */
+/**
+ * A JSON value as the CEL value its schema node declares. Objects and arrays become CEL maps and
+ * lists here, once, rather than on every access during evaluation.
+ */
 export function celValue(value: unknown, schema?: JsonSchema): CelInput {
   if (typeof value === 'number') {
     return schema?.type === 'number' || !Number.isInteger(value) ? value : BigInt(value);
   }
-  if (Array.isArray(value)) return value.map((item) => celValue(item, schema?.items as JsonSchema | undefined));
+  if (Array.isArray(value)) return celList(value.map((item) => celValue(item, schema?.items as JsonSchema | undefined)));
   if (typeof value === 'object' && value !== null) {
     const properties = schema?.properties as Record<string, JsonSchema> | undefined;
     const values = typeof schema?.additionalProperties === 'object' ? (schema.additionalProperties as JsonSchema) : undefined;
-    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, celValue(v, properties?.[key] ?? values)]));
+    return celMap(new Map(Object.entries(value).map(([key, v]) => [key, celValue(v, properties?.[key] ?? values)])));
   }
   return value as CelInput;
 }
@@ -95,13 +100,12 @@ export function compileRule(rule: string): CompiledRule {
   // Kubernetes refuses such a rule when it type-checks it; this planner resolves names only when
   // it runs, so the rule compiles and every evaluation fails.
   const unknown = [...names].map((n) => `undeclared reference to '${n}'`).join(', ');
-  return {
-    check(self, schema) {
-      if (unknown) throw new CelError(unknown);
-      const result = evaluate({ self: celValue(self, schema) });
-      if (isCelError(result)) throw new CelError(kubernetesWording(result.message));
-      if (typeof result !== 'boolean') throw new CelError(`expected a bool, got ${String(celType(result))}`);
-      return result;
-    },
+  const checkTyped = (self: CelInput) => {
+    if (unknown) throw new CelError(unknown);
+    const result = evaluate({ self });
+    if (isCelError(result)) throw new CelError(kubernetesWording(result.message));
+    if (typeof result !== 'boolean') throw new CelError(`expected a bool, got ${String(celType(result))}`);
+    return result;
   };
+  return { check: (self, schema) => checkTyped(celValue(self, schema)), checkTyped };
 }

@@ -2,7 +2,7 @@
 // every value their schema node declares, with the field, reason and message Kubernetes reports.
 import type { JsonSchema } from '../../../shared/api/openapi.js';
 import type { StatusCause } from '../errors.js';
-import { CelError, compileRule, type CompiledRule } from './cel.js';
+import { CelError, celValue, compileRule, type CompiledRule } from './cel.js';
 
 interface ValidationRule {
   rule: string;
@@ -64,10 +64,12 @@ function violation(spec: ValidationRule, schema: JsonSchema, path: string): Stat
 
 function checkAt(value: unknown, schema: JsonSchema, path: string, rules: Map<JsonSchema, RuleAt[]>, causes: StatusCause[]): void {
   if (value === undefined || value === null) return;
-  for (const { compiled, spec } of rules.get(schema) ?? []) {
+  const here = rules.get(schema) ?? [];
+  const self = here.length ? celValue(value, schema) : undefined;
+  for (const { compiled, spec } of here) {
     let holds: boolean;
     try {
-      holds = compiled.check(value, schema);
+      holds = compiled.checkTyped(self!);
     } catch (err) {
       // A rule that cannot be evaluated on this value is a violation, as in Kubernetes.
       if (!(err instanceof CelError)) throw err;
