@@ -85,18 +85,21 @@ export function celValue(value: unknown, schema?: JsonSchema): CelInput {
 // @bufbuild/cel says "field not found" where Kubernetes (cel-go) says "no such key".
 const kubernetesWording = (message: string) => message.replace(/^field not found: /, 'no such key: ');
 
+function parseAndPlan(rule: string) {
+  try {
+    const expr = parse(rule).expr;
+    return { expr, evaluate: plan(env, expr) };
+  } catch (err) {
+    throw new CelError(`cannot compile ${JSON.stringify(rule)}: ${(err as Error).message}`);
+  }
+}
+
 /** Parses and plans a rule once; throws CelError when it is not valid CEL or is a transition rule. */
 export function compileRule(rule: string): CompiledRule {
-  let expr: Expr;
-  try {
-    expr = parse(rule).expr;
-  } catch (err) {
-    throw new CelError(`cannot parse ${JSON.stringify(rule)}: ${(err as Error).message}`);
-  }
+  const { expr, evaluate } = parseAndPlan(rule);
   const names = new Set<string>();
   undeclared(expr, new Set(['self']), names);
   if (names.has('oldSelf')) throw new CelError('transition rules (oldSelf) are not supported');
-  const evaluate = plan(env, expr);
   // Kubernetes refuses such a rule when it type-checks it; this planner resolves names only when
   // it runs, so the rule compiles and every evaluation fails.
   const unknown = [...names].map((n) => `undeclared reference to '${n}'`).join(', ');
