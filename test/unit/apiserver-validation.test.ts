@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CelError, compileRule } from '../../local/apiserver/validation/cel.js';
 import { validateName } from '../../local/apiserver/validation/names.js';
 import { compileCrdSchema } from '../../local/apiserver/validation/openapi.js';
+import { walkDeclared } from '../../local/apiserver/validation/walk.js';
 import type { JsonSchema } from '../../shared/api/openapi.js';
 
 describe('CEL rules', () => {
@@ -126,6 +127,23 @@ describe('a CRD schema', () => {
       { reason: 'FieldValueDuplicate', field: 'spec.conditions[2]', message: 'Duplicate value: {"type":"Ready"}' },
       { reason: 'FieldValueDuplicate', field: 'spec.tags[2]', message: 'Duplicate value: "a"' },
     ]);
+  });
+});
+
+describe('walking a resource with its schema', () => {
+  it('visits every declared value with its Kubernetes path, parents first, and skips undeclared ones', () => {
+    const schema: JsonSchema = {
+      type: 'object',
+      properties: {
+        labels: { type: 'object', additionalProperties: { type: 'string' } },
+        nodes: { type: 'array', items: { type: 'object', properties: { port: { type: 'integer' } } } },
+      },
+    };
+    const seen: string[] = [];
+    walkDeclared({ labels: { app: 'redis' }, nodes: [{ port: 1, extra: 2 }], other: { x: 1 } }, schema, (_, node, path) => {
+      seen.push(`${path || '(root)'}:${String(node.type)}`);
+    });
+    expect(seen).toEqual(['(root):object', 'labels:object', 'labels.app:string', 'nodes:array', 'nodes[0]:object', 'nodes[0].port:integer']);
   });
 });
 

@@ -6,6 +6,7 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { JsonSchema } from '../../../shared/api/openapi.js';
 import type { StatusCause } from '../errors.js';
 import { compileValidationRules } from './rules.js';
+import { childPath, fieldSchema, isObj, itemSchema, walkDeclared } from './walk.js';
 
 export interface CrdSchema {
   /** Removes fields the schema does not declare; returns their paths (`spec.foo`). */
@@ -60,38 +61,31 @@ function toJsonSchema(s: JsonSchema): JsonSchema {
   return out;
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function prune(value: unknown, schema: JsonSchema | undefined, path: string, removed: string[], root: boolean): void {
-  if (!schema) return;
+function prune(value: unknown, schema: JsonSchema, path: string, removed: string[], root: boolean): void {
   if (schema['x-kubernetes-int-or-string'] === true) return;
   if (Array.isArray(value)) {
-    if (isObj(schema.items)) value.forEach((v, i) => prune(v, schema.items as JsonSchema, `${path}[${i}]`, removed, false));
+    const items = itemSchema(schema);
+    if (items) value.forEach((v, i) => prune(v, items, `${path}[${i}]`, removed, false));
     return;
   }
   if (!isObj(value)) return;
-  const props = isObj(schema.properties) ? (schema.properties as Record<string, JsonSchema>) : undefined;
-  const additional = isObj(schema.additionalProperties) ? (schema.additionalProperties as JsonSchema) : undefined;
   const preserve = schema['x-kubernetes-preserve-unknown-fields'] === true || schema.additionalProperties === true;
   const embedded = root || schema['x-kubernetes-embedded-resource'] === true;
   for (const key of Object.keys(value)) {
-    const childPath = path ? `${path}.${key}` : key;
     if (embedded && (key === 'apiVersion' || key === 'kind' || key === 'metadata')) continue;
-    const childSchema = props?.[key] ?? additional;
-    if (childSchema) prune(value[key], childSchema, childPath, removed, false);
+    const declared = fieldSchema(schema, key);
+    if (declared) prune(value[key], declared, childPath(path, key), removed, false);
     else if (!preserve) {
       delete value[key];
-      removed.push(childPath);
+      removed.push(childPath(path, key));
     }
   }
 }
 
-function applyDefaults(value: unknown, schema: JsonSchema | undefined): void {
-  if (!schema) return;
+function applyDefaults(value: unknown, schema: JsonSchema): void {
   if (Array.isArray(value)) {
-    if (isObj(schema.items)) for (const v of value) applyDefaults(v, schema.items as JsonSchema);
+    const items = itemSchema(schema);
+    if (items) for (const v of value) applyDefaults(v, items);
     return;
   }
   if (!isObj(value)) return;
@@ -101,7 +95,7 @@ function applyDefaults(value: unknown, schema: JsonSchema | undefined): void {
       applyDefaults(value[key], child);
     }
   } else if (isObj(schema.additionalProperties)) {
-    for (const v of Object.values(value)) applyDefaults(v, schema.additionalProperties as JsonSchema);
+    for (const v of Object.values(value)) applyDefaults(v, schema.additionalProperties);
   }
 }
 
@@ -205,27 +199,18 @@ function schemaCauses(errors: ErrorObject[], obj: unknown): StatusCause[] {
 }
 
 /** x-kubernetes-list-type map (items unique by their keys) and set (items unique). */
-function listDuplicates(value: unknown, schema: JsonSchema | undefined, path: string, causes: StatusCause[]): void {
-  if (!schema) return;
-  if (Array.isArray(value)) {
-    const keys = schema['x-kubernetes-list-map-keys'];
-    const type = schema['x-kubernetes-list-type'];
-    const identity = (item: unknown) =>
-      type === 'map' && Array.isArray(keys) ? Object.fromEntries(keys.map((k: string) => [k, isObj(item) ? item[k] : undefined])) : item;
-    const seen = new Set<string>();
-    value.forEach((item, i) => {
-      if (type !== 'map' && type !== 'set') return;
-      const id = JSON.stringify(identity(item));
-      if (seen.has(id)) causes.push({ reason: 'FieldValueDuplicate', message: `Duplicate value: ${id}`, field: `${path}[${i}]` });
-      seen.add(id);
-    });
-    if (isObj(schema.items)) value.forEach((v, i) => listDuplicates(v, schema.items as JsonSchema, `${path}[${i}]`, causes));
-    return;
-  }
-  if (!isObj(value)) return;
-  const props = isObj(schema.properties) ? (schema.properties as Record<string, JsonSchema>) : undefined;
-  const additional = isObj(schema.additionalProperties) ? (schema.additionalProperties as JsonSchema) : undefined;
-  for (const [key, v] of Object.entries(value)) listDuplicates(v, props?.[key] ?? additional, path ? `${path}.${key}` : key, causes);
+function listDuplicates(list: unknown[], schema: JsonSchema, path: string, causes: StatusCause[]): void {
+  const type = schema['x-kubernetes-list-type'];
+  if (type !== 'map' && type !== 'set') return;
+  const keys = schema['x-kubernetes-list-map-keys'];
+  const identity = (item: unknown) =>
+    type === 'map' && Array.isArray(keys) ? Object.fromEntries(keys.map((k: string) => [k, isObj(item) ? item[k] : undefined])) : item;
+  const seen = new Set<string>();
+  list.forEach((item, i) => {
+    const id = JSON.stringify(identity(item));
+    if (seen.has(id)) causes.push({ reason: 'FieldValueDuplicate', message: `Duplicate value: ${id}`, field: `${path}[${i}]` });
+    seen.add(id);
+  });
 }
 
 /** Compiles a CRD version's openAPIV3Schema and its rules; throws with the compiler's message when it is unusable. */
@@ -244,7 +229,9 @@ export function compileCrdSchema(openAPIV3Schema: JsonSchema): CrdSchema {
     },
     validate(obj) {
       const causes = validator(obj) ? [] : schemaCauses(validator.errors ?? [], obj);
-      listDuplicates(obj, openAPIV3Schema, '', causes);
+      walkDeclared(obj, openAPIV3Schema, (value, schema, path) => {
+        if (Array.isArray(value)) listDuplicates(value, schema, path, causes);
+      });
       // Rules run on values of the declared types only, as in Kubernetes.
       return causes.length ? causes : rules.check(obj);
     },

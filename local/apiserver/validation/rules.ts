@@ -3,6 +3,7 @@
 import type { JsonSchema } from '../../../shared/api/openapi.js';
 import type { StatusCause } from '../errors.js';
 import { CelError, celValue, compileRule, type CompiledRule } from './cel.js';
+import { isObj, walkDeclared } from './walk.js';
 
 interface ValidationRule {
   rule: string;
@@ -22,8 +23,6 @@ export interface ValidationRules {
   /** The violations in `obj`, which has already passed the schema. */
   check(obj: unknown): StatusCause[];
 }
-
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function childSchemas(schema: JsonSchema): JsonSchema[] {
   const children = isObj(schema.properties) ? (Object.values(schema.properties) as JsonSchema[]) : [];
@@ -62,30 +61,18 @@ function violation(spec: ValidationRule, schema: JsonSchema, path: string): Stat
   return { reason, message, ...(field ? { field } : {}) };
 }
 
-function checkAt(value: unknown, schema: JsonSchema, path: string, rules: Map<JsonSchema, RuleAt[]>, causes: StatusCause[]): void {
-  if (value === undefined || value === null) return;
-  const here = rules.get(schema) ?? [];
-  const self = here.length ? celValue(value, schema) : undefined;
+function checkAt(value: unknown, schema: JsonSchema, path: string, here: RuleAt[], causes: StatusCause[]): void {
+  const self = celValue(value, schema);
   for (const { compiled, spec } of here) {
     let holds: boolean;
     try {
-      holds = compiled.checkTyped(self!);
+      holds = compiled.checkTyped(self);
     } catch (err) {
       // A rule that cannot be evaluated on this value is a violation, as in Kubernetes.
       if (!(err instanceof CelError)) throw err;
       holds = false;
     }
     if (!holds) causes.push(violation(spec, schema, path));
-  }
-  if (Array.isArray(value)) {
-    if (isObj(schema.items)) value.forEach((v, i) => checkAt(v, schema.items as JsonSchema, `${path}[${i}]`, rules, causes));
-    return;
-  }
-  if (!isObj(value)) return;
-  const props = isObj(schema.properties) ? (schema.properties as Record<string, JsonSchema>) : undefined;
-  for (const [key, v] of Object.entries(value)) {
-    const child = props?.[key] ?? (isObj(schema.additionalProperties) ? (schema.additionalProperties as JsonSchema) : undefined);
-    if (child) checkAt(v, child, path ? `${path}.${key}` : key, rules, causes);
   }
 }
 
@@ -97,7 +84,11 @@ export function compileValidationRules(openAPIV3Schema: JsonSchema): ValidationR
     unsupported,
     check(obj) {
       const causes: StatusCause[] = [];
-      if (rules.size > 0) checkAt(obj, openAPIV3Schema, '', rules, causes);
+      if (rules.size === 0) return causes;
+      walkDeclared(obj, openAPIV3Schema, (value, schema, path) => {
+        const here = rules.get(schema);
+        if (here && value !== null) checkAt(value, schema, path, here, causes);
+      });
       return causes;
     },
   };
