@@ -19,7 +19,9 @@ import { fromEventsV1, toEventsV1 } from './event-versions.js';
 import { evalJsonPath, setJsonPath } from './jsonpath.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { groupVersion, type PrinterColumn, type ResourceTable, type ResourceType } from './resources.js';
-import { compileCrdSchema, validateName, type JsonSchema } from './schema.js';
+import type { JsonSchema } from '../../shared/api/openapi.js';
+import { validateName } from './validation/names.js';
+import { compileCrdSchema } from './validation/openapi.js';
 import type { Obj, Store } from './store.js';
 import { timestamp } from './time.js';
 

@@ -1,7 +1,7 @@
 // The one table of resource types the server serves. Built-in kinds are listed here; each
 // CustomResourceDefinition adds rows while it exists. Discovery, OpenAPI, routing, tables and
 // strategic merge all read this table.
-import type { CrdSchema } from './schema.js';
+import type { CrdSchema } from './validation/openapi.js';
 
 export interface ScaleSpec {
   specReplicasPath: string;

@@ -1,5 +1,5 @@
-// What the functions use at run time. The CRD generator and the schema tooling (crd.ts, openapi.ts,
-// openapi-validate.ts, cel.ts) are imported by path, so a cold start does not load ajv and yaml.
+// What the functions use at run time. The CRD generator and the schema tooling (crd.ts, openapi.ts)
+// are imported by path, so a cold start does not load yaml.
 export * from './names.js';
 export * from './labels.js';
 export * from './memory.js';

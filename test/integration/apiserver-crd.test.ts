@@ -1,11 +1,11 @@
 // The project's own RedisCluster CRD and examples on the embedded API server: accepted, defaulted,
-// validated (OpenAPI bounds and its CEL rules), scaled, printed; plus the CEL subset on its own.
+// validated (OpenAPI bounds and its CEL rules), scaled, printed; plus the CEL evaluator on its own.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { compileRule } from '../../local/apiserver/cel.js';
+import { compileRule } from '../../local/apiserver/validation/cel.js';
 import { startTestApi, statusOf, type TestApi } from '../helpers/platform-api.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -19,7 +19,7 @@ function docs(file: string): Record<string, any>[] {
     .filter(Boolean);
 }
 
-describe('CEL subset', () => {
+describe('CEL rules', () => {
   it('evaluates the operators and macros CRD rules use', () => {
     const self = { masters: 3, replicas: 2, basePort: 10000, name: 'abc', list: [1, 2, 3], map: { a: 1 }, conf: { appendonly: 'yes' } };
     const holds = (rule: string) => compileRule(rule).check(self);

@@ -5,9 +5,9 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { redisClusterCrd } from '../../shared/api/crd.js';
 import { SPEC_RULES, specSchema, statusSchema, validateSpec } from '../../shared/api/index.js';
-import { openApiValidator } from '../../shared/api/openapi-validate.js';
 import { structuralProblems, type JsonSchema } from '../../shared/api/openapi.js';
 import { steps } from '../../scripts/gen/steps.js';
+import { openApiValidator } from '../helpers/crd-validator.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const CRD_PATH = 'charts/redis-operator/crds/redisclusters.redis.redis.yaml';
@@ -138,7 +138,7 @@ describe('the CRD declaration', () => {
 
 // One table, two judges. `by` says who decides an invalid case:
 // - 'schema': the structural schema (types, bounds, patterns, enums, unknown fields);
-// - 'cel':    a CEL rule of the CRD (x-kubernetes-validations), evaluated here by shared/api/cel.ts;
+// - 'cel':    a CEL rule of the CRD (x-kubernetes-validations), evaluated here by the API server's CEL evaluator;
 // - 'zod':    only the operator can tell (Redis setting names in other cases or under an owned
 //             prefix, and malformed names: a structural schema cannot constrain map keys, and CEL
 //             over every key would exceed the API server's cost budget). The API server accepts

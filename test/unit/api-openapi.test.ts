@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { openApiValidator } from '../../shared/api/openapi-validate.js';
 import { SchemaConversionError, re2Problem, structuralProblems, toStructural } from '../../shared/api/openapi.js';
+import { openApiValidator } from '../helpers/crd-validator.js';
 
 const convert = (schema: z.ZodType) => toStructural(z.toJSONSchema(schema, { io: 'input' }));
 

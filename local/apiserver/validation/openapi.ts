@@ -1,13 +1,12 @@
-// CustomResourceDefinition schemas: structural pruning, defaulting and validation of custom
-// resources as the Kubernetes API server does them (prune unknown fields, apply `default`s,
-// validate with OpenAPI v3 rules), with field paths and messages in Kubernetes' wording.
-// `x-kubernetes-validations` rules are evaluated with the CEL subset of cel.ts; a rule outside it
-// is listed in `unsupportedRules` and not enforced.
+// The OpenAPI v3 (structural) schema of a CRD version, applied to custom resources as the
+// Kubernetes API server does: prune unknown fields, apply `default`s, validate (types, bounds,
+// patterns, enums, int-or-string, date-times, map and set lists), then the
+// `x-kubernetes-validations` rules; failures are field errors with Kubernetes' paths and wording.
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { CelEvalError, compileRule, type CompiledRule } from './cel.js';
-import type { StatusCause } from './errors.js';
-
-export type JsonSchema = Record<string, unknown>;
+import type { JsonSchema } from '../../../shared/api/openapi.js';
+import type { StatusCause } from '../errors.js';
+import { compileValidationRules } from './rules.js';
+import { childPath, fieldSchema, isObj, itemSchema, walkDeclared } from './walk.js';
 
 export interface CrdSchema {
   /** Removes fields the schema does not declare; returns their paths (`spec.foo`). */
@@ -20,68 +19,10 @@ export interface CrdSchema {
   unsupportedRules: string[];
 }
 
-interface ValidationRule {
-  rule: string;
-  message?: string;
-  fieldPath?: string;
-  reason?: string;
-}
-
-interface RuleAt {
-  compiled: CompiledRule;
-  spec: ValidationRule;
-}
-
-/** Compiles the CEL rules of every schema node, keyed by the node. */
-function compileRules(schema: JsonSchema, out: Map<JsonSchema, RuleAt[]>, unsupported: string[]): void {
-  const rules = schema['x-kubernetes-validations'];
-  if (Array.isArray(rules)) {
-    const compiled: RuleAt[] = [];
-    for (const spec of rules as ValidationRule[]) {
-      try {
-        compiled.push({ compiled: compileRule(spec.rule), spec });
-      } catch (err) {
-        unsupported.push(`${spec.rule}: ${(err as Error).message}`);
-      }
-    }
-    if (compiled.length) out.set(schema, compiled);
-  }
-  if (isObj(schema.properties)) for (const child of Object.values(schema.properties)) compileRules(child as JsonSchema, out, unsupported);
-  if (isObj(schema.items)) compileRules(schema.items, out, unsupported);
-  if (isObj(schema.additionalProperties)) compileRules(schema.additionalProperties, out, unsupported);
-}
-
-function checkRules(value: unknown, schema: JsonSchema, path: string, rules: Map<JsonSchema, RuleAt[]>, causes: StatusCause[]): void {
-  if (value === undefined || value === null) return;
-  for (const { compiled, spec } of rules.get(schema) ?? []) {
-    let holds: boolean;
-    try {
-      holds = compiled.check(value);
-    } catch (err) {
-      if (!(err instanceof CelEvalError)) continue;
-      holds = false;
-    }
-    if (holds) continue;
-    const field = spec.fieldPath ? `${path}${spec.fieldPath.startsWith('[') || !path ? spec.fieldPath.replace(/^\./, '') : spec.fieldPath}` : path;
-    const text = spec.message ?? `failed rule: ${spec.rule}`;
-    const reason = spec.reason ?? 'FieldValueInvalid';
-    const message =
-      reason === 'FieldValueRequired' ? `Required value: ${text}` : reason === 'FieldValueForbidden' ? `Forbidden: ${text}` : `Invalid value: ${JSON.stringify(String(schema.type ?? 'object'))}: ${text}`;
-    causes.push({ reason, message, ...(field ? { field } : {}) });
-  }
-  if (Array.isArray(value)) {
-    if (isObj(schema.items)) value.forEach((v, i) => checkRules(v, schema.items as JsonSchema, `${path}[${i}]`, rules, causes));
-    return;
-  }
-  if (!isObj(value)) return;
-  const props = isObj(schema.properties) ? (schema.properties as Record<string, JsonSchema>) : undefined;
-  for (const [key, v] of Object.entries(value)) {
-    const child = props?.[key] ?? (isObj(schema.additionalProperties) ? (schema.additionalProperties as JsonSchema) : undefined);
-    if (child) checkRules(v, child, path ? `${path}.${key}` : key, rules, causes);
-  }
-}
-
-const ajv = new Ajv({ allErrors: true, strict: false, validateFormats: false });
+const ajv = new Ajv({ allErrors: true, strict: false });
+// RFC 3339, as metav1.Time parses it.
+ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/);
+const FORMATS = new Set(['date-time']);
 
 const PASS_THROUGH = [
   'type', 'required', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern', 'minItems', 'maxItems',
@@ -89,9 +30,11 @@ const PASS_THROUGH = [
 ] as const;
 
 /** Turns a structural OpenAPI v3 schema into plain JSON Schema for the validator. */
-export function toJsonSchema(s: JsonSchema): JsonSchema {
+function toJsonSchema(s: JsonSchema): JsonSchema {
   const out: JsonSchema = {};
   for (const k of PASS_THROUGH) if (s[k] !== undefined) out[k] = s[k];
+  // Formats other than these are let through unchecked (Kubernetes checks more of them).
+  if (typeof s.format === 'string' && FORMATS.has(s.format)) out.format = s.format;
   if (s['x-kubernetes-int-or-string'] === true) {
     delete out.type;
     out.anyOf = [{ type: 'integer' }, { type: 'string' }];
@@ -118,38 +61,31 @@ export function toJsonSchema(s: JsonSchema): JsonSchema {
   return out;
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function prune(value: unknown, schema: JsonSchema | undefined, path: string, removed: string[], root: boolean): void {
-  if (!schema) return;
+function prune(value: unknown, schema: JsonSchema, path: string, removed: string[], root: boolean): void {
   if (schema['x-kubernetes-int-or-string'] === true) return;
   if (Array.isArray(value)) {
-    if (isObj(schema.items)) value.forEach((v, i) => prune(v, schema.items as JsonSchema, `${path}[${i}]`, removed, false));
+    const items = itemSchema(schema);
+    if (items) value.forEach((v, i) => prune(v, items, `${path}[${i}]`, removed, false));
     return;
   }
   if (!isObj(value)) return;
-  const props = isObj(schema.properties) ? (schema.properties as Record<string, JsonSchema>) : undefined;
-  const additional = isObj(schema.additionalProperties) ? (schema.additionalProperties as JsonSchema) : undefined;
   const preserve = schema['x-kubernetes-preserve-unknown-fields'] === true || schema.additionalProperties === true;
   const embedded = root || schema['x-kubernetes-embedded-resource'] === true;
   for (const key of Object.keys(value)) {
-    const childPath = path ? `${path}.${key}` : key;
     if (embedded && (key === 'apiVersion' || key === 'kind' || key === 'metadata')) continue;
-    const childSchema = props?.[key] ?? additional;
-    if (childSchema) prune(value[key], childSchema, childPath, removed, false);
+    const declared = fieldSchema(schema, key);
+    if (declared) prune(value[key], declared, childPath(path, key), removed, false);
     else if (!preserve) {
       delete value[key];
-      removed.push(childPath);
+      removed.push(childPath(path, key));
     }
   }
 }
 
-function applyDefaults(value: unknown, schema: JsonSchema | undefined): void {
-  if (!schema) return;
+function applyDefaults(value: unknown, schema: JsonSchema): void {
   if (Array.isArray(value)) {
-    if (isObj(schema.items)) for (const v of value) applyDefaults(v, schema.items as JsonSchema);
+    const items = itemSchema(schema);
+    if (items) for (const v of value) applyDefaults(v, items);
     return;
   }
   if (!isObj(value)) return;
@@ -159,7 +95,7 @@ function applyDefaults(value: unknown, schema: JsonSchema | undefined): void {
       applyDefaults(value[key], child);
     }
   } else if (isObj(schema.additionalProperties)) {
-    for (const v of Object.values(value)) applyDefaults(v, schema.additionalProperties as JsonSchema);
+    for (const v of Object.values(value)) applyDefaults(v, schema.additionalProperties);
   }
 }
 
@@ -216,6 +152,12 @@ function toCause(e: ErrorObject, root: unknown): StatusCause | undefined {
     }
     case 'maxItems':
       return { reason: 'FieldValueTooMany', message: `Too many: ${Array.isArray(value) ? value.length : 0}: must have at most ${String(p.limit)} items`, field: path };
+    case 'format':
+      return {
+        reason: 'FieldValueInvalid',
+        message: `Invalid value: ${render(value)}: ${inBody} must be of type ${String(p.format)}: ${render(value)}`,
+        field: path,
+      };
     case 'anyOf':
       // int-or-string is the one anyOf structural schemas produce here.
       return {
@@ -242,14 +184,41 @@ function toCause(e: ErrorObject, root: unknown): StatusCause | undefined {
   return { reason: 'FieldValueInvalid', message: `Invalid value: ${render(value)}: ${inBody} ${text}`, field: path };
 }
 
-/** Compiles a CRD version's openAPIV3Schema; throws with the compiler's message when it is unusable. */
+function schemaCauses(errors: ErrorObject[], obj: unknown): StatusCause[] {
+  const causes: StatusCause[] = [];
+  const seen = new Set<string>();
+  for (const e of errors.filter((x) => !x.schemaPath.includes('/anyOf/'))) {
+    const cause = toCause(e, obj);
+    if (!cause) continue;
+    const key = `${cause.field}|${cause.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    causes.push(cause);
+  }
+  return causes;
+}
+
+/** x-kubernetes-list-type map (items unique by their keys) and set (items unique). */
+function listDuplicates(list: unknown[], schema: JsonSchema, path: string, causes: StatusCause[]): void {
+  const type = schema['x-kubernetes-list-type'];
+  if (type !== 'map' && type !== 'set') return;
+  const keys = schema['x-kubernetes-list-map-keys'];
+  const identity = (item: unknown) =>
+    type === 'map' && Array.isArray(keys) ? Object.fromEntries(keys.map((k: string) => [k, isObj(item) ? item[k] : undefined])) : item;
+  const seen = new Set<string>();
+  list.forEach((item, i) => {
+    const id = JSON.stringify(identity(item));
+    if (seen.has(id)) causes.push({ reason: 'FieldValueDuplicate', message: `Duplicate value: ${id}`, field: `${path}[${i}]` });
+    seen.add(id);
+  });
+}
+
+/** Compiles a CRD version's openAPIV3Schema and its rules; throws with the compiler's message when it is unusable. */
 export function compileCrdSchema(openAPIV3Schema: JsonSchema): CrdSchema {
   const validator: ValidateFunction = ajv.compile(toJsonSchema(openAPIV3Schema));
-  const rules = new Map<JsonSchema, RuleAt[]>();
-  const unsupportedRules: string[] = [];
-  compileRules(openAPIV3Schema, rules, unsupportedRules);
+  const rules = compileValidationRules(openAPIV3Schema);
   return {
-    unsupportedRules,
+    unsupportedRules: rules.unsupported,
     prune(obj) {
       const removed: string[] = [];
       prune(obj, openAPIV3Schema, '', removed, true);
@@ -259,45 +228,12 @@ export function compileCrdSchema(openAPIV3Schema: JsonSchema): CrdSchema {
       applyDefaults(obj, openAPIV3Schema);
     },
     validate(obj) {
-      if (validator(obj)) {
-        // Rules run on values of the declared types only, as in Kubernetes.
-        const causes: StatusCause[] = [];
-        checkRules(obj, openAPIV3Schema, '', rules, causes);
-        return causes;
-      }
-      const errors = (validator.errors ?? []).filter((e) => !e.schemaPath.includes('/anyOf/'));
-      const causes: StatusCause[] = [];
-      const seen = new Set<string>();
-      for (const e of errors) {
-        const cause = toCause(e, obj);
-        if (!cause) continue;
-        const key = `${cause.field}|${cause.message}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
-        causes.push(cause);
-      }
-      return causes;
+      const causes = validator(obj) ? [] : schemaCauses(validator.errors ?? [], obj);
+      walkDeclared(obj, openAPIV3Schema, (value, schema, path) => {
+        if (Array.isArray(value)) listDuplicates(value, schema, path, causes);
+      });
+      // Rules run on values of the declared types only, as in Kubernetes.
+      return causes.length ? causes : rules.check(obj);
     },
-  };
-}
-
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/** metadata.name rules: RFC 1123 subdomain, or label for namespaces and services. */
-export function validateName(name: string, asLabel: boolean): StatusCause | undefined {
-  if (asLabel) {
-    if (name.length <= 63 && DNS1123_LABEL.test(name)) return undefined;
-    return {
-      reason: 'FieldValueInvalid',
-      field: 'metadata.name',
-      message: `Invalid value: ${JSON.stringify(name)}: a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')`,
-    };
-  }
-  if (name.length <= 253 && DNS1123_SUBDOMAIN.test(name)) return undefined;
-  return {
-    reason: 'FieldValueInvalid',
-    field: 'metadata.name',
-    message: `Invalid value: ${JSON.stringify(name)}: a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')`,
   };
 }
