@@ -105,3 +105,22 @@ function mergeList(field: string, current: Json, patch: Json[]): Json[] {
   }
   return out;
 }
+
+/** `apply` is server-side apply, approximated: create if absent, else merge (no field ownership). */
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+
+/** What a custom resource accepts: no strategic merge, which needs the built-in kinds' merge keys. */
+export const PATCH_TYPES_CUSTOM = ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'];
+
+export function applyPatch(target: unknown, type: PatchType, patch: unknown): unknown {
+  switch (type) {
+    case 'merge':
+      return mergePatch(target, patch);
+    case 'json':
+      return jsonPatch(target, patch);
+    case 'strategic':
+      return strategicMergePatch(target, patch);
+    case 'apply':
+      return mergePatch(target, patch);
+  }
+}

@@ -2,13 +2,16 @@
 // (JSON or meta.k8s.io Table), watches as newline-delimited JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
-import { ApiCore, type DeleteOptions, type FieldValidation, type PatchType, type WriteOptions } from './core.js';
+import type { FieldValidation } from './admission.js';
+import { ApiCore, type DeleteOptions, type WriteOptions } from './core.js';
 import { ApiError, badRequest, gone, methodNotAllowed, notFound, successStatus, unsupportedMediaType } from './errors.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
+import type { PatchType } from './patch.js';
 import { decodeProtobufObject } from './protobuf.js';
 import { discoveryEntry, groupVersion, type ResourceType } from './resources.js';
 import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { Obj, StoredEvent } from './store.js';
+import { bind, evict, getScale, updateScale } from './subresources.js';
 import { toTable, type IncludeObject } from './table.js';
 
 const MAX_BODY = 3 * 1024 * 1024;
@@ -196,12 +199,12 @@ export class ApiHttp {
     }
     if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'eviction' && target.name) {
       if (req.method !== 'POST') throw methodNotAllowed();
-      this.core.evict(target.namespace!, target.name, await readBody(req));
+      evict(this.core, target.namespace!, target.name, await readBody(req));
       return sendJson(res, 201, successStatus());
     }
     if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'binding') {
       if (req.method !== 'POST') throw methodNotAllowed();
-      this.core.bind(target.namespace!, target.name!, await readBody(req));
+      bind(this.core, target.namespace!, target.name!, await readBody(req));
       return sendJson(res, 201, successStatus());
     }
     return this.serveResource(req, res, target, q);
@@ -280,7 +283,7 @@ export class ApiHttp {
     if (sub === 'binding') {
       if (method !== 'POST') throw methodNotAllowed();
       const body = (await readBody(req)) as Obj | undefined;
-      core.bind(namespace!, String(body?.metadata?.name ?? ''), body);
+      bind(core, namespace!, String(body?.metadata?.name ?? ''), body);
       return sendJson(res, 201, successStatus());
     }
 
@@ -331,12 +334,12 @@ export class ApiHttp {
     if (sub === 'scale') {
       switch (method) {
         case 'GET':
-          return sendJson(res, 200, core.getScale(t, namespace, name));
+          return sendJson(res, 200, getScale(core, t, namespace, name));
         case 'PUT':
-          return sendJson(res, 200, core.updateScale(t, namespace, name, await readBody(req), undefined, this.writeOptions(q)));
+          return sendJson(res, 200, updateScale(core, t, namespace, name, await readBody(req), undefined, this.writeOptions(q)));
         case 'PATCH': {
           const type = patchTypeOf(String(req.headers['content-type'] ?? ''));
-          return sendJson(res, 200, core.updateScale(t, namespace, name, await readBody(req), type, this.writeOptions(q)));
+          return sendJson(res, 200, updateScale(core, t, namespace, name, await readBody(req), type, this.writeOptions(q)));
         }
         default:
           throw methodNotAllowed();
