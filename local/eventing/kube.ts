@@ -275,54 +275,6 @@ function requireTypeMeta(obj: KubeObject): { apiVersion: string; kind: string } 
   return { apiVersion: obj.apiVersion, kind: obj.kind };
 }
 
-/** `matchLabels` + `matchExpressions` as a label selector string for `?labelSelector=`. */
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: string; values?: string[] }[];
-}
-
-export function selectorToString(sel: LabelSelector | undefined): string {
-  if (!sel) return '';
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) parts.push(`${k}=${v}`);
-  for (const e of sel.matchExpressions ?? []) {
-    const vals = (e.values ?? []).join(',');
-    switch (e.operator) {
-      case 'In':
-        parts.push(`${e.key} in (${vals})`);
-        break;
-      case 'NotIn':
-        parts.push(`${e.key} notin (${vals})`);
-        break;
-      case 'Exists':
-        parts.push(e.key);
-        break;
-      case 'DoesNotExist':
-        parts.push(`!${e.key}`);
-        break;
-      default:
-        throw new Error(`selector.matchExpressions[].operator: unknown operator ${JSON.stringify(e.operator)}`);
-    }
-  }
-  return parts.join(',');
-}
-
-/** Whether labels satisfy a LabelSelector (an empty or absent selector matches everything). */
-export function selectorMatches(sel: LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
-  if (!sel) return true;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
-    const vals = e.values ?? [];
-    if (e.operator === 'In' && !(has && vals.includes(l[e.key]!))) return false;
-    if (e.operator === 'NotIn' && has && vals.includes(l[e.key]!)) return false;
-    if (e.operator === 'Exists' && !has) return false;
-    if (e.operator === 'DoesNotExist' && has) return false;
-  }
-  return true;
-}
-
 /** A Knative-style Ready condition. */
 export function readyCondition(ok: boolean, reason?: string, message?: string, type = 'Ready'): Record<string, string> {
   return {

@@ -32,7 +32,7 @@ function scaled(value: unknown, total: number): number {
 
 export function podsOf(pdb: Rec, pods: Rec[]): Rec[] {
   return pods.filter(
-    (p) => p.metadata?.namespace === pdb.metadata?.namespace && matchesLabelSelector(p.metadata?.labels, pdb.spec?.selector as LabelSelector | undefined),
+    (p) => p.metadata?.namespace === pdb.metadata?.namespace && matchesLabelSelector(p.metadata?.labels, pdb.spec?.selector as LabelSelector | undefined, 'nothing'),
   );
 }
 
