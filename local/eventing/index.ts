@@ -7,12 +7,12 @@ import type { CloudEvent } from 'cloudevents';
 import { deliveryPolicy, effectiveDelivery, type DeliverySpec } from './delivery.js';
 import { triggerMatches, validateTriggerFilters, type TriggerFilterSpec } from './filters.js';
 import { labelSelectorString, matchesLabelSelector, type LabelSelector } from '../apiserver/selectors.js';
-import { KubeRest, readyCondition, sameStatus, type KubeObject, type WatchHandle } from './kube.js';
+import { readyCondition, sameStatus } from '../conditions.js';
+import { KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client.js';
 import { resolveDestination, type Destination } from './resolve.js';
 import { deadLetterEvent, deliverWithRetry, eventAttributes, parseCloudEvent } from './send.js';
 import { apiServerSourceEvent, nextPing, pingEvent, validatePingSchedule, type ApiServerChange, type PingSourceSpec } from './sources.js';
 
-export { KubeRest } from './kube.js';
 
 export const BROKER_TTL = 255;
 const EVENTING = 'eventing.knative.dev/v1';

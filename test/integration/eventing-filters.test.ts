@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { deliveryPolicy, effectiveDelivery, isRetryable, parseIsoDuration, retryDelayMs } from '../../local/eventing/delivery.js';
 import { triggerMatches, validateTriggerFilters } from '../../local/eventing/filters.js';
 import { labelSelectorString, matchesLabelSelector } from '../../local/apiserver/selectors.js';
-import { guessPlural } from '../../local/eventing/kube.js';
+import { guessPlural } from '../../local/apiserver/client.js';
 import { joinUri } from '../../local/eventing/resolve.js';
 import { apiServerSourceEvent, apiServerSubject, nextPing, pingEvent, validatePingSchedule } from '../../local/eventing/sources.js';
 
