@@ -8,7 +8,6 @@ import { ApiHttp, type PodLogReader } from './server.js';
 import { Store } from './store.js';
 
 export { kubeConfigFor } from './kubeconfig.js';
-export type { PodLogReader } from './server.js';
 
 export interface ApiServer {
   url: string;

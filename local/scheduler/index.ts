@@ -8,9 +8,6 @@ import { KubeError, KubeRest, type WatchHandle } from '../apiserver/client.js';
 import { timestamp } from '../apiserver/time.js';
 import { placePod, type NamespaceLabels, type PlacementNode, type PodLike, type VirtualNode } from './placement.js';
 
-export type { VirtualNode } from './placement.js';
-export { placePod } from './placement.js';
-
 export interface SchedulerOptions {
   apiUrl: string;
   nodes?: VirtualNode[];
