@@ -3,19 +3,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import type { FieldValidation } from './admission.js';
+import { listBody, selected, serveWatch } from './collections.js';
 import { ApiCore, type DeleteOptions, type WriteOptions } from './core.js';
-import { ApiError, badRequest, gone, methodNotAllowed, notFound, successStatus, unsupportedMediaType } from './errors.js';
+import { ApiError, badRequest, methodNotAllowed, notFound, successStatus, unsupportedMediaType } from './errors.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
 import type { PatchType } from './patch.js';
 import { decodeProtobufObject } from './protobuf.js';
 import { discoveryEntry, groupVersion, type ResourceType } from './resources.js';
-import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.js';
-import type { Obj, StoredEvent } from './store.js';
+import type { Obj } from './store.js';
 import { bind, evict, getScale, updateScale } from './subresources.js';
 import { toTable, type IncludeObject } from './table.js';
 
 const MAX_BODY = 3 * 1024 * 1024;
-const BOOKMARK_INTERVAL_MS = 30_000;
 
 export const VERSION_INFO = {
   major: '1',
@@ -304,15 +303,15 @@ export class ApiHttp {
       const watch = target.watch || q.get('watch') === '1' || q.get('watch') === 'true';
       switch (method) {
         case 'GET':
-          if (watch) return this.serveWatch(req, res, t, namespace, q, asTable, include);
-          return this.serveList(res, t, namespace, q, asTable, include);
+          if (watch) return serveWatch(core, req, res, { t, namespace, q, asTable, include }, this.watches);
+          return sendJson(res, 200, listBody(core, { t, namespace, q, asTable, include }));
         case 'POST': {
           const { object, warnings } = core.create(t, namespace, await readBody(req), this.writeOptions(q));
           return sendJson(res, 201, object, warnings);
         }
         case 'DELETE': {
           const options = this.deleteOptions((await readBody(req)) as DeleteOptions | undefined, q);
-          for (const o of this.selected(t, namespace, q)) {
+          for (const o of selected(core, t, namespace, q)) {
             try {
               core.delete(t, o.metadata.namespace, o.metadata.name, options);
             } catch (err) {
@@ -328,7 +327,7 @@ export class ApiHttp {
 
     if (target.watch) {
       q.set('fieldSelector', [q.get('fieldSelector'), `metadata.name=${name}`].filter(Boolean).join(','));
-      return this.serveWatch(req, res, t, namespace, q, asTable, include);
+      return serveWatch(core, req, res, { t, namespace, q, asTable, include }, this.watches);
     }
 
     if (sub === 'scale') {
@@ -387,125 +386,5 @@ export class ApiHttp {
       throw badRequest(`propagationPolicy: Unsupported value: "${options.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`);
     }
     return options;
-  }
-
-  private matcher(t: ResourceType, namespace: string | undefined, q: URLSearchParams): (o: Obj) => boolean {
-    const labels = parseLabelSelector(q.get('labelSelector'));
-    const fields = parseFieldSelector(q.get('fieldSelector'));
-    return (o) =>
-      (!t.namespaced || namespace === undefined || o.metadata.namespace === namespace) &&
-      matchesRequirements(o.metadata.labels, labels) &&
-      matchesFields(o, fields);
-  }
-
-  private selected(t: ResourceType, namespace: string | undefined, q: URLSearchParams): Obj[] {
-    return this.core.list(t, namespace, this.matcher(t, namespace, q));
-  }
-
-  private serveList(res: ServerResponse, t: ResourceType, namespace: string | undefined, q: URLSearchParams, asTable: boolean, include: IncludeObject): void {
-    let items = this.selected(t, namespace, q);
-    const rv = String(this.core.store.rv);
-    const metadata: Record<string, unknown> = { resourceVersion: rv };
-    const limit = Number(q.get('limit') ?? 0);
-    const cont = q.get('continue');
-    if (cont) {
-      let after: string;
-      try {
-        after = String(JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')).after);
-      } catch {
-        throw badRequest('continue: Invalid value: the continue token is not valid');
-      }
-      items = items.filter((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}` > after);
-    }
-    if (limit > 0 && items.length > limit) {
-      const last = items[limit - 1]!;
-      metadata.continue = Buffer.from(JSON.stringify({ after: `${last.metadata.namespace ?? ''}/${last.metadata.name}` })).toString('base64url');
-      metadata.remainingItemCount = items.length - limit;
-      items = items.slice(0, limit);
-    }
-    if (asTable) return sendJson(res, 200, { ...toTable(t, items, { include, resourceVersion: rv }), metadata });
-    sendJson(res, 200, { kind: t.listKind, apiVersion: groupVersion(t.group, t.version), metadata, items });
-  }
-
-  private serveWatch(
-    req: IncomingMessage,
-    res: ServerResponse,
-    t: ResourceType,
-    namespace: string | undefined,
-    q: URLSearchParams,
-    asTable: boolean,
-    include: IncludeObject,
-  ): void {
-    const core = this.core;
-    const match = this.matcher(t, namespace, q);
-    const rvParam = q.get('resourceVersion');
-    // Streaming lists: the current state first, then a bookmark marking its end.
-    const initialEvents = q.get('sendInitialEvents') === 'true';
-    let from: number | undefined;
-    if (rvParam && rvParam !== '0' && !initialEvents) {
-      from = Number(rvParam);
-      if (!Number.isInteger(from) || from < 0) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be an integer`);
-    }
-    const backlog = from === undefined ? [] : core.store.since(from);
-
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-    res.socket?.setNoDelay(true);
-    // Clients wait for the headers before they consider the watch open.
-    res.flushHeaders();
-    let first = true;
-    const send = (type: string, object: unknown) => {
-      res.write(`${JSON.stringify({ type, object })}\n`);
-    };
-    const sendObject = (type: string, o: Obj) => {
-      const shown = core.present(t, structuredClone(o));
-      if (asTable) send(type, toTable(t, [shown], { include, resourceVersion: shown.metadata.resourceVersion, withColumns: first }));
-      else send(type, shown);
-      first = false;
-    };
-    if (!backlog) {
-      send('ERROR', gone(`too old resource version: ${from} (${core.store.compactedRv + 1})`).toStatus());
-      res.end();
-      return;
-    }
-    const onEvent = (e: StoredEvent) => {
-      if (e.storageKey !== t.storageKey) return;
-      const now = match(core.view(t, e.object));
-      if (e.type === 'MODIFIED') {
-        const before = e.previous ? match(core.view(t, e.previous)) : now;
-        if (now && before) sendObject('MODIFIED', e.object);
-        else if (now) sendObject('ADDED', e.object);
-        else if (before) sendObject('DELETED', e.object);
-      } else if (now) sendObject(e.type, e.object);
-    };
-    if (from === undefined) for (const o of core.list(t, namespace, match)) sendObject('ADDED', o);
-    if (initialEvents) {
-      send('BOOKMARK', {
-        kind: t.kind,
-        apiVersion: groupVersion(t.group, t.version),
-        metadata: { resourceVersion: String(core.store.rv), annotations: { 'k8s.io/initial-events-end': 'true' } },
-      });
-    }
-    for (const e of backlog) onEvent(e);
-    const unsubscribe = core.store.subscribe(onEvent);
-    this.watches.add(res);
-    const timers: NodeJS.Timeout[] = [];
-    const timeout = Number(q.get('timeoutSeconds') ?? 0);
-    if (timeout > 0) timers.push(setTimeout(() => res.end(), timeout * 1000));
-    if (q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1') {
-      const bookmark = setInterval(() => {
-        send('BOOKMARK', { kind: t.kind, apiVersion: groupVersion(t.group, t.version), metadata: { resourceVersion: String(core.store.rv) } });
-      }, BOOKMARK_INTERVAL_MS);
-      timers.push(bookmark);
-    }
-    const cleanup = () => {
-      unsubscribe();
-      for (const timer of timers) clearTimeout(timer);
-      this.watches.delete(res);
-    };
-    res.on('close', cleanup);
-    res.on('finish', cleanup);
-    req.on('close', () => {
-      if (!res.writableEnded) res.end();
-    });
   }
 }
