@@ -1,20 +1,17 @@
 // The HTTP face of the API server: Kubernetes REST paths, discovery, OpenAPI, content negotiation
 // (JSON or meta.k8s.io Table), watches as newline-delimited JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parse as parseYaml } from 'yaml';
 import type { FieldValidation } from './admission.js';
-import { listBody, selected, serveWatch } from './collections.js';
+import { readBody } from './bodies.js';
+import { listBody, selected, serveWatch, type CollectionRequest } from './collections.js';
 import { ApiCore, type DeleteOptions, type WriteOptions } from './core.js';
-import { ApiError, badRequest, methodNotAllowed, notFound, successStatus, unsupportedMediaType } from './errors.js';
+import { ApiError, badRequest, methodNotAllowed, notFound, successStatus } from './errors.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
-import type { PatchType } from './patch.js';
-import { decodeProtobufObject } from './protobuf.js';
+import { patchTypeOf } from './patch.js';
 import { discoveryEntry, groupVersion, type ResourceType } from './resources.js';
 import type { Obj } from './store.js';
 import { bind, evict, getScale, updateScale } from './subresources.js';
 import { toTable, type IncludeObject } from './table.js';
-
-const MAX_BODY = 3 * 1024 * 1024;
 
 export const VERSION_INFO = {
   major: '1',
@@ -37,51 +34,6 @@ function sendJson(res: ServerResponse, code: number, body: unknown, warnings: st
   if (warnings.length) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
   res.writeHead(code, headers);
   res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large');
-    chunks.push(chunk as Buffer);
-  }
-  const raw = Buffer.concat(chunks);
-  const type = String(req.headers['content-type'] ?? '');
-  if (type.includes('protobuf')) {
-    let decoded: Record<string, unknown> | undefined;
-    try {
-      decoded = raw.length ? decodeProtobufObject(raw) : undefined;
-    } catch (err) {
-      throw badRequest(`the request body could not be decoded: ${(err as Error).message}`);
-    }
-    if (decoded) return decoded;
-  }
-  if (type.includes('protobuf') || type.includes('cbor')) {
-    throw unsupportedMediaType(type, ['application/json', 'application/yaml']);
-  }
-  const text = raw.toString('utf8');
-  if (!text.trim()) return undefined;
-  try {
-    return type.includes('yaml') ? parseYaml(text) : JSON.parse(text);
-  } catch (err) {
-    throw badRequest(`the request body could not be decoded: ${(err as Error).message}`);
-  }
-}
-
-function patchTypeOf(contentType: string): PatchType {
-  const type = contentType.split(';')[0]!.trim();
-  if (type === 'application/merge-patch+json') return 'merge';
-  if (type === 'application/json-patch+json') return 'json';
-  if (type === 'application/strategic-merge-patch+json') return 'strategic';
-  if (type === 'application/apply-patch+yaml') return 'apply';
-  throw unsupportedMediaType(type, [
-    'application/json-patch+json',
-    'application/merge-patch+json',
-    'application/strategic-merge-patch+json',
-    'application/apply-patch+yaml',
-  ]);
 }
 
 interface Target {
@@ -192,21 +144,25 @@ export class ApiHttp {
       });
     }
     const target = this.resolve(group, version, rest);
-    if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'log' && target.name) {
+    if (target.t.group === '' && target.t.plural === 'pods' && (await this.servePodSubresource(req, res, target, q))) return;
+    return this.serveResource(req, res, target, q);
+  }
+
+  /** pods/{name}/log, /eviction and /binding; false for anything else. */
+  private async servePodSubresource(req: IncomingMessage, res: ServerResponse, target: Target, q: URLSearchParams): Promise<boolean> {
+    if (target.sub === 'log' && target.name) {
       if (req.method !== 'GET') throw methodNotAllowed();
-      return this.servePodLog(res, target.namespace!, target.name, q);
-    }
-    if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'eviction' && target.name) {
+      await this.servePodLog(res, target.namespace!, target.name, q);
+    } else if (target.sub === 'eviction' && target.name) {
       if (req.method !== 'POST') throw methodNotAllowed();
       evict(this.core, target.namespace!, target.name, await readBody(req));
-      return sendJson(res, 201, successStatus());
-    }
-    if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'binding') {
+      sendJson(res, 201, successStatus());
+    } else if (target.sub === 'binding') {
       if (req.method !== 'POST') throw methodNotAllowed();
       bind(this.core, target.namespace!, target.name!, await readBody(req));
-      return sendJson(res, 201, successStatus());
-    }
-    return this.serveResource(req, res, target, q);
+      sendJson(res, 201, successStatus());
+    } else return false;
+    return true;
   }
 
   private async servePodLog(res: ServerResponse, namespace: string, name: string, q: URLSearchParams): Promise<void> {
@@ -299,57 +255,66 @@ export class ApiHttp {
       });
     }
 
-    if (!name) {
-      const watch = target.watch || q.get('watch') === '1' || q.get('watch') === 'true';
-      switch (method) {
-        case 'GET':
-          if (watch) return serveWatch(core, req, res, { t, namespace, q, asTable, include }, this.watches);
-          return sendJson(res, 200, listBody(core, { t, namespace, q, asTable, include }));
-        case 'POST': {
-          const { object, warnings } = core.create(t, namespace, await readBody(req), this.writeOptions(q));
-          return sendJson(res, 201, object, warnings);
-        }
-        case 'DELETE': {
-          const options = this.deleteOptions((await readBody(req)) as DeleteOptions | undefined, q);
-          for (const o of selected(core, t, namespace, q)) {
-            try {
-              core.delete(t, o.metadata.namespace, o.metadata.name, options);
-            } catch (err) {
-              if (!(err instanceof ApiError && err.code === 404)) throw err;
-            }
-          }
-          return sendJson(res, 200, successStatus());
-        }
-        default:
-          throw methodNotAllowed();
-      }
-    }
-
+    const view: CollectionRequest = { t, namespace, q, asTable, include };
+    if (!name) return this.serveCollection(req, res, view, target.watch);
     if (target.watch) {
       q.set('fieldSelector', [q.get('fieldSelector'), `metadata.name=${name}`].filter(Boolean).join(','));
-      return serveWatch(core, req, res, { t, namespace, q, asTable, include }, this.watches);
+      return serveWatch(core, req, res, view, this.watches);
     }
+    if (sub === 'scale') return this.serveScale(req, res, t, namespace, name, q);
+    return this.serveObject(req, res, view, name, sub === 'status' ? 'status' : undefined);
+  }
 
-    if (sub === 'scale') {
-      switch (method) {
-        case 'GET':
-          return sendJson(res, 200, getScale(core, t, namespace, name));
-        case 'PUT':
-          return sendJson(res, 200, updateScale(core, t, namespace, name, await readBody(req), undefined, this.writeOptions(q)));
-        case 'PATCH': {
-          const type = patchTypeOf(String(req.headers['content-type'] ?? ''));
-          return sendJson(res, 200, updateScale(core, t, namespace, name, await readBody(req), type, this.writeOptions(q)));
-        }
-        default:
-          throw methodNotAllowed();
+  private async serveCollection(req: IncomingMessage, res: ServerResponse, view: CollectionRequest, watchPath: boolean | undefined): Promise<void> {
+    const { t, namespace, q } = view;
+    const core = this.core;
+    switch (req.method ?? 'GET') {
+      case 'GET':
+        if (watchPath || q.get('watch') === '1' || q.get('watch') === 'true') return serveWatch(core, req, res, view, this.watches);
+        return sendJson(res, 200, listBody(core, view));
+      case 'POST': {
+        const { object, warnings } = core.create(t, namespace, await readBody(req), this.writeOptions(q));
+        return sendJson(res, 201, object, warnings);
       }
+      case 'DELETE': {
+        const options = this.deleteOptions((await readBody(req)) as DeleteOptions | undefined, q);
+        for (const o of selected(core, t, namespace, q)) {
+          try {
+            core.delete(t, o.metadata.namespace, o.metadata.name, options);
+          } catch (err) {
+            if (!(err instanceof ApiError && err.code === 404)) throw err;
+          }
+        }
+        return sendJson(res, 200, successStatus());
+      }
+      default:
+        throw methodNotAllowed();
     }
+  }
 
-    const status = sub === 'status' ? 'status' : undefined;
-    switch (method) {
+  private async serveScale(req: IncomingMessage, res: ServerResponse, t: ResourceType, namespace: string | undefined, name: string, q: URLSearchParams): Promise<void> {
+    const core = this.core;
+    switch (req.method ?? 'GET') {
+      case 'GET':
+        return sendJson(res, 200, getScale(core, t, namespace, name));
+      case 'PUT':
+        return sendJson(res, 200, updateScale(core, t, namespace, name, await readBody(req), undefined, this.writeOptions(q)));
+      case 'PATCH': {
+        const type = patchTypeOf(String(req.headers['content-type'] ?? ''));
+        return sendJson(res, 200, updateScale(core, t, namespace, name, await readBody(req), type, this.writeOptions(q)));
+      }
+      default:
+        throw methodNotAllowed();
+    }
+  }
+
+  private async serveObject(req: IncomingMessage, res: ServerResponse, view: CollectionRequest, name: string, status: 'status' | undefined): Promise<void> {
+    const { t, namespace, q } = view;
+    const core = this.core;
+    switch (req.method ?? 'GET') {
       case 'GET': {
         const o = core.get(t, namespace, name);
-        if (asTable) return sendJson(res, 200, toTable(t, [o], { include, resourceVersion: o.metadata.resourceVersion }));
+        if (view.asTable) return sendJson(res, 200, toTable(t, [o], { include: view.include, resourceVersion: o.metadata.resourceVersion }));
         return sendJson(res, 200, o);
       }
       case 'PUT': {
