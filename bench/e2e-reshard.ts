@@ -12,7 +12,7 @@ import { now, startProbe } from './lib/probe.js';
 import { loadData, verifyData } from './lib/data.js';
 import { SCALE_OUT_WITH_REPLICAS, buildCluster, checkData, runEngine, runRedisCli } from './lib/scenario.js';
 import { applyCluster, eventually, startE2E, statusNodes, waitForReady, type E2E } from '../test/helpers/e2e.js';
-import type { KubeObject } from '../local/eventing/kube.js';
+import type { KubeObject } from '../local/apiserver/client.js';
 import { redisConf } from '../functions/reconcile/resources.js';
 import { applyDefaults } from '../shared/api/index.js';
 

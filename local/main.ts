@@ -6,7 +6,7 @@
 //   npm start -- --no-example         # nothing but the operator
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { KubeObject } from './eventing/kube.js';
+import type { KubeObject } from './apiserver/client.js';
 import { REPO_ROOT, startPlatform, type Platform } from './platform.js';
 
 export interface MainArgs {

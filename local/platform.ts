@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startApiServer } from './apiserver/index.js';
 import { startEventing, type Eventing } from './eventing/index.js';
-import { KubeRest, type KubeObject } from './eventing/kube.js';
+import { KubeRest, type KubeObject } from './apiserver/client.js';
 import { startKubelet } from './kubelet/index.js';
 import { defaultNodes, startScheduler, type Scheduler } from './scheduler/index.js';
 import { startServing, type Serving } from './serving/index.js';

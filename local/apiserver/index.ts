@@ -1,13 +1,13 @@
 // The embedded platform's Kubernetes API server: plain HTTP, no authentication.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Controllers } from './controllers/background.js';
 import { ApiCore } from './core.js';
 import { ResourceTable } from './resources.js';
 import { ApiHttp, type PodLogReader } from './server.js';
 import { Store } from './store.js';
 
 export { kubeConfigFor } from './kubeconfig.js';
-export type { PodLogReader } from './server.js';
 
 export interface ApiServer {
   url: string;
@@ -33,6 +33,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const log = opts.log ?? (() => undefined);
   const store = new Store(opts.watchHistory ?? 10_000, opts.stateFile, log);
   const core = new ApiCore(store, new ResourceTable(), log);
+  const controllers = new Controllers(core, log);
   const http = new ApiHttp(core, log, opts.podLogs);
   const server = createServer({ keepAlive: true }, http.handle);
   await new Promise<void>((resolve, reject) => {
@@ -42,7 +43,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       resolve();
     });
   });
-  core.startBackground();
+  controllers.start();
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   log(`API server listening on ${url}`);
@@ -52,7 +53,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     port,
     close() {
       closed ??= (async () => {
-        core.stopBackground();
+        controllers.stop();
         http.closeWatches();
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();

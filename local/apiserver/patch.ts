@@ -1,7 +1,8 @@
 // The three PATCH flavours the Kubernetes API accepts: JSON merge patch (RFC 7386), JSON patch
-// (RFC 6902) and, for built-in kinds, strategic merge patch (the common subset kubectl uses).
+// (RFC 6902) and, for built-in kinds, strategic merge patch (the common subset kubectl uses); and
+// which one a request's Content-Type names.
 import fastJsonPatch from 'fast-json-patch';
-import { ApiError, badRequest } from './errors.js';
+import { ApiError, badRequest, unsupportedMediaType } from './errors.js';
 import { STRATEGIC_MERGE_KEYS, STRATEGIC_MERGE_SETS } from './resources.js';
 
 type Json = unknown;
@@ -104,4 +105,38 @@ function mergeList(field: string, current: Json, patch: Json[]): Json[] {
     else out.push(strategicMergePatch({}, item));
   }
   return out;
+}
+
+/** `apply` is server-side apply, approximated: create if absent, else merge (no field ownership). */
+export type PatchType = 'merge' | 'json' | 'strategic' | 'apply';
+
+/** What a custom resource accepts: no strategic merge, which needs the built-in kinds' merge keys. */
+export const PATCH_TYPES_CUSTOM = ['application/json-patch+json', 'application/merge-patch+json', 'application/apply-patch+yaml'];
+
+export function applyPatch(target: unknown, type: PatchType, patch: unknown): unknown {
+  switch (type) {
+    case 'merge':
+      return mergePatch(target, patch);
+    case 'json':
+      return jsonPatch(target, patch);
+    case 'strategic':
+      return strategicMergePatch(target, patch);
+    case 'apply':
+      return mergePatch(target, patch);
+  }
+}
+
+/** The patch type a PATCH request's Content-Type names; 415 for any other. */
+export function patchTypeOf(contentType: string): PatchType {
+  const type = contentType.split(';')[0]!.trim();
+  if (type === 'application/merge-patch+json') return 'merge';
+  if (type === 'application/json-patch+json') return 'json';
+  if (type === 'application/strategic-merge-patch+json') return 'strategic';
+  if (type === 'application/apply-patch+yaml') return 'apply';
+  throw unsupportedMediaType(type, [
+    'application/json-patch+json',
+    'application/merge-patch+json',
+    'application/strategic-merge-patch+json',
+    'application/apply-patch+yaml',
+  ]);
 }

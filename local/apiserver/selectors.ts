@@ -1,5 +1,6 @@
 // Label and field selectors: the query-string forms (`a=b,c in (x,y),!d`) and the structured
-// LabelSelector / NodeSelectorTerm forms used in pod specs. The scheduler uses these too.
+// LabelSelector / NodeSelectorTerm forms used in specs. The one matcher of the embedded platform:
+// the API server, the scheduler and eventing all select through it.
 import { badRequest } from './errors.js';
 
 export type Requirement =
@@ -71,51 +72,55 @@ export interface LabelSelectorRequirement {
   values?: string[];
 }
 
+/** A structured selector (metav1.LabelSelector): every matchLabels and matchExpressions entry holds. */
 export interface LabelSelector {
   matchLabels?: Record<string, string>;
   matchExpressions?: LabelSelectorRequirement[];
 }
 
-/** A structured LabelSelector: null matches nothing, `{}` matches everything. */
-export function matchesLabelSelector(labels: Labels, selector: LabelSelector | null | undefined): boolean {
-  if (!selector) return false;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (l[k] !== v) return false;
+/**
+ * What an absent structured selector means, which Kubernetes decides per field: a
+ * PodDisruptionBudget or affinity term without one selects nothing, an ApiServerSource resource
+ * without one receives every object of its kind. An empty selector (`{}`) always selects everything.
+ */
+export type AbsentSelector = 'nothing' | 'everything';
+
+const OPERATORS: Record<string, 'in' | 'notin' | 'exists' | 'notexists'> = { In: 'in', NotIn: 'notin', Exists: 'exists', DoesNotExist: 'notexists' };
+
+/** The selector as requirements; throws on an operator Kubernetes does not have. */
+export function labelSelectorRequirements(selector: LabelSelector): Requirement[] {
+  const out: Requirement[] = Object.entries(selector.matchLabels ?? {}).map(([key, v]) => ({ key, op: 'in', values: [v] }));
   for (const e of selector.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
-    const values = e.values ?? [];
-    switch (e.operator) {
-      case 'In':
-        if (!has || !values.includes(l[e.key]!)) return false;
-        break;
-      case 'NotIn':
-        if (has && values.includes(l[e.key]!)) return false;
-        break;
-      case 'Exists':
-        if (!has) return false;
-        break;
-      case 'DoesNotExist':
-        if (has) return false;
-        break;
-      default:
-        return false;
-    }
+    const op = OPERATORS[e.operator];
+    if (!op) throw new Error(`selector.matchExpressions[].operator: unknown operator ${JSON.stringify(e.operator)}`);
+    out.push(op === 'exists' || op === 'notexists' ? { key: e.key, op } : { key: e.key, op, values: e.values ?? [] });
   }
-  return true;
+  return out;
 }
 
-/** The string form of a structured selector, as `kubectl` and the /scale subresource show it. */
-export function labelSelectorString(selector: LabelSelector | undefined): string {
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(selector?.matchLabels ?? {}).sort()) parts.push(`${k}=${v}`);
-  for (const e of selector?.matchExpressions ?? []) {
-    const values = [...(e.values ?? [])].sort().join(',');
-    if (e.operator === 'In') parts.push(`${e.key} in (${values})`);
-    else if (e.operator === 'NotIn') parts.push(`${e.key} notin (${values})`);
-    else if (e.operator === 'Exists') parts.push(e.key);
-    else if (e.operator === 'DoesNotExist') parts.push(`!${e.key}`);
+/** Whether labels satisfy a structured selector; one with an unknown operator selects nothing. */
+export function matchesLabelSelector(labels: Labels, selector: LabelSelector | null | undefined, whenAbsent: AbsentSelector): boolean {
+  if (!selector) return whenAbsent === 'everything';
+  let reqs: Requirement[];
+  try {
+    reqs = labelSelectorRequirements(selector);
+  } catch {
+    return false;
   }
-  return parts.join(',');
+  return matchesRequirements(labels, reqs);
+}
+
+function requirementString(r: Requirement): string {
+  if ('values' in r) return `${r.key} ${r.op} (${r.values.join(',')})`;
+  return r.op === 'exists' ? r.key : `!${r.key}`;
+}
+
+/** The `?labelSelector=` form of a structured selector; throws on an unknown operator. */
+export function labelSelectorString(selector: LabelSelector | undefined): string {
+  if (!selector) return '';
+  const labels = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  const expressions = labelSelectorRequirements({ matchExpressions: selector.matchExpressions }).map(requirementString);
+  return [...labels, ...expressions].join(',');
 }
 
 export interface NodeSelectorRequirement {

@@ -1,18 +1,17 @@
 // The HTTP face of the API server: Kubernetes REST paths, discovery, OpenAPI, content negotiation
 // (JSON or meta.k8s.io Table), watches as newline-delimited JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parse as parseYaml } from 'yaml';
-import { ApiCore, type DeleteOptions, type FieldValidation, type PatchType, type WriteOptions } from './core.js';
-import { ApiError, badRequest, gone, methodNotAllowed, notFound, successStatus, unsupportedMediaType } from './errors.js';
+import type { FieldValidation } from './admission.js';
+import { readBody } from './bodies.js';
+import { listBody, selected, serveWatch, type CollectionRequest } from './collections.js';
+import { ApiCore, type DeleteOptions, type WriteOptions } from './core.js';
+import { ApiError, badRequest, methodNotAllowed, notFound, successStatus } from './errors.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
-import { decodeProtobufObject } from './protobuf.js';
+import { patchTypeOf } from './patch.js';
 import { discoveryEntry, groupVersion, type ResourceType } from './resources.js';
-import { matchesFields, matchesRequirements, parseFieldSelector, parseLabelSelector } from './selectors.js';
-import type { Obj, StoredEvent } from './store.js';
+import type { Obj } from './store.js';
+import { bind, evict, getScale, updateScale } from './subresources.js';
 import { toTable, type IncludeObject } from './table.js';
-
-const MAX_BODY = 3 * 1024 * 1024;
-const BOOKMARK_INTERVAL_MS = 30_000;
 
 export const VERSION_INFO = {
   major: '1',
@@ -35,51 +34,6 @@ function sendJson(res: ServerResponse, code: number, body: unknown, warnings: st
   if (warnings.length) headers.Warning = warnings.map((w) => `299 - ${JSON.stringify(w)}`);
   res.writeHead(code, headers);
   res.end(text);
-}
-
-async function readBody(req: IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new ApiError(413, 'RequestEntityTooLarge', 'the request body is too large');
-    chunks.push(chunk as Buffer);
-  }
-  const raw = Buffer.concat(chunks);
-  const type = String(req.headers['content-type'] ?? '');
-  if (type.includes('protobuf')) {
-    let decoded: Record<string, unknown> | undefined;
-    try {
-      decoded = raw.length ? decodeProtobufObject(raw) : undefined;
-    } catch (err) {
-      throw badRequest(`the request body could not be decoded: ${(err as Error).message}`);
-    }
-    if (decoded) return decoded;
-  }
-  if (type.includes('protobuf') || type.includes('cbor')) {
-    throw unsupportedMediaType(type, ['application/json', 'application/yaml']);
-  }
-  const text = raw.toString('utf8');
-  if (!text.trim()) return undefined;
-  try {
-    return type.includes('yaml') ? parseYaml(text) : JSON.parse(text);
-  } catch (err) {
-    throw badRequest(`the request body could not be decoded: ${(err as Error).message}`);
-  }
-}
-
-function patchTypeOf(contentType: string): PatchType {
-  const type = contentType.split(';')[0]!.trim();
-  if (type === 'application/merge-patch+json') return 'merge';
-  if (type === 'application/json-patch+json') return 'json';
-  if (type === 'application/strategic-merge-patch+json') return 'strategic';
-  if (type === 'application/apply-patch+yaml') return 'apply';
-  throw unsupportedMediaType(type, [
-    'application/json-patch+json',
-    'application/merge-patch+json',
-    'application/strategic-merge-patch+json',
-    'application/apply-patch+yaml',
-  ]);
 }
 
 interface Target {
@@ -190,21 +144,25 @@ export class ApiHttp {
       });
     }
     const target = this.resolve(group, version, rest);
-    if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'log' && target.name) {
-      if (req.method !== 'GET') throw methodNotAllowed();
-      return this.servePodLog(res, target.namespace!, target.name, q);
-    }
-    if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'eviction' && target.name) {
-      if (req.method !== 'POST') throw methodNotAllowed();
-      this.core.evict(target.namespace!, target.name, await readBody(req));
-      return sendJson(res, 201, successStatus());
-    }
-    if (target.t.group === '' && target.t.plural === 'pods' && target.sub === 'binding') {
-      if (req.method !== 'POST') throw methodNotAllowed();
-      this.core.bind(target.namespace!, target.name!, await readBody(req));
-      return sendJson(res, 201, successStatus());
-    }
+    if (target.t.group === '' && target.t.plural === 'pods' && (await this.servePodSubresource(req, res, target, q))) return;
     return this.serveResource(req, res, target, q);
+  }
+
+  /** pods/{name}/log, /eviction and /binding; false for anything else. */
+  private async servePodSubresource(req: IncomingMessage, res: ServerResponse, target: Target, q: URLSearchParams): Promise<boolean> {
+    if (target.sub === 'log' && target.name) {
+      if (req.method !== 'GET') throw methodNotAllowed();
+      await this.servePodLog(res, target.namespace!, target.name, q);
+    } else if (target.sub === 'eviction' && target.name) {
+      if (req.method !== 'POST') throw methodNotAllowed();
+      evict(this.core, target.namespace!, target.name, await readBody(req));
+      sendJson(res, 201, successStatus());
+    } else if (target.sub === 'binding') {
+      if (req.method !== 'POST') throw methodNotAllowed();
+      bind(this.core, target.namespace!, target.name!, await readBody(req));
+      sendJson(res, 201, successStatus());
+    } else return false;
+    return true;
   }
 
   private async servePodLog(res: ServerResponse, namespace: string, name: string, q: URLSearchParams): Promise<void> {
@@ -280,7 +238,7 @@ export class ApiHttp {
     if (sub === 'binding') {
       if (method !== 'POST') throw methodNotAllowed();
       const body = (await readBody(req)) as Obj | undefined;
-      core.bind(namespace!, String(body?.metadata?.name ?? ''), body);
+      bind(core, namespace!, String(body?.metadata?.name ?? ''), body);
       return sendJson(res, 201, successStatus());
     }
 
@@ -297,57 +255,66 @@ export class ApiHttp {
       });
     }
 
-    if (!name) {
-      const watch = target.watch || q.get('watch') === '1' || q.get('watch') === 'true';
-      switch (method) {
-        case 'GET':
-          if (watch) return this.serveWatch(req, res, t, namespace, q, asTable, include);
-          return this.serveList(res, t, namespace, q, asTable, include);
-        case 'POST': {
-          const { object, warnings } = core.create(t, namespace, await readBody(req), this.writeOptions(q));
-          return sendJson(res, 201, object, warnings);
-        }
-        case 'DELETE': {
-          const options = this.deleteOptions((await readBody(req)) as DeleteOptions | undefined, q);
-          for (const o of this.selected(t, namespace, q)) {
-            try {
-              core.delete(t, o.metadata.namespace, o.metadata.name, options);
-            } catch (err) {
-              if (!(err instanceof ApiError && err.code === 404)) throw err;
-            }
-          }
-          return sendJson(res, 200, successStatus());
-        }
-        default:
-          throw methodNotAllowed();
-      }
-    }
-
+    const view: CollectionRequest = { t, namespace, q, asTable, include };
+    if (!name) return this.serveCollection(req, res, view, target.watch);
     if (target.watch) {
       q.set('fieldSelector', [q.get('fieldSelector'), `metadata.name=${name}`].filter(Boolean).join(','));
-      return this.serveWatch(req, res, t, namespace, q, asTable, include);
+      return serveWatch(core, req, res, view, this.watches);
     }
+    if (sub === 'scale') return this.serveScale(req, res, t, namespace, name, q);
+    return this.serveObject(req, res, view, name, sub === 'status' ? 'status' : undefined);
+  }
 
-    if (sub === 'scale') {
-      switch (method) {
-        case 'GET':
-          return sendJson(res, 200, core.getScale(t, namespace, name));
-        case 'PUT':
-          return sendJson(res, 200, core.updateScale(t, namespace, name, await readBody(req), undefined, this.writeOptions(q)));
-        case 'PATCH': {
-          const type = patchTypeOf(String(req.headers['content-type'] ?? ''));
-          return sendJson(res, 200, core.updateScale(t, namespace, name, await readBody(req), type, this.writeOptions(q)));
-        }
-        default:
-          throw methodNotAllowed();
+  private async serveCollection(req: IncomingMessage, res: ServerResponse, view: CollectionRequest, watchPath: boolean | undefined): Promise<void> {
+    const { t, namespace, q } = view;
+    const core = this.core;
+    switch (req.method ?? 'GET') {
+      case 'GET':
+        if (watchPath || q.get('watch') === '1' || q.get('watch') === 'true') return serveWatch(core, req, res, view, this.watches);
+        return sendJson(res, 200, listBody(core, view));
+      case 'POST': {
+        const { object, warnings } = core.create(t, namespace, await readBody(req), this.writeOptions(q));
+        return sendJson(res, 201, object, warnings);
       }
+      case 'DELETE': {
+        const options = this.deleteOptions((await readBody(req)) as DeleteOptions | undefined, q);
+        for (const o of selected(core, t, namespace, q)) {
+          try {
+            core.delete(t, o.metadata.namespace, o.metadata.name, options);
+          } catch (err) {
+            if (!(err instanceof ApiError && err.code === 404)) throw err;
+          }
+        }
+        return sendJson(res, 200, successStatus());
+      }
+      default:
+        throw methodNotAllowed();
     }
+  }
 
-    const status = sub === 'status' ? 'status' : undefined;
-    switch (method) {
+  private async serveScale(req: IncomingMessage, res: ServerResponse, t: ResourceType, namespace: string | undefined, name: string, q: URLSearchParams): Promise<void> {
+    const core = this.core;
+    switch (req.method ?? 'GET') {
+      case 'GET':
+        return sendJson(res, 200, getScale(core, t, namespace, name));
+      case 'PUT':
+        return sendJson(res, 200, updateScale(core, t, namespace, name, await readBody(req), undefined, this.writeOptions(q)));
+      case 'PATCH': {
+        const type = patchTypeOf(String(req.headers['content-type'] ?? ''));
+        return sendJson(res, 200, updateScale(core, t, namespace, name, await readBody(req), type, this.writeOptions(q)));
+      }
+      default:
+        throw methodNotAllowed();
+    }
+  }
+
+  private async serveObject(req: IncomingMessage, res: ServerResponse, view: CollectionRequest, name: string, status: 'status' | undefined): Promise<void> {
+    const { t, namespace, q } = view;
+    const core = this.core;
+    switch (req.method ?? 'GET') {
       case 'GET': {
         const o = core.get(t, namespace, name);
-        if (asTable) return sendJson(res, 200, toTable(t, [o], { include, resourceVersion: o.metadata.resourceVersion }));
+        if (view.asTable) return sendJson(res, 200, toTable(t, [o], { include: view.include, resourceVersion: o.metadata.resourceVersion }));
         return sendJson(res, 200, o);
       }
       case 'PUT': {
@@ -384,125 +351,5 @@ export class ApiHttp {
       throw badRequest(`propagationPolicy: Unsupported value: "${options.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`);
     }
     return options;
-  }
-
-  private matcher(t: ResourceType, namespace: string | undefined, q: URLSearchParams): (o: Obj) => boolean {
-    const labels = parseLabelSelector(q.get('labelSelector'));
-    const fields = parseFieldSelector(q.get('fieldSelector'));
-    return (o) =>
-      (!t.namespaced || namespace === undefined || o.metadata.namespace === namespace) &&
-      matchesRequirements(o.metadata.labels, labels) &&
-      matchesFields(o, fields);
-  }
-
-  private selected(t: ResourceType, namespace: string | undefined, q: URLSearchParams): Obj[] {
-    return this.core.list(t, namespace, this.matcher(t, namespace, q));
-  }
-
-  private serveList(res: ServerResponse, t: ResourceType, namespace: string | undefined, q: URLSearchParams, asTable: boolean, include: IncludeObject): void {
-    let items = this.selected(t, namespace, q);
-    const rv = String(this.core.store.rv);
-    const metadata: Record<string, unknown> = { resourceVersion: rv };
-    const limit = Number(q.get('limit') ?? 0);
-    const cont = q.get('continue');
-    if (cont) {
-      let after: string;
-      try {
-        after = String(JSON.parse(Buffer.from(cont, 'base64url').toString('utf8')).after);
-      } catch {
-        throw badRequest('continue: Invalid value: the continue token is not valid');
-      }
-      items = items.filter((o) => `${o.metadata.namespace ?? ''}/${o.metadata.name}` > after);
-    }
-    if (limit > 0 && items.length > limit) {
-      const last = items[limit - 1]!;
-      metadata.continue = Buffer.from(JSON.stringify({ after: `${last.metadata.namespace ?? ''}/${last.metadata.name}` })).toString('base64url');
-      metadata.remainingItemCount = items.length - limit;
-      items = items.slice(0, limit);
-    }
-    if (asTable) return sendJson(res, 200, { ...toTable(t, items, { include, resourceVersion: rv }), metadata });
-    sendJson(res, 200, { kind: t.listKind, apiVersion: groupVersion(t.group, t.version), metadata, items });
-  }
-
-  private serveWatch(
-    req: IncomingMessage,
-    res: ServerResponse,
-    t: ResourceType,
-    namespace: string | undefined,
-    q: URLSearchParams,
-    asTable: boolean,
-    include: IncludeObject,
-  ): void {
-    const core = this.core;
-    const match = this.matcher(t, namespace, q);
-    const rvParam = q.get('resourceVersion');
-    // Streaming lists: the current state first, then a bookmark marking its end.
-    const initialEvents = q.get('sendInitialEvents') === 'true';
-    let from: number | undefined;
-    if (rvParam && rvParam !== '0' && !initialEvents) {
-      from = Number(rvParam);
-      if (!Number.isInteger(from) || from < 0) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be an integer`);
-    }
-    const backlog = from === undefined ? [] : core.store.since(from);
-
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private', 'Transfer-Encoding': 'chunked' });
-    res.socket?.setNoDelay(true);
-    // Clients wait for the headers before they consider the watch open.
-    res.flushHeaders();
-    let first = true;
-    const send = (type: string, object: unknown) => {
-      res.write(`${JSON.stringify({ type, object })}\n`);
-    };
-    const sendObject = (type: string, o: Obj) => {
-      const shown = core.present(t, structuredClone(o));
-      if (asTable) send(type, toTable(t, [shown], { include, resourceVersion: shown.metadata.resourceVersion, withColumns: first }));
-      else send(type, shown);
-      first = false;
-    };
-    if (!backlog) {
-      send('ERROR', gone(`too old resource version: ${from} (${core.store.compactedRv + 1})`).toStatus());
-      res.end();
-      return;
-    }
-    const onEvent = (e: StoredEvent) => {
-      if (e.storageKey !== t.storageKey) return;
-      const now = match(core.view(t, e.object));
-      if (e.type === 'MODIFIED') {
-        const before = e.previous ? match(core.view(t, e.previous)) : now;
-        if (now && before) sendObject('MODIFIED', e.object);
-        else if (now) sendObject('ADDED', e.object);
-        else if (before) sendObject('DELETED', e.object);
-      } else if (now) sendObject(e.type, e.object);
-    };
-    if (from === undefined) for (const o of core.list(t, namespace, match)) sendObject('ADDED', o);
-    if (initialEvents) {
-      send('BOOKMARK', {
-        kind: t.kind,
-        apiVersion: groupVersion(t.group, t.version),
-        metadata: { resourceVersion: String(core.store.rv), annotations: { 'k8s.io/initial-events-end': 'true' } },
-      });
-    }
-    for (const e of backlog) onEvent(e);
-    const unsubscribe = core.store.subscribe(onEvent);
-    this.watches.add(res);
-    const timers: NodeJS.Timeout[] = [];
-    const timeout = Number(q.get('timeoutSeconds') ?? 0);
-    if (timeout > 0) timers.push(setTimeout(() => res.end(), timeout * 1000));
-    if (q.get('allowWatchBookmarks') === 'true' || q.get('allowWatchBookmarks') === '1') {
-      const bookmark = setInterval(() => {
-        send('BOOKMARK', { kind: t.kind, apiVersion: groupVersion(t.group, t.version), metadata: { resourceVersion: String(core.store.rv) } });
-      }, BOOKMARK_INTERVAL_MS);
-      timers.push(bookmark);
-    }
-    const cleanup = () => {
-      unsubscribe();
-      for (const timer of timers) clearTimeout(timer);
-      this.watches.delete(res);
-    };
-    res.on('close', cleanup);
-    res.on('finish', cleanup);
-    req.on('close', () => {
-      if (!res.writableEnded) res.end();
-    });
   }
 }

@@ -6,12 +6,13 @@ import type { AddressInfo } from 'node:net';
 import type { CloudEvent } from 'cloudevents';
 import { deliveryPolicy, effectiveDelivery, type DeliverySpec } from './delivery.js';
 import { triggerMatches, validateTriggerFilters, type TriggerFilterSpec } from './filters.js';
-import { KubeRest, readyCondition, sameStatus, selectorMatches, selectorToString, type KubeObject, type LabelSelector, type WatchHandle } from './kube.js';
+import { labelSelectorString, matchesLabelSelector, type LabelSelector } from '../apiserver/selectors.js';
+import { readyCondition, sameStatus } from '../conditions.js';
+import { KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client.js';
 import { resolveDestination, type Destination } from './resolve.js';
 import { deadLetterEvent, deliverWithRetry, eventAttributes, parseCloudEvent } from './send.js';
 import { apiServerSourceEvent, nextPing, pingEvent, validatePingSchedule, type ApiServerChange, type PingSourceSpec } from './sources.js';
 
-export { KubeRest } from './kube.js';
 
 export const BROKER_TTL = 255;
 const EVENTING = 'eventing.knative.dev/v1';
@@ -274,21 +275,21 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
     }
     const send = sourceSender(() => entry.obj);
     const inScope = (o: KubeObject): boolean => {
-      if (nsSelector === undefined) return true;
       const ons = o.metadata?.namespace;
       if (!ons) return true;
-      return selectorMatches(nsSelector, namespaces.get(`/${ons}`)?.metadata?.labels);
+      // Without a namespaceSelector the watch itself keeps to the source's own namespace.
+      return matchesLabelSelector(namespaces.get(`/${ons}`)?.metadata?.labels, nsSelector, 'everything');
     };
     for (const r of resources) {
       let labelSelector = '';
       try {
-        labelSelector = selectorToString(r.selector);
+        labelSelector = labelSelectorString(r.selector);
       } catch (err) {
         void sinkStatus(obj, false, 'InvalidSpec', (err as Error).message);
         return;
       }
       const emit = (change: ApiServerChange, o: KubeObject): void => {
-        if (!inScope(o) || !selectorMatches(r.selector, o.metadata?.labels)) return;
+        if (!inScope(o) || !matchesLabelSelector(o.metadata?.labels, r.selector, 'everything')) return;
         void kube.resourceFor(r.apiVersion!, r.kind!).then((info) => send(apiServerSourceEvent(mode as 'Reference' | 'Resource', change, o, opts.apiUrl, info.plural)));
       };
       entry.watches.push(
@@ -455,7 +456,7 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
         const s = b.spec?.subject ?? {};
         if (s.apiVersion !== subject.apiVersion || s.kind !== subject.kind) continue;
         if (s.namespace && s.namespace !== subject.namespace) continue;
-        if (s.name ? s.name !== subject.name : !s.selector || !selectorMatches(s.selector, subject.labels)) continue;
+        if (s.name ? s.name !== subject.name : !matchesLabelSelector(subject.labels, s.selector, 'nothing')) continue;
         const env: Record<string, string> = {
           K_SINK: await resolveDestination(kube, subject.namespace, b.spec?.sink as Destination, `SinkBinding ${key(b)} spec.sink`),
         };

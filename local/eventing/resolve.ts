@@ -1,6 +1,6 @@
 // Addressable resolution (Knative "Destination"): a `ref` to an object whose status carries an
 // address (Broker, Knative Service), optionally with a `uri` path appended, or a plain `uri`.
-import type { KubeRest } from './kube.js';
+import type { KubeRest } from '../apiserver/client.js';
 
 export interface Destination {
   ref?: { apiVersion?: string; kind?: string; name?: string; namespace?: string };

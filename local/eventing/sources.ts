@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { CloudEvent } from 'cloudevents';
 import { CronExpressionParser } from 'cron-parser';
-import { guessPlural, type KubeObject } from './kube.js';
+import { guessPlural, type KubeObject } from '../apiserver/client.js';
 
 export type ApiServerSourceMode = 'Reference' | 'Resource';
 export type ApiServerChange = 'add' | 'update' | 'delete';

@@ -4,12 +4,11 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { ApiException, CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type V1Pod } from '@kubernetes/client-node';
-import { kubeConfigFor } from '../apiserver/kubeconfig.js';
-import { Kube } from '../../shared/kube/client.js';
-import { createEventRecorder } from '../../shared/kube/events.js';
+import type { V1Pod } from '@kubernetes/client-node';
+import { KubeError, KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client.js';
 import { PodAddresses } from './addresses.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { recordEvent } from './events.js';
 import { PodWorker, type KubeletContext } from './pod.js';
 import type { PodStatusJson } from './status.js';
 import type { ConfigMapData, SecretData, VolumeSource } from './volumes.js';
@@ -43,9 +42,7 @@ export interface Kubelet {
   stop(): Promise<void>;
 }
 
-const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const STOP_GRACE_MS = 5000;
-const RELIST_DELAY_MS = 1000;
 
 function findInPath(...names: string[]): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(':')) {
@@ -62,10 +59,7 @@ function findInPath(...names: string[]): string | undefined {
   return undefined;
 }
 
-const codeOf = (err: unknown): number | undefined =>
-  err instanceof ApiException ? err.code : ((err as { code?: number; statusCode?: number } | null)?.statusCode ?? undefined);
-
-const errorText = (err: unknown): string => (err instanceof ApiException ? `${err.code}: ${String(err.body)}` : err instanceof Error ? err.message : String(err));
+const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
 export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   if (!opts.apiUrl) throw new Error('startKubelet: apiUrl is required');
@@ -82,46 +76,28 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const dataDir = opts.dataDir ?? (await fsp.mkdtemp(path.join(os.tmpdir(), 'local-kubelet-')));
   await fsp.mkdir(dataDir, { recursive: true });
 
-  const kc = kubeConfigFor(opts.apiUrl);
-  const core = kc.makeApiClient(CoreV1Api);
+  const kube = new KubeRest(opts.apiUrl);
   const workers = new Map<string, PodWorker>();
   let stopped = false;
-  let watchAbort: AbortController | undefined;
-  let endWatch: (() => void) | undefined;
-
-  const readOrUndefined = async <T,>(read: () => Promise<T>): Promise<T | undefined> => {
-    try {
-      return await read();
-    } catch (err) {
-      if (codeOf(err) === 404) return undefined;
-      throw err;
-    }
-  };
 
   const volumes: VolumeSource = {
-    configMap: (namespace, name) => readOrUndefined(() => core.readNamespacedConfigMap({ name, namespace }) as Promise<ConfigMapData>),
-    secret: (namespace, name) => readOrUndefined(() => core.readNamespacedSecret({ name, namespace }) as Promise<SecretData>),
+    configMap: async (namespace, name) => (await kube.get('v1', 'ConfigMap', name, namespace)) as ConfigMapData | undefined,
+    secret: async (namespace, name) => (await kube.get('v1', 'Secret', name, namespace)) as SecretData | undefined,
     // The local provisioner: a claim is a directory, so it is Bound as soon as a Pod uses it.
     bindClaim: async (namespace, claimName) => {
       try {
-        let claim = await readOrUndefined(() => core.readNamespacedPersistentVolumeClaim({ name: claimName, namespace }));
-        if (!claim) {
-          claim = await core.createNamespacedPersistentVolumeClaim({
-            namespace,
-            body: {
-              apiVersion: 'v1',
-              kind: 'PersistentVolumeClaim',
-              metadata: { name: claimName, namespace },
-              spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-            },
-          });
-        }
+        const claim =
+          (await kube.get('v1', 'PersistentVolumeClaim', claimName, namespace)) ??
+          (await kube.create({
+            apiVersion: 'v1',
+            kind: 'PersistentVolumeClaim',
+            metadata: { name: claimName, namespace },
+            spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
+          }));
         if (claim.status?.phase !== 'Bound') {
           const capacity = claim.spec?.resources?.requests ?? { storage: '1Gi' };
-          await core.patchNamespacedPersistentVolumeClaimStatus(
-            { name: claimName, namespace, body: { status: { phase: 'Bound', accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'], capacity } } },
-            mergePatch,
-          );
+          const status = { phase: 'Bound', accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'], capacity };
+          await kube.patch('v1', 'PersistentVolumeClaim', claimName, namespace, { status }, { subresource: 'status' });
         }
         return claim.metadata?.uid;
       } catch (err) {
@@ -131,8 +107,6 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
       }
     },
   };
-
-  const recorder = createEventRecorder(new Kube(kc), 'kubelet');
 
   const ctx: KubeletContext = {
     dataDir,
@@ -146,10 +120,10 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     event: (pod, type, reason, message) => {
       if (stopped) return;
       const involved = { apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata };
-      recorder.record(involved, type, reason, message).catch((err: unknown) => log(`event ${reason} for ${pod.metadata?.name}: ${errorText(err)}`));
+      recordEvent(kube, 'kubelet', involved, type, reason, message).catch((err: unknown) => log(`event ${reason} for ${pod.metadata?.name}: ${errorText(err)}`));
     },
     writeStatus: async (pod: V1Pod, status: PodStatusJson) => {
-      await core.patchNamespacedPodStatus({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace ?? 'default', body: { status } }, mergePatch);
+      await kube.patch('v1', 'Pod', pod.metadata!.name!, pod.metadata!.namespace ?? 'default', { status }, { subresource: 'status' });
     },
   };
 
@@ -159,17 +133,12 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const confirmDeletion = async (pod: V1Pod): Promise<void> => {
     for (let attempt = 1; attempt <= 5 && !stopped; attempt++) {
       try {
-        await core.deleteNamespacedPod({
-          name: pod.metadata!.name!,
-          namespace: pod.metadata!.namespace ?? 'default',
-          gracePeriodSeconds: 0,
-          body: { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } },
-        });
+        // An object already gone is no error to delete().
+        await kube.delete('v1', 'Pod', pod.metadata!.name!, pod.metadata!.namespace ?? 'default', { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } });
         return;
       } catch (err) {
-        const code = codeOf(err);
-        // 404: already gone; 409: the name now belongs to a newer Pod.
-        if (code === 404 || code === 409) return;
+        // 409: the name now belongs to a newer Pod.
+        if (err instanceof KubeError && err.code === 409) return;
         log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: deletion not confirmed (attempt ${attempt}): ${errorText(err)}`);
         await new Promise((r) => setTimeout(r, 500 * attempt));
       }
@@ -232,10 +201,10 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     }
   };
 
-  const watchOnce = async (): Promise<void> => {
-    const list = await core.listPodForAllNamespaces();
+  /** The Pods there are: each one handled, and the workers of Pods no longer there finished. */
+  const onList = async (items: KubeObject[]): Promise<void> => {
     const seen = new Set<string>();
-    for (const pod of list.items) {
+    for (const pod of items as V1Pod[]) {
       if (pod.metadata?.uid) seen.add(pod.metadata.uid);
       handlePod(pod);
     }
@@ -244,41 +213,20 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
       collected = true;
       await collectPodDirs(seen);
     }
-    if (stopped) return;
-    await new Promise<void>((resolve) => {
-      // client-node does not always call `done` after an abort, so stop() ends the wait itself.
-      endWatch = resolve;
-      void new Watch(kc)
-        .watch(
-          '/api/v1/pods',
-          { resourceVersion: list.metadata?.resourceVersion, allowWatchBookmarks: true },
-          (type: string, obj: V1Pod) => {
-            if (type === 'ADDED' || type === 'MODIFIED') handlePod(obj);
-            else if (type === 'DELETED' && obj?.metadata?.uid) handleGone(obj.metadata.uid);
-            else if (type === 'ERROR') watchAbort?.abort();
-          },
-          (err: unknown) => {
-            if (err && !stopped) log(`pod watch ended: ${errorText(err)}`);
-            resolve();
-          },
-        )
-        .then((controller) => {
-          watchAbort = controller;
-          if (stopped) controller.abort();
-        });
-    });
   };
 
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        await watchOnce();
-      } catch (err) {
-        if (!stopped) log(`pod list failed: ${errorText(err)}`);
-      }
-      if (!stopped) await new Promise((r) => setTimeout(r, RELIST_DELAY_MS));
-    }
-  })();
+  const watch: WatchHandle = kube.watch('v1', 'Pod', {
+    onList,
+    onEvent: (type, obj) => {
+      const pod = obj as V1Pod;
+      if (type === 'DELETED') {
+        if (pod.metadata?.uid) handleGone(pod.metadata.uid);
+      } else handlePod(pod);
+    },
+    onError: (err) => {
+      if (!stopped) log(`pod watch ended: ${errorText(err)}`);
+    },
+  });
 
   const ticker = setInterval(() => {
     const now = Date.now();
@@ -298,11 +246,9 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
       if (stopped) return;
       stopped = true;
       clearInterval(ticker);
-      watchAbort?.abort();
-      endWatch?.();
+      watch.stop();
       await Promise.all([...workers.values()].map((w) => w.stop(STOP_GRACE_MS)));
       workers.clear();
-      await loop;
       if (ownsDataDir) await fsp.rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -4,11 +4,9 @@
 // Pending with PodScheduled=False/Unschedulable and is retried whenever Pods or Nodes change.
 import { randomBytes } from 'node:crypto';
 import { cpus, totalmem } from 'node:os';
+import { KubeError, KubeRest, type WatchHandle } from '../apiserver/client.js';
 import { timestamp } from '../apiserver/time.js';
 import { placePod, type NamespaceLabels, type PlacementNode, type PodLike, type VirtualNode } from './placement.js';
-
-export type { VirtualNode } from './placement.js';
-export { placePod } from './placement.js';
 
 export interface SchedulerOptions {
   apiUrl: string;
@@ -41,32 +39,6 @@ type Pod = PodLike & { metadata: PodLike['metadata'] & { uid?: string; creationT
 const SCHEDULER_NAME = 'default-scheduler';
 const HOST_CAPACITY = { cpu: String(cpus().length), memory: `${Math.floor(totalmem() / 1024)}Ki`, pods: '110' };
 
-class Api {
-  constructor(private readonly base: string) {}
-
-  async call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<{ code: number; body: any }> {
-    const res = await fetch(this.base + path, {
-      method,
-      headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': contentType }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    let parsed: unknown;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      parsed = text;
-    }
-    return { code: res.status, body: parsed };
-  }
-
-  async must(method: string, path: string, body?: unknown, contentType?: string): Promise<any> {
-    const r = await this.call(method, path, body, contentType);
-    if (r.code >= 300) throw new Error(`${method} ${path}: ${r.code} ${String(r.body?.message ?? JSON.stringify(r.body))}`);
-    return r.body;
-  }
-}
-
 function nodeObject(n: VirtualNode): Rec {
   return {
     apiVersion: 'v1',
@@ -87,6 +59,24 @@ function nodeObject(n: VirtualNode): Rec {
   };
 }
 
+/** Rethrows what is not an answer of the API server (it could not be reached). */
+function unlessRefused(err: unknown): void {
+  if (!(err instanceof KubeError)) throw err;
+}
+
+/** Creates the Node, or brings the labels, addresses and Ready condition of an existing one up to date. */
+async function registerNode(kube: KubeRest, n: VirtualNode): Promise<void> {
+  const obj = nodeObject(n);
+  try {
+    await kube.create(obj);
+  } catch (err) {
+    if (!(err instanceof KubeError && err.code === 409)) throw new Error(`registering node ${n.name}: ${(err as Error).message}`);
+    await kube.patch('v1', 'Node', n.name, undefined, { metadata: { labels: obj.metadata.labels } });
+    const status = { addresses: obj.status.addresses, conditions: obj.status.conditions };
+    await kube.patch('v1', 'Node', n.name, undefined, { status }, { type: 'strategic', subresource: 'status' });
+  }
+}
+
 export interface Scheduler {
   /**
    * No Pod is bound until resume(), as when kube-scheduler has no leader: new Pods stay Pending
@@ -98,22 +88,13 @@ export interface Scheduler {
 }
 
 export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler> {
-  const api = new Api(opts.apiUrl.replace(/\/+$/, ''));
+  const kube = new KubeRest(opts.apiUrl.replace(/\/+$/, ''));
   const nodes = opts.nodes ?? defaultNodes();
   const log = opts.log ?? (() => undefined);
   let stopped = false;
   let paused = false;
 
-  for (const n of nodes) {
-    const obj = nodeObject(n);
-    const created = await api.call('POST', '/api/v1/nodes', obj);
-    if (created.code === 409) {
-      await api.must('PATCH', `/api/v1/nodes/${n.name}`, { metadata: { labels: obj.metadata.labels } }, 'application/merge-patch+json');
-      await api.must('PATCH', `/api/v1/nodes/${n.name}/status`, { status: { addresses: obj.status.addresses, conditions: obj.status.conditions } }, 'application/strategic-merge-patch+json');
-    } else if (created.code >= 300) {
-      throw new Error(`registering node ${n.name}: ${created.code} ${String(created.body?.message ?? '')}`);
-    }
-  }
+  for (const n of nodes) await registerNode(kube, n);
 
   let running: Promise<void> | undefined;
   let again = false;
@@ -135,8 +116,8 @@ export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler>
   };
 
   async function currentNodes(): Promise<PlacementNode[]> {
-    const list = await api.must('GET', '/api/v1/nodes');
-    const byName = new Map<string, Rec>(((list.items ?? []) as Rec[]).map((o) => [o.metadata.name, o]));
+    const list = await kube.list('v1', 'Node');
+    const byName = new Map<string, Rec>((list.items as Rec[]).map((o) => [o.metadata.name, o]));
     return nodes
       .filter((n) => byName.has(n.name))
       .map((n) => {
@@ -146,49 +127,56 @@ export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler>
   }
 
   async function pass(): Promise<void> {
-    const [placementNodes, podList, nsList] = await Promise.all([currentNodes(), api.must('GET', '/api/v1/pods'), api.must('GET', '/api/v1/namespaces')]);
-    const pods = (podList.items ?? []) as Pod[];
-    const nsLabels: NamespaceLabels = Object.fromEntries(((nsList.items ?? []) as Rec[]).map((n) => [n.metadata.name, n.metadata.labels]));
+    const [placementNodes, podList, nsList] = await Promise.all([currentNodes(), kube.list('v1', 'Pod'), kube.list('v1', 'Namespace')]);
+    const pods = podList.items as Pod[];
+    const nsLabels: NamespaceLabels = Object.fromEntries((nsList.items as Rec[]).map((n) => [n.metadata.name, n.metadata.labels]));
     const pending = pods
       .filter((p) => !p.spec?.nodeName && !p.metadata.deletionTimestamp && (p.spec?.schedulerName ?? SCHEDULER_NAME) === SCHEDULER_NAME)
       .sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) || a.metadata.name.localeCompare(b.metadata.name));
     for (const pod of pending) {
       if (stopped || paused) return;
       const ns = pod.metadata.namespace ?? 'default';
-      const path = `/api/v1/namespaces/${ns}/pods/${pod.metadata.name}`;
       const decision = placePod(pod, placementNodes, pods, nsLabels);
       if (decision.node !== undefined) {
         const node = placementNodes.find((n) => n.name === decision.node)!;
-        const bound = await api.call('POST', `${path}/binding`, {
-          apiVersion: 'v1',
-          kind: 'Binding',
-          metadata: { name: pod.metadata.name, namespace: ns },
-          target: { apiVersion: 'v1', kind: 'Node', name: node.name },
-        });
-        if (bound.code >= 300) {
-          if (bound.code !== 409 && bound.code !== 404) log(`binding ${ns}/${pod.metadata.name}: ${bound.code} ${String(bound.body?.message ?? '')}`);
+        try {
+          await kube.createSubresource('v1', 'Pod', pod.metadata.name, ns, 'binding', {
+            apiVersion: 'v1',
+            kind: 'Binding',
+            metadata: { name: pod.metadata.name, namespace: ns },
+            target: { apiVersion: 'v1', kind: 'Node', name: node.name },
+          });
+        } catch (err) {
+          // 409: bound meanwhile; 404: gone meanwhile.
+          const code = err instanceof KubeError ? err.code : undefined;
+          if (code !== 409 && code !== 404) log(`binding ${ns}/${pod.metadata.name}: ${(err as Error).message}`);
           continue;
         }
         // Later decisions in this pass must see this Pod where it now is.
         pod.spec = { ...(pod.spec ?? {}), nodeName: node.name };
-        await api.call('PATCH', `${path}/status`, { status: { hostIP: node.address, hostIPs: [{ ip: node.address }] } }, 'application/strategic-merge-patch+json');
+        await writePodStatus(pod, { hostIP: node.address, hostIPs: [{ ip: node.address }] });
         await recordEvent(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${pod.metadata.name} to ${node.name}`);
         log(`scheduled ${ns}/${pod.metadata.name} on ${node.name}`);
       } else {
         const current = (pod.status?.conditions ?? []).find((c: Rec) => c.type === 'PodScheduled');
         if (current?.status === 'False' && current.reason === 'Unschedulable' && current.message === decision.message) continue;
         const condition = { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: decision.message, lastProbeTime: null, lastTransitionTime: timestamp() };
-        await api.call('PATCH', `${path}/status`, { status: { conditions: [condition] } }, 'application/strategic-merge-patch+json');
+        await writePodStatus(pod, { conditions: [condition] });
         await recordEvent(pod, 'Warning', 'FailedScheduling', decision.message);
         log(`cannot schedule ${ns}/${pod.metadata.name}: ${decision.message}`);
       }
     }
   }
 
+  /** A strategic merge of the Pod's status; the API server refusing it (the Pod gone meanwhile) is not an error here. */
+  async function writePodStatus(pod: Pod, status: Rec): Promise<void> {
+    await kube.patch('v1', 'Pod', pod.metadata.name, pod.metadata.namespace ?? 'default', { status }, { type: 'strategic', subresource: 'status' }).catch(unlessRefused);
+  }
+
   async function recordEvent(pod: Pod, type: string, reason: string, message: string): Promise<void> {
     const ns = pod.metadata.namespace ?? 'default';
     const now = timestamp();
-    await api.call('POST', `/api/v1/namespaces/${ns}/events`, {
+    const event = {
       apiVersion: 'v1',
       kind: 'Event',
       metadata: { name: `${pod.metadata.name}.${randomBytes(8).toString('hex')}`, namespace: ns },
@@ -201,36 +189,20 @@ export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler>
       lastTimestamp: now,
       source: { component: SCHEDULER_NAME },
       reportingComponent: SCHEDULER_NAME,
-    });
+    };
+    await kube.create(event).catch(unlessRefused);
   }
 
   // Any Pod or Node change may free or take a place: each one triggers a pass.
-  const aborts = new Set<AbortController>();
-  async function watchLoop(path: string): Promise<void> {
-    while (!stopped) {
-      const abort = new AbortController();
-      aborts.add(abort);
-      try {
-        const res = await fetch(`${opts.apiUrl}${path}?watch=true`, { signal: abort.signal, headers: { accept: 'application/json' } });
-        if (!res.body) throw new Error(`watch ${path}: no body`);
-        const decoder = new TextDecoder();
-        let buffered = '';
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buffered += decoder.decode(chunk, { stream: true });
-          if (buffered.includes('\n')) {
-            buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
-            kick();
-          }
-        }
-      } catch (err) {
-        if (!stopped) log(`watch ${path} broke: ${(err as Error).message}`);
-      } finally {
-        aborts.delete(abort);
-      }
-      if (!stopped) await new Promise((r) => setTimeout(r, 300));
-    }
-  }
-  const loops = [watchLoop('/api/v1/pods'), watchLoop('/api/v1/nodes')];
+  const watches: WatchHandle[] = ['Pod', 'Node'].map((kind) =>
+    kube.watch('v1', kind, {
+      onList: kick,
+      onEvent: kick,
+      onError: (err) => {
+        if (!stopped) log(`watch ${kind} broke: ${(err as Error).message}`);
+      },
+    }),
+  );
   const resync = setInterval(kick, opts.resyncMs ?? 5_000);
   kick();
 
@@ -246,8 +218,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler>
     async stop() {
       stopped = true;
       clearInterval(resync);
-      for (const a of aborts) a.abort();
-      await Promise.allSettled(loops);
+      for (const w of watches) w.stop();
       await running;
     },
   };

@@ -84,7 +84,7 @@ function inTermNamespaces(term: PodAffinityTerm, owner: PodLike, namespace: stri
   if (!listed.length && !term.namespaceSelector) return namespace === (owner.metadata.namespace ?? 'default');
   if (listed.includes(namespace)) return true;
   if (!term.namespaceSelector) return false;
-  return matchesLabelSelector(nsLabels[namespace] ?? { 'kubernetes.io/metadata.name': namespace }, term.namespaceSelector);
+  return matchesLabelSelector(nsLabels[namespace] ?? { 'kubernetes.io/metadata.name': namespace }, term.namespaceSelector, 'nothing');
 }
 
 function sameDomain(a: VirtualNode | undefined, b: VirtualNode, topologyKey: string): boolean {
@@ -130,7 +130,7 @@ function nodeSelectorFits(pod: PodLike, node: PlacementNode): boolean {
 export function placePod(pod: PodLike, nodes: PlacementNode[], pods: PodLike[], nsLabels: NamespaceLabels = {}): Placement {
   const termMatches = (term: PodAffinityTerm, owner: PodLike, candidate: PodLike): boolean =>
     inTermNamespaces(term, owner, candidate.metadata.namespace ?? 'default', nsLabels) &&
-    matchesLabelSelector(candidate.metadata.labels, term.labelSelector);
+    matchesLabelSelector(candidate.metadata.labels, term.labelSelector, 'nothing');
   const self = `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name}`;
   const placed = pods.filter((p) => active(p) && `${p.metadata.namespace ?? 'default'}/${p.metadata.name}` !== self);
   const nodeByName = new Map(nodes.map((n) => [n.name, n]));

@@ -3,7 +3,7 @@
 // from checking that the function's entry file exists.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { KubeObject } from '../eventing/kube.js';
+import type { KubeObject } from '../apiserver/client.js';
 
 /** Annotation (on the Service or its template) listing the front-door path prefixes, comma-separated. */
 export const PATHS_ANNOTATION = 'local.redis.redis/paths';

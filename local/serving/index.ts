@@ -9,7 +9,8 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { kubeConfigYaml } from '../apiserver/kubeconfig.js';
-import { KubeRest, readyCondition, sameStatus, type KubeObject, type WatchHandle } from '../eventing/kube.js';
+import { readyCondition, sameStatus } from '../conditions.js';
+import { KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client.js';
 import { entryFor, routeFor, serviceSettings, type EnvVar, type ServiceSettings } from './config.js';
 import { FunctionBundles } from './bundles.js';
 

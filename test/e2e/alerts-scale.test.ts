@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadKeys, verifyKeys } from '../helpers/redis-harness.js';
 import { applyCluster, clusterClient, eventually, statusNodes, useE2E, waitForReady } from '../helpers/e2e.js';
-import type { KubeObject } from '../../local/eventing/kube.js';
+import type { KubeObject } from '../../local/apiserver/client.js';
 
 const NS = 'cache';
 const NAME = 'autoscaled';

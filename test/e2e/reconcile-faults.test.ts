@@ -1,7 +1,7 @@
 // Faults on a running cluster: data written before each fault is all there after it, and the
 // operator brings the cluster back to Ready with every replica off its master's host.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeObject } from '../../local/eventing/kube.js';
+import type { KubeObject } from '../../local/apiserver/client.js';
 import {
   clusterClient,
   clusterPods,

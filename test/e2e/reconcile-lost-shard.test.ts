@@ -3,7 +3,7 @@
 // re-covers the shard's slots empty, records a Warning and a DataLoss condition, and every key of
 // the surviving shards is still there.
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from '../../local/eventing/kube.js';
+import type { KubeObject } from '../../local/apiserver/client.js';
 import { keySlot } from '../../shared/redis/executor/util.js';
 import {
   applyCluster,

@@ -2,7 +2,7 @@
 // refuses and specs the operator cannot honour, and events delivered twice, stale or out of order.
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import type { KubeObject } from '../../local/eventing/kube.js';
+import type { KubeObject } from '../../local/apiserver/client.js';
 import {
   applyCluster,
   clusterPods,

@@ -15,7 +15,7 @@ import {
   waitForReady,
   withNode,
 } from '../helpers/e2e.js';
-import type { KubeObject } from '../../local/eventing/kube.js';
+import type { KubeObject } from '../../local/apiserver/client.js';
 
 const NS = 'cache';
 const NAME = 'scaled';
@@ -28,7 +28,7 @@ const e2e = useE2E({ namespaces: [NS] }, async (e) => {
   const svc = (await e.platform.kube.get('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator'))!;
   const containers = (svc.spec as { template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } }).template.spec.containers;
   containers[0]!.env = [...(containers[0]!.env ?? []), { name: 'RESHARD_CHUNK_SLOTS', value: '512' }];
-  await e.platform.kube.mergePatch('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator', { spec: { template: { spec: { containers } } } });
+  await e.platform.kube.patch('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator', { spec: { template: { spec: { containers } } } });
 });
 
 interface ReshardView {

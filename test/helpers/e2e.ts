@@ -10,7 +10,7 @@ import { Cluster, Redis } from 'ioredis';
 import { parse } from 'yaml';
 import { afterAll, beforeAll } from 'vitest';
 import { REPO_ROOT, startPlatform, type Platform, type PlatformOptions } from '../../local/platform.js';
-import type { KubeObject } from '../../local/eventing/kube.js';
+import type { KubeObject } from '../../local/apiserver/client.js';
 
 export const RC_API_VERSION = 'redis.redis/v1beta1';
 export const RC_KIND = 'RedisCluster';

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer } from '../../local/apiserver/index.js';
 import { startEventing, type Eventing } from '../../local/eventing/index.js';
-import { KubeRest, type KubeObject } from '../../local/eventing/kube.js';
+import { KubeRest, type KubeObject } from '../../local/apiserver/client.js';
 import { recorder, sleep, waitFor, type Recorder } from '../fixtures/knative/harness.js';
 
 const NS = 'evt';
@@ -128,7 +128,7 @@ describe('ApiServerSource', () => {
     await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm1', namespace: NS, labels }, data: { k: 'v1' } });
     await kube.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'unlabelled', namespace: NS }, data: { k: 'v' } });
     await waitFor(() => onAdd.received.length >= 1, 'the add event');
-    await kube.mergePatch('v1', 'ConfigMap', 'cm1', NS, { data: { k: 'v2' } });
+    await kube.patch('v1', 'ConfigMap', 'cm1', NS, { data: { k: 'v2' } });
     await waitFor(() => onUpdate.received.length >= 1, 'the update event');
     await kube.delete('v1', 'ConfigMap', 'cm1', NS);
     await waitFor(() => onDelete.received.length >= 1, 'the delete event');

@@ -4,7 +4,8 @@ import { HTTP } from 'cloudevents';
 import { describe, expect, it } from 'vitest';
 import { deliveryPolicy, effectiveDelivery, isRetryable, parseIsoDuration, retryDelayMs } from '../../local/eventing/delivery.js';
 import { triggerMatches, validateTriggerFilters } from '../../local/eventing/filters.js';
-import { guessPlural, selectorMatches, selectorToString } from '../../local/eventing/kube.js';
+import { labelSelectorString, matchesLabelSelector } from '../../local/apiserver/selectors.js';
+import { guessPlural } from '../../local/apiserver/client.js';
 import { joinUri } from '../../local/eventing/resolve.js';
 import { apiServerSourceEvent, apiServerSubject, nextPing, pingEvent, validatePingSchedule } from '../../local/eventing/sources.js';
 
@@ -125,11 +126,11 @@ describe('ApiServerSource and PingSource events', () => {
   });
   it('label selectors and uri joining', () => {
     const sel = { matchLabels: { app: 'x' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['a', 'b'] }, { key: 'gone', operator: 'DoesNotExist' }] };
-    expect(selectorToString(sel)).toBe('app=x,tier in (a,b),!gone');
-    expect(selectorMatches(sel, { app: 'x', tier: 'b' })).toBe(true);
-    expect(selectorMatches(sel, { app: 'x', tier: 'c' })).toBe(false);
-    expect(selectorMatches(sel, { app: 'x', tier: 'a', gone: '1' })).toBe(false);
-    expect(selectorMatches({}, undefined)).toBe(true);
+    expect(labelSelectorString(sel)).toBe('app=x,tier in (a,b),!gone');
+    expect(matchesLabelSelector({ app: 'x', tier: 'b' }, sel, 'everything')).toBe(true);
+    expect(matchesLabelSelector({ app: 'x', tier: 'c' }, sel, 'everything')).toBe(false);
+    expect(matchesLabelSelector({ app: 'x', tier: 'a', gone: '1' }, sel, 'everything')).toBe(false);
+    expect(matchesLabelSelector(undefined, {}, 'everything')).toBe(true);
     expect(joinUri('http://h:1/ns/svc', '/hook')).toBe('http://h:1/ns/svc/hook');
     expect(joinUri('http://h:1/ns/svc', 'http://other/x')).toBe('http://other/x');
   });

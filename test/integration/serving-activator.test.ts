@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer } from '../../local/apiserver/index.js';
 import { startEventing, type Eventing } from '../../local/eventing/index.js';
-import { KubeRest, type KubeObject } from '../../local/eventing/kube.js';
+import { KubeRest, type KubeObject } from '../../local/apiserver/client.js';
 import { startServing, type Serving } from '../../local/serving/index.js';
 import { alive, waitFor } from '../fixtures/knative/harness.js';
 

@@ -1,8 +1,12 @@
-// PodDisruptionBudgets: the status the disruption controller keeps, and the eviction check that
-// refuses to take a healthy Pod when its budget has no disruption left.
-import { matchesLabelSelector, type LabelSelector } from './selectors.js';
+// PodDisruptionBudgets: the disruption controller that keeps each budget's status, and what the
+// eviction check reads to refuse taking a healthy Pod when its budget has no disruption left.
+import { canonical } from '../canonical.js';
+import { matchesLabelSelector, type LabelSelector } from '../selectors.js';
+import type { Store } from '../store.js';
 
 type Rec = Record<string, any>;
+
+export const PDB_STORAGE = 'policy/poddisruptionbudgets';
 
 export interface DisruptionStatus {
   expectedPods: number;
@@ -28,7 +32,7 @@ function scaled(value: unknown, total: number): number {
 
 export function podsOf(pdb: Rec, pods: Rec[]): Rec[] {
   return pods.filter(
-    (p) => p.metadata?.namespace === pdb.metadata?.namespace && matchesLabelSelector(p.metadata?.labels, pdb.spec?.selector as LabelSelector | undefined),
+    (p) => p.metadata?.namespace === pdb.metadata?.namespace && matchesLabelSelector(p.metadata?.labels, pdb.spec?.selector as LabelSelector | undefined, 'nothing'),
   );
 }
 
@@ -40,4 +44,26 @@ export function disruptionStatus(pdb: Rec, pods: Rec[]): DisruptionStatus {
   if (pdb.spec?.minAvailable !== undefined) desiredHealthy = scaled(pdb.spec.minAvailable, expectedPods);
   else if (pdb.spec?.maxUnavailable !== undefined) desiredHealthy = Math.max(0, expectedPods - scaled(pdb.spec.maxUnavailable, expectedPods));
   return { expectedPods, currentHealthy, desiredHealthy, disruptionsAllowed: Math.max(0, currentHealthy - desiredHealthy) };
+}
+
+/** The disruption controller: each PodDisruptionBudget's status from the Pods it covers. */
+export class DisruptionController {
+  private seenAt = -1;
+
+  constructor(private readonly store: Store) {}
+
+  sync(): void {
+    // Nothing changed since the last look: nothing to recompute.
+    if (this.seenAt === this.store.rv) return;
+    this.seenAt = this.store.rv;
+    const budgets = this.store.list(PDB_STORAGE);
+    if (budgets.length === 0) return;
+    const pods = this.store.list('/pods');
+    for (const pdb of budgets) {
+      const status = { ...(pdb.status ?? {}), ...disruptionStatus(pdb, pods), observedGeneration: pdb.metadata.generation ?? 1 };
+      if (canonical(status) === canonical(pdb.status ?? {})) continue;
+      this.store.put(PDB_STORAGE, { ...pdb, status }, 'MODIFIED', pdb);
+    }
+    this.seenAt = this.store.rv;
+  }
 }

@@ -1,6 +1,7 @@
-// A small REST client for the local API server (plain HTTP, no auth), shared by eventing, serving
-// and the platform: discovery-based kind -> resource mapping, get/list/create/patch/apply, and
-// watches that resume from the last resourceVersion.
+// The one client of the local API server inside the embedded platform (plain HTTP, no auth): the
+// scheduler, kubelet, eventing, serving and the platform all call it. Discovery-based kind ->
+// resource mapping, get/list/create/patch/apply/delete, subresources, and watches that resume from
+// the last resourceVersion.
 
 export interface KubeObject {
   apiVersion?: string;
@@ -45,8 +46,8 @@ export interface WatchHandle {
 export interface WatchOptions {
   namespace?: string;
   labelSelector?: string;
-  /** Called with the objects that existed when the watch started. */
-  onList?: (items: KubeObject[]) => void;
+  /** Called with the objects that existed when the watch started; the watch opens once it is done. */
+  onList?: (items: KubeObject[]) => void | Promise<void>;
   onEvent: (type: WatchEventType, obj: KubeObject) => void;
   onError?: (err: unknown) => void;
 }
@@ -66,6 +67,18 @@ export function splitApiVersion(apiVersion: string): { group: string; version: s
 
 function groupVersionPath(apiVersion: string): string {
   return apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+}
+
+export interface PatchOptions {
+  type?: 'merge' | 'strategic';
+  subresource?: 'status';
+}
+
+const PATCH_CONTENT_TYPES = { merge: 'application/merge-patch+json', strategic: 'application/strategic-merge-patch+json' };
+
+export interface DeleteOptions {
+  gracePeriodSeconds?: number;
+  preconditions?: { uid?: string; resourceVersion?: string };
 }
 
 export class KubeRest {
@@ -151,8 +164,15 @@ export class KubeRest {
     return this.request('POST', await this.collectionPath(apiVersion, kind, obj.metadata?.namespace), obj);
   }
 
-  async mergePatch(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown): Promise<KubeObject> {
-    return this.request('PATCH', await this.objectPath(apiVersion, kind, name, namespace), patch, 'application/merge-patch+json');
+  /** PATCH of the object, or of its subresource: a JSON merge patch unless `type` says strategic. */
+  async patch(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown, opts: PatchOptions = {}): Promise<KubeObject> {
+    const path = (await this.objectPath(apiVersion, kind, name, namespace)) + (opts.subresource ? `/${opts.subresource}` : '');
+    return this.request('PATCH', path, patch, PATCH_CONTENT_TYPES[opts.type ?? 'merge']);
+  }
+
+  /** POST to an object's subresource (a Pod's binding or eviction). */
+  async createSubresource(apiVersion: string, kind: string, name: string, namespace: string | undefined, subresource: string, body: unknown): Promise<KubeObject> {
+    return this.request('POST', `${await this.objectPath(apiVersion, kind, name, namespace)}/${subresource}`, body);
   }
 
   /** Writes `status` through the status subresource, or the object itself where there is none. */
@@ -167,6 +187,12 @@ export class KubeRest {
     }
   }
 
+  /** PUT: the object replaces the stored one (a stale resourceVersion is a 409). */
+  async replace(obj: KubeObject): Promise<KubeObject> {
+    const { apiVersion, kind } = requireTypeMeta(obj);
+    return this.request('PUT', await this.objectPath(apiVersion, kind, obj.metadata?.name ?? '', obj.metadata?.namespace), obj);
+  }
+
   /** Client-side apply: create, or replace the spec-ish content of an existing object. */
   async apply(obj: KubeObject): Promise<KubeObject> {
     const { apiVersion, kind } = requireTypeMeta(obj);
@@ -179,9 +205,10 @@ export class KubeRest {
     return this.request('PUT', await this.objectPath(apiVersion, kind, name, obj.metadata?.namespace), next);
   }
 
-  async delete(apiVersion: string, kind: string, name: string, namespace?: string): Promise<void> {
+  /** DELETE; an object already gone is not an error. */
+  async delete(apiVersion: string, kind: string, name: string, namespace?: string, options?: DeleteOptions): Promise<void> {
     try {
-      await this.request('DELETE', await this.objectPath(apiVersion, kind, name, namespace));
+      await this.request('DELETE', await this.objectPath(apiVersion, kind, name, namespace), options);
     } catch (err) {
       if (!(err instanceof KubeError) || err.code !== 404) throw err;
     }
@@ -210,7 +237,7 @@ export class KubeRest {
           if (!rv) {
             const list = await this.list(apiVersion, kind, opts.namespace, opts.labelSelector);
             rv = list.resourceVersion;
-            opts.onList?.(list.items);
+            await opts.onList?.(list.items);
             if (first) {
               first = false;
               markReady();
@@ -273,69 +300,4 @@ function requireTypeMeta(obj: KubeObject): { apiVersion: string; kind: string } 
   if (!obj.apiVersion) throw new Error(`object ${obj.metadata?.name ?? '?'}: apiVersion is required`);
   if (!obj.kind) throw new Error(`object ${obj.metadata?.name ?? '?'}: kind is required`);
   return { apiVersion: obj.apiVersion, kind: obj.kind };
-}
-
-/** `matchLabels` + `matchExpressions` as a label selector string for `?labelSelector=`. */
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: string; values?: string[] }[];
-}
-
-export function selectorToString(sel: LabelSelector | undefined): string {
-  if (!sel) return '';
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) parts.push(`${k}=${v}`);
-  for (const e of sel.matchExpressions ?? []) {
-    const vals = (e.values ?? []).join(',');
-    switch (e.operator) {
-      case 'In':
-        parts.push(`${e.key} in (${vals})`);
-        break;
-      case 'NotIn':
-        parts.push(`${e.key} notin (${vals})`);
-        break;
-      case 'Exists':
-        parts.push(e.key);
-        break;
-      case 'DoesNotExist':
-        parts.push(`!${e.key}`);
-        break;
-      default:
-        throw new Error(`selector.matchExpressions[].operator: unknown operator ${JSON.stringify(e.operator)}`);
-    }
-  }
-  return parts.join(',');
-}
-
-/** Whether labels satisfy a LabelSelector (an empty or absent selector matches everything). */
-export function selectorMatches(sel: LabelSelector | undefined, labels: Record<string, string> | undefined): boolean {
-  if (!sel) return true;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of sel.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
-    const vals = e.values ?? [];
-    if (e.operator === 'In' && !(has && vals.includes(l[e.key]!))) return false;
-    if (e.operator === 'NotIn' && has && vals.includes(l[e.key]!)) return false;
-    if (e.operator === 'Exists' && !has) return false;
-    if (e.operator === 'DoesNotExist' && has) return false;
-  }
-  return true;
-}
-
-/** A Knative-style Ready condition. */
-export function readyCondition(ok: boolean, reason?: string, message?: string, type = 'Ready'): Record<string, string> {
-  return {
-    type,
-    status: ok ? 'True' : 'False',
-    ...(reason ? { reason } : {}),
-    ...(message ? { message } : {}),
-    lastTransitionTime: new Date().toISOString(),
-  };
-}
-
-/** Same status, ignoring transition times, so a controller's own status writes do not loop. */
-export function sameStatus(a: unknown, b: unknown): boolean {
-  const strip = (s: unknown): string => JSON.stringify(s ?? {}, (k, v) => (k === 'lastTransitionTime' ? undefined : v));
-  return strip(a) === strip(b);
 }

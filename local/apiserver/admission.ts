@@ -1,0 +1,141 @@
+// What the API server fills in and checks on a write before it is stored: the built-in kinds'
+// defaults (Pods, Services, Namespaces, Secrets, CRDs' status) and, for custom resources, the
+// CRD schema's pruning, defaults and validation.
+import { crdStatus, isCrd } from './crds.js';
+import { badRequest, invalid, type StatusCause } from './errors.js';
+import type { ResourceType } from './resources.js';
+import type { Obj, Store } from './store.js';
+
+type Rec = Record<string, any>;
+
+export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
+
+function validatePod(t: ResourceType, o: Obj): void {
+  const spec = o.spec;
+  const causes: StatusCause[] = [];
+  if (!Array.isArray(spec.containers) || spec.containers.length === 0) {
+    causes.push({ reason: 'FieldValueRequired', field: 'spec.containers', message: 'Required value' });
+  } else {
+    spec.containers.forEach((c: Obj, i: number) => {
+      if (!c?.name) causes.push({ reason: 'FieldValueRequired', field: `spec.containers[${i}].name`, message: 'Required value' });
+      if (!c?.image) causes.push({ reason: 'FieldValueRequired', field: `spec.containers[${i}].image`, message: 'Required value' });
+    });
+  }
+  if (causes.length) throw invalid(t.kind, t.group, o.metadata.name, causes);
+}
+
+function defaultPod(o: Obj): void {
+  const spec = o.spec;
+  for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])] as Rec[]) {
+    for (const port of c.ports ?? []) port.protocol ??= 'TCP';
+    c.imagePullPolicy ??= String(c.image).endsWith(':latest') || !String(c.image).includes(':') ? 'Always' : 'IfNotPresent';
+    c.terminationMessagePath ??= '/dev/termination-log';
+    c.terminationMessagePolicy ??= 'File';
+  }
+  spec.schedulerName ??= 'default-scheduler';
+  spec.restartPolicy ??= 'Always';
+  spec.terminationGracePeriodSeconds ??= 30;
+  spec.dnsPolicy ??= 'ClusterFirst';
+  o.status = { phase: 'Pending' };
+}
+
+function defaultService(o: Obj, allocateClusterIp: () => string): void {
+  const spec = (o.spec ??= {});
+  spec.type ??= 'ClusterIP';
+  if (spec.clusterIP === undefined || spec.clusterIP === '') spec.clusterIP = allocateClusterIp();
+  spec.clusterIPs ??= [spec.clusterIP];
+  spec.sessionAffinity ??= 'None';
+  for (const p of spec.ports ?? []) {
+    p.protocol ??= 'TCP';
+    p.targetPort ??= p.port;
+  }
+  o.status ??= { loadBalancer: {} };
+}
+
+function foldStringData(o: Obj): void {
+  if (o.stringData && typeof o.stringData === 'object') {
+    o.data = { ...(o.data ?? {}) };
+    for (const [k, v] of Object.entries(o.stringData)) o.data[k] = Buffer.from(String(v)).toString('base64');
+    delete o.stringData;
+  }
+  o.type ??= 'Opaque';
+}
+
+/** Hands out Service cluster IPs no stored Service holds. */
+export class ClusterIps {
+  private next = 10;
+
+  constructor(private readonly store: Store) {}
+
+  allocate(): string {
+    const used = new Set(this.store.list('/services').map((s) => s.spec?.clusterIP));
+    for (;;) {
+      const n = this.next++;
+      const ip = `10.96.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`;
+      if (!used.has(ip)) return ip;
+    }
+  }
+}
+
+/** Defaults and checks of a new built-in object (core kinds and CRDs). */
+export function prepareCreate(t: ResourceType, o: Obj, clusterIps: ClusterIps): void {
+  if (t.group !== '' && !isCrd(t)) return;
+  switch (t.plural) {
+    case 'pods':
+      o.spec ??= {};
+      validatePod(t, o);
+      defaultPod(o);
+      break;
+    case 'services':
+      defaultService(o, () => clusterIps.allocate());
+      break;
+    case 'namespaces':
+      o.metadata.labels = { ...(o.metadata.labels ?? {}), 'kubernetes.io/metadata.name': o.metadata.name };
+      o.spec = { finalizers: ['kubernetes'] };
+      o.status = { phase: 'Active' };
+      break;
+    case 'secrets':
+      foldStringData(o);
+      break;
+    case 'customresourcedefinitions':
+      o.status = crdStatus(o);
+      break;
+  }
+}
+
+/** What an update of a core object keeps from the stored one, and its defaults. */
+export function prepareUpdate(t: ResourceType, existing: Obj, next: Obj): void {
+  if (t.group !== '') return;
+  if (t.plural === 'pods') {
+    // Binding is the only way to set a Pod's node; an update cannot move or unbind it.
+    next.spec ??= {};
+    if (existing.spec?.nodeName) next.spec.nodeName = existing.spec.nodeName;
+  } else if (t.plural === 'services') {
+    next.spec ??= {};
+    next.spec.clusterIP ??= existing.spec?.clusterIP;
+    next.spec.clusterIPs ??= existing.spec?.clusterIPs;
+    next.spec.type ??= 'ClusterIP';
+  } else if (t.plural === 'secrets') {
+    foldStringData(next);
+  } else if (t.plural === 'namespaces') {
+    next.spec = existing.spec;
+  }
+}
+
+/** Pruning, defaults and schema validation of custom resources; returns unknown-field warnings. */
+export function admitCustom(t: ResourceType, o: Obj, fieldValidation: FieldValidation | undefined): string[] {
+  if (!t.custom || !t.schema) return [];
+  const metadata = o.metadata;
+  const removed = t.schema.prune(o);
+  t.schema.applyDefaults(o);
+  const { metadata: _m, ...withoutMetadata } = o;
+  const causes = t.schema.validate(withoutMetadata);
+  o.metadata = metadata;
+  if (causes.length) throw invalid(t.kind, t.group, String(o.metadata.name ?? ''), causes);
+  if (removed.length === 0) return [];
+  if (fieldValidation === 'Strict') {
+    const list = removed.map((f) => `unknown field "${f}"`).join(', ');
+    throw badRequest(`${t.kind} in version "${t.version}" cannot be handled as a ${t.kind}: strict decoding error: ${list}`);
+  }
+  return fieldValidation === 'Ignore' ? [] : removed.map((f) => `unknown field "${f}"`);
+}
