@@ -1,6 +1,7 @@
 // CustomResourceDefinitions: the resource types a CRD defines (refused with 422 naming the field
 // when it cannot be served), the status the API server keeps on it, and its registration in the
 // resource table.
+import { findCondition } from '../../shared/kube/conditions.js';
 import { invalid, type StatusCause } from './errors.js';
 import type { PrinterColumn, ResourceTable, ResourceType } from './resources.js';
 import type { JsonSchema } from '../../shared/api/openapi.js';
@@ -20,7 +21,7 @@ export function crdStatus(crd: Obj): Rec {
   const now = timestamp();
   const storage = (crd.spec?.versions ?? []).find((v: Obj) => v.storage)?.name;
   const previous: Rec[] = crd.status?.conditions ?? [];
-  const since = (type: string) => previous.find((c) => c.type === type)?.lastTransitionTime ?? now;
+  const since = (type: string) => findCondition(previous as { type: string; lastTransitionTime?: string }[], type)?.lastTransitionTime ?? now;
   const conditions: Rec[] = [
     { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: since('NamesAccepted') },
     { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: since('Established') },
