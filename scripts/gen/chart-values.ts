@@ -37,7 +37,10 @@ export const chartValuesSchema = z.strictObject({
     server: z.strictObject({ scrapeInterval: duration, evaluationInterval: duration, address: z.union([z.literal(''), z.url()]) }),
   }),
   redisOperator: z.strictObject({
-    service: z.strictObject({ type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']), nodePort: z.int().min(30000).max(32767).optional() }),
+    service: z.strictObject({
+      type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']),
+      nodePort: z.int().min(30000).max(32767).optional(),
+    }),
     metrics: z.strictObject({
       podMonitor: z.strictObject({ enabled: z.boolean(), labels }),
       prometheusRule: z.strictObject({

@@ -6,7 +6,10 @@ const HEADER = '# Generated from charts/redis-operator by `npm run gen` (helm te
 
 /** The plain manifest files and the chart template each comes from. */
 export const PLAIN_MANIFESTS: { output: string; template: string }[] = [
-  ...['broker', 'rbac', 'services', 'sources', 'triggers'].map((name) => ({ output: `knative/${name}.yaml`, template: `templates/knative/${name}.yaml` })),
+  ...['broker', 'rbac', 'services', 'sources', 'triggers'].map((name) => ({
+    output: `knative/${name}.yaml`,
+    template: `templates/knative/${name}.yaml`,
+  })),
   { output: 'keda/scaledobject.yaml', template: 'templates/keda/scaledobject.yaml' },
 ];
 
