@@ -22,8 +22,8 @@ const fn = z.strictObject({
 const kedaTarget = {
   minMasters: z.int().min(3).describe('Redis Cluster needs a majority of masters to fail over'),
   maxMasters: z.int().min(3),
-  memoryThreshold: z.int().min(1),
-  activationThreshold: z.int().min(0),
+  memoryBytesPerMaster: z.int().min(1),
+  activationMemoryBytes: z.int().min(0),
 };
 
 const name = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a Kubernetes name');
