@@ -2,6 +2,8 @@
 // writes them; `npm run gen -- --check` and the tests fail when a committed copy is stale.
 import { redisClusterCrdYaml } from '../../shared/api/crd.js';
 import { apiDocs } from './api-docs.js';
+import { chartValuesSchemaJson } from './chart-values.js';
+import { namespaceManifest, PLAIN_MANIFESTS, plainManifest } from './manifests.js';
 
 export interface GenStep {
   /** What the file is, for the log. */
@@ -22,4 +24,7 @@ export const steps: GenStep[] = [
     output: 'docs/api.md',
     render: apiDocs,
   },
+  { name: 'chart values schema', output: 'charts/redis-operator/values.schema.json', render: chartValuesSchemaJson },
+  { name: 'operator namespace', output: 'knative/00-namespace.yaml', render: namespaceManifest },
+  ...PLAIN_MANIFESTS.map(({ output, template }) => ({ name: `chart ${template}`, output, render: () => plainManifest(template) })),
 ];

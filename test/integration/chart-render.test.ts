@@ -1,0 +1,223 @@
+// The operator chart through real helm: lint, render with several value sets, validate every object
+// against its upstream schema, refuse wrong values by name, and keep knative/ and keda/ in step.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { Broker, Trigger } from '@kubernetes-models/knative/eventing.knative.dev/v1';
+import { Service as KnativeService } from '@kubernetes-models/knative/serving.knative.dev/v1';
+import { ApiServerSource, PingSource, SinkBinding } from '@kubernetes-models/knative/sources.knative.dev/v1';
+import { PodMonitor, PrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { AlertmanagerConfig } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1';
+import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
+import { ClusterRole, ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
+import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { REPO_ROOT } from '../../local/platform.js';
+import { DEFAULT_RELEASE, helm, helmTemplate, OPERATOR_CHART } from '../../scripts/helm.js';
+import { PLAIN_MANIFESTS, plainManifest } from '../../scripts/gen/manifests.js';
+
+interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string };
+  spec?: any;
+  [k: string]: unknown;
+}
+
+/** The upstream model of every kind the chart renders; an unknown kind fails the test. */
+const MODELS: Record<string, new (data: never) => { validate(): void }> = {
+  'v1/ServiceAccount': ServiceAccount,
+  'v1/Secret': Secret,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Service': Service,
+  'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': ClusterRoleBinding,
+  'apiextensions.k8s.io/v1/CustomResourceDefinition': CustomResourceDefinition,
+  'serving.knative.dev/v1/Service': KnativeService,
+  'eventing.knative.dev/v1/Broker': Broker,
+  'eventing.knative.dev/v1/Trigger': Trigger,
+  'sources.knative.dev/v1/ApiServerSource': ApiServerSource,
+  'sources.knative.dev/v1/PingSource': PingSource,
+  'sources.knative.dev/v1/SinkBinding': SinkBinding,
+  'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
+  'monitoring.coreos.com/v1alpha1/AlertmanagerConfig': AlertmanagerConfig,
+};
+
+/**
+ * Kinds whose model requires a status (generated from a Go type without omitempty): a client never
+ * writes one, so these validate with an empty status added.
+ */
+const STATUS_REQUIRED = new Set(['sources.knative.dev/v1/SinkBinding']);
+
+const FIXTURES = join(REPO_ROOT, 'test/fixtures/chart-values');
+const FUNCTIONS = ['reconcile', 'reshard', 'scale', 'discovery', 'alert-bridge', 'dead-letter'];
+
+function objectsOf(yaml: string): Obj[] {
+  return parseAllDocuments(yaml)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((o): o is Obj => o !== null);
+}
+
+function render(valueFile?: string, extra: string[] = []): Obj[] {
+  const args = ['template', DEFAULT_RELEASE.name, OPERATOR_CHART, '--namespace', DEFAULT_RELEASE.namespace, '--include-crds', ...extra];
+  if (valueFile) args.push('--values', join(FIXTURES, valueFile));
+  const r = helm(args);
+  if (r.status !== 0) throw new Error(r.stderr);
+  return objectsOf(r.stdout);
+}
+
+const find = (objs: Obj[], kind: string, name: string): Obj | undefined => objs.find((o) => o.kind === kind && o.metadata.name === name);
+const knativeService = (objs: Obj[], name: string): Obj => find(objs, 'Service', name) ?? expect.fail(`no Knative Service ${name}`);
+const containerOf = (svc: Obj): any => svc.spec.template.spec.containers[0];
+
+function validateAll(objs: Obj[]): void {
+  for (const obj of objs) {
+    const type = `${obj.apiVersion}/${obj.kind}`;
+    const model = MODELS[type];
+    expect(model, `a schema for ${obj.apiVersion} ${obj.kind}`).toBeDefined();
+    const data = STATUS_REQUIRED.has(type) ? { ...obj, status: {} } : obj;
+    expect(() => new model!(data as never).validate(), `${obj.kind} ${obj.metadata.name}`).not.toThrow();
+  }
+}
+
+describe('helm lint', () => {
+  it('passes --strict with the default values', () => {
+    const r = helm(['lint', '--strict', OPERATOR_CHART]);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  });
+});
+
+describe('helm template, every object valid against its upstream schema', () => {
+  it('default values: the whole operator, with the CRD and the monitoring objects', () => {
+    const objs = render();
+    validateAll(objs);
+    const kinds = objs.map((o) => o.kind);
+    for (const kind of [
+      'CustomResourceDefinition',
+      'Broker',
+      'PingSource',
+      'SinkBinding',
+      'PodMonitor',
+      'PrometheusRule',
+      'AlertmanagerConfig',
+    ])
+      expect(kinds).toContain(kind);
+    expect(kinds.filter((k) => k === 'Trigger')).toHaveLength(6);
+    expect(kinds.filter((k) => k === 'ApiServerSource')).toHaveLength(2);
+    expect(
+      objs
+        .filter((o) => o.apiVersion === 'serving.knative.dev/v1')
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual([...FUNCTIONS].sort());
+    // One identity per function, each Service running as its own.
+    for (const name of FUNCTIONS) expect(knativeService(objs, name).spec.template.spec.serviceAccountName).toBe(`redis-operator-${name}`);
+    expect(kinds).not.toContain('ScaledObject');
+    // No token given: the Service refers to a Secret created beside it, not by the chart.
+    expect(kinds).not.toContain('Secret');
+    expect(find(objs, 'Service', 'redis-operator-service')).toBeUndefined();
+  });
+
+  it('monitoring off: no Prometheus Operator objects, KEDA can still be pointed at a Prometheus', () => {
+    const objs = render('monitoring-off.yaml', ['--set', 'keda.enabled=true']);
+    validateAll(objs);
+    expect(objs.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com'))).toEqual([]);
+    expect(find(objs, 'ConfigMap', 'redis-operator-redis-cluster-dashboard')).toBeUndefined();
+    const [so] = objs.filter((o) => o.kind === 'ScaledObject');
+    expect(so!.spec.triggers[0].metadata.serverAddress).toBe('http://prometheus.monitoring.svc:9090');
+  });
+
+  it("KEDA on with two clusters: one ScaledObject each, in the cluster's namespace, on the chart's Prometheus", () => {
+    const objs = render('keda-two-clusters.yaml');
+    validateAll(objs);
+    const scaled = objs.filter((o) => o.kind === 'ScaledObject');
+    expect(scaled.map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual([
+      'cache/rediscluster1-masters',
+      'sessions/sessions-masters',
+    ]);
+    const [cache, sessions] = scaled;
+    expect(cache!.spec).toMatchObject({
+      minReplicaCount: 3,
+      maxReplicaCount: 10,
+      scaleTargetRef: { kind: 'RedisCluster', name: 'rediscluster1' },
+    });
+    expect(sessions!.spec).toMatchObject({ minReplicaCount: 4, maxReplicaCount: 12, scaleTargetRef: { name: 'sessions' } });
+    expect(sessions!.spec.triggers[0].metadata.threshold).toBe('858993459');
+    expect(sessions!.spec.triggers[0].metadata.query).toContain('namespace="sessions", redis_cluster="sessions"');
+    // kube-prometheus-stack (alias prometheus) names its Prometheus Service <release>-prometheus-prometheus.
+    for (const so of scaled)
+      expect(so.spec.triggers[0].metadata.serverAddress).toBe('http://redis-operator-prometheus-prometheus.redis-operator.svc:9090');
+  });
+
+  it('NodePort discovery: the reference Service in front of a warm discovery, and the token Secret', () => {
+    const objs = render('nodeport-discovery.yaml');
+    validateAll(objs);
+    const svc = find(objs, 'Service', 'redis-operator-service')!;
+    expect(svc.apiVersion).toBe('v1');
+    expect(svc.spec).toMatchObject({
+      type: 'NodePort',
+      selector: { 'serving.knative.dev/service': 'discovery' },
+      ports: [{ port: 9090, nodePort: 30090 }],
+    });
+    expect(knativeService(objs, 'discovery').spec.template.metadata.annotations['autoscaling.knative.dev/min-scale']).toBe('1');
+    const secret = find(objs, 'Secret', 'alert-bridge-webhook')!;
+    expect(secret.stringData).toEqual({ token: 's3cret' });
+    const tokenRef = containerOf(knativeService(objs, 'alert-bridge')).env.find((e: { name: string }) => e.name === 'WEBHOOK_TOKEN')
+      .valueFrom.secretKeyRef;
+    expect(tokenRef).toEqual({ name: 'alert-bridge-webhook', key: 'token' });
+  });
+
+  it('custom images and resources reach the Services', () => {
+    const objs = render('custom-images.yaml');
+    validateAll(objs);
+    const reconcile = knativeService(objs, 'reconcile');
+    expect(containerOf(reconcile).image).toMatch(/^registry\.example\.com\/ops\/reconcile@sha256:/);
+    expect(containerOf(reconcile).resources).toEqual({ requests: { cpu: '200m', memory: '256Mi' }, limits: { cpu: '1', memory: '768Mi' } });
+    expect(containerOf(reconcile).env).toContainEqual({ name: 'NODE_OPTIONS', value: '--max-old-space-size=512' });
+    expect(containerOf(reconcile).env).toContainEqual({ name: 'LOG_LEVEL', value: 'debug' });
+    expect(reconcile.spec.template.metadata.annotations['autoscaling.knative.dev/max-scale']).toBe('6');
+    const scale = knativeService(objs, 'scale');
+    expect(containerOf(scale)).toMatchObject({ image: 'registry.example.com/ops/scale:1.2.3', imagePullPolicy: 'Always' });
+    const reshard = knativeService(objs, 'reshard');
+    expect(reshard.spec.template.spec.timeoutSeconds).toBe(600);
+    expect(containerOf(reshard).resources.limits).toEqual({ memory: '512Mi' });
+    // The Trigger's delivery timeout follows the function's own.
+    expect(find(objs, 'Trigger', 'reshard-requested')!.spec.delivery.timeout).toBe('PT600S');
+  });
+});
+
+describe('wrong values fail with their name', () => {
+  it.each([
+    [['--set', 'prometheus.server.scrapeInterval=5'], 'prometheus.server.scrapeInterval'],
+    [['--set', 'functions.reconcile.maxScale=many'], 'functions.reconcile.maxScale'],
+    [
+      ['--set', 'redisOperator.metrics.prometheusRule.rules.memoryThreshold=1.5'],
+      'redisOperator.metrics.prometheusRule.rules.memoryThreshold',
+    ],
+    [['--set', 'redisOperator.service.type=Ingress'], 'redisOperator.service.type'],
+    [['--set', 'keda.minMasters=1'], 'keda.minMasters'],
+    [['--set', 'redisOperator.service.tpye=NodePort'], 'tpye'],
+  ])('%j', (args, name) => {
+    const r = helm(['template', 'x', OPERATOR_CHART, ...args]);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain(name);
+  });
+});
+
+describe('knative/ and keda/ are the chart rendered with its defaults', () => {
+  it.each(PLAIN_MANIFESTS)('$output', ({ output, template }) => {
+    expect(readFileSync(join(REPO_ROOT, output), 'utf8'), `${output} is stale: run npm run gen`).toBe(plainManifest(template));
+  });
+
+  it('renders the same objects as helm template of the whole chart', () => {
+    const fromChart = objectsOf(helmTemplate({ setJson: { 'keda.enabled': true } })).filter(
+      (o) => o.kind !== 'ConfigMap' && !o.apiVersion.startsWith('monitoring.coreos.com'),
+    );
+    const fromFiles = PLAIN_MANIFESTS.flatMap(({ output }) => objectsOf(readFileSync(join(REPO_ROOT, output), 'utf8')));
+    const key = (o: Obj): string => `${o.kind} ${o.metadata.namespace ?? ''}/${o.metadata.name}`;
+    expect(fromFiles.map(key).sort()).toEqual(fromChart.map(key).sort());
+  });
+});
