@@ -4,6 +4,7 @@
 import { CloudEvent, HTTP } from 'cloudevents';
 import { type DeliveryPolicy, isRetryable, retryDelayMs } from './delivery.js';
 import type { EventAttributes } from './filters.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface SendResult {
   ok: boolean;
@@ -81,7 +82,6 @@ export async function sendEvent(url: string, ev: CloudEvent<unknown>, timeoutMs?
   }
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One attempt plus up to `policy.retry` retries, spaced by the back-off, stopping at a non-retryable answer. */
 export async function deliverWithRetry(

@@ -13,6 +13,7 @@ import { readyCondition, sameStatus } from '../conditions.js';
 import { KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client.js';
 import { entryFor, routeFor, serviceSettings, type EnvVar, type ServiceSettings } from './config.js';
 import { FunctionBundles } from './bundles.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export { PATHS_ANNOTATION, functionNameFromImage } from './config.js';
 
@@ -82,7 +83,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One Service: its settings, its process (at most one) and its request queue. */
 class ServiceUnit {

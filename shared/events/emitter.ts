@@ -1,6 +1,7 @@
 // Posting CloudEvents to the sink (K_SINK, the Broker) in binary mode. cloudevents' own transport
 // resolves for every status and has no timeout, hence this one.
 import { HTTP, type CloudEventV1 } from 'cloudevents';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface EmitterOptions {
   /** The sink URL (K_SINK). */
@@ -48,7 +49,6 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number(header.trim()) * 1000;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export function createEmitter(options: EmitterOptions): Emitter {
   const { sink } = options;

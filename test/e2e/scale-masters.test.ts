@@ -16,6 +16,7 @@ import {
   withNode,
 } from '../helpers/e2e.js';
 import type { KubeObject } from '../../local/apiserver/client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const NS = 'cache';
 const NAME = 'scaled';
@@ -38,7 +39,6 @@ interface ReshardView {
   currentMoves?: { source: string; target: string; slots: string[] }[];
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const reshardOf = (obj: KubeObject | undefined) => (obj?.status as { reshard?: ReshardView } | undefined)?.reshard;
 
 function slotCount(ranges: string[] | undefined): number {

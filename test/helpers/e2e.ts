@@ -11,6 +11,7 @@ import { parse } from 'yaml';
 import { afterAll, beforeAll } from 'vitest';
 import { REPO_ROOT, startPlatform, type Platform, type PlatformOptions } from '../../local/platform.js';
 import type { KubeObject } from '../../local/apiserver/client.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const RC_API_VERSION = 'redis.redis/v1beta1';
 export const RC_KIND = 'RedisCluster';
@@ -106,7 +107,6 @@ export function useE2E(opts: E2EOptions = {}, setup?: (e2e: E2E) => Promise<void
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls until `check` returns something other than undefined/false; throws naming `what` on timeout. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { keySlot } from '../../shared/redis/executor/util.js';
@@ -259,10 +260,6 @@ export async function startRedisNodes(n: number, opts: HarnessOptions = {}): Pro
     },
   };
   return harness;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 // ---- deterministic data -------------------------------------------------------------------

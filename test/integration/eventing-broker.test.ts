@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer } from '../../local/apiserver/index.js';
 import { startEventing, type Eventing } from '../../local/eventing/index.js';
 import { KubeRest, type KubeObject } from '../../local/apiserver/client.js';
-import { recorder, sleep, waitFor, type Recorder } from '../fixtures/knative/harness.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { recorder, waitFor, type Recorder } from '../fixtures/knative/harness.js';
 
 const NS = 'evt';
 let api: { url: string; close(): Promise<void> };
