@@ -3,73 +3,8 @@ import { buildView } from '../../shared/redis/view.js';
 import { decideFailover, pickPromotionCandidate } from '../../shared/redis/executor/failover.js';
 import { findGhosts, findLostShards, planAddressFixes, planSlotRecovery } from '../../shared/redis/executor/heal.js';
 import { chooseNewMaster, ownsNothingByItsOwnWord, slotsOwnedBy } from '../../shared/redis/executor/remove.js';
-import { parseClusterNodes } from '../../shared/redis/topology.js';
-import { SLOT_COUNT, type DesiredNode, type NodeReport } from '../../shared/redis/types.js';
-
-// Each report is built from CLUSTER NODES text as the node itself prints it (its own line flagged
-// `myself`), parsed by the real parser. A 3x1 cluster: masters A B C, replicas D(A) E(B) F(C).
-const id = (c: string) => c.repeat(40);
-const [A, B, C, D, E, F, G] = ['a', 'b', 'c', 'd', 'e', 'f', '9'].map(id) as [string, string, string, string, string, string, string];
-const ALL = [A, B, C, D, E, F];
-
-interface Line {
-  id: string;
-  addr: string;
-  flags: string;
-  master: string;
-  epoch: number;
-  slots: string;
-}
-
-const ipOf = (n: string) => `10.0.0.${ALL.indexOf(n) + 1}`;
-
-function healthy(): Line[] {
-  const l = (n: string, role: string, master: string, epoch: number, slots = ''): Line => ({
-    id: n,
-    addr: `${ipOf(n)}:7000@17000`,
-    flags: role,
-    master,
-    epoch,
-    slots,
-  });
-  return [
-    l(A, 'master', '-', 1, '0-5460'),
-    l(B, 'master', '-', 2, '5461-10922'),
-    l(C, 'master', '-', 3, '10923-16383'),
-    l(D, 'slave', A, 1),
-    l(E, 'slave', B, 2),
-    l(F, 'slave', C, 3),
-  ];
-}
-
-/** `lines` with some lines changed (by id) and extra lines appended. */
-function edit(lines: Line[], changes: Record<string, Partial<Line>>, extra: Line[] = []): Line[] {
-  return [...lines.map((x) => ({ ...x, ...changes[x.id] })), ...extra];
-}
-
-function report(me: string, lines: Line[] = healthy(), opts: { address?: string; offset?: number; keys?: number } = {}): NodeReport {
-  const text = lines
-    .map((x) => {
-      const flags = x.id === me ? `myself,${x.flags}` : x.flags;
-      return `${x.id} ${x.addr} ${flags} ${x.master} 0 0 ${x.epoch} connected ${x.slots}`.trim();
-    })
-    .join('\n');
-  const nodes = parseClusterNodes(text);
-  const self = nodes.find((n) => n.id === me)!;
-  const [ip, port] = (opts.address ?? `${self.ip}:${self.port}`).split(':') as [string, string];
-  return {
-    address: { ip, port: Number(port) },
-    myId: me,
-    nodes,
-    clusterState: 'ok',
-    clusterInfo: { cluster_state: 'ok' },
-    replication: self.role === 'replica' ? { role: 'slave', master_link_status: 'up', master_sync_in_progress: '0', slave_repl_offset: String(opts.offset ?? 100) } : { role: 'master' },
-    keys: opts.keys ?? 0,
-  };
-}
-
-const desired = (ids: string[]): DesiredNode[] =>
-  ids.map((n) => ({ name: `rc-${ALL.indexOf(n)}`, ip: ipOf(n), port: 7000, busPort: 17000, domain: `host-${ALL.indexOf(n) % 3}` }));
+import { SLOT_COUNT } from '../../shared/redis/types.js';
+import { A, ALL, B, C, D, E, F, G, desired, edit, healthy, report, type Line } from '../helpers/cluster-reports.js';
 
 describe('decideFailover', () => {
   it('is graceful while the master answers and nobody flags it', () => {
