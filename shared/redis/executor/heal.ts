@@ -12,7 +12,7 @@ import { countSlots, formatRange } from '../topology.js';
 import { SLOT_COUNT, type ClusterProblem, type DesiredNode, type EngineAction, type EngineResult, type Endpoint } from '../types.js';
 import { endpointOf, isFreshNode, isGone, liveReplicasOf, memberReports, openSlotsOf, readView, type ClusterView, type ViewNode } from '../view.js';
 import { failover } from './failover.js';
-import { resumeOpenSlots } from './migrate.js';
+import { resumeOpenSlots } from './migrate/open-slots.js';
 import { forgetEverywhere, reparent } from './remove.js';
 import { ensureReplicas } from './replicas.js';
 import { errorMessage, sleep, waitFor } from './util.js';
