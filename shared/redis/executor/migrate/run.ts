@@ -10,7 +10,8 @@
 import type { RedisPool } from '../../connection.js';
 import { rangesToSlots, slotsToRanges } from '../../topology.js';
 import type { SlotMove } from '../../types.js';
-import { liveReplicasOf, readView, type ClusterView } from '../../view.js';
+import { successorOf } from '../../planner/failover.js';
+import { liveReplicasOf, readView } from '../../view.js';
 import { errorMessage, sleep } from '../util.js';
 import { MigrationError, Run, settingsOf, type MigrateOptions, type MigrateResult, type PairStats } from './context.js';
 import { flushHandover, type Handover } from './handover.js';
@@ -43,18 +44,6 @@ function pairsOf(moves: SlotMove[]): Pair[] {
   }
   for (const p of byKey.values()) p.slots.sort((a, b) => a - b);
   return [...byKey.values()];
-}
-
-/** Who stands for `id` now: itself while a reached master, else the replica that took over. */
-function successorOf(view: ClusterView, id: string, replicas: string[]): string | undefined {
-  const n = view.nodes.get(id);
-  if (n?.report && n.role === 'master') return id;
-  if (n?.report && n.role === 'replica' && n.masterId && replicas.includes(n.masterId)) return n.masterId;
-  for (const r of replicas) {
-    const rn = view.nodes.get(r);
-    if (rn?.report && rn.role === 'master') return r;
-  }
-  return undefined;
 }
 
 /** After a node of the pair failed: waits for its replica to take over and returns the new ids. */
