@@ -32,15 +32,16 @@ import {
   type ObjectRef,
 } from '../../shared/kube/index.js';
 import { checkCluster } from '../../shared/redis/check.js';
-import { RedisPool, endpointKey } from '../../shared/redis/connection.js';
+import { RedisPool } from '../../shared/redis/connection.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
-import { mergeReports, type MergedView } from '../../shared/redis/executor/failover.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
-import { attachReplica, isFreshNode } from '../../shared/redis/executor/replicas.js';
+import { attachReplica } from '../../shared/redis/executor/replicas.js';
 import { sleep, waitFor } from '../../shared/redis/executor/util.js';
 import { splitSlots } from '../../shared/redis/planner.js';
 import type { ClusterProblem, CreatePlan, DesiredNode, EngineAction, NodeReport } from '../../shared/redis/types.js';
+import { buildView as mergeReports, isFreshNode, type ClusterView as MergedView } from '../../shared/redis/view.js';
 import { drainedShards, planPods, type ObservedPod, type PodRoles } from './pods.js';
 import { buildClaim, buildConfigMap, buildPod, buildPodDisruptionBudget, buildService, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 import { computeStatus, isReady, readyCounts, statusChanged, type Blocker } from './status.js';

@@ -3,8 +3,8 @@
 import { clusterCondition, CONDITION_TYPES, type BlockerReason, type ConditionReason, type ConditionType } from '../../shared/api/conditions.js';
 import { deepEqual, selectorFor, type NodeStatus, type Phase, type RedisClusterStatus } from '../../shared/api/index.js';
 import { isConditionTrue, setCondition } from '../../shared/kube/conditions.js';
-import { endpointKey } from '../../shared/redis/connection.js';
-import type { MergedView } from '../../shared/redis/executor/failover.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
+import type { ClusterView } from '../../shared/redis/view.js';
 import { formatRange } from '../../shared/redis/topology.js';
 import type { ClusterProblem } from '../../shared/redis/types.js';
 
@@ -23,7 +23,7 @@ export interface Observation {
   podsWanted: number;
   podsReady: number;
   /** Nodes as the reachable nodes see them; undefined when no node was read. */
-  view?: MergedView;
+  view?: ClusterView;
   /** Pod name per node `ip:port`. */
   podByEndpoint: ReadonlyMap<string, string>;
   /** Slot-owning masters the spec asks for. */
@@ -37,7 +37,7 @@ export interface Observation {
 }
 
 /** One entry per node the cluster knows, sorted by Pod then id; slot ranges of masters. */
-export function nodeStatuses(view: MergedView, podByEndpoint: ReadonlyMap<string, string>): NodeStatus[] {
+export function nodeStatuses(view: ClusterView, podByEndpoint: ReadonlyMap<string, string>): NodeStatus[] {
   const out: NodeStatus[] = [];
   for (const n of view.nodes.values()) {
     // Handshakes and addressless entries (`:0`) are not nodes yet, or not any more.
@@ -56,12 +56,12 @@ export function nodeStatuses(view: MergedView, podByEndpoint: ReadonlyMap<string
   return out.sort((a, b) => (a.pod || '~').localeCompare(b.pod || '~') || a.id.localeCompare(b.id));
 }
 
-function countSlots(view: MergedView | undefined): number {
+function countSlots(view: ClusterView | undefined): number {
   return view ? view.owners.filter((o) => o !== undefined).length : 0;
 }
 
 /** Masters that own slots and answer, and the replicas of those that answer. */
-export function readyCounts(view: MergedView | undefined): { masters: number; replicas: number; slotOwners: number } {
+export function readyCounts(view: ClusterView | undefined): { masters: number; replicas: number; slotOwners: number } {
   if (!view) return { masters: 0, replicas: 0, slotOwners: 0 };
   const owners = [...view.nodes.values()].filter((n) => n.role === 'master' && n.slots.length > 0);
   const live = new Set(owners.filter((n) => n.report).map((n) => n.id));
