@@ -2,39 +2,19 @@
 // `count` instead of piling up, under the names the operator's own recorder gives them.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { KubernetesEventType } from '../../shared/api/conditions.js';
-import { eventNameFor } from '../../shared/kube/events.js';
+import { eventNameFor, newEvent } from '../../shared/kube/events.js';
 import { KubeError, type KubeObject, type KubeRest } from '../apiserver/client.js';
 
 export async function recordEvent(kube: KubeRest, component: string, obj: KubernetesObject, type: KubernetesEventType, reason: string, message: string): Promise<void> {
   const namespace = obj.metadata?.namespace ?? 'default';
   const name = eventNameFor(obj, reason, message);
-  const stamp = new Date().toISOString();
+  const stamp = new Date();
   const existing = await kube.get('v1', 'Event', name, namespace);
   if (existing) {
-    await kube.replace({ ...existing, apiVersion: 'v1', kind: 'Event', count: Number(existing.count ?? 1) + 1, lastTimestamp: stamp });
+    await kube.replace({ ...existing, apiVersion: 'v1', kind: 'Event', count: Number(existing.count ?? 1) + 1, lastTimestamp: stamp.toISOString() });
     return;
   }
-  const event: KubeObject = {
-    apiVersion: 'v1',
-    kind: 'Event',
-    metadata: { name, namespace },
-    involvedObject: {
-      apiVersion: obj.apiVersion,
-      kind: obj.kind,
-      name: obj.metadata?.name,
-      namespace,
-      uid: obj.metadata?.uid,
-      resourceVersion: obj.metadata?.resourceVersion,
-    },
-    type,
-    reason,
-    message,
-    count: 1,
-    firstTimestamp: stamp,
-    lastTimestamp: stamp,
-    source: { component },
-    reportingComponent: component,
-  };
+  const event = JSON.parse(JSON.stringify(newEvent(obj, type, reason, message, component, stamp))) as KubeObject;
   try {
     await kube.create(event);
   } catch (err) {

@@ -28,6 +28,32 @@ export function eventNameFor(obj: KubernetesObject, reason: string, message: str
   return `${obj.metadata?.name ?? 'unknown'}.${digest}`;
 }
 
+/** A first Event of `reason` on `obj`, named so that a repeat finds it (see eventNameFor). */
+export function newEvent(obj: KubernetesObject, type: KubernetesEventType, reason: string, message: string, component: string, stamp: Date): CoreV1Event {
+  const namespace = obj.metadata?.namespace ?? 'default';
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: eventNameFor(obj, reason, message), namespace },
+    involvedObject: {
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      name: obj.metadata?.name,
+      namespace,
+      uid: obj.metadata?.uid,
+      resourceVersion: obj.metadata?.resourceVersion,
+    },
+    type,
+    reason,
+    message,
+    count: 1,
+    firstTimestamp: stamp,
+    lastTimestamp: stamp,
+    source: { component },
+    reportingComponent: component,
+  };
+}
+
 export function createEventRecorder(kube: Kube, component: string, now: () => Date = () => new Date()): EventRecorder {
   return {
     async record(obj, type, reason, message) {
@@ -45,27 +71,7 @@ export function createEventRecorder(kube: Kube, component: string, now: () => Da
       } catch (err) {
         if (!isNotFound(err)) throw err;
       }
-      const body: CoreV1Event = {
-        apiVersion: 'v1',
-        kind: 'Event',
-        metadata: { name, namespace },
-        involvedObject: {
-          apiVersion: obj.apiVersion,
-          kind: obj.kind,
-          name: obj.metadata?.name,
-          namespace,
-          uid: obj.metadata?.uid,
-          resourceVersion: obj.metadata?.resourceVersion,
-        },
-        type,
-        reason,
-        message,
-        count: 1,
-        firstTimestamp: stamp,
-        lastTimestamp: stamp,
-        source: { component },
-        reportingComponent: component,
-      };
+      const body = newEvent(obj, type, reason, message, component, stamp);
       try {
         await kube.core.createNamespacedEvent({ namespace, body });
       } catch (err) {
