@@ -8,7 +8,7 @@ import { Counter } from 'prom-client';
 import { DEFAULTS } from '../../shared/api/fields.js';
 import { GROUP, KIND, PLURAL, VERSION } from '../../shared/api/names.js';
 import type { NodeStatus } from '../../shared/api/status.js';
-import { errorMessage, isNotFound, Kube } from '../../shared/kube/client.js';
+import { isNotFound, Kube } from '../../shared/kube/client.js';
 import { podEndpoints, readPassword } from '../../shared/kube/nodes.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import type { Endpoint, NodeReport } from '../../shared/redis/types.js';
@@ -17,6 +17,7 @@ import { SingleFlightCache } from './cache.js';
 import { firstAnswer } from './hedge.js';
 import { parseClusterQuery, QueryError, type ClusterQuery } from './query.js';
 import { nodesAnswer, topologyAnswer, type ClusterSnapshot } from './view.js';
+import { errorMessage } from '../../shared/errors.js';
 
 export interface DiscoveryOptions {
   /** The API client, or a factory called on first use (so a start without a kubeconfig still serves /healthz). */

@@ -10,10 +10,11 @@ import {
   type ClusterRef,
 } from '../../shared/events/catalog.js';
 import { clusterOf, type ParsedEvent } from '../../shared/events/codec.js';
-import { clusterNameOfPod, createEventRecorder, errorMessage, isConflict, Kube, type ObjectRef } from '../../shared/kube/index.js';
+import { clusterNameOfPod, createEventRecorder, isConflict, Kube, type ObjectRef } from '../../shared/kube/index.js';
 import { ack, reply, retry, type Handler, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
 import { RetryError } from './errors.js';
 import { reconcileCluster, type PassResult, type ReconcileDeps } from './reconcile.js';
+import { errorMessage } from '../../shared/errors.js';
 
 export interface ReconcileOptions {
   kube?: Kube;

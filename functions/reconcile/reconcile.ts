@@ -16,21 +16,7 @@ import {
 } from '../../shared/api/index.js';
 import { RESHARD_REQUESTED } from '../../shared/events/catalog.js';
 import { buildEvent } from '../../shared/events/codec.js';
-import {
-  errorMessage,
-  isConflict,
-  ordinalOf,
-  PasswordSecretError,
-  readPassword,
-  leaseHolder,
-  leaseNameFor,
-  LeaseLostError,
-  tryAcquireLease,
-  type EventRecorder,
-  type HeldLease,
-  type Kube,
-  type ObjectRef,
-} from '../../shared/kube/index.js';
+import { isConflict, ordinalOf, PasswordSecretError, readPassword, leaseHolder, leaseNameFor, LeaseLostError, tryAcquireLease, type EventRecorder, type HeldLease, type Kube, type ObjectRef } from '../../shared/kube/index.js';
 import { checkCluster } from '../../shared/redis/check.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
@@ -38,7 +24,7 @@ import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import { attachReplica } from '../../shared/redis/executor/replicas.js';
-import { sleep, waitFor } from '../../shared/redis/executor/util.js';
+import { waitFor } from '../../shared/redis/executor/util.js';
 import { splitSlots } from '../../shared/redis/planner.js';
 import type { ClusterProblem, CreatePlan, DesiredNode, EngineAction, NodeReport } from '../../shared/redis/types.js';
 import { buildView as mergeReports, isFreshNode, type ClusterView as MergedView } from '../../shared/redis/view.js';
@@ -48,6 +34,8 @@ import { computeStatus, isReady, readyCounts, statusChanged, type Blocker } from
 import { RetryError } from './errors.js';
 import { teardown } from './teardown.js';
 import { setCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
+import { errorMessage } from '../../shared/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export const FINALIZER = 'redis.redis/finalizer';
 /** A reshard whose progress is older than this is taken as abandoned. */

@@ -3,9 +3,10 @@
 import type { Logger } from 'pino';
 import type { RedisCluster } from '../../shared/api/index.js';
 import { selectorFor } from '../../shared/api/index.js';
-import { errorMessage, isConflict, isNotFound, type Kube } from '../../shared/kube/index.js';
+import { isConflict, isNotFound, type Kube } from '../../shared/kube/index.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { RetryError } from './errors.js';
+import { errorMessage } from '../../shared/errors.js';
 
 export interface TeardownOptions {
   log: Logger;

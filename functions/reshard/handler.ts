@@ -4,10 +4,11 @@
 import { hostname } from 'node:os';
 import { RESHARD_PROGRESSED, RESHARD_REQUESTED } from '../../shared/events/catalog.js';
 import type { TypedEvent } from '../../shared/events/codec.js';
-import { createEventRecorder, errorMessage, Kube } from '../../shared/kube/index.js';
+import { createEventRecorder, Kube } from '../../shared/kube/index.js';
 import { ack, reply, retry, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
 import type { MigrateOptions } from '../../shared/redis/executor/migrate/context.js';
 import { DEFAULT_SETTINGS, runReshardChunk, type ReshardSettings } from './reshard.js';
+import { errorMessage } from '../../shared/errors.js';
 
 export interface ReshardOptions {
   kube?: Kube;

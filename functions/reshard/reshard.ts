@@ -14,33 +14,19 @@ import {
 } from '../../shared/api/index.js';
 import { RESHARD_COMPLETED, RESHARD_PROGRESSED, type ClusterRef } from '../../shared/events/catalog.js';
 import { buildEvent, type Cause } from '../../shared/events/codec.js';
-import {
-  errorMessage,
-  findCondition,
-  isNotFound,
-  kubeTime,
-  leaseHolder,
-  leaseNameFor,
-  podEndpoints,
-  readPassword,
-  recordEvent,
-  setCondition,
-  tryAcquireLease,
-  type EventRecorder,
-  type HeldLease,
-  type Kube,
-} from '../../shared/kube/index.js';
+import { findCondition, isNotFound, kubeTime, leaseHolder, leaseNameFor, podEndpoints, readPassword, recordEvent, setCondition, tryAcquireLease, type EventRecorder, type HeldLease, type Kube } from '../../shared/kube/index.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { MigrateOptions } from '../../shared/redis/executor/migrate/context.js';
 import { resumeOpenSlots } from '../../shared/redis/executor/migrate/open-slots.js';
 import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
-import { sleep } from '../../shared/redis/executor/util.js';
 import { endpointOf, liveMasters, readView, type ClusterView } from '../../shared/redis/view.js';
 import { planChunk } from '../../shared/redis/planner.js';
 import { slotsToRanges } from '../../shared/redis/topology.js';
 import type { Endpoint, SlotRange } from '../../shared/redis/types.js';
 import { planReshard, progressOf, progressText, statusMoves, type Operation, type ReshardIntent } from './plan.js';
+import { errorMessage } from '../../shared/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface ReshardSettings {
   /** Time one request spends moving slots; well inside the Knative timeout (300 s). */

@@ -7,9 +7,10 @@ import type { EventReason } from '../../shared/api/conditions.js';
 import { validateSpec, type RedisCluster } from '../../shared/api/index.js';
 import { ALERT_FIRING } from '../../shared/events/catalog.js';
 import type { TypedEvent } from '../../shared/events/codec.js';
-import { createEventRecorder, errorMessage, isConflict, Kube, recordEvent, type EventRecorder } from '../../shared/kube/index.js';
+import { createEventRecorder, isConflict, Kube, recordEvent, type EventRecorder } from '../../shared/kube/index.js';
 import { ack, retry, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
 import { alertKey, decideScale, type IgnoreReason, type ScaleDecision } from './decide.js';
+import { errorMessage } from '../../shared/errors.js';
 
 export interface ScaleOptions {
   kube?: Kube;

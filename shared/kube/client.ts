@@ -30,21 +30,6 @@ export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
 export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
 export const isAlreadyExists = (err: unknown): boolean => statusCode(err) === 409;
 
-/** The message of a Kubernetes Status body, or the error's own message. */
-export function errorMessage(err: unknown): string {
-  if (err instanceof ApiException) {
-    const body = err.body as unknown;
-    try {
-      const parsed = typeof body === 'string' ? (JSON.parse(body) as { message?: string }) : (body as { message?: string });
-      if (parsed?.message) return `${err.code}: ${parsed.message}`;
-    } catch {
-      // not JSON: fall through to the plain message
-    }
-    return `${err.code}: ${String(body ?? err.message)}`;
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
 export interface ObjectRef {
   namespace: string;
   name: string;

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import type { CoreV1Event, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { EVENT_REASONS, type EventReason, type KubernetesEventType } from '../api/conditions.js';
-import { errorMessage, isAlreadyExists, isNotFound, type Kube } from './client.js';
+import { isAlreadyExists, isNotFound, type Kube } from './client.js';
+import { errorMessage } from '../errors.js';
 
 /** Records any object's Events (the embedded kubelet's on Pods too), whatever their reason. */
 export interface EventRecorder {

@@ -1,7 +1,8 @@
 // What every function needs to reach a cluster's Redis nodes: their addresses (the Pods) and the
 // password (the Secret the spec names).
 import { LABEL_ORDINAL, selectorFor } from '../api/labels.js';
-import { errorMessage, isNotFound, type Kube } from './client.js';
+import { isNotFound, type Kube } from './client.js';
+import { errorMessage } from '../errors.js';
 
 export interface PasswordSecretRef {
   name: string;

@@ -6,7 +6,8 @@ import { isIP } from 'node:net';
 import type { RedisPool } from '../connection.js';
 import { compactRanges, formatRange, rangesToSlots, slotsToRanges } from '../topology.js';
 import type { ClusterProblem, CreatePlan, DesiredNode, EngineAction, EngineResult, Endpoint, NodeReport, StepOutcome } from '../types.js';
-import { errorMessage, waitFor } from './util.js';
+import { waitFor } from './util.js';
+import { errorMessage } from '../../errors.js';
 
 export interface CreateOptions {
   /** How long to wait for all nodes to know each other and agree on the slot map. */

@@ -15,7 +15,9 @@ import { failover } from './failover.js';
 import { resumeOpenSlots } from './migrate/open-slots.js';
 import { forgetEverywhere, reparent } from './remove.js';
 import { ensureReplicas } from './replicas.js';
-import { errorMessage, sleep, waitFor } from './util.js';
+import { waitFor } from './util.js';
+import { errorMessage } from '../../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface HealOptions {
   /** Re-cover slots whose master and every replica are gone, empty. Loses their keys. */

@@ -1,12 +1,6 @@
 // Small pieces the executor steps share: waiting and hash slots.
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../../errors.js';
 
 /** Polls check() until it returns a value other than undefined, or throws after timeoutMs. */
 export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, intervalMs = 100): Promise<T> {

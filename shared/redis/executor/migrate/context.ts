@@ -3,7 +3,7 @@
 import { isConnectionError, type RedisPool } from '../../connection.js';
 import type { EngineAction, Endpoint, SlotMove } from '../../types.js';
 import { liveMasters, readView, type ClusterView } from '../../view.js';
-import { errorMessage } from '../util.js';
+import { errorMessage } from '../../../errors.js';
 
 export interface MigrateOptions {
   /** Upper bound of one MIGRATE call's payload (sampled with MEMORY USAGE). Default 4 MiB. */

@@ -5,10 +5,10 @@ import { decideOpenSlot, openSlotFlags, supersededImports, type OpenSlotDecision
 import { slotsToRanges } from '../../topology.js';
 import type { ClusterProblem, EngineAction, Endpoint } from '../../types.js';
 import { nodeEndpoint, readView, type ClusterView } from '../../view.js';
-import { errorMessage } from '../util.js';
 import { Run, settingsOf, type MigrateOptions, type PairStats } from './context.js';
 import { flushHandover } from './handover.js';
 import { moveSlotGroup } from './slot-group.js';
+import { errorMessage } from '../../../errors.js';
 
 export interface ResumeResult {
   actions: EngineAction[];

@@ -12,10 +12,11 @@ import { rangesToSlots, slotsToRanges } from '../../topology.js';
 import type { SlotMove } from '../../types.js';
 import { successorOf } from '../../planner/failover.js';
 import { liveReplicasOf, readView } from '../../view.js';
-import { errorMessage, sleep } from '../util.js';
 import { MigrationError, Run, settingsOf, type MigrateOptions, type MigrateResult, type PairStats } from './context.js';
 import { flushHandover, type Handover } from './handover.js';
 import { moveSlotGroup } from './slot-group.js';
+import { errorMessage } from '../../../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 interface Pair {
   sourceId: string;

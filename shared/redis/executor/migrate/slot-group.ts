@@ -6,9 +6,10 @@ import { isConnectionError } from '../../connection.js';
 import { classifyListing, classifyMigrateReply } from '../../planner/migrate-replies.js';
 import type { Endpoint } from '../../types.js';
 import { endpointOf, liveReplicasOf, nodeEndpoint } from '../../view.js';
-import { errorMessage, sleep } from '../util.js';
 import { MigrationError, pipe, throwOn, type Arg, type PairStats, type Run } from './context.js';
 import { flushHandover, nodeCmds, sourceNodeTolerated, targetHandoverCmds, tellOthers, type Handover } from './handover.js';
+import { errorMessage } from '../../../errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** One group of slots being moved: where, and how many keys each MIGRATE carries. */
 interface Group {
