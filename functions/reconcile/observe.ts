@@ -7,7 +7,7 @@ import { RedisPool, endpointKey } from '../../shared/redis/connection.js';
 import { mergeReports, type MergedView } from '../../shared/redis/executor/failover.js';
 import { isFreshNode } from '../../shared/redis/executor/replicas.js';
 import type { DesiredNode, Endpoint, NodeReport } from '../../shared/redis/types.js';
-import { reshardMayHoldLease } from './decide.js';
+import { reshardMayHoldLease, type StepKind } from './decide.js';
 import type { ObservedPod, PodRoles } from './pods.js';
 import type { Blocker } from './status.js';
 
@@ -94,15 +94,15 @@ export function pictureOf(pods: readonly PodInfo[], reports: NodeReport[]): Clus
   return { reports: byPod, view, memberView, members, roles: { slotHolders, masters }, anySlots };
 }
 
-/** The reshard function's claim on the cluster, as the status said when the pass began. */
-export interface ReshardClaim {
+/** The reshard function's state, as the status said when the pass began. */
+export interface ReshardState {
   /** Planned or Running, and reporting progress recently (a silent one is abandoned). */
   running: boolean;
   /** Requested for this generation by an earlier pass and not started yet: the reshard function waits for the Lease. */
   requested: boolean;
 }
 
-export function reshardClaim(status: RedisClusterStatus | undefined, generation: number, now: number): ReshardClaim {
+export function reshardState(status: RedisClusterStatus | undefined, generation: number, now: number): ReshardState {
   const seen = Date.parse(status?.reshard?.updatedAt ?? status?.reshard?.startedAt ?? '');
   const running = (status?.reshard?.state === 'Running' || status?.reshard?.state === 'Planned') && !(now - seen > RESHARD_STALE_MS);
   const condition = status?.conditions?.find((c) => c.type === CONDITION_TYPES.Resharding);
@@ -122,7 +122,7 @@ export interface PassFacts {
   observedGeneration: number | undefined;
   /** The status the pass started from had SlotsAssigned: the cluster was formed. */
   formedBefore: boolean;
-  reshard: ReshardClaim;
+  reshard: ReshardState;
   /** A password Secret only a person can fix. */
   secretBlocker?: Blocker;
   startedAt: number;
@@ -132,7 +132,7 @@ export interface PassFacts {
 export interface PassMemory {
   round: number;
   /** The steps this round already took, each at most once. */
-  taken: ReadonlySet<string>;
+  taken: ReadonlySet<StepKind>;
   /** This pass holds the Lease. */
   lease: boolean;
   /** This pass asked for a reshard already: a scale-out asked early keeps that request. */

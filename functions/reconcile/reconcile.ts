@@ -12,7 +12,7 @@ import { sleep } from '../../shared/redis/executor/util.js';
 import { act, type ActContext, type PassState, type RoundWork } from './act.js';
 import { decide, endsRound, shapeOf, type RoundEnd, type StepKind } from './decide.js';
 import { RetryError } from './errors.js';
-import { observe, reshardClaim, type ClusterPicture, type Observation, type ObserveContext, type PassFacts, type PassMemory } from './observe.js';
+import { observe, reshardState, type ClusterPicture, type Observation, type ObserveContext, type PassFacts, type PassMemory } from './observe.js';
 import { EVENT_REASON, requestedCondition, roundStatus } from './report.js';
 import { buildConfigMap, buildPodDisruptionBudget, buildService, type ClusterIdentity } from './resources.js';
 import { computeStatus, isReady, statusChanged, type Blocker } from './status.js';
@@ -177,7 +177,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     generation,
     observedGeneration: cr.status?.observedGeneration,
     formedBefore: cr.status?.conditions?.some((c) => c.type === CONDITION_TYPES.SlotsAssigned) ?? false,
-    reshard: reshardClaim(cr.status, generation, startedAt),
+    reshard: reshardState(cr.status, generation, startedAt),
     ...(secret.blocker ? { secretBlocker: secret.blocker } : {}),
     startedAt,
   };
