@@ -5,7 +5,7 @@
 //
 //   npm run bench:e2e -- [--keys 1000000] [--value-bytes 64] [--runs 1] [--json]
 import { RedisPool } from '../shared/redis/connection.js';
-import { readClusterMap } from '../shared/redis/executor/util.js';
+import { nodeEndpoint, readView } from '../shared/redis/view.js';
 import { hasFlag, positiveIntArg } from './lib/args.js';
 import { median, percentile } from './lib/stats.js';
 import { now, startProbe } from './lib/probe.js';
@@ -57,8 +57,8 @@ async function readyWith(e2e: E2E, masters: number, timeoutMs: number): Promise<
 async function slotOwners(obj: KubeObject) {
   const pool = new RedisPool();
   try {
-    const map = await readClusterMap(pool, statusNodes(obj).map((n) => ({ ip: n.ip, port: n.port })));
-    return map.owner.map((id) => map.endpointOf(id!));
+    const map = await readView(pool, statusNodes(obj).map((n) => ({ ip: n.ip, port: n.port })), { discover: true });
+    return map.owners.map((id) => nodeEndpoint(map, id!));
   } finally {
     await pool.close();
   }

@@ -5,7 +5,8 @@ import { ownersFromView } from '../../shared/redis/check.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { migrateSlots, type MigrateOptions, type MigrateResult } from '../../shared/redis/executor/migrate.js';
-import { readClusterMap, waitFor } from '../../shared/redis/executor/util.js';
+import { waitFor } from '../../shared/redis/executor/util.js';
+import { nodeEndpoint, readView } from '../../shared/redis/view.js';
 import { planScaleIn, planScaleOut } from '../../shared/redis/planner.js';
 import type { Endpoint } from '../../shared/redis/types.js';
 import { evenCreatePlan, startRedisNodes, type Harness, type HarnessOptions } from '../../test/helpers/redis-harness.js';
@@ -61,8 +62,8 @@ export async function buildCluster(sc: Scenario, keys: number, valueBytes: numbe
     const created = await ensureCreated(pool, desired, plan);
     if (!created.done) throw new Error(`cluster not formed: ${created.problems.map((p) => p.message).join('; ')}`);
     const ids = await Promise.all(harness.endpoints.map(async (e) => (await pool.readReport(e)).myId));
-    const map = await readClusterMap(pool, harness.endpoints);
-    await loadData(map.owner.map((id) => map.endpointOf(id!)), keys, valueBytes);
+    const map = await readView(pool, harness.endpoints, { discover: true });
+    await loadData(map.owners.map((id) => nodeEndpoint(map, id!)), keys, valueBytes);
     // Start from a quiet cluster: every replica has its master's whole stream.
     await waitFor('replicas to catch up', 120_000, async () => {
       const { reports } = await pool.readAll(harness.endpoints);
@@ -115,11 +116,11 @@ export function runRedisCli(sc: Scenario, c: BuiltCluster, pipeline?: number): P
 /** Keys lost (missing or wrong value) and the key total over masters, after convergence. */
 export async function checkData(c: BuiltCluster, keys: number, valueBytes: number): Promise<{ lost: number; masterKeys: number }> {
   const map = await waitFor('views to agree on the slot map', 30_000, async () => {
-    const m = await readClusterMap(c.pool, c.harness.endpoints);
+    const m = await readView(c.pool, c.harness.endpoints, { discover: true });
     const views = new Set(m.reports.map((r) => JSON.stringify([...ownersFromView(r.nodes).entries()].filter(([, v]) => v.length).sort())));
-    return views.size === 1 && m.owner.every((o) => o !== undefined) ? m : undefined;
+    return views.size === 1 && m.owners.every((o) => o !== undefined) ? m : undefined;
   });
-  const { lost } = await verifyData(map.owner.map((id) => map.endpointOf(id!)), keys, valueBytes);
+  const { lost } = await verifyData(map.owners.map((id) => nodeEndpoint(map, id!)), keys, valueBytes);
   const masterKeys = map.reports.filter((r) => r.replication['role'] === 'master').reduce((n, r) => n + r.keys, 0);
   return { lost, masterKeys };
 }

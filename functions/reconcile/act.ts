@@ -16,7 +16,8 @@ import {
   type Kube,
   type ObjectRef,
 } from '../../shared/kube/index.js';
-import { RedisPool, endpointKey } from '../../shared/redis/connection.js';
+import type { RedisPool } from '../../shared/redis/connection.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { placeShards } from '../../shared/redis/executor/place.js';

@@ -3,10 +3,10 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { CONDITION_TYPES, LABEL_SHARD, nodePorts, selectorFor, type DefaultedSpec, type RedisClusterStatus } from '../../shared/api/index.js';
 import { leaseHolder, ordinalOf, type Kube, type ObjectRef } from '../../shared/kube/index.js';
-import { RedisPool, endpointKey } from '../../shared/redis/connection.js';
-import { mergeReports, type MergedView } from '../../shared/redis/executor/failover.js';
-import { isFreshNode } from '../../shared/redis/executor/replicas.js';
+import type { RedisPool } from '../../shared/redis/connection.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { DesiredNode, Endpoint, NodeReport } from '../../shared/redis/types.js';
+import { buildView, isFreshNode, readView, type ClusterView } from '../../shared/redis/view.js';
 import { reshardMayHoldLease, type StepKind } from './decide.js';
 import type { ObservedPod, PodRoles } from './pods.js';
 import type { Blocker } from './status.js';
@@ -49,12 +49,12 @@ export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): P
 export const desiredNode = (p: PodInfo): DesiredNode => ({ name: p.name, ip: p.ip!, port: p.port, busPort: p.busPort, domain: p.node ?? p.ip! });
 export const podEndpoint = (p: PodInfo): Endpoint => ({ ip: p.ip!, port: p.port });
 
-/** What the nodes of the cluster's Pods say, keyed by Pod name. */
+/** What the nodes of the cluster's Pods say: the view, and each report by its Pod's name. */
 export interface ClusterPicture {
   reports: Map<string, NodeReport>;
-  view: MergedView;
+  view: ClusterView;
   /** The view of the joined nodes only: what the status lists. */
-  memberView: MergedView;
+  memberView: ClusterView;
   /** Pods whose node has joined the cluster (is not a fresh node). */
   members: Set<string>;
   roles: PodRoles;
@@ -63,12 +63,12 @@ export interface ClusterPicture {
 }
 
 export async function readPicture(pool: RedisPool, pods: PodInfo[]): Promise<ClusterPicture> {
-  const { reports } = await pool.readAll(pods.filter((p) => p.ip && !p.deleting).map(podEndpoint));
-  return pictureOf(pods, reports);
+  return pictureOf(pods, await readView(pool, pods.filter((p) => p.ip && !p.deleting).map(podEndpoint)));
 }
 
-/** The picture from the reports of the Pods' nodes. */
-export function pictureOf(pods: readonly PodInfo[], reports: NodeReport[]): ClusterPicture {
+/** The picture from the view of the Pods' nodes. */
+export function pictureOf(pods: readonly PodInfo[], view: ClusterView): ClusterPicture {
+  const { reports } = view;
   const withIp = pods.filter((p) => p.ip && !p.deleting);
   const byEndpoint = new Map(reports.map((r) => [endpointKey(r.address), r]));
   const byPod = new Map<string, NodeReport>();
@@ -76,7 +76,6 @@ export function pictureOf(pods: readonly PodInfo[], reports: NodeReport[]): Clus
     const r = byEndpoint.get(endpointKey(podEndpoint(p)));
     if (r) byPod.set(p.name, r);
   }
-  const view = mergeReports(reports);
   const members = new Set<string>();
   const slotHolders = new Set<string>();
   const masters = new Set<string>();
@@ -90,7 +89,7 @@ export function pictureOf(pods: readonly PodInfo[], reports: NodeReport[]): Clus
     if (reports.some((x) => x.nodes.some((v) => v.id === r.myId && v.role === 'master' && v.slots.length > 0))) slotHolders.add(name);
   }
   const anySlots = view.owners.some((o) => o !== undefined);
-  const memberView = mergeReports([...byPod.entries()].filter(([name]) => members.has(name)).map(([, r]) => r));
+  const memberView = buildView([...byPod.entries()].filter(([name]) => members.has(name)).map(([, r]) => r));
   return { reports: byPod, view, memberView, members, roles: { slotHolders, masters }, anySlots };
 }
 

@@ -4,7 +4,7 @@
 import { CONDITION_TYPES, type RedisClusterStatus } from '../../shared/api/index.js';
 import { setCondition, type Condition } from '../../shared/kube/conditions.js';
 import { checkCluster } from '../../shared/redis/check.js';
-import { endpointKey } from '../../shared/redis/connection.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { EngineAction } from '../../shared/redis/types.js';
 import type { RoundWork } from './act.js';
 import type { Shape } from './decide.js';

@@ -2,8 +2,8 @@
 // observation gives the same status, so an unchanged cluster is never written (no event loop).
 import { CONDITION_TYPES, deepEqual, selectorFor, type NodeStatus, type Phase, type RedisClusterStatus } from '../../shared/api/index.js';
 import { setCondition, type Condition } from '../../shared/kube/conditions.js';
-import { endpointKey } from '../../shared/redis/connection.js';
-import type { MergedView } from '../../shared/redis/executor/failover.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
+import type { ClusterView as MergedView } from '../../shared/redis/view.js';
 import { formatRange } from '../../shared/redis/topology.js';
 import type { ClusterProblem } from '../../shared/redis/types.js';
 

@@ -28,9 +28,11 @@ import {
   type HeldLease,
   type Kube,
 } from '../../shared/kube/index.js';
-import { RedisPool, endpointKey } from '../../shared/redis/connection.js';
+import { RedisPool } from '../../shared/redis/connection.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
 import { migrateSlots, resumeOpenSlots, type MigrateOptions } from '../../shared/redis/executor/migrate.js';
-import { readClusterMap, sleep, type ClusterMap } from '../../shared/redis/executor/util.js';
+import { sleep } from '../../shared/redis/executor/util.js';
+import { endpointOf, liveMasters, readView, type ClusterView } from '../../shared/redis/view.js';
 import { planChunk } from '../../shared/redis/planner.js';
 import { slotsToRanges } from '../../shared/redis/topology.js';
 import type { Endpoint, SlotRange } from '../../shared/redis/types.js';
@@ -91,8 +93,8 @@ async function nodeEndpoints(kube: Kube, ref: ClusterRef, cr: RedisCluster, spec
 }
 
 /** Reachable masters that have joined: a node that knows only itself is a Pod reconcile has yet to place. */
-function joinedMasters(map: ClusterMap) {
-  return map.liveMasters().filter((m) => (map.reports.find((r) => r.myId === m.id)?.nodes.length ?? 0) > 1);
+function joinedMasters(map: ClusterView) {
+  return liveMasters(map).filter((m) => (map.reports.find((r) => r.myId === m.id)?.nodes.length ?? 0) > 1);
 }
 
 /**
@@ -101,19 +103,19 @@ function joinedMasters(map: ClusterMap) {
  * does not know a slot's new owner keeps sending clients to the old one, which sends them back:
  * a client following redirects gives up after a few rounds.
  */
-export function unsettled(map: ClusterMap): string | undefined {
+export function unsettled(map: ClusterView): string | undefined {
   let orphan = 0;
   let first = -1;
   for (let s = 0; s < 16384; s++) {
-    const owner = map.owner[s];
+    const owner = map.owners[s];
     const node = owner ? map.nodes.get(owner) : undefined;
-    if (!node?.reachable || node.role !== 'master') {
+    if (!node?.report || node.role !== 'master') {
       orphan++;
       if (first < 0) first = s;
     }
   }
   if (orphan) return `${orphan} slots (first ${first}) have no reachable master`;
-  const open = map.liveMasters().flatMap((m) => m.self?.openSlots ?? []);
+  const open = liveMasters(map).flatMap((m) => m.line.openSlots);
   if (open.length) return `${open.length} slots are still open (first ${open[0]!.slot})`;
   const masters = joinedMasters(map).map((m) => m.id);
   for (const r of map.reports.filter((x) => x.nodes.length > 1)) {
@@ -124,19 +126,19 @@ export function unsettled(map: ClusterMap): string | undefined {
   return undefined;
 }
 
-function mastersOf(map: ClusterMap): Map<string, SlotRange[]> {
+function mastersOf(map: ClusterView): Map<string, SlotRange[]> {
   const byId = new Map<string, number[]>(joinedMasters(map).map((m) => [m.id, []]));
-  map.owner.forEach((id, slot) => {
+  map.owners.forEach((id, slot) => {
     if (id) byId.get(id)?.push(slot);
   });
   return new Map([...byId].map(([id, slots]) => [id, slotsToRanges(slots)]));
 }
 
-async function keyCounts(pool: RedisPool, map: ClusterMap): Promise<Map<string, number>> {
+async function keyCounts(pool: RedisPool, map: ClusterView): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   await Promise.all(
-    map.liveMasters().map(async (m) => {
-      out.set(m.id, Number(await pool.call(m.endpoint, 'DBSIZE')));
+    liveMasters(map).map(async (m) => {
+      out.set(m.id, Number(await pool.call(endpointOf(m), 'DBSIZE')));
     }),
   );
   return out;
@@ -232,13 +234,13 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
     // 1. Whatever a crash (of this function or of a node) left open is rolled forward first, and the
     //    cluster must have a reachable master for every slot before anything is planned.
     let resumedKeys = 0;
-    let map: ClusterMap;
+    let map: ClusterView;
     const settleBy = Date.now() + settings.settleMs;
     for (;;) {
       const resumed = await resumeOpenSlots(pool, endpoints, { ...(deps.migrate ?? {}), onBatch: undefined });
       resumedKeys += resumed.keysMoved;
       for (const a of resumed.actions) log.info({ action: a.kind }, a.message);
-      map = await readClusterMap(pool, endpoints);
+      map = await readView(pool, endpoints, { discover: true });
       const why = resumed.problems.length ? resumed.problems.map((p) => p.message).join('; ') : unsettled(map);
       if (!why) break;
       if (Date.now() >= settleBy || stop.signal.aborted) {
@@ -294,7 +296,7 @@ export async function runReshardChunk(ref: ClusterRef, cause: Cause & { step?: n
     log.info({ slotsMoved: result.slotsMoved, keysMoved: result.keysMoved, remaining: result.remaining.length, errors: result.errors }, 'chunk finished');
 
     // 4. What is left, from live ownership again.
-    map = await readClusterMap(pool, endpoints);
+    map = await readView(pool, endpoints, { discover: true });
     const after = unsettled(map) ? undefined : planReshard(mastersOf(map), spec.masters, await keyCounts(pool, map));
     if (after && after.slots === 0) return await complete(progress.slotsTotal, keysMoved, progress.startedAt, intent);
     const remaining = after?.slots ?? Math.max(0, intent.slots - result.slotsMoved);

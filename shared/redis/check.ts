@@ -1,9 +1,9 @@
-// The cluster health check (what to verify after each step), the one merged view of the cluster the
-// executor decides from, and the small view helpers the executor and the planner share. Pure: reports
-// in, problems out; every problem found is returned, not just the first, so conditions and logs show
-// the whole picture.
+// The cluster health check (what to verify after each step) and the small helpers over CLUSTER NODES
+// lines the planner and the tests share. Pure: reports in, problems out; every problem found is
+// returned, not just the first, so conditions and logs show the whole picture.
 import { endpointKey } from './endpoint.js';
-import { compactRanges, formatRange, isUsable, slotsToRanges } from './topology.js';
+import { compactRanges, formatRange, isUsable } from './topology.js';
+import { mergedView } from './view.js';
 import {
   SLOT_COUNT,
   type ClusterNodeView,
@@ -13,8 +13,6 @@ import {
   type NodeReport,
   type SlotRange,
 } from './types.js';
-
-export { endpointKey };
 
 export interface CheckExpectations {
   /** The nodes that should form the cluster; without them, reachability, ghosts and addresses are not checked. */
@@ -117,165 +115,6 @@ export function viewDifferences(reports: NodeReport[]): string[] {
 
 export function viewsAgree(reports: NodeReport[]): boolean {
   return viewDifferences(reports).length === 0;
-}
-
-// ---- the cluster as the reachable nodes see it -----------------------------------------------
-
-export interface MergedNode {
-  id: string;
-  /** Best-known address: the node's own endpoint when reachable, else what most peers say. */
-  ip: string;
-  port: number;
-  busPort: number;
-  role: 'master' | 'replica';
-  masterId?: string;
-  /** Slots it owns after resolving conflicting claims by config epoch, like Redis does. */
-  slots: SlotRange[];
-  configEpoch: number;
-  /**
-   * The line that speaks for it: its own `myself` line when it answered (only it knows its open
-   * slots and its own claim), otherwise the line of the address most peers list it at.
-   */
-  line: ClusterNodeView;
-  /** Its own report, when the operator reached it. */
-  report?: NodeReport;
-  /** How many reachable peers list it, and how many of those flag it fail / fail? / noaddr / handshake. */
-  seenBy: number;
-  failBy: number;
-  pfailBy: number;
-  noaddrBy: number;
-  handshakeBy: number;
-  nofailover: boolean;
-}
-
-export interface MergedView {
-  /** Nodes that answered first (in report order), then the ones only their peers list. */
-  nodes: Map<string, MergedNode>;
-  /** Owner id per slot (index = slot), undefined when nobody claims it. */
-  owners: (string | undefined)[];
-}
-
-/** Merges every reachable node's CLUSTER NODES into one view; a node's own report wins for itself. */
-export function mergeReports(reports: NodeReport[]): MergedView {
-  const own = new Map(reports.map((r) => [r.myId, r]));
-  const lines = new Map<string, ClusterNodeView[]>();
-  for (const r of reports) if (!lines.has(r.myId)) lines.set(r.myId, []);
-  for (const r of reports) {
-    for (const v of r.nodes) {
-      let list = lines.get(v.id);
-      if (!list) lines.set(v.id, (list = []));
-      list.push(v);
-    }
-  }
-  const owners: (string | undefined)[] = new Array<string | undefined>(SLOT_COUNT).fill(undefined);
-  const epochs: number[] = new Array<number>(SLOT_COUNT).fill(-1);
-  for (const r of reports) {
-    for (const v of r.nodes) {
-      if (v.role !== 'master') continue;
-      for (const range of v.slots) {
-        for (let s = range.start; s <= range.end && s < SLOT_COUNT; s++) {
-          if (v.configEpoch > epochs[s]!) {
-            epochs[s] = v.configEpoch;
-            owners[s] = v.id;
-          }
-        }
-      }
-    }
-  }
-  const owned = new Map<string, number[]>();
-  owners.forEach((id, s) => {
-    if (id === undefined) return;
-    let list = owned.get(id);
-    if (!list) owned.set(id, (list = []));
-    list.push(s);
-  });
-  const nodes = new Map<string, MergedNode>();
-  for (const [id, views] of lines) {
-    if (views.length === 0) continue;
-    const report = own.get(id);
-    const self = report?.nodes.find((v) => v.id === id);
-    const peers = views.filter((v) => !v.flags.includes('myself'));
-    const line = self ?? mostCommonAddress(peers) ?? views[0]!;
-    const roleSource = self ?? majorityRole(peers) ?? line;
-    const node: MergedNode = {
-      id,
-      ip: report ? report.address.ip : line.ip,
-      port: report ? report.address.port : line.port,
-      busPort: line.busPort,
-      role: roleSource.role,
-      slots: slotsToRanges(owned.get(id) ?? []),
-      configEpoch: Math.max(...views.map((v) => v.configEpoch)),
-      line,
-      seenBy: peers.length,
-      failBy: peers.filter((v) => v.flags.includes('fail')).length,
-      pfailBy: peers.filter((v) => v.flags.includes('fail?')).length,
-      noaddrBy: peers.filter((v) => v.flags.includes('noaddr')).length,
-      handshakeBy: peers.filter((v) => v.flags.includes('handshake')).length,
-      nofailover: line.flags.includes('nofailover'),
-    };
-    if (roleSource.masterId) node.masterId = roleSource.masterId;
-    if (report) node.report = report;
-    nodes.set(id, node);
-  }
-  return { nodes, owners };
-}
-
-function mostCommonAddress(views: ClusterNodeView[]): ClusterNodeView | undefined {
-  const counts = new Map<string, { n: number; v: ClusterNodeView }>();
-  for (const v of views) {
-    if (!v.ip) continue;
-    const key = `${v.ip}:${v.port}`;
-    const c = counts.get(key);
-    if (c) c.n++;
-    else counts.set(key, { n: 1, v });
-  }
-  return [...counts.values()].sort((a, b) => b.n - a.n)[0]?.v;
-}
-
-function majorityRole(views: ClusterNodeView[]): ClusterNodeView | undefined {
-  const counts = new Map<string, { n: number; v: ClusterNodeView }>();
-  for (const v of views) {
-    const key = `${v.role}:${v.masterId ?? ''}`;
-    const c = counts.get(key);
-    if (c) c.n++;
-    else counts.set(key, { n: 1, v });
-  }
-  return [...counts.values()].sort((a, b) => b.n - a.n)[0]?.v;
-}
-
-/** One line per node id, as the merged view speaks for it (see MergedNode.line). */
-export function mergedView(reports: NodeReport[]): ClusterNodeView[] {
-  return [...mergeReports(reports).nodes.values()].map((n) => n.line);
-}
-
-/** Down as far as the cluster is concerned: not reached by the operator and flagged by a peer. */
-export function isDown(n: MergedNode): boolean {
-  return !n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0);
-}
-
-/**
- * Gone for good, though Redis may never flag it `fail`: not reached, and either every peer that
- * lists it says `noaddr` (a fresh node answers at its old address, so no one pings it any more) or,
- * when the desired addresses are known, it is not at any of them.
- */
-export function isGone(n: MergedNode, desired?: Endpoint[]): boolean {
-  if (n.report) return false;
-  if (n.seenBy > 0 && n.noaddrBy === n.seenBy) return true;
-  if (desired === undefined) return false;
-  const key = endpointKey(n);
-  return !n.ip || !desired.some((d) => endpointKey(d) === key);
-}
-
-export function mastersWithSlots(view: MergedView): MergedNode[] {
-  return [...view.nodes.values()].filter((n) => n.role === 'master' && n.slots.length > 0);
-}
-
-export function replicasOfNode(view: MergedView, masterId: string): MergedNode[] {
-  return [...view.nodes.values()].filter((n) => n.role === 'replica' && n.masterId === masterId);
-}
-
-export function endpointOf(n: MergedNode): Endpoint {
-  return { ip: n.ip, port: n.port };
 }
 
 function rangesText(slots: number[]): string {

@@ -30,8 +30,6 @@ export type Lane = 'control' | 'bulk';
 
 const silent: EngineLogger = { debug() {}, info() {}, warn() {} };
 
-export { endpointKey };
-
 /** True for errors that mean "the node is not reachable" rather than "the node said no". */
 export function isConnectionError(err: unknown): boolean {
   const msg = err instanceof Error ? err.message : String(err);

@@ -1,6 +1,7 @@
 import { Cluster } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { checkCluster, mergedView, ownersFromView } from '../../shared/redis/check.js';
+import { checkCluster, ownersFromView } from '../../shared/redis/check.js';
+import { mergedView } from '../../shared/redis/view.js';
 import { migrateSlots } from '../../shared/redis/executor/migrate.js';
 import { RemoveRefusedError, removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import { attachReplica } from '../../shared/redis/executor/replicas.js';

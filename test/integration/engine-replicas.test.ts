@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkCluster } from '../../shared/redis/check.js';
-import { ensureReplicas, isFreshNode } from '../../shared/redis/executor/replicas.js';
+import { ensureReplicas } from '../../shared/redis/executor/replicas.js';
+import { isFreshNode } from '../../shared/redis/view.js';
 import { formCluster } from '../helpers/engine-fixture.js';
 import { startClientLoad, verifyAcked, verifyKeys } from '../helpers/redis-harness.js';
 

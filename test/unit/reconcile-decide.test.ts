@@ -3,6 +3,7 @@ import { applyDefaults, type DefaultedSpec } from '../../shared/api/index.js';
 import { decide, placement, reshardMayHoldLease, shardCreatePlan, type StepKind } from '../../functions/reconcile/decide.js';
 import { pictureOf, type Observation, type PassMemory, type PodInfo } from '../../functions/reconcile/observe.js';
 import type { ClusterNodeView, NodeReport, SlotRange } from '../../shared/redis/types.js';
+import { buildView } from '../../shared/redis/view.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const spec = (masters: number, replicas = 1, extra: Record<string, unknown> = {}): DefaultedSpec => applyDefaults({ masters, replicas, maxMemory: '64mb', ...extra });
@@ -117,7 +118,7 @@ function observation(o: ObsOpts): Observation {
     now: NOW,
     pods: o.pods,
     pass,
-    ...(o.leaseHolder !== undefined ? { leaseHolder: o.leaseHolder } : { cluster: pictureOf(o.pods, o.reports ?? []) }),
+    ...(o.leaseHolder !== undefined ? { leaseHolder: o.leaseHolder } : { cluster: pictureOf(o.pods, buildView(o.reports ?? [])) }),
   };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { computeStatus, isReady, nodeStatuses, statusChanged, type Observation } from '../../functions/reconcile/status.js';
-import { mergeReports } from '../../shared/redis/executor/failover.js';
+import { buildView } from '../../shared/redis/view.js';
 import { parseClusterNodes } from '../../shared/redis/topology.js';
 import type { NodeReport } from '../../shared/redis/types.js';
 
@@ -38,7 +38,7 @@ function view(dead = new Set<string>()) {
       replication: {},
       keys: i,
     }));
-  return mergeReports(reports);
+  return buildView(reports);
 }
 
 const pods = new Map([0, 1, 2, 3, 4, 5].map((i) => [`${ip}:${10000 + i}`, `rc-${i}`]));

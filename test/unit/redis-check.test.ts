@@ -3,7 +3,6 @@ import {
   checkCluster,
   configSignature,
   mastersOf,
-  mergedView,
   ownersFromView,
   replicasOf,
   slotOwners,
@@ -11,6 +10,7 @@ import {
   viewsAgree,
   type CheckExpectations,
 } from '../../shared/redis/check.js';
+import { mergedView } from '../../shared/redis/view.js';
 import { parseClusterNodes } from '../../shared/redis/topology.js';
 import type { ClusterProblem, DesiredNode, NodeReport } from '../../shared/redis/types.js';
 

@@ -1,94 +1,29 @@
 import { describe, expect, it } from 'vitest';
-import { mergeReports } from '../../shared/redis/check.js';
+import { buildView } from '../../shared/redis/view.js';
 import { decideFailover, pickPromotionCandidate } from '../../shared/redis/executor/failover.js';
 import { findGhosts, findLostShards, planAddressFixes, planSlotRecovery } from '../../shared/redis/executor/heal.js';
 import { chooseNewMaster, ownsNothingByItsOwnWord, slotsOwnedBy } from '../../shared/redis/executor/remove.js';
-import { parseClusterNodes } from '../../shared/redis/topology.js';
-import { SLOT_COUNT, type DesiredNode, type NodeReport } from '../../shared/redis/types.js';
-
-// Each report is built from CLUSTER NODES text as the node itself prints it (its own line flagged
-// `myself`), parsed by the real parser. A 3x1 cluster: masters A B C, replicas D(A) E(B) F(C).
-const id = (c: string) => c.repeat(40);
-const [A, B, C, D, E, F, G] = ['a', 'b', 'c', 'd', 'e', 'f', '9'].map(id) as [string, string, string, string, string, string, string];
-const ALL = [A, B, C, D, E, F];
-
-interface Line {
-  id: string;
-  addr: string;
-  flags: string;
-  master: string;
-  epoch: number;
-  slots: string;
-}
-
-const ipOf = (n: string) => `10.0.0.${ALL.indexOf(n) + 1}`;
-
-function healthy(): Line[] {
-  const l = (n: string, role: string, master: string, epoch: number, slots = ''): Line => ({
-    id: n,
-    addr: `${ipOf(n)}:7000@17000`,
-    flags: role,
-    master,
-    epoch,
-    slots,
-  });
-  return [
-    l(A, 'master', '-', 1, '0-5460'),
-    l(B, 'master', '-', 2, '5461-10922'),
-    l(C, 'master', '-', 3, '10923-16383'),
-    l(D, 'slave', A, 1),
-    l(E, 'slave', B, 2),
-    l(F, 'slave', C, 3),
-  ];
-}
-
-/** `lines` with some lines changed (by id) and extra lines appended. */
-function edit(lines: Line[], changes: Record<string, Partial<Line>>, extra: Line[] = []): Line[] {
-  return [...lines.map((x) => ({ ...x, ...changes[x.id] })), ...extra];
-}
-
-function report(me: string, lines: Line[] = healthy(), opts: { address?: string; offset?: number; keys?: number } = {}): NodeReport {
-  const text = lines
-    .map((x) => {
-      const flags = x.id === me ? `myself,${x.flags}` : x.flags;
-      return `${x.id} ${x.addr} ${flags} ${x.master} 0 0 ${x.epoch} connected ${x.slots}`.trim();
-    })
-    .join('\n');
-  const nodes = parseClusterNodes(text);
-  const self = nodes.find((n) => n.id === me)!;
-  const [ip, port] = (opts.address ?? `${self.ip}:${self.port}`).split(':') as [string, string];
-  return {
-    address: { ip, port: Number(port) },
-    myId: me,
-    nodes,
-    clusterState: 'ok',
-    clusterInfo: { cluster_state: 'ok' },
-    replication: self.role === 'replica' ? { role: 'slave', master_link_status: 'up', master_sync_in_progress: '0', slave_repl_offset: String(opts.offset ?? 100) } : { role: 'master' },
-    keys: opts.keys ?? 0,
-  };
-}
-
-const desired = (ids: string[]): DesiredNode[] =>
-  ids.map((n) => ({ name: `rc-${ALL.indexOf(n)}`, ip: ipOf(n), port: 7000, busPort: 17000, domain: `host-${ALL.indexOf(n) % 3}` }));
+import { SLOT_COUNT } from '../../shared/redis/types.js';
+import { A, ALL, B, C, D, E, F, G, desired, edit, healthy, report, type Line } from '../helpers/cluster-reports.js';
 
 describe('decideFailover', () => {
   it('is graceful while the master answers and nobody flags it', () => {
-    const view = mergeReports(ALL.map((n) => report(n)));
+    const view = buildView(ALL.map((n) => report(n)));
     expect(decideFailover(view, A)).toBe('graceful');
   });
 
   it('waits on fail? alone and forces once the cluster marked the master fail', () => {
     const others = ALL.filter((n) => n !== A);
-    const pfail = mergeReports(others.map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' } }))));
+    const pfail = buildView(others.map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' } }))));
     expect(decideFailover(pfail, A)).toBe('wait');
-    const failed = mergeReports(others.map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail' } }))));
+    const failed = buildView(others.map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail' } }))));
     expect(decideFailover(failed, A)).toBe('force');
   });
 
   it('forces when every peer lists the master as noaddr (Redis never flags it fail)', () => {
     // A fresh node now answers at A's address: everyone dropped the old id's address.
     const lines = edit(healthy(), { [A]: { addr: ':0@0', flags: 'master,noaddr' } });
-    const view = mergeReports(ALL.filter((n) => n !== A).map((n) => report(n, lines)));
+    const view = buildView(ALL.filter((n) => n !== A).map((n) => report(n, lines)));
     expect(view.nodes.get(A)!.failBy).toBe(0);
     expect(decideFailover(view, A)).toBe('force');
     expect(decideFailover(view, A, desired(ALL))).toBe('force');
@@ -97,12 +32,12 @@ describe('decideFailover', () => {
   it('waits while only some peers list the master as noaddr', () => {
     const noaddr = edit(healthy(), { [A]: { addr: ':0@0', flags: 'master,noaddr' } });
     const others = ALL.filter((n) => n !== A);
-    const view = mergeReports(others.map((n, i) => report(n, i < 2 ? noaddr : healthy())));
+    const view = buildView(others.map((n, i) => report(n, i < 2 ? noaddr : healthy())));
     expect(decideFailover(view, A, desired(ALL))).toBe('wait');
   });
 
   it('forces for an unreachable master not at any desired address, waits when it is at one', () => {
-    const view = mergeReports(ALL.filter((n) => n !== A).map((n) => report(n)));
+    const view = buildView(ALL.filter((n) => n !== A).map((n) => report(n)));
     expect(decideFailover(view, A, desired(ALL))).toBe('wait');
     expect(decideFailover(view, A, desired(ALL.filter((n) => n !== A)))).toBe('force');
     // Without the desired addresses, nothing says it is gone.
@@ -111,7 +46,7 @@ describe('decideFailover', () => {
 
   it('takes over only when a majority of the slot-owning masters is lost', () => {
     const lines = edit(healthy(), { [A]: { flags: 'master,fail' }, [B]: { addr: ':0@0', flags: 'master,noaddr' } });
-    const view = mergeReports([C, D, E, F].map((n) => report(n, lines)));
+    const view = buildView([C, D, E, F].map((n) => report(n, lines)));
     expect(decideFailover(view, A, desired(ALL))).toBe('takeover');
     expect(decideFailover(view, B, desired(ALL))).toBe('takeover');
     // The live master is still graceful.
@@ -119,7 +54,7 @@ describe('decideFailover', () => {
   });
 
   it('names an unknown master', () => {
-    expect(() => decideFailover(mergeReports([report(A)]), G)).toThrow(/not known/);
+    expect(() => decideFailover(buildView([report(A)]), G)).toThrow(/not known/);
   });
 });
 
@@ -185,24 +120,24 @@ describe('planAddressFixes', () => {
 describe('findLostShards and planSlotRecovery', () => {
   it('finds a master marked fail with no reachable replica; not one whose replica answers', () => {
     const lines = edit(healthy(), { [A]: { flags: 'master,fail' }, [D]: { flags: 'slave,fail' } });
-    const lostView = mergeReports([B, C, E, F].map((n) => report(n, lines)));
+    const lostView = buildView([B, C, E, F].map((n) => report(n, lines)));
     expect(findLostShards(lostView)).toEqual([{ masterId: A, slots: [{ start: 0, end: 5460 }], replicaIds: [D] }]);
-    const orphanView = mergeReports([B, C, D, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail' } }))));
+    const orphanView = buildView([B, C, D, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail' } }))));
     expect(findLostShards(orphanView)).toEqual([]);
   });
 
   it('finds a shard whose master and replica every peer lists as noaddr (fresh nodes at their addresses), never flagged fail', () => {
     const lines = edit(healthy(), { [A]: { flags: 'master,noaddr' }, [D]: { flags: 'slave,noaddr' } });
-    const view = mergeReports([B, C, E, F].map((n) => report(n, lines)));
+    const view = buildView([B, C, E, F].map((n) => report(n, lines)));
     expect(findLostShards(view)).toEqual([{ masterId: A, slots: [{ start: 0, end: 5460 }], replicaIds: [D] }]);
     // Only pfail on one peer is not proof: not lost.
-    const doubtful = mergeReports([B, C, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' }, [D]: { flags: 'slave,fail?' } }))));
+    const doubtful = buildView([B, C, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' }, [D]: { flags: 'slave,fail?' } }))));
     expect(findLostShards(doubtful)).toEqual([]);
   });
 
   it('reports slots no master claims under an empty master id', () => {
     const lines = edit(healthy(), { [C]: { slots: '10923-16000' } });
-    const view = mergeReports(ALL.map((n) => report(n, lines)));
+    const view = buildView(ALL.map((n) => report(n, lines)));
     expect(findLostShards(view)).toEqual([{ masterId: '', slots: [{ start: 16001, end: 16383 }], replicaIds: [] }]);
   });
 
@@ -228,30 +163,30 @@ describe('findGhosts', () => {
 
   it('forgets a failed id without slots that is no desired node', () => {
     const reports = ALL.map((n) => report(n, edit(healthy(), {}, [ghostLine])));
-    expect(findGhosts(mergeReports(reports), reports, { unreachable: [], protect: new Set() })).toEqual([G]);
+    expect(findGhosts(buildView(reports), reports, { unreachable: [], protect: new Set() })).toEqual([G]);
   });
 
   it('spares an id at the address of a desired node that is only down, a protected one, one in handshake, one with slots', () => {
     const reports = ALL.map((n) => report(n, edit(healthy(), {}, [ghostLine])));
-    const view = mergeReports(reports);
+    const view = buildView(reports);
     expect(findGhosts(view, reports, { unreachable: [{ ip: '10.0.0.9', port: 7000 }], protect: new Set() })).toEqual([]);
     expect(findGhosts(view, reports, { unreachable: [], protect: new Set([G]) })).toEqual([]);
     const shaking = ALL.map((n) => report(n, edit(healthy(), {}, [{ ...ghostLine, flags: 'master,handshake' }])));
-    expect(findGhosts(mergeReports(shaking), shaking, { unreachable: [], protect: new Set() })).toEqual([]);
+    expect(findGhosts(buildView(shaking), shaking, { unreachable: [], protect: new Set() })).toEqual([]);
     // One stale view still gives it a slot at a lower epoch: not forgotten while anyone sees a claim.
     const claiming = ALL.map((n, i) => report(n, edit(healthy(), {}, [i === 0 ? { ...ghostLine, slots: '0' } : ghostLine])));
-    expect(findGhosts(mergeReports(claiming), claiming, { unreachable: [], protect: new Set() })).toEqual([]);
+    expect(findGhosts(buildView(claiming), claiming, { unreachable: [], protect: new Set() })).toEqual([]);
   });
 
   it('never calls a reachable node a ghost, nor one no peer flags', () => {
     const reports = ALL.map((n) => report(n, edit(healthy(), {}, [{ ...ghostLine, flags: 'master' }])));
-    expect(findGhosts(mergeReports(reports), reports, { unreachable: [], protect: new Set() })).toEqual([]);
+    expect(findGhosts(buildView(reports), reports, { unreachable: [], protect: new Set() })).toEqual([]);
   });
 });
 
 describe('chooseNewMaster', () => {
   it('prefers a master outside the replica’s domain, then the fewest replicas, then by id', () => {
-    const view = mergeReports(ALL.map((n) => report(n)));
+    const view = buildView(ALL.map((n) => report(n)));
     // D leaves A: B and C both have one replica; B's host is D's own.
     const domains = { [A]: 'h1', [B]: 'h2', [C]: 'h3', [D]: 'h2', [E]: 'h1', [F]: 'h1' };
     expect(chooseNewMaster(view, D, new Set([A]), domains)).toBe(C);
@@ -268,15 +203,15 @@ describe('removal: slots a node still owns', () => {
     const drained = edit(healthy(), { [A]: { slots: '' }, [B]: { slots: '0-10922', epoch: 7 } });
     const lagging = report(F, healthy());
     const reports = [...[A, B, C, D, E].map((n) => report(n, drained)), lagging];
-    const view = mergeReports(reports);
+    const view = buildView(reports);
     expect(view.nodes.get(A)!.slots).toEqual([]);
     expect(slotsOwnedBy(reports, view, A)).toBe(5461);
     expect(ownsNothingByItsOwnWord(view.nodes.get(A)!)).toBe(true);
     const converged = [A, B, C, D, E, F].map((n) => report(n, drained));
-    expect(slotsOwnedBy(converged, mergeReports(converged), A)).toBe(0);
+    expect(slotsOwnedBy(converged, buildView(converged), A)).toBe(0);
     // A node that claims slots itself, or one the operator cannot reach, is not taken at its word.
     const before = ALL.map((n) => report(n));
-    expect(ownsNothingByItsOwnWord(mergeReports(before).nodes.get(A)!)).toBe(false);
-    expect(ownsNothingByItsOwnWord(mergeReports(before.slice(1)).nodes.get(A)!)).toBe(false);
+    expect(ownsNothingByItsOwnWord(buildView(before).nodes.get(A)!)).toBe(false);
+    expect(ownsNothingByItsOwnWord(buildView(before.slice(1)).nodes.get(A)!)).toBe(false);
   });
 });

@@ -2,7 +2,7 @@
 // aware of every master (a master that has just joined is still spreading by gossip).
 import { describe, expect, it } from 'vitest';
 import { unsettled } from '../../functions/reshard/reshard.js';
-import { ClusterMap } from '../../shared/redis/executor/util.js';
+import { buildView } from '../../shared/redis/view.js';
 import { parseClusterNodes } from '../../shared/redis/topology.js';
 import type { NodeReport } from '../../shared/redis/types.js';
 
@@ -23,24 +23,24 @@ const c = line(C, 7002, 'master', '');
 
 describe('reshard: when the cluster is settled enough to plan', () => {
   it('a settled cluster with a new empty master every node knows', () => {
-    const map = new ClusterMap([report(A, 7000, [a, b, c]), report(B, 7001, [a, b, c]), report(C, 7002, [a, b, c])]);
+    const map = buildView([report(A, 7000, [a, b, c]), report(B, 7001, [a, b, c]), report(C, 7002, [a, b, c])]);
     expect(unsettled(map)).toBeUndefined();
   });
 
   it('waits while a node has yet to learn of a master that just joined', () => {
-    const map = new ClusterMap([report(A, 7000, [a, b, c]), report(B, 7001, [a, b]), report(C, 7002, [a, b, c])]);
+    const map = buildView([report(A, 7000, [a, b, c]), report(B, 7001, [a, b]), report(C, 7002, [a, b, c])]);
     expect(unsettled(map)).toBe(`127.0.0.1:7001 does not know master ${C} yet`);
   });
 
   it('a master only in handshake does not count as known', () => {
     const shaking = `${C} 127.0.0.1:7002@17002 handshake - 0 0 0 connected`;
-    const map = new ClusterMap([report(A, 7000, [a, b, c]), report(B, 7001, [a, b, shaking]), report(C, 7002, [a, b, c])]);
+    const map = buildView([report(A, 7000, [a, b, c]), report(B, 7001, [a, b, shaking]), report(C, 7002, [a, b, c])]);
     expect(unsettled(map)).toContain('127.0.0.1:7001 does not know master');
   });
 
   it('a fresh node that has not joined yet is not waited for', () => {
     const D = 'd'.repeat(40);
-    const map = new ClusterMap([report(A, 7000, [a, b]), report(B, 7001, [a, b]), report(D, 7003, [line(D, 7003, 'master', '')])]);
+    const map = buildView([report(A, 7000, [a, b]), report(B, 7001, [a, b]), report(D, 7003, [line(D, 7003, 'master', '')])]);
     // D answers as a master of its own one-node view: reconcile's to place, not a master to wait for.
     expect(unsettled(map)).toBeUndefined();
   });

@@ -1,22 +1,10 @@
 // Replica promotion (CLUSTER FAILOVER and its FORCE / TAKEOVER variants): when to promote, whom,
 // and doing it.
-import { isDown, isGone, mastersWithSlots, type MergedNode, type MergedView } from '../check.js';
 import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../endpoint.js';
 import type { EngineAction, Endpoint, NodeReport } from '../types.js';
+import { isDown, isGone, mastersWithSlots, type ClusterView, type ViewNode } from '../view.js';
 import { waitFor } from './util.js';
-
-// The merged view lives with the health check; these names stay importable from here for callers.
-export {
-  endpointOf,
-  isDown,
-  isGone,
-  mastersWithSlots,
-  mergeReports,
-  replicasOfNode,
-  type MergedNode,
-  type MergedView,
-} from '../check.js';
 
 // ---- failover decisions (pure) ------------------------------------------------------------
 
@@ -33,10 +21,10 @@ export type FailoverMode = 'graceful' | 'force' | 'takeover';
  * `desired` (the addresses nodes should be at) lets a master that is unreachable and not at any of
  * them count as gone.
  */
-export function decideFailover(view: MergedView, masterId: string, desired?: Endpoint[]): FailoverMode | 'wait' {
+export function decideFailover(view: ClusterView, masterId: string, desired?: Endpoint[]): FailoverMode | 'wait' {
   const master = view.nodes.get(masterId);
   if (!master) throw new Error(`master ${masterId} is not known to any reachable node`);
-  const lost = (n: MergedNode) => isDown(n) || isGone(n, desired);
+  const lost = (n: ViewNode) => isDown(n) || isGone(n, desired);
   const masters = mastersWithSlots(view);
   const down = masters.filter(lost).length;
   if (masters.length > 0 && down * 2 >= masters.length && lost(master)) return 'takeover';

@@ -2,16 +2,7 @@
 // nodes, promote replicas of dead masters, re-cover lost slots (only when data loss is allowed),
 // FORGET ghosts, roll open slots forward, attach missing replicas. Every step says what it did and
 // what is left.
-import {
-  checkCluster,
-  endpointOf,
-  isDown,
-  isGone,
-  mastersWithSlots,
-  mergeReports,
-  replicasOfNode,
-  type MergedView,
-} from '../check.js';
+import { checkCluster } from '../check.js';
 import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../endpoint.js';
 import { compactRanges, countSlots, formatRange, slotsToRanges } from '../topology.js';
@@ -20,8 +11,9 @@ import { SLOT_COUNT } from '../types.js';
 import { decideFailover, failover, pickPromotionCandidate, replicaOffset } from './failover.js';
 import { resumeOpenSlots } from './migrate.js';
 import { chooseNewMaster, forgetEverywhere, reparent } from './remove.js';
-import { ensureReplicas, isFreshNode } from './replicas.js';
+import { ensureReplicas } from './replicas.js';
 import { errorMessage, sleep, waitFor } from './util.js';
+import { buildView, endpointOf, isDown, isFreshNode, isGone, mastersWithSlots, memberReports, readView, replicasOfNode, type ClusterView } from '../view.js';
 
 export interface HealOptions {
   /** Re-cover slots whose master and every replica are gone, empty. Loses their keys. */
@@ -107,7 +99,7 @@ export interface LostShard {
  * Shards that are gone: a master the cluster marked `fail`, that the operator cannot reach, and no
  * reachable replica of it. Slots nobody claims are reported with masterId ''.
  */
-export function findLostShards(view: MergedView): LostShard[] {
+export function findLostShards(view: ClusterView): LostShard[] {
   const lost: LostShard[] = [];
   for (const m of mastersWithSlots(view)) {
     // Flagged fail, or provably gone though never flagged: every peer says noaddr because a fresh
@@ -163,7 +155,7 @@ export function planSlotRecovery(owners: (string | undefined)[], uncovered: Set<
  * peers, owning no slot in anyone's view, not at the address of a desired node that is only down
  * (it may come back), not in handshake, and not protected (members of a lost shard kept for a human).
  */
-export function findGhosts(view: MergedView, reports: NodeReport[], opts: { unreachable: Endpoint[]; protect: Set<string> }): string[] {
+export function findGhosts(view: ClusterView, reports: NodeReport[], opts: { unreachable: Endpoint[]; protect: Set<string> }): string[] {
   const down = new Set(opts.unreachable.map(endpointKey));
   const ghosts: string[] = [];
   for (const n of view.nodes.values()) {
@@ -180,18 +172,11 @@ export function findGhosts(view: MergedView, reports: NodeReport[], opts: { unre
 
 // ---- I/O ------------------------------------------------------------------------------------
 
-interface State {
-  reports: NodeReport[];
-  unreachable: Endpoint[];
-  view: MergedView;
+function readState(pool: RedisPool, desired: DesiredNode[]): Promise<ClusterView> {
+  return readView(pool, desired.map((d) => ({ ip: d.ip, port: d.port })));
 }
 
-async function readState(pool: RedisPool, desired: DesiredNode[]): Promise<State> {
-  const { reports, unreachable } = await pool.readAll(desired.map((d) => ({ ip: d.ip, port: d.port })));
-  return { reports, unreachable: unreachable.map((u) => u.endpoint), view: mergeReports(reports) };
-}
-
-function domainsById(state: State, desired: DesiredNode[]): Record<string, string> {
+function domainsById(state: ClusterView, desired: DesiredNode[]): Record<string, string> {
   const byAddr = new Map(desired.map((d) => [endpointKey(d), d.domain]));
   const out: Record<string, string> = {};
   for (const r of state.reports) {
@@ -199,10 +184,6 @@ function domainsById(state: State, desired: DesiredNode[]): Record<string, strin
     if (domain !== undefined) out[r.myId] = domain;
   }
   return out;
-}
-
-function members(state: State): NodeReport[] {
-  return state.reports.filter((r) => !isFreshNode(r));
 }
 
 async function nodeTimeoutMs(pool: RedisPool, at: Endpoint | undefined): Promise<number> {
@@ -252,21 +233,21 @@ async function waitForAutomaticFailover(pool: RedisPool, replicas: Endpoint[], m
   }
 }
 
-async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: State, opts: HealOptions, actions: EngineAction[], problems: ClusterProblem[]): Promise<void> {
+async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: ClusterView, opts: HealOptions, actions: EngineAction[], problems: ClusterProblem[]): Promise<void> {
   const endpoints = desired.map((d) => ({ ip: d.ip, port: d.port }));
   // A master the operator cannot reach may not be flagged yet (node timeout): wait for the cluster.
   const unreachable = new Set(state.unreachable.map(endpointKey));
-  const orphaned = mastersWithSlots(state.view).filter(
+  const orphaned = mastersWithSlots(state).filter(
     (m) =>
       (isDown(m) || isGone(m, endpoints) || (!m.report && unreachable.has(endpointKey(m)))) &&
-      replicasOfNode(state.view, m.id).some((r) => r.report),
+      replicasOfNode(state, m.id).some((r) => r.report),
   );
   if (orphaned.length === 0) return;
-  const waitMs = opts.autoFailoverWaitMs ?? 2 * (await nodeTimeoutMs(pool, members(state)[0]?.address)) + 2000;
+  const waitMs = opts.autoFailoverWaitMs ?? 2 * (await nodeTimeoutMs(pool, memberReports(state)[0]?.address)) + 2000;
   await Promise.all(
     orphaned.map(async (m) => {
-      let mode = decideFailover(state.view, m.id, endpoints);
-      let replicas = replicasOfNode(state.view, m.id).filter((r) => r.report);
+      let mode = decideFailover(state, m.id, endpoints);
+      let replicas = replicasOfNode(state, m.id).filter((r) => r.report);
       // A gone master is never flagged fail, so the cluster will not fail it over by itself.
       if (mode !== 'takeover' && !isGone(m, endpoints)) {
         const promoted = await waitForAutomaticFailover(pool, replicas.map(endpointOf), m.id, waitMs);
@@ -275,8 +256,8 @@ async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: St
           return;
         }
         const now = await readState(pool, desired);
-        mode = decideFailover(now.view, m.id, endpoints);
-        replicas = replicasOfNode(now.view, m.id).filter((r) => r.report);
+        mode = decideFailover(now, m.id, endpoints);
+        replicas = replicasOfNode(now, m.id).filter((r) => r.report);
         if (mode === 'graceful') return; // the master is back
         if (mode === 'wait') {
           problems.push({ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is unreachable but the cluster has not marked it failed yet` });
@@ -291,7 +272,7 @@ async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: St
       const target = replicas.find((r) => r.id === candidate.id)!;
       try {
         // Only members confirm: a fresh node at a dead master's address knows nobody yet.
-        const confirmOn = members(await readState(pool, desired)).map((r) => r.address);
+        const confirmOn = memberReports(await readState(pool, desired)).map((r) => r.address);
         actions.push(await failover(pool, endpointOf(target), { mode: mode as 'force' | 'takeover', confirmOn, timeoutMs: opts.stepTimeoutMs ?? 20_000 }));
       } catch (err) {
         // Another promotion (e.g. one that restored the masters' majority) may have let the cluster
@@ -308,12 +289,12 @@ async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: St
   );
 }
 
-async function recoverLostSlots(pool: RedisPool, state: State, lost: LostShard[], timeoutMs: number, actions: EngineAction[]): Promise<void> {
-  const live = members(state).map((r) => r.address);
+async function recoverLostSlots(pool: RedisPool, state: ClusterView, lost: LostShard[], timeoutMs: number, actions: EngineAction[]): Promise<void> {
+  const live = memberReports(state).map((r) => r.address);
   const gone = lost.filter((l) => l.masterId !== '');
   // Forgetting the dead master unassigns its slots on every node, so a live master may claim them.
   await Promise.all(gone.flatMap((l) => [l.masterId, ...l.replicaIds]).map((id) => forgetEverywhere(pool, id, live, timeoutMs).then((a) => actions.push(a))));
-  const after = mergeReports((await pool.readAll(live)).reports);
+  const after = buildView((await pool.readAll(live)).reports);
   const plan = planSlotRecovery(after.owners, new Set(gone.map((l) => l.masterId)));
   for (const { masterId, ranges } of plan) {
     const node = after.nodes.get(masterId);
@@ -357,13 +338,13 @@ async function finalCheck(pool: RedisPool, desired: DesiredNode[], opts: HealOpt
     const r = state.reports.find((x) => endpointKey(x.address) === endpointKey(d));
     return !r || !isFreshNode(r);
   });
-  const problems = checkCluster(members(state), {
+  const problems = checkCluster(memberReports(state), {
     nodes: cluster,
     unreachable: state.unreachable,
     ...(opts.replicasPerMaster !== undefined ? { replicasPerMaster: opts.replicasPerMaster } : {}),
     ...(opts.masters !== undefined ? { masters: opts.masters } : {}),
   });
-  const unreached = new Set([...state.view.nodes.values()].filter((n) => !n.report).map((n) => n.id));
+  const unreached = new Set([...state.nodes.values()].filter((n) => !n.report).map((n) => n.id));
   return { problems, unreached };
 }
 
@@ -397,12 +378,12 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
     // Moved masters that were marked fail clear the flag once they answer again.
     await waitFor('the re-met nodes to be seen healthy', stepTimeoutMs, async () => {
       const s = await readState(pool, desired);
-      const failing = [...s.view.nodes.values()].some((n) => n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0));
+      const failing = [...s.nodes.values()].some((n) => n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0));
       return failing ? undefined : true;
     }, 250).catch(() => undefined);
   }
   let state = await readState(pool, desired);
-  if (members(state).length === 0) {
+  if (memberReports(state).length === 0) {
     const problem: ClusterProblem =
       state.reports.length === 0
         ? { code: 'unreachable', message: 'no desired node answered' }
@@ -416,7 +397,7 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   if (actions.length > before) state = await readState(pool, desired);
 
   // 3. Shards that are entirely gone: re-cover their slots empty only when data loss is allowed.
-  const lost = findLostShards(state.view);
+  const lost = findLostShards(state);
   const protect = new Set<string>();
   if (lost.length > 0) {
     const total = lost.reduce((n, l) => n + countSlots(l.slots), 0);
@@ -435,12 +416,12 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   }
 
   // 4. Ghosts: FORGET on every member in parallel, within the 60 s ban.
-  const ghosts = findGhosts(state.view, state.reports, { unreachable: state.unreachable, protect });
-  const live = members(state).map((r) => r.address);
+  const ghosts = findGhosts(state, state.reports, { unreachable: state.unreachable, protect });
+  const live = memberReports(state).map((r) => r.address);
   // A node refuses to forget its own master: live replicas of a ghost move to another master first.
   for (const id of ghosts) {
-    for (const r of replicasOfNode(state.view, id).filter((x) => x.report)) {
-      const to = chooseNewMaster(state.view, r.id, new Set(ghosts), domainsById(state, desired));
+    for (const r of replicasOfNode(state, id).filter((x) => x.report)) {
+      const to = chooseNewMaster(state, r.id, new Set(ghosts), domainsById(state, desired));
       if (to) actions.push(await reparent(pool, r, to, stepTimeoutMs));
     }
   }

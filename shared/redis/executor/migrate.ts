@@ -9,7 +9,8 @@
 import { isConnectionError, type RedisPool } from '../connection.js';
 import { rangesToSlots, slotsToRanges } from '../topology.js';
 import type { ClusterProblem, EngineAction, Endpoint, SlotMove } from '../types.js';
-import { ClusterMap, errorMessage, readClusterMap, sleep } from './util.js';
+import { endpointOf, liveMasters, liveReplicasOf, nodeEndpoint, readView, type ClusterView } from '../view.js';
+import { errorMessage, sleep } from './util.js';
 
 export interface MigrateOptions {
   /** Upper bound of one MIGRATE call's payload (sampled with MEMORY USAGE). Default 4 MiB. */
@@ -83,7 +84,7 @@ type Settings = typeof DEFAULTS & Pick<MigrateOptions, 'deadline' | 'signal' | '
 
 /** Shared state of one executor run. */
 class Run {
-  map: ClusterMap;
+  map: ClusterView;
   readonly actions: EngineAction[] = [];
   readonly replacedKeys: string[] = [];
   readonly errors: string[] = [];
@@ -99,12 +100,12 @@ class Run {
     readonly pool: RedisPool,
     readonly seeds: Endpoint[],
     readonly s: Settings,
-    map: ClusterMap,
+    map: ClusterView,
   ) {
     this.map = map;
     const seen = new Set<number>();
-    for (const m of map.liveMasters()) {
-      const epoch = m.self?.configEpoch;
+    for (const m of liveMasters(map)) {
+      const epoch = m.line.configEpoch;
       if (epoch === undefined) continue;
       if (seen.has(epoch)) this.epochCollision = true;
       seen.add(epoch);
@@ -122,8 +123,8 @@ class Run {
     return (this.s.deadline !== undefined && Date.now() >= this.s.deadline) || !!this.s.signal?.aborted;
   }
 
-  async refresh(): Promise<ClusterMap> {
-    this.map = await readClusterMap(this.pool, this.seeds);
+  async refresh(): Promise<ClusterView> {
+    this.map = await readView(this.pool, this.seeds, { discover: true });
     return this.map;
   }
 }
@@ -173,9 +174,9 @@ async function pipe(run: Run, ep: Endpoint, cmds: Arg[][], lane: 'control' | 'bu
 
 /** Waits (bounded) until the target's online replicas have its replication offset. */
 async function waitTargetReplicas(run: Run, targetId: string): Promise<void> {
-  const replicas = run.map.replicasOf(targetId);
+  const replicas = liveReplicasOf(run.map, targetId);
   if (replicas.length === 0) return;
-  const target = run.map.endpointOf(targetId);
+  const target = nodeEndpoint(run.map, targetId);
   const [info] = await pipe(run, target, [['INFO', 'replication']]);
   if (info instanceof Error) throw new MigrationError(`INFO replication on target: ${info.message}`, 'refused');
   const offset = Number(/master_repl_offset:(\d+)/.exec(String(info))?.[1] ?? 0);
@@ -184,7 +185,7 @@ async function waitTargetReplicas(run: Run, targetId: string): Promise<void> {
     replicas.map(async (r) => {
       for (;;) {
         try {
-          const text = String(await run.pool.call(r.endpoint, 'INFO', 'replication'));
+          const text = String(await run.pool.call(endpointOf(r), 'INFO', 'replication'));
           if (Number(/slave_repl_offset:(\d+)/.exec(text)?.[1] ?? -1) >= offset) return;
         } catch {
           // An unreachable replica cannot be waited for; the bound below applies.
@@ -238,9 +239,9 @@ const sourceNodeTolerated = (e: Error) => /only with masters|Unknown node|LOADIN
 
 /** SETSLOT NODE on the other masters: only speeds up convergence (gossip does the same). */
 function tellOthers(run: Run, h: Handover): void {
-  for (const m of run.map.liveMasters()) {
+  for (const m of liveMasters(run.map)) {
     if (m.id === h.sourceId || m.id === h.targetId) continue;
-    const p = run.pool.pipeline(m.endpoint, nodeCmds(h)).catch(() => undefined);
+    const p = run.pool.pipeline(endpointOf(m), nodeCmds(h)).catch(() => undefined);
     run.background.add(p);
     void p.finally(() => run.background.delete(p));
   }
@@ -249,10 +250,10 @@ function tellOthers(run: Run, h: Handover): void {
 /** Sends a pending hand-over on its own: target, then source, then the others. */
 async function flushHandover(run: Run, h: Handover | undefined): Promise<void> {
   if (!h || h.slots.length === 0) return;
-  const res = await pipe(run, run.map.endpointOf(h.targetId), [...targetHandoverCmds(run, h), ['CLUSTER', 'INFO']]);
+  const res = await pipe(run, nodeEndpoint(run.map, h.targetId), [...targetHandoverCmds(run, h), ['CLUSTER', 'INFO']]);
   run.noteEpoch(h.targetId, res.pop());
   throwOn(res, `SETSLOT NODE on target ${h.targetId}`);
-  throwOn(await pipe(run, run.map.endpointOf(h.sourceId), nodeCmds(h)), `SETSLOT NODE on source ${h.sourceId}`, sourceNodeTolerated);
+  throwOn(await pipe(run, nodeEndpoint(run.map, h.sourceId), nodeCmds(h)), `SETSLOT NODE on source ${h.sourceId}`, sourceNodeTolerated);
   tellOthers(run, h);
 }
 
@@ -271,8 +272,8 @@ async function moveSlotGroup(
   carry?: Handover,
   reopen = false,
 ): Promise<{ moved: number; handover: Handover }> {
-  const src = run.map.endpointOf(sourceId);
-  const dst = run.map.endpointOf(targetId);
+  const src = nodeEndpoint(run.map, sourceId);
+  const dst = nodeEndpoint(run.map, targetId);
   const s = run.s;
   if (carry && (carry.sourceId !== sourceId || carry.targetId !== targetId)) {
     await flushHandover(run, carry);
@@ -482,13 +483,13 @@ function pairsOf(moves: SlotMove[]): Pair[] {
 /** After a node of the pair failed: waits for its replica to take over and returns the new ids. */
 async function awaitTakeover(run: Run, pair: Pair): Promise<{ sourceId: string; targetId: string } | undefined> {
   const deadline = Date.now() + run.s.failoverWaitMs;
-  const resolve = (map: ClusterMap, id: string, replicas: string[]): string | undefined => {
+  const resolve = (map: ClusterView, id: string, replicas: string[]): string | undefined => {
     const n = map.nodes.get(id);
-    if (n?.reachable && n.role === 'master') return id;
-    if (n?.reachable && n.role === 'replica' && n.masterId && replicas.includes(n.masterId)) return n.masterId;
+    if (n?.report && n.role === 'master') return id;
+    if (n?.report && n.role === 'replica' && n.masterId && replicas.includes(n.masterId)) return n.masterId;
     for (const r of replicas) {
       const rn = map.nodes.get(r);
-      if (rn?.reachable && rn.role === 'master') return r;
+      if (rn?.report && rn.role === 'master') return r;
     }
     return undefined;
   };
@@ -503,8 +504,8 @@ async function awaitTakeover(run: Run, pair: Pair): Promise<{ sourceId: string; 
 }
 
 async function runPair(run: Run, pair: Pair, report: () => void): Promise<void> {
-  pair.sourceReplicas = run.map.replicasOf(pair.sourceId).map((r) => r.id);
-  pair.targetReplicas = run.map.replicasOf(pair.targetId).map((r) => r.id);
+  pair.sourceReplicas = liveReplicasOf(run.map, pair.sourceId).map((r) => r.id);
+  pair.targetReplicas = liveReplicasOf(run.map, pair.targetId).map((r) => r.id);
   let takeovers = 0;
   // Slots that were open when a node of the pair failed: the next group re-opens exactly these.
   let reopen: number[] = [];
@@ -574,8 +575,8 @@ async function runPair(run: Run, pair: Pair, report: () => void): Promise<void> 
       pair.sourceId = ids.sourceId;
       pair.targetId = ids.targetId;
       reopen = wasOpen;
-      pair.sourceReplicas = run.map.replicasOf(ids.sourceId).map((r) => r.id);
-      pair.targetReplicas = run.map.replicasOf(ids.targetId).map((r) => r.id);
+      pair.sourceReplicas = liveReplicasOf(run.map, ids.sourceId).map((r) => r.id);
+      pair.targetReplicas = liveReplicasOf(run.map, ids.targetId).map((r) => r.id);
     }
   }
 }
@@ -604,12 +605,12 @@ export async function migrateSlots(pool: RedisPool, moves: SlotMove[] | SlotMove
     if (!Number.isInteger(v) || v < 1) throw new Error(`migrate option ${k} must be a positive integer, got ${v}`);
   const seeds = opts.endpoints ?? pool.endpoints();
   if (seeds.length === 0) throw new Error('migrate option endpoints: no endpoint to read the cluster from');
-  const run = new Run(pool, seeds, settings, await readClusterMap(pool, seeds));
+  const run = new Run(pool, seeds, settings, await readView(pool, seeds, { discover: true }));
   const pairs = pairsOf(flat);
   for (const p of pairs) {
     for (const id of [p.sourceId, p.targetId]) {
       const n = run.map.nodes.get(id);
-      if (!n || !n.reachable || n.role !== 'master') throw new Error(`moves: node ${id} is not a reachable master`);
+      if (!n || !n.report || n.role !== 'master') throw new Error(`moves: node ${id} is not a reachable master`);
     }
   }
   const slotsTotal = pairs.reduce((n, p) => n + p.slots.length, 0);
@@ -683,11 +684,11 @@ export async function resumeOpenSlots(pool: RedisPool, endpoints: Endpoint[], op
   const actions: EngineAction[] = [];
   const problems: ClusterProblem[] = [];
   const settings: Settings = { ...DEFAULTS, ...stripUndefined(opts) } as Settings;
-  const run = new Run(pool, endpoints, settings, await readClusterMap(pool, endpoints));
+  const run = new Run(pool, endpoints, settings, await readView(pool, endpoints, { discover: true }));
   const map = run.map;
   const open = new Map<number, { migrating: { node: string; peer: string }[]; importing: { node: string; peer: string }[] }>();
-  for (const m of map.liveMasters()) {
-    for (const o of m.self?.openSlots ?? []) {
+  for (const m of liveMasters(map)) {
+    for (const o of m.line.openSlots) {
       let e = open.get(o.slot);
       if (!e) open.set(o.slot, (e = { migrating: [], importing: [] }));
       e[o.state].push({ node: m.id, peer: o.peerId });
@@ -696,16 +697,16 @@ export async function resumeOpenSlots(pool: RedisPool, endpoints: Endpoint[], op
   // A failed-over node may be back as a replica: its master is the shard's current primary.
   const currentPrimary = (id: string): string | undefined => {
     const n = map.nodes.get(id);
-    if (n?.reachable && n.role === 'master') return id;
-    if (n?.reachable && n.role === 'replica' && n.masterId && map.nodes.get(n.masterId)?.reachable) return n.masterId;
+    if (n?.report && n.role === 'master') return id;
+    if (n?.report && n.role === 'replica' && n.masterId && map.nodes.get(n.masterId)?.report) return n.masterId;
     return undefined;
   };
   let keysMoved = 0;
   // Slots with the same owner and target are resumed together, like the executor would move them.
   const groups = new Map<string, number[]>();
   for (const [slot, e] of [...open.entries()].sort((a, b) => a[0] - b[0])) {
-    const owner = map.owner[slot];
-    if (!owner || !map.nodes.get(owner)?.reachable) {
+    const owner = map.owners[slot];
+    if (!owner || !map.nodes.get(owner)?.report) {
       problems.push({ code: 'open-slot', message: `slot ${slot} is open but its owner is not reachable`, slot });
       continue;
     }
@@ -725,9 +726,9 @@ export async function resumeOpenSlots(pool: RedisPool, endpoints: Endpoint[], op
     if (!target || target === owner) {
       // The target failed over and its new primary has no flag: find it by the keys it holds.
       const holders: string[] = [];
-      for (const m of map.liveMasters()) {
+      for (const m of liveMasters(map)) {
         if (m.id === owner) continue;
-        const n = Number(await pool.call(m.endpoint, 'CLUSTER', 'COUNTKEYSINSLOT', slot));
+        const n = Number(await pool.call(endpointOf(m), 'CLUSTER', 'COUNTKEYSINSLOT', slot));
         if (n > 0) holders.push(m.id);
       }
       if (holders.length === 1) target = holders[0];
@@ -740,12 +741,12 @@ export async function resumeOpenSlots(pool: RedisPool, endpoints: Endpoint[], op
       // Nothing was moved anywhere: the owner holds every key, so closing its flag loses nothing.
       for (const m of e.migrating) {
         const node = map.nodes.get(m.node)!;
-        await pool.call(node.endpoint, 'CLUSTER', 'SETSLOT', slot, 'STABLE');
+        await pool.call(endpointOf(node), 'CLUSTER', 'SETSLOT', slot, 'STABLE');
       }
       for (const i of e.importing) {
         const node = map.nodes.get(i.node)!;
-        const n = Number(await pool.call(node.endpoint, 'CLUSTER', 'COUNTKEYSINSLOT', slot));
-        if (n === 0) await pool.call(node.endpoint, 'CLUSTER', 'SETSLOT', slot, 'STABLE');
+        const n = Number(await pool.call(endpointOf(node), 'CLUSTER', 'COUNTKEYSINSLOT', slot));
+        if (n === 0) await pool.call(endpointOf(node), 'CLUSTER', 'SETSLOT', slot, 'STABLE');
         else problems.push({ code: 'open-slot', message: `slot ${slot}: ${i.node} is importing and holds ${n} keys; not closed`, slot, nodeId: i.node });
       }
       actions.push({ kind: 'slot-resumed', message: `slot ${slot} closed on its owner ${owner}: no key had moved`, slots: [{ start: slot, end: slot }], nodeId: owner });
@@ -771,12 +772,12 @@ export async function resumeOpenSlots(pool: RedisPool, endpoints: Endpoint[], op
   }
   // Importing flags left with no keys on masters that are not the owner (a superseded target).
   if (open.size) {
-    const after = await readClusterMap(pool, endpoints);
-    for (const m of after.liveMasters())
-      for (const o of m.self?.openSlots ?? []) {
-        if (o.state !== 'importing' || after.owner[o.slot] === m.id || groups.has(`${after.owner[o.slot]}>${m.id}`)) continue;
-        const n = Number(await pool.call(m.endpoint, 'CLUSTER', 'COUNTKEYSINSLOT', o.slot));
-        if (n === 0) await pool.call(m.endpoint, 'CLUSTER', 'SETSLOT', o.slot, 'STABLE');
+    const after = await readView(pool, endpoints, { discover: true });
+    for (const m of liveMasters(after))
+      for (const o of m.line.openSlots) {
+        if (o.state !== 'importing' || after.owners[o.slot] === m.id || groups.has(`${after.owners[o.slot]}>${m.id}`)) continue;
+        const n = Number(await pool.call(endpointOf(m), 'CLUSTER', 'COUNTKEYSINSLOT', o.slot));
+        if (n === 0) await pool.call(endpointOf(m), 'CLUSTER', 'SETSLOT', o.slot, 'STABLE');
       }
   }
   await Promise.all(run.background);

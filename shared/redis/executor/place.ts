@@ -3,7 +3,8 @@
 // become replicas of the shard's master. The caller decides which nodes go to which shard.
 import type { RedisPool } from '../connection.js';
 import type { EngineAction, Endpoint, NodeReport } from '../types.js';
-import { attachReplica, isFreshNode } from './replicas.js';
+import { isFreshNode } from '../view.js';
+import { attachReplica } from './replicas.js';
 import { errorMessage, waitFor } from './util.js';
 
 /** A node to place, by the name the caller knows it by. */

@@ -1,11 +1,11 @@
 // Removing a node from the cluster: re-parent its replicas, FORGET it on every other node inside
 // the 60 s ban, then wipe it so it cannot gossip its way back.
-import { endpointOf, mastersWithSlots, mergeReports, replicasOfNode, type MergedNode, type MergedView } from '../check.js';
 import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../endpoint.js';
 import { countSlots } from '../topology.js';
 import type { EngineAction, EngineResult, Endpoint, NodeReport } from '../types.js';
-import { readClusterMap, waitFor } from './util.js';
+import { endpointOf, mastersWithSlots, readView, replicasOfNode, type ClusterView, type ViewNode } from '../view.js';
+import { waitFor } from './util.js';
 
 /** Redis bans a forgotten id for 60 s; every node must be told well inside that window. */
 export const FORGET_BAN_MS = 60_000;
@@ -33,13 +33,13 @@ export const SLOT_CONVERGENCE_MS = 15_000;
  * The most slots any view gives the node: the merged owner map and every observer's line for it.
  * Removal is conservative: one view still listing a slot there is enough to wait or refuse.
  */
-export function slotsOwnedBy(reports: NodeReport[], view: MergedView, nodeId: string): number {
+export function slotsOwnedBy(reports: NodeReport[], view: ClusterView, nodeId: string): number {
   const claims = reports.flatMap((r) => r.nodes.filter((v) => v.id === nodeId && v.role === 'master').map((v) => countSlots(v.slots)));
   return Math.max(countSlots(view.nodes.get(nodeId)?.slots ?? []), ...claims, 0);
 }
 
 /** True when the operator reached the node and its own `myself` line claims no slot. */
-export function ownsNothingByItsOwnWord(node: MergedNode): boolean {
+export function ownsNothingByItsOwnWord(node: ViewNode): boolean {
   const self = node.report?.nodes.find((v) => v.id === node.id);
   return self !== undefined && (self.role === 'replica' || self.slots.length === 0);
 }
@@ -53,7 +53,7 @@ function laggingObservers(reports: NodeReport[], nodeId: string): string[] {
  * from the replica's and from its siblings', then by fewest replicas, then by id for determinism.
  */
 export function chooseNewMaster(
-  view: MergedView,
+  view: ClusterView,
   replicaId: string,
   excluding: Set<string>,
   domains: Record<string, string> = {},
@@ -77,19 +77,6 @@ export function chooseNewMaster(
 }
 
 // ---- I/O ------------------------------------------------------------------------------------
-
-/** Reads the endpoints and every node they report, merged into one view. */
-export async function readCluster(pool: RedisPool, endpoints: Endpoint[]): Promise<{ reports: NodeReport[]; view: MergedView }> {
-  const map = await readClusterMap(pool, dedupe(endpoints));
-  const byId = new Map<string, NodeReport>();
-  for (const r of map.reports) if (!byId.has(r.myId)) byId.set(r.myId, r);
-  const reports = [...byId.values()];
-  return { reports, view: mergeReports(reports) };
-}
-
-function dedupe(endpoints: Endpoint[]): Endpoint[] {
-  return [...new Map(endpoints.map((e) => [endpointKey(e), e])).values()];
-}
 
 /**
  * Sends CLUSTER FORGET id to every reachable node (except the node itself) in parallel, and repeats
@@ -133,7 +120,7 @@ export async function wipeNode(pool: RedisPool, endpoint: Endpoint, expectId: st
 }
 
 /** CLUSTER REPLICATE on a replica (retried while gossip has not told it about the master). */
-export async function reparent(pool: RedisPool, replica: MergedNode, masterId: string, timeoutMs: number): Promise<EngineAction> {
+export async function reparent(pool: RedisPool, replica: ViewNode, masterId: string, timeoutMs: number): Promise<EngineAction> {
   const ep = endpointOf(replica);
   await waitFor(`${replica.id} to replicate ${masterId}`, timeoutMs, async () => {
     try {
@@ -158,28 +145,28 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
   if (opts.endpoints.length === 0) throw new Error('opts.endpoints: at least one node of the cluster is needed');
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const actions: EngineAction[] = [];
-  let { reports, view } = await readCluster(pool, opts.endpoints);
+  let view = await readView(pool, opts.endpoints, { discover: true });
   let target = view.nodes.get(nodeId);
   if (!target) {
     return { actions, problems: [], done: true };
   }
-  let owned = slotsOwnedBy(reports, view, nodeId);
+  let owned = slotsOwnedBy(view.reports, view, nodeId);
   if (owned > 0 && ownsNothingByItsOwnWord(target)) {
     // Just drained: the node says it owns nothing but gossip has not reached every peer yet.
     const settled = await waitFor(`every node to see ${nodeId} without slots`, opts.convergenceTimeoutMs ?? SLOT_CONVERGENCE_MS, async () => {
-      const now = await readCluster(pool, opts.endpoints);
-      const node = now.view.nodes.get(nodeId);
+      const now = await readView(pool, opts.endpoints, { discover: true });
+      const node = now.nodes.get(nodeId);
       if (node && !ownsNothingByItsOwnWord(node)) return now; // it claims slots again: refuse below
-      return !node || slotsOwnedBy(now.reports, now.view, nodeId) === 0 ? now : undefined;
+      return !node || slotsOwnedBy(now.reports, now, nodeId) === 0 ? now : undefined;
     }, 250).catch(() => undefined);
-    if (settled) ({ reports, view } = settled);
+    if (settled) view = settled;
     const now = view.nodes.get(nodeId);
     if (!now) return { actions, problems: [], done: true };
     target = now;
-    owned = slotsOwnedBy(reports, view, nodeId);
+    owned = slotsOwnedBy(view.reports, view, nodeId);
   }
   if (owned > 0) {
-    const lagging = ownsNothingByItsOwnWord(target) ? ` (it says it owns none, but ${laggingObservers(reports, nodeId).join(', ')} still see them)` : '';
+    const lagging = ownsNothingByItsOwnWord(target) ? ` (it says it owns none, but ${laggingObservers(view.reports, nodeId).join(', ')} still see them)` : '';
     throw new RemoveRefusedError(`refusing to remove master ${nodeId}: it still owns ${owned} slots${lagging}; drain it first`);
   }
   // Keys on a master without slots are strays of a broken migration, perhaps the only copy.
@@ -187,7 +174,7 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
     throw new RemoveRefusedError(`refusing to remove master ${nodeId}: it owns no slot but still holds ${target.report.keys} keys`);
   }
 
-  const others = reports.filter((r) => r.myId !== nodeId).map((r) => r.address);
+  const others = view.reports.filter((r) => r.myId !== nodeId).map((r) => r.address);
   const replicas = replicasOfNode(view, nodeId);
   const extra = new Map<string, number>();
   for (const r of replicas) {
@@ -221,7 +208,7 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
 
 /** Removes a surplus replica (dead or alive); refuses a node that is not a replica. */
 export async function removeReplica(pool: RedisPool, replicaId: string, opts: RemoveOptions): Promise<EngineResult> {
-  const { view } = await readCluster(pool, opts.endpoints);
+  const view = await readView(pool, opts.endpoints, { discover: true });
   const node = view.nodes.get(replicaId);
   if (node && node.role !== 'replica') throw new RemoveRefusedError(`refusing to remove ${replicaId} as a replica: it is a master`);
   return removeNode(pool, replicaId, opts);

@@ -1,32 +1,20 @@
 // Changing the number of replicas per master: attach empty nodes as replicas (MEET, REPLICATE,
 // wait for the replication link) and remove surplus ones, as the planner decides.
-import { mergedView, viewsAgree } from '../check.js';
+import { viewsAgree } from '../check.js';
 import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../endpoint.js';
 import { planReplicas } from '../planner.js';
 import { isUsable } from '../topology.js';
-import type { ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint, NodeReport } from '../types.js';
+import type { ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint } from '../types.js';
 import { removeReplica } from './remove.js';
-import { readClusterMap, waitFor } from './util.js';
+import { isFreshNode, mergedView, readView } from '../view.js';
+import { waitFor } from './util.js';
 
 export interface AttachOptions {
   /** A node already in the cluster to MEET when the new node knows nobody. */
   seed: Endpoint;
   seedBusPort?: number;
   timeoutMs?: number;
-}
-
-/** A node that has never joined a cluster: knows only itself, owns no slot, holds no key. */
-export function isFreshNode(report: NodeReport): boolean {
-  const self = report.nodes.find((v) => v.id === report.myId);
-  return (
-    report.nodes.length === 1 &&
-    report.keys === 0 &&
-    self !== undefined &&
-    self.role === 'master' &&
-    self.slots.length === 0 &&
-    self.openSlots.length === 0
-  );
 }
 
 /**
@@ -87,7 +75,7 @@ export interface EnsureReplicasOptions {
  */
 export async function ensureReplicas(pool: RedisPool, desired: DesiredNode[], opts: EnsureReplicasOptions): Promise<EngineResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const map = await readClusterMap(pool, desired.map((d) => ({ ip: d.ip, port: d.port })));
+  const map = await readView(pool, desired.map((d) => ({ ip: d.ip, port: d.port })), { discover: true });
   const byAddr = new Map(map.reports.map((r) => [endpointKey(r.address), r]));
   const members = map.reports.filter((r) => !isFreshNode(r));
   if (members.length === 0) throw new Error('ensureReplicas: no reachable node is part of a cluster');
