@@ -23,7 +23,7 @@ import { heal } from '../../shared/redis/executor/heal.js';
 import { placeShards } from '../../shared/redis/executor/place.js';
 import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
-import type { ActionStep, NodeToRemove, Step } from './decide.js';
+import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
 import { buildClaim, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 
 /** How long a shard's placement waits for a Pod that has an address but does not answer yet. */
@@ -180,7 +180,7 @@ export async function removeDrained(ctx: ActContext, pass: PassState, step: Extr
   }
 }
 
-export function reshardRequest(ctx: ActContext, mode: 'scale-out' | 'scale-in', masters: number, reason: string): CloudEventV1<unknown> {
+export function reshardRequest(ctx: ActContext, mode: ReshardMode, masters: number, reason: string): CloudEventV1<unknown> {
   const cluster = { namespace: ctx.ref.namespace, name: ctx.ref.name };
   return buildEvent(RESHARD_REQUESTED, { cluster, generation: ctx.generation, mode, masters, reason }, { source: ctx.source }) as CloudEventV1<unknown>;
 }

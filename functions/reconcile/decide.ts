@@ -21,6 +21,7 @@ export interface NodeToRemove {
   master: boolean;
 }
 
+/** The modes of the reshard requests a pass makes. */
 export type ReshardMode = 'scale-out' | 'scale-in';
 
 export type Step =
