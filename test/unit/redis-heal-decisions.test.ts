@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { buildView } from '../../shared/redis/view.js';
-import { decideFailover, pickPromotionCandidate } from '../../shared/redis/executor/failover.js';
-import { findGhosts, findLostShards, planAddressFixes, planSlotRecovery } from '../../shared/redis/executor/heal.js';
-import { chooseNewMaster, ownsNothingByItsOwnWord, slotsOwnedBy } from '../../shared/redis/executor/remove.js';
+import { decideFailover, findOrphanedMasters, pickPromotionCandidate } from '../../shared/redis/planner/failover.js';
+import { findGhosts, findLostShards, lostShardsProblem, planAddressFixes, planSlotRecovery } from '../../shared/redis/planner/heal.js';
+import { chooseNewMaster, ownsNothingByItsOwnWord, slotsOwnedBy } from '../../shared/redis/planner/remove.js';
 import { SLOT_COUNT } from '../../shared/redis/types.js';
 import { A, ALL, B, C, D, E, F, G, desired, edit, healthy, report, type Line } from '../helpers/cluster-reports.js';
 
@@ -163,24 +163,24 @@ describe('findGhosts', () => {
 
   it('forgets a failed id without slots that is no desired node', () => {
     const reports = ALL.map((n) => report(n, edit(healthy(), {}, [ghostLine])));
-    expect(findGhosts(buildView(reports), reports, { unreachable: [], protect: new Set() })).toEqual([G]);
+    expect(findGhosts(buildView(reports), { unreachable: [], protect: new Set() })).toEqual([G]);
   });
 
   it('spares an id at the address of a desired node that is only down, a protected one, one in handshake, one with slots', () => {
     const reports = ALL.map((n) => report(n, edit(healthy(), {}, [ghostLine])));
     const view = buildView(reports);
-    expect(findGhosts(view, reports, { unreachable: [{ ip: '10.0.0.9', port: 7000 }], protect: new Set() })).toEqual([]);
-    expect(findGhosts(view, reports, { unreachable: [], protect: new Set([G]) })).toEqual([]);
+    expect(findGhosts(view, { unreachable: [{ ip: '10.0.0.9', port: 7000 }], protect: new Set() })).toEqual([]);
+    expect(findGhosts(view, { unreachable: [], protect: new Set([G]) })).toEqual([]);
     const shaking = ALL.map((n) => report(n, edit(healthy(), {}, [{ ...ghostLine, flags: 'master,handshake' }])));
-    expect(findGhosts(buildView(shaking), shaking, { unreachable: [], protect: new Set() })).toEqual([]);
+    expect(findGhosts(buildView(shaking), { unreachable: [], protect: new Set() })).toEqual([]);
     // One stale view still gives it a slot at a lower epoch: not forgotten while anyone sees a claim.
     const claiming = ALL.map((n, i) => report(n, edit(healthy(), {}, [i === 0 ? { ...ghostLine, slots: '0' } : ghostLine])));
-    expect(findGhosts(buildView(claiming), claiming, { unreachable: [], protect: new Set() })).toEqual([]);
+    expect(findGhosts(buildView(claiming), { unreachable: [], protect: new Set() })).toEqual([]);
   });
 
   it('never calls a reachable node a ghost, nor one no peer flags', () => {
     const reports = ALL.map((n) => report(n, edit(healthy(), {}, [{ ...ghostLine, flags: 'master' }])));
-    expect(findGhosts(buildView(reports), reports, { unreachable: [], protect: new Set() })).toEqual([]);
+    expect(findGhosts(buildView(reports), { unreachable: [], protect: new Set() })).toEqual([]);
   });
 });
 
@@ -213,5 +213,35 @@ describe('removal: slots a node still owns', () => {
     const before = ALL.map((n) => report(n));
     expect(ownsNothingByItsOwnWord(buildView(before).nodes.get(A)!)).toBe(false);
     expect(ownsNothingByItsOwnWord(buildView(before.slice(1)).nodes.get(A)!)).toBe(false);
+  });
+});
+
+describe('findOrphanedMasters', () => {
+  it('finds a master that is flagged, gone or not answering, while one of its replicas answers', () => {
+    const flagged = buildView([B, C, D, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' } }))));
+    expect(findOrphanedMasters(flagged, []).map((m) => m.id)).toEqual([A]);
+    // Not flagged yet (within the node timeout), but its address did not answer.
+    const silent = buildView([B, C, D, E, F].map((n) => report(n)), [{ ip: '10.0.0.1', port: 7000 }]);
+    expect(findOrphanedMasters(silent, desired(ALL).map((d) => ({ ip: d.ip, port: d.port }))).map((m) => m.id)).toEqual([A]);
+    // Not at any desired address: gone.
+    expect(findOrphanedMasters(buildView([B, C, D, E, F].map((n) => report(n))), desired([B, C]).map((d) => ({ ip: d.ip, port: d.port }))).map((m) => m.id)).toEqual([A]);
+  });
+
+  it('leaves a master that answers, and one whose replicas are all silent too', () => {
+    expect(findOrphanedMasters(buildView(ALL.map((n) => report(n))), [])).toEqual([]);
+    const lines = edit(healthy(), { [A]: { flags: 'master,fail' }, [D]: { flags: 'slave,fail' } });
+    expect(findOrphanedMasters(buildView([B, C, E, F].map((n) => report(n, lines))), [])).toEqual([]);
+  });
+});
+
+describe('lostShardsProblem', () => {
+  it('names every lost slot once, in ranges, and how to re-cover them', () => {
+    const problem = lostShardsProblem([
+      { masterId: A, slots: [{ start: 0, end: 99 }], replicaIds: [D] },
+      { masterId: '', slots: [{ start: 100, end: 199 }, { start: 500, end: 500 }], replicaIds: [] },
+    ]);
+    expect(problem).toMatchObject({ code: 'slots-uncovered', slot: 0 });
+    expect(problem.message).toMatch(/^201 slots \(0-199,500\) have no live master or replica/);
+    expect(problem.message).toMatch(/needs allowDataLoss$/);
   });
 });

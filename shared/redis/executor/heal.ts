@@ -5,15 +5,17 @@
 import { checkCluster } from '../check.js';
 import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../endpoint.js';
-import { compactRanges, countSlots, formatRange, slotsToRanges } from '../topology.js';
-import type { ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint, NodeReport, SlotRange } from '../types.js';
-import { SLOT_COUNT } from '../types.js';
-import { decideFailover, failover, pickPromotionCandidate, replicaOffset } from './failover.js';
+import { decideFailover, findOrphanedMasters, pickPromotionCandidate, replicaOffset } from '../planner/failover.js';
+import { findGhosts, findLostShards, lostShardsProblem, planAddressFixes, planSlotRecovery, type LostShard } from '../planner/heal.js';
+import { chooseNewMaster } from '../planner/remove.js';
+import { countSlots, formatRange } from '../topology.js';
+import { SLOT_COUNT, type ClusterProblem, type DesiredNode, type EngineAction, type EngineResult, type Endpoint } from '../types.js';
+import { endpointOf, isFreshNode, isGone, liveReplicasOf, memberReports, openSlotsOf, readView, type ClusterView, type ViewNode } from '../view.js';
+import { failover } from './failover.js';
 import { resumeOpenSlots } from './migrate.js';
-import { chooseNewMaster, forgetEverywhere, reparent } from './remove.js';
+import { forgetEverywhere, reparent } from './remove.js';
 import { ensureReplicas } from './replicas.js';
 import { errorMessage, sleep, waitFor } from './util.js';
-import { buildView, endpointOf, isDown, isFreshNode, isGone, mastersWithSlots, memberReports, readView, replicasOfNode, type ClusterView } from '../view.js';
 
 export interface HealOptions {
   /** Re-cover slots whose master and every replica are gone, empty. Loses their keys. */
@@ -38,148 +40,21 @@ export interface HealOptions {
   settleMs?: number;
 }
 
-// ---- pure decisions -------------------------------------------------------------------------
+/** What one healing step did and what it left. */
+type StepOutcome = Pick<EngineResult, 'actions' | 'problems'>;
 
-export interface MeetStep {
-  /** The node that sends CLUSTER MEET. */
-  from: Endpoint;
-  fromId: string;
-  /** The node it must (re)meet, at its current address. */
-  to: { ip: string; port: number; busPort: number };
-  toId: string;
-  reason: string;
-}
+const NOTHING: StepOutcome = { actions: [], problems: [] };
 
-/**
- * MEETs that fix addresses: for every reachable desired node that is part of the cluster, each other
- * member that lists it at another address, as fail/noaddr, or not at all must meet it at its current
- * address; a node that advertises a stale address for itself is met by one member (an incoming MEET
- * is what makes a node re-learn its own ip). When every node moved, this is every pair.
- */
-export function planAddressFixes(reports: NodeReport[], desired: DesiredNode[]): MeetStep[] {
-  const byAddr = new Map(reports.map((r) => [endpointKey(r.address), r]));
-  const members = reports.filter((r) => !isFreshNode(r));
-  const steps: MeetStep[] = [];
-  for (const d of desired) {
-    const target = byAddr.get(endpointKey(d));
-    if (!target || isFreshNode(target)) continue;
-    const to = { ip: d.ip, port: d.port, busPort: d.busPort };
-    let met = false;
-    for (const r of members) {
-      if (r.myId === target.myId) continue;
-      const line = r.nodes.find((v) => v.id === target.myId);
-      let reason: string | undefined;
-      if (!line) reason = 'does not know it';
-      else if (line.flags.includes('handshake')) continue;
-      else if (line.ip !== d.ip || line.port !== d.port) reason = `lists it at ${line.ip || '?'}:${line.port}`;
-      else if (line.flags.includes('noaddr')) reason = 'lists it as noaddr';
-      else if (line.flags.includes('fail')) reason = 'lists it as failed';
-      if (reason) {
-        steps.push({ from: r.address, fromId: r.myId, to, toId: target.myId, reason });
-        met = true;
-      }
-    }
-    const self = target.nodes.find((v) => v.id === target.myId);
-    const helper = members.find((r) => r.myId !== target.myId);
-    if (!met && self && self.ip && self.ip !== d.ip && helper) {
-      steps.push({ from: helper.address, fromId: helper.myId, to, toId: target.myId, reason: `it advertises itself at ${self.ip}` });
-    }
-  }
-  return steps;
-}
-
-export interface LostShard {
-  masterId: string;
-  slots: SlotRange[];
-  /** Its replicas, all unreachable. */
-  replicaIds: string[];
-}
-
-/**
- * Shards that are gone: a master the cluster marked `fail`, that the operator cannot reach, and no
- * reachable replica of it. Slots nobody claims are reported with masterId ''.
- */
-export function findLostShards(view: ClusterView): LostShard[] {
-  const lost: LostShard[] = [];
-  for (const m of mastersWithSlots(view)) {
-    // Flagged fail, or provably gone though never flagged: every peer says noaddr because a fresh
-    // node answers at its address. Not merely absent from the desired addresses: a Pod coming back
-    // at a new IP is not lost, and losing it would re-cover slots that still have their keys.
-    if (m.report || (m.failBy === 0 && !isGone(m))) continue;
-    const replicas = replicasOfNode(view, m.id);
-    if (replicas.some((r) => r.report)) continue;
-    lost.push({ masterId: m.id, slots: m.slots, replicaIds: replicas.map((r) => r.id) });
-  }
-  const unclaimed: number[] = [];
-  view.owners.forEach((o, s) => {
-    if (o === undefined) unclaimed.push(s);
-  });
-  if (unclaimed.length) lost.push({ masterId: '', slots: slotsToRanges(unclaimed), replicaIds: [] });
-  return lost;
-}
-
-/**
- * Who takes which uncovered slots: each uncovered run goes to the masters owning the adjacent
- * ranges (split in the middle when the left and right neighbours differ), so ranges stay contiguous.
- */
-export function planSlotRecovery(owners: (string | undefined)[], uncovered: Set<string>): { masterId: string; ranges: SlotRange[] }[] {
-  const live = owners.map((o) => (o !== undefined && !uncovered.has(o) ? o : undefined));
-  if (live.every((o) => o === undefined)) throw new Error('no live master owns any slot; cannot re-cover slots');
-  const assigned = new Map<string, SlotRange[]>();
-  const give = (id: string, start: number, end: number) => {
-    if (start > end) return;
-    let list = assigned.get(id);
-    if (!list) assigned.set(id, (list = []));
-    list.push({ start, end });
-  };
-  for (let s = 0; s < SLOT_COUNT; s++) {
-    if (live[s] !== undefined) continue;
-    let e = s;
-    while (e + 1 < SLOT_COUNT && live[e + 1] === undefined) e++;
-    const left = s > 0 ? live[s - 1] : undefined;
-    const right = e + 1 < SLOT_COUNT ? live[e + 1] : undefined;
-    if (left && right && left !== right) {
-      const mid = Math.floor((s + e) / 2);
-      give(left, s, mid);
-      give(right, mid + 1, e);
-    } else {
-      give((left ?? right)!, s, e);
-    }
-    s = e;
-  }
-  return [...assigned].map(([masterId, ranges]) => ({ masterId, ranges: compactRanges(ranges) })).sort((a, b) => a.masterId.localeCompare(b.masterId));
-}
-
-/**
- * Ids to FORGET: known to the cluster, not a reachable desired node, flagged fail or noaddr by its
- * peers, owning no slot in anyone's view, not at the address of a desired node that is only down
- * (it may come back), not in handshake, and not protected (members of a lost shard kept for a human).
- */
-export function findGhosts(view: ClusterView, reports: NodeReport[], opts: { unreachable: Endpoint[]; protect: Set<string> }): string[] {
-  const down = new Set(opts.unreachable.map(endpointKey));
-  const ghosts: string[] = [];
-  for (const n of view.nodes.values()) {
-    if (n.report || opts.protect.has(n.id)) continue;
-    if (n.handshakeBy > 0 || (n.failBy === 0 && n.noaddrBy === 0)) continue;
-    if (n.slots.length > 0) continue;
-    if (reports.some((r) => r.nodes.some((v) => v.id === n.id && v.slots.length > 0))) continue;
-    const seenAt = new Set(reports.flatMap((r) => r.nodes.filter((v) => v.id === n.id).map((v) => `${v.ip}:${v.port}`)));
-    if ([...seenAt].some((a) => down.has(a))) continue;
-    ghosts.push(n.id);
-  }
-  return ghosts.sort();
-}
-
-// ---- I/O ------------------------------------------------------------------------------------
+const endpointsOf = (desired: DesiredNode[]): Endpoint[] => desired.map((d) => ({ ip: d.ip, port: d.port }));
 
 function readState(pool: RedisPool, desired: DesiredNode[]): Promise<ClusterView> {
-  return readView(pool, desired.map((d) => ({ ip: d.ip, port: d.port })));
+  return readView(pool, endpointsOf(desired));
 }
 
-function domainsById(state: ClusterView, desired: DesiredNode[]): Record<string, string> {
+function domainsById(view: ClusterView, desired: DesiredNode[]): Record<string, string> {
   const byAddr = new Map(desired.map((d) => [endpointKey(d), d.domain]));
   const out: Record<string, string> = {};
-  for (const r of state.reports) {
+  for (const r of view.reports) {
     const domain = byAddr.get(endpointKey(r.address));
     if (domain !== undefined) out[r.myId] = domain;
   }
@@ -196,13 +71,14 @@ async function nodeTimeoutMs(pool: RedisPool, at: Endpoint | undefined): Promise
   }
 }
 
-async function fixAddresses(pool: RedisPool, desired: DesiredNode[], timeoutMs: number, actions: EngineAction[]): Promise<void> {
+/** Sends the MEETs planAddressFixes asks for (each pair at most every 3 s) until none is left. */
+async function fixAddresses(pool: RedisPool, desired: DesiredNode[], timeoutMs: number): Promise<EngineAction[]> {
+  const actions: EngineAction[] = [];
   const lastSent = new Map<string, number>();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const state = await readState(pool, desired);
-    const steps = planAddressFixes(state.reports, desired);
-    if (steps.length === 0 || Date.now() > deadline) return;
+    const steps = planAddressFixes((await readState(pool, desired)).reports, desired);
+    if (steps.length === 0 || Date.now() > deadline) return actions;
     const due = steps.filter((s) => Date.now() - (lastSent.get(`${s.fromId}>${s.toId}`) ?? 0) > 3000);
     await Promise.allSettled(
       due.map(async (s) => {
@@ -220,6 +96,15 @@ async function fixAddresses(pool: RedisPool, desired: DesiredNode[], timeoutMs: 
   }
 }
 
+/** Moved masters that were marked fail clear the flag once they answer again; waits for that, bounded. */
+async function waitReMetHealthy(pool: RedisPool, desired: DesiredNode[], timeoutMs: number): Promise<void> {
+  await waitFor('the re-met nodes to be seen healthy', timeoutMs, async () => {
+    const view = await readState(pool, desired);
+    const failing = [...view.nodes.values()].some((n) => n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0));
+    return failing ? undefined : true;
+  }, 250).catch(() => undefined);
+}
+
 /** Waits for the cluster's own failover of `masterId`; returns the promoted replica's id. */
 async function waitForAutomaticFailover(pool: RedisPool, replicas: Endpoint[], masterId: string, timeoutMs: number): Promise<string | undefined> {
   try {
@@ -233,70 +118,66 @@ async function waitForAutomaticFailover(pool: RedisPool, replicas: Endpoint[], m
   }
 }
 
-async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], state: ClusterView, opts: HealOptions, actions: EngineAction[], problems: ClusterProblem[]): Promise<void> {
-  const endpoints = desired.map((d) => ({ ip: d.ip, port: d.port }));
-  // A master the operator cannot reach may not be flagged yet (node timeout): wait for the cluster.
-  const unreachable = new Set(state.unreachable.map(endpointKey));
-  const orphaned = mastersWithSlots(state).filter(
-    (m) =>
-      (isDown(m) || isGone(m, endpoints) || (!m.report && unreachable.has(endpointKey(m)))) &&
-      replicasOfNode(state, m.id).some((r) => r.report),
-  );
-  if (orphaned.length === 0) return;
-  const waitMs = opts.autoFailoverWaitMs ?? 2 * (await nodeTimeoutMs(pool, memberReports(state)[0]?.address)) + 2000;
-  await Promise.all(
-    orphaned.map(async (m) => {
-      let mode = decideFailover(state, m.id, endpoints);
-      let replicas = replicasOfNode(state, m.id).filter((r) => r.report);
-      // A gone master is never flagged fail, so the cluster will not fail it over by itself.
-      if (mode !== 'takeover' && !isGone(m, endpoints)) {
-        const promoted = await waitForAutomaticFailover(pool, replicas.map(endpointOf), m.id, waitMs);
-        if (promoted) {
-          actions.push({ kind: 'failover', nodeId: promoted, slots: m.slots, message: `the cluster promoted replica ${promoted} in place of failed master ${m.id}` });
-          return;
-        }
-        const now = await readState(pool, desired);
-        mode = decideFailover(now, m.id, endpoints);
-        replicas = replicasOfNode(now, m.id).filter((r) => r.report);
-        if (mode === 'graceful') return; // the master is back
-        if (mode === 'wait') {
-          problems.push({ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is unreachable but the cluster has not marked it failed yet` });
-          return;
-        }
-      }
-      const candidate = pickPromotionCandidate(replicas.map((r) => ({ id: r.id, offset: replicaOffset(r.report!), nofailover: r.nofailover })));
-      if (!candidate) {
-        problems.push({ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and none of its replicas may be promoted` });
-        return;
-      }
-      const target = replicas.find((r) => r.id === candidate.id)!;
-      try {
-        // Only members confirm: a fresh node at a dead master's address knows nobody yet.
-        const confirmOn = memberReports(await readState(pool, desired)).map((r) => r.address);
-        actions.push(await failover(pool, endpointOf(target), { mode: mode as 'force' | 'takeover', confirmOn, timeoutMs: opts.stepTimeoutMs ?? 20_000 }));
-      } catch (err) {
-        // Another promotion (e.g. one that restored the masters' majority) may have let the cluster
-        // elect this replica meanwhile: that is the outcome we wanted.
-        const now = await pool.readReport(endpointOf(target)).catch(() => undefined);
-        const self = now?.nodes.find((v) => v.id === now.myId);
-        if (self?.role !== 'master' || self.slots.length === 0) {
-          problems.push({ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and promoting ${target.id} failed: ${errorMessage(err)}` });
-          return;
-        }
-        actions.push({ kind: 'failover', nodeId: target.id, slots: self.slots, message: `the cluster promoted replica ${target.id} in place of failed master ${m.id}` });
-      }
-    }),
-  );
+/** FORCE or TAKEOVER on the best replica of a down master. */
+async function promoteReplica(pool: RedisPool, desired: DesiredNode[], m: ViewNode, replicas: ViewNode[], mode: 'force' | 'takeover', timeoutMs: number): Promise<StepOutcome> {
+  const candidate = pickPromotionCandidate(replicas.map((r) => ({ id: r.id, offset: replicaOffset(r.report!), nofailover: r.nofailover })));
+  if (!candidate) {
+    return { actions: [], problems: [{ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and none of its replicas may be promoted` }] };
+  }
+  const target = replicas.find((r) => r.id === candidate.id)!;
+  try {
+    // Only members confirm: a fresh node at a dead master's address knows nobody yet.
+    const confirmOn = memberReports(await readState(pool, desired)).map((r) => r.address);
+    return { actions: [await failover(pool, endpointOf(target), { mode, confirmOn, timeoutMs })], problems: [] };
+  } catch (err) {
+    // Another promotion (e.g. one that restored the masters' majority) may have let the cluster
+    // elect this replica meanwhile: that is the outcome we wanted.
+    const now = await pool.readReport(endpointOf(target)).catch(() => undefined);
+    const self = now?.nodes.find((v) => v.id === now.myId);
+    if (self?.role !== 'master' || self.slots.length === 0) {
+      return { actions: [], problems: [{ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and promoting ${target.id} failed: ${errorMessage(err)}` }] };
+    }
+    return { actions: [{ kind: 'failover', nodeId: target.id, slots: self.slots, message: `the cluster promoted replica ${target.id} in place of failed master ${m.id}` }], problems: [] };
+  }
 }
 
-async function recoverLostSlots(pool: RedisPool, state: ClusterView, lost: LostShard[], timeoutMs: number, actions: EngineAction[]): Promise<void> {
-  const live = memberReports(state).map((r) => r.address);
+/** One down master with a live replica: let the cluster fail it over, or do it. */
+async function promoteOrphan(pool: RedisPool, desired: DesiredNode[], view: ClusterView, m: ViewNode, waitMs: number, stepTimeoutMs: number): Promise<StepOutcome> {
+  const endpoints = endpointsOf(desired);
+  let mode = decideFailover(view, m.id, endpoints);
+  let replicas = liveReplicasOf(view, m.id);
+  // A gone master is never flagged fail, so the cluster will not fail it over by itself.
+  if (mode !== 'takeover' && !isGone(m, endpoints)) {
+    const promoted = await waitForAutomaticFailover(pool, replicas.map(endpointOf), m.id, waitMs);
+    if (promoted) {
+      return { actions: [{ kind: 'failover', nodeId: promoted, slots: m.slots, message: `the cluster promoted replica ${promoted} in place of failed master ${m.id}` }], problems: [] };
+    }
+    const now = await readState(pool, desired);
+    mode = decideFailover(now, m.id, endpoints);
+    replicas = liveReplicasOf(now, m.id);
+    if (mode === 'graceful') return NOTHING; // the master is back
+    if (mode === 'wait') {
+      return { actions: [], problems: [{ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is unreachable but the cluster has not marked it failed yet` }] };
+    }
+  }
+  return promoteReplica(pool, desired, m, replicas, mode as 'force' | 'takeover', stepTimeoutMs);
+}
+
+async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], view: ClusterView, opts: HealOptions): Promise<StepOutcome> {
+  const orphaned = findOrphanedMasters(view, endpointsOf(desired));
+  if (orphaned.length === 0) return NOTHING;
+  const waitMs = opts.autoFailoverWaitMs ?? 2 * (await nodeTimeoutMs(pool, memberReports(view)[0]?.address)) + 2000;
+  const outcomes = await Promise.all(orphaned.map((m) => promoteOrphan(pool, desired, view, m, waitMs, opts.stepTimeoutMs ?? 20_000)));
+  return { actions: outcomes.flatMap((o) => o.actions), problems: outcomes.flatMap((o) => o.problems) };
+}
+
+async function recoverLostSlots(pool: RedisPool, view: ClusterView, lost: LostShard[], timeoutMs: number): Promise<EngineAction[]> {
+  const live = memberReports(view).map((r) => r.address);
   const gone = lost.filter((l) => l.masterId !== '');
   // Forgetting the dead master unassigns its slots on every node, so a live master may claim them.
-  await Promise.all(gone.flatMap((l) => [l.masterId, ...l.replicaIds]).map((id) => forgetEverywhere(pool, id, live, timeoutMs).then((a) => actions.push(a))));
-  const after = buildView((await pool.readAll(live)).reports);
-  const plan = planSlotRecovery(after.owners, new Set(gone.map((l) => l.masterId)));
-  for (const { masterId, ranges } of plan) {
+  const actions = await Promise.all(gone.flatMap((l) => [l.masterId, ...l.replicaIds]).map((id) => forgetEverywhere(pool, id, live, timeoutMs)));
+  const after = await readView(pool, live);
+  for (const { masterId, ranges } of planSlotRecovery(after.owners, new Set(gone.map((l) => l.masterId)))) {
     const node = after.nodes.get(masterId);
     if (!node?.report) throw new Error(`master ${masterId} chosen to re-cover slots is not reachable`);
     const ep = node.report.address;
@@ -315,6 +196,41 @@ async function recoverLostSlots(pool: RedisPool, state: ClusterView, lost: LostS
     const ok = reports.every((r) => r.nodes.filter((v) => v.role === 'master').reduce((n, v) => n + countSlots(v.slots), 0) === SLOT_COUNT);
     return ok ? true : undefined;
   }, 200);
+  return actions;
+}
+
+/**
+ * Shards that are entirely gone: their slots are re-covered empty only when data loss is allowed;
+ * otherwise their nodes are protected from FORGET (kept for a human) and the loss is reported.
+ */
+async function handleLostShards(pool: RedisPool, view: ClusterView, allowDataLoss: boolean, timeoutMs: number): Promise<StepOutcome & { protect: Set<string> }> {
+  const lost = findLostShards(view);
+  const protect = new Set<string>();
+  if (lost.length === 0) return { ...NOTHING, protect };
+  if (allowDataLoss) return { actions: await recoverLostSlots(pool, view, lost, timeoutMs), problems: [], protect };
+  for (const l of lost) for (const id of [l.masterId, ...l.replicaIds]) if (id) protect.add(id);
+  return { actions: [], problems: [lostShardsProblem(lost)], protect };
+}
+
+/** FORGETs ghosts on every member in parallel, within the 60 s ban. */
+async function forgetGhosts(pool: RedisPool, desired: DesiredNode[], view: ClusterView, protect: Set<string>, timeoutMs: number): Promise<StepOutcome> {
+  const ghosts = findGhosts(view, { unreachable: view.unreachable, protect });
+  const live = memberReports(view).map((r) => r.address);
+  const actions: EngineAction[] = [];
+  const problems: ClusterProblem[] = [];
+  // A node refuses to forget its own master: live replicas of a ghost move to another master first.
+  for (const id of ghosts) {
+    for (const r of liveReplicasOf(view, id)) {
+      const to = chooseNewMaster(view, r.id, new Set(ghosts), domainsById(view, desired));
+      if (to) actions.push(await reparent(pool, r, to, timeoutMs));
+    }
+  }
+  const forgotten = await Promise.allSettled(ghosts.map((id) => forgetEverywhere(pool, id, live, timeoutMs)));
+  forgotten.forEach((r, i) => {
+    if (r.status === 'fulfilled') actions.push(r.value);
+    else problems.push({ code: 'ghost-node', nodeId: ghosts[i], message: `could not forget ${ghosts[i]}: ${String(r.reason)}` });
+  });
+  return { actions, problems };
 }
 
 function validateHealInput(desired: DesiredNode[], opts: HealOptions): void {
@@ -333,18 +249,18 @@ function validateHealInput(desired: DesiredNode[], opts: HealOptions): void {
 const TRANSIENT = new Set<ClusterProblem['code']>(['state-not-ok', 'node-failing', 'handshake', 'replica-not-synced', 'views-disagree', 'address-mismatch']);
 
 async function finalCheck(pool: RedisPool, desired: DesiredNode[], opts: HealOptions): Promise<{ problems: ClusterProblem[]; unreached: Set<string> }> {
-  const state = await readState(pool, desired);
+  const view = await readState(pool, desired);
   const cluster = desired.filter((d) => {
-    const r = state.reports.find((x) => endpointKey(x.address) === endpointKey(d));
+    const r = view.reports.find((x) => endpointKey(x.address) === endpointKey(d));
     return !r || !isFreshNode(r);
   });
-  const problems = checkCluster(memberReports(state), {
+  const problems = checkCluster(memberReports(view), {
     nodes: cluster,
-    unreachable: state.unreachable,
+    unreachable: view.unreachable,
     ...(opts.replicasPerMaster !== undefined ? { replicasPerMaster: opts.replicasPerMaster } : {}),
     ...(opts.masters !== undefined ? { masters: opts.masters } : {}),
   });
-  const unreached = new Set([...state.nodes.values()].filter((n) => !n.report).map((n) => n.id));
+  const unreached = new Set([...view.nodes.values()].filter((n) => !n.report).map((n) => n.id));
   return { problems, unreached };
 }
 
@@ -370,87 +286,37 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   const stepTimeoutMs = opts.stepTimeoutMs ?? 20_000;
   const actions: EngineAction[] = [];
   const problems: ClusterProblem[] = [];
-  const endpoints = desired.map((d) => ({ ip: d.ip, port: d.port }));
+  // True when the step changed the cluster, so the view must be read again.
+  const record = (o: StepOutcome): boolean => {
+    actions.push(...o.actions);
+    problems.push(...o.problems);
+    return o.actions.length > 0;
+  };
 
   // 1. Addresses first: until nodes can reach each other, nothing else they report is reliable.
-  await fixAddresses(pool, desired, stepTimeoutMs, actions);
-  if (actions.length > 0) {
-    // Moved masters that were marked fail clear the flag once they answer again.
-    await waitFor('the re-met nodes to be seen healthy', stepTimeoutMs, async () => {
-      const s = await readState(pool, desired);
-      const failing = [...s.nodes.values()].some((n) => n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0));
-      return failing ? undefined : true;
-    }, 250).catch(() => undefined);
-  }
-  let state = await readState(pool, desired);
-  if (memberReports(state).length === 0) {
+  if (record({ actions: await fixAddresses(pool, desired, stepTimeoutMs), problems: [] })) await waitReMetHealthy(pool, desired, stepTimeoutMs);
+  let view = await readState(pool, desired);
+  if (memberReports(view).length === 0) {
     const problem: ClusterProblem =
-      state.reports.length === 0
+      view.reports.length === 0
         ? { code: 'unreachable', message: 'no desired node answered' }
         : { code: 'state-not-ok', message: 'the desired nodes have not formed a cluster yet; healing starts once it is created' };
     return { actions, problems: [problem], done: false };
   }
-
   // 2. Masters that are down but have a live replica: let the cluster fail over, or do it.
-  const before = actions.length;
-  await promoteOrphans(pool, desired, state, opts, actions, problems);
-  if (actions.length > before) state = await readState(pool, desired);
-
-  // 3. Shards that are entirely gone: re-cover their slots empty only when data loss is allowed.
-  const lost = findLostShards(state);
-  const protect = new Set<string>();
-  if (lost.length > 0) {
-    const total = lost.reduce((n, l) => n + countSlots(l.slots), 0);
-    const ranges = compactRanges(lost.flatMap((l) => l.slots)).map(formatRange).join(',');
-    if (opts.allowDataLoss) {
-      await recoverLostSlots(pool, state, lost, stepTimeoutMs, actions);
-      state = await readState(pool, desired);
-    } else {
-      for (const l of lost) for (const id of [l.masterId, ...l.replicaIds]) if (id) protect.add(id);
-      problems.push({
-        code: 'slots-uncovered',
-        slot: lost[0]!.slots[0]?.start,
-        message: `${total} slots (${ranges}) have no live master or replica; their data is lost unless the nodes come back. Re-covering them empty needs allowDataLoss`,
-      });
-    }
-  }
-
-  // 4. Ghosts: FORGET on every member in parallel, within the 60 s ban.
-  const ghosts = findGhosts(state, state.reports, { unreachable: state.unreachable, protect });
-  const live = memberReports(state).map((r) => r.address);
-  // A node refuses to forget its own master: live replicas of a ghost move to another master first.
-  for (const id of ghosts) {
-    for (const r of replicasOfNode(state, id).filter((x) => x.report)) {
-      const to = chooseNewMaster(state, r.id, new Set(ghosts), domainsById(state, desired));
-      if (to) actions.push(await reparent(pool, r, to, stepTimeoutMs));
-    }
-  }
-  const forgotten = await Promise.allSettled(ghosts.map((id) => forgetEverywhere(pool, id, live, stepTimeoutMs)));
-  forgotten.forEach((r, i) => {
-    if (r.status === 'fulfilled') actions.push(r.value);
-    else problems.push({ code: 'ghost-node', nodeId: ghosts[i], message: `could not forget ${ghosts[i]}: ${String(r.reason)}` });
-  });
-
+  if (record(await promoteOrphans(pool, desired, view, opts))) view = await readState(pool, desired);
+  // 3. Shards that are entirely gone.
+  const lost = await handleLostShards(pool, view, opts.allowDataLoss ?? false, stepTimeoutMs);
+  if (record(lost)) view = await readState(pool, desired);
+  // 4. Ghosts.
+  if (record(await forgetGhosts(pool, desired, view, lost.protect, stepTimeoutMs))) view = await readState(pool, desired);
   // 5. Open slots: roll forward from the nodes' own flags.
-  state = await readState(pool, desired);
-  if (state.reports.some((r) => r.nodes.some((v) => v.id === r.myId && v.openSlots.length > 0))) {
-    const resumed = await resumeOpenSlots(pool, endpoints);
-    actions.push(...resumed.actions);
-    problems.push(...resumed.problems);
-  }
-
+  if (openSlotsOf(view).length > 0) record(await resumeOpenSlots(pool, endpointsOf(desired)));
   // 6. Missing replicas, from fresh desired nodes.
-  if (opts.replicasPerMaster !== undefined && state.reports.some(isFreshNode)) {
-    const r = await ensureReplicas(pool, desired, {
-      replicasPerMaster: opts.replicasPerMaster,
-      removeSurplus: false,
-      timeoutMs: stepTimeoutMs * 3,
-      ...(opts.replicaCandidates ? { candidates: opts.replicaCandidates } : {}),
-    });
-    actions.push(...r.actions);
-    problems.push(...r.problems);
+  if (opts.replicasPerMaster !== undefined && view.reports.some(isFreshNode)) {
+    const candidates = opts.replicaCandidates ? { candidates: opts.replicaCandidates } : {};
+    record(await ensureReplicas(pool, desired, { replicasPerMaster: opts.replicasPerMaster, removeSurplus: false, timeoutMs: stepTimeoutMs * 3, ...candidates }));
   }
-
   // 7. What is left, by the full health check. Problems that only need gossip time (a node that just
   // rejoined stays cluster_state:fail for a moment) are waited out, briefly; anything else is reported.
   const lostSlots = problems.some((p) => p.code === 'slots-uncovered');
