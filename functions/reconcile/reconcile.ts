@@ -226,8 +226,8 @@ async function round(r: Rounds, n: number): Promise<RoundOutcome> {
     const step = decide({ ...o, pass: memory() });
     if (step.kind === 'busy') return { answer: { kind: 'busy' } };
     if ((step.kind === 'blocked' || step.kind === 'leave-to-reshard') && step.blocker && n === 0) await ctx.record('Warning', step.blocker.reason, step.blocker.message);
-    // Nor does it write the status: the reshard function reports progress, and slot ranges that
-    // change with every move would make each write trigger the next pass.
+    // Left to the reshard, the pass writes no status: the reshard function reports progress, and
+    // slot ranges that change with every move would make each write trigger the next pass.
     if (step.kind === 'leave-to-reshard') return { answer: { kind: 'done', ...(r.writer.stored?.phase ? { phase: r.writer.stored.phase } : {}) } };
     if (endsRound(step)) return { o: o as Observation & { cluster: ClusterPicture }, step, taken, work };
     const outcome = await act(ctx, pass, step, work);
