@@ -6,7 +6,7 @@ import { RESHARD_PROGRESSED, RESHARD_REQUESTED } from '../../shared/events/catal
 import type { TypedEvent } from '../../shared/events/codec.js';
 import { createEventRecorder, errorMessage, Kube } from '../../shared/kube/index.js';
 import { ack, reply, retry, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
-import type { MigrateOptions } from '../../shared/redis/executor/migrate.js';
+import type { MigrateOptions } from '../../shared/redis/executor/migrate/context.js';
 import { DEFAULT_SETTINGS, runReshardChunk, type ReshardSettings } from './reshard.js';
 
 export interface ReshardOptions {

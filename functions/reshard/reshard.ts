@@ -30,7 +30,9 @@ import {
 } from '../../shared/kube/index.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
-import { migrateSlots, resumeOpenSlots, type MigrateOptions } from '../../shared/redis/executor/migrate.js';
+import type { MigrateOptions } from '../../shared/redis/executor/migrate/context.js';
+import { resumeOpenSlots } from '../../shared/redis/executor/migrate/open-slots.js';
+import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { sleep } from '../../shared/redis/executor/util.js';
 import { endpointOf, liveMasters, readView, type ClusterView } from '../../shared/redis/view.js';
 import { planChunk } from '../../shared/redis/planner.js';

@@ -123,49 +123,46 @@ function rangesText(slots: number[]): string {
     .join(',');
 }
 
-/** Runs every check of the health verification and returns all problems found. */
-export function checkCluster(reports: NodeReport[], expect: CheckExpectations = {}): ClusterProblem[] {
-  const problems: ClusterProblem[] = [];
-  const desired = expect.nodes;
-  const desiredByAddr = new Map((desired ?? []).map((d) => [endpointKey(d), d]));
-  const reportByAddr = new Map(reports.map((r) => [endpointKey(r.address), r]));
+/** What every check reads: the reports, the expectations and lookups built once. */
+interface CheckInput {
+  reports: NodeReport[];
+  expect: CheckExpectations;
+  desiredByAddr: Map<string, DesiredNode>;
+  reportByAddr: Map<string, NodeReport>;
+  /** Desired nodes (and those the caller names) that did not answer, by address. */
+  unreachable: Map<string, Endpoint>;
+  /** One line per node, as the merged view speaks for it. */
+  lines: ClusterNodeView[];
+}
 
-  // Reachability.
-  const unreachable = new Map<string, Endpoint>();
-  for (const e of expect.unreachable ?? []) unreachable.set(endpointKey(e), e);
-  for (const d of desired ?? []) if (!reportByAddr.has(endpointKey(d))) unreachable.set(endpointKey(d), d);
+function reachabilityProblems(c: CheckInput): ClusterProblem[] {
   // The id the others still list at an address, so callers can tell which node went silent.
   const idAt = new Map<string, string>();
-  if (unreachable.size > 0) {
-    for (const r of reports) for (const n of r.nodes) if (!idAt.has(endpointKey(n))) idAt.set(endpointKey(n), n.id);
+  if (c.unreachable.size > 0) {
+    for (const r of c.reports) for (const n of r.nodes) if (!idAt.has(endpointKey(n))) idAt.set(endpointKey(n), n.id);
   }
-  for (const [key] of unreachable) {
-    const name = desiredByAddr.get(key)?.name;
+  return [...c.unreachable.keys()].map((key) => {
+    const name = c.desiredByAddr.get(key)?.name;
     const known = idAt.get(key);
-    problems.push({
+    return {
       code: 'unreachable',
       ...(known ? { nodeId: known } : {}),
       message: `node ${name ? `${name} (${key})` : key}${known ? ` ${known}` : ''} did not answer`,
-    });
-  }
-  if (reports.length === 0) return problems;
+    };
+  });
+}
 
-  // cluster_state on every node.
-  for (const r of reports) {
-    if (r.clusterState !== 'ok') {
-      problems.push({ code: 'state-not-ok', nodeId: r.myId, message: `${r.myId} reports cluster_state:${r.clusterState}` });
-    }
-  }
+function stateProblems(c: CheckInput): ClusterProblem[] {
+  return c.reports
+    .filter((r) => r.clusterState !== 'ok')
+    .map((r) => ({ code: 'state-not-ok', nodeId: r.myId, message: `${r.myId} reports cluster_state:${r.clusterState}` }));
+}
 
-  // Agreement between views.
-  for (const d of viewDifferences(reports)) problems.push({ code: 'views-disagree', message: d });
-
-  const view = mergedView(reports);
-  const byId = new Map(view.map((n) => [n.id, n]));
-
-  // Coverage and overlap, from each master's own claim (a master that did not answer: as others see it).
+/** Coverage and overlap, from each master's own claim (a master that did not answer: as others see it). */
+function coverageProblems(c: CheckInput): ClusterProblem[] {
+  const problems: ClusterProblem[] = [];
   const claims: string[][] = Array.from({ length: SLOT_COUNT }, () => []);
-  for (const m of mastersOf(view)) {
+  for (const m of mastersOf(c.lines)) {
     for (const r of m.slots) for (let s = r.start; s <= r.end && s < SLOT_COUNT; s++) claims[s]!.push(m.id);
   }
   const uncovered: number[] = [];
@@ -189,10 +186,14 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
   for (const [owners, slots] of overlaps) {
     problems.push({ code: 'slots-overlap', slot: slots[0], message: `slots ${rangesText(slots)} are claimed by ${owners}` });
   }
+  return problems;
+}
 
-  // Open slots, as each node says of itself.
-  const allowed = new Set(expect.allowedOpenSlots ?? []);
-  for (const r of reports) {
+/** Open slots, as each node says of itself. */
+function openSlotProblems(c: CheckInput): ClusterProblem[] {
+  const allowed = new Set(c.expect.allowedOpenSlots ?? []);
+  const problems: ClusterProblem[] = [];
+  for (const r of c.reports) {
     const self = r.nodes.find((n) => n.id === r.myId);
     for (const o of self?.openSlots ?? []) {
       if (allowed.has(o.slot)) continue;
@@ -200,23 +201,26 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
       problems.push({ code: 'open-slot', nodeId: r.myId, slot: o.slot, message: `slot ${o.slot} is open on ${r.myId}: ${dir}` });
     }
   }
+  return problems;
+}
 
-  // Config epochs unique among masters (a fresh empty master at epoch 0 has nothing to collide over).
+/** Config epochs unique among masters (a fresh empty master at epoch 0 has nothing to collide over). */
+function epochProblems(c: CheckInput): ClusterProblem[] {
   const byEpoch = new Map<number, string[]>();
-  for (const m of mastersOf(view)) {
+  for (const m of mastersOf(c.lines)) {
     if (m.configEpoch === 0 && m.slots.length === 0) continue;
     byEpoch.set(m.configEpoch, [...(byEpoch.get(m.configEpoch) ?? []), m.id]);
   }
-  for (const [epoch, ids] of byEpoch) {
-    if (ids.length > 1) {
-      problems.push({ code: 'epoch-collision', nodeId: ids[0], message: `masters ${ids.join(', ')} share config epoch ${epoch}` });
-    }
-  }
+  return [...byEpoch]
+    .filter(([, ids]) => ids.length > 1)
+    .map(([epoch, ids]) => ({ code: 'epoch-collision', nodeId: ids[0], message: `masters ${ids.join(', ')} share config epoch ${epoch}` }));
+}
 
-  // Failing flags and broken links, one problem per node with every observer that sees it.
+/** Failing flags and broken links, one problem per node with every observer that sees it. */
+function failingProblems(c: CheckInput): ClusterProblem[] {
   const failing = new Map<string, { flags: Set<string>; observers: Set<string> }>();
   const handshakes = new Map<string, Set<string>>();
-  for (const r of reports) {
+  for (const r of c.reports) {
     for (const n of r.nodes) {
       // Most lines are healthy: only flagged or disconnected ones are looked at closely.
       if (n.linkState === 'connected' && n.flags.every((f) => f === 'myself' || f === 'master' || f === 'slave')) continue;
@@ -231,89 +235,87 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
       if (n.flags.includes('handshake')) handshakes.set(n.id, (handshakes.get(n.id) ?? new Set()).add(r.myId));
     }
   }
+  const problems: ClusterProblem[] = [];
   for (const [id, { flags, observers }] of failing) {
-    problems.push({
-      code: 'node-failing',
-      nodeId: id,
-      message: `${id} is ${[...flags].join(', ')} as seen by ${[...observers].join(', ')}`,
-    });
+    problems.push({ code: 'node-failing', nodeId: id, message: `${id} is ${[...flags].join(', ')} as seen by ${[...observers].join(', ')}` });
   }
   for (const [id, observers] of handshakes) {
     problems.push({ code: 'handshake', nodeId: id, message: `${id} is still in handshake on ${[...observers].join(', ')}` });
   }
+  return problems;
+}
 
-  // Ghosts: ids the cluster knows that are neither a reachable desired node nor a desired node that is
-  // merely down (its old line still points at an address no one answered from).
-  // Without desired nodes a silent node may just be down, so nothing is called a ghost.
+/**
+ * Ghosts: ids the cluster knows that are neither a reachable desired node nor a desired node that is
+ * merely down (its old line still points at an address no one answered from). Without desired
+ * nodes a silent node may just be down, so nothing is called a ghost.
+ */
+function ghostProblems(c: CheckInput): ClusterProblem[] {
+  if (!c.expect.nodes) return [];
   const member = new Set<string>();
-  for (const r of reports) if (desiredByAddr.has(endpointKey(r.address))) member.add(r.myId);
-  for (const n of desired ? view : []) {
-    if (member.has(n.id)) continue;
-    if (unreachable.has(endpointKey(n)) && !reportByAddr.has(endpointKey(n))) continue;
-    problems.push({
+  for (const r of c.reports) if (c.desiredByAddr.has(endpointKey(r.address))) member.add(r.myId);
+  return c.lines
+    .filter((n) => !member.has(n.id) && !(c.unreachable.has(endpointKey(n)) && !c.reportByAddr.has(endpointKey(n))))
+    .map((n) => ({
       code: 'ghost-node',
       nodeId: n.id,
       message: `${n.id} (${n.ip}:${n.port}, ${n.role}) is known to the cluster but is not a desired node`,
-    });
-  }
+    }));
+}
 
-  // Addresses: every observer must list each desired node at the desired ip, port and bus port.
-  if (desired) {
-    const wantById = new Map<string, DesiredNode>();
-    for (const r of reports) {
-      const want = desiredByAddr.get(endpointKey(r.address));
-      if (want) wantById.set(r.myId, want);
-    }
-    const wrong = new Map<string, string[]>();
-    for (const observer of reports) {
-      for (const line of observer.nodes) {
-        const want = wantById.get(line.id);
-        if (!want || (line.ip === want.ip && line.port === want.port && line.busPort === want.busPort)) continue;
-        const seen = `${observer.myId} sees ${line.ip}:${line.port}@${line.busPort}`;
-        const list = wrong.get(line.id);
-        if (list) list.push(seen);
-        else wrong.set(line.id, [seen]);
-      }
-    }
-    for (const [id, seen] of wrong) {
-      const want = wantById.get(id)!;
-      problems.push({
-        code: 'address-mismatch',
-        nodeId: id,
-        message: `${want.name} (${id}) should be at ${want.ip}:${want.port}@${want.busPort}; ${seen.join('; ')}`,
-      });
+/** Addresses: every observer must list each desired node at the desired ip, port and bus port. */
+function addressProblems(c: CheckInput): ClusterProblem[] {
+  if (!c.expect.nodes) return [];
+  const wantById = new Map<string, DesiredNode>();
+  for (const r of c.reports) {
+    const want = c.desiredByAddr.get(endpointKey(r.address));
+    if (want) wantById.set(r.myId, want);
+  }
+  const wrong = new Map<string, string[]>();
+  for (const observer of c.reports) {
+    for (const line of observer.nodes) {
+      const want = wantById.get(line.id);
+      if (!want || (line.ip === want.ip && line.port === want.port && line.busPort === want.busPort)) continue;
+      const seen = `${observer.myId} sees ${line.ip}:${line.port}@${line.busPort}`;
+      const list = wrong.get(line.id);
+      if (list) list.push(seen);
+      else wrong.set(line.id, [seen]);
     }
   }
+  return [...wrong].map(([id, seen]) => {
+    const want = wantById.get(id)!;
+    return {
+      code: 'address-mismatch',
+      nodeId: id,
+      message: `${want.name} (${id}) should be at ${want.ip}:${want.port}@${want.busPort}; ${seen.join('; ')}`,
+    };
+  });
+}
 
-  // Shape: masters owning slots and their replicas.
-  const owningMasters = mastersOf(view).filter((m) => m.slots.length > 0);
-  if (expect.masters !== undefined && owningMasters.length !== expect.masters) {
-    problems.push({
-      code: 'masters-mismatch',
-      message: `${owningMasters.length} masters own slots, expected ${expect.masters}`,
-    });
+/** Shape: masters owning slots and their replicas. */
+function shapeProblems(c: CheckInput): ClusterProblem[] {
+  const problems: ClusterProblem[] = [];
+  const owningMasters = mastersOf(c.lines).filter((m) => m.slots.length > 0);
+  if (c.expect.masters !== undefined && owningMasters.length !== c.expect.masters) {
+    problems.push({ code: 'masters-mismatch', message: `${owningMasters.length} masters own slots, expected ${c.expect.masters}` });
   }
-  if (expect.replicasPerMaster !== undefined) {
-    for (const m of owningMasters) {
-      const healthy = replicasOf(view, m.id).filter(isUsable);
-      if (healthy.length < expect.replicasPerMaster) {
-        problems.push({
-          code: 'replica-missing',
-          nodeId: m.id,
-          message: `master ${m.id} has ${healthy.length} healthy replicas, expected ${expect.replicasPerMaster}`,
-        });
-      } else if (healthy.length > expect.replicasPerMaster) {
-        problems.push({
-          code: 'replica-excess',
-          nodeId: m.id,
-          message: `master ${m.id} has ${healthy.length} replicas, expected ${expect.replicasPerMaster}`,
-        });
-      }
+  const wanted = c.expect.replicasPerMaster;
+  if (wanted === undefined) return problems;
+  for (const m of owningMasters) {
+    const healthy = replicasOf(c.lines, m.id).filter(isUsable);
+    if (healthy.length < wanted) {
+      problems.push({ code: 'replica-missing', nodeId: m.id, message: `master ${m.id} has ${healthy.length} healthy replicas, expected ${wanted}` });
+    } else if (healthy.length > wanted) {
+      problems.push({ code: 'replica-excess', nodeId: m.id, message: `master ${m.id} has ${healthy.length} replicas, expected ${wanted}` });
     }
   }
+  return problems;
+}
 
-  // Replication sync, from each replica's own INFO.
-  for (const r of reports) {
+/** Replication sync, from each replica's own INFO. */
+function syncProblems(c: CheckInput): ClusterProblem[] {
+  const problems: ClusterProblem[] = [];
+  for (const r of c.reports) {
     const role = r.replication.role;
     if (role !== 'slave' && role !== 'replica') continue;
     const link = r.replication.master_link_status;
@@ -326,40 +328,57 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
       });
       continue;
     }
-    if (expect.maxReplicaLag === undefined) continue;
+    if (c.expect.maxReplicaLag === undefined) continue;
     // Lag in bytes: the master's replication offset minus what the replica has processed.
     const masterId = r.nodes.find((n) => n.id === r.myId)?.masterId;
-    const master = reports.find((m) => m.myId === masterId);
+    const master = c.reports.find((m) => m.myId === masterId);
     const masterOffset = Number(master?.replication.master_repl_offset);
     const replicaOffset = Number(r.replication.slave_repl_offset ?? r.replication.master_repl_offset);
-    if (Number.isFinite(masterOffset) && Number.isFinite(replicaOffset) && masterOffset - replicaOffset > expect.maxReplicaLag) {
+    if (Number.isFinite(masterOffset) && Number.isFinite(replicaOffset) && masterOffset - replicaOffset > c.expect.maxReplicaLag) {
       problems.push({
         code: 'replica-not-synced',
         nodeId: r.myId,
-        message: `replica ${r.myId} lags its master ${masterId} by ${masterOffset - replicaOffset} bytes (at most ${expect.maxReplicaLag})`,
+        message: `replica ${r.myId} lags its master ${masterId} by ${masterOffset - replicaOffset} bytes (at most ${c.expect.maxReplicaLag})`,
       });
     }
   }
+  return problems;
+}
 
-  // Anti-affinity: no replica in its master's failure domain.
-  const domains = expect.domains;
-  if (domains) {
-    const domainOf = (n: ClusterNodeView): string | undefined =>
-      domains[n.id] ?? domains[endpointKey(n)] ?? desiredByAddr.get(endpointKey(n))?.domain;
-    for (const replica of view) {
-      if (replica.role !== 'replica' || !replica.masterId) continue;
-      const master = byId.get(replica.masterId);
-      if (!master) continue;
-      const domain = domainOf(replica);
-      if (domain !== undefined && domain === domainOf(master)) {
-        problems.push({
-          code: 'anti-affinity',
-          nodeId: replica.id,
-          message: `replica ${replica.id} shares failure domain ${domain} with its master ${master.id}`,
-        });
-      }
+/** Anti-affinity: no replica in its master's failure domain. */
+function antiAffinityProblems(c: CheckInput): ClusterProblem[] {
+  const domains = c.expect.domains;
+  if (!domains) return [];
+  const byId = new Map(c.lines.map((n) => [n.id, n]));
+  const domainOf = (n: ClusterNodeView): string | undefined => domains[n.id] ?? domains[endpointKey(n)] ?? c.desiredByAddr.get(endpointKey(n))?.domain;
+  const problems: ClusterProblem[] = [];
+  for (const replica of c.lines) {
+    if (replica.role !== 'replica' || !replica.masterId) continue;
+    const master = byId.get(replica.masterId);
+    if (!master) continue;
+    const domain = domainOf(replica);
+    if (domain !== undefined && domain === domainOf(master)) {
+      problems.push({ code: 'anti-affinity', nodeId: replica.id, message: `replica ${replica.id} shares failure domain ${domain} with its master ${master.id}` });
     }
   }
+  return problems;
+}
 
+/** Runs every check of the health verification and returns all problems found. */
+export function checkCluster(reports: NodeReport[], expect: CheckExpectations = {}): ClusterProblem[] {
+  const desiredByAddr = new Map((expect.nodes ?? []).map((d) => [endpointKey(d), d]));
+  const reportByAddr = new Map(reports.map((r) => [endpointKey(r.address), r]));
+  const unreachable = new Map<string, Endpoint>();
+  for (const e of expect.unreachable ?? []) unreachable.set(endpointKey(e), e);
+  for (const d of expect.nodes ?? []) if (!reportByAddr.has(endpointKey(d))) unreachable.set(endpointKey(d), d);
+  const c: CheckInput = { reports, expect, desiredByAddr, reportByAddr, unreachable, lines: [] };
+  const problems = reachabilityProblems(c);
+  if (reports.length === 0) return problems;
+  c.lines = mergedView(reports);
+  problems.push(...stateProblems(c));
+  for (const d of viewDifferences(reports)) problems.push({ code: 'views-disagree', message: d });
+  for (const check of [coverageProblems, openSlotProblems, epochProblems, failingProblems, ghostProblems, addressProblems, shapeProblems, syncProblems, antiAffinityProblems]) {
+    problems.push(...check(c));
+  }
   return problems;
 }

@@ -2,7 +2,7 @@ import { Cluster } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { checkCluster, ownersFromView } from '../../shared/redis/check.js';
 import { mergedView } from '../../shared/redis/view.js';
-import { migrateSlots } from '../../shared/redis/executor/migrate.js';
+import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { RemoveRefusedError, removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import { attachReplica } from '../../shared/redis/executor/replicas.js';
 import { waitFor } from '../../shared/redis/executor/util.js';

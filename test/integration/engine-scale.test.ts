@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { checkCluster, ownersFromView } from '../../shared/redis/check.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
-import { migrateSlots } from '../../shared/redis/executor/migrate.js';
+import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { waitFor } from '../../shared/redis/executor/util.js';
 import { planScaleIn, planScaleOut } from '../../shared/redis/planner.js';
 import { countSlots } from '../../shared/redis/topology.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildView } from '../../shared/redis/view.js';
-import { decideFailover, findOrphanedMasters, pickPromotionCandidate } from '../../shared/redis/planner/failover.js';
+import { decideFailover, findOrphanedMasters, pickPromotionCandidate, successorOf } from '../../shared/redis/planner/failover.js';
 import { findGhosts, findLostShards, lostShardsProblem, planAddressFixes, planSlotRecovery } from '../../shared/redis/planner/heal.js';
 import { chooseNewMaster, ownsNothingByItsOwnWord, slotsOwnedBy } from '../../shared/redis/planner/remove.js';
 import { SLOT_COUNT } from '../../shared/redis/types.js';
@@ -243,5 +243,24 @@ describe('lostShardsProblem', () => {
     expect(problem).toMatchObject({ code: 'slots-uncovered', slot: 0 });
     expect(problem.message).toMatch(/^201 slots \(0-199,500\) have no live master or replica/);
     expect(problem.message).toMatch(/needs allowDataLoss$/);
+  });
+});
+
+describe('successorOf', () => {
+  it('is the node itself while it answers as a master', () => {
+    expect(successorOf(buildView(ALL.map((n) => report(n))), A, [D])).toBe(A);
+  });
+
+  it('is the replica that took over, whether the old master is silent or back as its replica', () => {
+    const promoted = edit(healthy(), { [A]: { flags: 'master,fail', slots: '' }, [D]: { flags: 'master', master: '-', epoch: 7, slots: '0-5460' } });
+    expect(successorOf(buildView([B, C, D, E, F].map((n) => report(n, promoted))), A, [D])).toBe(D);
+    const rejoined = edit(healthy(), { [A]: { flags: 'slave', master: D, slots: '' }, [D]: { flags: 'master', master: '-', epoch: 7, slots: '0-5460' } });
+    expect(successorOf(buildView(ALL.map((n) => report(n, rejoined))), A, [D])).toBe(D);
+  });
+
+  it('is nobody while no replica has taken over yet', () => {
+    const failed = edit(healthy(), { [A]: { flags: 'master,fail' } });
+    expect(successorOf(buildView([B, C, D, E, F].map((n) => report(n, failed))), A, [D])).toBeUndefined();
+    expect(successorOf(buildView([B, C, D, E, F].map((n) => report(n, failed))), A, [])).toBeUndefined();
   });
 });

@@ -12,7 +12,7 @@ import { countSlots, formatRange } from '../topology.js';
 import { SLOT_COUNT, type ClusterProblem, type DesiredNode, type EngineAction, type EngineResult, type Endpoint } from '../types.js';
 import { endpointOf, isFreshNode, isGone, liveReplicasOf, memberReports, openSlotsOf, readView, type ClusterView, type ViewNode } from '../view.js';
 import { failover } from './failover.js';
-import { resumeOpenSlots } from './migrate.js';
+import { resumeOpenSlots } from './migrate/open-slots.js';
 import { forgetEverywhere, reparent } from './remove.js';
 import { ensureReplicas } from './replicas.js';
 import { errorMessage, sleep, waitFor } from './util.js';
@@ -47,7 +47,8 @@ const NOTHING: StepOutcome = { actions: [], problems: [] };
 
 const endpointsOf = (desired: DesiredNode[]): Endpoint[] => desired.map((d) => ({ ip: d.ip, port: d.port }));
 
-function readState(pool: RedisPool, desired: DesiredNode[]): Promise<ClusterView> {
+/** The view of the desired nodes only: a node they list elsewhere is not read. */
+function readDesiredView(pool: RedisPool, desired: DesiredNode[]): Promise<ClusterView> {
   return readView(pool, endpointsOf(desired));
 }
 
@@ -77,7 +78,7 @@ async function fixAddresses(pool: RedisPool, desired: DesiredNode[], timeoutMs: 
   const lastSent = new Map<string, number>();
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const steps = planAddressFixes((await readState(pool, desired)).reports, desired);
+    const steps = planAddressFixes((await readDesiredView(pool, desired)).reports, desired);
     if (steps.length === 0 || Date.now() > deadline) return actions;
     const due = steps.filter((s) => Date.now() - (lastSent.get(`${s.fromId}>${s.toId}`) ?? 0) > 3000);
     await Promise.allSettled(
@@ -99,7 +100,7 @@ async function fixAddresses(pool: RedisPool, desired: DesiredNode[], timeoutMs: 
 /** Moved masters that were marked fail clear the flag once they answer again; waits for that, bounded. */
 async function waitReMetHealthy(pool: RedisPool, desired: DesiredNode[], timeoutMs: number): Promise<void> {
   await waitFor('the re-met nodes to be seen healthy', timeoutMs, async () => {
-    const view = await readState(pool, desired);
+    const view = await readDesiredView(pool, desired);
     const failing = [...view.nodes.values()].some((n) => n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0));
     return failing ? undefined : true;
   }, 250).catch(() => undefined);
@@ -127,7 +128,7 @@ async function promoteReplica(pool: RedisPool, desired: DesiredNode[], m: ViewNo
   const target = replicas.find((r) => r.id === candidate.id)!;
   try {
     // Only members confirm: a fresh node at a dead master's address knows nobody yet.
-    const confirmOn = memberReports(await readState(pool, desired)).map((r) => r.address);
+    const confirmOn = memberReports(await readDesiredView(pool, desired)).map((r) => r.address);
     return { actions: [await failover(pool, endpointOf(target), { mode, confirmOn, timeoutMs })], problems: [] };
   } catch (err) {
     // Another promotion (e.g. one that restored the masters' majority) may have let the cluster
@@ -152,7 +153,7 @@ async function promoteOrphan(pool: RedisPool, desired: DesiredNode[], view: Clus
     if (promoted) {
       return { actions: [{ kind: 'failover', nodeId: promoted, slots: m.slots, message: `the cluster promoted replica ${promoted} in place of failed master ${m.id}` }], problems: [] };
     }
-    const now = await readState(pool, desired);
+    const now = await readDesiredView(pool, desired);
     mode = decideFailover(now, m.id, endpoints);
     replicas = liveReplicasOf(now, m.id);
     if (mode === 'graceful') return NOTHING; // the master is back
@@ -249,7 +250,7 @@ function validateHealInput(desired: DesiredNode[], opts: HealOptions): void {
 const TRANSIENT = new Set<ClusterProblem['code']>(['state-not-ok', 'node-failing', 'handshake', 'replica-not-synced', 'views-disagree', 'address-mismatch']);
 
 async function finalCheck(pool: RedisPool, desired: DesiredNode[], opts: HealOptions): Promise<{ problems: ClusterProblem[]; unreached: Set<string> }> {
-  const view = await readState(pool, desired);
+  const view = await readDesiredView(pool, desired);
   const cluster = desired.filter((d) => {
     const r = view.reports.find((x) => endpointKey(x.address) === endpointKey(d));
     return !r || !isFreshNode(r);
@@ -295,7 +296,7 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
 
   // 1. Addresses first: until nodes can reach each other, nothing else they report is reliable.
   if (record({ actions: await fixAddresses(pool, desired, stepTimeoutMs), problems: [] })) await waitReMetHealthy(pool, desired, stepTimeoutMs);
-  let view = await readState(pool, desired);
+  let view = await readDesiredView(pool, desired);
   if (memberReports(view).length === 0) {
     const problem: ClusterProblem =
       view.reports.length === 0
@@ -304,12 +305,12 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
     return { actions, problems: [problem], done: false };
   }
   // 2. Masters that are down but have a live replica: let the cluster fail over, or do it.
-  if (record(await promoteOrphans(pool, desired, view, opts))) view = await readState(pool, desired);
+  if (record(await promoteOrphans(pool, desired, view, opts))) view = await readDesiredView(pool, desired);
   // 3. Shards that are entirely gone.
   const lost = await handleLostShards(pool, view, opts.allowDataLoss ?? false, stepTimeoutMs);
-  if (record(lost)) view = await readState(pool, desired);
+  if (record(lost)) view = await readDesiredView(pool, desired);
   // 4. Ghosts.
-  if (record(await forgetGhosts(pool, desired, view, lost.protect, stepTimeoutMs))) view = await readState(pool, desired);
+  if (record(await forgetGhosts(pool, desired, view, lost.protect, stepTimeoutMs))) view = await readDesiredView(pool, desired);
   // 5. Open slots: roll forward from the nodes' own flags.
   if (openSlotsOf(view).length > 0) record(await resumeOpenSlots(pool, endpointsOf(desired)));
   // 6. Missing replicas, from fresh desired nodes.

@@ -58,3 +58,18 @@ export function findOrphanedMasters(view: ClusterView, desired: Endpoint[]): Vie
     (m) => (isDown(m) || isGone(m, desired) || (!m.report && unreachable.has(endpointKey(m)))) && replicasOfNode(view, m.id).some((r) => r.report),
   );
 }
+
+/**
+ * Who stands for `id` now that a migration lost it: itself while a reached master, else the one of
+ * its `replicas` (as they were when the migration started) that took over.
+ */
+export function successorOf(view: ClusterView, id: string, replicas: string[]): string | undefined {
+  const n = view.nodes.get(id);
+  if (n?.report && n.role === 'master') return id;
+  if (n?.report && n.role === 'replica' && n.masterId && replicas.includes(n.masterId)) return n.masterId;
+  for (const r of replicas) {
+    const rn = view.nodes.get(r);
+    if (rn?.report && rn.role === 'master') return r;
+  }
+  return undefined;
+}
