@@ -163,3 +163,6 @@ export interface EngineResult {
   /** True when the cluster matches the desired state and the health check passes. */
   done: boolean;
 }
+
+/** What one step of an engine operation did and what it left. */
+export type StepOutcome = Pick<EngineResult, 'actions' | 'problems'>;

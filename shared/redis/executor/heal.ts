@@ -9,7 +9,7 @@ import { decideFailover, findOrphanedMasters, pickPromotionCandidate, replicaOff
 import { findGhosts, findLostShards, lostShardsProblem, planAddressFixes, planSlotRecovery, type LostShard } from '../planner/heal.js';
 import { chooseNewMaster } from '../planner/remove.js';
 import { countSlots, formatRange } from '../topology.js';
-import { SLOT_COUNT, type ClusterProblem, type DesiredNode, type EngineAction, type EngineResult, type Endpoint } from '../types.js';
+import { SLOT_COUNT, type ClusterProblem, type DesiredNode, type EngineAction, type EngineResult, type Endpoint, type StepOutcome } from '../types.js';
 import { endpointOf, isFreshNode, isGone, liveReplicasOf, memberReports, openSlotsOf, readView, type ClusterView, type ViewNode } from '../view.js';
 import { failover } from './failover.js';
 import { resumeOpenSlots } from './migrate/open-slots.js';
@@ -39,9 +39,6 @@ export interface HealOptions {
    */
   settleMs?: number;
 }
-
-/** What one healing step did and what it left. */
-type StepOutcome = Pick<EngineResult, 'actions' | 'problems'>;
 
 const NOTHING: StepOutcome = { actions: [], problems: [] };
 

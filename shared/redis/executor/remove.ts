@@ -99,20 +99,20 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
   if (!target) {
     return { actions, problems: [], done: true };
   }
-  let owned = slotsOwnedBy(view.reports, view, nodeId);
+  let owned = slotsOwnedBy(view, nodeId);
   if (owned > 0 && ownsNothingByItsOwnWord(target)) {
     // Just drained: the node says it owns nothing but gossip has not reached every peer yet.
     const settled = await waitFor(`every node to see ${nodeId} without slots`, opts.convergenceTimeoutMs ?? SLOT_CONVERGENCE_MS, async () => {
       const now = await readView(pool, opts.endpoints, { discover: true });
       const node = now.nodes.get(nodeId);
       if (node && !ownsNothingByItsOwnWord(node)) return now; // it claims slots again: refuse below
-      return !node || slotsOwnedBy(now.reports, now, nodeId) === 0 ? now : undefined;
+      return !node || slotsOwnedBy(now, nodeId) === 0 ? now : undefined;
     }, 250).catch(() => undefined);
     if (settled) view = settled;
     const now = view.nodes.get(nodeId);
     if (!now) return { actions, problems: [], done: true };
     target = now;
-    owned = slotsOwnedBy(view.reports, view, nodeId);
+    owned = slotsOwnedBy(view, nodeId);
   }
   if (owned > 0) {
     const lagging = ownsNothingByItsOwnWord(target) ? ` (it says it owns none, but ${laggingObservers(view.reports, nodeId).join(', ')} still see them)` : '';

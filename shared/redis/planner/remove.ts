@@ -7,8 +7,8 @@ import { mastersWithSlots, replicasOfNode, type ClusterView, type ViewNode } fro
  * The most slots any view gives the node: the merged owner map and every observer's line for it.
  * Removal is conservative: one view still listing a slot there is enough to wait or refuse.
  */
-export function slotsOwnedBy(reports: NodeReport[], view: ClusterView, nodeId: string): number {
-  const claims = reports.flatMap((r) => r.nodes.filter((v) => v.id === nodeId && v.role === 'master').map((v) => countSlots(v.slots)));
+export function slotsOwnedBy(view: ClusterView, nodeId: string): number {
+  const claims = view.reports.flatMap((r) => r.nodes.filter((v) => v.id === nodeId && v.role === 'master').map((v) => countSlots(v.slots)));
   return Math.max(countSlots(view.nodes.get(nodeId)?.slots ?? []), ...claims, 0);
 }
 
