@@ -14,7 +14,7 @@ export interface Blocker {
   message: string;
 }
 
-export interface Observation {
+export interface StatusFacts {
   clusterName: string;
   generation: number;
   blocker?: Blocker;
@@ -79,7 +79,7 @@ function summarize(problems: readonly ClusterProblem[]): string {
 const DEGRADING = new Set<ClusterProblem['code']>(['slots-uncovered', 'state-not-ok', 'unreachable', 'node-failing']);
 
 /** The phase and conditions for an observation; `prev` keeps transition times of unchanged conditions. */
-export function computeStatus(prev: RedisClusterStatus | undefined, obs: Observation, now: Date = new Date()): RedisClusterStatus {
+export function computeStatus(prev: RedisClusterStatus | undefined, obs: StatusFacts, now: Date = new Date()): RedisClusterStatus {
   const gen = obs.generation;
   let conditions = prev?.conditions ?? [];
   const set = <T extends ConditionType>(type: T, reason: ConditionReason<T>, message: string) => {

@@ -2,6 +2,7 @@
 // for the built-in kinds the columns kubectl users know.
 import { evalJsonPath } from './jsonpath.js';
 import type { PrinterColumn, ResourceType } from './resources.js';
+import { findCondition } from '../../shared/kube/conditions.js';
 
 type Obj = Record<string, any>;
 
@@ -70,7 +71,7 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
       name: 'Status',
       type: 'string',
       cell: (n) => {
-        const ready = (n.status?.conditions ?? []).find((c: Obj) => c.type === 'Ready');
+        const ready = findCondition(n.status?.conditions as { type: string; status?: string }[] | undefined, 'Ready');
         const base = ready?.status === 'True' ? 'Ready' : ready ? 'NotReady' : 'Unknown';
         return n.spec?.unschedulable ? `${base},SchedulingDisabled` : base;
       },

@@ -12,6 +12,7 @@ import { KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client
 import { resolveDestination, type Destination } from './resolve.js';
 import { deadLetterEvent, deliverWithRetry, eventAttributes, parseCloudEvent } from './send.js';
 import { apiServerSourceEvent, nextPing, pingEvent, validatePingSchedule, type ApiServerChange, type PingSourceSpec } from './sources.js';
+import { isConditionTrue } from '../../shared/kube/conditions.js';
 
 
 export const BROKER_TTL = 255;
@@ -440,7 +441,7 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
   watches.push(
     cacheWatch('serving.knative.dev/v1', 'Service', new Map(), (svc) => {
       const ns = svc.metadata?.namespace;
-      const notReady = (o: KubeObject): boolean => o.metadata?.namespace === ns && !o.status?.conditions?.some((c: { type: string; status: string }) => c.type === 'Ready' && c.status === 'True');
+      const notReady = (o: KubeObject): boolean => o.metadata?.namespace === ns && !isConditionTrue(o.status?.conditions, 'Ready');
       for (const t of triggers.values()) if (notReady(t)) reconcile(`Trigger ${key(t)}`, () => reconcileTrigger(t));
       for (const b of bindings.values()) if (notReady(b)) reconcile(`SinkBinding ${key(b)}`, () => reconcileSinkBinding(b));
     }),

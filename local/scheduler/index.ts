@@ -7,6 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { KubeError, KubeRest, type WatchHandle } from '../apiserver/client.js';
 import { timestamp } from '../apiserver/time.js';
 import { placePod, type NamespaceLabels, type PlacementNode, type PodLike, type VirtualNode } from './placement.js';
+import { findCondition } from '../../shared/kube/conditions.js';
 
 export interface SchedulerOptions {
   apiUrl: string;
@@ -158,7 +159,7 @@ export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler>
         await recordEvent(pod, 'Normal', 'Scheduled', `Successfully assigned ${ns}/${pod.metadata.name} to ${node.name}`);
         log(`scheduled ${ns}/${pod.metadata.name} on ${node.name}`);
       } else {
-        const current = (pod.status?.conditions ?? []).find((c: Rec) => c.type === 'PodScheduled');
+        const current = findCondition(pod.status?.conditions as ({ type: string } & Rec)[] | undefined, 'PodScheduled');
         if (current?.status === 'False' && current.reason === 'Unschedulable' && current.message === decision.message) continue;
         const condition = { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: decision.message, lastProbeTime: null, lastTransitionTime: timestamp() };
         await writePodStatus(pod, { conditions: [condition] });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { computeStatus, isReady, nodeStatuses, statusChanged, type Observation } from '../../functions/reconcile/status.js';
+import { computeStatus, isReady, nodeStatuses, statusChanged, type StatusFacts } from '../../functions/reconcile/status.js';
 import { buildView } from '../../shared/redis/view.js';
 import { parseClusterNodes } from '../../shared/redis/topology.js';
 import type { NodeReport } from '../../shared/redis/types.js';
@@ -43,7 +43,7 @@ function view(dead = new Set<string>()) {
 
 const pods = new Map([0, 1, 2, 3, 4, 5].map((i) => [`${ip}:${10000 + i}`, `rc-${i}`]));
 
-function obs(over: Partial<Observation> = {}): Observation {
+function obs(over: Partial<StatusFacts> = {}): StatusFacts {
   return {
     clusterName: 'rc',
     generation: 2,

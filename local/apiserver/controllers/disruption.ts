@@ -3,6 +3,7 @@
 import { canonical } from '../canonical.js';
 import { matchesLabelSelector, type LabelSelector } from '../selectors.js';
 import type { Store } from '../store.js';
+import { isConditionTrue } from '../../../shared/kube/conditions.js';
 
 type Rec = Record<string, any>;
 
@@ -19,7 +20,7 @@ export function isHealthy(pod: Rec): boolean {
   return (
     !pod.metadata?.deletionTimestamp &&
     pod.status?.phase === 'Running' &&
-    (pod.status?.conditions ?? []).some((c: Rec) => c.type === 'Ready' && c.status === 'True')
+    isConditionTrue(pod.status?.conditions, 'Ready')
   );
 }
 

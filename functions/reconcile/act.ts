@@ -1,0 +1,236 @@
+// Doing the step decide.ts chose: one function per step, I/O only. What the engine did goes into
+// the round's actions and problems, which the status and the Events report.
+import type { CloudEventV1 } from 'cloudevents';
+import type { Logger } from 'pino';
+import type { DefaultedSpec } from '../../shared/api/index.js';
+import { RESHARD_REQUESTED } from '../../shared/events/catalog.js';
+import { buildEvent } from '../../shared/events/codec.js';
+import { isConflict, leaseNameFor, LeaseLostError, ordinalOf, tryAcquireLease, type HeldLease, type Kube, type ObjectRef } from '../../shared/kube/index.js';
+import type { RedisPool } from '../../shared/redis/connection.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
+import { ensureCreated } from '../../shared/redis/executor/create.js';
+import { heal } from '../../shared/redis/executor/heal.js';
+import { placeShards } from '../../shared/redis/executor/place.js';
+import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
+import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
+import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
+import { buildClaim, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
+import { errorMessage } from '../../shared/errors.js';
+import type { EventReason } from '../../shared/api/conditions.js';
+
+/** How long a shard's placement waits for a Pod that has an address but does not answer yet. */
+const NEW_POD_ANSWER_MS = 3000;
+
+export interface ActContext {
+  kube: Kube;
+  pool: RedisPool;
+  log: Logger;
+  ref: ObjectRef;
+  identity: ClusterIdentity;
+  spec: DefaultedSpec;
+  generation: number;
+  /** Lease holder identity of this process. */
+  holder: string;
+  /** CloudEvent source of the events this function builds. */
+  source: string;
+  leaseDurationSeconds: number;
+  emit?: (event: CloudEventV1<unknown>) => Promise<void>;
+  record: (reason: EventReason, message: string) => Promise<void>;
+}
+
+/** What a pass holds across its rounds. */
+export interface PassState {
+  lease?: HeldLease;
+  /** Set once the Lease is lost: another writer may own the cluster, so no further mutation. */
+  leaseLost?: unknown;
+  /** The reshard this pass asked for; `sent` when it went to the Broker instead of the reply. */
+  reshard?: { event: CloudEventV1<unknown>; sent: boolean };
+}
+
+/** What one round did to the cluster. */
+export interface RoundWork {
+  actions: EngineAction[];
+  problems: ClusterProblem[];
+}
+
+function stillHeld(ctx: ActContext, pass: PassState): void {
+  if (pass.leaseLost) throw pass.leaseLost instanceof Error ? pass.leaseLost : new LeaseLostError(leaseNameFor(ctx.ref.name), undefined);
+}
+
+export async function createPods(ctx: ActContext, step: Extract<Step, { kind: 'create-pods' }>): Promise<void> {
+  for (const c of step.pods) {
+    if (ctx.spec.persistence.enabled) await ctx.kube.apply(buildClaim(ctx.identity, ctx.spec, c.ordinal));
+    try {
+      await ctx.kube.core.createNamespacedPod({ namespace: ctx.ref.namespace, body: buildPod(ctx.identity, ctx.spec, c.ordinal, c.shard) });
+      ctx.log.info({ pod: `${ctx.ref.name}-${c.ordinal}`, shard: c.shard }, 'Pod created');
+    } catch (err) {
+      if (!isConflict(err)) throw err;
+    }
+  }
+}
+
+/** The Lease before any change to Redis; false when another holder has it. */
+export async function takeLease(ctx: ActContext, pass: PassState): Promise<boolean> {
+  const lease = await tryAcquireLease(ctx.kube, ctx.ref, { holder: ctx.holder, durationSeconds: ctx.leaseDurationSeconds });
+  if (!lease) return false;
+  pass.lease = lease;
+  lease.keepRenewed((err) => {
+    pass.leaseLost = err;
+    ctx.log.warn({ err: errorMessage(err) }, 'Lease lost: no further Redis mutation in this pass');
+  });
+  return true;
+}
+
+export async function form(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'form' }>, work: RoundWork): Promise<void> {
+  stillHeld(ctx, pass);
+  const result = await ensureCreated(ctx.pool, step.nodes, step.plan);
+  work.problems.push(...result.problems);
+  if (result.actions.some((a) => a.kind === 'add-slots')) {
+    await ctx.record('ClusterCreated', `formed ${step.masters} masters with ${step.replicas} replicas each: ${step.plan.masters.map((m) => m.node).join(', ')} own the slots`);
+  }
+}
+
+export async function healCluster(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'heal' }>, work: RoundWork): Promise<void> {
+  stillHeld(ctx, pass);
+  // No settling inside heal: the next round, a moment later, looks at the cluster again.
+  const result = await heal(ctx.pool, step.nodes, { masters: ctx.spec.masters, allowDataLoss: ctx.spec.allowDataLoss, stepTimeoutMs: 20_000, settleMs: 0 });
+  work.actions.push(...result.actions);
+  // A lost shard waits for a person: the status says so, and the Warning says what to do.
+  const lost = result.problems.filter((p) => p.code === 'slots-uncovered');
+  work.problems.push(...lost);
+  for (const p of lost) await ctx.record('SlotsLost', p.message);
+}
+
+/** CONFIG SET on every node whose running settings differ from the spec; a refusal is only logged. */
+export async function applySettings(ctx: ActContext, step: Extract<Step, { kind: 'apply-settings' }>): Promise<void> {
+  const wanted = liveSettings(ctx.spec);
+  await Promise.all(
+    step.endpoints.map(async (ep) => {
+      try {
+        const reply = (await ctx.pool.call(ep, 'CONFIG', 'GET', ...Object.keys(wanted))) as string[];
+        const current: Record<string, string> = {};
+        for (let i = 0; i + 1 < reply.length; i += 2) current[reply[i]!.toLowerCase()] = reply[i + 1]!;
+        for (const [key, value] of configDrift(wanted, current)) {
+          await ctx.pool.call(ep, 'CONFIG', 'SET', key, value);
+          ctx.log.info({ node: endpointKey(ep), key, value }, 'setting applied to a running node');
+        }
+      } catch (err) {
+        ctx.log.warn({ node: endpointKey(ep), err: errorMessage(err) }, 'a setting could not be applied live; it applies when the node restarts');
+      }
+    }),
+  );
+}
+
+export async function place(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'place' }>, work: RoundWork): Promise<void> {
+  stillHeld(ctx, pass);
+  for (const shard of step.waiting) ctx.log.info({ shard }, 'shard has no master yet (failover under way); its new Pods wait');
+  if (!step.seed || step.shards.length === 0) return;
+  const result = await placeShards(ctx.pool, step.shards, { seed: step.seed, answerWaitMs: NEW_POD_ANSWER_MS });
+  work.actions.push(...result.actions);
+  for (const f of result.failures) {
+    if (f.node) ctx.log.warn({ shard: f.shard, err: f.error }, 'attaching a replica failed');
+    else ctx.log.warn({ err: f.error }, 'joining a new shard failed');
+  }
+}
+
+/** Deletes a node's Pod and, with persistence, its claim: the node is out of the cluster for good. */
+async function deletePod(ctx: ActContext, name: string): Promise<void> {
+  await ctx.kube.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ctx.ref.namespace } });
+  const ordinal = ordinalOf(ctx.ref.name, name);
+  if (ctx.spec.persistence.enabled && ordinal !== undefined) {
+    await ctx.kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName(ctx.ref.name, ordinal), namespace: ctx.ref.namespace } });
+  }
+}
+
+export async function removeSurplus(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'remove-surplus' }>, work: RoundWork): Promise<void> {
+  for (const node of step.nodes) {
+    if (node.nodeId) {
+      stillHeld(ctx, pass);
+      const result = await removeReplica(ctx.pool, node.nodeId, { endpoints: step.endpoints });
+      work.actions.push(...result.actions);
+    }
+    await deletePod(ctx, node.pod);
+  }
+}
+
+async function removeFromCluster(ctx: ActContext, node: NodeToRemove & { nodeId: string }, endpoints: Endpoint[]): Promise<EngineAction[]> {
+  const result = node.master ? await removeNode(ctx.pool, node.nodeId, { endpoints }) : await removeReplica(ctx.pool, node.nodeId, { endpoints });
+  return result.actions;
+}
+
+/** A drained shard: its replicas, then its empty master, leave the cluster; then its Pods go. */
+export async function removeDrained(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'remove-drained' }>, work: RoundWork): Promise<void> {
+  for (const { shard, nodes } of step.shards) {
+    stillHeld(ctx, pass);
+    for (const node of nodes) {
+      if (node.nodeId) {
+        const actions = await removeFromCluster(ctx, { ...node, nodeId: node.nodeId }, step.endpoints);
+        work.actions.push(...actions.map((a) => (a.kind === 'node-removed' ? { ...a, message: `${a.message}: Pod ${node.pod} of drained shard ${shard}` } : a)));
+      }
+      await deletePod(ctx, node.pod);
+    }
+  }
+}
+
+export function reshardRequest(ctx: ActContext, mode: ReshardMode, masters: number, reason: string): CloudEventV1<unknown> {
+  const cluster = { namespace: ctx.ref.namespace, name: ctx.ref.name };
+  return buildEvent(RESHARD_REQUESTED, { cluster, generation: ctx.generation, mode, masters, reason }, { source: ctx.source }) as CloudEventV1<unknown>;
+}
+
+/** The reply's request; a scale-out asked early keeps that request (it already went out). */
+export function requestReshard(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'request-reshard' }>): void {
+  if (step.mode === 'scale-out' && pass.reshard) return;
+  pass.reshard = { event: reshardRequest(ctx, step.mode, step.masters, step.reason), sent: false };
+}
+
+/** Posts the scale-out's request to the Broker now; when that fails, the pass asks once the Pods have joined. */
+export async function requestReshardEarly(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'request-reshard-early' }>): Promise<void> {
+  if (!ctx.emit) return;
+  const event = reshardRequest(ctx, 'scale-out', step.masters, step.reason);
+  try {
+    await ctx.emit(event);
+    pass.reshard = { event, sent: true };
+    ctx.log.info({ masters: step.masters }, 'reshard requested while the new Pods start');
+  } catch (err) {
+    ctx.log.warn({ err: errorMessage(err) }, 'asking for the reshard early failed; the pass asks once the Pods have joined');
+  }
+}
+
+/**
+ * Does one step. 'busy': another holder has the Lease. 'look-again': what the nodes or Pods say
+ * changed, so the next decision needs a new observation; 'same': it did not.
+ */
+export async function act(ctx: ActContext, pass: PassState, step: ActionStep, work: RoundWork): Promise<'busy' | 'look-again' | 'same'> {
+  switch (step.kind) {
+    case 'create-pods':
+      await createPods(ctx, step);
+      return 'look-again';
+    case 'take-lease':
+      return (await takeLease(ctx, pass)) ? 'same' : 'busy';
+    case 'form':
+      await form(ctx, pass, step, work);
+      return 'look-again';
+    case 'heal':
+      // The live settings then go to the nodes that were members before healing.
+      await healCluster(ctx, pass, step, work);
+      return 'same';
+    case 'apply-settings':
+      await applySettings(ctx, step);
+      return 'look-again';
+    case 'place':
+      await place(ctx, pass, step, work);
+      return 'look-again';
+    case 'remove-surplus':
+      await removeSurplus(ctx, pass, step, work);
+      return 'look-again';
+    case 'request-reshard':
+      requestReshard(ctx, pass, step);
+      return 'same';
+    case 'request-reshard-early':
+      await requestReshardEarly(ctx, pass, step);
+      return 'same';
+    case 'remove-drained':
+      await removeDrained(ctx, pass, step, work);
+      return 'look-again';
+  }
+}

@@ -1,0 +1,176 @@
+// What one reconcile step looks at: the RedisCluster's facts for the pass, its Pods, the Lease
+// when a reshard may hold it, and what the Pods' nodes say. Reads only; decide.ts chooses.
+import type { V1Pod } from '@kubernetes/client-node';
+import { CONDITION_TYPES, LABEL_SHARD, nodePorts, selectorFor, type DefaultedSpec, type RedisClusterStatus } from '../../shared/api/index.js';
+import { leaseHolder, ordinalOf, type Kube, type ObjectRef } from '../../shared/kube/index.js';
+import { findCondition, isConditionTrue } from '../../shared/kube/conditions.js';
+import type { RedisPool } from '../../shared/redis/connection.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
+import type { DesiredNode, Endpoint, NodeReport } from '../../shared/redis/types.js';
+import { buildView, isFreshNode, readView, type ClusterView } from '../../shared/redis/view.js';
+import { reshardMayHoldLease, type StepKind } from './decide.js';
+import type { ObservedPod, PodRoles } from './pods.js';
+import type { Blocker } from './status.js';
+
+/** A reshard whose progress is older than this is taken as abandoned. */
+export const RESHARD_STALE_MS = 5 * 60_000;
+/** A requested reshard that has not started within this is requested again. */
+export const RESHARD_REQUEST_GRACE_MS = 60_000;
+
+/** A Pod as one pass sees it. */
+export interface PodInfo extends ObservedPod {
+  ready: boolean;
+  ip?: string;
+  port: number;
+  busPort: number;
+  node?: string;
+  unschedulable?: string;
+  /** creationTimestamp in ms; 0 when unknown. */
+  createdAt: number;
+}
+
+export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): PodInfo | undefined {
+  const name = pod.metadata?.name ?? '';
+  const ordinal = ordinalOf(clusterName, name);
+  if (ordinal === undefined) return undefined;
+  const shardText = pod.metadata?.labels?.[LABEL_SHARD];
+  const shard = shardText !== undefined && /^\d+$/.test(shardText) ? Number(shardText) : undefined;
+  const conditions = pod.status?.conditions ?? [];
+  const ready = pod.status?.phase === 'Running' && isConditionTrue(conditions, 'Ready') && !!pod.status?.podIP;
+  const scheduled = findCondition(conditions, 'PodScheduled');
+  const { port, busPort } = nodePorts(spec, ordinal);
+  const created = pod.metadata?.creationTimestamp;
+  const info: PodInfo = { name, ordinal, shard, deleting: !!pod.metadata?.deletionTimestamp, ready, port, busPort, createdAt: created ? new Date(created).getTime() : 0 };
+  if (pod.status?.podIP) info.ip = pod.status.podIP;
+  if (pod.spec?.nodeName) info.node = pod.spec.nodeName;
+  if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') info.unschedulable = scheduled.message ?? 'Unschedulable';
+  return info;
+}
+
+export const desiredNode = (p: PodInfo): DesiredNode => ({ name: p.name, ip: p.ip!, port: p.port, busPort: p.busPort, domain: p.node ?? p.ip! });
+export const podEndpoint = (p: PodInfo): Endpoint => ({ ip: p.ip!, port: p.port });
+
+/** What the nodes of the cluster's Pods say: the view, and each report by its Pod's name. */
+export interface ClusterPicture {
+  reports: Map<string, NodeReport>;
+  view: ClusterView;
+  /** The view of the joined nodes only: what the status lists. */
+  memberView: ClusterView;
+  /** Pods whose node has joined the cluster (is not a fresh node). */
+  members: Set<string>;
+  roles: PodRoles;
+  /** Any slot assigned in any view. */
+  anySlots: boolean;
+}
+
+export async function readPicture(pool: RedisPool, pods: PodInfo[]): Promise<ClusterPicture> {
+  return pictureOf(pods, await readView(pool, pods.filter((p) => p.ip && !p.deleting).map(podEndpoint)));
+}
+
+/** The picture from the view of the Pods' nodes. */
+export function pictureOf(pods: readonly PodInfo[], view: ClusterView): ClusterPicture {
+  const { reports } = view;
+  const withIp = pods.filter((p) => p.ip && !p.deleting);
+  const byEndpoint = new Map(reports.map((r) => [endpointKey(r.address), r]));
+  const byPod = new Map<string, NodeReport>();
+  for (const p of withIp) {
+    const r = byEndpoint.get(endpointKey(podEndpoint(p)));
+    if (r) byPod.set(p.name, r);
+  }
+  const members = new Set<string>();
+  const slotHolders = new Set<string>();
+  const masters = new Set<string>();
+  for (const [name, r] of byPod) {
+    if (isFreshNode(r)) continue;
+    members.add(name);
+    const node = view.nodes.get(r.myId);
+    if (node?.role === 'master') masters.add(name);
+    if (node && node.slots.length > 0) slotHolders.add(name);
+    // Any view that gives it slots (a stale one too) makes it a holder: never delete it.
+    if (reports.some((x) => x.nodes.some((v) => v.id === r.myId && v.role === 'master' && v.slots.length > 0))) slotHolders.add(name);
+  }
+  const anySlots = view.owners.some((o) => o !== undefined);
+  const memberView = buildView([...byPod.entries()].filter(([name]) => members.has(name)).map(([, r]) => r));
+  return { reports: byPod, view, memberView, members, roles: { slotHolders, masters }, anySlots };
+}
+
+/** The reshard function's state, as the status said when the pass began. */
+export interface ReshardState {
+  /** Planned or Running, and reporting progress recently (a silent one is abandoned). */
+  running: boolean;
+  /** Requested for this generation by an earlier pass and not started yet: the reshard function waits for the Lease. */
+  requested: boolean;
+}
+
+export function reshardState(status: RedisClusterStatus | undefined, generation: number, now: number): ReshardState {
+  const seen = Date.parse(status?.reshard?.updatedAt ?? status?.reshard?.startedAt ?? '');
+  const running = (status?.reshard?.state === 'Running' || status?.reshard?.state === 'Planned') && !(now - seen > RESHARD_STALE_MS);
+  const condition = findCondition(status?.conditions, CONDITION_TYPES.Resharding);
+  const requested =
+    condition?.status === 'True' &&
+    condition.reason === 'Requested' &&
+    condition.observedGeneration === generation &&
+    now - Date.parse(condition.lastTransitionTime ?? '') < RESHARD_REQUEST_GRACE_MS;
+  return { running, requested };
+}
+
+/** What stays true for a whole pass: the spec it works to and the status it started from. */
+export interface PassFacts {
+  spec: DefaultedSpec;
+  generation: number;
+  /** observedGeneration of the status the pass started from. */
+  observedGeneration: number | undefined;
+  /** The status the pass started from had SlotsAssigned: the cluster was formed. */
+  formedBefore: boolean;
+  reshard: ReshardState;
+  /** A password Secret only a person can fix. */
+  secretBlocker?: Blocker;
+  startedAt: number;
+}
+
+/** What the pass itself has done so far, which the next step depends on. */
+export interface PassMemory {
+  round: number;
+  /** The steps this round already took, each at most once. */
+  taken: ReadonlySet<StepKind>;
+  /** This pass holds the Lease. */
+  lease: boolean;
+  /** This pass asked for a reshard already: a scale-out asked early keeps that request. */
+  reshardAsked: 'early' | 'reply' | undefined;
+  /** Requests can be posted to the Broker outside the reply. */
+  canEmit: boolean;
+}
+
+export interface Observation extends PassFacts {
+  now: number;
+  pods: PodInfo[];
+  /** Another holder of the Lease, read only while a reshard runs with every Pod up. */
+  leaseHolder?: string;
+  /** What the nodes say; not read when a reshard holds the Lease. */
+  cluster?: ClusterPicture;
+  pass: PassMemory;
+}
+
+export async function listPods(kube: Kube, ref: ObjectRef, spec: DefaultedSpec): Promise<PodInfo[]> {
+  const list = await kube.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: selectorFor(ref.name) });
+  return list.items.map((p) => podInfo(ref.name, spec, p)).filter((p): p is PodInfo => p !== undefined);
+}
+
+export interface ObserveContext {
+  kube: Kube;
+  pool: RedisPool;
+  ref: ObjectRef;
+  /** This process's Lease identity. */
+  holder: string;
+}
+
+/** Pods, then the Lease when a reshard may hold it (nodes are then left unread), then the nodes. */
+export async function observe(ctx: ObserveContext, facts: PassFacts, pass: PassMemory): Promise<Observation> {
+  const pods = await listPods(ctx.kube, ctx.ref, facts.spec);
+  const seen: Observation = { ...facts, now: Date.now(), pods, pass };
+  if (reshardMayHoldLease(facts, pods, pass)) {
+    const holder = await leaseHolder(ctx.kube, ctx.ref);
+    if (holder !== undefined && holder !== ctx.holder) return { ...seen, leaseHolder: holder };
+  }
+  return { ...seen, cluster: await readPicture(ctx.pool, pods) };
+}

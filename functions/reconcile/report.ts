@@ -1,0 +1,71 @@
+// What a round reports: the status input from its last observation and what it did, the conditions
+// only a pass can add (its reshard request, data re-covered empty), and the Events for engine
+// actions. Pure.
+import { CONDITION_TYPES, type RedisClusterStatus } from '../../shared/api/index.js';
+import { clusterCondition, type EventReason } from '../../shared/api/conditions.js';
+import { findCondition, setCondition, type Condition } from '../../shared/kube/conditions.js';
+import { checkCluster } from '../../shared/redis/check.js';
+import { endpointKey } from '../../shared/redis/endpoint.js';
+import type { EngineAction } from '../../shared/redis/types.js';
+import type { RoundWork } from './act.js';
+import type { Shape } from './decide.js';
+import { desiredNode, podEndpoint, type ClusterPicture, type Observation } from './observe.js';
+import { computeStatus } from './status.js';
+
+export const EVENT_REASON: Partial<Record<EngineAction['kind'], EventReason>> = {
+  replicate: 'NodeAdded',
+  failover: 'Failover',
+  forget: 'NodeForgotten',
+  'node-removed': 'NodeRemoved',
+  'slots-recovered-empty': 'SlotsRecoveredEmpty',
+};
+
+/** The status the round's last observation gives, with the problems the health check adds. */
+export function roundStatus(
+  stored: RedisClusterStatus | undefined,
+  o: Observation & { cluster: ClusterPicture },
+  s: Shape,
+  work: RoundWork,
+  resharding: boolean,
+  clusterName: string,
+): RedisClusterStatus {
+  const { cluster, spec } = o;
+  const kept = new Set(s.plan.shards);
+  const livePods = o.pods.filter((p) => !p.deleting && p.shard !== undefined && kept.has(p.shard));
+  const members = [...cluster.reports.entries()].filter(([name]) => cluster.members.has(name)).map(([, r]) => r);
+  const memberPods = livePods.filter((p) => p.ip && (cluster.members.has(p.name) || !cluster.reports.has(p.name)));
+  const unreachable = memberPods.filter((p) => !cluster.reports.has(p.name)).map(podEndpoint);
+  const problems = [...work.problems];
+  if (s.formed && members.length) {
+    problems.push(...checkCluster(members, { nodes: memberPods.map(desiredNode), masters: spec.masters, replicasPerMaster: spec.replicas, unreachable }));
+  }
+  const podsWanted = s.plan.shards.length * (1 + spec.replicas);
+  const next = computeStatus(stored, {
+    clusterName,
+    generation: o.generation,
+    ...(s.blocker ? { blocker: s.blocker } : {}),
+    formed: s.formed,
+    podsWanted,
+    podsReady: livePods.filter((p) => p.ready).length,
+    ...(cluster.members.size ? { view: cluster.memberView } : {}),
+    podByEndpoint: new Map(o.pods.filter((p) => p.ip && !p.deleting).map((p) => [endpointKey(podEndpoint(p)), p.name])),
+    masters: spec.masters,
+    replicasPerMaster: spec.replicas,
+    problems,
+    resharding,
+    scaling: livePods.length !== podsWanted || s.plan.surplus.length > 0,
+  });
+  // Kept by later rounds, which start from the stored conditions.
+  const recoveredEmpty = work.actions.filter((a) => a.kind === 'slots-recovered-empty');
+  if (recoveredEmpty.length) {
+    const message = recoveredEmpty.map((a) => a.message).join('; ');
+    next.conditions = setCondition(next.conditions ?? [], clusterCondition(CONDITION_TYPES.DataLoss, 'SlotsRecoveredEmpty', message, o.generation));
+  }
+  return next;
+}
+
+/** The Resharding condition of a pass that asked for a reshard: its claim until the reshard function reports. */
+export function requestedCondition(conditions: Condition[], reason: string, generation: number): Condition | undefined {
+  const claimed = setCondition(conditions, clusterCondition(CONDITION_TYPES.Resharding, 'Requested', reason, generation));
+  return findCondition(claimed, CONDITION_TYPES.Resharding);
+}
