@@ -102,7 +102,7 @@ async function applyAll(kube: KubeRest, objs: KubeObject[], log: (m: string) => 
           await new Promise((r) => setTimeout(r, 100));
           continue;
         }
-        throw new Error(`applying ${what}: ${(err as Error).message}`);
+        throw new Error(`applying ${what}: ${(err as Error).message}`, { cause: err });
       }
     }
     log(`applied ${what}`);

@@ -30,7 +30,7 @@ function tokenSource(opts: AlertBridgeOptions): () => string {
   if (opts.tokenFile) {
     const file = opts.tokenFile;
     // Fail at start-up on an unreadable file rather than with 401s that look like a wrong token.
-    let first = '';
+    let first: string;
     try {
       first = readFileSync(file, 'utf8').trim();
     } catch (err) {

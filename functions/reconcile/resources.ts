@@ -151,7 +151,7 @@ export function buildClaim(cluster: ClusterIdentity, spec: DefaultedSpec, ordina
   };
 }
 
-type AnyRecord = Record<string, any>;
+type AnyRecord = Record<string, unknown>;
 
 /**
  * Required anti-affinity among the Pods of one shard (a replica never shares its master's host),
@@ -171,8 +171,8 @@ export function podAffinity(clusterName: string, shard: number, user: AnyRecord 
     ...(user ?? {}),
     podAntiAffinity: {
       ...anti,
-      requiredDuringSchedulingIgnoredDuringExecution: [...(anti.requiredDuringSchedulingIgnoredDuringExecution ?? []), shardTerm],
-      preferredDuringSchedulingIgnoredDuringExecution: [...(anti.preferredDuringSchedulingIgnoredDuringExecution ?? []), spreadTerm],
+      requiredDuringSchedulingIgnoredDuringExecution: [...((anti.requiredDuringSchedulingIgnoredDuringExecution as unknown[] | undefined) ?? []), shardTerm],
+      preferredDuringSchedulingIgnoredDuringExecution: [...((anti.preferredDuringSchedulingIgnoredDuringExecution as unknown[] | undefined) ?? []), spreadTerm],
     },
   };
 }

@@ -52,7 +52,7 @@ export class Store {
     try {
       state = JSON.parse(text) as typeof state;
     } catch (err) {
-      throw new Error(`stateFile ${file}: not a state this server wrote: ${(err as Error).message}`);
+      throw new Error(`stateFile ${file}: not a state this server wrote: ${(err as Error).message}`, { cause: err });
     }
     if (typeof state?.resourceVersion !== 'number' || typeof state.objects !== 'object') {
       throw new Error(`stateFile ${file}: not a state this server wrote (no resourceVersion/objects)`);

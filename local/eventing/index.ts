@@ -141,7 +141,7 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
     const attrs = eventAttributes(ev);
     for (const t of triggers.values()) {
       if (t.metadata?.namespace !== ns || t.spec?.broker !== brokerName) continue;
-      let matches = false;
+      let matches: boolean;
       try {
         matches = triggerMatches(t.spec as TriggerFilterSpec, attrs);
       } catch {
@@ -282,7 +282,7 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
       return matchesLabelSelector(namespaces.get(`/${ons}`)?.metadata?.labels, nsSelector, 'everything');
     };
     for (const r of resources) {
-      let labelSelector = '';
+      let labelSelector: string;
       try {
         labelSelector = labelSelectorString(r.selector);
       } catch (err) {

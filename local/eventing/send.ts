@@ -64,7 +64,7 @@ export async function sendEvent(url: string, ev: CloudEvent<unknown>, timeoutMs?
   } catch (err) {
     return { ok: false, body: '', error: (err as Error).name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : String((err as Error).message ?? err) };
   }
-  let body = '';
+  let body: string;
   try {
     body = await res.text();
   } catch (err) {

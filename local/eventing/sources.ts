@@ -69,7 +69,7 @@ export function validatePingSchedule(spec: PingSourceSpec): void {
   try {
     CronExpressionParser.parse(spec.schedule, { tz: spec.timezone, strict: false });
   } catch (err) {
-    throw new Error(`spec.schedule: ${JSON.stringify(spec.schedule)} is not a valid cron expression (${(err as Error).message})`);
+    throw new Error(`spec.schedule: ${JSON.stringify(spec.schedule)} is not a valid cron expression (${(err as Error).message})`, { cause: err });
   }
 }
 

@@ -71,7 +71,7 @@ async function registerNode(kube: KubeRest, n: VirtualNode): Promise<void> {
   try {
     await kube.create(obj);
   } catch (err) {
-    if (!(err instanceof KubeError && err.code === 409)) throw new Error(`registering node ${n.name}: ${(err as Error).message}`);
+    if (!(err instanceof KubeError && err.code === 409)) throw new Error(`registering node ${n.name}: ${(err as Error).message}`, { cause: err });
     await kube.patch('v1', 'Node', n.name, undefined, { metadata: { labels: obj.metadata.labels } });
     const status = { addresses: obj.status.addresses, conditions: obj.status.conditions };
     await kube.patch('v1', 'Node', n.name, undefined, { status }, { type: 'strategic', subresource: 'status' });

@@ -69,7 +69,7 @@ export function createEmitter(options: EmitterOptions): Emitter {
     for (const [k, v] of Object.entries(message.headers)) if (typeof v === 'string') headers[k] = v;
     const body = message.body === undefined ? undefined : String(message.body);
     const what = `${event.type} ${event.id}`;
-    let failure = '';
+    let failure: string;
     for (let attempt = 1; ; attempt++) {
       let wait = Math.min(backoffMs * 2 ** (attempt - 1), maxBackoffMs);
       try {

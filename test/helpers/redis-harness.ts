@@ -353,8 +353,8 @@ export async function verifyKeys(cluster: Cluster, count: number, valueBytes: nu
     const res = await pipelined(cluster, chunk, (p, k) => p.get(k), (k) => cluster.get(k));
     for (let i = 0; i < chunk.length; i++) {
       const k = chunk[i]!;
-      let [err, v] = res[i] ?? [new Error('no reply'), null];
-      if (err) v = await cluster.get(k);
+      const [err, first] = res[i] ?? [new Error('no reply'), null];
+      const v = err ? await cluster.get(k) : first;
       if (v === null || v === undefined) {
         missing++;
         if (missingKeys.length < 20) missingKeys.push(k);

@@ -29,7 +29,8 @@ function newPool() {
   return p;
 }
 
-async function form(h: Harness, pool: RedisPool, masters: number, replicas: number, empty: number) {
+/** Forms masters x (1 + replicas) of the harness's nodes; the rest join as empty masters. */
+async function form(h: Harness, pool: RedisPool, masters: number, replicas: number) {
   const desired = h.desiredNodes();
   const n = masters * (1 + replicas);
   const plan = evenCreatePlan(desired.slice(0, n), masters, replicas);
@@ -57,7 +58,7 @@ describe('interrupted migrations', () => {
   it('a fresh executor rolls forward slots left open by one that stopped mid-slot', async () => {
     harness = await startRedisNodes(4);
     const pool = newPool();
-    const ids = await form(harness, pool, 3, 0, 1);
+    const ids = await form(harness, pool, 3, 0);
     const cluster = harness.cluster();
     try {
       await loadKeys(cluster, KEYS, VALUE_BYTES);
@@ -116,7 +117,7 @@ describe('interrupted migrations', () => {
   it('resolves BUSYKEY with the source as the authority and records the replaced keys', async () => {
     harness = await startRedisNodes(4);
     const pool = newPool();
-    const ids = await form(harness, pool, 3, 0, 1);
+    const ids = await form(harness, pool, 3, 0);
     const key = 'conflict:{busy}';
     const slot = keySlot(key);
     const owners = await liveOwners(pool, harness);
@@ -141,7 +142,7 @@ describe('interrupted migrations', () => {
   it('stops cleanly at the deadline with no slot left open, and the rest finishes later (per-slot hand-over)', async () => {
     harness = await startRedisNodes(4);
     const pool = newPool();
-    const ids = await form(harness, pool, 3, 0, 1);
+    const ids = await form(harness, pool, 3, 0);
     const cluster = harness.cluster();
     try {
       await loadKeys(cluster, KEYS, VALUE_BYTES);
@@ -173,7 +174,7 @@ describe('interrupted migrations', () => {
       harness = await startRedisNodes(7, { config: { 'cluster-node-timeout': '2000' } });
       const h = harness;
       const pool = newPool();
-      const ids = await form(h, pool, 3, 1, 1);
+      const ids = await form(h, pool, 3, 1);
       const target = ids[6]!;
       const cluster = h.cluster();
       try {

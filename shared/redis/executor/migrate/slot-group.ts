@@ -203,7 +203,6 @@ async function moveKeys(run: Run, g: Group, open: number[], firstKeys: unknown[]
         const keys = listed[i] as Buffer[];
         if (keys.length) work.push({ slot, keys });
       });
-      relist = [];
       if (!work.length) break;
     }
     const round = await migrateRound(run, g, work, replace);
