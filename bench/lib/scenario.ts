@@ -8,7 +8,7 @@ import type { MigrateOptions, MigrateResult } from '../../shared/redis/executor/
 import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { waitFor } from '../../shared/redis/executor/util.js';
 import { nodeEndpoint, readView } from '../../shared/redis/view.js';
-import { planScaleIn, planScaleOut } from '../../shared/redis/planner.js';
+import { planScaleIn, planScaleOut } from '../../shared/redis/planner/reshard.js';
 import type { Endpoint } from '../../shared/redis/types.js';
 import { evenCreatePlan, startRedisNodes, type Harness, type HarnessOptions } from '../../test/helpers/redis-harness.js';
 import { loadData, verifyData } from './data.js';

@@ -3,7 +3,7 @@
 // form, or heal, live settings, placement, surplus replicas and the masters' count.
 import type { CreatePlan, DesiredNode, Endpoint } from '../../shared/redis/types.js';
 import { checkCluster } from '../../shared/redis/check.js';
-import { splitSlots } from '../../shared/redis/planner.js';
+import { splitSlots } from '../../shared/redis/planner/create.js';
 import type { ShardToPlace } from '../../shared/redis/executor/place.js';
 import { desiredNode, podEndpoint, type ClusterPicture, type Observation, type PassFacts, type PassMemory, type PodInfo } from './observe.js';
 import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.js';

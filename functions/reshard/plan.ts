@@ -2,7 +2,7 @@
 // recomputed after any interruption (function, node, or both) continues where the last one stopped.
 import type { ReshardStatus } from '../../shared/api/index.js';
 import { kubeTime } from '../../shared/kube/time.js';
-import { chooseMastersToRemove, planRebalance, planScaleIn, planScaleOut } from '../../shared/redis/planner.js';
+import { chooseMastersToRemove, planRebalance, planScaleIn, planScaleOut } from '../../shared/redis/planner/reshard.js';
 import { countSlots, formatRange } from '../../shared/redis/topology.js';
 import type { ReshardPlan, SlotMove, SlotRange } from '../../shared/redis/types.js';
 

@@ -21,7 +21,7 @@ import type { MigrateOptions } from '../../shared/redis/executor/migrate/context
 import { resumeOpenSlots } from '../../shared/redis/executor/migrate/open-slots.js';
 import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { endpointOf, liveMasters, readView, type ClusterView } from '../../shared/redis/view.js';
-import { planChunk } from '../../shared/redis/planner.js';
+import { planChunk } from '../../shared/redis/planner/reshard.js';
 import { slotsToRanges } from '../../shared/redis/topology.js';
 import type { Endpoint, SlotRange } from '../../shared/redis/types.js';
 import { planReshard, progressOf, progressText, statusMoves, type Operation, type ReshardIntent } from './plan.js';

@@ -7,7 +7,7 @@ import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { resumeOpenSlots } from '../../shared/redis/executor/migrate/open-slots.js';
 import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { keySlot, waitFor } from '../../shared/redis/executor/util.js';
-import { planScaleOut } from '../../shared/redis/planner.js';
+import { planScaleOut } from '../../shared/redis/planner/reshard.js';
 import type { SlotRange } from '../../shared/redis/types.js';
 import { evenCreatePlan, loadKeys, startClientLoad, startRedisNodes, verifyAcked, verifyKeys, type Harness } from '../helpers/redis-harness.js';
 

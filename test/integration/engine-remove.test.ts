@@ -6,7 +6,7 @@ import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { RemoveRefusedError, removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import { attachReplica } from '../../shared/redis/executor/replicas.js';
 import { waitFor } from '../../shared/redis/executor/util.js';
-import { planScaleIn } from '../../shared/redis/planner.js';
+import { planScaleIn } from '../../shared/redis/planner/reshard.js';
 import { formCluster } from '../helpers/engine-fixture.js';
 import { evenCreatePlan, verifyKeys } from '../helpers/redis-harness.js';
 

@@ -6,7 +6,7 @@ import { RedisPool } from '../../shared/redis/connection.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { waitFor } from '../../shared/redis/executor/util.js';
-import { planScaleIn, planScaleOut } from '../../shared/redis/planner.js';
+import { planScaleIn, planScaleOut } from '../../shared/redis/planner/reshard.js';
 import { countSlots } from '../../shared/redis/topology.js';
 import type { ReshardPlan } from '../../shared/redis/types.js';
 import { evenCreatePlan, loadKeys, startClientLoad, startRedisNodes, verifyAcked, verifyKeys, type Harness } from '../helpers/redis-harness.js';

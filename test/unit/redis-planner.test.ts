@@ -1,21 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import {
-  antiAffinityScore,
-  applyMoves,
-  arrangeWaves,
-  chooseMastersToRemove,
-  minimalMoveCount,
-  planChunk,
-  planCreate,
-  planRebalance,
-  planReplicas,
-  planScaleIn,
-  planScaleOut,
-  rebalanceTargets,
-  remainingMoves,
-  splitSlots,
-  type Owners,
-} from '../../shared/redis/planner.js';
+import { type Owners } from '../../shared/redis/planner/common.js';
+import { antiAffinityScore, planCreate, splitSlots } from '../../shared/redis/planner/create.js';
+import { planReplicas } from '../../shared/redis/planner/replicas.js';
+import { applyMoves, arrangeWaves, chooseMastersToRemove, minimalMoveCount, planChunk, planRebalance, planScaleIn, planScaleOut, rebalanceTargets, remainingMoves } from '../../shared/redis/planner/reshard.js';
 import { countSlots, parseClusterNodes } from '../../shared/redis/topology.js';
 import { SLOT_COUNT, type CreatePlan, type DesiredNode, type ReshardPlan } from '../../shared/redis/types.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { planReshard, progressOf, progressText, statusMoves } from '../../functions/reshard/plan.js';
-import { applyMoves, planChunk, splitSlots } from '../../shared/redis/planner.js';
+import { splitSlots } from '../../shared/redis/planner/create.js';
+import { applyMoves, planChunk } from '../../shared/redis/planner/reshard.js';
 import { countSlots } from '../../shared/redis/topology.js';
 import type { SlotRange } from '../../shared/redis/types.js';
 

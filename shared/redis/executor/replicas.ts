@@ -3,7 +3,7 @@
 import { viewsAgree } from '../check.js';
 import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../endpoint.js';
-import { planReplicas } from '../planner.js';
+import { planReplicas } from '../planner/replicas.js';
 import { isUsable } from '../topology.js';
 import type { ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint } from '../types.js';
 import { removeReplica } from './remove.js';
