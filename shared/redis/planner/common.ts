@@ -1,4 +1,6 @@
-// What the planner modules share: the ownership and weight shapes and deterministic name order.
+// What the planner modules share: the ownership and weight shapes and deterministic name order. Every
+// planner is pure and deterministic (same input, same plan), so a plan recomputed from live ownership
+// after an interruption continues where the last one stopped.
 import type { SlotRange } from '../types.js';
 
 /** Slot ranges per master id; a master with no slot maps to []. */
