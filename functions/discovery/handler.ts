@@ -16,6 +16,7 @@ import { createFunctionHost, type BaseConfig, type FunctionHost } from '../../sh
 import { SingleFlightCache } from './cache.js';
 import { firstAnswer } from './hedge.js';
 import { parseClusterQuery, QueryError, type ClusterQuery } from './query.js';
+import { ifNoneMatchHits, represent, type Representation } from './representation.js';
 import { nodesAnswer, topologyAnswer, type ClusterSnapshot } from './view.js';
 
 export interface DiscoveryOptions {
@@ -209,6 +210,20 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
   const resolve = (query: ClusterQuery): Promise<Resolution> =>
     cache.get(`${query.namespace ?? '*'}/${query.clusterName}`, () => load(query));
 
+  // Keyed by the snapshot object, which a cache refresh replaces: each view is rendered once per read.
+  const rendered = new WeakMap<ClusterSnapshot, Map<string, Representation>>();
+  function representationOf(snapshot: ClusterSnapshot, endpoint: 'nodes' | 'topology', query: ClusterQuery): Representation {
+    const view = endpoint === 'nodes' ? `nodes:${query.role ?? ''}` : 'topology';
+    let views = rendered.get(snapshot);
+    if (!views) rendered.set(snapshot, (views = new Map()));
+    let representation = views.get(view);
+    if (!representation) {
+      const answer = endpoint === 'nodes' ? nodesAnswer(snapshot, query.role) : topologyAnswer(snapshot);
+      views.set(view, (representation = represent(answer, snapshot.source)));
+    }
+    return representation;
+  }
+
   function routes(router: Router, host: FunctionHost): void {
     log = host.log;
     const requests = new Counter({
@@ -263,10 +278,18 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
             message: `${KIND} "${query.clusterName}" exists in several namespaces (${resolution.namespaces.join(', ')}); add namespace=<one of them>`,
             namespaces: resolution.namespaces,
           });
-        case 'found':
-          res.setHeader('X-Discovery-Source', resolution.snapshot.source);
-          res.setHeader('Cache-Control', 'no-store');
-          return answer(200, endpoint === 'nodes' ? nodesAnswer(resolution.snapshot, query.role) : topologyAnswer(resolution.snapshot));
+        case 'found': {
+          const { body, etag } = representationOf(resolution.snapshot, endpoint, query);
+          // The answer changes with the topology: clients may keep it but must revalidate it.
+          const headers = { ETag: etag, 'Cache-Control': 'no-cache', 'X-Discovery-Source': resolution.snapshot.source };
+          if (ifNoneMatchHits(req.headers['if-none-match'], etag)) {
+            requests.inc({ endpoint, code: '304' });
+            res.writeHead(304, headers).end();
+            return;
+          }
+          requests.inc({ endpoint, code: '200' });
+          res.writeHead(200, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length }).end(body);
+        }
       }
     };
 
