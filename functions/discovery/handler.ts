@@ -3,6 +3,8 @@
 // single-flight cache of one live CLUSTER NODES read, or from the RedisCluster status when no node
 // answers. It writes nothing.
 import type { Router, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ParsedUrlQuery } from 'node:querystring';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { DEFAULTS } from '../../shared/api/fields.js';
@@ -251,14 +253,15 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
       registers: [host.registry],
     });
 
-    const serve = (endpoint: 'nodes' | 'topology') => async (req: Request, res: Response) => {
+    const serve = (endpoint: 'nodes' | 'topology') => async (req: IncomingMessage, res: ServerResponse, rawQuery: ParsedUrlQuery) => {
       const answer = (code: number, body: unknown) => {
         requests.inc({ endpoint, code: String(code) });
-        res.status(code).json(body);
+        const json = JSON.stringify(body);
+        res.writeHead(code, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) }).end(json);
       };
       let query: ClusterQuery;
       try {
-        query = parseClusterQuery(req.query as Record<string, unknown>, endpoint === 'nodes');
+        query = parseClusterQuery(rawQuery, endpoint === 'nodes');
       } catch (err) {
         if (err instanceof QueryError) return answer(400, { message: err.message });
         throw err;
@@ -293,8 +296,13 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
       }
     };
 
-    router.get('/cluster/nodes', serve('nodes'));
-    router.get('/cluster/topology', serve('topology'));
+    // The listener answers these paths ahead of express; the router's copies serve the app alone
+    // and the paths express matches loosely (a trailing slash, another case).
+    for (const endpoint of ['nodes', 'topology'] as const) {
+      const handler = serve(endpoint);
+      host.direct(`/cluster/${endpoint}`, handler);
+      router.get(`/cluster/${endpoint}`, (req: Request, res: Response) => handler(req, res, req.query as ParsedUrlQuery));
+    }
     // Everything else under /cluster/ gets a JSON answer too, never express's HTML page.
     router.all(['/cluster/nodes', '/cluster/topology'], (req, res) => {
       res.setHeader('Allow', 'GET, HEAD');

@@ -132,6 +132,16 @@ describe('ETag and If-None-Match', () => {
     expect((await request(NODES, { 'If-None-Match': get.headers.get('etag')! }, 'HEAD')).status).toBe(304);
   });
 
+  it('the paths express matches loosely answer the same, ETag and 304 included', async () => {
+    const exact = await request(NODES);
+    const etag = exact.headers.get('etag')!;
+    const loose = await request(NODES.replace('/cluster/nodes', '/cluster/nodes/'));
+    expect(loose.status).toBe(200);
+    expect(loose.headers.get('etag')).toBe(etag);
+    expect(await loose.text()).toBe(await exact.text());
+    expect((await request(NODES.replace('/cluster/nodes', '/Cluster/Nodes'), { 'If-None-Match': etag })).status).toBe(304);
+  });
+
   it('a bad query is still 400 naming the field, whatever If-None-Match says', async () => {
     const r = await request('/cluster/nodes?clusterName=rc-tag&role=primary', { 'If-None-Match': '*' });
     expect(r.status).toBe(400);
