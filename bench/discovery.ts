@@ -12,7 +12,6 @@
 // during the run weighs on both alike; medians per build and their ratio are printed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -22,6 +21,7 @@ import { startApiServer, kubeConfigFor } from '../local/apiserver/index.js';
 import { Kube } from '../shared/kube/client.js';
 import { argValue, positiveIntArg } from './lib/args.js';
 import { checkoutBaseline, type BaselineTree } from './lib/baseline.js';
+import { load } from './lib/load.js';
 import { median, percentile } from './lib/stats.js';
 import { RedisPool } from '../shared/redis/connection.js';
 import { ensureCreated } from '../shared/redis/executor/create.js';
@@ -75,50 +75,6 @@ function delta(before: Map<string, number>, after: Map<string, number>, nodes: n
   return out;
 }
 
-interface LoadResult {
-  requests: number;
-  errors: number;
-  non200: number;
-  seconds: number;
-  latenciesMs: number[];
-}
-
-/** CLIENTS loops, each sending its next request as soon as the previous answer is read. */
-async function load(url: string, durationMs: number, record: boolean): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-  const latencies: number[] = [];
-  let requests = 0;
-  let errors = 0;
-  let non200 = 0;
-  const started = process.hrtime.bigint();
-  const end = Date.now() + durationMs;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const t0 = process.hrtime.bigint();
-      const req = http.get(url, { agent }, (res) => {
-        res.on('data', () => {});
-        res.on('end', () => {
-          if (record) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-          requests++;
-          if (res.statusCode !== 200) non200++;
-          resolve();
-        });
-      });
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-    });
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      while (Date.now() < end) await one();
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  agent.destroy();
-  return { requests, errors, non200, seconds, latenciesMs: latencies.sort((a, b) => a - b) };
-}
-
 async function waitHealthy(url: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -165,9 +121,9 @@ async function startDiscovery(build: Build, scenario: Scenario, kubeconfig: stri
 }
 
 async function measure(url: string, harness: Harness): Promise<Round> {
-  await load(url, WARMUP_MS, false);
+  await load(url, CLIENTS, WARMUP_MS, false);
   const before = await commandStats(harness);
-  const r = await load(url, SECONDS * 1000, true);
+  const r = await load(url, CLIENTS, SECONDS * 1000, true);
   const after = await commandStats(harness);
   const cost = delta(before, after, harness.nodes.length);
   const lat = r.latenciesMs;
