@@ -104,7 +104,9 @@ interface Round {
   requests: number;
 }
 
-async function startDiscovery(build: Build, scenario: Scenario, kubeconfig: string, children: ChildProcess[]): Promise<{ url: string; child: ChildProcess }> {
+type Started = { url: string; child: ChildProcess };
+
+async function startDiscovery(build: Build, scenario: Scenario, kubeconfig: string, children: ChildProcess[]): Promise<Started> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(build.root, 'functions/discovery/index.ts')], {
     cwd: build.root,

@@ -18,7 +18,7 @@ import { createFunctionHost, type BaseConfig, type FunctionHost } from '../../sh
 import { SingleFlightCache } from './cache.js';
 import { firstAnswer } from './hedge.js';
 import { parseClusterQuery, QueryError, type ClusterQuery } from './query.js';
-import { ifNoneMatchHits, represent, type Representation } from './representation.js';
+import { ifNoneMatchHits, RenderedViews, represent } from './representation.js';
 import { nodesAnswer, topologyAnswer, type ClusterSnapshot } from './view.js';
 
 export interface DiscoveryOptions {
@@ -76,6 +76,12 @@ function statusNodesOf(cluster: ClusterObject): NodeStatus[] {
 
 function endpointText(e: Endpoint): string {
   return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
+}
+
+/** A JSON answer as express's res.json writes it, without its ETag (the 200s carry their own). */
+function writeJson(res: ServerResponse, code: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) }).end(json);
 }
 
 export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
@@ -212,19 +218,8 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
   const resolve = (query: ClusterQuery): Promise<Resolution> =>
     cache.get(`${query.namespace ?? '*'}/${query.clusterName}`, () => load(query));
 
-  // Keyed by the snapshot object, which a cache refresh replaces: each view is rendered once per read.
-  const rendered = new WeakMap<ClusterSnapshot, Map<string, Representation>>();
-  function representationOf(snapshot: ClusterSnapshot, endpoint: 'nodes' | 'topology', query: ClusterQuery): Representation {
-    const view = endpoint === 'nodes' ? `nodes:${query.role ?? ''}` : 'topology';
-    let views = rendered.get(snapshot);
-    if (!views) rendered.set(snapshot, (views = new Map()));
-    let representation = views.get(view);
-    if (!representation) {
-      const answer = endpoint === 'nodes' ? nodesAnswer(snapshot, query.role) : topologyAnswer(snapshot);
-      views.set(view, (representation = represent(answer, snapshot.source)));
-    }
-    return representation;
-  }
+  // A cache refresh replaces the snapshot object, so each view is rendered once per read.
+  const rendered = new RenderedViews<ClusterSnapshot>();
 
   function routes(router: Router, host: FunctionHost): void {
     log = host.log;
@@ -256,8 +251,7 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
     const serve = (endpoint: 'nodes' | 'topology') => async (req: IncomingMessage, res: ServerResponse, rawQuery: ParsedUrlQuery) => {
       const answer = (code: number, body: unknown) => {
         requests.inc({ endpoint, code: String(code) });
-        const json = JSON.stringify(body);
-        res.writeHead(code, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) }).end(json);
+        writeJson(res, code, body);
       };
       let query: ClusterQuery;
       try {
@@ -282,15 +276,15 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
             namespaces: resolution.namespaces,
           });
         case 'found': {
-          const { body, etag } = representationOf(resolution.snapshot, endpoint, query);
+          const { snapshot } = resolution;
+          const { body, etag } = rendered.get(snapshot, endpoint === 'nodes' ? `nodes:${query.role ?? ''}` : 'topology', () =>
+            represent(endpoint === 'nodes' ? nodesAnswer(snapshot, query.role) : topologyAnswer(snapshot), snapshot.source),
+          );
           // The answer changes with the topology: clients may keep it but must revalidate it.
-          const headers = { ETag: etag, 'Cache-Control': 'no-cache', 'X-Discovery-Source': resolution.snapshot.source };
-          if (ifNoneMatchHits(req.headers['if-none-match'], etag)) {
-            requests.inc({ endpoint, code: '304' });
-            res.writeHead(304, headers).end();
-            return;
-          }
-          requests.inc({ endpoint, code: '200' });
+          const headers = { ETag: etag, 'Cache-Control': 'no-cache', 'X-Discovery-Source': snapshot.source };
+          const notModified = ifNoneMatchHits(req.headers['if-none-match'], etag);
+          requests.inc({ endpoint, code: notModified ? '304' : '200' });
+          if (notModified) return void res.writeHead(304, headers).end();
           res.writeHead(200, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length }).end(body);
         }
       }

@@ -16,6 +16,19 @@ export function represent(value: unknown, source: string): Representation {
   return { body, etag: `"${digest.slice(0, 27)}"` };
 }
 
+/** The representations of an answer's views, rendered on first use and kept while the answer object lives. */
+export class RenderedViews<A extends object> {
+  private readonly byAnswer = new WeakMap<A, Map<string, Representation>>();
+
+  get(answer: A, view: string, render: () => Representation): Representation {
+    let views = this.byAnswer.get(answer);
+    if (!views) this.byAnswer.set(answer, (views = new Map()));
+    let representation = views.get(view);
+    if (!representation) views.set(view, (representation = render()));
+    return representation;
+  }
+}
+
 const ENTITY_TAG = /(?:W\/)?"([^"]*)"/g;
 
 function opaqueTag(tag: string): string {

@@ -127,6 +127,34 @@ function sendError(res: Response, status: number, message: string): void {
   res.status(status).json({ error: message });
 }
 
+/** Whether a direct route took the request: GET or HEAD of its exact path. */
+function directDispatcher(
+  routes: ReadonlyMap<string, DirectHandler>,
+  track: (res: ServerResponse) => void,
+  log: Logger,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const internalError = JSON.stringify({ error: 'internal error' });
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const handler = routes.get(q < 0 ? url : url.slice(0, q));
+    if (!handler) return false;
+    track(res);
+    // As the app's error handler answers what a handler throws.
+    const failed = (err: unknown) => {
+      log.error({ err }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' }).end(internalError);
+    };
+    try {
+      void Promise.resolve(handler(req, res, parseQueryString(q < 0 ? '' : url.slice(q + 1)))).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+    return true;
+  };
+}
+
 export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   const { name, handlers } = options;
   if (!name) throw new Error('createFunctionHost: name is required');
@@ -168,25 +196,7 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   });
 
   const directRoutes = new Map<string, DirectHandler>();
-  /** Whether a direct route took the request. */
-  const serveDirect = (req: IncomingMessage, res: ServerResponse): boolean => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    const handler = directRoutes.get(q < 0 ? url : url.slice(0, q));
-    if (!handler) return false;
-    track(res);
-    const failed = (err: unknown) => {
-      log.error({ err }, 'request failed');
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' }).end(JSON.stringify({ error: 'internal error' }));
-    };
-    try {
-      void Promise.resolve(handler(req, res, parseQueryString(q < 0 ? '' : url.slice(q + 1)))).catch(failed);
-    } catch (err) {
-      failed(err);
-    }
-    return true;
-  };
+  const serveDirect = directDispatcher(directRoutes, track, log);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

@@ -32,7 +32,12 @@ beforeAll(async () => {
   api = await startTestApi();
   const kube = new Kube(api.kc);
   const crd = parse(readFileSync('charts/redis-operator/crds/redisclusters.redis.redis.yaml', 'utf8')) as Record<string, unknown>;
-  await kube.custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd });
+  await kube.custom.createClusterCustomObject({
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    plural: 'customresourcedefinitions',
+    body: crd,
+  });
 
   harness = await startRedisNodes(3, { config: { 'cluster-node-timeout': '2000' } });
   const pool = new RedisPool();
@@ -40,13 +45,25 @@ beforeAll(async () => {
   expect((await ensureCreated(pool, desired, evenCreatePlan(desired, 3, 0))).done).toBe(true);
   const { reports } = await pool.readAll(harness.endpoints);
   await pool.close();
-  const nodes: NodeStatus[] = reports[0]!.nodes.map((n, i) => ({ id: n.id, pod: `rc-tag-${i}`, ip: n.ip, port: n.port, role: n.role, slots: n.slots.map(formatRange) }));
+  const nodes: NodeStatus[] = reports[0]!.nodes.map((n, i) => ({
+    id: n.id,
+    pod: `rc-tag-${i}`,
+    ip: n.ip,
+    port: n.port,
+    role: n.role,
+    slots: n.slots.map(formatRange),
+  }));
   await kube.custom.createNamespacedCustomObject({
     group: 'redis.redis',
     version: 'v1beta1',
     plural: 'redisclusters',
     namespace: 'cache',
-    body: { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name: 'rc-tag', namespace: 'cache' }, spec: { masters: 3, replicas: 0, maxMemory: '64mb' } },
+    body: {
+      apiVersion: 'redis.redis/v1beta1',
+      kind: 'RedisCluster',
+      metadata: { name: 'rc-tag', namespace: 'cache' },
+      spec: { masters: 3, replicas: 0, maxMemory: '64mb' },
+    },
   });
   await kube.patchClusterStatus({ namespace: 'cache', name: 'rc-tag' }, { phase: 'Ready', nodes });
 

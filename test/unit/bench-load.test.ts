@@ -24,6 +24,8 @@ describe('responseEnd', () => {
   });
 
   it('refuses a framing it does not read', () => {
-    expect(() => responseEnd(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n0\r\n\r\n'))).toThrow(/without Content-Length/);
+    expect(() => responseEnd(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n0\r\n\r\n'))).toThrow(
+      /without Content-Length/,
+    );
   });
 });

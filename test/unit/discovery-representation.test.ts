@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ifNoneMatchHits, represent } from '../../functions/discovery/representation.js';
+import { ifNoneMatchHits, RenderedViews, represent } from '../../functions/discovery/representation.js';
 
 const nodes = [
   { ip: '10.0.0.1', port: 10000 },
@@ -16,7 +16,12 @@ describe('represent', () => {
   it('gives a strong, quoted ETag that is the same for the same answer', () => {
     const a = represent(nodes, 'live');
     expect(a.etag).toMatch(/^"[A-Za-z0-9_-]{27}"$/);
-    expect(represent(nodes.map((n) => ({ ...n })), 'live').etag).toBe(a.etag);
+    expect(
+      represent(
+        nodes.map((n) => ({ ...n })),
+        'live',
+      ).etag,
+    ).toBe(a.etag);
   });
 
   it('gives another ETag when the answer or its source changes', () => {
@@ -57,5 +62,26 @@ describe('ifNoneMatchHits', () => {
     expect(ifNoneMatchHits('"abcd"', etag)).toBe(false);
     expect(ifNoneMatchHits('"xabc"', etag)).toBe(false);
     expect(ifNoneMatchHits('abc', etag)).toBe(false);
+  });
+});
+
+describe('RenderedViews', () => {
+  it('renders each view of an answer once, and again for a new answer object', () => {
+    const views = new RenderedViews<object>();
+    let renders = 0;
+    const render = (value: unknown) => () => {
+      renders++;
+      return represent(value, 'live');
+    };
+    const first = {};
+    const a = views.get(first, 'nodes:', render(nodes));
+    expect(views.get(first, 'nodes:', render(['other']))).toBe(a);
+    expect(renders).toBe(1);
+    const masters = views.get(first, 'nodes:master', render(nodes.slice(0, 1)));
+    expect(masters.body.toString()).toBe('[{"ip":"10.0.0.1","port":10000}]');
+    expect(renders).toBe(2);
+    const refreshed = views.get({}, 'nodes:', render(nodes.slice(1)));
+    expect(renders).toBe(3);
+    expect(refreshed.etag).not.toBe(a.etag);
   });
 });
