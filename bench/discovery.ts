@@ -5,9 +5,13 @@
 //
 //   npm run bench:discovery                       # 10 s per scenario
 //   BENCH_SECONDS=5 BENCH_CLIENTS=50 npm run bench:discovery
+//   npm run bench:discovery -- --baseline HEAD~1 [--rounds 3]
+//
+// With --baseline, the same load also runs against that commit's discovery (checked out in a
+// temporary git worktree), in alternating rounds (ABBA...) so a machine that gets busier or quieter
+// during the run weighs on both alike; medians per build and their ratio are printed.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
@@ -15,7 +19,10 @@ import { parse } from 'yaml';
 import { kubeConfigYaml } from '../local/apiserver/kubeconfig.js';
 import { startApiServer, kubeConfigFor } from '../local/apiserver/index.js';
 import { Kube } from '../shared/kube/client.js';
-import { percentile } from './lib/stats.js';
+import { argValue, positiveIntArg } from './lib/args.js';
+import { checkoutBaseline, type BaselineTree } from './lib/baseline.js';
+import { load } from './lib/load.js';
+import { median, percentile } from './lib/stats.js';
 import { RedisPool } from '../shared/redis/connection.js';
 import { ensureCreated } from '../shared/redis/executor/create.js';
 import { formatRange } from '../shared/redis/topology.js';
@@ -25,6 +32,9 @@ import { freePort } from '../test/helpers/ports.js';
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
 const WARMUP_MS = 1000;
+const BASELINE = argValue('baseline');
+const ROUNDS = positiveIntArg('rounds', BASELINE ? 3 : 1);
+const REPO_ROOT = path.join(import.meta.dirname, '..');
 
 interface Scenario {
   name: string;
@@ -65,50 +75,6 @@ function delta(before: Map<string, number>, after: Map<string, number>, nodes: n
   return out;
 }
 
-interface LoadResult {
-  requests: number;
-  errors: number;
-  non200: number;
-  seconds: number;
-  latenciesMs: number[];
-}
-
-/** CLIENTS loops, each sending its next request as soon as the previous answer is read. */
-async function load(url: string, durationMs: number, record: boolean): Promise<LoadResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CLIENTS });
-  const latencies: number[] = [];
-  let requests = 0;
-  let errors = 0;
-  let non200 = 0;
-  const started = process.hrtime.bigint();
-  const end = Date.now() + durationMs;
-  const one = () =>
-    new Promise<void>((resolve) => {
-      const t0 = process.hrtime.bigint();
-      const req = http.get(url, { agent }, (res) => {
-        res.on('data', () => {});
-        res.on('end', () => {
-          if (record) latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
-          requests++;
-          if (res.statusCode !== 200) non200++;
-          resolve();
-        });
-      });
-      req.on('error', () => {
-        errors++;
-        resolve();
-      });
-    });
-  await Promise.all(
-    Array.from({ length: CLIENTS }, async () => {
-      while (Date.now() < end) await one();
-    }),
-  );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  agent.destroy();
-  return { requests, errors, non200, seconds, latenciesMs: latencies.sort((a, b) => a - b) };
-}
-
 async function waitHealthy(url: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   for (;;) {
@@ -122,14 +88,100 @@ async function waitHealthy(url: string): Promise<void> {
   }
 }
 
+interface Build {
+  label: string;
+  root: string;
+}
+
+interface Round {
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+  failed: number;
+  commands: number;
+  breakdown: string;
+  requests: number;
+}
+
+type Started = { url: string; child: ChildProcess };
+
+async function startDiscovery(build: Build, scenario: Scenario, kubeconfig: string, children: ChildProcess[]): Promise<Started> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(build.root, 'functions/discovery/index.ts')], {
+    cwd: build.root,
+    env: { ...process.env, PORT: String(port), KUBECONFIG: kubeconfig, LOG_LEVEL: 'warn', DISCOVERY_CACHE_TTL_MS: String(scenario.ttlMs) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  children.push(child);
+  const base = `http://127.0.0.1:${port}`;
+  await waitHealthy(base);
+  const url = `${base}/cluster/nodes?clusterName=bench&namespace=cache`;
+  const check = (await (await fetch(url)).json()) as unknown[];
+  if (check.length !== 6) throw new Error(`${build.label}: expected 6 nodes, got ${JSON.stringify(check)}`);
+  return { url, child };
+}
+
+async function measure(url: string, harness: Harness): Promise<Round> {
+  await load(url, CLIENTS, WARMUP_MS, false);
+  const before = await commandStats(harness);
+  const r = await load(url, CLIENTS, SECONDS * 1000, true);
+  const after = await commandStats(harness);
+  const cost = delta(before, after, harness.nodes.length);
+  const lat = r.latenciesMs;
+  return {
+    rps: r.requests / r.seconds,
+    p50: percentile(lat, 50),
+    p99: percentile(lat, 99),
+    max: lat[lat.length - 1] ?? NaN,
+    failed: r.errors + r.non200,
+    commands: [...cost.values()].reduce((a, b) => a + b, 0),
+    breakdown: [...cost.entries()].map(([c, n]) => `${c} ${n}`).join(', '),
+    requests: r.requests,
+  };
+}
+
+/** Every build against the scenario, in alternating order round by round; the rounds of each build. */
+async function compare(builds: Build[], scenario: Scenario, kubeconfig: string, harness: Harness, children: ChildProcess[]): Promise<Round[][]> {
+  const servers = [];
+  for (const build of builds) servers.push(await startDiscovery(build, scenario, kubeconfig, children));
+  const rounds: Round[][] = builds.map(() => []);
+  console.log(`\n${scenario.name}`);
+  for (let round = 0; round < ROUNDS; round++) {
+    const order = builds.map((_, i) => i);
+    if (round % 2 === 1) order.reverse();
+    for (const i of order) {
+      const r = await measure(servers[i]!.url, harness);
+      rounds[i]!.push(r);
+      console.log(
+        `  round ${round + 1} ${builds[i]!.label}: ${r.requests} requests = ${r.rps.toFixed(0)} req/s; failed ${r.failed}; ` +
+          `latency ms p50 ${r.p50.toFixed(2)}, p99 ${r.p99.toFixed(2)}, max ${r.max.toFixed(2)}; ` +
+          `redis commands ${r.commands} (${r.breakdown}) = ${((r.commands / r.requests) * 1000).toFixed(2)} per 1000 requests`,
+      );
+    }
+  }
+  for (const { child } of servers) {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+  return rounds;
+}
+
+function summaryRow(scenario: Scenario, build: Build, rounds: Round[]): string {
+  const m = (f: (r: Round) => number) => median(rounds.map(f));
+  const failed = rounds.reduce((n, r) => n + r.failed, 0);
+  return `| ${scenario.name} | ${build.label} | ${CLIENTS} | ${m((r) => r.rps).toFixed(0)} | ${m((r) => r.p50).toFixed(1)} | ${m((r) => r.p99).toFixed(1)} | ${failed} | ${m((r) => r.commands).toFixed(0)} |`;
+}
+
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'bench-discovery-'));
   const children: ChildProcess[] = [];
+  const baseline: BaselineTree | undefined = BASELINE ? checkoutBaseline(REPO_ROOT, BASELINE) : undefined;
   const api = await startApiServer({ port: 0 });
   let harness: Harness | undefined;
   try {
     const kube = new Kube(kubeConfigFor(api.url));
-    const crd = parse(readFileSync(path.join(import.meta.dirname, '..', 'charts/redis-operator/crds/redisclusters.redis.redis.yaml'), 'utf8')) as Record<string, unknown>;
+    const crd = parse(readFileSync(path.join(REPO_ROOT, 'charts/redis-operator/crds/redisclusters.redis.redis.yaml'), 'utf8')) as Record<string, unknown>;
     await kube.custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd });
 
     harness = await startRedisNodes(6);
@@ -159,50 +211,32 @@ async function main(): Promise<void> {
     const kubeconfig = path.join(work, 'kubeconfig');
     writeFileSync(kubeconfig, kubeConfigYaml(api.url));
 
-    console.log(`discovery benchmark: ${CLIENTS} keep-alive clients, ${SECONDS} s per scenario after ${WARMUP_MS} ms warm-up, 3x1 cluster (6 redis-server)`);
+    const builds: Build[] = [{ label: 'this tree', root: REPO_ROOT }];
+    if (baseline) builds.push({ label: `baseline ${baseline.commit}`, root: baseline.root });
+    console.log(
+      `discovery benchmark: ${CLIENTS} keep-alive clients, ${SECONDS} s per round after ${WARMUP_MS} ms warm-up, ${ROUNDS} round(s) per build, 3x1 cluster (6 redis-server)`,
+    );
     console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     const rows: string[] = [];
     for (const scenario of SCENARIOS) {
-      const port = await freePort();
-      const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '..', 'functions/discovery/index.ts')], {
-        env: { ...process.env, PORT: String(port), KUBECONFIG: kubeconfig, LOG_LEVEL: 'warn', DISCOVERY_CACHE_TTL_MS: String(scenario.ttlMs) },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.push(child);
-      const base = `http://127.0.0.1:${port}`;
-      await waitHealthy(base);
-      const url = `${base}/cluster/nodes?clusterName=bench&namespace=cache`;
-      const check = (await (await fetch(url)).json()) as unknown[];
-      if (check.length !== 6) throw new Error(`expected 6 nodes, got ${JSON.stringify(check)}`);
-
-      await load(url, WARMUP_MS, false);
-      const before = await commandStats(harness);
-      const r = await load(url, SECONDS * 1000, true);
-      const after = await commandStats(harness);
-      const cost = delta(before, after, harness.nodes.length);
-      const total = [...cost.values()].reduce((a, b) => a + b, 0);
-      const rps = r.requests / r.seconds;
-      const lat = r.latenciesMs;
-      const breakdown = [...cost.entries()].map(([c, n]) => `${c} ${n}`).join(', ');
-      console.log(
-        `\n${scenario.name}\n  requests ${r.requests} in ${r.seconds.toFixed(2)} s = ${rps.toFixed(0)} req/s; errors ${r.errors}, non-200 ${r.non200}\n` +
-          `  latency ms: p50 ${percentile(lat, 50).toFixed(2)}, p90 ${percentile(lat, 90).toFixed(2)}, p99 ${percentile(lat, 99).toFixed(2)}, max ${lat[lat.length - 1]!.toFixed(2)}\n` +
-          `  redis commands: ${total} (${breakdown}) = ${((total / r.requests) * 1000).toFixed(2)} per 1000 requests`,
-      );
-      rows.push(
-        `| ${scenario.name} | ${CLIENTS} | ${rps.toFixed(0)} | ${percentile(lat, 50).toFixed(1)} | ${percentile(lat, 99).toFixed(1)} | ${r.errors + r.non200} | ${total} (${breakdown}) |`,
-      );
-      child.kill('SIGTERM');
-      await new Promise((resolve) => child.once('exit', resolve));
+      const rounds = await compare(builds, scenario, kubeconfig, harness, children);
+      builds.forEach((build, i) => rows.push(summaryRow(scenario, build, rounds[i]!)));
+      if (rounds.length === 2) {
+        const [ours, theirs] = rounds as [Round[], Round[]];
+        const ratio = (f: (r: Round) => number) => median(ours.map(f)) / median(theirs.map(f));
+        rows.push(`| ${scenario.name} | ratio this / baseline | | ${ratio((r) => r.rps).toFixed(2)}x | ${ratio((r) => r.p50).toFixed(2)}x | ${ratio((r) => r.p99).toFixed(2)}x | | |`);
+      }
     }
-    console.log('\n| scenario | clients | req/s | p50 ms | p99 ms | errors | Redis commands during the run |');
-    console.log('|---|---|---|---|---|---|---|');
+    console.log(`\nmedians over the rounds; load average now ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log('| scenario | build | clients | req/s | p50 ms | p99 ms | failed | Redis commands per round |');
+    console.log('|---|---|---|---|---|---|---|---|');
     for (const row of rows) console.log(row);
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await harness?.stop();
     await api.close();
     rmSync(work, { recursive: true, force: true });
+    baseline?.remove();
   }
 }
 

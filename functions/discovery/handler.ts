@@ -3,6 +3,8 @@
 // single-flight cache of one live CLUSTER NODES read, or from the RedisCluster status when no node
 // answers. It writes nothing.
 import type { Router, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ParsedUrlQuery } from 'node:querystring';
 import type { Logger } from 'pino';
 import { Counter } from 'prom-client';
 import { DEFAULTS } from '../../shared/api/fields.js';
@@ -16,6 +18,7 @@ import { createFunctionHost, type BaseConfig, type FunctionHost } from '../../sh
 import { SingleFlightCache } from './cache.js';
 import { firstAnswer } from './hedge.js';
 import { parseClusterQuery, QueryError, type ClusterQuery } from './query.js';
+import { ifNoneMatchHits, RenderedViews, represent } from './representation.js';
 import { nodesAnswer, topologyAnswer, type ClusterSnapshot } from './view.js';
 import { errorMessage } from '../../shared/errors.js';
 
@@ -74,6 +77,12 @@ function statusNodesOf(cluster: ClusterObject): NodeStatus[] {
 
 function endpointText(e: Endpoint): string {
   return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
+}
+
+/** A JSON answer as express's res.json writes it, without its ETag (the 200s carry their own). */
+function writeJson(res: ServerResponse, code: number, body: unknown): void {
+  const json = JSON.stringify(body);
+  res.writeHead(code, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(json) }).end(json);
 }
 
 export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
@@ -210,6 +219,9 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
   const resolve = (query: ClusterQuery): Promise<Resolution> =>
     cache.get(`${query.namespace ?? '*'}/${query.clusterName}`, () => load(query));
 
+  // A cache refresh replaces the snapshot object, so each view is rendered once per read.
+  const rendered = new RenderedViews<ClusterSnapshot>();
+
   function routes(router: Router, host: FunctionHost): void {
     log = host.log;
     const requests = new Counter({
@@ -237,14 +249,14 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
       registers: [host.registry],
     });
 
-    const serve = (endpoint: 'nodes' | 'topology') => async (req: Request, res: Response) => {
+    const serve = (endpoint: 'nodes' | 'topology') => async (req: IncomingMessage, res: ServerResponse, rawQuery: ParsedUrlQuery) => {
       const answer = (code: number, body: unknown) => {
         requests.inc({ endpoint, code: String(code) });
-        res.status(code).json(body);
+        writeJson(res, code, body);
       };
       let query: ClusterQuery;
       try {
-        query = parseClusterQuery(req.query as Record<string, unknown>, endpoint === 'nodes');
+        query = parseClusterQuery(rawQuery, endpoint === 'nodes');
       } catch (err) {
         if (err instanceof QueryError) return answer(400, { message: err.message });
         throw err;
@@ -264,15 +276,28 @@ export function createDiscovery(opts: DiscoveryOptions = {}): Discovery {
             message: `${KIND} "${query.clusterName}" exists in several namespaces (${resolution.namespaces.join(', ')}); add namespace=<one of them>`,
             namespaces: resolution.namespaces,
           });
-        case 'found':
-          res.setHeader('X-Discovery-Source', resolution.snapshot.source);
-          res.setHeader('Cache-Control', 'no-store');
-          return answer(200, endpoint === 'nodes' ? nodesAnswer(resolution.snapshot, query.role) : topologyAnswer(resolution.snapshot));
+        case 'found': {
+          const { snapshot } = resolution;
+          const { body, etag } = rendered.get(snapshot, endpoint === 'nodes' ? `nodes:${query.role ?? ''}` : 'topology', () =>
+            represent(endpoint === 'nodes' ? nodesAnswer(snapshot, query.role) : topologyAnswer(snapshot), snapshot.source),
+          );
+          // The answer changes with the topology: clients may keep it but must revalidate it.
+          const headers = { ETag: etag, 'Cache-Control': 'no-cache', 'X-Discovery-Source': snapshot.source };
+          const notModified = ifNoneMatchHits(req.headers['if-none-match'], etag);
+          requests.inc({ endpoint, code: notModified ? '304' : '200' });
+          if (notModified) return void res.writeHead(304, headers).end();
+          res.writeHead(200, { ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length }).end(body);
+        }
       }
     };
 
-    router.get('/cluster/nodes', serve('nodes'));
-    router.get('/cluster/topology', serve('topology'));
+    // The listener answers these paths ahead of express; the router's copies serve the app alone
+    // and the paths express matches loosely (a trailing slash, another case).
+    for (const endpoint of ['nodes', 'topology'] as const) {
+      const handler = serve(endpoint);
+      host.direct(`/cluster/${endpoint}`, handler);
+      router.get(`/cluster/${endpoint}`, (req: Request, res: Response) => handler(req, res, req.query as ParsedUrlQuery));
+    }
     // Everything else under /cluster/ gets a JSON answer too, never express's HTML page.
     router.all(['/cluster/nodes', '/cluster/topology'], (req, res) => {
       res.setHeader('Allow', 'GET, HEAD');

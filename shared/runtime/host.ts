@@ -1,7 +1,8 @@
 // The function host: one express app per function that takes CloudEvents on POST /, dispatches
 // them by type to the function's handlers, and answers only once the handler has finished.
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { parse as parseQueryString, type ParsedUrlQuery } from 'node:querystring';
 import { CloudEvent, HTTP, type CloudEventV1 } from 'cloudevents';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { pino, type Logger } from 'pino';
@@ -81,6 +82,9 @@ export interface ListeningHost {
   close(): Promise<void>;
 }
 
+/** A hot GET route's handler, given the query parsed as express parses it. */
+export type DirectHandler = (req: IncomingMessage, res: ServerResponse, query: ParsedUrlQuery) => void | Promise<void>;
+
 export interface FunctionHost {
   readonly name: string;
   readonly app: express.Express;
@@ -89,6 +93,13 @@ export interface FunctionHost {
   readonly registry: Registry;
   readonly emitter?: Emitter;
   readonly shuttingDown: boolean;
+  /**
+   * Serves GET and HEAD of exactly `path` on the listener straight from node's http, ahead of
+   * express, for a route whose per-request cost matters: no middleware but the in-flight count
+   * shutdown waits for. Anything else on that path (other methods, a trailing slash) still goes
+   * to express, and `app` alone does not see these routes, so mount them on the router too.
+   */
+  direct(path: string, handler: DirectHandler): void;
   /** Listens on `port` (default: PORT). Port 0 picks a free one. */
   listen(port?: number, hostname?: string): Promise<ListeningHost>;
 }
@@ -116,6 +127,34 @@ function sendError(res: Response, status: number, message: string): void {
   res.status(status).json({ error: message });
 }
 
+/** Whether a direct route took the request: GET or HEAD of its exact path. */
+function directDispatcher(
+  routes: ReadonlyMap<string, DirectHandler>,
+  track: (res: ServerResponse) => void,
+  log: Logger,
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const internalError = JSON.stringify({ error: 'internal error' });
+  return (req, res) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const handler = routes.get(q < 0 ? url : url.slice(0, q));
+    if (!handler) return false;
+    track(res);
+    // As the app's error handler answers what a handler throws.
+    const failed = (err: unknown) => {
+      log.error({ err }, 'request failed');
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' }).end(internalError);
+    };
+    try {
+      void Promise.resolve(handler(req, res, parseQueryString(q < 0 ? '' : url.slice(q + 1)))).catch(failed);
+    } catch (err) {
+      failed(err);
+    }
+    return true;
+  };
+}
+
 export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   const { name, handlers } = options;
   if (!name) throw new Error('createFunctionHost: name is required');
@@ -139,19 +178,25 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   let inFlight = 0;
   const idleWaiters = new Set<() => void>();
 
-  const app = express();
-  app.disable('x-powered-by');
-
   // Counts every request, so shutdown can wait for the ones under way.
-  app.use((_req, res, next) => {
+  const track = (res: ServerResponse) => {
     inFlight++;
     res.once('close', () => {
       inFlight--;
       if (inFlight === 0) for (const wake of idleWaiters) wake();
     });
     if (shuttingDown) res.setHeader('Connection', 'close');
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((_req, res, next) => {
+    track(res);
     next();
   });
+
+  const directRoutes = new Map<string, DirectHandler>();
+  const serveDirect = directDispatcher(directRoutes, track, log);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -172,6 +217,9 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
     ...(emitter ? { emitter } : {}),
     get shuttingDown() {
       return shuttingDown;
+    },
+    direct(path, handler) {
+      directRoutes.set(path, handler);
     },
     listen,
   };
@@ -298,7 +346,9 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   });
 
   function listen(port = config.PORT, hostname = '0.0.0.0'): Promise<ListeningHost> {
-    const server: Server = createServer(app);
+    const server: Server = createServer((req, res) => {
+      if (!serveDirect(req, res)) void app(req, res);
+    });
     // Knative bounds a request's time itself (timeoutSeconds); a handler may legitimately run long.
     server.requestTimeout = 0;
     let closing: Promise<void> | undefined;

@@ -362,3 +362,92 @@ describe('close()', () => {
     await expect(fetch(`${listening.url}/healthz`)).rejects.toThrow();
   });
 });
+
+describe('direct routes', () => {
+  it('answer GET and HEAD of their exact path with the query parsed; other methods and paths go to express', async () => {
+    const host = createFunctionHost({
+      name: 'direct',
+      config: silent,
+      routes(router, h) {
+        h.direct('/hot', (req, res, query) => {
+          res.writeHead(200, { 'Content-Type': 'text/plain', 'X-Served': 'direct' }).end(`${req.method} ${JSON.stringify(query)}`);
+        });
+        router.all('/hot', (req, res) => {
+          res.setHeader('X-Served', 'express');
+          res.send(`express ${req.method}`);
+        });
+      },
+    });
+    const l = await host.listen(0, '127.0.0.1');
+    try {
+      const get = await fetch(`${l.url}/hot?a=1&a=2&b=%ZZ&c`);
+      expect(get.headers.get('x-served')).toBe('direct');
+      // As express's own query parser (node:querystring) reads it.
+      expect(await get.text()).toBe('GET {"a":["1","2"],"b":"%ZZ","c":""}');
+      const head = await fetch(`${l.url}/hot`, { method: 'HEAD' });
+      expect(head.headers.get('x-served')).toBe('direct');
+      const post = await fetch(`${l.url}/hot`, { method: 'POST' });
+      expect(post.headers.get('x-served')).toBe('express');
+      expect(await post.text()).toBe('express POST');
+      const slash = await fetch(`${l.url}/hot/`);
+      expect(slash.headers.get('x-served')).toBe('express');
+      expect((await fetch(`${l.url}/healthz`)).status).toBe(200);
+    } finally {
+      await l.close();
+    }
+  });
+
+  it('a failing direct handler is a 500 with the JSON error, as express answers one', async () => {
+    const host = createFunctionHost({
+      name: 'direct-failing',
+      config: silent,
+      routes(_router, h) {
+        h.direct('/boom', async () => {
+          throw new Error('boom');
+        });
+        h.direct('/boom-now', () => {
+          throw new Error('boom');
+        });
+      },
+    });
+    const l = await host.listen(0, '127.0.0.1');
+    try {
+      for (const path of ['/boom', '/boom-now']) {
+        const r = await fetch(`${l.url}${path}`);
+        expect(r.status).toBe(500);
+        expect(await r.json()).toEqual({ error: 'internal error' });
+      }
+    } finally {
+      await l.close();
+    }
+  });
+
+  it('close() waits for a direct request under way', async () => {
+    let release = () => {};
+    let started = () => {};
+    const running = new Promise<void>((r) => (started = r));
+    const host = createFunctionHost({
+      name: 'direct-draining',
+      config: silent,
+      routes(_router, h) {
+        h.direct('/slow', async (_req, res) => {
+          started();
+          await new Promise<void>((r) => (release = r));
+          res.end('done');
+        });
+      },
+    });
+    const l = await host.listen(0, '127.0.0.1');
+    const answer = fetch(`${l.url}/slow`);
+    await running;
+    let finished = false;
+    const closed = l.close().then(() => (finished = true));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(finished).toBe(false);
+    release();
+    const r = await answer;
+    expect(await r.text()).toBe('done');
+    await closed;
+    expect(finished).toBe(true);
+  });
+});
