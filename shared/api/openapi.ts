@@ -113,84 +113,98 @@ export function toStructural(node: unknown, path = ''): JsonSchema {
     return ordered(converted);
   }
   const out: JsonSchema = {};
-  for (const [key, value] of Object.entries(node)) {
-    switch (key) {
-      case '$schema':
-      case '$id':
-        break;
-      case 'type':
-        if (Array.isArray(value)) {
-          const types = value.filter((t) => t !== 'null');
-          if (types.length !== 1) throw new SchemaConversionError(path, `type ${JSON.stringify(value)} cannot be expressed`);
-          out.type = types[0];
-          if (types.length !== value.length) out.nullable = true;
-        } else {
-          out.type = value;
-        }
-        break;
-      case 'const':
-        out.enum = [value];
-        break;
-      case 'description':
-      case 'title':
-        out[key] = value;
-        break;
-      case 'minimum':
-      case 'maximum':
-        if (Math.abs(value as number) !== SAFE_INTEGER_BOUND) out[key] = value;
-        break;
-      case 'pattern':
-        // zod adds its own pattern to date-times; the format says it, and in a form Kubernetes checks.
-        if (node.format === 'date-time') break;
-        out.pattern = value;
-        break;
-      case 'properties': {
-        if (!isObject(value)) throw new SchemaConversionError(path, 'properties must be an object');
-        const props: JsonSchema = {};
-        for (const [name, sub] of Object.entries(value)) props[name] = toStructural(sub, `${path}.${name}`);
-        if (Object.keys(props).length > 0) out.properties = props;
-        break;
-      }
-      case 'required':
-        if (Array.isArray(value) && value.length > 0) out.required = value;
-        break;
-      case 'additionalProperties':
-        if (value === false) break; // Kubernetes prunes (or, with strict field validation, rejects) unknown fields
-        if (isEmptySchema(value)) out['x-kubernetes-preserve-unknown-fields'] = true;
-        else out.additionalProperties = toStructural(value, `${path}.*`);
-        break;
-      case 'propertyNames':
-        if (!(isObject(value) && Object.keys(value).length === 1 && value.type === 'string')) {
-          throw new SchemaConversionError(path, 'constraints on map keys cannot be expressed structurally; check them with a CEL rule');
-        }
-        break;
-      case 'items':
-        out.items = toStructural(value, `${path}[]`);
-        break;
-      case 'allOf': {
-        if (!Array.isArray(value)) throw new SchemaConversionError(path, 'allOf must be a list');
-        out.allOf = value.map((sub, i) => {
-          const converted = toStructural(sub, `${path}.allOf[${i}]`);
-          if ('type' in converted) throw new SchemaConversionError(path, 'allOf may hold value validations only');
-          return converted;
-        });
-        break;
-      }
-      case 'exclusiveMinimum':
-      case 'exclusiveMaximum':
-        throw new SchemaConversionError(path, `${key} differs between JSON Schema and OpenAPI v3; use an inclusive bound`);
-      default:
-        if (key.startsWith('x-kubernetes-') || (VALUE_KEYWORDS as readonly string[]).includes(key)) {
-          out[key] = value;
-        } else {
-          throw new SchemaConversionError(path, `keyword "${key}" cannot be expressed in a CRD schema`);
-        }
-    }
-  }
+  for (const [key, value] of Object.entries(node)) convertKeyword(node, key, value, path, out);
   if (out.properties && out.additionalProperties) {
     throw new SchemaConversionError(path, 'an object cannot have both properties and additionalProperties');
   }
   return ordered(out);
+}
+
+/** Writes one keyword of a JSON Schema node into its structural node `out`. */
+function convertKeyword(node: JsonSchema, key: string, value: unknown, path: string, out: JsonSchema): void {
+  switch (key) {
+    case '$schema':
+    case '$id':
+      break;
+    case 'type':
+      convertType(value, path, out);
+      break;
+    case 'const':
+      out.enum = [value];
+      break;
+    case 'description':
+    case 'title':
+      out[key] = value;
+      break;
+    case 'minimum':
+    case 'maximum':
+      if (Math.abs(value as number) !== SAFE_INTEGER_BOUND) out[key] = value;
+      break;
+    case 'pattern':
+      // zod adds its own pattern to date-times; the format says it, and in a form Kubernetes checks.
+      if (node.format === 'date-time') break;
+      out.pattern = value;
+      break;
+    case 'properties':
+      convertProperties(value, path, out);
+      break;
+    case 'required':
+      if (Array.isArray(value) && value.length > 0) out.required = value;
+      break;
+    case 'additionalProperties':
+      if (value === false) break; // Kubernetes prunes (or, with strict field validation, rejects) unknown fields
+      if (isEmptySchema(value)) out['x-kubernetes-preserve-unknown-fields'] = true;
+      else out.additionalProperties = toStructural(value, `${path}.*`);
+      break;
+    case 'propertyNames':
+      if (!(isObject(value) && Object.keys(value).length === 1 && value.type === 'string')) {
+        throw new SchemaConversionError(path, 'constraints on map keys cannot be expressed structurally; check them with a CEL rule');
+      }
+      break;
+    case 'items':
+      out.items = toStructural(value, `${path}[]`);
+      break;
+    case 'allOf':
+      convertAllOf(value, path, out);
+      break;
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum':
+      throw new SchemaConversionError(path, `${key} differs between JSON Schema and OpenAPI v3; use an inclusive bound`);
+    default:
+      if (key.startsWith('x-kubernetes-') || (VALUE_KEYWORDS as readonly string[]).includes(key)) {
+        out[key] = value;
+      } else {
+        throw new SchemaConversionError(path, `keyword "${key}" cannot be expressed in a CRD schema`);
+      }
+  }
+}
+
+/** A list of types that adds only "null" becomes one type and nullable. */
+function convertType(value: unknown, path: string, out: JsonSchema): void {
+  if (!Array.isArray(value)) {
+    out.type = value;
+    return;
+  }
+  const types = value.filter((t) => t !== 'null');
+  if (types.length !== 1) throw new SchemaConversionError(path, `type ${JSON.stringify(value)} cannot be expressed`);
+  out.type = types[0];
+  if (types.length !== value.length) out.nullable = true;
+}
+
+function convertProperties(value: unknown, path: string, out: JsonSchema): void {
+  if (!isObject(value)) throw new SchemaConversionError(path, 'properties must be an object');
+  const props: JsonSchema = {};
+  for (const [name, sub] of Object.entries(value)) props[name] = toStructural(sub, `${path}.${name}`);
+  if (Object.keys(props).length > 0) out.properties = props;
+}
+
+function convertAllOf(value: unknown, path: string, out: JsonSchema): void {
+  if (!Array.isArray(value)) throw new SchemaConversionError(path, 'allOf must be a list');
+  out.allOf = value.map((sub, i) => {
+    const converted = toStructural(sub, `${path}.allOf[${i}]`);
+    if ('type' in converted) throw new SchemaConversionError(path, 'allOf may hold value validations only');
+    return converted;
+  });
 }
 
 // --- the structural rules, checked over a whole schema ---------------------------------------------

@@ -51,22 +51,29 @@ export async function leaseHolder(kube: Kube, cluster: ObjectRef, now: Date = ne
   }
 }
 
-/**
- * Takes the cluster's Lease if it is free, expired or already ours. Returns undefined when another
- * holder has it (or won a race for it) — the caller skips the mutation and acknowledges.
- */
-export async function tryAcquireLease(kube: Kube, cluster: ObjectRef, opts: LeaseOptions): Promise<HeldLease | undefined> {
-  const now = opts.now ?? (() => new Date());
-  const duration = opts.durationSeconds ?? 30;
-  const name = leaseNameFor(cluster.name);
-  const namespace = cluster.namespace;
-  let current: V1Lease | undefined;
+/** The Lease as it stands; undefined when it does not exist yet. */
+async function readLease(kube: Kube, name: string, namespace: string): Promise<V1Lease | undefined> {
   try {
-    current = await kube.coordination.readNamespacedLease({ name, namespace });
+    return await kube.coordination.readNamespacedLease({ name, namespace });
   } catch (err) {
     if (!isNotFound(err)) throw err;
+    return undefined;
   }
-  const stamp = now();
+}
+
+/**
+ * Creates the Lease, or takes it over when it is ours or expired. False when another holder has
+ * it, or won the race for it.
+ */
+async function writeLease(
+  kube: Kube,
+  ref: { name: string; namespace: string },
+  current: V1Lease | undefined,
+  holder: string,
+  duration: number,
+  stamp: Date,
+): Promise<boolean> {
+  const { name, namespace } = ref;
   try {
     if (!current) {
       await kube.coordination.createNamespacedLease({
@@ -75,39 +82,63 @@ export async function tryAcquireLease(kube: Kube, cluster: ObjectRef, opts: Leas
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
           metadata: { name, namespace },
-          spec: { holderIdentity: opts.holder, leaseDurationSeconds: duration, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
+          spec: { holderIdentity: holder, leaseDurationSeconds: duration, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
         },
       });
-    } else {
-      const mine = current.spec?.holderIdentity === opts.holder;
-      if (!mine && !isExpired(current, stamp)) return undefined;
-      await kube.coordination.replaceNamespacedLease({
-        name,
-        namespace,
-        body: {
-          ...current,
-          spec: {
-            ...current.spec,
-            holderIdentity: opts.holder,
-            leaseDurationSeconds: duration,
-            acquireTime: mine ? current.spec?.acquireTime : stamp,
-            renewTime: stamp,
-            leaseTransitions: (current.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1),
-          },
-        },
-      });
+      return true;
     }
+    const mine = current.spec?.holderIdentity === holder;
+    if (!mine && !isExpired(current, stamp)) return false;
+    await kube.coordination.replaceNamespacedLease({
+      name,
+      namespace,
+      body: {
+        ...current,
+        spec: {
+          ...current.spec,
+          holderIdentity: holder,
+          leaseDurationSeconds: duration,
+          acquireTime: mine ? current.spec?.acquireTime : stamp,
+          renewTime: stamp,
+          leaseTransitions: (current.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1),
+        },
+      },
+    });
+    return true;
   } catch (err) {
-    if (isConflict(err) || isAlreadyExists(err)) return undefined;
+    if (isConflict(err) || isAlreadyExists(err)) return false;
     throw err;
   }
+}
 
+/**
+ * Takes the cluster's Lease if it is free, expired or already ours. Returns undefined when another
+ * holder has it (or won a race for it) — the caller skips the mutation and acknowledges.
+ */
+export async function tryAcquireLease(kube: Kube, cluster: ObjectRef, opts: LeaseOptions): Promise<HeldLease | undefined> {
+  const now = opts.now ?? (() => new Date());
+  const duration = opts.durationSeconds ?? 30;
+  const ref = { name: leaseNameFor(cluster.name), namespace: cluster.namespace };
+  const current = await readLease(kube, ref.name, ref.namespace);
+  if (!(await writeLease(kube, ref, current, opts.holder, duration, now()))) return undefined;
+  return heldLease(kube, ref, opts.holder, duration, now);
+}
+
+/** The handle on a Lease just taken: renewal, release, and renewal on a timer. */
+function heldLease(
+  kube: Kube,
+  ref: { name: string; namespace: string },
+  holder: string,
+  duration: number,
+  now: () => Date,
+): HeldLease {
+  const { name, namespace } = ref;
   let timer: NodeJS.Timeout | undefined;
   const held: HeldLease = {
     name,
     async renew() {
       const lease = await kube.coordination.readNamespacedLease({ name, namespace });
-      if (lease.spec?.holderIdentity !== opts.holder) throw new LeaseLostError(name, lease.spec?.holderIdentity);
+      if (lease.spec?.holderIdentity !== holder) throw new LeaseLostError(name, lease.spec?.holderIdentity);
       try {
         await kube.coordination.replaceNamespacedLease({
           name,
@@ -124,7 +155,7 @@ export async function tryAcquireLease(kube: Kube, cluster: ObjectRef, opts: Leas
       timer = undefined;
       try {
         const lease = await kube.coordination.readNamespacedLease({ name, namespace });
-        if (lease.spec?.holderIdentity !== opts.holder) return;
+        if (lease.spec?.holderIdentity !== holder) return;
         // As client-go's leader election does: an empty holder with a 1 s duration frees it at once.
         await kube.coordination.replaceNamespacedLease({
           name,

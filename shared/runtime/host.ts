@@ -1,8 +1,5 @@
 // The function host: one express app per function that takes CloudEvents on POST /, dispatches
 // them by type to the function's handlers, and answers only once the handler has finished.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { parse as parseQueryString, type ParsedUrlQuery } from 'node:querystring';
 import { CloudEvent, HTTP, type CloudEventV1 } from 'cloudevents';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { pino, type Logger } from 'pino';
@@ -19,8 +16,10 @@ import {
 } from '../events/codec.js';
 import { createEmitter, type Emitter } from '../events/emitter.js';
 import { baseConfigSchema, loadConfig, type BaseConfig } from './config.js';
-import { createHostMetrics, type Outcome } from './metrics.js';
+import { createHostMetrics, type HostMetrics, type Outcome } from './metrics.js';
 import { ReceiveError, receiveCloudEvent } from './receive.js';
+import { directDispatcher, type DirectHandler } from './direct.js';
+import { createShutdown, type Shutdown } from './shutdown.js';
 
 export type RetryStatus = 500 | 503 | 409 | 429;
 
@@ -82,9 +81,6 @@ export interface ListeningHost {
   close(): Promise<void>;
 }
 
-/** A hot GET route's handler, given the query parsed as express parses it. */
-export type DirectHandler = (req: IncomingMessage, res: ServerResponse, query: ParsedUrlQuery) => void | Promise<void>;
-
 export interface FunctionHost {
   readonly name: string;
   readonly app: express.Express;
@@ -127,209 +123,217 @@ function sendError(res: Response, status: number, message: string): void {
   res.status(status).json({ error: message });
 }
 
-/** Whether a direct route took the request: GET or HEAD of its exact path. */
-function directDispatcher(
-  routes: ReadonlyMap<string, DirectHandler>,
-  track: (res: ServerResponse) => void,
-  log: Logger,
-): (req: IncomingMessage, res: ServerResponse) => boolean {
-  const internalError = JSON.stringify({ error: 'internal error' });
-  return (req, res) => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-    const url = req.url ?? '';
-    const q = url.indexOf('?');
-    const handler = routes.get(q < 0 ? url : url.slice(0, q));
-    if (!handler) return false;
-    track(res);
-    // As the app's error handler answers what a handler throws.
-    const failed = (err: unknown) => {
-      log.error({ err }, 'request failed');
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' }).end(internalError);
-    };
-    try {
-      void Promise.resolve(handler(req, res, parseQueryString(q < 0 ? '' : url.slice(q + 1)))).catch(failed);
-    } catch (err) {
-      failed(err);
-    }
-    return true;
-  };
+/** What the host's routes share: its name, configuration, log, metrics, emitter and shutdown. */
+interface HostParts {
+  name: string;
+  config: BaseConfig;
+  log: Logger;
+  metrics: HostMetrics;
+  emitter: Emitter | undefined;
+  shutdown: Shutdown;
 }
 
 export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   const { name, handlers } = options;
   if (!name) throw new Error('createFunctionHost: name is required');
   const config: BaseConfig = { ...loadConfig(baseConfigSchema, process.env), ...options.config };
-  const log =
-    options.logger ??
-    pino({
-      name,
-      level: config.LOG_LEVEL,
-      base: { function: name, ...(config.K_REVISION ? { revision: config.K_REVISION } : {}) },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    });
-  const metrics = createHostMetrics(name);
+  const log = options.logger ?? hostLogger(name, config);
   const emitter = config.K_SINK ? createEmitter({ sink: config.K_SINK }) : undefined;
-  const source = functionSource(name);
-  const graceMs = options.shutdownGraceMs ?? 25_000;
-
-  let shuttingDown = false;
-  const draining = new AbortController();
-  let inFlight = 0;
-  const idleWaiters = new Set<() => void>();
-
-  // Counts every request, so shutdown can wait for the ones under way.
-  const track = (res: ServerResponse) => {
-    inFlight++;
-    res.once('close', () => {
-      inFlight--;
-      if (inFlight === 0) for (const wake of idleWaiters) wake();
-    });
-    if (shuttingDown) res.setHeader('Connection', 'close');
+  const parts: HostParts = {
+    name,
+    config,
+    log,
+    metrics: createHostMetrics(name),
+    emitter,
+    shutdown: createShutdown(name, log, options.shutdownGraceMs ?? 25_000),
   };
 
   const app = express();
   app.disable('x-powered-by');
-  app.use((_req, res, next) => {
-    track(res);
-    next();
-  });
-
+  app.use(parts.shutdown.countRequests);
+  mountHealth(app, parts);
   const directRoutes = new Map<string, DirectHandler>();
-  const serveDirect = directDispatcher(directRoutes, track, log);
-
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', (_req, res) => {
-    res.status(shuttingDown ? 503 : 200).json({ ready: !shuttingDown });
-  });
-  app.get('/metrics', async (_req, res) => {
-    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-  });
-
+  const serveDirect = directDispatcher(directRoutes, parts.shutdown.track, log);
   const host: FunctionHost = {
     name,
     app,
     config,
     log,
-    registry: metrics.registry,
+    registry: parts.metrics.registry,
     ...(emitter ? { emitter } : {}),
     get shuttingDown() {
-      return shuttingDown;
+      return parts.shutdown.draining;
     },
     direct(path, handler) {
       directRoutes.set(path, handler);
     },
-    listen,
+    listen: (port = config.PORT, hostname = '0.0.0.0') =>
+      parts.shutdown.listen(
+        (req, res) => {
+          if (!serveDirect(req, res)) void app(req, res);
+        },
+        port,
+        hostname,
+      ),
   };
+  mountRoutes(app, options, host);
+  if (handlers) mountCloudEvents(app, handlers, parts);
+  app.use(errorAnswer(parts));
+  return host;
+}
 
+function hostLogger(name: string, config: BaseConfig): Logger {
+  return pino({
+    name,
+    level: config.LOG_LEVEL,
+    base: { function: name, ...(config.K_REVISION ? { revision: config.K_REVISION } : {}) },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  });
+}
+
+function mountHealth(app: express.Express, { shutdown, metrics }: HostParts): void {
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', (_req, res) => {
+    res.status(shutdown.draining ? 503 : 200).json({ ready: !shutdown.draining });
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+}
+
+function mountRoutes(app: express.Express, options: FunctionHostOptions, host: FunctionHost): void {
   if (options.router) app.use(options.router);
   if (options.routes) {
     const router = express.Router();
     options.routes(router, host);
     app.use(router);
   }
+}
 
-  if (handlers) {
-    const rejected = (res: Response, status: number, message: string, type: string) => {
-      metrics.events.inc({ type, outcome: 'rejected' });
-      log.warn({ status, eventType: type }, `event rejected: ${message}`);
-      sendError(res, status, message);
-    };
+function mountCloudEvents(app: express.Express, handlers: Handlers, parts: HostParts): void {
+  app.post(
+    '/',
+    (_req, res, next) => {
+      // Before reading the body: a draining instance takes no new work; Knative retries 503.
+      if (parts.shutdown.draining) return sendError(res, 503, `${parts.name} is shutting down`);
+      next();
+    },
+    express.text({ type: () => true, limit: parts.config.MAX_BODY_BYTES }),
+    (req: Request, res: Response) => handleEvent(req, res, handlers, parts),
+  );
+}
 
-    app.post(
-      '/',
-      (req, res, next) => {
-        // Before reading the body: a draining instance takes no new work; Knative retries 503.
-        if (shuttingDown) return sendError(res, 503, `${name} is shutting down`);
-        next();
-      },
-      express.text({ type: () => true, limit: config.MAX_BODY_BYTES }),
-      async (req: Request, res: Response) => {
-        const started = process.hrtime.bigint();
-        const body = typeof req.body === 'string' ? req.body : '';
-        let parsed: ParsedEvent;
-        try {
-          parsed = parseEvent(receiveCloudEvent(req.headers, body));
-        } catch (err) {
-          const headerType = req.header('ce-type');
-          const type = headerType && isEventType(headerType) ? headerType : 'unknown';
-          if (err instanceof ReceiveError) return rejected(res, err.status, err.message, type);
-          if (err instanceof UnknownEventTypeError) return rejected(res, 400, err.message, 'unknown');
-          if (err instanceof EventDataError) return rejected(res, 400, `invalid event: ${err.message}`, err.type);
-          throw err;
-        }
+function rejectEvent(res: Response, parts: HostParts, rejection: Rejection): void {
+  const { status, message, type } = rejection;
+  parts.metrics.events.inc({ type, outcome: 'rejected' });
+  parts.log.warn({ status, eventType: type }, `event rejected: ${message}`);
+  sendError(res, status, message);
+}
 
-        const cluster = clusterOf(parsed);
-        const eventLog = log.child({
-          eventId: parsed.id,
-          eventType: parsed.type,
-          eventSource: parsed.source,
-          ...(cluster ? { cluster: `${cluster.namespace}/${cluster.name}` } : {}),
-        });
-        const handler = findHandler(handlers, parsed.type);
-        if (!handler) {
-          return rejected(res, 400, `${name} has no handler for event type ${parsed.type}; it handles ${handledTypes(handlers)}`, parsed.type);
-        }
+interface Rejection {
+  status: number;
+  message: string;
+  /** The metrics label: the event's type where it is known, else 'unknown'. */
+  type: string;
+}
 
-        let outcome: Outcome;
-        let status: number;
-        try {
-          const result = await handler(parsed, {
-            log: eventLog,
-            ...(cluster ? { cluster } : {}),
-            source,
-            config,
-            ...(emitter ? { emitter } : {}),
-            shutdown: draining.signal,
-          });
-          if (shuttingDown) res.setHeader('Connection', 'close');
-          switch (result.kind) {
-            case 'ack':
-              outcome = 'ack';
-              status = 202;
-              res.status(202).end();
-              break;
-            case 'reply': {
-              const event = result.event instanceof CloudEvent ? result.event : new CloudEvent(result.event);
-              event.validate();
-              const message = HTTP.binary(event);
-              outcome = 'reply';
-              status = 200;
-              for (const [k, v] of Object.entries(message.headers)) if (v !== undefined) res.setHeader(k, v);
-              res.status(200).send(message.body === undefined ? '' : String(message.body));
-              eventLog.debug({ replyType: event.type, replyId: event.id }, 'replied');
-              break;
-            }
-            case 'retry':
-              outcome = 'retry';
-              status = result.status ?? 500;
-              sendError(res, status, result.message);
-              break;
-            case 'poison':
-              outcome = 'poison';
-              status = 400;
-              sendError(res, 400, result.message);
-              break;
-          }
-        } catch (err) {
-          outcome = 'error';
-          status = 500;
-          eventLog.error({ err }, 'handler failed');
-          if (!res.headersSent) sendError(res, 500, `${name} failed: ${err instanceof Error ? err.message : String(err)}`);
-        }
-        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        metrics.events.inc({ type: parsed.type, outcome });
-        metrics.duration.observe({ type: parsed.type, outcome }, seconds);
-        const level = outcome === 'error' ? 'error' : outcome === 'ack' || outcome === 'reply' ? 'info' : 'warn';
-        eventLog[level]({ outcome, status, durationMs: Math.round(seconds * 1000) }, `event ${outcome}`);
-      },
-    );
+/** The request's CloudEvent, or why it is rejected. */
+function decodeEvent(req: Request): { event: ParsedEvent } | { rejection: Rejection } {
+  const body = typeof req.body === 'string' ? req.body : '';
+  try {
+    return { event: parseEvent(receiveCloudEvent(req.headers, body)) };
+  } catch (err) {
+    const headerType = req.header('ce-type');
+    const type = headerType && isEventType(headerType) ? headerType : 'unknown';
+    if (err instanceof ReceiveError) return { rejection: { status: err.status, message: err.message, type } };
+    if (err instanceof UnknownEventTypeError) return { rejection: { status: 400, message: err.message, type: 'unknown' } };
+    if (err instanceof EventDataError) return { rejection: { status: 400, message: `invalid event: ${err.message}`, type: err.type } };
+    throw err;
+  }
+}
+
+async function handleEvent(req: Request, res: Response, handlers: Handlers, parts: HostParts): Promise<void> {
+  const { name, config, log, metrics, emitter, shutdown } = parts;
+  const started = process.hrtime.bigint();
+  const decoded = decodeEvent(req);
+  if ('rejection' in decoded) return rejectEvent(res, parts, decoded.rejection);
+  const parsed = decoded.event;
+
+  const cluster = clusterOf(parsed);
+  const eventLog = log.child({
+    eventId: parsed.id,
+    eventType: parsed.type,
+    eventSource: parsed.source,
+    ...(cluster ? { cluster: `${cluster.namespace}/${cluster.name}` } : {}),
+  });
+  const handler = findHandler(handlers, parsed.type);
+  if (!handler) {
+    const message = `${name} has no handler for event type ${parsed.type}; it handles ${handledTypes(handlers)}`;
+    return rejectEvent(res, parts, { status: 400, message, type: parsed.type });
   }
 
-  // Body-parser failures (too large, bad charset) and anything thrown outside a handler.
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+  let answered: Answered;
+  try {
+    const result = await handler(parsed, {
+      log: eventLog,
+      ...(cluster ? { cluster } : {}),
+      source: functionSource(name),
+      config,
+      ...(emitter ? { emitter } : {}),
+      shutdown: shutdown.signal,
+    });
+    if (shutdown.draining) res.setHeader('Connection', 'close');
+    answered = answer(res, result, eventLog);
+  } catch (err) {
+    answered = { outcome: 'error', status: 500 };
+    eventLog.error({ err }, 'handler failed');
+    if (!res.headersSent) sendError(res, 500, `${name} failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const { outcome, status } = answered;
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  metrics.events.inc({ type: parsed.type, outcome });
+  metrics.duration.observe({ type: parsed.type, outcome }, seconds);
+  const level = outcome === 'error' ? 'error' : outcome === 'ack' || outcome === 'reply' ? 'info' : 'warn';
+  eventLog[level]({ outcome, status, durationMs: Math.round(seconds * 1000) }, `event ${outcome}`);
+}
+
+interface Answered {
+  outcome: Outcome;
+  status: number;
+}
+
+/** Sends the handler's result as the HTTP answer Knative expects. */
+function answer(res: Response, result: HandlerResult, eventLog: Logger): Answered {
+  switch (result.kind) {
+    case 'ack':
+      res.status(202).end();
+      return { outcome: 'ack', status: 202 };
+    case 'reply': {
+      const event = result.event instanceof CloudEvent ? result.event : new CloudEvent(result.event);
+      event.validate();
+      const message = HTTP.binary(event);
+      for (const [k, v] of Object.entries(message.headers)) if (v !== undefined) res.setHeader(k, v);
+      res.status(200).send(message.body === undefined ? '' : String(message.body));
+      eventLog.debug({ replyType: event.type, replyId: event.id }, 'replied');
+      return { outcome: 'reply', status: 200 };
+    }
+    case 'retry': {
+      const status = result.status ?? 500;
+      sendError(res, status, result.message);
+      return { outcome: 'retry', status };
+    }
+    case 'poison':
+      sendError(res, 400, result.message);
+      return { outcome: 'poison', status: 400 };
+  }
+}
+
+/** Body-parser failures (too large, bad charset) and anything thrown outside a handler. */
+function errorAnswer({ config, log, metrics }: HostParts) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction) => {
     const e = err as { type?: string; status?: number; message?: string; length?: number; limit?: number };
     const type = req.header('ce-type');
     const label = type && isEventType(type) ? type : 'unknown';
@@ -343,50 +347,5 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
     }
     log.error({ err }, 'request failed');
     if (!res.headersSent) sendError(res, 500, 'internal error');
-  });
-
-  function listen(port = config.PORT, hostname = '0.0.0.0'): Promise<ListeningHost> {
-    const server: Server = createServer((req, res) => {
-      if (!serveDirect(req, res)) void app(req, res);
-    });
-    // Knative bounds a request's time itself (timeoutSeconds); a handler may legitimately run long.
-    server.requestTimeout = 0;
-    let closing: Promise<void> | undefined;
-
-    const close = () => {
-      closing ??= new Promise<void>((resolve) => {
-        shuttingDown = true;
-        draining.abort();
-        log.info({ inFlight }, 'shutting down: draining in-flight requests');
-        const timer = setTimeout(() => {
-          log.warn({ inFlight }, `grace period of ${graceMs} ms over: closing connections`);
-          server.closeAllConnections();
-        }, graceMs);
-        timer.unref();
-        const closeIdle = () => setImmediate(() => server.closeIdleConnections());
-        idleWaiters.add(closeIdle);
-        server.close(() => {
-          clearTimeout(timer);
-          idleWaiters.delete(closeIdle);
-          log.info('stopped');
-          resolve();
-        });
-        server.closeIdleConnections();
-      });
-      return closing;
-    };
-
-    return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, hostname, () => {
-        server.off('error', reject);
-        const actual = (server.address() as AddressInfo).port;
-        const shown = hostname === '0.0.0.0' || hostname === '::' ? '127.0.0.1' : hostname;
-        log.info({ port: actual }, `${name} listening`);
-        resolve({ url: `http://${shown}:${actual}`, port: actual, close });
-      });
-    });
-  }
-
-  return host;
+  };
 }

@@ -1,7 +1,7 @@
 // When the reshard may plan: every slot with a reachable master, none open, and every joined node
 // aware of every master (a master that has just joined is still spreading by gossip).
 import { describe, expect, it } from 'vitest';
-import { unsettled } from '../../functions/reshard/reshard.js';
+import { unsettled } from '../../functions/reshard/plan.js';
 import { buildView } from '../../shared/redis/view.js';
 import { parseClusterNodes } from '../../shared/redis/topology.js';
 import type { NodeReport } from '../../shared/redis/types.js';
