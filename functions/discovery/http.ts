@@ -2,12 +2,12 @@
 // straight to node's response. The host's listener serves them ahead of express; express serves the
 // same handlers and a JSON answer for anything else under /cluster/. I/O only: answer.ts decides.
 import type { Request, Response, Router } from 'express';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ParsedUrlQuery } from 'node:querystring';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { errorMessage } from '../../shared/errors.js';
-import type { DirectHandler, FunctionHost } from '../../shared/runtime/index.js';
+import type { FunctionHost } from '../../shared/runtime/index.js';
 import { badQueryAnswer, ENDPOINTS, lookupFailedAnswer, renderView, unresolvedAnswer, viewName, type EndpointName, type ErrorAnswer } from './answer.js';
 import type { Resolution } from './lookup.js';
 import { parseClusterQuery, QueryError, type ClusterQuery } from './query.js';
@@ -37,7 +37,9 @@ function writeView(res: ServerResponse, { body, etag }: Representation, source: 
   else res.writeHead(200, { ETag: etag, 'Cache-Control': 'no-cache', 'X-Discovery-Source': source, 'Content-Type': JSON_TYPE, 'Content-Length': body.length }).end(body);
 }
 
-function endpointHandler(endpoint: EndpointName, ctx: EndpointContext): DirectHandler {
+type EndpointHandler = (req: IncomingMessage, res: ServerResponse, rawQuery: ParsedUrlQuery) => Promise<void>;
+
+function endpointHandler(endpoint: EndpointName, ctx: EndpointContext): EndpointHandler {
   return async (req, res, rawQuery) => {
     let query: ClusterQuery;
     try {
