@@ -45,7 +45,6 @@ const SCENARIOS: Scenario[] = [
   { name: 'no cache (TTL 0, single-flight only)', ttlMs: 0 },
 ];
 
-
 /** Calls per command over every node, from INFO commandstats. */
 async function commandStats(h: Harness): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -142,7 +141,13 @@ async function measure(url: string, harness: Harness): Promise<Round> {
 }
 
 /** Every build against the scenario, in alternating order round by round; the rounds of each build. */
-async function compare(builds: Build[], scenario: Scenario, kubeconfig: string, harness: Harness, children: ChildProcess[]): Promise<Round[][]> {
+async function compare(
+  builds: Build[],
+  scenario: Scenario,
+  kubeconfig: string,
+  harness: Harness,
+  children: ChildProcess[],
+): Promise<Round[][]> {
   const servers = [];
   for (const build of builds) servers.push(await startDiscovery(build, scenario, kubeconfig, children));
   const rounds: Round[][] = builds.map(() => []);
@@ -181,8 +186,16 @@ async function main(): Promise<void> {
   let harness: Harness | undefined;
   try {
     const kube = new Kube(kubeConfigFor(api.url));
-    const crd = parse(readFileSync(path.join(REPO_ROOT, 'charts/redis-operator/crds/redisclusters.redis.redis.yaml'), 'utf8')) as Record<string, unknown>;
-    await kube.custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd });
+    const crd = parse(readFileSync(path.join(REPO_ROOT, 'charts/redis-operator/crds/redisclusters.redis.redis.yaml'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    await kube.custom.createClusterCustomObject({
+      group: 'apiextensions.k8s.io',
+      version: 'v1',
+      plural: 'customresourcedefinitions',
+      body: crd,
+    });
 
     harness = await startRedisNodes(6);
     const pool = new RedisPool();
@@ -216,7 +229,11 @@ async function main(): Promise<void> {
     console.log(
       `discovery benchmark: ${CLIENTS} keep-alive clients, ${SECONDS} s per round after ${WARMUP_MS} ms warm-up, ${ROUNDS} round(s) per build, 3x1 cluster (6 redis-server)`,
     );
-    console.log(`machine: ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `machine: ${cpus().length} CPUs, load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
     const rows: string[] = [];
     for (const scenario of SCENARIOS) {
       const rounds = await compare(builds, scenario, kubeconfig, harness, children);
@@ -224,10 +241,16 @@ async function main(): Promise<void> {
       if (rounds.length === 2) {
         const [ours, theirs] = rounds as [Round[], Round[]];
         const ratio = (f: (r: Round) => number) => median(ours.map(f)) / median(theirs.map(f));
-        rows.push(`| ${scenario.name} | ratio this / baseline | | ${ratio((r) => r.rps).toFixed(2)}x | ${ratio((r) => r.p50).toFixed(2)}x | ${ratio((r) => r.p99).toFixed(2)}x | | |`);
+        rows.push(
+          `| ${scenario.name} | ratio this / baseline | | ${ratio((r) => r.rps).toFixed(2)}x | ${ratio((r) => r.p50).toFixed(2)}x | ${ratio((r) => r.p99).toFixed(2)}x | | |`,
+        );
       }
     }
-    console.log(`\nmedians over the rounds; load average now ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `\nmedians over the rounds; load average now ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
     console.log('| scenario | build | clients | req/s | p50 ms | p99 ms | failed | Redis commands per round |');
     console.log('|---|---|---|---|---|---|---|---|');
     for (const row of rows) console.log(row);

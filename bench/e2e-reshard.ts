@@ -45,19 +45,30 @@ function slotCount(ranges: string[] | undefined): number {
 }
 
 async function readyWith(e2e: E2E, masters: number, timeoutMs: number): Promise<KubeObject> {
-  return eventually(`${masters} balanced masters`, async () => {
-    const obj = await waitForReady(e2e, NS, NAME, timeoutMs, masters * 2);
-    const sizes = statusNodes(obj).filter((n) => n.role === 'master' && slotCount(n.slots) > 0).map((n) => slotCount(n.slots));
-    const reshard = (obj.status as { reshard?: { state?: string } }).reshard;
-    if (sizes.length !== masters || Math.max(...sizes) - Math.min(...sizes) > 1 || reshard?.state === 'Running') return undefined;
-    return obj;
-  }, timeoutMs, 500);
+  return eventually(
+    `${masters} balanced masters`,
+    async () => {
+      const obj = await waitForReady(e2e, NS, NAME, timeoutMs, masters * 2);
+      const sizes = statusNodes(obj)
+        .filter((n) => n.role === 'master' && slotCount(n.slots) > 0)
+        .map((n) => slotCount(n.slots));
+      const reshard = (obj.status as { reshard?: { state?: string } }).reshard;
+      if (sizes.length !== masters || Math.max(...sizes) - Math.min(...sizes) > 1 || reshard?.state === 'Running') return undefined;
+      return obj;
+    },
+    timeoutMs,
+    500,
+  );
 }
 
 async function slotOwners(obj: KubeObject) {
   const pool = new RedisPool();
   try {
-    const map = await readView(pool, statusNodes(obj).map((n) => ({ ip: n.ip, port: n.port })), { discover: true });
+    const map = await readView(
+      pool,
+      statusNodes(obj).map((n) => ({ ip: n.ip, port: n.port })),
+      { discover: true },
+    );
     return map.owners.map((id) => nodeEndpoint(map, id!));
   } finally {
     await pool.close();
@@ -100,7 +111,8 @@ async function endToEnd() {
     watching = false;
     await watcher;
     const probed = await probe.stop();
-    const reshard = (ready.status as { reshard?: { startedAt?: string; updatedAt?: string; message?: string; keysMoved?: number } }).reshard ?? {};
+    const reshard =
+      (ready.status as { reshard?: { startedAt?: string; updatedAt?: string; message?: string; keysMoved?: number } }).reshard ?? {};
     const { lost, checked } = await verifyData(await slotOwners(ready), keys, valueBytes);
     const before = probed.samples.filter((s) => s.at < t0).map((s) => s.ms);
     const during = probed.samples.filter((s) => s.at >= t0 && s.at <= t1).map((s) => s.ms);
@@ -109,7 +121,8 @@ async function endToEnd() {
       toReshardSeconds: running !== undefined ? (running - t0) / 1000 : undefined,
       reshardSeenSeconds: running !== undefined && completed !== undefined ? (completed - running) / 1000 : undefined,
       afterReshardSeconds: completed !== undefined ? (t1 - completed) / 1000 : undefined,
-      reshardSeconds: reshard.startedAt && reshard.updatedAt ? (Date.parse(reshard.updatedAt) - Date.parse(reshard.startedAt)) / 1000 : undefined,
+      reshardSeconds:
+        reshard.startedAt && reshard.updatedAt ? (Date.parse(reshard.updatedAt) - Date.parse(reshard.startedAt)) / 1000 : undefined,
       keysMoved: reshard.keysMoved,
       reshardMessage: reshard.message,
       lost,
@@ -132,11 +145,19 @@ async function baseline(engine: 'engine' | 'redis-cli-p1000') {
     const probe = await startProbe(c.harness.endpoints);
     await new Promise((r) => setTimeout(r, 2000));
     const t0 = now();
-    const keysMoved = engine === 'engine' ? (await runEngine(SCALE_OUT_WITH_REPLICAS, c)).keysMoved : (await runRedisCli(SCALE_OUT_WITH_REPLICAS, c, 1000), undefined);
+    const keysMoved =
+      engine === 'engine'
+        ? (await runEngine(SCALE_OUT_WITH_REPLICAS, c)).keysMoved
+        : (await runRedisCli(SCALE_OUT_WITH_REPLICAS, c, 1000), undefined);
     const t1 = now();
     const probed = await probe.stop();
     const { lost } = await checkData(c, keys, valueBytes);
-    return { seconds: (t1 - t0) / 1000, keysMoved, lost, probe: { failures: probed.failures, during: latency(probed.samples.filter((x) => x.at >= t0 && x.at <= t1).map((x) => x.ms)) } };
+    return {
+      seconds: (t1 - t0) / 1000,
+      keysMoved,
+      lost,
+      probe: { failures: probed.failures, during: latency(probed.samples.filter((x) => x.at >= t0 && x.at <= t1).map((x) => x.ms)) },
+    };
   } finally {
     await c.close();
   }

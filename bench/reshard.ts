@@ -17,11 +17,13 @@ const valueBytes = positiveIntArg('value-bytes', 100);
 const json = hasFlag('json');
 const slotsPerGroup = argValue('slots-per-group') === undefined ? undefined : positiveIntArg('slots-per-group', 64);
 const wanted = argValue('scenarios')?.split(',');
-const scenarios: Scenario[] = wanted ? wanted.map((w) => {
-  const sc = SCENARIOS.find((s) => s.name === w);
-  if (!sc) throw new Error(`--scenarios: unknown scenario "${w}" (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
-  return sc;
-}) : SCENARIOS;
+const scenarios: Scenario[] = wanted
+  ? wanted.map((w) => {
+      const sc = SCENARIOS.find((s) => s.name === w);
+      if (!sc) throw new Error(`--scenarios: unknown scenario "${w}" (known: ${SCENARIOS.map((s) => s.name).join(', ')})`);
+      return sc;
+    })
+  : SCENARIOS;
 const engines = (argValue('engines')?.split(',') ?? ['engine', 'redis-cli-p1000', 'redis-cli']) as EngineName[];
 for (const e of engines) if (!['engine', 'redis-cli-p1000', 'redis-cli'].includes(e)) throw new Error(`--engines: unknown engine "${e}"`);
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
@@ -40,7 +42,11 @@ async function once(sc: Scenario, engine: EngineName): Promise<Sample> {
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
     // CPU of the redis-server processes (clock ticks) and of this process, to see where time goes.
-    const redisTicks = () => c.harness.nodes.reduce((n, x) => { const f = readFileSync(`/proc/${x.pid}/stat`, 'utf8').split(' '); return n + Number(f[13]) + Number(f[14]); }, 0);
+    const redisTicks = () =>
+      c.harness.nodes.reduce((n, x) => {
+        const f = readFileSync(`/proc/${x.pid}/stat`, 'utf8').split(' ');
+        return n + Number(f[13]) + Number(f[14]);
+      }, 0);
     const c0 = redisTicks();
     const u0 = process.cpuUsage();
     const t0 = performance.now();
@@ -57,7 +63,9 @@ async function once(sc: Scenario, engine: EngineName): Promise<Sample> {
     const { lost, masterKeys } = await checkData(c, keys, valueBytes);
     const sample: Sample = { seconds, lost, extra: masterKeys - keys, movedKeys };
     if (engine === 'engine') sample.peakRssMb = Math.round(peak / 1024 / 1024);
-    log(`${sc.name} ${engine}: ${seconds.toFixed(2)} s, lost ${lost}, keys on masters ${masterKeys}${movedKeys !== undefined ? `, moved ${movedKeys}` : ''} (${cpu})`);
+    log(
+      `${sc.name} ${engine}: ${seconds.toFixed(2)} s, lost ${lost}, keys on masters ${masterKeys}${movedKeys !== undefined ? `, moved ${movedKeys}` : ''} (${cpu})`,
+    );
     return sample;
   } finally {
     await c.close();
@@ -90,7 +98,19 @@ for (const sc of scenarios) {
 }
 
 const head = ['scenario', 'engine s', 'redis-cli s', 'redis-cli p1000 s', 'x vs cli', 'x vs p1000', 'engine keys/s', 'peak RSS MB', 'lost'];
-const rows = results.map((r) => [r.name, r.engineSeconds, r.redisCliSeconds, r.redisCliPipeline1000Seconds, r.speedupVsRedisCli, r.speedupVsRedisCliPipeline1000, r.engineKeysPerSecond, r.enginePeakRssMb, r.lostKeys].map(String));
+const rows = results.map((r) =>
+  [
+    r.name,
+    r.engineSeconds,
+    r.redisCliSeconds,
+    r.redisCliPipeline1000Seconds,
+    r.speedupVsRedisCli,
+    r.speedupVsRedisCliPipeline1000,
+    r.engineKeysPerSecond,
+    r.enginePeakRssMb,
+    r.lostKeys,
+  ].map(String),
+);
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
 log(`\n${keys} keys of ${valueBytes} bytes, median of ${runs} runs`);

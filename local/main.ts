@@ -57,7 +57,9 @@ export async function waitForExample(platform: Platform, clusters: KubeObject[])
       }
       await new Promise((r) => setTimeout(r, 500));
     }
-    const nodes = ((ready!.status as { nodes?: { ip: string; port: number; role: string }[] }).nodes ?? []).filter((n) => n.role === 'master');
+    const nodes = ((ready!.status as { nodes?: { ip: string; port: number; role: string }[] }).nodes ?? []).filter(
+      (n) => n.role === 'master',
+    );
     const first = nodes[0];
     console.log(
       [

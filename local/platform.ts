@@ -130,7 +130,11 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     stops.length = 0;
   };
   try {
-    const api = await startApiServer({ host, port: opts.apiPort ?? 8001, stateFile: opts.persist ? join(stateDir, 'apiserver.json') : undefined });
+    const api = await startApiServer({
+      host,
+      port: opts.apiPort ?? 8001,
+      stateFile: opts.persist ? join(stateDir, 'apiserver.json') : undefined,
+    });
     stops.push({ name: 'api', stop: () => api.close() });
     const kube = new KubeRest(api.url);
     const nodes = defaultNodes(opts.nodes ?? 3);
@@ -138,7 +142,13 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     stops.push({ name: 'scheduler', stop: () => scheduler.stop() });
     const kubelet = await startKubelet({ apiUrl: api.url, nodes, dataDir: join(stateDir, 'pods'), log: (m) => log(`kubelet: ${m}`) });
     stops.push({ name: 'kubelet', stop: () => kubelet.stop() });
-    const eventing = await startEventing({ apiUrl: api.url, host, port: opts.brokerPort ?? 8002, pingIntervalMs: opts.pingIntervalMs, log });
+    const eventing = await startEventing({
+      apiUrl: api.url,
+      host,
+      port: opts.brokerPort ?? 8002,
+      pingIntervalMs: opts.pingIntervalMs,
+      log,
+    });
     stops.push({ name: 'eventing', stop: () => eventing.stop() });
     const serving = await startServing({
       apiUrl: api.url,

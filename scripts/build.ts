@@ -47,9 +47,7 @@ export function functionNames(root = REPO_ROOT): string[] {
 }
 
 function formatMessages(messages: Message[]): string {
-  return messages
-    .map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text))
-    .join('\n');
+  return messages.map((m) => (m.location ? `${m.location.file}:${m.location.line}:${m.location.column}: ${m.text}` : m.text)).join('\n');
 }
 
 export interface BuildOptions {
@@ -67,7 +65,13 @@ export interface Bundle {
  * Bundles one entry file into `outfile` as the function images run it: one ESM file with every
  * dependency inside. Warnings are printed to stderr under `label`.
  */
-export async function bundleEntry(entry: string, outfile: string, root = REPO_ROOT, opts: BuildOptions = {}, label = entry): Promise<Bundle> {
+export async function bundleEntry(
+  entry: string,
+  outfile: string,
+  root = REPO_ROOT,
+  opts: BuildOptions = {},
+  label = entry,
+): Promise<Bundle> {
   const result = await build({
     metafile: true,
     absWorkingDir: root,

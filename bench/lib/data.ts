@@ -75,7 +75,12 @@ export async function loadData(owners: SlotOwners, count: number, valueBytes: nu
 }
 
 /** Keys missing or wrong, reading every slot's keys from its current owner. */
-export async function verifyData(owners: SlotOwners, count: number, valueBytes: number, password?: string): Promise<{ lost: number; checked: number }> {
+export async function verifyData(
+  owners: SlotOwners,
+  count: number,
+  valueBytes: number,
+  password?: string,
+): Promise<{ lost: number; checked: number }> {
   const bySlot = new Map<string, number[]>();
   owners.forEach((e, s) => {
     const k = `${e.ip}:${e.port}`;

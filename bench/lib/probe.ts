@@ -38,7 +38,10 @@ export interface Probe {
 export const PROBE_RATE = 2000;
 
 export async function startProbe(nodes: { ip: string; port: number }[], rate = PROBE_RATE): Promise<Probe> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const next = <K extends ToParent['kind']>(kind: K) =>
     new Promise<Extract<ToParent, { kind: K }>>((resolve, reject) => {
       const onMessage = (m: ToParent) => {

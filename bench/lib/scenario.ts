@@ -34,7 +34,14 @@ export const SCENARIOS: Scenario[] = [
 ];
 
 /** 3 -> 6 as the operator runs it: every master, new ones included, has a replica. */
-export const SCALE_OUT_WITH_REPLICAS: Scenario = { name: '3->6 (new masters with replicas)', masters: 3, replicas: 3, empty: 3, emptyReplicas: 3, drain: 0 };
+export const SCALE_OUT_WITH_REPLICAS: Scenario = {
+  name: '3->6 (new masters with replicas)',
+  masters: 3,
+  replicas: 3,
+  empty: 3,
+  emptyReplicas: 3,
+  drain: 0,
+};
 
 export interface BuiltCluster {
   harness: Harness;
@@ -64,7 +71,11 @@ export async function buildCluster(sc: Scenario, keys: number, valueBytes: numbe
     if (!created.done) throw new Error(`cluster not formed: ${created.problems.map((p) => p.message).join('; ')}`);
     const ids = await Promise.all(harness.endpoints.map(async (e) => (await pool.readReport(e)).myId));
     const map = await readView(pool, harness.endpoints, { discover: true });
-    await loadData(map.owners.map((id) => nodeEndpoint(map, id!)), keys, valueBytes);
+    await loadData(
+      map.owners.map((id) => nodeEndpoint(map, id!)),
+      keys,
+      valueBytes,
+    );
     // Start from a quiet cluster: every replica has its master's whole stream.
     await waitFor('replicas to catch up', 120_000, async () => {
       const { reports } = await pool.readAll(harness.endpoints);
@@ -110,7 +121,9 @@ export function runRedisCli(sc: Scenario, c: BuiltCluster, pipeline?: number): P
     child.stdout.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
     child.stderr.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-4000)));
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 && !/\[ERR\]/.test(out) ? resolve() : reject(new Error(`redis-cli exited ${code}: ${out.slice(-800)}`))));
+    child.once('exit', (code) =>
+      code === 0 && !/\[ERR\]/.test(out) ? resolve() : reject(new Error(`redis-cli exited ${code}: ${out.slice(-800)}`)),
+    );
   });
 }
 
@@ -121,7 +134,11 @@ export async function checkData(c: BuiltCluster, keys: number, valueBytes: numbe
     const views = new Set(m.reports.map((r) => JSON.stringify([...ownersFromView(r.nodes).entries()].filter(([, v]) => v.length).sort())));
     return views.size === 1 && m.owners.every((o) => o !== undefined) ? m : undefined;
   });
-  const { lost } = await verifyData(map.owners.map((id) => nodeEndpoint(map, id!)), keys, valueBytes);
+  const { lost } = await verifyData(
+    map.owners.map((id) => nodeEndpoint(map, id!)),
+    keys,
+    valueBytes,
+  );
   const masterKeys = map.reports.filter((r) => r.replication['role'] === 'master').reduce((n, r) => n + r.keys, 0);
   return { lost, masterKeys };
 }

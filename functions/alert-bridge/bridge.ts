@@ -65,7 +65,11 @@ export function alertEvents(payload: AlertmanagerWebhook, source: string): Alert
     } catch (err) {
       // A label that is no Kubernetes name (e.g. `namespace: "Cache"`) cannot name a cluster.
       if (!(err instanceof EventDataError)) throw err;
-      skipped.push({ index, ...(alertname ? { alertname } : {}), reason: `alerts[${index}]: ${err.field.replace(/^data\./, '')} ${err.problem}` });
+      skipped.push({
+        index,
+        ...(alertname ? { alertname } : {}),
+        reason: `alerts[${index}]: ${err.field.replace(/^data\./, '')} ${err.problem}`,
+      });
     }
   });
   return { events, skipped };

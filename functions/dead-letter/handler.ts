@@ -23,7 +23,18 @@ export interface DeadLetterOptions {
   maxDataBytes?: number;
 }
 
-const CORE_ATTRIBUTES = new Set(['id', 'source', 'type', 'specversion', 'subject', 'time', 'datacontenttype', 'dataschema', 'data', 'data_base64']);
+const CORE_ATTRIBUTES = new Set([
+  'id',
+  'source',
+  'type',
+  'specversion',
+  'subject',
+  'time',
+  'datacontenttype',
+  'dataschema',
+  'data',
+  'data_base64',
+]);
 const ERROR_EXTENSIONS = ['knativeerrorcode', 'knativeerrordest', 'knativeerrordata'] as const;
 /** Distinct `type` label values before further types count as "other": senders choose types. */
 const MAX_TYPE_LABELS = 50;
@@ -44,7 +55,11 @@ function binaryWithAnyData(headers: RequestHeaders, body: string): Record<string
     if (value !== undefined && k.toLowerCase().startsWith('ce-')) attributes[k.toLowerCase().slice(3)] = value;
   }
   const missing = ['id', 'source', 'type', 'specversion'].filter((k) => !attributes[k]);
-  if (missing.length) throw new ReceiveError(400, `missing required CloudEvent attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (binary mode: headers ${missing.map((k) => `ce-${k}`).join(', ')})`);
+  if (missing.length)
+    throw new ReceiveError(
+      400,
+      `missing required CloudEvent attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')} (binary mode: headers ${missing.map((k) => `ce-${k}`).join(', ')})`,
+    );
   const contentType = header(headers, 'content-type');
   if (contentType) attributes.datacontenttype = contentType;
   if (body) attributes.data = body;
@@ -86,7 +101,7 @@ export function toDeadLetter(event: Record<string, unknown>, receivedAt: Date, m
   };
   const data = event.data ?? event.data_base64;
   if (data !== undefined) {
-    const serialized = typeof data === 'string' ? data : JSON.stringify(data) ?? String(data);
+    const serialized = typeof data === 'string' ? data : (JSON.stringify(data) ?? String(data));
     const bytes = Buffer.byteLength(serialized);
     if (bytes <= maxDataBytes) letter.data = data;
     else letter.dataTruncated = { bytes, head: Buffer.from(serialized).subarray(0, maxDataBytes).toString('utf8') };

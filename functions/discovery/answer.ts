@@ -29,7 +29,10 @@ export function unresolvedAnswer(query: ClusterQuery, unresolved: Unresolved): E
   const { namespaces } = unresolved;
   return {
     code: 409,
-    body: { message: `${KIND} "${query.clusterName}" exists in several namespaces (${namespaces.join(', ')}); add namespace=<one of them>`, namespaces },
+    body: {
+      message: `${KIND} "${query.clusterName}" exists in several namespaces (${namespaces.join(', ')}); add namespace=<one of them>`,
+      namespaces,
+    },
   };
 }
 

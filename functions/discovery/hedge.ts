@@ -18,7 +18,11 @@ export interface HedgeResult<T, C> {
   failures: { candidate: C; error: string }[];
 }
 
-export function firstAnswer<T, C>(candidates: readonly C[], attempt: (candidate: C) => Promise<T>, opts: HedgeOptions): Promise<HedgeResult<T, C>> {
+export function firstAnswer<T, C>(
+  candidates: readonly C[],
+  attempt: (candidate: C) => Promise<T>,
+  opts: HedgeOptions,
+): Promise<HedgeResult<T, C>> {
   const now = opts.now ?? Date.now;
   return new Promise((resolve) => {
     const failures: { candidate: C; error: string }[] = [];

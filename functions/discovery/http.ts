@@ -8,7 +8,16 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { errorMessage } from '../../shared/errors.js';
 import type { FunctionHost } from '../../shared/runtime/index.js';
-import { badQueryAnswer, ENDPOINTS, lookupFailedAnswer, renderView, unresolvedAnswer, viewName, type EndpointName, type ErrorAnswer } from './answer.js';
+import {
+  badQueryAnswer,
+  ENDPOINTS,
+  lookupFailedAnswer,
+  renderView,
+  unresolvedAnswer,
+  viewName,
+  type EndpointName,
+  type ErrorAnswer,
+} from './answer.js';
 import type { Resolution } from './lookup.js';
 import { parseClusterQuery, QueryError, type ClusterQuery } from './query.js';
 import { ifNoneMatchHits, type RenderedViews, type Representation } from './representation.js';
@@ -34,7 +43,16 @@ function writeError(ctx: EndpointContext, endpoint: EndpointName, res: ServerRes
 // The answer changes with the topology: clients may keep it but must revalidate it.
 function writeView(res: ServerResponse, { body, etag }: Representation, source: string, notModified: boolean): void {
   if (notModified) res.writeHead(304, { ETag: etag, 'Cache-Control': 'no-cache', 'X-Discovery-Source': source }).end();
-  else res.writeHead(200, { ETag: etag, 'Cache-Control': 'no-cache', 'X-Discovery-Source': source, 'Content-Type': JSON_TYPE, 'Content-Length': body.length }).end(body);
+  else
+    res
+      .writeHead(200, {
+        ETag: etag,
+        'Cache-Control': 'no-cache',
+        'X-Discovery-Source': source,
+        'Content-Type': JSON_TYPE,
+        'Content-Length': body.length,
+      })
+      .end(body);
 }
 
 type EndpointHandler = (req: IncomingMessage, res: ServerResponse, rawQuery: ParsedUrlQuery) => Promise<void>;
@@ -83,6 +101,8 @@ export function mountFallbacks(router: Router): void {
     res.status(405).json({ message: `${req.method} is not allowed on ${req.path}; use GET` });
   });
   router.use('/cluster', (req, res) => {
-    res.status(404).json({ message: `no endpoint ${req.originalUrl.split('?')[0]}; discovery serves GET /cluster/nodes and GET /cluster/topology` });
+    res
+      .status(404)
+      .json({ message: `no endpoint ${req.originalUrl.split('?')[0]}; discovery serves GET /cluster/nodes and GET /cluster/topology` });
   });
 }

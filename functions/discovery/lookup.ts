@@ -25,7 +25,10 @@ export function cacheKey(query: ClusterQuery): string {
 }
 
 /** The one cluster among those a lookup found, and the namespace it is read in. */
-export function pickCluster(query: ClusterQuery, found: readonly ClusterObject[]): Unresolved | { kind: 'found'; cluster: ClusterObject; namespace: string } {
+export function pickCluster(
+  query: ClusterQuery,
+  found: readonly ClusterObject[],
+): Unresolved | { kind: 'found'; cluster: ClusterObject; namespace: string } {
   if (found.length === 0) {
     const where = query.namespace ? `in namespace "${query.namespace}"` : 'in any namespace';
     return { kind: 'not-found', message: `${KIND} "${query.clusterName}" not found ${where}` };
@@ -47,7 +50,12 @@ export function statusNodesOf(cluster: ClusterObject): NodeStatus[] {
   if (!Array.isArray(nodes)) return [];
   return nodes.filter(
     (n): n is NodeStatus =>
-      !!n && typeof n === 'object' && typeof n.ip === 'string' && typeof n.port === 'number' && (n.role === 'master' || n.role === 'replica') && typeof n.id === 'string',
+      !!n &&
+      typeof n === 'object' &&
+      typeof n.ip === 'string' &&
+      typeof n.port === 'number' &&
+      (n.role === 'master' || n.role === 'replica') &&
+      typeof n.id === 'string',
   );
 }
 
@@ -82,7 +90,13 @@ export interface ReadOutcome {
   unreachable: ClusterSnapshot['unreachable'];
 }
 
-export function snapshotOf(cluster: ClusterObject, namespace: string, name: string, read: ReadOutcome, observedAt: string): ClusterSnapshot {
+export function snapshotOf(
+  cluster: ClusterObject,
+  namespace: string,
+  name: string,
+  read: ReadOutcome,
+  observedAt: string,
+): ClusterSnapshot {
   const { report, statusNodes, unreachable } = read;
   const masters = wholeNumber(cluster.spec?.masters);
   const replicas = wholeNumber(cluster.spec?.replicas);

@@ -41,10 +41,14 @@ function shown(value: string): string {
  */
 export function parseClusterQuery(query: Record<string, unknown>, withRole = false): ClusterQuery {
   const clusterName = single(query, 'clusterName');
-  if (clusterName === undefined) throw new QueryError('clusterName', 'clusterName is required, e.g. /cluster/nodes?clusterName=rediscluster1');
+  if (clusterName === undefined)
+    throw new QueryError('clusterName', 'clusterName is required, e.g. /cluster/nodes?clusterName=rediscluster1');
   if (clusterName === '') throw new QueryError('clusterName', 'clusterName must not be empty');
   if (clusterName.length > 253 || !SUBDOMAIN.test(clusterName)) {
-    throw new QueryError('clusterName', `clusterName ${shown(clusterName)} is not a valid RedisCluster name (lower-case letters, digits, '-' and '.', at most 253 characters)`);
+    throw new QueryError(
+      'clusterName',
+      `clusterName ${shown(clusterName)} is not a valid RedisCluster name (lower-case letters, digits, '-' and '.', at most 253 characters)`,
+    );
   }
   const out: ClusterQuery = { clusterName };
 
@@ -52,7 +56,10 @@ export function parseClusterQuery(query: Record<string, unknown>, withRole = fal
   if (namespace !== undefined) {
     if (namespace === '') throw new QueryError('namespace', 'namespace must not be empty (leave it out to search every namespace)');
     if (namespace.length > 63 || !LABEL.test(namespace)) {
-      throw new QueryError('namespace', `namespace ${shown(namespace)} is not a valid namespace name (lower-case letters, digits and '-', at most 63 characters)`);
+      throw new QueryError(
+        'namespace',
+        `namespace ${shown(namespace)} is not a valid namespace name (lower-case letters, digits and '-', at most 63 characters)`,
+      );
     }
     out.namespace = namespace;
   }
@@ -60,7 +67,8 @@ export function parseClusterQuery(query: Record<string, unknown>, withRole = fal
   if (withRole) {
     const role = single(query, 'role');
     if (role !== undefined) {
-      if (!(ROLES as readonly string[]).includes(role)) throw new QueryError('role', `role must be one of ${ROLES.join(', ')}, got ${shown(role)}`);
+      if (!(ROLES as readonly string[]).includes(role))
+        throw new QueryError('role', `role must be one of ${ROLES.join(', ')}, got ${shown(role)}`);
       out.role = role as Role;
     }
   }

@@ -10,7 +10,17 @@ import { RedisPool } from '../../shared/redis/connection.js';
 import type { Endpoint, NodeReport } from '../../shared/redis/types.js';
 import { errorMessage } from '../../shared/errors.js';
 import { firstAnswer } from './hedge.js';
-import { askOrder, basePortOf, endpointText, passwordRefOf, pickCluster, snapshotOf, statusNodesOf, type ClusterObject, type Resolution } from './lookup.js';
+import {
+  askOrder,
+  basePortOf,
+  endpointText,
+  passwordRefOf,
+  pickCluster,
+  snapshotOf,
+  statusNodesOf,
+  type ClusterObject,
+  type Resolution,
+} from './lookup.js';
 import type { ClusterQuery } from './query.js';
 import type { ClusterSnapshot } from './view.js';
 
@@ -155,11 +165,14 @@ export class ClusterReader {
       unreachable: [],
       passwordProblem: secret.problem,
     };
-    let report = await this.ask(state, statusNodes.map((n) => ({ ip: n.ip, port: n.port })));
+    let report = await this.ask(
+      state,
+      statusNodes.map((n) => ({ ip: n.ip, port: n.port })),
+    );
     // The status may be stale or empty (Pods recreated at new addresses, cluster still forming).
     if (!report && Date.now() <= state.deadline) {
       const fromPods = await podEndpoints(this.kube(), namespace, name, basePortOf(cluster)).catch((err: unknown) => {
-        this.log?.warn({ cluster: key, err: errorMessage(err) }, 'cannot list the cluster\'s Pods');
+        this.log?.warn({ cluster: key, err: errorMessage(err) }, "cannot list the cluster's Pods");
         return [];
       });
       report = await this.ask(state, fromPods);

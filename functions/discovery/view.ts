@@ -180,7 +180,12 @@ export function topologyAnswer(snapshot: ClusterSnapshot): Topology {
     const problems = checkCluster([report], {
       ...(snapshot.masters !== undefined ? { masters: snapshot.masters } : {}),
       ...(snapshot.replicas !== undefined ? { replicasPerMaster: snapshot.replicas } : {}),
-    }).map((p) => ({ code: p.code, message: p.message, ...(p.nodeId ? { nodeId: p.nodeId } : {}), ...(p.slot !== undefined ? { slot: p.slot } : {}) }));
+    }).map((p) => ({
+      code: p.code,
+      message: p.message,
+      ...(p.nodeId ? { nodeId: p.nodeId } : {}),
+      ...(p.slot !== undefined ? { slot: p.slot } : {}),
+    }));
     const assigned = Number(report.clusterInfo['cluster_slots_assigned']);
     const known = Number(report.clusterInfo['cluster_known_nodes']);
     health = {

@@ -5,7 +5,16 @@ import type { Logger } from 'pino';
 import type { DefaultedSpec } from '../../shared/api/index.js';
 import { RESHARD_REQUESTED } from '../../shared/events/catalog.js';
 import { buildEvent } from '../../shared/events/codec.js';
-import { isConflict, leaseNameFor, LeaseLostError, ordinalOf, tryAcquireLease, type HeldLease, type Kube, type ObjectRef } from '../../shared/kube/index.js';
+import {
+  isConflict,
+  leaseNameFor,
+  LeaseLostError,
+  ordinalOf,
+  tryAcquireLease,
+  type HeldLease,
+  type Kube,
+  type ObjectRef,
+} from '../../shared/kube/index.js';
 import type { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
@@ -86,14 +95,22 @@ export async function form(ctx: ActContext, pass: PassState, step: Extract<Step,
   const result = await ensureCreated(ctx.pool, step.nodes, step.plan);
   work.problems.push(...result.problems);
   if (result.actions.some((a) => a.kind === 'add-slots')) {
-    await ctx.record('ClusterCreated', `formed ${step.masters} masters with ${step.replicas} replicas each: ${step.plan.masters.map((m) => m.node).join(', ')} own the slots`);
+    await ctx.record(
+      'ClusterCreated',
+      `formed ${step.masters} masters with ${step.replicas} replicas each: ${step.plan.masters.map((m) => m.node).join(', ')} own the slots`,
+    );
   }
 }
 
 export async function healCluster(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'heal' }>, work: RoundWork): Promise<void> {
   stillHeld(ctx, pass);
   // No settling inside heal: the next round, a moment later, looks at the cluster again.
-  const result = await heal(ctx.pool, step.nodes, { masters: ctx.spec.masters, allowDataLoss: ctx.spec.allowDataLoss, stepTimeoutMs: 20_000, settleMs: 0 });
+  const result = await heal(ctx.pool, step.nodes, {
+    masters: ctx.spec.masters,
+    allowDataLoss: ctx.spec.allowDataLoss,
+    stepTimeoutMs: 20_000,
+    settleMs: 0,
+  });
   work.actions.push(...result.actions);
   // A lost shard waits for a person: the status says so, and the Warning says what to do.
   const lost = result.problems.filter((p) => p.code === 'slots-uncovered');
@@ -115,7 +132,10 @@ export async function applySettings(ctx: ActContext, step: Extract<Step, { kind:
           ctx.log.info({ node: endpointKey(ep), key, value }, 'setting applied to a running node');
         }
       } catch (err) {
-        ctx.log.warn({ node: endpointKey(ep), err: errorMessage(err) }, 'a setting could not be applied live; it applies when the node restarts');
+        ctx.log.warn(
+          { node: endpointKey(ep), err: errorMessage(err) },
+          'a setting could not be applied live; it applies when the node restarts',
+        );
       }
     }),
   );
@@ -138,11 +158,20 @@ async function deletePod(ctx: ActContext, name: string): Promise<void> {
   await ctx.kube.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ctx.ref.namespace } });
   const ordinal = ordinalOf(ctx.ref.name, name);
   if (ctx.spec.persistence.enabled && ordinal !== undefined) {
-    await ctx.kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: claimName(ctx.ref.name, ordinal), namespace: ctx.ref.namespace } });
+    await ctx.kube.delete({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: claimName(ctx.ref.name, ordinal), namespace: ctx.ref.namespace },
+    });
   }
 }
 
-export async function removeSurplus(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'remove-surplus' }>, work: RoundWork): Promise<void> {
+export async function removeSurplus(
+  ctx: ActContext,
+  pass: PassState,
+  step: Extract<Step, { kind: 'remove-surplus' }>,
+  work: RoundWork,
+): Promise<void> {
   for (const node of step.nodes) {
     if (node.nodeId) {
       stillHeld(ctx, pass);
@@ -154,18 +183,29 @@ export async function removeSurplus(ctx: ActContext, pass: PassState, step: Extr
 }
 
 async function removeFromCluster(ctx: ActContext, node: NodeToRemove & { nodeId: string }, endpoints: Endpoint[]): Promise<EngineAction[]> {
-  const result = node.master ? await removeNode(ctx.pool, node.nodeId, { endpoints }) : await removeReplica(ctx.pool, node.nodeId, { endpoints });
+  const result = node.master
+    ? await removeNode(ctx.pool, node.nodeId, { endpoints })
+    : await removeReplica(ctx.pool, node.nodeId, { endpoints });
   return result.actions;
 }
 
 /** A drained shard: its replicas, then its empty master, leave the cluster; then its Pods go. */
-export async function removeDrained(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'remove-drained' }>, work: RoundWork): Promise<void> {
+export async function removeDrained(
+  ctx: ActContext,
+  pass: PassState,
+  step: Extract<Step, { kind: 'remove-drained' }>,
+  work: RoundWork,
+): Promise<void> {
   for (const { shard, nodes } of step.shards) {
     stillHeld(ctx, pass);
     for (const node of nodes) {
       if (node.nodeId) {
         const actions = await removeFromCluster(ctx, { ...node, nodeId: node.nodeId }, step.endpoints);
-        work.actions.push(...actions.map((a) => (a.kind === 'node-removed' ? { ...a, message: `${a.message}: Pod ${node.pod} of drained shard ${shard}` } : a)));
+        work.actions.push(
+          ...actions.map((a) =>
+            a.kind === 'node-removed' ? { ...a, message: `${a.message}: Pod ${node.pod} of drained shard ${shard}` } : a,
+          ),
+        );
       }
       await deletePod(ctx, node.pod);
     }
@@ -174,7 +214,11 @@ export async function removeDrained(ctx: ActContext, pass: PassState, step: Extr
 
 export function reshardRequest(ctx: ActContext, mode: ReshardMode, masters: number, reason: string): CloudEventV1<unknown> {
   const cluster = { namespace: ctx.ref.namespace, name: ctx.ref.name };
-  return buildEvent(RESHARD_REQUESTED, { cluster, generation: ctx.generation, mode, masters, reason }, { source: ctx.source }) as CloudEventV1<unknown>;
+  return buildEvent(
+    RESHARD_REQUESTED,
+    { cluster, generation: ctx.generation, mode, masters, reason },
+    { source: ctx.source },
+  ) as CloudEventV1<unknown>;
 }
 
 /** The reply's request; a scale-out asked early keeps that request (it already went out). */
@@ -184,7 +228,11 @@ export function requestReshard(ctx: ActContext, pass: PassState, step: Extract<S
 }
 
 /** Posts the scale-out's request to the Broker now; when that fails, the pass asks once the Pods have joined. */
-export async function requestReshardEarly(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'request-reshard-early' }>): Promise<void> {
+export async function requestReshardEarly(
+  ctx: ActContext,
+  pass: PassState,
+  step: Extract<Step, { kind: 'request-reshard-early' }>,
+): Promise<void> {
   if (!ctx.emit) return;
   const event = reshardRequest(ctx, 'scale-out', step.masters, step.reason);
   try {

@@ -5,7 +5,15 @@ import type { CreatePlan, DesiredNode, Endpoint } from '../../shared/redis/types
 import { checkCluster } from '../../shared/redis/check.js';
 import { splitSlots } from '../../shared/redis/planner/create.js';
 import type { ShardToPlace } from '../../shared/redis/executor/place.js';
-import { desiredNode, podEndpoint, type ClusterPicture, type Observation, type PassFacts, type PassMemory, type PodInfo } from './observe.js';
+import {
+  desiredNode,
+  podEndpoint,
+  type ClusterPicture,
+  type Observation,
+  type PassFacts,
+  type PassMemory,
+  type PodInfo,
+} from './observe.js';
 import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.js';
 import { readyCounts, type Blocker } from './status.js';
 
@@ -69,7 +77,9 @@ export function endsRound(step: Step): step is RoundEnd {
  */
 export function reshardMayHoldLease(facts: PassFacts, pods: readonly PodInfo[], pass: PassMemory): boolean {
   const perShard = 1 + facts.spec.replicas;
-  return pass.round === 0 && facts.reshard.running && pods.length === facts.spec.masters * perShard && pods.every((p) => p.ready && !p.deleting);
+  return (
+    pass.round === 0 && facts.reshard.running && pods.length === facts.spec.masters * perShard && pods.every((p) => p.ready && !p.deleting)
+  );
 }
 
 /** The create plan from the shards: the master of shard s is its lowest ordinal Pod. */
@@ -92,11 +102,22 @@ export interface Shape {
 
 export function shapeOf(o: Observation, cluster: ClusterPicture): Shape {
   const formed = o.formedBefore || cluster.anySlots;
-  const plan = planPods({ masters: o.spec.masters, replicas: o.spec.replicas, pods: o.pods, roles: cluster.roles, formed, members: cluster.members });
+  const plan = planPods({
+    masters: o.spec.masters,
+    replicas: o.spec.replicas,
+    pods: o.pods,
+    roles: cluster.roles,
+    formed,
+    members: cluster.members,
+  });
   const kept = new Set(plan.shards);
   const wanted = o.pods.filter((p) => p.shard !== undefined && kept.has(p.shard) && !p.deleting);
   const unschedulable = o.pods.find((p) => p.unschedulable);
-  const blocker = o.secretBlocker ?? (unschedulable ? { reason: 'Unschedulable', message: `Pod ${unschedulable.name} cannot be placed: ${unschedulable.unschedulable}` } : undefined);
+  const blocker =
+    o.secretBlocker ??
+    (unschedulable
+      ? { reason: 'Unschedulable', message: `Pod ${unschedulable.name} cannot be placed: ${unschedulable.unschedulable}` }
+      : undefined);
   return { formed, plan, wanted, ...(blocker ? { blocker } : {}) };
 }
 
@@ -113,7 +134,11 @@ function inShape(o: Observation, cluster: ClusterPicture, s: Shape): boolean {
     s.wanted.length === spec.masters * (1 + spec.replicas) &&
     s.wanted.every((p) => p.ready && cluster.members.has(p.name)) &&
     readyCounts(cluster.view).slotOwners === spec.masters &&
-    checkCluster([...cluster.reports.values()], { nodes: s.wanted.map(desiredNode), masters: spec.masters, replicasPerMaster: spec.replicas }).length === 0
+    checkCluster([...cluster.reports.values()], {
+      nodes: s.wanted.map(desiredNode),
+      masters: spec.masters,
+      replicasPerMaster: spec.replicas,
+    }).length === 0
   );
 }
 
@@ -142,13 +167,18 @@ export function decide(o: Observation): Step {
   // A cluster formed this round is healed and filled from the next one on.
   if (taken.has('form')) return { kind: 'round-done' };
   if (!s.formed) return formStep(o, s) ?? { kind: 'waiting-for-pods' };
-  return healStep(o, cluster) ?? placeStep(o, cluster, s) ?? surplusStep(o, cluster, s) ?? mastersStep(o, cluster, s) ?? { kind: 'round-done' };
+  return (
+    healStep(o, cluster) ?? placeStep(o, cluster, s) ?? surplusStep(o, cluster, s) ?? mastersStep(o, cluster, s) ?? { kind: 'round-done' }
+  );
 }
 
 /** Every shard has all its Pods, ready: form with shard s's lowest ordinal Pod as its master. */
 function formStep(o: Observation, s: Shape): Step | undefined {
   const perShard = 1 + o.spec.replicas;
-  const shards = s.plan.shards.map((shard) => ({ shard, pods: s.wanted.filter((p) => p.shard === shard).sort((a, b) => a.ordinal - b.ordinal) }));
+  const shards = s.plan.shards.map((shard) => ({
+    shard,
+    pods: s.wanted.filter((p) => p.shard === shard).sort((a, b) => a.ordinal - b.ordinal),
+  }));
   if (!shards.every((x) => x.pods.length === perShard && x.pods.every((p) => p.ready))) return undefined;
   return {
     kind: 'form',
@@ -175,7 +205,12 @@ function healStep(o: Observation, cluster: ClusterPicture): Step | undefined {
  * master is known become its replicas. A Pod that has an address but does not answer yet, and was
  * created a moment ago, is waited for briefly by the engine.
  */
-export function placement(o: Observation, cluster: ClusterPicture, wanted: readonly PodInfo[], shards: readonly number[]): { shards: ShardToPlace[]; waiting: number[] } {
+export function placement(
+  o: Observation,
+  cluster: ClusterPicture,
+  wanted: readonly PodInfo[],
+  shards: readonly number[],
+): { shards: ShardToPlace[]; waiting: number[] } {
   const joined = new Set(wanted.filter((p) => cluster.members.has(p.name)).map((p) => p.shard));
   const out: ShardToPlace[] = [];
   const waiting: number[] = [];
@@ -185,7 +220,11 @@ export function placement(o: Observation, cluster: ClusterPicture, wanted: reado
     // A node that answers is placed at once: its Pod turns Ready on the next readiness probe, a
     // TCP check that says no more than the answer already did.
     const candidates = inShard.filter(
-      (p) => p.ip && !p.deleting && !cluster.members.has(p.name) && (cluster.reports.has(p.name) || o.now - p.createdAt < NEW_POD_ANSWER_GRACE_MS),
+      (p) =>
+        p.ip &&
+        !p.deleting &&
+        !cluster.members.has(p.name) &&
+        (cluster.reports.has(p.name) || o.now - p.createdAt < NEW_POD_ANSWER_GRACE_MS),
     );
     if (candidates.length === 0) continue;
     const existing = members.find((p) => cluster.roles.masters.has(p.name));
@@ -200,7 +239,12 @@ export function placement(o: Observation, cluster: ClusterPicture, wanted: reado
       const report = cluster.reports.get(p.name);
       return { name: p.name, endpoint: podEndpoint(p), busPort: p.busPort, ...(report ? { report } : {}) };
     });
-    const master = existing && { name: existing.name, id: cluster.reports.get(existing.name)!.myId, endpoint: podEndpoint(existing), busPort: existing.busPort };
+    const master = existing && {
+      name: existing.name,
+      id: cluster.reports.get(existing.name)!.myId,
+      endpoint: podEndpoint(existing),
+      busPort: existing.busPort,
+    };
     out.push({ shard, ...(master ? { master } : {}), nodes });
   }
   return { shards: out, waiting };
@@ -209,7 +253,9 @@ export function placement(o: Observation, cluster: ClusterPicture, wanted: reado
 function placeStep(o: Observation, cluster: ClusterPicture, s: Shape): Step | undefined {
   if (o.pass.taken.has('place')) return undefined;
   const members = [...cluster.reports.entries()].filter(([n]) => cluster.members.has(n)).map(([, r]) => r);
-  const seed = members.find((r) => cluster.view.nodes.get(r.myId)?.role === 'master' && (cluster.view.nodes.get(r.myId)?.slots.length ?? 0) > 0) ?? members[0];
+  const seed =
+    members.find((r) => cluster.view.nodes.get(r.myId)?.role === 'master' && (cluster.view.nodes.get(r.myId)?.slots.length ?? 0) > 0) ??
+    members[0];
   // Taken every round, even with nothing to place: it is where a lost Lease ends the pass.
   if (!seed) return { kind: 'place', shards: [], waiting: [] };
   return { kind: 'place', seed: seed.address, ...placement(o, cluster, s.wanted, s.plan.shards) };
@@ -245,7 +291,8 @@ function mastersStep(o: Observation, cluster: ClusterPicture, s: Shape): Step | 
     // come up within a minute does not hold the reshard back.
     const slotShards = new Set(s.wanted.filter((p) => cluster.roles.masters.has(p.name)).map((p) => p.shard));
     const starting = s.wanted.filter((p) => !cluster.members.has(p.name) && o.now - p.createdAt < POD_START_GRACE_MS);
-    if (s.plan.shards.every((x) => slotShards.has(x)) && starting.length === 0) return { kind: 'request-reshard', mode: 'scale-out', masters, reason };
+    if (s.plan.shards.every((x) => slotShards.has(x)) && starting.length === 0)
+      return { kind: 'request-reshard', mode: 'scale-out', masters, reason };
     // The reshard function starts meanwhile and waits for this pass's Lease, released once every new Pod has joined.
     if (!o.pass.reshardAsked && !o.reshard.requested && o.pass.canEmit) return { kind: 'request-reshard-early', masters, reason };
     return undefined;
@@ -258,7 +305,13 @@ function mastersStep(o: Observation, cluster: ClusterPicture, s: Shape): Step | 
   return {
     kind: 'remove-drained',
     // Its replicas leave first, then its empty master.
-    shards: drained.map((shard) => ({ shard, nodes: o.pods.filter((p) => p.shard === shard).sort(removalOrder).map((p) => nodeToRemove(cluster, p.name)) })),
+    shards: drained.map((shard) => ({
+      shard,
+      nodes: o.pods
+        .filter((p) => p.shard === shard)
+        .sort(removalOrder)
+        .map((p) => nodeToRemove(cluster, p.name)),
+    })),
     endpoints: o.pods.filter((p) => p.ip).map(podEndpoint),
   };
 }

@@ -2,13 +2,7 @@
 // arrive while a pass runs join the one pass queued behind it (level-based: one more look suffices).
 import { hostname } from 'node:os';
 import type { CloudEventV1 } from 'cloudevents';
-import {
-  PING,
-  REF_PREFIX,
-  RESHARD_COMPLETED,
-  RESOURCE_PREFIX,
-  type ClusterRef,
-} from '../../shared/events/catalog.js';
+import { PING, REF_PREFIX, RESHARD_COMPLETED, RESOURCE_PREFIX, type ClusterRef } from '../../shared/events/catalog.js';
 import { clusterOf, type ParsedEvent } from '../../shared/events/codec.js';
 import { clusterNameOfPod, createEventRecorder, isConflict, Kube, type ObjectRef } from '../../shared/kube/index.js';
 import { ack, reply, retry, type Handler, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
@@ -41,10 +35,12 @@ export class ClusterQueue {
     if (!current) return this.start(k, pass);
     const waiting = this.queued.get(k);
     if (waiting) return waiting;
-    const next = current.catch(() => undefined).then(() => {
-      this.queued.delete(k);
-      return this.start(k, pass);
-    });
+    const next = current
+      .catch(() => undefined)
+      .then(() => {
+        this.queued.delete(k);
+        return this.start(k, pass);
+      });
     this.queued.set(k, next);
     return next;
   }

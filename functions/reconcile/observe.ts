@@ -1,7 +1,14 @@
 // What one reconcile step looks at: the RedisCluster's facts for the pass, its Pods, the Lease
 // when a reshard may hold it, and what the Pods' nodes say. Reads only; decide.ts chooses.
 import type { V1Pod } from '@kubernetes/client-node';
-import { CONDITION_TYPES, LABEL_SHARD, nodePorts, selectorFor, type DefaultedSpec, type RedisClusterStatus } from '../../shared/api/index.js';
+import {
+  CONDITION_TYPES,
+  LABEL_SHARD,
+  nodePorts,
+  selectorFor,
+  type DefaultedSpec,
+  type RedisClusterStatus,
+} from '../../shared/api/index.js';
 import { leaseHolder, ordinalOf, type Kube, type ObjectRef } from '../../shared/kube/index.js';
 import { findCondition, isConditionTrue } from '../../shared/kube/conditions.js';
 import type { RedisPool } from '../../shared/redis/connection.js';
@@ -40,14 +47,29 @@ export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): P
   const scheduled = findCondition(conditions, 'PodScheduled');
   const { port, busPort } = nodePorts(spec, ordinal);
   const created = pod.metadata?.creationTimestamp;
-  const info: PodInfo = { name, ordinal, shard, deleting: !!pod.metadata?.deletionTimestamp, ready, port, busPort, createdAt: created ? new Date(created).getTime() : 0 };
+  const info: PodInfo = {
+    name,
+    ordinal,
+    shard,
+    deleting: !!pod.metadata?.deletionTimestamp,
+    ready,
+    port,
+    busPort,
+    createdAt: created ? new Date(created).getTime() : 0,
+  };
   if (pod.status?.podIP) info.ip = pod.status.podIP;
   if (pod.spec?.nodeName) info.node = pod.spec.nodeName;
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') info.unschedulable = scheduled.message ?? 'Unschedulable';
   return info;
 }
 
-export const desiredNode = (p: PodInfo): DesiredNode => ({ name: p.name, ip: p.ip!, port: p.port, busPort: p.busPort, domain: p.node ?? p.ip! });
+export const desiredNode = (p: PodInfo): DesiredNode => ({
+  name: p.name,
+  ip: p.ip!,
+  port: p.port,
+  busPort: p.busPort,
+  domain: p.node ?? p.ip!,
+});
 export const podEndpoint = (p: PodInfo): Endpoint => ({ ip: p.ip!, port: p.port });
 
 /** What the nodes of the cluster's Pods say: the view, and each report by its Pod's name. */

@@ -49,7 +49,12 @@ export interface PodPlan {
  * shard goes only once drained, see step 7 of the reconcile), topped up with the lowest free
  * indices while there are fewer than `masters`.
  */
-export function desiredShards(masters: number, existing: Iterable<number>, formed: boolean, removing: ReadonlySet<number> = new Set()): number[] {
+export function desiredShards(
+  masters: number,
+  existing: Iterable<number>,
+  formed: boolean,
+  removing: ReadonlySet<number> = new Set(),
+): number[] {
   if (!formed) return Array.from({ length: masters }, (_, i) => i);
   const keep = new Set([...existing].filter((s) => !removing.has(s)));
   for (let s = 0; keep.size < masters; s++) if (!keep.has(s) && !removing.has(s)) keep.add(s);
@@ -85,7 +90,8 @@ export function planPods(input: PodPlanInput): PodPlan {
     // Joined Pods but no master among them: the master's Pod is gone and a replica has not taken
     // over yet. A new node at the old master's address would hide the dead master from the
     // cluster's failure detection (it answers for that address with another id), so wait.
-    if (input.formed && input.members && live.some((p) => input.members!.has(p.name)) && !live.some((p) => roles.masters.has(p.name))) continue;
+    if (input.formed && input.members && live.some((p) => input.members!.has(p.name)) && !live.some((p) => roles.masters.has(p.name)))
+      continue;
     for (let n = live.length; n < perShard; n++) create.push({ ordinal: nextOrdinal(), shard });
     if (live.length > perShard) {
       const removable = live

@@ -5,13 +5,29 @@ import type { CloudEventV1 } from 'cloudevents';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { CONDITION_TYPES, validateSpec, type DefaultedSpec, type RedisCluster, type RedisClusterStatus } from '../../shared/api/index.js';
-import { isConflict, PasswordSecretError, readPassword, recordEvent, type EventRecorder, type Kube, type ObjectRef } from '../../shared/kube/index.js';
+import {
+  isConflict,
+  PasswordSecretError,
+  readPassword,
+  recordEvent,
+  type EventRecorder,
+  type Kube,
+  type ObjectRef,
+} from '../../shared/kube/index.js';
 import { findCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { act, type ActContext, type PassState, type RoundWork } from './act.js';
 import { decide, endsRound, shapeOf, type RoundEnd, type StepKind } from './decide.js';
 import { RetryError } from './errors.js';
-import { observe, reshardState, type ClusterPicture, type Observation, type ObserveContext, type PassFacts, type PassMemory } from './observe.js';
+import {
+  observe,
+  reshardState,
+  type ClusterPicture,
+  type Observation,
+  type ObserveContext,
+  type PassFacts,
+  type PassMemory,
+} from './observe.js';
 import { EVENT_REASON, requestedCondition, roundStatus } from './report.js';
 import { buildConfigMap, buildPodDisruptionBudget, buildService, type ClusterIdentity } from './resources.js';
 import { computeStatus, isReady, statusChanged, type Blocker } from './status.js';
@@ -56,7 +72,8 @@ async function secretPassword(kube: Kube, namespace: string, spec: DefaultedSpec
     const password = await readPassword(kube, namespace, spec.passwordSecret);
     return password === undefined ? {} : { password };
   } catch (err) {
-    if (err instanceof PasswordSecretError && err.problem !== 'Unreadable') return { blocker: { reason: 'SecretMissing', message: err.message } };
+    if (err instanceof PasswordSecretError && err.problem !== 'Unreadable')
+      return { blocker: { reason: 'SecretMissing', message: err.message } };
     throw err;
   }
 }
@@ -75,7 +92,13 @@ async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: Defaul
   const cm = buildConfigMap(identity, spec);
   await ensureObject(kube, cm, (s) => json(s.data) === json(cm.data));
   const svc = buildService(identity, spec);
-  await ensureObject(kube, svc, (s) => json(s.spec?.ports?.map((p) => p.port)) === json(svc.spec!.ports!.map((p) => p.port)) && json(s.spec?.selector) === json(svc.spec!.selector));
+  await ensureObject(
+    kube,
+    svc,
+    (s) =>
+      json(s.spec?.ports?.map((p) => p.port)) === json(svc.spec!.ports!.map((p) => p.port)) &&
+      json(s.spec?.selector) === json(svc.spec!.selector),
+  );
   const pdb = buildPodDisruptionBudget(identity);
   await ensureObject(kube, pdb, (s) => s.spec?.maxUnavailable === 1 && json(s.spec?.selector) === json(pdb.spec!.selector));
 }
@@ -94,8 +117,12 @@ class StatusWriter {
    * just before, unless this pass is the one asking for a reshard (`reshardClaim`).
    */
   async write(computed: RedisClusterStatus, reshardClaim?: Condition): Promise<void> {
-    const theirs = reshardClaim ?? findCondition((await this.kube.getCluster<RedisCluster>(this.ref))?.status?.conditions, CONDITION_TYPES.Resharding);
-    const next = { ...computed, conditions: withCondition(computed.conditions ?? [], CONDITION_TYPES.Resharding, theirs as Condition | undefined) };
+    const theirs =
+      reshardClaim ?? findCondition((await this.kube.getCluster<RedisCluster>(this.ref))?.status?.conditions, CONDITION_TYPES.Resharding);
+    const next = {
+      ...computed,
+      conditions: withCondition(computed.conditions ?? [], CONDITION_TYPES.Resharding, theirs as Condition | undefined),
+    };
     if (!statusChanged(this.stored, next)) return;
     await this.kube.patchClusterStatus(this.ref, next as Record<string, unknown>);
     const before = this.stored;
@@ -132,13 +159,19 @@ async function admit(ref: ObjectRef, deps: ReconcileDeps): Promise<RedisCluster 
   if (!cr) return { kind: 'gone' };
   if (cr.metadata.deletionTimestamp) {
     const spec = validateSpec(cr.spec);
-    const password = spec.ok ? (await secretPassword(kube, ref.namespace, spec.spec).catch(() => ({ password: undefined }))).password : undefined;
+    const password = spec.ok
+      ? (await secretPassword(kube, ref.namespace, spec.spec).catch(() => ({ password: undefined }))).password
+      : undefined;
     await teardown(kube, cr, { log, ...(password ? { password } : {}), finalizer: FINALIZER });
     return { kind: 'gone' };
   }
   if ((cr.metadata.finalizers ?? []).includes(FINALIZER)) return cr;
   try {
-    return (await kube.patchCluster(ref, { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER] } }, cr.metadata.resourceVersion)) as RedisCluster;
+    return (await kube.patchCluster(
+      ref,
+      { metadata: { finalizers: [...(cr.metadata.finalizers ?? []), FINALIZER] } },
+      cr.metadata.resourceVersion,
+    )) as RedisCluster;
   } catch (err) {
     if (isConflict(err)) throw new RetryError(`adding the finalizer raced another write: ${errorMessage(err)}`, 409);
     throw err;
@@ -161,8 +194,18 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     await record('InvalidSpec', message);
     await writer.write(
       computeStatus(cr.status, {
-        clusterName: ref.name, generation, blocker: { reason: 'InvalidSpec', message }, formed: false, podsWanted: 0, podsReady: 0,
-        podByEndpoint: new Map(), masters: 0, replicasPerMaster: 0, problems: [], resharding: false, scaling: false,
+        clusterName: ref.name,
+        generation,
+        blocker: { reason: 'InvalidSpec', message },
+        formed: false,
+        podsWanted: 0,
+        podsReady: 0,
+        podByEndpoint: new Map(),
+        masters: 0,
+        replicasPerMaster: 0,
+        problems: [],
+        resharding: false,
+        scaling: false,
       }),
     );
     return { kind: 'done', phase: 'Failed' };
@@ -184,7 +227,14 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
   const pool = new RedisPool({ ...(secret.password ? { password: secret.password } : {}), connectTimeoutMs: 1000, commandTimeoutMs: 5000 });
   const pass: PassState = {};
   const ctx: ActContext = {
-    kube, pool, log, ref, identity, spec, generation, record,
+    kube,
+    pool,
+    log,
+    ref,
+    identity,
+    spec,
+    generation,
+    record,
     holder: deps.holder,
     source: deps.source,
     leaseDurationSeconds: deps.leaseDurationSeconds ?? 15,
@@ -207,7 +257,8 @@ interface Rounds {
 }
 
 /** One round's steps, up to the one that ends it: the last observation, the step, what was done. */
-type RoundOutcome = { o: Observation & { cluster: ClusterPicture }; step: RoundEnd; taken: Set<StepKind>; work: RoundWork } | { answer: PassResult };
+type RoundOutcome =
+  { o: Observation & { cluster: ClusterPicture }; step: RoundEnd; taken: Set<StepKind>; work: RoundWork } | { answer: PassResult };
 
 async function round(r: Rounds, n: number): Promise<RoundOutcome> {
   const { ctx, pass, facts } = r;
@@ -225,10 +276,12 @@ async function round(r: Rounds, n: number): Promise<RoundOutcome> {
   for (;;) {
     const step = decide({ ...o, pass: memory() });
     if (step.kind === 'busy') return { answer: { kind: 'busy' } };
-    if ((step.kind === 'blocked' || step.kind === 'leave-to-reshard') && step.blocker && n === 0) await ctx.record(step.blocker.reason, step.blocker.message);
+    if ((step.kind === 'blocked' || step.kind === 'leave-to-reshard') && step.blocker && n === 0)
+      await ctx.record(step.blocker.reason, step.blocker.message);
     // Left to the reshard, the pass writes no status: the reshard function reports progress, and
     // slot ranges that change with every move would make each write trigger the next pass.
-    if (step.kind === 'leave-to-reshard') return { answer: { kind: 'done', ...(r.writer.stored?.phase ? { phase: r.writer.stored.phase } : {}) } };
+    if (step.kind === 'leave-to-reshard')
+      return { answer: { kind: 'done', ...(r.writer.stored?.phase ? { phase: r.writer.stored.phase } : {}) } };
     if (endsRound(step)) return { o: o as Observation & { cluster: ClusterPicture }, step, taken, work };
     const outcome = await act(ctx, pass, step, work);
     if (outcome === 'busy') return { answer: { kind: 'busy' } };
@@ -242,7 +295,8 @@ async function rounds(r: Rounds): Promise<PassOutcome> {
   for (let n = 0; ; n++) {
     if (n > 0) {
       const latest = await ctx.kube.getCluster<RedisCluster>(ctx.ref);
-      if (latest?.metadata.generation !== facts.generation || latest.metadata.deletionTimestamp) return { kind: 'spec-changed', generation: latest?.metadata.generation };
+      if (latest?.metadata.generation !== facts.generation || latest.metadata.deletionTimestamp)
+        return { kind: 'spec-changed', generation: latest?.metadata.generation };
     }
     const end = await round(r, n);
     if ('answer' in end) return end.answer;
@@ -254,15 +308,22 @@ async function rounds(r: Rounds): Promise<PassOutcome> {
     const shape = shapeOf(o, o.cluster);
     const resharding = facts.reshard.running || facts.reshard.requested || taken.has('request-reshard');
     const next = roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name);
-    const claim = pass.reshard && requestedCondition(next.conditions ?? [], (pass.reshard.event.data as { reason: string }).reason, facts.generation);
+    const claim =
+      pass.reshard && requestedCondition(next.conditions ?? [], (pass.reshard.event.data as { reason: string }).reason, facts.generation);
     // Every round that changes what a person would read writes it; an unchanged status is not written.
     await writer.write(next, claim);
     const settled = next.phase === 'Ready' || step.kind === 'blocked' || resharding || !pass.lease;
     if (settled || Date.now() > r.deadline) {
-      return pass.reshard && !pass.reshard.sent ? { kind: 'reshard', event: pass.reshard.event, phase: next.phase } : { kind: 'done', phase: next.phase };
+      return pass.reshard && !pass.reshard.sent
+        ? { kind: 'reshard', event: pass.reshard.event, phase: next.phase }
+        : { kind: 'done', phase: next.phase };
     }
     // Not there yet (a failover under way, a Pod starting): look again shortly, within the budget.
-    if (n % 10 === 0) ctx.log.info({ round: n, phase: next.phase, reason: findCondition(next.conditions, CONDITION_TYPES.Ready)?.message }, 'not converged yet');
+    if (n % 10 === 0)
+      ctx.log.info(
+        { round: n, phase: next.phase, reason: findCondition(next.conditions, CONDITION_TYPES.Ready)?.message },
+        'not converged yet',
+      );
     // Pods that just started become ready within a second or two: look sooner for them.
     const podsStarting = shape.wanted.some((p) => !p.ready) && Date.now() - facts.startedAt < 10_000;
     await sleep(podsStarting ? 250 : 1000);

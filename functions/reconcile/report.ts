@@ -37,7 +37,14 @@ export function roundStatus(
   const unreachable = memberPods.filter((p) => !cluster.reports.has(p.name)).map(podEndpoint);
   const problems = [...work.problems];
   if (s.formed && members.length) {
-    problems.push(...checkCluster(members, { nodes: memberPods.map(desiredNode), masters: spec.masters, replicasPerMaster: spec.replicas, unreachable }));
+    problems.push(
+      ...checkCluster(members, {
+        nodes: memberPods.map(desiredNode),
+        masters: spec.masters,
+        replicasPerMaster: spec.replicas,
+        unreachable,
+      }),
+    );
   }
   const podsWanted = s.plan.shards.length * (1 + spec.replicas);
   const next = computeStatus(stored, {
@@ -59,7 +66,10 @@ export function roundStatus(
   const recoveredEmpty = work.actions.filter((a) => a.kind === 'slots-recovered-empty');
   if (recoveredEmpty.length) {
     const message = recoveredEmpty.map((a) => a.message).join('; ');
-    next.conditions = setCondition(next.conditions ?? [], clusterCondition(CONDITION_TYPES.DataLoss, 'SlotsRecoveredEmpty', message, o.generation));
+    next.conditions = setCondition(
+      next.conditions ?? [],
+      clusterCondition(CONDITION_TYPES.DataLoss, 'SlotsRecoveredEmpty', message, o.generation),
+    );
   }
   return next;
 }

@@ -171,8 +171,14 @@ export function podAffinity(clusterName: string, shard: number, user: AnyRecord 
     ...(user ?? {}),
     podAntiAffinity: {
       ...anti,
-      requiredDuringSchedulingIgnoredDuringExecution: [...((anti.requiredDuringSchedulingIgnoredDuringExecution as unknown[] | undefined) ?? []), shardTerm],
-      preferredDuringSchedulingIgnoredDuringExecution: [...((anti.preferredDuringSchedulingIgnoredDuringExecution as unknown[] | undefined) ?? []), spreadTerm],
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        ...((anti.requiredDuringSchedulingIgnoredDuringExecution as unknown[] | undefined) ?? []),
+        shardTerm,
+      ],
+      preferredDuringSchedulingIgnoredDuringExecution: [
+        ...((anti.preferredDuringSchedulingIgnoredDuringExecution as unknown[] | undefined) ?? []),
+        spreadTerm,
+      ],
     },
   };
 }

@@ -1,6 +1,12 @@
 // The RedisCluster status from what one reconcile pass observed. Pure, and stable: the same
 // observation gives the same status, so an unchanged cluster is never written (no event loop).
-import { clusterCondition, CONDITION_TYPES, type BlockerReason, type ConditionReason, type ConditionType } from '../../shared/api/conditions.js';
+import {
+  clusterCondition,
+  CONDITION_TYPES,
+  type BlockerReason,
+  type ConditionReason,
+  type ConditionType,
+} from '../../shared/api/conditions.js';
 import { deepEqual, selectorFor, type NodeStatus, type Phase, type RedisClusterStatus } from '../../shared/api/index.js';
 import { isConditionTrue, setCondition } from '../../shared/kube/conditions.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
@@ -127,7 +133,8 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: StatusF
     if (lost) set(CONDITION_TYPES.SlotsAssigned, 'SlotsUncovered', lost.message);
     else set(CONDITION_TYPES.SlotsAssigned, slots === 16384 ? 'AllSlotsAssigned' : 'SlotsUncovered', `${slots}/16384 slots assigned`);
     const degrading = obs.problems.filter((p) => DEGRADING.has(p.code));
-    if (degrading.length > 0 || slots < 16384) set(CONDITION_TYPES.Degraded, 'ClusterDegraded', summarize(degrading) || `${slots}/16384 slots assigned`);
+    if (degrading.length > 0 || slots < 16384)
+      set(CONDITION_TYPES.Degraded, 'ClusterDegraded', summarize(degrading) || `${slots}/16384 slots assigned`);
     else set(CONDITION_TYPES.Degraded, 'ClusterHealthy', 'every slot is served');
   }
 

@@ -19,9 +19,12 @@ export interface TeardownOptions {
 async function within<T>(ms: number, work: Promise<T>): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([work, new Promise<undefined>((resolve) => {
-      timer = globalThis.setTimeout(resolve, ms) as unknown as NodeJS.Timeout;
-    })]);
+    return await Promise.race([
+      work,
+      new Promise<undefined>((resolve) => {
+        timer = globalThis.setTimeout(resolve, ms) as unknown as NodeJS.Timeout;
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -46,14 +49,18 @@ export async function teardown(kube: Kube, cr: RedisCluster, opts: TeardownOptio
         await pool.call(ep, 'CLUSTER', 'RESET', 'HARD');
       });
     const settled = await within(opts.resetTimeoutMs ?? 5000, Promise.allSettled(resets));
-    log.info({ nodes: resets.length, answered: settled?.filter((r) => r.status === 'fulfilled').length ?? 0 }, 'nodes reset before deletion');
+    log.info(
+      { nodes: resets.length, answered: settled?.filter((r) => r.status === 'fulfilled').length ?? 0 },
+      'nodes reset before deletion',
+    );
   } finally {
     await pool.close();
   }
 
   for (const p of pods) await kube.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name: p.metadata!.name!, namespace } });
   const claims = (await kube.core.listNamespacedPersistentVolumeClaim({ namespace, labelSelector: selectorFor(name) })).items;
-  for (const c of claims) await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: c.metadata!.name!, namespace } });
+  for (const c of claims)
+    await kube.delete({ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: c.metadata!.name!, namespace } });
 
   // Re-read for a fresh resourceVersion: the write is conditional, a race gets 409 and a retry.
   const current = await kube.getCluster<RedisCluster>({ namespace, name });

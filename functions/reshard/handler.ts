@@ -31,16 +31,20 @@ export function createReshardHandlers(opts: ReshardOptions = {}): Handlers {
     const ref = event.data.cluster;
     const step = event.type === RESHARD_PROGRESSED ? (event.data as { step: number }).step + 1 : 1;
     try {
-      const result = await runReshardChunk(ref, { id: event.id, source: event.source, step }, {
-        kube,
-        recorder: createEventRecorder(kube, 'redis-operator-reshard'),
-        log: ctx.log,
-        holder,
-        source: ctx.source,
-        settings,
-        signal: ctx.shutdown,
-        ...(opts.migrate ? { migrate: opts.migrate } : {}),
-      });
+      const result = await runReshardChunk(
+        ref,
+        { id: event.id, source: event.source, step },
+        {
+          kube,
+          recorder: createEventRecorder(kube, 'redis-operator-reshard'),
+          log: ctx.log,
+          holder,
+          source: ctx.source,
+          settings,
+          signal: ctx.shutdown,
+          ...(opts.migrate ? { migrate: opts.migrate } : {}),
+        },
+      );
       switch (result.kind) {
         case 'gone':
           ctx.log.info(result.message);

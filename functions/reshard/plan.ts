@@ -32,7 +32,8 @@ export interface ReshardIntent {
  * `masters` maps every live master id (empty ones too) to its slot ranges.
  */
 export function planReshard(masters: Map<string, SlotRange[]>, desiredMasters: number, keys?: Map<string, number>): ReshardIntent {
-  if (!Number.isInteger(desiredMasters) || desiredMasters < 1) throw new Error(`desiredMasters must be a positive whole number, got ${desiredMasters}`);
+  if (!Number.isInteger(desiredMasters) || desiredMasters < 1)
+    throw new Error(`desiredMasters must be a positive whole number, got ${desiredMasters}`);
   const owners = new Map([...masters].filter(([, ranges]) => countSlots(ranges) > 0));
   const empty = [...masters.keys()].filter((id) => !owners.has(id)).sort();
   let operation: Operation = 'Rebalance';

@@ -5,16 +5,24 @@ import type { CloudEventV1 } from 'cloudevents';
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { clusterCondition, CONDITION_TYPES, type ConditionReason, type EventReason } from '../../shared/api/conditions.js';
-import {
-  validateSpec,
-  type DefaultedSpec,
-  type Condition,
-  type RedisCluster,
-  type ReshardStatus,
-} from '../../shared/api/index.js';
+import { validateSpec, type DefaultedSpec, type Condition, type RedisCluster, type ReshardStatus } from '../../shared/api/index.js';
 import { RESHARD_COMPLETED, RESHARD_PROGRESSED, type ClusterRef } from '../../shared/events/catalog.js';
 import { buildEvent, type Cause } from '../../shared/events/codec.js';
-import { findCondition, isNotFound, kubeTime, leaseHolder, leaseNameFor, podEndpoints, readPassword, recordEvent, setCondition, tryAcquireLease, type EventRecorder, type HeldLease, type Kube } from '../../shared/kube/index.js';
+import {
+  findCondition,
+  isNotFound,
+  kubeTime,
+  leaseHolder,
+  leaseNameFor,
+  podEndpoints,
+  readPassword,
+  recordEvent,
+  setCondition,
+  tryAcquireLease,
+  type EventRecorder,
+  type HeldLease,
+  type Kube,
+} from '../../shared/kube/index.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { MigrateOptions, MigrateResult } from '../../shared/redis/executor/migrate/context.js';
@@ -87,7 +95,8 @@ export type ChunkResult =
 /** Where the nodes listen: the Pods (IP + the ordinal's port), then what the status last saw. */
 async function nodeEndpoints(kube: Kube, ref: ClusterRef, cr: RedisCluster, spec: DefaultedSpec): Promise<Endpoint[]> {
   const out = new Map<string, Endpoint>();
-  for (const { ip, port } of await podEndpoints(kube, ref.namespace, ref.name, spec.basePort)) out.set(endpointKey({ ip, port }), { ip, port });
+  for (const { ip, port } of await podEndpoints(kube, ref.namespace, ref.name, spec.basePort))
+    out.set(endpointKey({ ip, port }), { ip, port });
   for (const n of cr.status?.nodes ?? []) {
     const ep = { ip: n.ip, port: n.port };
     if (!out.has(endpointKey(ep))) out.set(endpointKey(ep), ep);
@@ -211,7 +220,11 @@ async function openChunk(
 }
 
 interface StatusWriter {
-  write(reshard: ReshardStatus | Partial<ReshardStatus> | undefined, condition?: Omit<Condition, 'lastTransitionTime'>, phase?: string): Promise<void>;
+  write(
+    reshard: ReshardStatus | Partial<ReshardStatus> | undefined,
+    condition?: Omit<Condition, 'lastTransitionTime'>,
+    phase?: string,
+  ): Promise<void>;
   /** Settles when every write asked for so far has. */
   flushed(): Promise<void>;
 }
@@ -301,7 +314,8 @@ async function decideChunk(run: ChunkRun, map: ClusterView, resumedKeys: number)
 
 async function announceChunk(run: ChunkRun, chunk: DecidedChunk): Promise<void> {
   const { intent, progress, what, step } = chunk;
-  if (run.prev?.state !== 'Running') await run.record('ReshardStarted', `${what}: ${intent.slots} slots to move (masters -> ${run.spec.masters})`);
+  if (run.prev?.state !== 'Running')
+    await run.record('ReshardStarted', `${what}: ${intent.slots} slots to move (masters -> ${run.spec.masters})`);
   await run.status.write(
     {
       state: 'Running',
@@ -313,7 +327,12 @@ async function announceChunk(run: ChunkRun, chunk: DecidedChunk): Promise<void> 
       startedAt: progress.startedAt,
       message: `${what}; chunk ${step}: ${chunk.plan.moves.length} moves`,
     },
-    clusterCondition(CONDITION_TYPES.Resharding, operationReason(intent), `${what}: ${progress.slotsDone}/${progress.slotsTotal} slots`, run.generation),
+    clusterCondition(
+      CONDITION_TYPES.Resharding,
+      operationReason(intent),
+      `${what}: ${progress.slotsDone}/${progress.slotsTotal} slots`,
+      run.generation,
+    ),
     'Resharding',
   );
 }
@@ -331,10 +350,17 @@ async function moveChunk(run: ChunkRun, map: ClusterView, chunk: DecidedChunk): 
     onProgress: (p) => {
       if (Date.now() - lastWrite < deps.settings.progressEveryMs) return;
       lastWrite = Date.now();
-      void run.status.write({ slotsDone: progress.slotsDone + p.slotsDone, slotsTotal: progress.slotsTotal, keysMoved: keysBefore + p.keysMoved });
+      void run.status.write({
+        slotsDone: progress.slotsDone + p.slotsDone,
+        slotsTotal: progress.slotsTotal,
+        keysMoved: keysBefore + p.keysMoved,
+      });
     },
   });
-  deps.log.info({ slotsMoved: result.slotsMoved, keysMoved: result.keysMoved, remaining: result.remaining.length, errors: result.errors }, 'chunk finished');
+  deps.log.info(
+    { slotsMoved: result.slotsMoved, keysMoved: result.keysMoved, remaining: result.remaining.length, errors: result.errors },
+    'chunk finished',
+  );
   return result;
 }
 
@@ -374,16 +400,32 @@ async function reportChunk(run: ChunkRun, endpoints: Endpoint[], chunk: DecidedC
 async function complete(run: ChunkRun, total: number, keysMoved: number, startedAt: string, intent: ReshardIntent): Promise<ChunkResult> {
   const { prev, generation } = run;
   const durationMs = Math.max(0, Date.now() - Date.parse(startedAt));
-  const message = total === 0 ? 'nothing to move: the slots are where the spec wants them' : `${total} slots and ${keysMoved} keys moved in ${Math.round(durationMs / 1000)} s`;
+  const message =
+    total === 0
+      ? 'nothing to move: the slots are where the spec wants them'
+      : `${total} slots and ${keysMoved} keys moved in ${Math.round(durationMs / 1000)} s`;
   const keepRecord = keepsRecord(prev, total);
   // Reconcile's claim that a reshard was asked for is answered either way: nothing left to wait for.
-  const claimed = findCondition(run.cr.status?.conditions, CONDITION_TYPES.Resharding)?.reason === ('Requested' satisfies ConditionReason<'Resharding'>);
+  const claimed =
+    findCondition(run.cr.status?.conditions, CONDITION_TYPES.Resharding)?.reason === ('Requested' satisfies ConditionReason<'Resharding'>);
   const completed = clusterCondition(CONDITION_TYPES.Resharding, 'ReshardCompleted', message, generation);
   if (keepRecord && claimed) await run.status.write(undefined, completed);
-  if (!keepRecord) await run.status.write(
-    { state: 'Completed', ...(prev?.operation || intent.operation ? { operation: prev?.state === 'Running' && prev.operation ? prev.operation : intent.operation } : {}), slotsTotal: total, slotsDone: total, keysMoved, currentMoves: [], startedAt, message },
-    completed,
-  );
+  if (!keepRecord)
+    await run.status.write(
+      {
+        state: 'Completed',
+        ...(prev?.operation || intent.operation
+          ? { operation: prev?.state === 'Running' && prev.operation ? prev.operation : intent.operation }
+          : {}),
+        slotsTotal: total,
+        slotsDone: total,
+        keysMoved,
+        currentMoves: [],
+        startedAt,
+        message,
+      },
+      completed,
+    );
   if (prev?.state === 'Running' || total > 0) await run.record('ReshardCompleted', message);
   const event = buildEvent(
     RESHARD_COMPLETED,

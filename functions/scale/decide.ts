@@ -53,14 +53,7 @@ export interface ClusterState {
   annotations?: Record<string, string>;
 }
 
-export type IgnoreReason =
-  | 'Duplicate'
-  | 'AutoscalingDisabled'
-  | 'NoAction'
-  | 'InvalidScaleCount'
-  | 'Cooldown'
-  | 'Busy'
-  | 'AtBound';
+export type IgnoreReason = 'Duplicate' | 'AutoscalingDisabled' | 'NoAction' | 'InvalidScaleCount' | 'Cooldown' | 'Busy' | 'AtBound';
 
 export type ScaleDecision =
   | {
@@ -106,7 +99,8 @@ export function decideScale(state: ClusterState, alert: AlertIntent, now: Date):
   const ignore = (reason: IgnoreReason, message: string): ScaleDecision => ({ kind: 'ignore', reason, message });
 
   if (record.applied.includes(alert.key)) return ignore('Duplicate', `alert ${alert.alertname} (${alert.key}) was already applied`);
-  if (!spec.autoscaling.enabled) return ignore('AutoscalingDisabled', `alert ${alert.alertname} ignored: spec.autoscaling.enabled is false`);
+  if (!spec.autoscaling.enabled)
+    return ignore('AutoscalingDisabled', `alert ${alert.alertname} ignored: spec.autoscaling.enabled is false`);
 
   let change: ScaleChange | undefined;
   try {
@@ -120,15 +114,19 @@ export function decideScale(state: ClusterState, alert: AlertIntent, now: Date):
   if (lastScale) {
     const until = Date.parse(lastScale) + spec.autoscaling.cooldownSeconds * 1000;
     if (now.getTime() < until) {
-      return ignore('Cooldown', `alert ${alert.alertname} ignored: last scaled at ${lastScale}, cooldown of ${spec.autoscaling.cooldownSeconds}s lasts until ${kubeTime(new Date(until))}`);
+      return ignore(
+        'Cooldown',
+        `alert ${alert.alertname} ignored: last scaled at ${lastScale}, cooldown of ${spec.autoscaling.cooldownSeconds}s lasts until ${kubeTime(new Date(until))}`,
+      );
     }
   }
   const busy = busyReason(state);
   if (busy) return ignore('Busy', `alert ${alert.alertname} ignored: ${busy}`);
 
-  const [min, max] = change.target === 'masters'
-    ? [spec.autoscaling.minMasters, spec.autoscaling.maxMasters]
-    : [spec.autoscaling.minReplicas, spec.autoscaling.maxReplicas];
+  const [min, max] =
+    change.target === 'masters'
+      ? [spec.autoscaling.minMasters, spec.autoscaling.maxMasters]
+      : [spec.autoscaling.minReplicas, spec.autoscaling.maxReplicas];
   const from = spec[change.target];
   const requested = from + change.change;
   const to = Math.min(max, Math.max(min, requested));

@@ -69,7 +69,8 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
         intent,
         now(),
       );
-      const record = (reason: EventReason, message: string) => recordEvent(recorder!, cr as unknown as KubernetesObject, reason, message, log);
+      const record = (reason: EventReason, message: string) =>
+        recordEvent(recorder!, cr as unknown as KubernetesObject, reason, message, log);
 
       if (decision.kind === 'ignore') {
         log.info({ reason: decision.reason }, decision.message);
@@ -80,7 +81,8 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
         await kube.patchCluster(ref, decision.patch, cr.metadata.resourceVersion);
       } catch (err) {
         if (!isConflict(err)) throw err;
-        if (attempt >= maxConflicts) return retry(`spec of ${ref.namespace}/${ref.name} changed under ${attempt} writes: ${errorMessage(err)}`, 409);
+        if (attempt >= maxConflicts)
+          return retry(`spec of ${ref.namespace}/${ref.name} changed under ${attempt} writes: ${errorMessage(err)}`, 409);
         log.info({ attempt }, 'the cluster changed meanwhile: re-reading');
         continue;
       }

@@ -152,7 +152,12 @@ export class KubeRest {
     }
   }
 
-  async list(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+  async list(
+    apiVersion: string,
+    kind: string,
+    namespace?: string,
+    labelSelector?: string,
+  ): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const q = labelSelector ? `?labelSelector=${encodeURIComponent(labelSelector)}` : '';
     const list = await this.request('GET', (await this.collectionPath(apiVersion, kind, namespace)) + q);
     const items = ((list?.items ?? []) as KubeObject[]).map((o) => ({ apiVersion, kind, ...o }));
@@ -165,13 +170,27 @@ export class KubeRest {
   }
 
   /** PATCH of the object, or of its subresource: a JSON merge patch unless `type` says strategic. */
-  async patch(apiVersion: string, kind: string, name: string, namespace: string | undefined, patch: unknown, opts: PatchOptions = {}): Promise<KubeObject> {
+  async patch(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace: string | undefined,
+    patch: unknown,
+    opts: PatchOptions = {},
+  ): Promise<KubeObject> {
     const path = (await this.objectPath(apiVersion, kind, name, namespace)) + (opts.subresource ? `/${opts.subresource}` : '');
     return this.request('PATCH', path, patch, PATCH_CONTENT_TYPES[opts.type ?? 'merge']);
   }
 
   /** POST to an object's subresource (a Pod's binding or eviction). */
-  async createSubresource(apiVersion: string, kind: string, name: string, namespace: string | undefined, subresource: string, body: unknown): Promise<KubeObject> {
+  async createSubresource(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace: string | undefined,
+    subresource: string,
+    body: unknown,
+  ): Promise<KubeObject> {
     return this.request('POST', `${await this.objectPath(apiVersion, kind, name, namespace)}/${subresource}`, body);
   }
 
@@ -200,7 +219,11 @@ export class KubeRest {
     if (!name) throw new Error(`${kind}: metadata.name is required`);
     const current = await this.get(apiVersion, kind, name, obj.metadata?.namespace);
     if (!current) return this.create(obj);
-    const next = { ...current, ...obj, metadata: { ...current.metadata, ...obj.metadata, resourceVersion: current.metadata?.resourceVersion } };
+    const next = {
+      ...current,
+      ...obj,
+      metadata: { ...current.metadata, ...obj.metadata, resourceVersion: current.metadata?.resourceVersion },
+    };
     if (current.status !== undefined) next.status = current.status;
     return this.request('PUT', await this.objectPath(apiVersion, kind, name, obj.metadata?.namespace), next);
   }

@@ -53,7 +53,9 @@ export function listBody(core: ApiCore, r: CollectionRequest): unknown {
   }
   if (limit > 0 && items.length > limit) {
     const last = items[limit - 1]!;
-    metadata.continue = Buffer.from(JSON.stringify({ after: `${last.metadata.namespace ?? ''}/${last.metadata.name}` })).toString('base64url');
+    metadata.continue = Buffer.from(JSON.stringify({ after: `${last.metadata.namespace ?? ''}/${last.metadata.name}` })).toString(
+      'base64url',
+    );
     metadata.remainingItemCount = items.length - limit;
     items = items.slice(0, limit);
   }
@@ -69,13 +71,20 @@ function watchStart(q: URLSearchParams): { from: number | undefined; initialEven
   let from: number | undefined;
   if (rvParam && rvParam !== '0' && !initialEvents) {
     from = Number(rvParam);
-    if (!Number.isInteger(from) || from < 0) throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be an integer`);
+    if (!Number.isInteger(from) || from < 0)
+      throw badRequest(`resourceVersion: Invalid value: ${JSON.stringify(rvParam)}: must be an integer`);
   }
   return { from, initialEvents };
 }
 
 /** A watch stream; `open` holds it until it ends so that shutdown can end it. */
-export function serveWatch(core: ApiCore, req: IncomingMessage, res: ServerResponse, r: CollectionRequest, open: Set<ServerResponse>): void {
+export function serveWatch(
+  core: ApiCore,
+  req: IncomingMessage,
+  res: ServerResponse,
+  r: CollectionRequest,
+  open: Set<ServerResponse>,
+): void {
   const { t, q } = r;
   const match = collectionMatcher(t, r.namespace, q);
   const { from, initialEvents } = watchStart(q);
@@ -91,12 +100,17 @@ export function serveWatch(core: ApiCore, req: IncomingMessage, res: ServerRespo
   };
   const sendObject = (type: string, o: Obj) => {
     const shown = core.present(t, structuredClone(o));
-    if (r.asTable) send(type, toTable(t, [shown], { include: r.include, resourceVersion: shown.metadata.resourceVersion, withColumns: first }));
+    if (r.asTable)
+      send(type, toTable(t, [shown], { include: r.include, resourceVersion: shown.metadata.resourceVersion, withColumns: first }));
     else send(type, shown);
     first = false;
   };
   const bookmark = (annotations?: Record<string, string>) =>
-    send('BOOKMARK', { kind: t.kind, apiVersion: groupVersion(t.group, t.version), metadata: { resourceVersion: String(core.store.rv), ...(annotations ? { annotations } : {}) } });
+    send('BOOKMARK', {
+      kind: t.kind,
+      apiVersion: groupVersion(t.group, t.version),
+      metadata: { resourceVersion: String(core.store.rv), ...(annotations ? { annotations } : {}) },
+    });
   if (!backlog) {
     send('ERROR', gone(`too old resource version: ${from} (${core.store.compactedRv + 1})`).toStatus());
     res.end();
@@ -119,7 +133,14 @@ export function serveWatch(core: ApiCore, req: IncomingMessage, res: ServerRespo
 }
 
 /** Timeout, periodic bookmarks and clean-up of an open watch. */
-function keepOpen(req: IncomingMessage, res: ServerResponse, q: URLSearchParams, unsubscribe: () => void, bookmark: () => void, open: Set<ServerResponse>): void {
+function keepOpen(
+  req: IncomingMessage,
+  res: ServerResponse,
+  q: URLSearchParams,
+  unsubscribe: () => void,
+  bookmark: () => void,
+  open: Set<ServerResponse>,
+): void {
   open.add(res);
   const timers: NodeJS.Timeout[] = [];
   const timeout = Number(q.get('timeoutSeconds') ?? 0);

@@ -112,7 +112,11 @@ export class ApiCore {
   /** Objects of a type; `filter` sees them before they are copied (it must not change them). */
   list(t: ResourceType, namespace: string | undefined, filter?: (o: Obj) => boolean): Obj[] {
     const ns = t.namespaced ? namespace : undefined;
-    if (t.storedAs) return this.store.list(t.storageKey, ns).map((o) => this.present(t, o)).filter((o) => !filter || filter(o));
+    if (t.storedAs)
+      return this.store
+        .list(t.storageKey, ns)
+        .map((o) => this.present(t, o))
+        .filter((o) => !filter || filter(o));
     return this.store.list(t.storageKey, ns, filter).map((o) => this.present(t, o));
   }
 
@@ -176,7 +180,9 @@ export class ApiCore {
     } else delete meta.namespace;
     if (!meta.name) {
       if (!meta.generateName) {
-        throw invalid(t.kind, t.group, '', [{ reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' }]);
+        throw invalid(t.kind, t.group, '', [
+          { reason: 'FieldValueRequired', field: 'metadata.name', message: 'Required value: name or generateName is required' },
+        ]);
       }
       meta.name = `${String(meta.generateName)}${randomSuffix()}`;
     }
@@ -257,7 +263,11 @@ export class ApiCore {
       const added = (next.metadata.finalizers ?? []).filter((f: string) => !before.has(f));
       if (added.length) {
         throw invalid(t.kind, t.group, name, [
-          { reason: 'FieldValueForbidden', field: 'metadata.finalizers', message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}` },
+          {
+            reason: 'FieldValueForbidden',
+            field: 'metadata.finalizers',
+            message: `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers ${JSON.stringify(added)}`,
+          },
         ]);
       }
     }
@@ -320,16 +330,25 @@ export class ApiCore {
     if (!existing) throw notFound(t.plural, t.group, name);
     const pre = options.preconditions;
     if (pre?.uid && pre.uid !== existing.metadata.uid) {
-      throw conflict(t.plural, t.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${String(existing.metadata.uid)}`);
+      throw conflict(
+        t.plural,
+        t.group,
+        name,
+        `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${String(existing.metadata.uid)}`,
+      );
     }
     if (pre?.resourceVersion && pre.resourceVersion !== existing.metadata.resourceVersion) {
-      throw conflict(t.plural, t.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${String(existing.metadata.resourceVersion)}`);
+      throw conflict(
+        t.plural,
+        t.group,
+        name,
+        `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${String(existing.metadata.resourceVersion)}`,
+      );
     }
     if (isNamespace(t) && PROTECTED_NAMESPACES.has(name)) {
       throw forbidden(`namespaces "${name}" is forbidden: this namespace may not be deleted`);
     }
-    const policy =
-      options.propagationPolicy ?? (options.orphanDependents === true ? 'Orphan' : 'Background');
+    const policy = options.propagationPolicy ?? (options.orphanDependents === true ? 'Orphan' : 'Background');
     const dryRun = (options.dryRun ?? []).includes('All');
     const next = structuredClone(existing);
     const meta = next.metadata;

@@ -21,16 +21,42 @@ export function crdStatus(crd: Obj): Rec {
   const now = timestamp();
   const storage = (crd.spec?.versions ?? []).find((v: Obj) => v.storage)?.name;
   const previous: Rec[] = crd.status?.conditions ?? [];
-  const since = (type: string) => findCondition(previous as { type: string; lastTransitionTime?: string }[], type)?.lastTransitionTime ?? now;
+  const since = (type: string) =>
+    findCondition(previous as { type: string; lastTransitionTime?: string }[], type)?.lastTransitionTime ?? now;
   const conditions: Rec[] = [
-    { type: 'NamesAccepted', status: 'True', reason: 'NoConflicts', message: 'no conflicts found', lastTransitionTime: since('NamesAccepted') },
-    { type: 'Established', status: 'True', reason: 'InitialNamesAccepted', message: 'the initial names have been accepted', lastTransitionTime: since('Established') },
+    {
+      type: 'NamesAccepted',
+      status: 'True',
+      reason: 'NoConflicts',
+      message: 'no conflicts found',
+      lastTransitionTime: since('NamesAccepted'),
+    },
+    {
+      type: 'Established',
+      status: 'True',
+      reason: 'InitialNamesAccepted',
+      message: 'the initial names have been accepted',
+      lastTransitionTime: since('Established'),
+    },
   ];
   if (crd.metadata.deletionTimestamp) {
-    conditions.push({ type: 'Terminating', status: 'True', reason: 'InstanceDeletionInProgress', message: 'CustomResource deletion is in progress', lastTransitionTime: now });
+    conditions.push({
+      type: 'Terminating',
+      status: 'True',
+      reason: 'InstanceDeletionInProgress',
+      message: 'CustomResource deletion is in progress',
+      lastTransitionTime: now,
+    });
   }
   return {
-    acceptedNames: { plural: names.plural, singular: names.singular ?? String(names.kind ?? '').toLowerCase(), kind: names.kind, listKind: names.listKind ?? `${names.kind}List`, ...(names.shortNames ? { shortNames: names.shortNames } : {}), ...(names.categories ? { categories: names.categories } : {}) },
+    acceptedNames: {
+      plural: names.plural,
+      singular: names.singular ?? String(names.kind ?? '').toLowerCase(),
+      kind: names.kind,
+      listKind: names.listKind ?? `${names.kind}List`,
+      ...(names.shortNames ? { shortNames: names.shortNames } : {}),
+      ...(names.categories ? { categories: names.categories } : {}),
+    },
     conditions,
     storedVersions: [...new Set([...(crd.status?.storedVersions ?? []), ...(storage ? [storage] : [])])],
   };
@@ -49,13 +75,25 @@ function crdCauses(name: string, spec: Rec, versions: Obj[]): StatusCause[] {
   need(spec.scope, 'spec.scope');
   need(versions.length, 'spec.versions');
   if (causes.length === 0 && name !== `${names.plural}.${spec.group}`) {
-    causes.push({ reason: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: must be spec.names.plural+"."+spec.group` });
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'metadata.name',
+      message: `Invalid value: ${JSON.stringify(name)}: must be spec.names.plural+"."+spec.group`,
+    });
   }
   if (spec.scope && !['Namespaced', 'Cluster'].includes(spec.scope)) {
-    causes.push({ reason: 'FieldValueNotSupported', field: 'spec.scope', message: `Unsupported value: ${JSON.stringify(spec.scope)}: supported values: "Cluster", "Namespaced"` });
+    causes.push({
+      reason: 'FieldValueNotSupported',
+      field: 'spec.scope',
+      message: `Unsupported value: ${JSON.stringify(spec.scope)}: supported values: "Cluster", "Namespaced"`,
+    });
   }
   if (versions.length && versions.filter((v) => v.storage).length !== 1) {
-    causes.push({ reason: 'FieldValueInvalid', field: 'spec.versions', message: `Invalid value: ${JSON.stringify(versions.map((v) => v.name))}: must have exactly one version marked as storage version` });
+    causes.push({
+      reason: 'FieldValueInvalid',
+      field: 'spec.versions',
+      message: `Invalid value: ${JSON.stringify(versions.map((v) => v.name))}: must have exactly one version marked as storage version`,
+    });
   }
   return causes;
 }
@@ -64,15 +102,28 @@ function crdCauses(name: string, spec: Rec, versions: Obj[]): StatusCause[] {
 function versionType(spec: Rec, v: Obj, i: number): ResourceType | StatusCause | undefined {
   const names = spec.names ?? {};
   const schema = v.schema?.openAPIV3Schema as JsonSchema | undefined;
-  if (!schema) return { reason: 'FieldValueRequired', field: `spec.versions[${i}].schema.openAPIV3Schema`, message: 'Required value: schemas are required' };
+  if (!schema)
+    return {
+      reason: 'FieldValueRequired',
+      field: `spec.versions[${i}].schema.openAPIV3Schema`,
+      message: 'Required value: schemas are required',
+    };
   if (schema.type !== 'object') {
-    return { reason: 'FieldValueInvalid', field: `spec.versions[${i}].schema.openAPIV3Schema.type`, message: `Invalid value: ${JSON.stringify(schema.type ?? '')}: must be object at the root` };
+    return {
+      reason: 'FieldValueInvalid',
+      field: `spec.versions[${i}].schema.openAPIV3Schema.type`,
+      message: `Invalid value: ${JSON.stringify(schema.type ?? '')}: must be object at the root`,
+    };
   }
   let compiled;
   try {
     compiled = compileCrdSchema(schema);
   } catch (err) {
-    return { reason: 'FieldValueInvalid', field: `spec.versions[${i}].schema.openAPIV3Schema`, message: `Invalid value: "object": ${(err as Error).message}` };
+    return {
+      reason: 'FieldValueInvalid',
+      field: `spec.versions[${i}].schema.openAPIV3Schema`,
+      message: `Invalid value: "object": ${(err as Error).message}`,
+    };
   }
   if (v.served === false) return undefined;
   const scale = v.subresources?.scale;
@@ -87,7 +138,13 @@ function versionType(spec: Rec, v: Obj, i: number): ResourceType | StatusCause |
     shortNames: names.shortNames,
     categories: names.categories,
     status: v.subresources?.status !== undefined,
-    scale: scale ? { specReplicasPath: scale.specReplicasPath, statusReplicasPath: scale.statusReplicasPath, labelSelectorPath: scale.labelSelectorPath } : undefined,
+    scale: scale
+      ? {
+          specReplicasPath: scale.specReplicasPath,
+          statusReplicasPath: scale.statusReplicasPath,
+          labelSelectorPath: scale.labelSelectorPath,
+        }
+      : undefined,
     custom: true,
     schema: compiled,
     openAPIV3Schema: schema,

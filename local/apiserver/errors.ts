@@ -61,12 +61,25 @@ export function qualifiedResource(plural: string, group: string): string {
 }
 
 export const notFound = (plural: string, group: string, name: string): ApiError =>
-  new ApiError(404, 'NotFound', `${qualifiedResource(plural, group)} "${name}" not found`, { name, group: group || undefined, kind: plural });
+  new ApiError(404, 'NotFound', `${qualifiedResource(plural, group)} "${name}" not found`, {
+    name,
+    group: group || undefined,
+    kind: plural,
+  });
 
 export const alreadyExists = (plural: string, group: string, name: string): ApiError =>
-  new ApiError(409, 'AlreadyExists', `${qualifiedResource(plural, group)} "${name}" already exists`, { name, group: group || undefined, kind: plural });
+  new ApiError(409, 'AlreadyExists', `${qualifiedResource(plural, group)} "${name}" already exists`, {
+    name,
+    group: group || undefined,
+    kind: plural,
+  });
 
-export const conflict = (plural: string, group: string, name: string, why = 'the object has been modified; please apply your changes to the latest version and try again'): ApiError =>
+export const conflict = (
+  plural: string,
+  group: string,
+  name: string,
+  why = 'the object has been modified; please apply your changes to the latest version and try again',
+): ApiError =>
   new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(plural, group)} "${name}": ${why}`, {
     name,
     group: group || undefined,
@@ -79,9 +92,14 @@ export const methodNotAllowed = (message = 'the server does not allow this metho
   new ApiError(405, 'MethodNotAllowed', message);
 
 export const unsupportedMediaType = (contentType: string, accepted: string[]): ApiError =>
-  new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`, {
-    causes: [{ reason: 'UnexpectedServerResponse', message: contentType }],
-  });
+  new ApiError(
+    415,
+    'UnsupportedMediaType',
+    `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
+    {
+      causes: [{ reason: 'UnexpectedServerResponse', message: contentType }],
+    },
+  );
 
 export const gone = (message: string): ApiError => new ApiError(410, 'Expired', message);
 

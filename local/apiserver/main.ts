@@ -21,7 +21,10 @@ const server = await startApiServer({
 });
 console.log(`kubectl --server ${server.url} get namespaces`);
 const stop = () => {
-  server.close().then(() => process.exit(0), () => process.exit(1));
+  server.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 };
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

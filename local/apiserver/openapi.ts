@@ -43,7 +43,12 @@ export function groupVersionDocument(table: ResourceTable, group: string, versio
         'x-kubernetes-group-version-kind': [gvk],
       };
     }
-    paths[base] = { get: { ...op('get'), parameters: [] }, put: op('put'), patch: op('patch'), delete: { ...op('delete'), parameters: [] } };
+    paths[base] = {
+      get: { ...op('get'), parameters: [] },
+      put: op('put'),
+      patch: op('patch'),
+      delete: { ...op('delete'), parameters: [] },
+    };
     paths[`/${gvPath(group, version)}${t.namespaced ? '/namespaces/{namespace}' : ''}/${t.plural}`] = { post: op('post') };
   }
   return {

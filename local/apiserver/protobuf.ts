@@ -73,7 +73,11 @@ export const PROTOBUF_KINDS: Record<string, Desc> = {
             7: { name: 'name', kind: 'string' },
           },
         },
-        2: { name: 'nonResourceAttributes', kind: 'msg', msg: { 1: { name: 'path', kind: 'string' }, 2: { name: 'verb', kind: 'string' } } },
+        2: {
+          name: 'nonResourceAttributes',
+          kind: 'msg',
+          msg: { 1: { name: 'path', kind: 'string' }, 2: { name: 'verb', kind: 'string' } },
+        },
       },
     },
   },
@@ -84,7 +88,11 @@ export const PROTOBUF_KINDS: Record<string, Desc> = {
       kind: 'msg',
       msg: {
         1: { name: 'gracePeriodSeconds', kind: 'int' },
-        2: { name: 'preconditions', kind: 'msg', msg: { 1: { name: 'uid', kind: 'string' }, 2: { name: 'resourceVersion', kind: 'string' } } },
+        2: {
+          name: 'preconditions',
+          kind: 'msg',
+          msg: { 1: { name: 'uid', kind: 'string' }, 2: { name: 'resourceVersion', kind: 'string' } },
+        },
         3: { name: 'orphanDependents', kind: 'bool' },
         4: { name: 'propagationPolicy', kind: 'string' },
         5: { name: 'dryRun', kind: 'string', repeated: true },

@@ -73,7 +73,14 @@ const BUILT_IN: Row[] = [
   { gv: 'events.k8s.io/v1', kind: 'Event', plural: 'events', namespaced: true, shortNames: ['ev'], storedAs: 'v1' },
   { gv: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets', namespaced: true, shortNames: ['pdb'], status: true },
   { gv: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
-  { gv: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', plural: 'customresourcedefinitions', namespaced: false, shortNames: ['crd', 'crds'], status: true },
+  {
+    gv: 'apiextensions.k8s.io/v1',
+    kind: 'CustomResourceDefinition',
+    plural: 'customresourcedefinitions',
+    namespaced: false,
+    shortNames: ['crd', 'crds'],
+    status: true,
+  },
   { gv: 'rbac.authorization.k8s.io/v1', kind: 'Role', plural: 'roles', namespaced: true },
   { gv: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', plural: 'rolebindings', namespaced: true },
   { gv: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', plural: 'clusterroles', namespaced: false },
@@ -81,14 +88,64 @@ const BUILT_IN: Row[] = [
   { gv: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', plural: 'selfsubjectaccessreviews', namespaced: false, review: true },
   { gv: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', plural: 'subjectaccessreviews', namespaced: false, review: true },
   { gv: 'apps/v1', kind: 'Deployment', plural: 'deployments', namespaced: true, shortNames: ['deploy'], status: true, categories: ['all'] },
-  { gv: 'serving.knative.dev/v1', kind: 'Service', plural: 'services', namespaced: true, shortNames: ['kservice', 'ksvc'], status: true, categories: ['all', 'knative', 'serving'] },
-  { gv: 'eventing.knative.dev/v1', kind: 'Broker', plural: 'brokers', namespaced: true, status: true, categories: ['all', 'knative', 'eventing'] },
-  { gv: 'eventing.knative.dev/v1', kind: 'Trigger', plural: 'triggers', namespaced: true, status: true, categories: ['all', 'knative', 'eventing'] },
-  { gv: 'sources.knative.dev/v1', kind: 'ApiServerSource', plural: 'apiserversources', namespaced: true, status: true, categories: ['all', 'knative', 'sources'] },
-  { gv: 'sources.knative.dev/v1', kind: 'PingSource', plural: 'pingsources', namespaced: true, status: true, categories: ['all', 'knative', 'sources'] },
-  { gv: 'sources.knative.dev/v1', kind: 'SinkBinding', plural: 'sinkbindings', namespaced: true, status: true, categories: ['all', 'knative', 'sources'] },
+  {
+    gv: 'serving.knative.dev/v1',
+    kind: 'Service',
+    plural: 'services',
+    namespaced: true,
+    shortNames: ['kservice', 'ksvc'],
+    status: true,
+    categories: ['all', 'knative', 'serving'],
+  },
+  {
+    gv: 'eventing.knative.dev/v1',
+    kind: 'Broker',
+    plural: 'brokers',
+    namespaced: true,
+    status: true,
+    categories: ['all', 'knative', 'eventing'],
+  },
+  {
+    gv: 'eventing.knative.dev/v1',
+    kind: 'Trigger',
+    plural: 'triggers',
+    namespaced: true,
+    status: true,
+    categories: ['all', 'knative', 'eventing'],
+  },
+  {
+    gv: 'sources.knative.dev/v1',
+    kind: 'ApiServerSource',
+    plural: 'apiserversources',
+    namespaced: true,
+    status: true,
+    categories: ['all', 'knative', 'sources'],
+  },
+  {
+    gv: 'sources.knative.dev/v1',
+    kind: 'PingSource',
+    plural: 'pingsources',
+    namespaced: true,
+    status: true,
+    categories: ['all', 'knative', 'sources'],
+  },
+  {
+    gv: 'sources.knative.dev/v1',
+    kind: 'SinkBinding',
+    plural: 'sinkbindings',
+    namespaced: true,
+    status: true,
+    categories: ['all', 'knative', 'sources'],
+  },
   { gv: 'keda.sh/v1alpha1', kind: 'ScaledObject', plural: 'scaledobjects', namespaced: true, shortNames: ['so'], status: true },
-  { gv: 'keda.sh/v1alpha1', kind: 'TriggerAuthentication', plural: 'triggerauthentications', namespaced: true, shortNames: ['ta', 'triggerauth'], status: true },
+  {
+    gv: 'keda.sh/v1alpha1',
+    kind: 'TriggerAuthentication',
+    plural: 'triggerauthentications',
+    namespaced: true,
+    shortNames: ['ta', 'triggerauth'],
+    status: true,
+  },
 ];
 
 export function splitGroupVersion(gv: string): { group: string; version: string } {
@@ -175,7 +232,10 @@ export class ResourceTable {
   setCrd(crdName: string, types: ResourceType[]): void {
     this.removeCrd(crdName);
     for (const t of types) this.add(t);
-    this.crdTypes.set(crdName, types.map((t) => `${groupVersion(t.group, t.version)}|${t.plural}`));
+    this.crdTypes.set(
+      crdName,
+      types.map((t) => `${groupVersion(t.group, t.version)}|${t.plural}`),
+    );
   }
 
   removeCrd(crdName: string): void {
@@ -196,7 +256,14 @@ export function discoveryEntry(t: ResourceType): Record<string, unknown>[] {
       ...(t.categories?.length ? { categories: t.categories } : {}),
     },
   ];
-  if (t.status) entries.push({ name: `${t.plural}/status`, singularName: '', namespaced: t.namespaced, kind: t.kind, verbs: ['get', 'patch', 'update'] });
+  if (t.status)
+    entries.push({
+      name: `${t.plural}/status`,
+      singularName: '',
+      namespaced: t.namespaced,
+      kind: t.kind,
+      verbs: ['get', 'patch', 'update'],
+    });
   if (t.scale) {
     entries.push({
       name: `${t.plural}/scale`,
@@ -211,7 +278,15 @@ export function discoveryEntry(t: ResourceType): Record<string, unknown>[] {
   if (t.group === '' && t.plural === 'pods') {
     entries.push({ name: 'pods/binding', singularName: '', namespaced: true, kind: 'Binding', verbs: ['create'] });
     entries.push({ name: 'pods/log', singularName: '', namespaced: true, kind: 'Pod', verbs: ['get'] });
-    entries.push({ name: 'pods/eviction', singularName: '', namespaced: true, group: 'policy', version: 'v1', kind: 'Eviction', verbs: ['create'] });
+    entries.push({
+      name: 'pods/eviction',
+      singularName: '',
+      namespaced: true,
+      group: 'policy',
+      version: 'v1',
+      kind: 'Eviction',
+      verbs: ['create'],
+    });
   }
   if (t.group === '' && t.plural === 'pods') {
     entries.push({ name: 'bindings', singularName: 'binding', namespaced: true, kind: 'Binding', verbs: ['create'] });

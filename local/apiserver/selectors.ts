@@ -3,9 +3,7 @@
 // the API server, the scheduler and eventing all select through it.
 import { badRequest } from './errors.js';
 
-export type Requirement =
-  | { key: string; op: 'in' | 'notin'; values: string[] }
-  | { key: string; op: 'exists' | 'notexists' };
+export type Requirement = { key: string; op: 'in' | 'notin'; values: string[] } | { key: string; op: 'exists' | 'notexists' };
 
 export type Labels = Record<string, string> | undefined;
 
@@ -18,7 +16,10 @@ export function parseLabelSelector(text: string | undefined | null): Requirement
     if (!p) continue;
     let m: RegExpMatchArray | null;
     if ((m = p.match(/^([^\s!=(),]+)\s+(in|notin)\s+\(([^)]*)\)$/))) {
-      const values = m[3]!.split(',').map((v) => v.trim()).filter((v) => v !== '');
+      const values = m[3]!
+        .split(',')
+        .map((v) => v.trim())
+        .filter((v) => v !== '');
       out.push({ key: m[1]!, op: m[2] as 'in' | 'notin', values });
     } else if ((m = p.match(/^([^\s!=(),]+)\s*(==|=|!=)\s*([^\s!=(),]*)$/))) {
       out.push({ key: m[1]!, op: m[2] === '!=' ? 'notin' : 'in', values: [m[3]!] });
@@ -85,7 +86,12 @@ export interface LabelSelector {
  */
 export type AbsentSelector = 'nothing' | 'everything';
 
-const OPERATORS: Record<string, 'in' | 'notin' | 'exists' | 'notexists'> = { In: 'in', NotIn: 'notin', Exists: 'exists', DoesNotExist: 'notexists' };
+const OPERATORS: Record<string, 'in' | 'notin' | 'exists' | 'notexists'> = {
+  In: 'in',
+  NotIn: 'notin',
+  Exists: 'exists',
+  DoesNotExist: 'notexists',
+};
 
 /** The selector as requirements; throws on an operator Kubernetes does not have. */
 export function labelSelectorRequirements(selector: LabelSelector): Requirement[] {

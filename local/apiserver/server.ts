@@ -112,7 +112,12 @@ export class ApiHttp {
     const segs = path.split('/').filter(Boolean).map(decodeURIComponent);
     if (segs[0] === 'openapi' && segs[1] === 'v3') {
       const [kindSeg, a, b] = segs.slice(2);
-      const doc = kindSeg === 'api' ? groupVersionDocument(table, '', a ?? '') : kindSeg === 'apis' ? groupVersionDocument(table, a ?? '', b ?? '') : undefined;
+      const doc =
+        kindSeg === 'api'
+          ? groupVersionDocument(table, '', a ?? '')
+          : kindSeg === 'apis'
+            ? groupVersionDocument(table, a ?? '', b ?? '')
+            : undefined;
       if (!doc) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
       return sendJson(res, 200, doc);
     }
@@ -186,7 +191,10 @@ export class ApiHttp {
     if (tail >= 0) {
       const lines = text.split('\n');
       if (lines[lines.length - 1] === '') lines.pop();
-      text = lines.slice(Math.max(0, lines.length - tail)).map((l) => `${l}\n`).join('');
+      text = lines
+        .slice(Math.max(0, lines.length - tail))
+        .map((l) => `${l}\n`)
+        .join('');
     }
     res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(text)) });
     res.end(text);
@@ -220,7 +228,8 @@ export class ApiHttp {
 
   private writeOptions(q: URLSearchParams): WriteOptions {
     const fv = q.get('fieldValidation') ?? 'Warn';
-    if (!['Ignore', 'Warn', 'Strict'].includes(fv)) throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Warn", "Strict"`);
+    if (!['Ignore', 'Warn', 'Strict'].includes(fv))
+      throw badRequest(`fieldValidation: Unsupported value: "${fv}": supported values: "Ignore", "Warn", "Strict"`);
     return { dryRun: q.getAll('dryRun').includes('All'), fieldValidation: fv as FieldValidation };
   }
 
@@ -232,7 +241,8 @@ export class ApiHttp {
     const asTable = /as=Table/.test(accept) && /g=meta\.k8s\.io/.test(accept);
     const include = (q.get('includeObject') ?? 'Metadata') as IncludeObject;
 
-    if (name && sub && sub !== 'status' && sub !== 'scale') throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
+    if (name && sub && sub !== 'status' && sub !== 'scale')
+      throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     if (sub === 'status' && !t.status) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     if (sub === 'scale' && !t.scale) throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
     if (sub === 'binding') {
@@ -265,7 +275,12 @@ export class ApiHttp {
     return this.serveObject(req, res, view, name, sub === 'status' ? 'status' : undefined);
   }
 
-  private async serveCollection(req: IncomingMessage, res: ServerResponse, view: CollectionRequest, watchPath: boolean | undefined): Promise<void> {
+  private async serveCollection(
+    req: IncomingMessage,
+    res: ServerResponse,
+    view: CollectionRequest,
+    watchPath: boolean | undefined,
+  ): Promise<void> {
     const { t, namespace, q } = view;
     const core = this.core;
     switch (req.method ?? 'GET') {
@@ -292,7 +307,14 @@ export class ApiHttp {
     }
   }
 
-  private async serveScale(req: IncomingMessage, res: ServerResponse, t: ResourceType, namespace: string | undefined, name: string, q: URLSearchParams): Promise<void> {
+  private async serveScale(
+    req: IncomingMessage,
+    res: ServerResponse,
+    t: ResourceType,
+    namespace: string | undefined,
+    name: string,
+    q: URLSearchParams,
+  ): Promise<void> {
     const core = this.core;
     switch (req.method ?? 'GET') {
       case 'GET':
@@ -308,13 +330,20 @@ export class ApiHttp {
     }
   }
 
-  private async serveObject(req: IncomingMessage, res: ServerResponse, view: CollectionRequest, name: string, status: 'status' | undefined): Promise<void> {
+  private async serveObject(
+    req: IncomingMessage,
+    res: ServerResponse,
+    view: CollectionRequest,
+    name: string,
+    status: 'status' | undefined,
+  ): Promise<void> {
     const { t, namespace, q } = view;
     const core = this.core;
     switch (req.method ?? 'GET') {
       case 'GET': {
         const o = core.get(t, namespace, name);
-        if (view.asTable) return sendJson(res, 200, toTable(t, [o], { include: view.include, resourceVersion: o.metadata.resourceVersion }));
+        if (view.asTable)
+          return sendJson(res, 200, toTable(t, [o], { include: view.include, resourceVersion: o.metadata.resourceVersion }));
         return sendJson(res, 200, o);
       }
       case 'PUT': {
@@ -348,7 +377,9 @@ export class ApiHttp {
       throw badRequest(`gracePeriodSeconds: Invalid value: ${JSON.stringify(options.gracePeriodSeconds)}: must be a non-negative integer`);
     }
     if (options.propagationPolicy && !['Orphan', 'Background', 'Foreground'].includes(options.propagationPolicy)) {
-      throw badRequest(`propagationPolicy: Unsupported value: "${options.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`);
+      throw badRequest(
+        `propagationPolicy: Unsupported value: "${options.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`,
+      );
     }
     return options;
   }

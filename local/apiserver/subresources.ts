@@ -25,7 +25,8 @@ export function bind(core: ApiCore, namespace: string, name: string, body: unkno
   if (pod.spec?.nodeName) {
     throw conflict('pods/binding', '', name, `pod ${name} is already assigned to node "${String(pod.spec.nodeName)}"`);
   }
-  if (pod.metadata.deletionTimestamp) throw conflict('pods/binding', '', name, `pod ${name} is being deleted, cannot be assigned to a host`);
+  if (pod.metadata.deletionTimestamp)
+    throw conflict('pods/binding', '', name, `pod ${name} is being deleted, cannot be assigned to a host`);
   const next = structuredClone(pod);
   next.spec.nodeName = node;
   const conditions: Rec[] = (next.status?.conditions ?? []).filter((c: Rec) => c.type !== 'PodScheduled');
@@ -44,7 +45,11 @@ export function evict(core: ApiCore, namespace: string, name: string, body: unkn
   if (!pod) throw notFound('pods', '', name);
   const budgets = core.store.list(PDB_STORAGE, namespace).filter((pdb) => podsOf(pdb, [pod]).length > 0);
   if (budgets.length > 1) {
-    throw new ApiError(500, 'InternalError', 'This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.');
+    throw new ApiError(
+      500,
+      'InternalError',
+      'This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.',
+    );
   }
   const budget = budgets[0];
   if (budget && isHealthy(pod)) {
@@ -109,7 +114,11 @@ export function updateScale(
   const replicas = scale?.spec?.replicas;
   if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
     throw invalid('Scale', 'autoscaling', name, [
-      { reason: 'FieldValueInvalid', field: 'spec.replicas', message: `Invalid value: ${JSON.stringify(replicas ?? null)}: must be greater than or equal to 0` },
+      {
+        reason: 'FieldValueInvalid',
+        field: 'spec.replicas',
+        message: `Invalid value: ${JSON.stringify(replicas ?? null)}: must be greater than or equal to 0`,
+      },
     ]);
   }
   const next = structuredClone(existing);

@@ -60,7 +60,11 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
       },
     },
     { name: 'Status', type: 'string', cell: podStatus },
-    { name: 'Restarts', type: 'string', cell: (p) => String((p.status?.containerStatuses ?? []).reduce((n: number, c: Obj) => n + (c.restartCount ?? 0), 0)) },
+    {
+      name: 'Restarts',
+      type: 'string',
+      cell: (p) => String((p.status?.containerStatuses ?? []).reduce((n: number, c: Obj) => n + (c.restartCount ?? 0), 0)),
+    },
     AGE,
     { name: 'IP', type: 'string', priority: 1, cell: (p) => p.status?.podIP ?? '<none>' },
     { name: 'Node', type: 'string', priority: 1, cell: (p) => p.spec?.nodeName ?? '<none>' },
@@ -79,7 +83,12 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
     { name: 'Roles', type: 'string', cell: () => '<none>' },
     AGE,
     { name: 'Version', type: 'string', cell: (n) => n.status?.nodeInfo?.kubeletVersion ?? '' },
-    { name: 'Internal-IP', type: 'string', priority: 1, cell: (n) => (n.status?.addresses ?? []).find((a: Obj) => a.type === 'InternalIP')?.address ?? '<none>' },
+    {
+      name: 'Internal-IP',
+      type: 'string',
+      priority: 1,
+      cell: (n) => (n.status?.addresses ?? []).find((a: Obj) => a.type === 'InternalIP')?.address ?? '<none>',
+    },
   ],
   '/services': [
     NAME,
@@ -89,12 +98,18 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
     {
       name: 'Port(s)',
       type: 'string',
-      cell: (s) => (s.spec?.ports ?? []).map((p: Obj) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') || '<none>',
+      cell: (s) =>
+        (s.spec?.ports ?? []).map((p: Obj) => `${p.port}${p.nodePort ? `:${p.nodePort}` : ''}/${p.protocol ?? 'TCP'}`).join(',') ||
+        '<none>',
     },
     AGE,
   ],
   '/namespaces': [NAME, { name: 'Status', type: 'string', cell: (n) => n.status?.phase ?? 'Active' }, AGE],
-  '/configmaps': [NAME, { name: 'Data', type: 'integer', cell: (c) => Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length }, AGE],
+  '/configmaps': [
+    NAME,
+    { name: 'Data', type: 'integer', cell: (c) => Object.keys(c.data ?? {}).length + Object.keys(c.binaryData ?? {}).length },
+    AGE,
+  ],
   '/secrets': [
     NAME,
     { name: 'Type', type: 'string', cell: (s) => s.type ?? 'Opaque' },
@@ -105,17 +120,28 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
     { name: 'Last Seen', type: 'string', cell: (e, now) => age(e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp, now) },
     { name: 'Type', type: 'string', cell: (e) => e.type ?? '' },
     { name: 'Reason', type: 'string', cell: (e) => e.reason ?? '' },
-    { name: 'Object', type: 'string', cell: (e) => `${String(e.involvedObject?.kind ?? '').toLowerCase()}/${e.involvedObject?.name ?? ''}` },
+    {
+      name: 'Object',
+      type: 'string',
+      cell: (e) => `${String(e.involvedObject?.kind ?? '').toLowerCase()}/${e.involvedObject?.name ?? ''}`,
+    },
     { name: 'Message', type: 'string', cell: (e) => e.message ?? '' },
   ],
   'events.k8s.io/events': [
-    { name: 'Last Seen', type: 'string', cell: (e, now) => age(e.series?.lastObservedTime ?? e.eventTime ?? e.metadata?.creationTimestamp, now) },
+    {
+      name: 'Last Seen',
+      type: 'string',
+      cell: (e, now) => age(e.series?.lastObservedTime ?? e.eventTime ?? e.metadata?.creationTimestamp, now),
+    },
     { name: 'Type', type: 'string', cell: (e) => e.type ?? '' },
     { name: 'Reason', type: 'string', cell: (e) => e.reason ?? '' },
     { name: 'Object', type: 'string', cell: (e) => `${String(e.regarding?.kind ?? '').toLowerCase()}/${e.regarding?.name ?? ''}` },
     { name: 'Message', type: 'string', cell: (e) => e.note ?? '' },
   ],
-  'apiextensions.k8s.io/customresourcedefinitions': [NAME, { name: 'Created At', type: 'date', cell: (c) => c.metadata?.creationTimestamp ?? '' }],
+  'apiextensions.k8s.io/customresourcedefinitions': [
+    NAME,
+    { name: 'Created At', type: 'date', cell: (c) => c.metadata?.creationTimestamp ?? '' },
+  ],
   'coordination.k8s.io/leases': [NAME, { name: 'Holder', type: 'string', cell: (l) => l.spec?.holderIdentity ?? '' }, AGE],
   'policy/poddisruptionbudgets': [
     NAME,
@@ -126,8 +152,16 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
   ],
 };
 
-const READY = (type = 'Ready'): PrinterColumn => ({ name: 'Ready', type: 'string', jsonPath: `.status.conditions[?(@.type=="${type}")].status` });
-const REASON = (type = 'Ready'): PrinterColumn => ({ name: 'Reason', type: 'string', jsonPath: `.status.conditions[?(@.type=="${type}")].reason` });
+const READY = (type = 'Ready'): PrinterColumn => ({
+  name: 'Ready',
+  type: 'string',
+  jsonPath: `.status.conditions[?(@.type=="${type}")].status`,
+});
+const REASON = (type = 'Ready'): PrinterColumn => ({
+  name: 'Reason',
+  type: 'string',
+  jsonPath: `.status.conditions[?(@.type=="${type}")].reason`,
+});
 const AGE_COLUMN: PrinterColumn = { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' };
 
 // The printer columns the Knative and KEDA CRDs declare, for the kinds served here without them.
@@ -211,7 +245,11 @@ export function partialMetadata(o: Obj): Obj {
   return { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.metadata };
 }
 
-export function toTable(t: ResourceType, objects: Obj[], opts: { resourceVersion?: string; include: IncludeObject; withColumns?: boolean }): Obj {
+export function toTable(
+  t: ResourceType,
+  objects: Obj[],
+  opts: { resourceVersion?: string; include: IncludeObject; withColumns?: boolean },
+): Obj {
   const now = Date.now();
   const columns = columnsFor(t);
   return {

@@ -21,7 +21,8 @@ export interface DeliveryPolicy {
 /** ISO-8601 duration (`PT0.2S`, `PT1M30S`, `P1DT2H`) in milliseconds; weeks, months and years are refused. */
 export function parseIsoDuration(text: string, field = 'duration'): number {
   const m = /^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$/.exec(text ?? '');
-  if (!m || text === 'P' || text.endsWith('T')) throw new Error(`${field}: ${JSON.stringify(text)} is not an ISO-8601 duration such as PT0.2S`);
+  if (!m || text === 'P' || text.endsWith('T'))
+    throw new Error(`${field}: ${JSON.stringify(text)} is not an ISO-8601 duration such as PT0.2S`);
   const [, d, h, min, s] = m;
   const ms = (Number(d ?? 0) * 86400 + Number(h ?? 0) * 3600 + Number(min ?? 0) * 60 + Number(s ?? 0)) * 1000;
   return Math.round(ms);
@@ -37,7 +38,8 @@ export function effectiveDelivery(trigger: DeliverySpec | undefined, broker: Del
 
 export function deliveryPolicy(spec: DeliverySpec | undefined, field = 'spec.delivery'): DeliveryPolicy {
   const retry = spec?.retry ?? 0;
-  if (!Number.isInteger(retry) || retry < 0) throw new Error(`${field}.retry: must be a non-negative integer, got ${JSON.stringify(retry)}`);
+  if (!Number.isInteger(retry) || retry < 0)
+    throw new Error(`${field}.retry: must be a non-negative integer, got ${JSON.stringify(retry)}`);
   const policy = spec?.backoffPolicy ?? 'exponential';
   if (policy !== 'linear' && policy !== 'exponential') {
     throw new Error(`${field}.backoffPolicy: must be linear or exponential, got ${JSON.stringify(policy)}`);

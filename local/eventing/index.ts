@@ -14,7 +14,6 @@ import { deadLetterEvent, deliverWithRetry, eventAttributes, parseCloudEvent } f
 import { apiServerSourceEvent, nextPing, pingEvent, validatePingSchedule, type ApiServerChange, type PingSourceSpec } from './sources.js';
 import { isConditionTrue } from '../../shared/kube/conditions.js';
 
-
 export const BROKER_TTL = 255;
 const EVENTING = 'eventing.knative.dev/v1';
 const SOURCES = 'sources.knative.dev/v1';
@@ -210,7 +209,12 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
           const overrides = src.spec?.ceOverrides?.extensions as Record<string, string> | undefined;
           const out = overrides ? ev.cloneWith(overrides as never, false) : ev;
           const sink = await resolveDestination(kube, ns, src.spec?.sink as Destination, 'spec.sink');
-          const { result } = await deliverWithRetry(sink, out, { retry: 3, backoffPolicy: 'exponential', backoffDelayMs: 100, timeoutMs: 30_000 }, () => stopped);
+          const { result } = await deliverWithRetry(
+            sink,
+            out,
+            { retry: 3, backoffPolicy: 'exponential', backoffDelayMs: 100, timeoutMs: 30_000 },
+            () => stopped,
+          );
           if (!result.ok) log(`eventing: ${what}: ${ev.type} not delivered: ${result.error ?? result.status}`);
         } catch (err) {
           log(`eventing: ${what}: ${(err as Error).message}`);
@@ -291,7 +295,9 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
       }
       const emit = (change: ApiServerChange, o: KubeObject): void => {
         if (!inScope(o) || !matchesLabelSelector(o.metadata?.labels, r.selector, 'everything')) return;
-        void kube.resourceFor(r.apiVersion!, r.kind!).then((info) => send(apiServerSourceEvent(mode as 'Reference' | 'Resource', change, o, opts.apiUrl, info.plural)));
+        void kube
+          .resourceFor(r.apiVersion!, r.kind!)
+          .then((info) => send(apiServerSourceEvent(mode as 'Reference' | 'Resource', change, o, opts.apiUrl, info.plural)));
       };
       entry.watches.push(
         kube.watch(r.apiVersion!, r.kind!, {
@@ -429,7 +435,8 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
     cacheWatch('v1', 'Namespace', namespaces),
     cacheWatch(EVENTING, 'Broker', brokers, (b) => {
       reconcile(`Broker ${key(b)}`, () => reconcileBroker(b));
-      for (const t of triggers.values()) if (t.metadata?.namespace === b.metadata?.namespace) reconcile(`Trigger ${key(t)}`, () => reconcileTrigger(t));
+      for (const t of triggers.values())
+        if (t.metadata?.namespace === b.metadata?.namespace) reconcile(`Trigger ${key(t)}`, () => reconcileTrigger(t));
     }),
     cacheWatch(EVENTING, 'Trigger', triggers, (t) => reconcile(`Trigger ${key(t)}`, () => reconcileTrigger(t))),
     cacheWatch(SOURCES, 'SinkBinding', bindings, (b) => reconcile(`SinkBinding ${key(b)}`, () => reconcileSinkBinding(b))),

@@ -19,13 +19,16 @@ export function joinUri(base: string, uri: string | undefined): string {
 export async function resolveDestination(kube: KubeRest, namespace: string, dest: Destination | undefined, field: string): Promise<string> {
   if (!dest || (!dest.ref && !dest.uri)) throw new NotResolvable(`${field}: neither ref nor uri is set`);
   if (!dest.ref) {
-    if (!/^https?:\/\//.test(dest.uri!)) throw new NotResolvable(`${field}.uri: ${JSON.stringify(dest.uri)} is not an absolute http(s) URL`);
+    if (!/^https?:\/\//.test(dest.uri!))
+      throw new NotResolvable(`${field}.uri: ${JSON.stringify(dest.uri)} is not an absolute http(s) URL`);
     return dest.uri!;
   }
   const { apiVersion, kind, name } = dest.ref;
   if (!apiVersion || !kind || !name) throw new NotResolvable(`${field}.ref: apiVersion, kind and name are required`);
   if (apiVersion === 'v1' && kind === 'Service') {
-    throw new NotResolvable(`${field}.ref: a core v1 Service cannot be reached on the local platform; reference the Knative Service (serving.knative.dev/v1) instead`);
+    throw new NotResolvable(
+      `${field}.ref: a core v1 Service cannot be reached on the local platform; reference the Knative Service (serving.knative.dev/v1) instead`,
+    );
   }
   const ns = dest.ref.namespace ?? namespace;
   const obj = await kube.get(apiVersion, kind, name, ns);

@@ -62,7 +62,11 @@ export async function sendEvent(url: string, ev: CloudEvent<unknown>, timeoutMs?
       signal: timeoutMs ? AbortSignal.timeout(timeoutMs) : undefined,
     });
   } catch (err) {
-    return { ok: false, body: '', error: (err as Error).name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : String((err as Error).message ?? err) };
+    return {
+      ok: false,
+      body: '',
+      error: (err as Error).name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : String((err as Error).message ?? err),
+    };
   }
   let body: string;
   try {
@@ -81,7 +85,6 @@ export async function sendEvent(url: string, ev: CloudEvent<unknown>, timeoutMs?
     return { ok: false, status: 502, body, error: `response is not a CloudEvent: ${(err as Error).message}` };
   }
 }
-
 
 /** One attempt plus up to `policy.retry` retries, spaced by the back-off, stopping at a non-retryable answer. */
 export async function deliverWithRetry(

@@ -8,7 +8,13 @@ export type ApiServerSourceMode = 'Reference' | 'Resource';
 export type ApiServerChange = 'add' | 'update' | 'delete';
 
 /** Knative's self link for a referenced object: `/apis/<apiVersion>/namespaces/<ns>/<resource>/<name>`, also for core kinds. */
-export function apiServerSubject(apiVersion: string, kind: string, namespace: string | undefined, name: string, plural = guessPlural(kind)): string {
+export function apiServerSubject(
+  apiVersion: string,
+  kind: string,
+  namespace: string | undefined,
+  name: string,
+  plural = guessPlural(kind),
+): string {
   let version = apiVersion;
   // Knative's own quirk for dotted versions without a group separator.
   if (version.includes('.') && !version.includes('/')) version = `${version}/versionUnknown`;
@@ -69,7 +75,9 @@ export function validatePingSchedule(spec: PingSourceSpec): void {
   try {
     CronExpressionParser.parse(spec.schedule, { tz: spec.timezone, strict: false });
   } catch (err) {
-    throw new Error(`spec.schedule: ${JSON.stringify(spec.schedule)} is not a valid cron expression (${(err as Error).message})`, { cause: err });
+    throw new Error(`spec.schedule: ${JSON.stringify(spec.schedule)} is not a valid cron expression (${(err as Error).message})`, {
+      cause: err,
+    });
   }
 }
 

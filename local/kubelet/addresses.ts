@@ -4,7 +4,8 @@
 
 function toInt(ip: string): number {
   const parts = ip.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) throw new Error(`podCidrBase: "${ip}" is not an IPv4 address`);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255))
+    throw new Error(`podCidrBase: "${ip}" is not an IPv4 address`);
   return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
 }
 
@@ -22,7 +23,8 @@ export class PodAddresses {
     const prefix = Number(m[2]);
     if (prefix < 8 || prefix > 30) throw new Error(`podCidrBase: prefix /${prefix} must be between /8 and /30`);
     const base = toInt(m[1]!);
-    if (base >>> 24 !== 127) throw new Error(`podCidrBase: "${cidr}" must be inside 127.0.0.0/8, the loopback range every process can bind`);
+    if (base >>> 24 !== 127)
+      throw new Error(`podCidrBase: "${cidr}" must be inside 127.0.0.0/8, the loopback range every process can bind`);
     this.size = 2 ** (32 - prefix);
     this.first = base - (base % this.size);
   }

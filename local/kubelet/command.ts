@@ -137,7 +137,14 @@ export function resolveEnv(pod: V1Pod, container: V1Container, facts: PodFacts, 
   return vars;
 }
 
-function envValue(pod: V1Pod, container: V1Container, env: V1EnvVar, facts: PodFacts, objects: ObjectLookup, vars: Map<string, string>): string {
+function envValue(
+  pod: V1Pod,
+  container: V1Container,
+  env: V1EnvVar,
+  facts: PodFacts,
+  objects: ObjectLookup,
+  vars: Map<string, string>,
+): string {
   if (env.value !== undefined) return expandVars(env.value, vars);
   const from = env.valueFrom;
   if (!from) return '';
@@ -282,8 +289,14 @@ export function podRedisAddress(value: string, podIP: string): string {
  * missing listen address (default `:9121`) or Redis address (default `redis://localhost:6379`)
  * is made explicit for the same reason.
  */
-export function exporterArgv(container: V1Container, env: Record<string, string>, podIP: string): { args: string[]; env: Record<string, string> } {
-  const argv = container.command?.length ? [...container.command, ...(container.args ?? [])] : ['/redis_exporter', ...(container.args ?? [])];
+export function exporterArgv(
+  container: V1Container,
+  env: Record<string, string>,
+  podIP: string,
+): { args: string[]; env: Record<string, string> } {
+  const argv = container.command?.length
+    ? [...container.command, ...(container.args ?? [])]
+    : ['/redis_exporter', ...(container.args ?? [])];
   const args = argv.slice(1);
   const outEnv = { ...env };
   let hasListen = false;
@@ -345,7 +358,8 @@ export function planProcess(input: PlanInput): PlanResult {
       return {
         ok: false,
         reason: 'ExporterNotInstalled',
-        message: 'the redis_exporter binary is not installed: install the "prometheus-redis-exporter" package (apt-get install prometheus-redis-exporter)',
+        message:
+          'the redis_exporter binary is not installed: install the "prometheus-redis-exporter" package (apt-get install prometheus-redis-exporter)',
       };
     }
     const expandedContainer: V1Container = {
@@ -359,15 +373,24 @@ export function planProcess(input: PlanInput): PlanResult {
   const argv = redisArgv({ ...container, command: container.command?.map(expand), args: container.args?.map(expand) });
   const program = path.basename(argv[0]!);
   const rest = argv.slice(1);
-  if (program === 'redis-server') return { ok: true, plan: { file: input.redisServerBinary, args: redisServerArgs(rest, podIP), env: fullEnv } };
+  if (program === 'redis-server')
+    return { ok: true, plan: { file: input.redisServerBinary, args: redisServerArgs(rest, podIP), env: fullEnv } };
   if (program === 'redis-cli') return { ok: true, plan: { file: input.redisCliBinary, args: redisCliArgs(rest, podIP), env: fullEnv } };
   // Anything else in a Redis image (sh -c scripts, ...) runs from the host PATH, where the Pod's
   // wrapper directory comes first so redis-server and redis-cli get the same address mapping.
-  return { ok: true, plan: { file: argv[0]!.startsWith('/') && !['sh', 'bash'].includes(program) ? argv[0]! : program, args: rest, env: fullEnv } };
+  return {
+    ok: true,
+    plan: { file: argv[0]!.startsWith('/') && !['sh', 'bash'].includes(program) ? argv[0]! : program, args: rest, env: fullEnv },
+  };
 }
 
 /** An exec probe's argv: same env and path mapping as the container; redis-cli gets `-h <podIP>`. */
-export function planExecProbe(command: string[], podIP: string, mappings: readonly PathMapping[], redisCliBinary: string): { file: string; args: string[] } {
+export function planExecProbe(
+  command: string[],
+  podIP: string,
+  mappings: readonly PathMapping[],
+  redisCliBinary: string,
+): { file: string; args: string[] } {
   const argv = command.map((c) => rewritePaths(c, mappings));
   if (argv.length === 0) throw new ContainerConfigError('exec probe: command is empty');
   const program = path.basename(argv[0]!);

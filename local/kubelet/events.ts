@@ -5,13 +5,26 @@ import type { KubernetesEventType } from '../../shared/api/conditions.js';
 import { eventNameFor, newEvent } from '../../shared/kube/events.js';
 import { KubeError, type KubeObject, type KubeRest } from '../apiserver/client.js';
 
-export async function recordEvent(kube: KubeRest, component: string, obj: KubernetesObject, type: KubernetesEventType, reason: string, message: string): Promise<void> {
+export async function recordEvent(
+  kube: KubeRest,
+  component: string,
+  obj: KubernetesObject,
+  type: KubernetesEventType,
+  reason: string,
+  message: string,
+): Promise<void> {
   const namespace = obj.metadata?.namespace ?? 'default';
   const name = eventNameFor(obj, reason, message);
   const stamp = new Date();
   const existing = await kube.get('v1', 'Event', name, namespace);
   if (existing) {
-    await kube.replace({ ...existing, apiVersion: 'v1', kind: 'Event', count: Number(existing.count ?? 1) + 1, lastTimestamp: stamp.toISOString() });
+    await kube.replace({
+      ...existing,
+      apiVersion: 'v1',
+      kind: 'Event',
+      count: Number(existing.count ?? 1) + 1,
+      lastTimestamp: stamp.toISOString(),
+    });
     return;
   }
   const event = JSON.parse(JSON.stringify(newEvent(obj, type, reason, message, component, stamp))) as KubeObject;

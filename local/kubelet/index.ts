@@ -67,9 +67,14 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const log = opts.log ?? (() => {});
   const redisServerBinary = findInPath('redis-server');
   const redisCliBinary = findInPath('redis-cli');
-  if (!redisServerBinary || !redisCliBinary) throw new Error('startKubelet: redis-server and redis-cli must be installed (package redis-server / redis-tools)');
-  const exporterBinary = opts.exporterBinary === null ? undefined : (opts.exporterBinary ?? findInPath('redis_exporter', 'prometheus-redis-exporter'));
-  const backoff: BackoffPolicy = { baseMs: opts.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs, maxMs: opts.backoffMaxMs ?? DEFAULT_BACKOFF.maxMs };
+  if (!redisServerBinary || !redisCliBinary)
+    throw new Error('startKubelet: redis-server and redis-cli must be installed (package redis-server / redis-tools)');
+  const exporterBinary =
+    opts.exporterBinary === null ? undefined : (opts.exporterBinary ?? findInPath('redis_exporter', 'prometheus-redis-exporter'));
+  const backoff: BackoffPolicy = {
+    baseMs: opts.backoffBaseMs ?? DEFAULT_BACKOFF.baseMs,
+    maxMs: opts.backoffMaxMs ?? DEFAULT_BACKOFF.maxMs,
+  };
   const addresses = new PodAddresses(opts.podCidrBase ?? '127.1.0.0/16');
   const nodes = new Map(opts.nodes.map((n) => [n.name, n.address]));
   const ownsDataDir = !opts.dataDir;
@@ -120,7 +125,9 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     event: (pod, type, reason, message) => {
       if (stopped) return;
       const involved = { apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata };
-      recordEvent(kube, 'kubelet', involved, type, reason, message).catch((err: unknown) => log(`event ${reason} for ${pod.metadata?.name}: ${errorText(err)}`));
+      recordEvent(kube, 'kubelet', involved, type, reason, message).catch((err: unknown) =>
+        log(`event ${reason} for ${pod.metadata?.name}: ${errorText(err)}`),
+      );
     },
     writeStatus: async (pod: V1Pod, status: PodStatusJson) => {
       await kube.patch('v1', 'Pod', pod.metadata!.name!, pod.metadata!.namespace ?? 'default', { status }, { subresource: 'status' });
@@ -134,7 +141,10 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     for (let attempt = 1; attempt <= 5 && !stopped; attempt++) {
       try {
         // An object already gone is no error to delete().
-        await kube.delete('v1', 'Pod', pod.metadata!.name!, pod.metadata!.namespace ?? 'default', { gracePeriodSeconds: 0, preconditions: { uid: pod.metadata?.uid } });
+        await kube.delete('v1', 'Pod', pod.metadata!.name!, pod.metadata!.namespace ?? 'default', {
+          gracePeriodSeconds: 0,
+          preconditions: { uid: pod.metadata?.uid },
+        });
         return;
       } catch (err) {
         // 409: the name now belongs to a newer Pod.

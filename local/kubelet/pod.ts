@@ -40,7 +40,16 @@ import {
   type PodStatusJson,
   type TerminatedState,
 } from './status.js';
-import { hasSyncedVolumes, materialiseVolumes, podDirName, VolumeError, volumeDirs, type ConfigMapData, type SecretData, type VolumeSource } from './volumes.js';
+import {
+  hasSyncedVolumes,
+  materialiseVolumes,
+  podDirName,
+  VolumeError,
+  volumeDirs,
+  type ConfigMapData,
+  type SecretData,
+  type VolumeSource,
+} from './volumes.js';
 
 /** What every Pod worker shares with the kubelet. */
 export interface KubeletContext {
@@ -136,7 +145,10 @@ export class PodWorker {
       probes: [],
       done: false,
     });
-    this.containers = [...(pod.spec?.initContainers ?? []).map((c) => runtime(c, true)), ...(pod.spec?.containers ?? []).map((c) => runtime(c, false))];
+    this.containers = [
+      ...(pod.spec?.initContainers ?? []).map((c) => runtime(c, true)),
+      ...(pod.spec?.containers ?? []).map((c) => runtime(c, false)),
+    ];
   }
 
   get isTerminating(): boolean {
@@ -257,7 +269,9 @@ export class PodWorker {
   };
 
   private baseEnv(c: ContainerRuntime): Record<string, string> {
-    const hostname = this.pod.spec?.hostNetwork ? (this.pod.spec.nodeName ?? '') : (this.pod.spec?.hostname ?? this.pod.metadata?.name ?? '');
+    const hostname = this.pod.spec?.hostNetwork
+      ? (this.pod.spec.nodeName ?? '')
+      : (this.pod.spec?.hostname ?? this.pod.metadata?.name ?? '');
     return {
       PATH: `${path.join(this.podDir, 'bin')}:${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
       HOME: c.cwd,
@@ -298,12 +312,19 @@ export class PodWorker {
       c.env = planned.plan.env;
       let proc: ContainerProcess;
       // An image's own absolute program path (/usr/local/bin/...) is looked up in PATH instead.
-      const file = path.isAbsolute(planned.plan.file) && !existsSync(planned.plan.file) ? path.basename(planned.plan.file) : planned.plan.file;
+      const file =
+        path.isAbsolute(planned.plan.file) && !existsSync(planned.plan.file) ? path.basename(planned.plan.file) : planned.plan.file;
       try {
         proc = await startProcess({ ...planned.plan, file, cwd: c.cwd, logFile: path.join(logDir, `${restartCount}.log`) });
       } catch (err) {
         c.restartCount = restartCount;
-        this.onExit(c, 128, 'StartError', `failed to start ${planned.plan.file}: ${err instanceof Error ? err.message : String(err)}`, startedAtMs);
+        this.onExit(
+          c,
+          128,
+          'StartError',
+          `failed to start ${planned.plan.file}: ${err instanceof Error ? err.message : String(err)}`,
+          startedAtMs,
+        );
         return;
       }
       if (this.terminating || this.stopped) {
@@ -382,7 +403,10 @@ export class PodWorker {
     c.lastState = terminated;
     const podName = `${this.pod.metadata?.name}_${this.pod.metadata?.namespace}(${this.uid})`;
     c.state = {
-      waiting: { reason: 'CrashLoopBackOff', message: `back-off ${formatDelay(delay)} restarting failed container=${c.spec.name} pod=${podName}` },
+      waiting: {
+        reason: 'CrashLoopBackOff',
+        message: `back-off ${formatDelay(delay)} restarting failed container=${c.spec.name} pod=${podName}`,
+      },
     };
     c.startAt = now + delay;
     this.ctx.event(this.pod, 'Warning', 'BackOff', `Back-off restarting failed container ${c.spec.name} in pod ${podName}`);
@@ -419,7 +443,14 @@ export class PodWorker {
   }
 
   private probeContext(c: ContainerRuntime) {
-    return { podIP: this.facts.podIP, container: c.spec, env: c.env, cwd: c.cwd, mappings: c.mappings, redisCliBinary: this.ctx.redisCliBinary };
+    return {
+      podIP: this.facts.podIP,
+      container: c.spec,
+      env: c.env,
+      cwd: c.cwd,
+      mappings: c.mappings,
+      redisCliBinary: this.ctx.redisCliBinary,
+    };
   }
 
   private graceMs(): number {
@@ -431,7 +462,8 @@ export class PodWorker {
     const proc = c.proc;
     if (!proc) return;
     c.killing = why;
-    if (!this.stopped) this.ctx.event(this.pod, 'Normal', 'Killing', why === 'Stopping container' ? `Stopping container ${c.spec.name}` : why);
+    if (!this.stopped)
+      this.ctx.event(this.pod, 'Normal', 'Killing', why === 'Stopping container' ? `Stopping container ${c.spec.name}` : why);
     await stopProcess(proc, graceMs);
   }
 

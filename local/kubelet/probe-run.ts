@@ -36,7 +36,10 @@ function runExec(command: string[], ctx: ProbeContext, timeoutMs: number): Promi
       if (!err) return resolve({ ok: true });
       const output = `${stdout}${stderr}`.trim().slice(0, 200);
       const killed = (err as { killed?: boolean }).killed;
-      resolve({ ok: false, message: killed ? `command timed out after ${timeoutMs} ms` : `exit code ${String(err.code)}${output ? `: ${output}` : ''}` });
+      resolve({
+        ok: false,
+        message: killed ? `command timed out after ${timeoutMs} ms` : `exit code ${String(err.code)}${output ? `: ${output}` : ''}`,
+      });
     });
   });
 }
@@ -80,8 +83,10 @@ function runHttp(probe: NonNullable<V1Probe['httpGet']>, host: string, port: num
 export async function runProbe(probe: V1Probe, ctx: ProbeContext, timeoutMs: number): Promise<ProbeOutcome> {
   try {
     if (probe.exec) return await runExec(probe.exec.command ?? [], ctx, timeoutMs);
-    if (probe.tcpSocket) return await runTcp(probe.tcpSocket.host || ctx.podIP, resolvePort(probe.tcpSocket.port, ctx.container), timeoutMs);
-    if (probe.httpGet) return await runHttp(probe.httpGet, probe.httpGet.host || ctx.podIP, resolvePort(probe.httpGet.port, ctx.container), timeoutMs);
+    if (probe.tcpSocket)
+      return await runTcp(probe.tcpSocket.host || ctx.podIP, resolvePort(probe.tcpSocket.port, ctx.container), timeoutMs);
+    if (probe.httpGet)
+      return await runHttp(probe.httpGet, probe.httpGet.host || ctx.podIP, resolvePort(probe.httpGet.port, ctx.container), timeoutMs);
     if (probe.grpc) return { ok: false, message: 'grpc probes are not supported by the local kubelet' };
     return { ok: false, message: 'probe has no handler (exec, tcpSocket or httpGet)' };
   } catch (err) {

@@ -67,7 +67,11 @@ export const isTerminated = (s: ContainerState): s is TerminatedState => 'termin
 export const isWaiting = (s: ContainerState): s is WaitingState => 'waiting' in s;
 
 /** The kubelet's getPhase for the regular containers of an initialised Pod. */
-export function podPhase(containers: readonly ContainerStatusJson[], restartPolicy: RestartPolicy, initialized: boolean): PodStatusJson['phase'] {
+export function podPhase(
+  containers: readonly ContainerStatusJson[],
+  restartPolicy: RestartPolicy,
+  initialized: boolean,
+): PodStatusJson['phase'] {
   if (!initialized) return 'Pending';
   let waiting = 0;
   let running = 0;
@@ -102,7 +106,14 @@ export interface PodSnapshot {
   containers: ContainerStatusJson[];
 }
 
-function condition(type: string, ok: boolean, now: number, previous: readonly ConditionJson[] | undefined, reason?: string, message?: string): ConditionJson {
+function condition(
+  type: string,
+  ok: boolean,
+  now: number,
+  previous: readonly ConditionJson[] | undefined,
+  reason?: string,
+  message?: string,
+): ConditionJson {
   const status = ok ? 'True' : 'False';
   const before = findCondition(previous, type);
   const lastTransitionTime = before && before.status === status ? before.lastTransitionTime : timestamp(now);
@@ -120,7 +131,14 @@ export function buildPodStatus(pod: PodSnapshot, previousConditions: readonly Co
   const pendingInit = pod.initContainers.filter((c) => !(isTerminated(c.state) && c.state.terminated.exitCode === 0)).map((c) => c.name);
   const conditions = [
     condition('PodReadyToStartContainers', pod.podIP !== undefined, now, previousConditions),
-    condition('Initialized', pod.initialized, now, previousConditions, 'ContainersNotInitialized', `containers with incomplete status: [${pendingInit.join(' ')}]`),
+    condition(
+      'Initialized',
+      pod.initialized,
+      now,
+      previousConditions,
+      'ContainersNotInitialized',
+      `containers with incomplete status: [${pendingInit.join(' ')}]`,
+    ),
     condition('Ready', containersReady, now, previousConditions, 'ContainersNotReady', notReadyMessage),
     condition('ContainersReady', containersReady, now, previousConditions, 'ContainersNotReady', notReadyMessage),
     condition('PodScheduled', true, now, previousConditions),
@@ -143,7 +161,9 @@ export function buildPodStatus(pod: PodSnapshot, previousConditions: readonly Co
 }
 
 /** Kubernetes' QoS class from requests and limits. */
-export function qosClass(containers: readonly { resources?: { limits?: Record<string, unknown>; requests?: Record<string, unknown> } }[]): string {
+export function qosClass(
+  containers: readonly { resources?: { limits?: Record<string, unknown>; requests?: Record<string, unknown> } }[],
+): string {
   let anySet = false;
   let guaranteed = true;
   for (const c of containers) {

@@ -92,7 +92,14 @@ function secretEntries(secret: SecretData): Map<string, Buffer> {
   return entries;
 }
 
-async function writeVolume(pod: V1Pod, v: V1Volume, dir: string, source: VolumeSource, facts: PodFacts, mappings: readonly PathMapping[]): Promise<void> {
+async function writeVolume(
+  pod: V1Pod,
+  v: V1Volume,
+  dir: string,
+  source: VolumeSource,
+  facts: PodFacts,
+  mappings: readonly PathMapping[],
+): Promise<void> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const failed = (msg: string): VolumeError => new VolumeError(`MountVolume.SetUp failed for volume "${v.name}" : ${msg}`);
   if (v.configMap) {
@@ -151,7 +158,10 @@ export async function materialiseVolumes(
 ): Promise<void> {
   for (const v of pod.spec?.volumes ?? []) {
     const dir = dirs.get(v.name);
-    if (!dir) throw new VolumeError(`volume "${v.name}": unsupported volume type (supported: emptyDir, configMap, secret, downwardAPI, projected, persistentVolumeClaim, hostPath)`);
+    if (!dir)
+      throw new VolumeError(
+        `volume "${v.name}": unsupported volume type (supported: emptyDir, configMap, secret, downwardAPI, projected, persistentVolumeClaim, hostPath)`,
+      );
     if (v.persistentVolumeClaim && firstTime) {
       const uid = await source.bindClaim(pod.metadata?.namespace ?? 'default', v.persistentVolumeClaim.claimName);
       await claimDirFor(dir, uid);

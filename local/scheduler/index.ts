@@ -51,7 +51,16 @@ function nodeObject(n: VirtualNode): Rec {
         { type: 'InternalIP', address: n.address },
         { type: 'Hostname', address: n.name },
       ],
-      conditions: [{ type: 'Ready', status: 'True', reason: 'LocalNodeReady', message: 'virtual node of the local platform', lastHeartbeatTime: timestamp(), lastTransitionTime: timestamp() }],
+      conditions: [
+        {
+          type: 'Ready',
+          status: 'True',
+          reason: 'LocalNodeReady',
+          message: 'virtual node of the local platform',
+          lastHeartbeatTime: timestamp(),
+          lastTransitionTime: timestamp(),
+        },
+      ],
       nodeInfo: { kubeletVersion: 'v1.32.0-local', operatingSystem: 'linux', architecture: process.arch },
       // What the machine has (shared by all virtual nodes; requests are not checked against it).
       capacity: HOST_CAPACITY,
@@ -71,7 +80,8 @@ async function registerNode(kube: KubeRest, n: VirtualNode): Promise<void> {
   try {
     await kube.create(obj);
   } catch (err) {
-    if (!(err instanceof KubeError && err.code === 409)) throw new Error(`registering node ${n.name}: ${(err as Error).message}`, { cause: err });
+    if (!(err instanceof KubeError && err.code === 409))
+      throw new Error(`registering node ${n.name}: ${(err as Error).message}`, { cause: err });
     await kube.patch('v1', 'Node', n.name, undefined, { metadata: { labels: obj.metadata.labels } });
     const status = { addresses: obj.status.addresses, conditions: obj.status.conditions };
     await kube.patch('v1', 'Node', n.name, undefined, { status }, { type: 'strategic', subresource: 'status' });
@@ -133,7 +143,11 @@ export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler>
     const nsLabels: NamespaceLabels = Object.fromEntries((nsList.items as Rec[]).map((n) => [n.metadata.name, n.metadata.labels]));
     const pending = pods
       .filter((p) => !p.spec?.nodeName && !p.metadata.deletionTimestamp && (p.spec?.schedulerName ?? SCHEDULER_NAME) === SCHEDULER_NAME)
-      .sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) || a.metadata.name.localeCompare(b.metadata.name));
+      .sort(
+        (a, b) =>
+          String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)) ||
+          a.metadata.name.localeCompare(b.metadata.name),
+      );
     for (const pod of pending) {
       if (stopped || paused) return;
       const ns = pod.metadata.namespace ?? 'default';
@@ -161,7 +175,14 @@ export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler>
       } else {
         const current = findCondition(pod.status?.conditions as ({ type: string } & Rec)[] | undefined, 'PodScheduled');
         if (current?.status === 'False' && current.reason === 'Unschedulable' && current.message === decision.message) continue;
-        const condition = { type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: decision.message, lastProbeTime: null, lastTransitionTime: timestamp() };
+        const condition = {
+          type: 'PodScheduled',
+          status: 'False',
+          reason: 'Unschedulable',
+          message: decision.message,
+          lastProbeTime: null,
+          lastTransitionTime: timestamp(),
+        };
         await writePodStatus(pod, { conditions: [condition] });
         await recordEvent(pod, 'Warning', 'FailedScheduling', decision.message);
         log(`cannot schedule ${ns}/${pod.metadata.name}: ${decision.message}`);
@@ -171,7 +192,9 @@ export async function startScheduler(opts: SchedulerOptions): Promise<Scheduler>
 
   /** A strategic merge of the Pod's status; the API server refusing it (the Pod gone meanwhile) is not an error here. */
   async function writePodStatus(pod: Pod, status: Rec): Promise<void> {
-    await kube.patch('v1', 'Pod', pod.metadata.name, pod.metadata.namespace ?? 'default', { status }, { type: 'strategic', subresource: 'status' }).catch(unlessRefused);
+    await kube
+      .patch('v1', 'Pod', pod.metadata.name, pod.metadata.namespace ?? 'default', { status }, { type: 'strategic', subresource: 'status' })
+      .catch(unlessRefused);
   }
 
   async function recordEvent(pod: Pod, type: string, reason: string, message: string): Promise<void> {

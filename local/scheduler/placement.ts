@@ -2,12 +2,7 @@
 // reasons no node fits out. Filters run in kube-scheduler's order (node unschedulable, taints,
 // node selector and required node affinity, host ports, inter-pod affinity); the message counts each
 // node under its first failing filter, as kube-scheduler does.
-import {
-  matchesLabelSelector,
-  matchesNodeSelectorTerm,
-  type LabelSelector,
-  type NodeSelectorTerm,
-} from '../apiserver/selectors.js';
+import { matchesLabelSelector, matchesNodeSelectorTerm, type LabelSelector, type NodeSelectorTerm } from '../apiserver/selectors.js';
 
 export interface VirtualNode {
   name: string;
@@ -37,7 +32,7 @@ export interface PodLike {
 export type Placement = { node: string } | { node?: undefined; message: string; reasons: Record<string, number> };
 
 export const REASON = {
-  unschedulable: "node(s) were unschedulable",
+  unschedulable: 'node(s) were unschedulable',
   selector: "node(s) didn't match Pod's node affinity/selector",
   ports: "node(s) didn't have free ports for the requested pod ports",
   antiAffinity: "node(s) didn't match pod anti-affinity rules",
@@ -170,7 +165,8 @@ export function placePod(pod: PodLike, nodes: PlacementNode[], pods: PodLike[], 
     }
     for (const p of placed) {
       const terms: PodAffinityTerm[] = p.spec?.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution ?? [];
-      if (terms.some((term) => termMatches(term, p, pod) && sameDomain(nodeOf(p), node, term.topologyKey))) return REASON.existingAntiAffinity;
+      if (terms.some((term) => termMatches(term, p, pod) && sameDomain(nodeOf(p), node, term.topologyKey)))
+        return REASON.existingAntiAffinity;
     }
     return undefined;
   }
@@ -191,10 +187,12 @@ export function placePod(pod: PodLike, nodes: PlacementNode[], pods: PodLike[], 
     let s = 0;
     for (const p of preferredNode) if (matchesNodeSelectorTerm(node, p.preference)) s += p.weight;
     for (const w of preferredAffinity) {
-      if (placed.some((p) => termMatches(w.podAffinityTerm, pod, p) && sameDomain(nodeOf(p), node, w.podAffinityTerm.topologyKey))) s += w.weight;
+      if (placed.some((p) => termMatches(w.podAffinityTerm, pod, p) && sameDomain(nodeOf(p), node, w.podAffinityTerm.topologyKey)))
+        s += w.weight;
     }
     for (const w of preferredAnti) {
-      if (placed.some((p) => termMatches(w.podAffinityTerm, pod, p) && sameDomain(nodeOf(p), node, w.podAffinityTerm.topologyKey))) s -= w.weight;
+      if (placed.some((p) => termMatches(w.podAffinityTerm, pod, p) && sameDomain(nodeOf(p), node, w.podAffinityTerm.topologyKey)))
+        s -= w.weight;
     }
     return s;
   };

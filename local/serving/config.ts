@@ -72,7 +72,8 @@ export function entryFor(functionName: string, roots: string[]): string | undefi
 
 function int(value: unknown, field: string, min: number): number {
   const n = typeof value === 'string' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw new Error(`${field}: must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min)
+    throw new Error(`${field}: must be an integer >= ${min}, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -91,7 +92,11 @@ export function serviceSettings(svc: KubeObject): ServiceSettings {
     env: (container.env ?? []) as EnvVar[],
     containerConcurrency: int(template.spec?.containerConcurrency ?? 0, 'spec.template.spec.containerConcurrency', 0),
     timeoutSeconds: int(template.spec?.timeoutSeconds ?? 300, 'spec.template.spec.timeoutSeconds', 1),
-    minScale: int(annotations[MIN_SCALE] ?? annotations['autoscaling.knative.dev/minScale'] ?? 0, `spec.template.metadata.annotations["${MIN_SCALE}"]`, 0),
+    minScale: int(
+      annotations[MIN_SCALE] ?? annotations['autoscaling.knative.dev/minScale'] ?? 0,
+      `spec.template.metadata.annotations["${MIN_SCALE}"]`,
+      0,
+    ),
     windowMs: parseGoDuration(annotations[WINDOW] ?? '60s', `spec.template.metadata.annotations["${WINDOW}"]`),
     paths: pathsText
       .split(',')
@@ -107,7 +112,9 @@ export function routeFor(path: string, routes: { prefix: string; target: string 
   let best: { prefix: string; target: string } | undefined;
   for (const r of routes) {
     const p = r.prefix;
-    const hit = p.endsWith('/') ? path.startsWith(p) || path === p.slice(0, -1) : path === p || path.startsWith(`${p}/`) || path.startsWith(`${p}?`);
+    const hit = p.endsWith('/')
+      ? path.startsWith(p) || path === p.slice(0, -1)
+      : path === p || path.startsWith(`${p}/`) || path.startsWith(`${p}?`);
     if (hit && (!best || p.length > best.prefix.length)) best = r;
   }
   return best?.target;

@@ -83,7 +83,6 @@ async function freePort(): Promise<number> {
   });
 }
 
-
 /** One Service: its settings, its process (at most one) and its request queue. */
 class ServiceUnit {
   settings?: ServiceSettings;
@@ -135,12 +134,14 @@ class ServiceUnit {
       this.problem = (err as Error).message;
     }
     // Built ahead, as an image is pulled before the first request needs it.
-    if (this.settings && !this.problem) void this.ctx.bundles?.bundleFor(entryFor(this.settings.functionName, this.roots())!).catch(() => undefined);
+    if (this.settings && !this.problem)
+      void this.ctx.bundles?.bundleFor(entryFor(this.settings.functionName, this.roots())!).catch(() => undefined);
     if (before !== JSON.stringify(obj.spec) && this.proc) {
       this.stale = true;
       if (this.active === 0) void this.stopProcess();
     }
-    if (this.settings && this.settings.minScale > 0 && !this.problem) void this.ensureRunning().catch((e) => this.ctx.log(`serving: ${this.ns}/${this.name}: ${(e as Error).message}`));
+    if (this.settings && this.settings.minScale > 0 && !this.problem)
+      void this.ensureRunning().catch((e) => this.ctx.log(`serving: ${this.ns}/${this.name}: ${(e as Error).message}`));
     else this.scheduleIdle();
   }
 
@@ -229,7 +230,8 @@ class ServiceUnit {
     const port = await freePort();
     const base = { ...process.env };
     // Nothing of the platform's own environment decides where the function sends or connects.
-    for (const k of ['K_SINK', 'K_CE_OVERRIDES', 'PORT', 'KUBECONFIG', 'NODE_OPTIONS', 'VITEST', 'VITEST_WORKER_ID', 'VITEST_POOL_ID']) delete base[k];
+    for (const k of ['K_SINK', 'K_CE_OVERRIDES', 'PORT', 'KUBECONFIG', 'NODE_OPTIONS', 'VITEST', 'VITEST_WORKER_ID', 'VITEST_POOL_ID'])
+      delete base[k];
     const env: Record<string, string | undefined> = {
       ...base,
       ...(await this.resolveEnv(s.env)),
@@ -245,11 +247,15 @@ class ServiceUnit {
     const fd = openSync(join(logDir, `${this.ns}.${this.name}.log`), 'a');
     const bundle = this.ctx.bundles ? await this.ctx.bundles.bundleFor(entry) : undefined;
     const t0 = Date.now();
-    const child = spawn(process.execPath, bundle ? ['--import', PARENT_GUARD, bundle] : ['--import', 'tsx', '--import', PARENT_GUARD, entry], {
-      cwd: this.ctx.opts.cwd ?? REPO_ROOT,
-      env,
-      stdio: ['pipe', fd, fd],
-    });
+    const child = spawn(
+      process.execPath,
+      bundle ? ['--import', PARENT_GUARD, bundle] : ['--import', 'tsx', '--import', PARENT_GUARD, entry],
+      {
+        cwd: this.ctx.opts.cwd ?? REPO_ROOT,
+        env,
+        stdio: ['pipe', fd, fd],
+      },
+    );
     closeSync(fd);
     this.proc = child;
     this.stale = false;
@@ -333,7 +339,10 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
   const envIdle = Number(process.env.LOCAL_IDLE_WINDOW_MS);
   const idleWindowMs = opts.idleWindowMs ?? (Number.isFinite(envIdle) && envIdle > 0 ? envIdle : undefined);
   const runtime = opts.runtime ?? (process.env.LOCAL_FUNCTION_RUNTIME === 'tsx' ? 'tsx' : 'bundle');
-  const bundles = runtime === 'bundle' ? new FunctionBundles(opts.bundleCacheDir ?? join(REPO_ROOT, 'node_modules', '.cache', 'redis-operator-functions'), log) : undefined;
+  const bundles =
+    runtime === 'bundle'
+      ? new FunctionBundles(opts.bundleCacheDir ?? join(REPO_ROOT, 'node_modules', '.cache', 'redis-operator-functions'), log)
+      : undefined;
   const units = new Map<string, ServiceUnit>();
   mkdirSync(opts.stateDir, { recursive: true });
   let stopped = false;
@@ -399,12 +408,13 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
     });
   }
 
-  const handle = (route: (req: IncomingMessage) => { unit: ServiceUnit; path: string } | string) => (req: IncomingMessage, res: ServerResponse) => {
-    if (stopped) return reply(res, 503, 'shutting down');
-    const r = route(req);
-    if (typeof r === 'string') return reply(res, 404, r);
-    forward(r.unit, req, res, r.path).catch((err) => reply(res, 500, (err as Error).message));
-  };
+  const handle =
+    (route: (req: IncomingMessage) => { unit: ServiceUnit; path: string } | string) => (req: IncomingMessage, res: ServerResponse) => {
+      if (stopped) return reply(res, 503, 'shutting down');
+      const r = route(req);
+      if (typeof r === 'string') return reply(res, 404, r);
+      forward(r.unit, req, res, r.path).catch((err) => reply(res, 500, (err as Error).message));
+    };
 
   // Activator: path prefix `/<namespace>/<service>/...` (stripped), or Host `<service>.<namespace>[.…]`.
   const activator: Server = createServer(
@@ -434,7 +444,9 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
           handle((req) => {
             const url = req.url ?? '/';
             const pathname = url.split('?')[0]!;
-            const routes = [...units.values()].flatMap((u) => (u.settings?.paths ?? []).map((prefix) => ({ prefix, target: `${u.ns}/${u.name}` })));
+            const routes = [...units.values()].flatMap((u) =>
+              (u.settings?.paths ?? []).map((prefix) => ({ prefix, target: `${u.ns}/${u.name}` })),
+            );
             const target = routeFor(pathname, routes);
             const unit = target ? units.get(target) : undefined;
             return unit ? { unit, path: url } : `no route for ${pathname}`;
@@ -523,7 +535,9 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
       stopped = true;
       watch.stop();
       // A process still starting is stopped once it is up.
-      await Promise.all([...units.values()].map((u) => (u.starting ?? Promise.resolve()).catch(() => undefined).then(() => u.stopProcess())));
+      await Promise.all(
+        [...units.values()].map((u) => (u.starting ?? Promise.resolve()).catch(() => undefined).then(() => u.stopProcess())),
+      );
       await Promise.all([close(activator), ...(frontDoor ? [close(frontDoor)] : [])]);
     },
   };

@@ -65,7 +65,12 @@ function rows(node: JsonSchema, prefix: string, out: Row[]): Row[] {
 
 function table(list: Row[]): string {
   const head = '| Field | Type | Default | Validation | Description |\n|---|---|---|---|---|\n';
-  return head + list.map((r) => `| ${code(r.field)} | ${cell(r.type)} | ${cell(r.default)} | ${cell(r.validation)} | ${cell(r.description)} |`).join('\n');
+  return (
+    head +
+    list
+      .map((r) => `| ${code(r.field)} | ${cell(r.type)} | ${cell(r.default)} | ${cell(r.validation)} | ${cell(r.description)} |`)
+      .join('\n')
+  );
 }
 
 export function apiDocs(): string {

@@ -9,8 +9,12 @@ const conditionTypes = Object.keys(CONDITIONS) as ConditionType[];
 const reasonsOf = (type: ConditionType) => Object.entries(CONDITIONS[type].reasons) as [string, { status: string; description: string }][];
 
 export function renderConditionsSection(): string {
-  const types = conditionTypes.map((type) => `- \`${type}\` (set by ${CONDITIONS[type].setBy.join(' and ')}): ${CONDITIONS[type].description}`);
-  const reasons = conditionTypes.flatMap((type) => reasonsOf(type).map(([reason, r]) => `| \`${type}\` | ${r.status} | \`${reason}\` | ${r.description} |`));
+  const types = conditionTypes.map(
+    (type) => `- \`${type}\` (set by ${CONDITIONS[type].setBy.join(' and ')}): ${CONDITIONS[type].description}`,
+  );
+  const reasons = conditionTypes.flatMap((type) =>
+    reasonsOf(type).map(([reason, r]) => `| \`${type}\` | ${r.status} | \`${reason}\` | ${r.description} |`),
+  );
   const events = (Object.keys(EVENT_REASONS) as EventReason[]).map((reason) => {
     const e = EVENT_REASONS[reason];
     return `| \`${reason}\` | ${e.type} | ${e.recordedBy} | ${e.description} |`;
@@ -19,7 +23,7 @@ export function renderConditionsSection(): string {
     SECTION_BEGIN,
     '## Conditions',
     '',
-    'The condition types the operator sets in `status.conditions`; others (a person\'s) may sit beside',
+    "The condition types the operator sets in `status.conditions`; others (a person's) may sit beside",
     'them. Each reason means one status.',
     '',
     ...types,

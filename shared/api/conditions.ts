@@ -109,10 +109,14 @@ export const CONDITIONS = {
 } as const satisfies Record<string, ConditionEntry>;
 
 export type ConditionType = keyof typeof CONDITIONS;
-export type ConditionReason<T extends ConditionType = ConditionType> = T extends ConditionType ? keyof (typeof CONDITIONS)[T]['reasons'] & string : never;
+export type ConditionReason<T extends ConditionType = ConditionType> = T extends ConditionType
+  ? keyof (typeof CONDITIONS)[T]['reasons'] & string
+  : never;
 
 /** The condition types, for reading a status by name. */
-export const CONDITION_TYPES = Object.fromEntries(Object.keys(CONDITIONS).map((type) => [type, type])) as { readonly [T in ConditionType]: T };
+export const CONDITION_TYPES = Object.fromEntries(Object.keys(CONDITIONS).map((type) => [type, type])) as {
+  readonly [T in ConditionType]: T;
+};
 
 /** The condition `type` with `reason`, at the status the catalog gives that reason. */
 export function clusterCondition<T extends ConditionType>(
@@ -127,33 +131,74 @@ export function clusterCondition<T extends ConditionType>(
 
 /** The reasons of the Events the functions record on a RedisCluster. */
 export const EVENT_REASONS = {
-  ClusterCreated: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster was formed: the masters own the slots and the replicas follow them' },
+  ClusterCreated: {
+    type: 'Normal',
+    recordedBy: 'reconcile',
+    description: 'the cluster was formed: the masters own the slots and the replicas follow them',
+  },
   ClusterReady: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster became Ready once it was created' },
   Recovered: { type: 'Normal', recordedBy: 'reconcile', description: 'the cluster is Ready again' },
-  Degraded: { type: 'Warning', recordedBy: 'reconcile', description: 'the cluster stopped being Ready other than for a reshard or a scale; the message says why' },
+  Degraded: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description: 'the cluster stopped being Ready other than for a reshard or a scale; the message says why',
+  },
   InvalidSpec: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.InvalidSpec },
   SecretMissing: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.SecretMissing },
   Unschedulable: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.Unschedulable },
   SlotsLost: {
     type: 'Warning',
     recordedBy: 'reconcile',
-    description: "a shard's master and replicas are all gone: its slots stay unserved until the nodes come back or spec.allowDataLoss is set",
+    description:
+      "a shard's master and replicas are all gone: its slots stay unserved until the nodes come back or spec.allowDataLoss is set",
   },
-  SlotsRecoveredEmpty: { type: 'Warning', recordedBy: 'reconcile', description: 'slots whose master and replicas were all gone were given back empty (spec.allowDataLoss)' },
+  SlotsRecoveredEmpty: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description: 'slots whose master and replicas were all gone were given back empty (spec.allowDataLoss)',
+  },
   NodeAdded: { type: 'Normal', recordedBy: 'reconcile', description: 'a node became the replica of a master' },
   Failover: { type: 'Normal', recordedBy: 'reconcile', description: 'a replica was promoted in place of its failed master' },
   NodeForgotten: { type: 'Normal', recordedBy: 'reconcile', description: 'every node forgot a node that is gone' },
-  NodeRemoved: { type: 'Normal', recordedBy: 'reconcile', description: 'a node left the cluster (a surplus replica, or a shard a reshard drained)' },
+  NodeRemoved: {
+    type: 'Normal',
+    recordedBy: 'reconcile',
+    description: 'a node left the cluster (a surplus replica, or a shard a reshard drained)',
+  },
   ReshardStarted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard began moving slots' },
   ReshardCompleted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard moved its last slot' },
-  ReshardStalled: { type: 'Warning', recordedBy: 'reshard', description: 'a chunk of a reshard moved nothing; the message has the errors, and the chunk is retried' },
+  ReshardStalled: {
+    type: 'Warning',
+    recordedBy: 'reshard',
+    description: 'a chunk of a reshard moved nothing; the message has the errors, and the chunk is retried',
+  },
   Autoscaled: { type: 'Normal', recordedBy: 'scale', description: 'an alert changed spec.masters or spec.replicas' },
   AutoscalingDisabled: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: spec.autoscaling.enabled is false' },
-  AutoscaleNoAction: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: no action is configured for its alertname' },
-  AutoscaleInvalidAlert: { type: 'Warning', recordedBy: 'scale', description: 'an alert was ignored: its scale_count annotation is not a usable count' },
-  AutoscaleCooldown: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: the last scale is more recent than cooldownSeconds' },
-  AutoscaleDeferred: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: a reshard, a repair or the last spec change is still under way' },
-  AutoscaleAtBound: { type: 'Normal', recordedBy: 'scale', description: 'an alert was ignored: the count is already at its min or max bound' },
+  AutoscaleNoAction: {
+    type: 'Normal',
+    recordedBy: 'scale',
+    description: 'an alert was ignored: no action is configured for its alertname',
+  },
+  AutoscaleInvalidAlert: {
+    type: 'Warning',
+    recordedBy: 'scale',
+    description: 'an alert was ignored: its scale_count annotation is not a usable count',
+  },
+  AutoscaleCooldown: {
+    type: 'Normal',
+    recordedBy: 'scale',
+    description: 'an alert was ignored: the last scale is more recent than cooldownSeconds',
+  },
+  AutoscaleDeferred: {
+    type: 'Normal',
+    recordedBy: 'scale',
+    description: 'an alert was ignored: a reshard, a repair or the last spec change is still under way',
+  },
+  AutoscaleAtBound: {
+    type: 'Normal',
+    recordedBy: 'scale',
+    description: 'an alert was ignored: the count is already at its min or max bound',
+  },
 } as const satisfies Record<string, EventEntry>;
 
 export type EventReason = keyof typeof EVENT_REASONS;

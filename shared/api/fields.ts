@@ -110,12 +110,13 @@ const imageName = z
   .max(512, 'must be at most 512 characters')
   .regex(/^[^\s]+$/, 'must not contain whitespace');
 
-const tag = z
-  .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag: letters, digits, _ . -, at most 128 characters');
+const tag = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be an image tag: letters, digits, _ . -, at most 128 characters');
 
 const memorySize = z
-  .string({ error: (issue) => (issue.input === undefined ? 'is required (the maxmemory of each node, e.g. 512mb)' : 'must be a string such as "512mb"') })
+  .string({
+    error: (issue) =>
+      issue.input === undefined ? 'is required (the maxmemory of each node, e.g. 512mb)' : 'must be a string such as "512mb"',
+  })
   .regex(new RegExp(MEMORY_PATTERN), {
     message: 'must be a Redis memory size: digits and an optional unit b, k, kb, m, mb, g or gb, e.g. 512mb or 1gb (at most about 1 PB)',
     abort: true,
@@ -191,7 +192,9 @@ export const persistence = z
     enabled: z
       .boolean()
       .default(DEFAULTS.persistenceEnabled)
-      .describe('Keep data and nodes.conf on a PersistentVolumeClaim per node instead of an emptyDir. Without it nodes take no RDB snapshots (`save ""` unless redisConfig sets save).'),
+      .describe(
+        'Keep data and nodes.conf on a PersistentVolumeClaim per node instead of an emptyDir. Without it nodes take no RDB snapshots (`save ""` unless redisConfig sets save).',
+      ),
     storageClass: z.string().min(1, 'must not be empty').optional().describe('StorageClass of the claims; the default class when unset.'),
     size: quantity.default(DEFAULTS.persistenceSize).describe('Size of each claim.'),
   })
@@ -208,10 +211,11 @@ export const exporter = z
 
 export const passwordSecret = z
   .strictObject({
-    name: z.string(typeError('must be a string'))
+    name: z
+      .string(typeError('must be a string'))
       .max(253, 'must be at most 253 characters')
       .regex(new RegExp(DNS_SUBDOMAIN_PATTERN), 'must be a Secret name (lower-case DNS subdomain)')
-      .describe('Name of a Secret in the cluster\'s namespace.'),
+      .describe("Name of a Secret in the cluster's namespace."),
     key: z
       .string()
       .max(253, 'must be at most 253 characters')
@@ -224,7 +228,8 @@ export const passwordSecret = z
 const redisConfig = limitEntries(
   z.record(
     z.string(),
-    z.string(typeError('must be a string (quote values such as "yes")'))
+    z
+      .string(typeError('must be a string (quote values such as "yes")'))
       .max(1024, 'must be at most 1024 characters')
       .regex(new RegExp(CONFIG_VALUE_PATTERN), 'must be a single line'),
   ),
@@ -234,7 +239,12 @@ const redisConfig = limitEntries(
   .check((ctx) => {
     for (const key of Object.keys(ctx.value)) {
       if (!new RegExp(CONFIG_NAME_PATTERN).test(key)) {
-        ctx.issues.push({ code: 'custom', input: key, path: [key], message: 'is not a redis.conf setting name (letters, digits and dashes)' });
+        ctx.issues.push({
+          code: 'custom',
+          input: key,
+          path: [key],
+          message: 'is not a redis.conf setting name (letters, digits and dashes)',
+        });
       } else if (isOperatorOwnedConfig(key)) {
         ctx.issues.push({ code: 'custom', input: key, path: [key], message: OWNED_CONFIG_MESSAGE });
       }
@@ -283,9 +293,14 @@ export const specFields = z.strictObject({
     .number(typeError('must be a whole number'))
     .int('must be a whole number')
     .min(MIN_BASE_PORT, `must be at least ${MIN_BASE_PORT} (lower ports need privileges)`)
-    .max(MAX_BASE_PORT, `must be at most ${MAX_BASE_PORT} (each node's cluster bus port, basePort + i + ${BUS_PORT_OFFSET}, must stay <= ${MAX_PORT})`)
+    .max(
+      MAX_BASE_PORT,
+      `must be at most ${MAX_BASE_PORT} (each node's cluster bus port, basePort + i + ${BUS_PORT_OFFSET}, must stay <= ${MAX_PORT})`,
+    )
     .default(DEFAULTS.basePort)
-    .describe(`Port of node 0; node i listens on basePort + i, its cluster bus on + ${BUS_PORT_OFFSET}, its exporter on + ${EXPORTER_PORT_OFFSET}.`),
+    .describe(
+      `Port of node 0; node i listens on basePort + i, its cluster bus on + ${BUS_PORT_OFFSET}, its exporter on + ${EXPORTER_PORT_OFFSET}.`,
+    ),
   maxMemory: memorySize,
   maxMemoryPolicy: z
     .enum(MAX_MEMORY_POLICIES, typeError(`must be one of ${MAX_MEMORY_POLICIES.join(', ')}`))
@@ -305,7 +320,9 @@ export const specFields = z.strictObject({
   allowDataLoss: z
     .boolean()
     .default(DEFAULTS.allowDataLoss)
-    .describe("When a shard's master and all its replicas are gone, re-cover its slots empty so the rest of the cluster serves again; the keys of that shard are lost."),
+    .describe(
+      "When a shard's master and all its replicas are gone, re-cover its slots empty so the rest of the cluster serves again; the keys of that shard are lost.",
+    ),
   resources: resources.optional().describe('Resources of the Redis container.'),
   exporterResources: resources.optional().describe('Resources of the exporter sidecar; the same as spec.exporter.resources.'),
   securityContext: freeForm('Pod security context, as in a Pod spec.').optional(),
@@ -330,7 +347,7 @@ export const specFields = z.strictObject({
     .max(64, 'must have at most 64 entries')
     .optional()
     .describe('Pod tolerations.'),
-  affinity: freeForm('Pod affinity, merged with the anti-affinity that keeps a replica off its master\'s host.').optional(),
+  affinity: freeForm("Pod affinity, merged with the anti-affinity that keeps a replica off its master's host.").optional(),
   persistence: persistence.prefault({}),
   exporter: exporter.prefault({}),
   passwordSecret: passwordSecret.optional(),

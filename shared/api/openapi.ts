@@ -26,17 +26,7 @@ const VALUE_KEYWORDS = [
 ] as const;
 
 /** The order keys are written in, so the generated YAML reads naturally and diffs stay small. */
-const KEY_ORDER = [
-  'description',
-  'type',
-  ...VALUE_KEYWORDS,
-  'required',
-  'properties',
-  'additionalProperties',
-  'items',
-  'anyOf',
-  'allOf',
-];
+const KEY_ORDER = ['description', 'type', ...VALUE_KEYWORDS, 'required', 'properties', 'additionalProperties', 'items', 'anyOf', 'allOf'];
 
 export class SchemaConversionError extends Error {
   constructor(path: string, message: string) {

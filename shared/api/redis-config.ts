@@ -35,8 +35,7 @@ export const OPERATOR_OWNED_CONFIG_PREFIXES = ['cluster-announce-'] as const;
 export function isOperatorOwnedConfig(key: string): boolean {
   const name = key.toLowerCase();
   return (
-    (OPERATOR_OWNED_CONFIG as readonly string[]).includes(name) ||
-    OPERATOR_OWNED_CONFIG_PREFIXES.some((prefix) => name.startsWith(prefix))
+    (OPERATOR_OWNED_CONFIG as readonly string[]).includes(name) || OPERATOR_OWNED_CONFIG_PREFIXES.some((prefix) => name.startsWith(prefix))
   );
 }
 

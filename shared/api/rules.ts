@@ -36,7 +36,8 @@ export const SPEC_RULES: readonly SpecRule[] = [
     message: `every node's cluster bus port (basePort + i + ${BUS_PORT_OFFSET} for the masters * (1 + replicas) nodes) must be at most ${MAX_PORT}`,
     cel: `self.basePort + self.masters * (1 + self.replicas) - 1 + ${BUS_PORT_OFFSET} <= ${MAX_PORT}`,
     holds: (s) => s.basePort <= maxBasePortFor(nodeCount(s.masters, s.replicas)),
-    detail: (s) => `with ${nodeCount(s.masters, s.replicas)} nodes basePort can be at most ${maxBasePortFor(nodeCount(s.masters, s.replicas))}`,
+    detail: (s) =>
+      `with ${nodeCount(s.masters, s.replicas)} nodes basePort can be at most ${maxBasePortFor(nodeCount(s.masters, s.replicas))}`,
   },
   {
     field: 'autoscaling.minMasters',
@@ -75,8 +76,7 @@ export const SPEC_RULES: readonly SpecRule[] = [
     field: 'basePort',
     message: `every node autoscaling may create (autoscaling.maxMasters * (1 + autoscaling.maxReplicas)) must have a cluster bus port (basePort + i + ${BUS_PORT_OFFSET}) of at most ${MAX_PORT}`,
     cel: `!${autoscalingOn} || self.basePort + self.autoscaling.maxMasters * (1 + self.autoscaling.maxReplicas) - 1 + ${BUS_PORT_OFFSET} <= ${MAX_PORT}`,
-    holds: (s) =>
-      !s.autoscaling.enabled || s.basePort <= maxBasePortFor(nodeCount(s.autoscaling.maxMasters, s.autoscaling.maxReplicas)),
+    holds: (s) => !s.autoscaling.enabled || s.basePort <= maxBasePortFor(nodeCount(s.autoscaling.maxMasters, s.autoscaling.maxReplicas)),
     detail: (s) => {
       const nodes = nodeCount(s.autoscaling.maxMasters, s.autoscaling.maxReplicas);
       return `with up to ${nodes} nodes basePort can be at most ${maxBasePortFor(nodes)}`;
@@ -96,7 +96,8 @@ export const SPEC_RULES: readonly SpecRule[] = [
         })
         .join(' && ') +
       ')',
-    holds: (s) => s.exporterResources === undefined || s.exporter.resources === undefined || deepEqual(s.exporterResources, s.exporter.resources),
+    holds: (s) =>
+      s.exporterResources === undefined || s.exporter.resources === undefined || deepEqual(s.exporterResources, s.exporter.resources),
   },
 ];
 

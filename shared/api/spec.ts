@@ -1,27 +1,24 @@
 // The RedisCluster spec: one schema gives the types, the defaults, the validation and the CRD.
 import { z } from 'zod';
-import {
-  BUS_PORT_OFFSET,
-  DEFAULT_ALERT_ACTIONS,
-  EXPORTER_PORT_OFFSET,
-  alertAction,
-  specFields,
-} from './fields.js';
+import { BUS_PORT_OFFSET, DEFAULT_ALERT_ACTIONS, EXPORTER_PORT_OFFSET, alertAction, specFields } from './fields.js';
 import { SPEC_RULES, celValidations, type SpecFields } from './rules.js';
 
 export const specSchema = specFields
-  .superRefine((spec, ctx) => {
-    for (const rule of SPEC_RULES) {
-      if (rule.holds(spec)) continue;
-      const detail = rule.detail?.(spec);
-      ctx.addIssue({
-        code: 'custom',
-        path: rule.field.split('.'),
-        message: detail ? `${rule.message}; ${detail}` : rule.message,
-      });
-    }
-    // The rules read fields as their types promise, so they wait until every field is valid.
-  }, { when: (payload) => payload.issues.length === 0 })
+  .superRefine(
+    (spec, ctx) => {
+      for (const rule of SPEC_RULES) {
+        if (rule.holds(spec)) continue;
+        const detail = rule.detail?.(spec);
+        ctx.addIssue({
+          code: 'custom',
+          path: rule.field.split('.'),
+          message: detail ? `${rule.message}; ${detail}` : rule.message,
+        });
+      }
+      // The rules read fields as their types promise, so they wait until every field is valid.
+    },
+    { when: (payload) => payload.issues.length === 0 },
+  )
   .meta({ 'x-kubernetes-validations': celValidations() })
   .describe('The desired Redis Cluster.');
 
@@ -153,8 +150,7 @@ export function imageRef(image: string, tag?: string): string {
 }
 
 export const redisImage = (spec: Pick<DefaultedSpec, 'image' | 'tag'>): string => imageRef(spec.image, spec.tag);
-export const exporterImage = (spec: Pick<DefaultedSpec, 'exporter'>): string =>
-  imageRef(spec.exporter.image, spec.exporter.tag);
+export const exporterImage = (spec: Pick<DefaultedSpec, 'exporter'>): string => imageRef(spec.exporter.image, spec.exporter.tag);
 
 export interface ScaleChange {
   target: 'masters' | 'replicas';

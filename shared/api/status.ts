@@ -1,17 +1,7 @@
 // The RedisCluster status: what the operator observed, and what /scale and kubectl read.
 import { z } from 'zod';
 
-export const PHASES = [
-  'Pending',
-  'Creating',
-  'Ready',
-  'Scaling',
-  'Resharding',
-  'Healing',
-  'Degraded',
-  'Failed',
-  'Deleting',
-] as const;
+export const PHASES = ['Pending', 'Creating', 'Ready', 'Scaling', 'Resharding', 'Healing', 'Degraded', 'Failed', 'Deleting'] as const;
 export type Phase = (typeof PHASES)[number];
 
 const dateTime = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date-time' });
@@ -45,7 +35,7 @@ export const nodeStatusSchema = z.strictObject({
   ip: z.string().max(64),
   port: z.number().int().min(1).max(65535),
   role: z.enum(['master', 'replica']),
-  masterId: z.string().max(64).optional().describe('For a replica: its master\'s node id.'),
+  masterId: z.string().max(64).optional().describe("For a replica: its master's node id."),
   slots: z
     .array(z.string().regex(new RegExp(SLOT_RANGE_PATTERN)))
     .max(16384)
@@ -59,7 +49,10 @@ export const RESHARD_STATES = ['Planned', 'Running', 'Completed', 'Failed', 'Rol
 export const slotMoveSchema = z.strictObject({
   source: z.string().max(64).describe('Node id giving the slots.'),
   target: z.string().max(64).describe('Node id receiving them.'),
-  slots: z.array(z.string().regex(new RegExp(SLOT_RANGE_PATTERN))).max(16384).describe('Slot ranges in flight.'),
+  slots: z
+    .array(z.string().regex(new RegExp(SLOT_RANGE_PATTERN)))
+    .max(16384)
+    .describe('Slot ranges in flight.'),
 });
 
 export const reshardStatusSchema = z.strictObject({
@@ -86,16 +79,21 @@ export const statusSchema = z
         const seen = new Set<string>();
         for (const [i, condition] of ctx.value.entries()) {
           if (seen.has(condition.type)) {
-            ctx.issues.push({ code: 'custom', input: condition.type, path: [i, 'type'], message: `repeats condition type ${condition.type}` });
+            ctx.issues.push({
+              code: 'custom',
+              input: condition.type,
+              path: [i, 'type'],
+              message: `repeats condition type ${condition.type}`,
+            });
           }
           seen.add(condition.type);
         }
       })
       .optional()
       .meta({
-      'x-kubernetes-list-type': 'map',
-      'x-kubernetes-list-map-keys': ['type'],
-    }),
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      }),
     observedGeneration: count.optional().describe('The .metadata.generation last acted on.'),
     readyMasters: count.optional(),
     readyReplicas: count.optional(),

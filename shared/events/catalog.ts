@@ -52,9 +52,7 @@ export const apiServerResourceSchema = z.looseObject({
   metadata: z.looseObject({
     name: z.string().min(1),
     namespace: z.string().min(1).optional(),
-    ownerReferences: z
-      .array(z.looseObject({ apiVersion: z.string(), kind: z.string(), name: z.string() }))
-      .optional(),
+    ownerReferences: z.array(z.looseObject({ apiVersion: z.string(), kind: z.string(), name: z.string() })).optional(),
   }),
 });
 export type ApiServerResource = z.infer<typeof apiServerResourceSchema>;
@@ -273,7 +271,13 @@ export const catalog = {
     data: reshardRequestedSchema,
     extensions: clusterExtensionsSchema,
     extensionsOf: clusterExtensions,
-    example: { cluster: { namespace: 'cache', name: 'rediscluster1' }, generation: 4, reason: 'masters 3 -> 4', mode: 'scale-out', masters: 4 },
+    example: {
+      cluster: { namespace: 'cache', name: 'rediscluster1' },
+      generation: 4,
+      reason: 'masters 3 -> 4',
+      mode: 'scale-out',
+      masters: 4,
+    },
   },
   [RESHARD_PROGRESSED]: {
     direction: 'emitted',
@@ -284,7 +288,15 @@ export const catalog = {
     data: reshardProgressedSchema,
     extensions: clusterExtensionsSchema,
     extensionsOf: clusterExtensions,
-    example: { cluster: { namespace: 'cache', name: 'rediscluster1' }, generation: 4, mode: 'scale-out', step: 3, slotsMoved: 1200, slotsTotal: 4096, keysMoved: 150000 },
+    example: {
+      cluster: { namespace: 'cache', name: 'rediscluster1' },
+      generation: 4,
+      mode: 'scale-out',
+      step: 3,
+      slotsMoved: 1200,
+      slotsTotal: 4096,
+      keysMoved: 150000,
+    },
   },
   [RESHARD_COMPLETED]: {
     direction: 'emitted',
@@ -295,7 +307,14 @@ export const catalog = {
     data: reshardCompletedSchema,
     extensions: clusterExtensionsSchema,
     extensionsOf: clusterExtensions,
-    example: { cluster: { namespace: 'cache', name: 'rediscluster1' }, generation: 4, outcome: 'succeeded', slotsMoved: 4096, keysMoved: 500000, durationMs: 81234 },
+    example: {
+      cluster: { namespace: 'cache', name: 'rediscluster1' },
+      generation: 4,
+      outcome: 'succeeded',
+      slotsMoved: 4096,
+      keysMoved: 500000,
+      durationMs: 81234,
+    },
   },
   [ALERT_FIRING]: {
     direction: 'emitted',

@@ -121,11 +121,7 @@ export function deriveEventId<T extends EventType>(type: T, data: EventData<T>, 
 }
 
 /** Builds a catalog event: validates `data`, sets the extensions and the id by the rule above. */
-export function buildEvent<T extends EventType>(
-  type: T,
-  data: EventDataInput<T>,
-  options: BuildOptions,
-): CloudEvent<EventData<T>> {
+export function buildEvent<T extends EventType>(type: T, data: EventDataInput<T>, options: BuildOptions): CloudEvent<EventData<T>> {
   if (!isEventType(type)) throw new UnknownEventTypeError(type);
   if (!options.source) throw new EventDataError(type, 'source', 'is required');
   const valid = validateData(type, data);
@@ -169,9 +165,7 @@ export function parseEvent(event: CloudEventV1<unknown>): ParsedEvent {
   const data = validateData(type, dataOf(event));
   const entry = catalog[type];
   const attrs = event as unknown as Record<string, unknown>;
-  const present = Object.fromEntries(
-    Object.keys(entry.extensions.shape).flatMap((k) => (attrs[k] === undefined ? [] : [[k, attrs[k]]])),
-  );
+  const present = Object.fromEntries(Object.keys(entry.extensions.shape).flatMap((k) => (attrs[k] === undefined ? [] : [[k, attrs[k]]])));
   const ext = entry.extensions.safeParse(present);
   if (!ext.success) throw firstIssue(type, 'extension', ext.error);
   // Our own events: the extensions a Trigger filtered on must say what the data says.
@@ -179,7 +173,11 @@ export function parseEvent(event: CloudEventV1<unknown>): ParsedEvent {
     const cluster = (data as { cluster: ClusterRef }).cluster;
     const e = ext.data as { rcnamespace: string; rcname: string };
     if (e.rcnamespace !== cluster.namespace || e.rcname !== cluster.name) {
-      throw new EventDataError(type, 'extension.rcnamespace/rcname', `(${e.rcnamespace}/${e.rcname}) does not match data.cluster (${cluster.namespace}/${cluster.name})`);
+      throw new EventDataError(
+        type,
+        'extension.rcnamespace/rcname',
+        `(${e.rcnamespace}/${e.rcname}) does not match data.cluster (${cluster.namespace}/${cluster.name})`,
+      );
     }
   }
   return {
@@ -231,10 +229,7 @@ export function clusterOf(event: ParsedEvent): ClusterRef | undefined {
  * The cluster an Alertmanager alert is about: labels `redis_cluster` and `namespace`. Returns
  * undefined when `redis_cluster` is missing; `defaultNamespace` stands in for a missing namespace.
  */
-export function clusterFromAlertLabels(
-  labels: Record<string, string>,
-  defaultNamespace?: string,
-): ClusterRef | undefined {
+export function clusterFromAlertLabels(labels: Record<string, string>, defaultNamespace?: string): ClusterRef | undefined {
   const name = labels['redis_cluster'];
   const namespace = labels['namespace'] ?? defaultNamespace;
   return name && namespace ? { namespace, name } : undefined;

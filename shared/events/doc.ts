@@ -20,7 +20,7 @@ function fieldsOf(schema: z.ZodType): string {
 export function renderCatalogTable(): string {
   const rows = EVENT_TYPES.map((type) => {
     const e = catalog[type];
-    return `| \`${type}\` | ${e.direction} | ${e.producer}; source ${e.source.startsWith("/") ? `\`${e.source}\`` : e.source} | ${fieldsOf(e.data)} | ${fieldsOf(e.extensions)} | ${e.consumers.join(', ')} | ${e.summary} |`;
+    return `| \`${type}\` | ${e.direction} | ${e.producer}; source ${e.source.startsWith('/') ? `\`${e.source}\`` : e.source} | ${fieldsOf(e.data)} | ${fieldsOf(e.extensions)} | ${e.consumers.join(', ')} | ${e.summary} |`;
   });
   return [
     TABLE_BEGIN,

@@ -49,7 +49,6 @@ function retryAfterMs(header: string | null): number | undefined {
   return Number(header.trim()) * 1000;
 }
 
-
 export function createEmitter(options: EmitterOptions): Emitter {
   const { sink } = options;
   if (!sink) throw new Error('emitter: sink is required (is K_SINK set?)');
@@ -86,7 +85,12 @@ export function createEmitter(options: EmitterOptions): Emitter {
           throw new EmitError(`posting ${what} to ${sink} failed with ${failure}`, attempt, response.status, text);
         }
         if (attempt > retries) {
-          throw new EmitError(`posting ${what} to ${sink} failed after ${attempt} attempts; last: ${failure}`, attempt, response.status, text);
+          throw new EmitError(
+            `posting ${what} to ${sink} failed after ${attempt} attempts; last: ${failure}`,
+            attempt,
+            response.status,
+            text,
+          );
         }
         const hinted = retryAfterMs(response.headers.get('retry-after'));
         if (hinted !== undefined) wait = Math.min(hinted, maxBackoffMs);
@@ -95,7 +99,13 @@ export function createEmitter(options: EmitterOptions): Emitter {
         const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
         failure = timedOut ? `no answer within ${timeoutMs} ms` : `transport error: ${describe(err)}`;
         if (attempt > retries) {
-          throw new EmitError(`posting ${what} to ${sink} failed after ${attempt} attempts; last: ${failure}`, attempt, undefined, undefined, { cause: err });
+          throw new EmitError(
+            `posting ${what} to ${sink} failed after ${attempt} attempts; last: ${failure}`,
+            attempt,
+            undefined,
+            undefined,
+            { cause: err },
+          );
         }
       }
       await sleep(wait);

@@ -62,9 +62,11 @@ export class Kube {
 
   /** Every RedisCluster in every namespace, or in one. */
   async listClusters<T = KubernetesObject>(namespace?: string): Promise<T[]> {
-    const list = (namespace
-      ? await this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace })
-      : await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })) as { items?: T[] };
+    const list = (
+      namespace
+        ? await this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace })
+        : await this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural: PLURAL })
+    ) as { items?: T[] };
     return list.items ?? [];
   }
 

@@ -17,8 +17,16 @@ export interface EventRecorder {
  * Records one of the operator's Events, its type as the catalog gives it. A failed write is only
  * logged: the Event tells a person about work that is done either way.
  */
-export function recordEvent(recorder: EventRecorder, obj: KubernetesObject, reason: EventReason, message: string, log: Pick<Logger, 'warn'>): Promise<void> {
-  return recorder.record(obj, EVENT_REASONS[reason].type, reason, message).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'recording an Event failed'));
+export function recordEvent(
+  recorder: EventRecorder,
+  obj: KubernetesObject,
+  reason: EventReason,
+  message: string,
+  log: Pick<Logger, 'warn'>,
+): Promise<void> {
+  return recorder
+    .record(obj, EVENT_REASONS[reason].type, reason, message)
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'recording an Event failed'));
 }
 
 export function eventNameFor(obj: KubernetesObject, reason: string, message: string): string {
@@ -30,7 +38,14 @@ export function eventNameFor(obj: KubernetesObject, reason: string, message: str
 }
 
 /** A first Event of `reason` on `obj`, named so that a repeat finds it (see eventNameFor). */
-export function newEvent(obj: KubernetesObject, type: KubernetesEventType, reason: string, message: string, component: string, stamp: Date): CoreV1Event {
+export function newEvent(
+  obj: KubernetesObject,
+  type: KubernetesEventType,
+  reason: string,
+  message: string,
+  component: string,
+  stamp: Date,
+): CoreV1Event {
   const namespace = obj.metadata?.namespace ?? 'default';
   return {
     apiVersion: 'v1',

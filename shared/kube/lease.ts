@@ -125,13 +125,7 @@ export async function tryAcquireLease(kube: Kube, cluster: ObjectRef, opts: Leas
 }
 
 /** The handle on a Lease just taken: renewal, release, and renewal on a timer. */
-function heldLease(
-  kube: Kube,
-  ref: { name: string; namespace: string },
-  holder: string,
-  duration: number,
-  now: () => Date,
-): HeldLease {
+function heldLease(kube: Kube, ref: { name: string; namespace: string }, holder: string, duration: number, now: () => Date): HeldLease {
   const { name, namespace } = ref;
   let timer: NodeJS.Timeout | undefined;
   const held: HeldLease = {
@@ -168,13 +162,16 @@ function heldLease(
     },
     keepRenewed(onLost) {
       if (timer) return;
-      timer = setInterval(() => {
-        held.renew().catch((err) => {
-          if (timer) clearInterval(timer);
-          timer = undefined;
-          onLost(err);
-        });
-      }, Math.max(1000, (duration * 1000) / 3));
+      timer = setInterval(
+        () => {
+          held.renew().catch((err) => {
+            if (timer) clearInterval(timer);
+            timer = undefined;
+            onLost(err);
+          });
+        },
+        Math.max(1000, (duration * 1000) / 3),
+      );
       timer.unref();
     },
   };

@@ -32,12 +32,14 @@ export async function readPassword(kube: Kube, namespace: string, ref: PasswordS
   try {
     secret = await kube.core.readNamespacedSecret({ name: ref.name, namespace });
   } catch (err) {
-    if (isNotFound(err)) throw new PasswordSecretError(`Secret ${ref.name} (spec.passwordSecret.name) not found in namespace ${namespace}`, 'NotFound');
+    if (isNotFound(err))
+      throw new PasswordSecretError(`Secret ${ref.name} (spec.passwordSecret.name) not found in namespace ${namespace}`, 'NotFound');
     throw new PasswordSecretError(`cannot read Secret ${ref.name} (spec.passwordSecret.name): ${errorMessage(err)}`, 'Unreadable');
   }
   const encoded = secret.data?.[ref.key];
   const value = encoded !== undefined ? Buffer.from(encoded, 'base64').toString('utf8') : secret.stringData?.[ref.key];
-  if (value === undefined) throw new PasswordSecretError(`Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)`, 'KeyMissing');
+  if (value === undefined)
+    throw new PasswordSecretError(`Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)`, 'KeyMissing');
   return value;
 }
 

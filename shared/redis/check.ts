@@ -237,7 +237,11 @@ function failingProblems(c: CheckInput): ClusterProblem[] {
   }
   const problems: ClusterProblem[] = [];
   for (const [id, { flags, observers }] of failing) {
-    problems.push({ code: 'node-failing', nodeId: id, message: `${id} is ${[...flags].join(', ')} as seen by ${[...observers].join(', ')}` });
+    problems.push({
+      code: 'node-failing',
+      nodeId: id,
+      message: `${id} is ${[...flags].join(', ')} as seen by ${[...observers].join(', ')}`,
+    });
   }
   for (const [id, observers] of handshakes) {
     problems.push({ code: 'handshake', nodeId: id, message: `${id} is still in handshake on ${[...observers].join(', ')}` });
@@ -304,7 +308,11 @@ function shapeProblems(c: CheckInput): ClusterProblem[] {
   for (const m of owningMasters) {
     const healthy = replicasOf(c.lines, m.id).filter(isUsable);
     if (healthy.length < wanted) {
-      problems.push({ code: 'replica-missing', nodeId: m.id, message: `master ${m.id} has ${healthy.length} healthy replicas, expected ${wanted}` });
+      problems.push({
+        code: 'replica-missing',
+        nodeId: m.id,
+        message: `master ${m.id} has ${healthy.length} healthy replicas, expected ${wanted}`,
+      });
     } else if (healthy.length > wanted) {
       problems.push({ code: 'replica-excess', nodeId: m.id, message: `master ${m.id} has ${healthy.length} replicas, expected ${wanted}` });
     }
@@ -350,7 +358,8 @@ function antiAffinityProblems(c: CheckInput): ClusterProblem[] {
   const domains = c.expect.domains;
   if (!domains) return [];
   const byId = new Map(c.lines.map((n) => [n.id, n]));
-  const domainOf = (n: ClusterNodeView): string | undefined => domains[n.id] ?? domains[endpointKey(n)] ?? c.desiredByAddr.get(endpointKey(n))?.domain;
+  const domainOf = (n: ClusterNodeView): string | undefined =>
+    domains[n.id] ?? domains[endpointKey(n)] ?? c.desiredByAddr.get(endpointKey(n))?.domain;
   const problems: ClusterProblem[] = [];
   for (const replica of c.lines) {
     if (replica.role !== 'replica' || !replica.masterId) continue;
@@ -358,7 +367,11 @@ function antiAffinityProblems(c: CheckInput): ClusterProblem[] {
     if (!master) continue;
     const domain = domainOf(replica);
     if (domain !== undefined && domain === domainOf(master)) {
-      problems.push({ code: 'anti-affinity', nodeId: replica.id, message: `replica ${replica.id} shares failure domain ${domain} with its master ${master.id}` });
+      problems.push({
+        code: 'anti-affinity',
+        nodeId: replica.id,
+        message: `replica ${replica.id} shares failure domain ${domain} with its master ${master.id}`,
+      });
     }
   }
   return problems;
@@ -377,7 +390,17 @@ export function checkCluster(reports: NodeReport[], expect: CheckExpectations = 
   c.lines = mergedView(reports);
   problems.push(...stateProblems(c));
   for (const d of viewDifferences(reports)) problems.push({ code: 'views-disagree', message: d });
-  for (const check of [coverageProblems, openSlotProblems, epochProblems, failingProblems, ghostProblems, addressProblems, shapeProblems, syncProblems, antiAffinityProblems]) {
+  for (const check of [
+    coverageProblems,
+    openSlotProblems,
+    epochProblems,
+    failingProblems,
+    ghostProblems,
+    addressProblems,
+    shapeProblems,
+    syncProblems,
+    antiAffinityProblems,
+  ]) {
     problems.push(...check(c));
   }
   return problems;

@@ -114,7 +114,12 @@ export class RedisPool {
    * reply becomes an Error value in its position instead of rejecting the whole batch. With
    * `buffers`, bulk replies come back as Buffers.
    */
-  async pipeline(endpoint: Endpoint, commands: (string | number | Buffer)[][], lane: Lane = 'control', opts: { buffers?: boolean } = {}): Promise<(unknown | Error)[]> {
+  async pipeline(
+    endpoint: Endpoint,
+    commands: (string | number | Buffer)[][],
+    lane: Lane = 'control',
+    opts: { buffers?: boolean } = {},
+  ): Promise<(unknown | Error)[]> {
     if (commands.length === 0) return [];
     const c = await this.client(endpoint, lane);
     const p = c.pipeline();

@@ -2,17 +2,7 @@
 // typed model of types.ts. Pure: text in, data out.
 import type { ClusterNodeView, NodeFlag, OpenSlot, SlotRange } from './types.js';
 
-const KNOWN_FLAGS = new Set<NodeFlag>([
-  'myself',
-  'master',
-  'slave',
-  'fail?',
-  'fail',
-  'handshake',
-  'noaddr',
-  'nofailover',
-  'noflags',
-]);
+const KNOWN_FLAGS = new Set<NodeFlag>(['myself', 'master', 'slave', 'fail?', 'fail', 'handshake', 'noaddr', 'nofailover', 'noflags']);
 
 /** Parses `ip:port@cport[,hostname]`; the ip is empty for a `noaddr` node (`:0@0`). */
 export function parseAddress(field: string): { ip: string; port: number; busPort: number; hostname?: string } {

@@ -9,16 +9,7 @@ export interface SlotRange {
   end: number;
 }
 
-export type NodeFlag =
-  | 'myself'
-  | 'master'
-  | 'slave'
-  | 'fail?'
-  | 'fail'
-  | 'handshake'
-  | 'noaddr'
-  | 'nofailover'
-  | 'noflags';
+export type NodeFlag = 'myself' | 'master' | 'slave' | 'fail?' | 'fail' | 'handshake' | 'noaddr' | 'nofailover' | 'noflags';
 
 /** A slot this node has open: `[s->-id]` (migrating to id) or `[s-<-id]` (importing from id). */
 export interface OpenSlot {

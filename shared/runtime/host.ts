@@ -6,14 +6,7 @@ import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { ClusterRef, EventType } from '../events/catalog.js';
 import { isEventType } from '../events/catalog.js';
-import {
-  clusterOf,
-  EventDataError,
-  parseEvent,
-  UnknownEventTypeError,
-  type ParsedEvent,
-  type TypedEvent,
-} from '../events/codec.js';
+import { clusterOf, EventDataError, parseEvent, UnknownEventTypeError, type ParsedEvent, type TypedEvent } from '../events/codec.js';
 import { createEmitter, type Emitter } from '../events/emitter.js';
 import { baseConfigSchema, loadConfig, type BaseConfig } from './config.js';
 import { createHostMetrics, type HostMetrics, type Outcome } from './metrics.js';
@@ -116,7 +109,9 @@ function findHandler(handlers: Handlers, type: string): Handler | undefined {
 }
 
 function handledTypes(handlers: Handlers): string {
-  return Object.keys(handlers).map((k) => (k.endsWith('.') ? `${k}*` : k)).join(', ');
+  return Object.keys(handlers)
+    .map((k) => (k.endsWith('.') ? `${k}*` : k))
+    .join(', ');
 }
 
 function sendError(res: Response, status: number, message: string): void {
@@ -339,7 +334,11 @@ function errorAnswer({ config, log, metrics }: HostParts) {
     const label = type && isEventType(type) ? type : 'unknown';
     if (e.type === 'entity.too.large') {
       metrics.events.inc({ type: label, outcome: 'rejected' });
-      return sendError(res, 413, `request body${e.length ? ` of ${e.length} bytes` : ''} exceeds the limit of ${config.MAX_BODY_BYTES} bytes (MAX_BODY_BYTES)`);
+      return sendError(
+        res,
+        413,
+        `request body${e.length ? ` of ${e.length} bytes` : ''} exceeds the limit of ${config.MAX_BODY_BYTES} bytes (MAX_BODY_BYTES)`,
+      );
     }
     if (e.status && e.status >= 400 && e.status < 500) {
       metrics.events.inc({ type: label, outcome: 'rejected' });

@@ -73,7 +73,10 @@ export function receiveCloudEvent(headers: RequestHeaders, body: string): CloudE
   } else {
     const hasCeHeaders = Object.keys(headers).some((k) => k.toLowerCase().startsWith('ce-'));
     if (!hasCeHeaders && !isJsonMedia(media)) {
-      throw new ReceiveError(415, `content type ${media || '(none)'} is not a CloudEvent: send application/cloudevents+json, or binary mode with ce-* headers and JSON data`);
+      throw new ReceiveError(
+        415,
+        `content type ${media || '(none)'} is not a CloudEvent: send application/cloudevents+json, or binary mode with ce-* headers and JSON data`,
+      );
     }
     const absent = REQUIRED.filter((k) => !header(headers, `ce-${k}`));
     if (absent.length) throw missing(absent, `binary mode: headers ${absent.map((k) => `ce-${k}`).join(', ')}`);
@@ -85,7 +88,10 @@ export function receiveCloudEvent(headers: RequestHeaders, body: string): CloudE
     let data: unknown;
     if (body.trim()) {
       if (!isJsonMedia(media)) {
-        throw new ReceiveError(415, `data content type ${media || '(none)'} is not supported; this function takes JSON data (application/json)`);
+        throw new ReceiveError(
+          415,
+          `data content type ${media || '(none)'} is not supported; this function takes JSON data (application/json)`,
+        );
       }
       data = parseJson(body, 'the event data');
       ceHeaders['content-type'] = 'application/json';

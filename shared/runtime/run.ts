@@ -22,9 +22,9 @@ export async function runFunction(source: HostSource): Promise<ListeningHost> {
     throw err;
   }
   // Signals are wired before listening, so a SIGTERM that arrives during start-up also drains.
-  const listening = host.listen().catch((err: unknown) =>
-    fail(`${host.name} cannot listen on port ${host.config.PORT}: ${(err as Error).message}`),
-  );
+  const listening = host
+    .listen()
+    .catch((err: unknown) => fail(`${host.name} cannot listen on port ${host.config.PORT}: ${(err as Error).message}`));
   const stop = (signal: NodeJS.Signals) => {
     host.log.info({ signal }, 'signal received');
     listening

@@ -36,7 +36,9 @@ function startSubscriber(): Promise<string> {
       res.writeHead(202).end();
     });
   });
-  return new Promise((resolve) => subscriber!.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(subscriber!.address() as AddressInfo).port}/`)));
+  return new Promise((resolve) =>
+    subscriber!.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(subscriber!.address() as AddressInfo).port}/`)),
+  );
 }
 
 const e2e = useE2E({}, async (e) => {
@@ -57,10 +59,16 @@ const e2e = useE2E({}, async (e) => {
       subscriber: { uri: subscriberUri },
     },
   });
-  await eventually('the observer Trigger to be Ready', async () => {
-    const t = await e.platform.kube.get('eventing.knative.dev/v1', 'Trigger', 'alert-bridge-e2e-observer', OPERATOR_NS);
-    return (t?.status?.conditions as { type: string; status: string }[] | undefined)?.some((c) => c.type === 'Ready' && c.status === 'True');
-  }, 20_000);
+  await eventually(
+    'the observer Trigger to be Ready',
+    async () => {
+      const t = await e.platform.kube.get('eventing.knative.dev/v1', 'Trigger', 'alert-bridge-e2e-observer', OPERATOR_NS);
+      return (t?.status?.conditions as { type: string; status: string }[] | undefined)?.some(
+        (c) => c.type === 'Ready' && c.status === 'True',
+      );
+    },
+    20_000,
+  );
   webhook = `${e.platform.urls.frontDoor}/webhooks/alertmanager`;
 });
 
@@ -125,7 +133,12 @@ const deliveredIds = (from = 0) => delivered.slice(from).map((d) => d.headers['c
 
 /** Waits until the test's subscriber received the event `id` through the Broker. */
 function reachesSubscriber(id: string) {
-  return eventually(`event ${id} delivered to the Trigger's subscriber`, async () => delivered.find((d) => d.headers['ce-id'] === id), 20_000, 100);
+  return eventually(
+    `event ${id} delivered to the Trigger's subscriber`,
+    async () => delivered.find((d) => d.headers['ce-id'] === id),
+    20_000,
+    100,
+  );
 }
 
 describe('alert-bridge on the platform: bad input and a Broker outage', () => {
@@ -155,14 +168,45 @@ describe('alert-bridge on the platform: bad input and a Broker outage', () => {
       { what: 'a JSON array', body: JSON.stringify([valid]), field: '(body)' },
       { what: 'alerts as an object', body: JSON.stringify({ ...valid, alerts: alert('a0000000000000005') }), field: 'alerts' },
       { what: 'alerts as a string', body: JSON.stringify({ ...valid, alerts: 'HighMemoryUsage' }), field: 'alerts' },
-      { what: 'an alert without labels', body: JSON.stringify(webhookPayload(withoutLabels)), field: 'alerts[0].labels', message: /is required/ },
-      { what: 'an alert without status', body: JSON.stringify(webhookPayload(withoutStatus)), field: 'alerts[0].status', message: /is required/ },
+      {
+        what: 'an alert without labels',
+        body: JSON.stringify(webhookPayload(withoutLabels)),
+        field: 'alerts[0].labels',
+        message: /is required/,
+      },
+      {
+        what: 'an alert without status',
+        body: JSON.stringify(webhookPayload(withoutStatus)),
+        field: 'alerts[0].status',
+        message: /is required/,
+      },
       // A valid first alert does not make it through when a later one is broken.
-      { what: 'a second alert without labels', body: JSON.stringify(webhookPayload(alert('a0000000000000006'), withoutLabels)), field: 'alerts[1].labels', message: /is required/ },
-      { what: 'an unknown alert status', body: JSON.stringify(webhookPayload({ ...alert('a0000000000000007'), status: 'burning' })), field: 'alerts[0].status' },
-      { what: 'a label that is a number', body: JSON.stringify(webhookPayload({ ...alert('a0000000000000008'), labels: { ...alert('x').labels, severity: 3 } })), field: 'alerts[0].labels.severity' },
-      { what: 'startsAt as a number', body: JSON.stringify(webhookPayload({ ...alert('a0000000000000009'), startsAt: 1767225600 })), field: 'alerts[0].startsAt' },
-      { what: 'startsAt that is no time', body: JSON.stringify(webhookPayload({ ...alert('a000000000000000a'), startsAt: 'yesterday' })), field: 'alerts[0].startsAt' },
+      {
+        what: 'a second alert without labels',
+        body: JSON.stringify(webhookPayload(alert('a0000000000000006'), withoutLabels)),
+        field: 'alerts[1].labels',
+        message: /is required/,
+      },
+      {
+        what: 'an unknown alert status',
+        body: JSON.stringify(webhookPayload({ ...alert('a0000000000000007'), status: 'burning' })),
+        field: 'alerts[0].status',
+      },
+      {
+        what: 'a label that is a number',
+        body: JSON.stringify(webhookPayload({ ...alert('a0000000000000008'), labels: { ...alert('x').labels, severity: 3 } })),
+        field: 'alerts[0].labels.severity',
+      },
+      {
+        what: 'startsAt as a number',
+        body: JSON.stringify(webhookPayload({ ...alert('a0000000000000009'), startsAt: 1767225600 })),
+        field: 'alerts[0].startsAt',
+      },
+      {
+        what: 'startsAt that is no time',
+        body: JSON.stringify(webhookPayload({ ...alert('a000000000000000a'), startsAt: 'yesterday' })),
+        field: 'alerts[0].startsAt',
+      },
       { what: 'truncatedAlerts as a string', body: JSON.stringify({ ...valid, truncatedAlerts: '3' }), field: 'truncatedAlerts' },
       { what: 'status as a number', body: JSON.stringify({ ...valid, status: 1 }), field: 'status' },
     ];
@@ -193,7 +237,11 @@ describe('alert-bridge on the platform: bad input and a Broker outage', () => {
 
   it('accepts unknown fields in a valid payload', async () => {
     const payload = {
-      ...webhookPayload({ ...alert('a000000000000000b'), silenceURL: 'http://alertmanager:9093/#/silences/new', extra: { nested: [1, 2] } }),
+      ...webhookPayload({
+        ...alert('a000000000000000b'),
+        silenceURL: 'http://alertmanager:9093/#/silences/new',
+        extra: { nested: [1, 2] },
+      }),
       routeLabels: { team: 'cache' },
       notifiedAt: '2026-03-02T10:00:05Z',
     };

@@ -68,15 +68,22 @@ const mastersOf = async () => ((await e2e.getCluster(NS, NAME))!.spec as { maste
 
 async function eventReasons(): Promise<string[]> {
   const list = await e2e.platform.kube.list('v1', 'Event', NS);
-  return list.items.filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === NAME).map((e) => (e as { reason?: string }).reason ?? '');
+  return list.items
+    .filter((e) => (e as { involvedObject?: { name?: string } }).involvedObject?.name === NAME)
+    .map((e) => (e as { reason?: string }).reason ?? '');
 }
 
 async function readyWithMasters(masters: number, timeoutMs = 300_000): Promise<KubeObject> {
-  return eventually(`${masters} masters owning the slots, Ready`, async () => {
-    const obj = await waitForReady(e2e, NS, NAME, timeoutMs, masters);
-    const owners = statusNodes(obj).filter((n) => n.role === 'master' && (n.slots?.length ?? 0) > 0);
-    return owners.length === masters ? obj : undefined;
-  }, timeoutMs, 1000);
+  return eventually(
+    `${masters} masters owning the slots, Ready`,
+    async () => {
+      const obj = await waitForReady(e2e, NS, NAME, timeoutMs, masters);
+      const owners = statusNodes(obj).filter((n) => n.role === 'master' && (n.slots?.length ?? 0) > 0);
+      return owners.length === masters ? obj : undefined;
+    },
+    timeoutMs,
+    1000,
+  );
 }
 
 describe('autoscaling from Alertmanager alerts', () => {
@@ -129,7 +136,17 @@ describe('autoscaling from Alertmanager alerts', () => {
   }, 60_000);
 
   it('after the cooldown, an alert at the upper bound changes nothing and LowMemoryUsage removes one master', async () => {
-    const patched = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', JSON.stringify({ spec: { autoscaling: { cooldownSeconds: SHORT_COOLDOWN_S } } })]);
+    const patched = await e2e.kubectl([
+      'patch',
+      'rediscluster',
+      NAME,
+      '-n',
+      NS,
+      '--type',
+      'merge',
+      '-p',
+      JSON.stringify({ spec: { autoscaling: { cooldownSeconds: SHORT_COOLDOWN_S } } }),
+    ]);
     expect(patched.code, patched.stderr).toBe(0);
     // The scale function defers alerts while a spec change is not yet acted on.
     const cr = await waitForReady(e2e, NS, NAME, 120_000, 5);

@@ -31,7 +31,12 @@ describe('discovery through the front door', () => {
     console.log(`first /cluster/nodes through the front door (discovery cold start included): ${coldMs} ms`);
 
     const masters = (await (await fetch(`${front}/cluster/nodes?clusterName=${NAME}&namespace=${NS}&role=master`)).json()) as unknown[];
-    expect(masters).toEqual(nodes.filter((n) => n.role === 'master').map((n) => ({ ip: n.ip, port: n.port })).sort(byAddress));
+    expect(masters).toEqual(
+      nodes
+        .filter((n) => n.role === 'master')
+        .map((n) => ({ ip: n.ip, port: n.port }))
+        .sort(byAddress),
+    );
 
     const topology = (await (await fetch(`${front}/cluster/topology?clusterName=${NAME}`)).json()) as {
       source: string;
@@ -49,7 +54,7 @@ describe('discovery through the front door', () => {
     expect(((await missing.json()) as { message: string }).message).toBe('RedisCluster "absent" not found in any namespace');
   }, 240_000);
 
-  it('an event the reconcile function refuses reaches the dead-letter function with Knative\'s error extensions', async () => {
+  it("an event the reconcile function refuses reaches the dead-letter function with Knative's error extensions", async () => {
     const broker = `${e2e.platform.urls.broker}/redis-operator/default`;
     const id = `dead-${Date.now()}`;
     // Matches the reconcile-rediscluster Trigger but carries no object reference: 400, not retried.
@@ -67,7 +72,9 @@ describe('discovery through the front door', () => {
       async () => {
         const r = await fetch(letters);
         if (r.status !== 200) return undefined;
-        const body = (await r.json()) as { items: { id: string; type: string; error: { code?: number; destination?: string; data?: string } }[] };
+        const body = (await r.json()) as {
+          items: { id: string; type: string; error: { code?: number; destination?: string; data?: string } }[];
+        };
         return body.items.find((i) => i.id === id);
       },
       90_000,

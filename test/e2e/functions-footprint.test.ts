@@ -41,11 +41,15 @@ function readServices(): Map<string, Service> {
       if (v.value !== undefined) env[v.name] = v.value;
       else if (v.valueFrom?.secretKeyRef) env[v.name] = `footprint-${v.valueFrom.secretKeyRef.key}`;
     }
-    out.set(settings.functionName, { name: svc.metadata.name, env, readinessPath: settings.readinessPath, memoryLimitBytes: parseQuantity(limit) });
+    out.set(settings.functionName, {
+      name: svc.metadata.name,
+      env,
+      readinessPath: settings.readinessPath,
+      memoryLimitBytes: parseQuantity(limit),
+    });
   }
   return out;
 }
-
 
 function probe(port: number, urlPath: string): Promise<number | undefined> {
   return new Promise((resolve) => {
@@ -60,7 +64,9 @@ function probe(port: number, urlPath: string): Promise<number | undefined> {
 }
 
 function rssBytes(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
   if (!line) throw new Error(`/proc/${pid}/status has no VmRSS`);
   return Number(line.split(/\s+/)[1]) * 1024;
 }
@@ -112,7 +118,8 @@ async function measureOnce(args: string[], svc: Service, kubeconfig: string, cwd
   try {
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${svc.name} exited before it answered: ${stderr}`);
-      if (performance.now() - t0 > ANSWER_WITHIN_MS) throw new Error(`${svc.name}: no 200 on ${svc.readinessPath} within ${ANSWER_WITHIN_MS} ms: ${stderr}`);
+      if (performance.now() - t0 > ANSWER_WITHIN_MS)
+        throw new Error(`${svc.name}: no 200 on ${svc.readinessPath} within ${ANSWER_WITHIN_MS} ms: ${stderr}`);
       if ((await probe(port, svc.readinessPath)) === 200) break;
       await new Promise((r) => setTimeout(r, 25));
     }

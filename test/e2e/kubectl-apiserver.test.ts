@@ -25,7 +25,9 @@ afterAll(async () => {
 describe('kubectl', () => {
   it('applies the CRD and then a RedisCluster', async () => {
     const crd = kubectl.file('crd.yaml', stringify(testCrd()));
-    expect(await kubectl.ok(['apply', '-f', crd])).toContain('customresourcedefinition.apiextensions.k8s.io/redisclusters.redis.redis created');
+    expect(await kubectl.ok(['apply', '-f', crd])).toContain(
+      'customresourcedefinition.apiextensions.k8s.io/redisclusters.redis.redis created',
+    );
     expect(await kubectl.ok(['apply', '-f', crd])).toContain('unchanged');
     const rc = kubectl.file('rc.yaml', clusterYaml({ image: 'redis:7', masters: 3, maxMemory: '512mb' }));
     expect(await kubectl.ok(['apply', '-f', rc])).toContain('rediscluster.redis.redis/rc1 created');
@@ -88,7 +90,9 @@ describe('kubectl', () => {
   });
 
   it('scales through the scale subresource', async () => {
-    expect(await kubectl.ok(['scale', 'rediscluster/rc1', '-n', 'cache', '--replicas', '5'])).toContain('rediscluster.redis.redis/rc1 scaled');
+    expect(await kubectl.ok(['scale', 'rediscluster/rc1', '-n', 'cache', '--replicas', '5'])).toContain(
+      'rediscluster.redis.redis/rc1 scaled',
+    );
     expect(await kubectl.ok(['get', 'rdc', 'rc1', '-n', 'cache', '-o', 'jsonpath={.spec.masters}'])).toBe('5');
   });
 
@@ -99,7 +103,12 @@ describe('kubectl', () => {
       await kubectl.ok(['patch', 'rdc', 'rc1', '-n', 'cache', '--type', 'merge', '-p', '{"spec":{"replicas":0}}']);
       await waitFor('the changed row', () => /rc1\s+5\s+0/.test(watch.output()), 20_000);
       expect(await kubectl.ok(['delete', 'rediscluster', 'rc1', '-n', 'cache'])).toContain('rediscluster.redis.redis "rc1" deleted');
-      const rows = () => watch.output().trim().split('\n').filter((l) => l.startsWith('rc1'));
+      const rows = () =>
+        watch
+          .output()
+          .trim()
+          .split('\n')
+          .filter((l) => l.startsWith('rc1'));
       await waitFor('the deletion row', () => rows().length >= 3, 20_000);
     } finally {
       watch.child.kill();

@@ -41,7 +41,14 @@ describe('reconcile: measurements', () => {
     const rssAfterLarge = rssMiB(e2e.platform.serving.process('redis-operator', 'reconcile')!.pid);
     const heap = await heapUsedMiB();
     console.log(
-      JSON.stringify({ applyToReady3x1Ms: small, applyToReady6x1Ms: large, coldStartMs, rssMiBAfter3x1: rssAfterSmall, rssMiBAfter6x1: rssAfterLarge, heapUsedMiB: heap }),
+      JSON.stringify({
+        applyToReady3x1Ms: small,
+        applyToReady6x1Ms: large,
+        coldStartMs,
+        rssMiBAfter3x1: rssAfterSmall,
+        rssMiBAfter6x1: rssAfterLarge,
+        heapUsedMiB: heap,
+      }),
     );
     expect(small).toBeLessThan(120_000);
     expect(large).toBeLessThan(240_000);

@@ -2,7 +2,18 @@
 // three virtual nodes), serves every slot with each replica off its master's host, keeps data, and
 // deleting it removes every Pod, process and the finalizer.
 import { describe, expect, it } from 'vitest';
-import { applyCluster, clusterClient, clusterPods, countKeys, eventually, freeBasePort, redisServers, statusNodes, useE2E, writeKeys } from '../helpers/e2e.js';
+import {
+  applyCluster,
+  clusterClient,
+  clusterPods,
+  countKeys,
+  eventually,
+  freeBasePort,
+  redisServers,
+  statusNodes,
+  useE2E,
+  writeKeys,
+} from '../helpers/e2e.js';
 
 const NS = 'cache';
 const NAME = 'rediscluster1';
@@ -22,10 +33,12 @@ describe('reconcile: create and delete', () => {
     const nodes = statusNodes(ready);
     const masters = nodes.filter((n) => n.role === 'master');
     expect(masters).toHaveLength(3);
-    const slots = masters.flatMap((m) => m.slots ?? []).reduce((n, r) => {
-      const [a, b] = r.split('-').map(Number) as [number, number?];
-      return n + (b === undefined ? 1 : b - a + 1);
-    }, 0);
+    const slots = masters
+      .flatMap((m) => m.slots ?? [])
+      .reduce((n, r) => {
+        const [a, b] = r.split('-').map(Number) as [number, number?];
+        return n + (b === undefined ? 1 : b - a + 1);
+      }, 0);
     expect(slots).toBe(16384);
 
     const processes = await redisServers([0, 1, 2, 3, 4, 5].map((i) => basePort + i));

@@ -29,7 +29,9 @@ async function clusterNodesOf(ip: string, port: number): Promise<string> {
 }
 
 async function clusterState(ip: string, port: number): Promise<string | undefined> {
-  return withNode({ ip, port }, async (r) => /cluster_state:(\w+)/.exec(String(await r.call('CLUSTER', 'INFO')))?.[1], { connectTimeoutMs: 500 }).catch(() => undefined);
+  return withNode({ ip, port }, async (r) => /cluster_state:(\w+)/.exec(String(await r.call('CLUSTER', 'INFO')))?.[1], {
+    connectTimeoutMs: 500,
+  }).catch(() => undefined);
 }
 
 /** Ready, 6 nodes, every replica on another virtual node than its master; returns the object. */
@@ -95,7 +97,12 @@ describe('reconcile: faults keep every key', () => {
     expect(proc, `redis-server of ${master.pod}`).toBeDefined();
     const t0 = Date.now();
     process.kill(proc!.pid, 'SIGKILL');
-    await eventually('cluster_state:fail after the kill', async () => (await clusterState(survivor.ip, survivor.port)) === 'fail', 20_000, 100).catch(() => undefined);
+    await eventually(
+      'cluster_state:fail after the kill',
+      async () => (await clusterState(survivor.ip, survivor.port)) === 'fail',
+      20_000,
+      100,
+    ).catch(() => undefined);
     await eventually('cluster_state:ok', async () => (await clusterState(survivor.ip, survivor.port)) === 'ok', 60_000, 100);
     const okMs = Date.now() - t0;
     const after = await readyAndSpread((o) => statusNodes(o).find((n) => n.id === master.id)?.role === 'replica');
@@ -126,7 +133,10 @@ describe('reconcile: faults keep every key', () => {
     const forgottenAt = Date.now();
     await new Promise((r) => setTimeout(r, 63_000));
     for (const n of statusNodes(after)) {
-      expect(await clusterNodesOf(n.ip, n.port), `${n.pod} lists ${master.id} again ${Date.now() - forgottenAt} ms after it was forgotten`).not.toContain(master.id);
+      expect(
+        await clusterNodesOf(n.ip, n.port),
+        `${n.pod} lists ${master.id} again ${Date.now() - forgottenAt} ms after it was forgotten`,
+      ).not.toContain(master.id);
     }
     await expectAllKeys(after, 'delmaster');
   }, 280_000);
@@ -151,10 +161,15 @@ describe('reconcile: faults keep every key', () => {
     const deleted = await e2e.kubectl(['delete', 'pod', replica.pod, '-n', NS, '--wait=false']);
     expect(deleted.code, deleted.stderr).toBe(0);
     // The replacement Pod exists: reconcile created it and is now waiting to attach it.
-    await eventually('the replacement Pod', async () => {
-      const p = (await clusterPods(e2e, NS, NAME)).find((x) => x.metadata!.name === replica.pod);
-      return p && p.metadata!.uid !== oldUid;
-    }, 60_000, 100);
+    await eventually(
+      'the replacement Pod',
+      async () => {
+        const p = (await clusterPods(e2e, NS, NAME)).find((x) => x.metadata!.name === replica.pod);
+        return p && p.metadata!.uid !== oldUid;
+      },
+      60_000,
+      100,
+    );
     const fn = e2e.platform.serving.process('redis-operator', 'reconcile');
     expect(fn, 'the reconcile process').toBeDefined();
     process.kill(fn!.pid, 'SIGKILL');

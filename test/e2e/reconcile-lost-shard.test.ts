@@ -5,16 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/apiserver/client.js';
 import { keySlot } from '../../shared/redis/executor/util.js';
-import {
-  applyCluster,
-  condition,
-  eventually,
-  statusNodes,
-  useE2E,
-  withClusterClient,
-  withNode,
-  writeKeys,
-} from '../helpers/e2e.js';
+import { applyCluster, condition, eventually, statusNodes, useE2E, withClusterClient, withNode, writeKeys } from '../helpers/e2e.js';
 
 const NS = 'lost';
 const NAME = 'lost';
@@ -32,12 +23,19 @@ function slotSet(ranges: string[] | undefined): Set<number> {
 
 async function clusterInfo(ip: string, port: number): Promise<Record<string, string>> {
   const text = await withNode({ ip, port }, async (r) => String(await r.call('CLUSTER', 'INFO')), { connectTimeoutMs: 1000 });
-  return Object.fromEntries(text.split(/\r?\n/).filter((l) => l.includes(':')).map((l) => l.split(':', 2) as [string, string]));
+  return Object.fromEntries(
+    text
+      .split(/\r?\n/)
+      .filter((l) => l.includes(':'))
+      .map((l) => l.split(':', 2) as [string, string]),
+  );
 }
 
 async function events(reason: string): Promise<KubeObject[]> {
   const { items } = await e2e.platform.kube.list('v1', 'Event', NS);
-  return items.filter((e) => (e as { reason?: string }).reason === reason && (e as { involvedObject?: { name?: string } }).involvedObject?.name === NAME);
+  return items.filter(
+    (e) => (e as { reason?: string }).reason === reason && (e as { involvedObject?: { name?: string } }).involvedObject?.name === NAME,
+  );
 }
 
 describe('reconcile: a lost shard', () => {
@@ -64,7 +62,12 @@ describe('reconcile: a lost shard', () => {
       async () => {
         const obj = await e2e.getCluster(NS, NAME);
         const lostEvent = (await events('SlotsLost'))[0] as { message?: string } | undefined;
-        return obj && (obj.status as { phase?: string }).phase === 'Degraded' && condition(obj, 'Ready')?.message?.includes('slots-uncovered') && lostEvent ? { obj, lostEvent } : undefined;
+        return obj &&
+          (obj.status as { phase?: string }).phase === 'Degraded' &&
+          condition(obj, 'Ready')?.message?.includes('slots-uncovered') &&
+          lostEvent
+          ? { obj, lostEvent }
+          : undefined;
       },
       120_000,
       500,
@@ -78,7 +81,10 @@ describe('reconcile: a lost shard', () => {
     // Nobody took the slots: the survivors still give them to the dead master, which (at its
     // address a fresh node now answers) they list as noaddr, never as fail.
     const seen = await withNode(survivor, async (r) => String(await r.call('CLUSTER', 'NODES')), { connectTimeoutMs: 1000 });
-    const deadLine = seen.split('\n').find((l) => l.startsWith(master.id))?.split(' ');
+    const deadLine = seen
+      .split('\n')
+      .find((l) => l.startsWith(master.id))
+      ?.split(' ');
     expect(deadLine?.slice(8)).toEqual(master.slots);
     expect(deadLine?.[2]).toMatch(/noaddr|fail/);
     expect((await e2e.getCluster(NS, NAME))!.status).toMatchObject({ phase: 'Degraded' });
@@ -86,14 +92,29 @@ describe('reconcile: a lost shard', () => {
     expect(condition(await e2e.getCluster(NS, NAME), 'DataLoss')).toBeUndefined();
 
     const allowedAt = Date.now();
-    const patched = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"allowDataLoss":true}}']);
+    const patched = await e2e.kubectl([
+      'patch',
+      'rediscluster',
+      NAME,
+      '-n',
+      NS,
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"allowDataLoss":true}}',
+    ]);
     expect(patched.code, patched.stderr).toBe(0);
 
     const healed = await eventually(
       'Ready with 3 balanced masters after the slots are re-covered',
       async () => {
         const obj = await e2e.getCluster(NS, NAME);
-        if (!obj || condition(obj, 'Ready')?.status !== 'True' || (obj.status as { observedGeneration?: number }).observedGeneration !== obj.metadata?.generation) return undefined;
+        if (
+          !obj ||
+          condition(obj, 'Ready')?.status !== 'True' ||
+          (obj.status as { observedGeneration?: number }).observedGeneration !== obj.metadata?.generation
+        )
+          return undefined;
         const owners = statusNodes(obj).filter((n) => n.role === 'master' && (n.slots?.length ?? 0) > 0);
         return owners.length === 3 && statusNodes(obj).length === 6 ? obj : undefined;
       },

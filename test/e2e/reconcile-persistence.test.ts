@@ -21,15 +21,25 @@ describe('reconcile: persistence', () => {
     const oldUid = (await e2e.platform.kube.get('v1', 'Pod', replica.pod, NS))!.metadata!.uid;
     const deleted = await e2e.kubectl(['delete', 'pod', replica.pod, '-n', NS, '--wait=false']);
     expect(deleted.code, deleted.stderr).toBe(0);
-    await eventually('the replacement Pod', async () => {
-      const p = await e2e.platform.kube.get('v1', 'Pod', replica.pod, NS);
-      return p && p.metadata!.uid !== oldUid;
-    }, 60_000, 250);
-    const after = await eventually('the same node back as a replica', async () => {
-      const o = await waitForReady(e2e, NS, NAME, 90_000, 6);
-      const again = statusNodes(o).find((n) => n.pod === replica.pod);
-      return again?.id === replica.id && again.role === 'replica' ? o : undefined;
-    }, 120_000, 500);
+    await eventually(
+      'the replacement Pod',
+      async () => {
+        const p = await e2e.platform.kube.get('v1', 'Pod', replica.pod, NS);
+        return p && p.metadata!.uid !== oldUid;
+      },
+      60_000,
+      250,
+    );
+    const after = await eventually(
+      'the same node back as a replica',
+      async () => {
+        const o = await waitForReady(e2e, NS, NAME, 90_000, 6);
+        const again = statusNodes(o).find((n) => n.pod === replica.pod);
+        return again?.id === replica.id && again.role === 'replica' ? o : undefined;
+      },
+      120_000,
+      500,
+    );
     expect(await claims()).toHaveLength(6);
     const check = clusterClient(after);
     expect(await countKeys(check, 'durable', 500)).toBe(500);

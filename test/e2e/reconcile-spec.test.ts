@@ -47,7 +47,11 @@ async function replicaLayout(obj: KubeObject): Promise<Map<string, string[]>> {
 async function nodeIds(obj: KubeObject): Promise<string[]> {
   const out: string[] = [];
   for (const n of statusNodes(obj)) {
-    const lines = await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')).trim().split('\n'));
+    const lines = await withNode(n, async (r) =>
+      String(await r.call('CLUSTER', 'NODES'))
+        .trim()
+        .split('\n'),
+    );
     out.push(...lines.map((l) => l.split(' ').slice(0, 4).join(' ')).sort());
   }
   return out;
@@ -78,7 +82,13 @@ describe('reconcile: spec changes', () => {
     }
     // Every node forgot the removed replicas: 6 lines in each view.
     for (const n of statusNodes(one)) {
-      expect(await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')).trim().split('\n'))).toHaveLength(6);
+      expect(
+        await withNode(n, async (r) =>
+          String(await r.call('CLUSTER', 'NODES'))
+            .trim()
+            .split('\n'),
+        ),
+      ).toHaveLength(6);
     }
     expect(await withClusterClient(one, (client) => countKeys(client, 'replicas', 500))).toBe(500);
   }, 360_000);
@@ -92,10 +102,18 @@ describe('reconcile: spec changes', () => {
     await withNode(first, (r) => r.call('CONFIG', 'SET', 'save', '3600 1 300 100 60 10000'));
     const patched = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"maxMemory":"256mb"}}']);
     expect(patched.code, patched.stderr).toBe(0);
-    const after = await eventually('the new generation observed', async () => {
-      const o = await waitForReady(e2e, NS, NAME, 60_000, 6);
-      return (o.status as { observedGeneration?: number }).observedGeneration === o.metadata!.generation && o.metadata!.generation! > before.metadata!.generation! ? o : undefined;
-    }, 60_000, 500);
+    const after = await eventually(
+      'the new generation observed',
+      async () => {
+        const o = await waitForReady(e2e, NS, NAME, 60_000, 6);
+        return (o.status as { observedGeneration?: number }).observedGeneration === o.metadata!.generation &&
+          o.metadata!.generation! > before.metadata!.generation!
+          ? o
+          : undefined;
+      },
+      60_000,
+      500,
+    );
     for (const n of statusNodes(after)) {
       expect(await withNode(n, (r) => r.call('CONFIG', 'GET', 'maxmemory')), n.pod).toEqual(['maxmemory', String(256 * 1024 * 1024)]);
       expect(await withNode(n, (r) => r.call('CONFIG', 'GET', 'save')), n.pod).toEqual(['save', '']);
@@ -125,17 +143,29 @@ describe('reconcile: spec changes', () => {
     const obj = exampleCluster({ name: 'no-secret', namespace: NS, spec: { basePort: port, passwordSecret: { name: 'absent-secret' } } });
     const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
     expect(res.code, res.stderr).toBe(0);
-    const cr = await eventually('Ready=False SecretMissing', async () => {
-      const o = await e2e.getCluster(NS, 'no-secret');
-      return condition(o, 'Ready')?.reason === 'SecretMissing' ? o : undefined;
-    }, 60_000, 500);
+    const cr = await eventually(
+      'Ready=False SecretMissing',
+      async () => {
+        const o = await e2e.getCluster(NS, 'no-secret');
+        return condition(o, 'Ready')?.reason === 'SecretMissing' ? o : undefined;
+      },
+      60_000,
+      500,
+    );
     expect(condition(cr, 'Ready')).toMatchObject({ status: 'False', reason: 'SecretMissing' });
     expect(condition(cr, 'Ready')!.message).toContain('absent-secret');
-    const events = await eventually('a SecretMissing Event', async () => {
-      const list = await e2e.platform.kube.list('v1', 'Event', NS);
-      const mine = list.items.filter((e) => (e.involvedObject as { name?: string })?.name === 'no-secret' && e.reason === 'SecretMissing');
-      return mine.length ? mine : undefined;
-    }, 30_000, 500);
+    const events = await eventually(
+      'a SecretMissing Event',
+      async () => {
+        const list = await e2e.platform.kube.list('v1', 'Event', NS);
+        const mine = list.items.filter(
+          (e) => (e.involvedObject as { name?: string })?.name === 'no-secret' && e.reason === 'SecretMissing',
+        );
+        return mine.length ? mine : undefined;
+      },
+      30_000,
+      500,
+    );
     expect(events[0]!.type).toBe('Warning');
     expect(await clusterPods(e2e, NS, 'no-secret')).toHaveLength(0);
     const del = await e2e.kubectl(['delete', 'rediscluster', 'no-secret', '-n', NS, '--wait=false']);
@@ -145,18 +175,30 @@ describe('reconcile: spec changes', () => {
 
   it('Pods no node can take end Ready=False Unschedulable with a Warning Event, and no Redis process', async () => {
     const port = await freeBasePort(6);
-    const obj = exampleCluster({ name: 'nowhere', namespace: NS, spec: { basePort: port, nodeSelector: { 'disktype': 'none-has-this' } } });
+    const obj = exampleCluster({ name: 'nowhere', namespace: NS, spec: { basePort: port, nodeSelector: { disktype: 'none-has-this' } } });
     const res = await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(obj));
     expect(res.code, res.stderr).toBe(0);
-    const cr = await eventually('Ready=False Unschedulable', async () => {
-      const o = await e2e.getCluster(NS, 'nowhere');
-      return condition(o, 'Ready')?.reason === 'Unschedulable' ? o : undefined;
-    }, 60_000, 500);
+    const cr = await eventually(
+      'Ready=False Unschedulable',
+      async () => {
+        const o = await e2e.getCluster(NS, 'nowhere');
+        return condition(o, 'Ready')?.reason === 'Unschedulable' ? o : undefined;
+      },
+      60_000,
+      500,
+    );
     expect(condition(cr, 'Ready')!.message).toMatch(/cannot be placed/);
-    await eventually('an Unschedulable Event', async () => {
-      const list = await e2e.platform.kube.list('v1', 'Event', NS);
-      return list.items.some((e) => (e.involvedObject as { name?: string })?.name === 'nowhere' && e.reason === 'Unschedulable' && e.type === 'Warning');
-    }, 30_000, 500);
+    await eventually(
+      'an Unschedulable Event',
+      async () => {
+        const list = await e2e.platform.kube.list('v1', 'Event', NS);
+        return list.items.some(
+          (e) => (e.involvedObject as { name?: string })?.name === 'nowhere' && e.reason === 'Unschedulable' && e.type === 'Warning',
+        );
+      },
+      30_000,
+      500,
+    );
     expect(await redisServers(Array.from({ length: 6 }, (_, i) => port + i))).toHaveLength(0);
     const del = await e2e.kubectl(['delete', 'rediscluster', 'nowhere', '-n', NS, '--wait=false']);
     expect(del.code).toBe(0);
@@ -164,25 +206,45 @@ describe('reconcile: spec changes', () => {
   });
 
   it('with passwordSecret every node requires the password and the operator still forms the cluster', async () => {
-    await e2e.platform.kube.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'redis-auth', namespace: NS }, stringData: { password: 's3cret-pw' } });
-    const { ready, basePort: port } = await applyCluster(e2e, { name: 'locked', namespace: NS, spec: { passwordSecret: { name: 'redis-auth' } } });
+    await e2e.platform.kube.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'redis-auth', namespace: NS },
+      stringData: { password: 's3cret-pw' },
+    });
+    const { ready, basePort: port } = await applyCluster(e2e, {
+      name: 'locked',
+      namespace: NS,
+      spec: { passwordSecret: { name: 'redis-auth' } },
+    });
     const node = statusNodes(ready)[0]!;
     const cli = (args: string[]) =>
-      new Promise<string>((resolve) => execFile('redis-cli', ['-h', node.ip, '-p', String(node.port), ...args], (_e, stdout, stderr) => resolve(stdout + stderr)));
+      new Promise<string>((resolve) =>
+        execFile('redis-cli', ['-h', node.ip, '-p', String(node.port), ...args], (_e, stdout, stderr) => resolve(stdout + stderr)),
+      );
     expect(await cli(['CLUSTER', 'INFO'])).toMatch(/NOAUTH/);
     expect(await cli(['--no-auth-warning', '-a', 's3cret-pw', 'CLUSTER', 'INFO'])).toContain('cluster_state:ok');
     // An ioredis client without the password: its HELLO is refused, so connecting fails.
     await expect(withNode(node, (r) => r.ping())).rejects.toThrow(/Connection is closed/);
     expect(await withNode(node, (r) => r.ping(), { password: 's3cret-pw' })).toBe('PONG');
-    const counted = await withClusterClient(ready, async (client) => {
-      await writeKeys(client, 'locked', 200);
-      return countKeys(client, 'locked', 200);
-    }, 's3cret-pw');
+    const counted = await withClusterClient(
+      ready,
+      async (client) => {
+        await writeKeys(client, 'locked', 200);
+        return countKeys(client, 'locked', 200);
+      },
+      's3cret-pw',
+    );
     expect(counted).toBe(200);
     const del = await e2e.kubectl(['delete', 'rediscluster', 'locked', '-n', NS, '--wait=false']);
     expect(del.code).toBe(0);
     await eventually('locked to be gone', async () => (await e2e.getCluster(NS, 'locked')) === undefined, 60_000, 500);
-    await eventually('its redis-server processes to end', async () => (await redisServers(Array.from({ length: 6 }, (_, i) => port + i))).length === 0, 60_000, 500);
+    await eventually(
+      'its redis-server processes to end',
+      async () => (await redisServers(Array.from({ length: 6 }, (_, i) => port + i))).length === 0,
+      60_000,
+      500,
+    );
   }, 240_000);
 });
 
@@ -198,7 +260,12 @@ describe('reconcile: event delivery', () => {
       data: { apiVersion, kind, name, namespace: NS },
       extensions: { kind, apiversion: apiVersion, name, namespace: NS },
     });
-    const clusterUpdate = { type: 'dev.knative.apiserver.ref.update', source: api, id: 'dup-1', ...ref('RedisCluster', 'redis.redis/v1beta1', NAME) };
+    const clusterUpdate = {
+      type: 'dev.knative.apiserver.ref.update',
+      source: api,
+      id: 'dup-1',
+      ...ref('RedisCluster', 'redis.redis/v1beta1', NAME),
+    };
     const sends = [
       clusterUpdate,
       clusterUpdate,

@@ -27,9 +27,12 @@ const PREFIX = 'data';
 const e2e = useE2E({ namespaces: [NS] }, async (e) => {
   // Smaller chunks, so one reshard spans several deliveries and a kill lands inside one.
   const svc = (await e.platform.kube.get('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator'))!;
-  const containers = (svc.spec as { template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } }).template.spec.containers;
+  const containers = (svc.spec as { template: { spec: { containers: { env?: { name: string; value: string }[] }[] } } }).template.spec
+    .containers;
   containers[0]!.env = [...(containers[0]!.env ?? []), { name: 'RESHARD_CHUNK_SLOTS', value: '512' }];
-  await e.platform.kube.patch('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator', { spec: { template: { spec: { containers } } } });
+  await e.platform.kube.patch('serving.knative.dev/v1', 'Service', 'reshard', 'redis-operator', {
+    spec: { template: { spec: { containers } } },
+  });
 });
 
 interface ReshardView {
@@ -69,17 +72,29 @@ async function readyWith(masters: number, replicas: number, timeoutMs = 300_000)
 
 /** Every node of the status agrees there are exactly `count` nodes (no ghost, no handshake). */
 async function everyNodeKnows(obj: KubeObject, count: number): Promise<void> {
-  await eventually(`every node to list exactly ${count} nodes`, async () => {
-    for (const n of statusNodes(obj)) {
-      const lines = await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')).trim().split('\n'));
-      if (lines.length !== count) return false;
-    }
-    return true;
-  }, 60_000, 1000);
+  await eventually(
+    `every node to list exactly ${count} nodes`,
+    async () => {
+      for (const n of statusNodes(obj)) {
+        const lines = await withNode(n, async (r) =>
+          String(await r.call('CLUSTER', 'NODES'))
+            .trim()
+            .split('\n'),
+        );
+        if (lines.length !== count) return false;
+      }
+      return true;
+    },
+    60_000,
+    1000,
+  );
 }
 
 function loadAgainst(obj: KubeObject): ClientLoad {
-  return startClientLoad(statusNodes(obj).map((n) => ({ ip: n.ip, port: n.port })), { workers: 2, prefix: `load${Date.now()}` });
+  return startClientLoad(
+    statusNodes(obj).map((n) => ({ ip: n.ip, port: n.port })),
+    { workers: 2, prefix: `load${Date.now()}` },
+  );
 }
 
 async function expectKeys(obj: KubeObject, acked: string[]): Promise<void> {
@@ -106,7 +121,13 @@ function duringReshard(act: (r: ReshardView, obj: KubeObject) => Promise<boolean
     while (!stopped) {
       const obj = await e2e.getCluster(NS, NAME).catch(() => undefined);
       const r = reshardOf(obj);
-      if (obj && r?.state === 'Running' && (r.slotsDone ?? 0) > 0 && (r.slotsDone ?? 0) < (r.slotsTotal ?? 0) && (r.currentMoves?.length ?? 0) > 0) {
+      if (
+        obj &&
+        r?.state === 'Running' &&
+        (r.slotsDone ?? 0) > 0 &&
+        (r.slotsDone ?? 0) < (r.slotsTotal ?? 0) &&
+        (r.currentMoves?.length ?? 0) > 0
+      ) {
         if (await act(r, obj)) return true;
       }
       await sleep(50);
@@ -161,7 +182,10 @@ describe('scaling end to end', () => {
     expect(reshardOf(ready)).toMatchObject({ state: 'Completed', slotsTotal: 4096, slotsDone: 4096 });
     // What a person sees in `kubectl get`: the RESHARD column.
     const table = await e2e.kubectl(['get', 'rediscluster', NAME, '-n', NS]);
-    const [header, row] = table.stdout.trim().split('\n').map((l) => l.split(/\s{2,}/));
+    const [header, row] = table.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/\s{2,}/));
     expect(row![header!.indexOf('RESHARD')]).toBe('done (4096 slots)');
     await expectKeys(ready, stats.acked);
   }, 400_000);
@@ -180,9 +204,14 @@ describe('scaling end to end', () => {
     const after = statusNodes(ready);
     const gone = before.filter((b) => !after.some((a) => a.id === b.id));
     expect(gone).toHaveLength(2);
-    await eventually('the drained shard\'s Pods to be deleted', async () => (await clusterPods(e2e, NS, NAME)).length === 6, 60_000, 500);
+    await eventually("the drained shard's Pods to be deleted", async () => (await clusterPods(e2e, NS, NAME)).length === 6, 60_000, 500);
     expect(await clusterPods(e2e, NS, NAME)).toHaveLength(6);
-    await eventually('the drained nodes\' processes to end', async () => (await redisServers(gone.map((g) => g.port))).length === 0, 60_000, 500);
+    await eventually(
+      "the drained nodes' processes to end",
+      async () => (await redisServers(gone.map((g) => g.port))).length === 0,
+      60_000,
+      500,
+    );
     await everyNodeKnows(ready, 6);
     await expectKeys(ready, stats.acked);
   }, 400_000);

@@ -5,7 +5,15 @@ import type { DesiredNode, NodeReport } from '../../shared/redis/types.js';
 
 // A 3x1 cluster: masters A B C, replicas D(A) E(B) F(C).
 export const id = (c: string) => c.repeat(40);
-export const [A, B, C, D, E, F, G] = ['a', 'b', 'c', 'd', 'e', 'f', '9'].map(id) as [string, string, string, string, string, string, string];
+export const [A, B, C, D, E, F, G] = ['a', 'b', 'c', 'd', 'e', 'f', '9'].map(id) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 export const ALL = [A, B, C, D, E, F];
 
 export interface Line {
@@ -59,11 +67,13 @@ export function report(me: string, lines: Line[] = healthy(), opts: { address?: 
     nodes,
     clusterState: 'ok',
     clusterInfo: { cluster_state: 'ok' },
-    replication: self.role === 'replica' ? { role: 'slave', master_link_status: 'up', master_sync_in_progress: '0', slave_repl_offset: String(opts.offset ?? 100) } : { role: 'master' },
+    replication:
+      self.role === 'replica'
+        ? { role: 'slave', master_link_status: 'up', master_sync_in_progress: '0', slave_repl_offset: String(opts.offset ?? 100) }
+        : { role: 'master' },
     keys: opts.keys ?? 0,
   };
 }
 
 export const desired = (ids: string[]): DesiredNode[] =>
   ids.map((n) => ({ name: `rc-${ALL.indexOf(n)}`, ip: ipOf(n), port: 7000, busPort: 17000, domain: `host-${ALL.indexOf(n) % 3}` }));
-

@@ -22,7 +22,11 @@ export interface CrdValidatorOptions {
 function withoutRules(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(withoutRules);
   if (typeof node !== 'object' || node === null) return node;
-  return Object.fromEntries(Object.entries(node).filter(([k]) => k !== 'x-kubernetes-validations').map(([k, v]) => [k, withoutRules(v)]));
+  return Object.fromEntries(
+    Object.entries(node)
+      .filter(([k]) => k !== 'x-kubernetes-validations')
+      .map(([k, v]) => [k, withoutRules(v)]),
+  );
 }
 
 const zodPath = (field: string) => field.replace(/\[(\d+)\]/g, '.$1');

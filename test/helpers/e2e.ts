@@ -44,7 +44,9 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     pingIntervalMs: 10_000,
     idleWindowMs: 120_000,
     // E2E_LOG_FILE=<path> keeps the platform's log for a failing run.
-    ...(process.env.E2E_LOG_FILE ? { log: (m: string) => appendFileSync(process.env.E2E_LOG_FILE!, `${new Date().toISOString()} ${m}\n`) } : {}),
+    ...(process.env.E2E_LOG_FILE
+      ? { log: (m: string) => appendFileSync(process.env.E2E_LOG_FILE!, `${new Date().toISOString()} ${m}\n`) }
+      : {}),
     ...opts,
   });
   for (const ns of opts.namespaces ?? []) {
@@ -107,9 +109,13 @@ export function useE2E(opts: E2EOptions = {}, setup?: (e2e: E2E) => Promise<void
   };
 }
 
-
 /** Polls until `check` returns something other than undefined/false; throws naming `what` on timeout. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -119,7 +125,8 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await sleep(intervalMs);
   }
 }
@@ -215,7 +222,11 @@ export function exampleCluster(overrides: { name?: string; namespace?: string; s
   const obj = parse(readFileSync(join(REPO_ROOT, 'examples', 'rediscluster.yaml'), 'utf8')) as KubeObject;
   return {
     ...obj,
-    metadata: { ...obj.metadata, ...(overrides.name ? { name: overrides.name } : {}), ...(overrides.namespace ? { namespace: overrides.namespace } : {}) },
+    metadata: {
+      ...obj.metadata,
+      ...(overrides.name ? { name: overrides.name } : {}),
+      ...(overrides.namespace ? { namespace: overrides.namespace } : {}),
+    },
     spec: { ...obj.spec, ...overrides.spec },
   };
 }
@@ -405,7 +416,10 @@ export function podIsReady(pod: KubeObject): boolean {
 }
 
 /** Posts a CloudEvent (binary mode) straight to a function's service URL; returns the status. */
-export async function postEvent(url: string, event: { type: string; source: string; id: string; data: unknown; extensions?: Record<string, string> }): Promise<{ status: number; headers: Headers; body: string }> {
+export async function postEvent(
+  url: string,
+  event: { type: string; source: string; id: string; data: unknown; extensions?: Record<string, string> },
+): Promise<{ status: number; headers: Headers; body: string }> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     'ce-specversion': '1.0',

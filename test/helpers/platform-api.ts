@@ -118,15 +118,10 @@ export class Kubectl {
 
   run(args: string[], timeoutMs = 30_000): Promise<KubectlResult> {
     return new Promise((resolve) => {
-      execFile(
-        'kubectl',
-        this.argv(args),
-        { env: this.env(), timeout: timeoutMs },
-        (err, stdout, stderr) => {
-          const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
+      execFile('kubectl', this.argv(args), { env: this.env(), timeout: timeoutMs }, (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      });
     });
   }
 
@@ -142,7 +137,12 @@ export class Kubectl {
   }
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

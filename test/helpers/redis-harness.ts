@@ -94,7 +94,16 @@ export async function freePortPair(ip = '127.0.0.1', exclude = new Set<number>()
 }
 
 function ping(ip: string, port: number, password?: string): Promise<boolean> {
-  const c = new Redis({ host: ip, port, password, lazyConnect: true, connectTimeout: 300, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
+  const c = new Redis({
+    host: ip,
+    port,
+    password,
+    lazyConnect: true,
+    connectTimeout: 300,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+  });
   c.on('error', () => {});
   return c
     .connect()
@@ -299,7 +308,12 @@ async function ensureSlots(cluster: Cluster): Promise<void> {
 }
 
 /** A pipeline of single-key commands; when the slot map changed under it, the keys go one by one. */
-async function pipelined(cluster: Cluster, keys: string[], add: (p: ReturnType<Cluster['pipeline']>, k: string) => void, one: (k: string) => Promise<unknown>): Promise<[Error | null, unknown][]> {
+async function pipelined(
+  cluster: Cluster,
+  keys: string[],
+  add: (p: ReturnType<Cluster['pipeline']>, k: string) => void,
+  one: (k: string) => Promise<unknown>,
+): Promise<[Error | null, unknown][]> {
   const p = cluster.pipeline();
   for (const k of keys) add(p, k);
   try {
@@ -309,7 +323,13 @@ async function pipelined(cluster: Cluster, keys: string[], add: (p: ReturnType<C
     // "All keys in the pipeline should belong to the same slots allocation group": the map moved.
   }
   const out: [Error | null, unknown][] = [];
-  for (const k of keys) out.push(await one(k).then((v) => [null, v] as [null, unknown], (e: Error) => [e, null] as [Error, unknown]));
+  for (const k of keys)
+    out.push(
+      await one(k).then(
+        (v) => [null, v] as [null, unknown],
+        (e: Error) => [e, null] as [Error, unknown],
+      ),
+    );
   return out;
 }
 
@@ -329,7 +349,12 @@ export async function loadKeys(cluster: Cluster, count: number, valueBytes: numb
   await ensureSlots(cluster);
   const keys = Array.from({ length: count }, (_, i) => keyName(prefix, i));
   await perNodeChunks(cluster, keys, 2000, async (chunk) => {
-    const res = await pipelined(cluster, chunk, (p, k) => p.set(k, valueFor(k, valueBytes)), (k) => cluster.set(k, valueFor(k, valueBytes)));
+    const res = await pipelined(
+      cluster,
+      chunk,
+      (p, k) => p.set(k, valueFor(k, valueBytes)),
+      (k) => cluster.set(k, valueFor(k, valueBytes)),
+    );
     // Keys whose slot moved under the pipeline are written again one by one, redirects followed.
     for (const [i, [err]] of res.entries()) if (err) await cluster.set(chunk[i]!, valueFor(chunk[i]!, valueBytes));
   });
@@ -343,14 +368,25 @@ export interface VerifyResult {
 }
 
 /** Reads the given keys back (all of `${prefix}:0..count-1` by default) and counts missing/wrong values. */
-export async function verifyKeys(cluster: Cluster, count: number, valueBytes: number, prefix = 'key', keys?: string[]): Promise<VerifyResult> {
+export async function verifyKeys(
+  cluster: Cluster,
+  count: number,
+  valueBytes: number,
+  prefix = 'key',
+  keys?: string[],
+): Promise<VerifyResult> {
   await ensureSlots(cluster);
   const list = keys ?? Array.from({ length: count }, (_, i) => keyName(prefix, i));
   let missing = 0;
   let wrong = 0;
   const missingKeys: string[] = [];
   await perNodeChunks(cluster, list, 2000, async (chunk) => {
-    const res = await pipelined(cluster, chunk, (p, k) => p.get(k), (k) => cluster.get(k));
+    const res = await pipelined(
+      cluster,
+      chunk,
+      (p, k) => p.get(k),
+      (k) => cluster.get(k),
+    );
     for (let i = 0; i < chunk.length; i++) {
       const k = chunk[i]!;
       const [err, first] = res[i] ?? [new Error('no reply'), null];
@@ -373,7 +409,10 @@ export interface ClientLoad {
  * A client that keeps writing and reading unique keys (SET then GET) with default ioredis cluster
  * options; every error or wrong read is a failure, every OK to a SET an acknowledged write.
  */
-export function startClientLoad(endpoints: Endpoint[], opts: { password?: string; workers?: number; prefix?: string; valueBytes?: number } = {}): ClientLoad {
+export function startClientLoad(
+  endpoints: Endpoint[],
+  opts: { password?: string; workers?: number; prefix?: string; valueBytes?: number } = {},
+): ClientLoad {
   const client = new Cluster(
     endpoints.map((e) => ({ host: e.ip, port: e.port })),
     { redisOptions: { password: opts.password } },
@@ -434,6 +473,7 @@ export function evenCreatePlan(desired: DesiredNode[], masters: number, replicas
   }
   let next = masters;
   for (let r = 0; r < replicasPerMaster; r++)
-    for (let i = 0; i < masters && next < desired.length; i++) plan.replicas.push({ node: desired[next++]!.name, masterNode: desired[i]!.name });
+    for (let i = 0; i < masters && next < desired.length; i++)
+      plan.replicas.push({ node: desired[next++]!.name, masterNode: desired[i]!.name });
   return plan;
 }

@@ -33,10 +33,12 @@ function startSink(): Promise<void> {
       res.end();
     });
   });
-  return new Promise((resolve) => sink.listen(0, '127.0.0.1', () => {
-    sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/redis-operator/default`;
-    resolve();
-  }));
+  return new Promise((resolve) =>
+    sink.listen(0, '127.0.0.1', () => {
+      sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/redis-operator/default`;
+      resolve();
+    }),
+  );
 }
 
 async function closedPort(): Promise<number> {
@@ -53,7 +55,13 @@ const ALERTMANAGER_PAYLOAD = {
   alerts: [
     {
       status: 'firing',
-      labels: { alertname: 'HighMemoryUsage', instance: '10.10.80.94:15000', namespace: 'cache', redis_cluster: 'rediscluster1', severity: 'warning' },
+      labels: {
+        alertname: 'HighMemoryUsage',
+        instance: '10.10.80.94:15000',
+        namespace: 'cache',
+        redis_cluster: 'rediscluster1',
+        severity: 'warning',
+      },
       annotations: { description: 'memory used above 80% of maxmemory', scale_count: '2' },
       startsAt: '2026-11-24T09:58:30.123Z',
       endsAt: '0001-01-01T00:00:00Z',
@@ -85,10 +93,16 @@ function post(target: string, body: string, headers: Record<string, string> = { 
 
 beforeAll(async () => {
   await startSink();
-  bridge = await createAlertBridgeHost({ token: TOKEN, config: { K_SINK: sinkUrl, LOG_LEVEL: 'silent', MAX_BODY_BYTES: 64 * 1024 } }).listen(0, '127.0.0.1');
+  bridge = await createAlertBridgeHost({
+    token: TOKEN,
+    config: { K_SINK: sinkUrl, LOG_LEVEL: 'silent', MAX_BODY_BYTES: 64 * 1024 },
+  }).listen(0, '127.0.0.1');
   url = `${bridge.url}${WEBHOOK_PATH}`;
   const dead = `http://127.0.0.1:${await closedPort()}/redis-operator/default`;
-  deadSinkBridge = await createAlertBridgeHost({ token: TOKEN, sinkRetries: 1, config: { K_SINK: dead, LOG_LEVEL: 'silent' } }).listen(0, '127.0.0.1');
+  deadSinkBridge = await createAlertBridgeHost({ token: TOKEN, sinkRetries: 1, config: { K_SINK: dead, LOG_LEVEL: 'silent' } }).listen(
+    0,
+    '127.0.0.1',
+  );
 });
 
 afterAll(async () => {
@@ -128,7 +142,11 @@ describe('alert-bridge over HTTP', () => {
   });
 
   it('answers 401 with WWW-Authenticate: Bearer without a token or with a wrong one, and posts nothing', async () => {
-    for (const headers of [{} as Record<string, string>, { authorization: 'Bearer wrong' }, { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` }]) {
+    for (const headers of [
+      {} as Record<string, string>,
+      { authorization: 'Bearer wrong' },
+      { authorization: `Basic ${Buffer.from(`x:${TOKEN}`).toString('base64')}` },
+    ]) {
       const res = await post(url, JSON.stringify(ALERTMANAGER_PAYLOAD), headers);
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
@@ -171,12 +189,21 @@ describe('alert-bridge over HTTP', () => {
     const dir = mkdtempSync(join(tmpdir(), 'bridge-token-'));
     try {
       writeFileSync(join(dir, 'token'), 'from-file\n');
-      const host = await createAlertBridgeHost({ tokenFile: join(dir, 'token'), config: { K_SINK: sinkUrl, LOG_LEVEL: 'silent' } }).listen(0, '127.0.0.1');
+      const host = await createAlertBridgeHost({ tokenFile: join(dir, 'token'), config: { K_SINK: sinkUrl, LOG_LEVEL: 'silent' } }).listen(
+        0,
+        '127.0.0.1',
+      );
       try {
-        expect((await post(`${host.url}${WEBHOOK_PATH}`, JSON.stringify(ALERTMANAGER_PAYLOAD), { authorization: 'Bearer from-file' })).status).toBe(200);
+        expect(
+          (await post(`${host.url}${WEBHOOK_PATH}`, JSON.stringify(ALERTMANAGER_PAYLOAD), { authorization: 'Bearer from-file' })).status,
+        ).toBe(200);
         writeFileSync(join(dir, 'token'), 'rotated');
-        expect((await post(`${host.url}${WEBHOOK_PATH}`, JSON.stringify(ALERTMANAGER_PAYLOAD), { authorization: 'Bearer from-file' })).status).toBe(401);
-        expect((await post(`${host.url}${WEBHOOK_PATH}`, JSON.stringify(ALERTMANAGER_PAYLOAD), { authorization: 'Bearer rotated' })).status).toBe(200);
+        expect(
+          (await post(`${host.url}${WEBHOOK_PATH}`, JSON.stringify(ALERTMANAGER_PAYLOAD), { authorization: 'Bearer from-file' })).status,
+        ).toBe(401);
+        expect(
+          (await post(`${host.url}${WEBHOOK_PATH}`, JSON.stringify(ALERTMANAGER_PAYLOAD), { authorization: 'Bearer rotated' })).status,
+        ).toBe(200);
       } finally {
         await host.close();
       }

@@ -40,7 +40,12 @@ function pod(name: string, labels: Record<string, string> = {}, extra: Partial<V
 }
 
 function cluster(name: string, spec: Record<string, unknown> = {}): Record<string, unknown> {
-  return { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name, namespace: 'cache' }, spec: { image: 'redis:7', ...spec } };
+  return {
+    apiVersion: 'redis.redis/v1beta1',
+    kind: 'RedisCluster',
+    metadata: { name, namespace: 'cache' },
+    spec: { image: 'redis:7', ...spec },
+  };
 }
 
 beforeAll(async () => {
@@ -49,7 +54,12 @@ beforeAll(async () => {
   custom = api.kc.makeApiClient(CustomObjectsApi);
   // Through the generic client: the typed one would re-serialize the schema by its model and drop
   // the `x-kubernetes-*` and `default` keys of a plain object.
-  await custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: testCrd() });
+  await custom.createClusterCustomObject({
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    plural: 'customresourcedefinitions',
+    body: testCrd(),
+  });
   const crds = await api.kc.makeApiClient(ApiextensionsV1Api).listCustomResourceDefinition();
   expect(crds.items[0]?.status?.conditions?.find((c) => c.type === 'Established')?.status).toBe('True');
 });
@@ -65,7 +75,11 @@ describe('CRUD and optimistic concurrency', () => {
     expect(created.metadata?.creationTimestamp).toBeInstanceOf(Date);
     const read = await core.readNamespacedConfigMap({ name: 'c1', namespace: 'default' });
     expect(read.data).toEqual({ a: '1' });
-    const replaced = await core.replaceNamespacedConfigMap({ name: 'c1', namespace: 'default', body: { ...read, data: { a: '2', b: '3' } } });
+    const replaced = await core.replaceNamespacedConfigMap({
+      name: 'c1',
+      namespace: 'default',
+      body: { ...read, data: { a: '2', b: '3' } },
+    });
     expect(Number(replaced.metadata?.resourceVersion)).toBeGreaterThan(Number(read.metadata?.resourceVersion));
     const list = await core.listNamespacedConfigMap({ namespace: 'default' });
     expect(list.items.map((c) => c.metadata?.name)).toEqual(['c1']);
@@ -80,12 +94,17 @@ describe('CRUD and optimistic concurrency', () => {
   it('answers 409 Conflict to an update carrying a stale resourceVersion', async () => {
     const first = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'c2' }, data: { n: '0' } } });
     await core.replaceNamespacedConfigMap({ name: 'c2', namespace: 'default', body: { ...first, data: { n: '1' } } });
-    const stale = await failure(core.replaceNamespacedConfigMap({ name: 'c2', namespace: 'default', body: { ...first, data: { n: 'stale' } } }));
+    const stale = await failure(
+      core.replaceNamespacedConfigMap({ name: 'c2', namespace: 'default', body: { ...first, data: { n: 'stale' } } }),
+    );
     expect(stale.code).toBe(409);
     expect(stale.reason).toBe('Conflict');
     expect(stale.message).toContain('the object has been modified');
     const stalePatch = await failure(
-      core.patchNamespacedConfigMap({ name: 'c2', namespace: 'default', body: { metadata: { resourceVersion: first.metadata!.resourceVersion }, data: { n: 'x' } } }, merge),
+      core.patchNamespacedConfigMap(
+        { name: 'c2', namespace: 'default', body: { metadata: { resourceVersion: first.metadata!.resourceVersion }, data: { n: 'x' } } },
+        merge,
+      ),
     );
     expect(stalePatch.code).toBe(409);
     expect((await core.readNamespacedConfigMap({ name: 'c2', namespace: 'default' })).data).toEqual({ n: '1' });
@@ -93,7 +112,8 @@ describe('CRUD and optimistic concurrency', () => {
 
   it('pages a list with limit and continue', async () => {
     await core.createNamespace({ body: { metadata: { name: 'paged' } } });
-    for (const n of ['p1', 'p2', 'p3', 'p4', 'p5']) await core.createNamespacedConfigMap({ namespace: 'paged', body: { metadata: { name: n } } });
+    for (const n of ['p1', 'p2', 'p3', 'p4', 'p5'])
+      await core.createNamespacedConfigMap({ namespace: 'paged', body: { metadata: { name: n } } });
     const first = await core.listNamespacedConfigMap({ namespace: 'paged', limit: 2 });
     expect(first.items.map((c) => c.metadata?.name)).toEqual(['p1', 'p2']);
     expect(first.metadata?.remainingItemCount).toBe(3);
@@ -118,8 +138,16 @@ describe('CRUD and optimistic concurrency', () => {
 describe('custom resources', () => {
   it('prunes unknown fields, applies defaults and serves the CRD in discovery', async () => {
     const objects = KubernetesObjectApi.makeApiClient(api.kc);
-    const created = (await objects.create(cluster('defaults', { unknownField: 1, resources: { limits: { cpu: 1 } }, limits: { memory: '1Gi', cpu: 2 } }) as never)) as any;
-    expect(created.spec).toEqual({ image: 'redis:7', masters: 3, replicas: 1, resources: { limits: { cpu: 1 } }, limits: { memory: '1Gi', cpu: 2 } });
+    const created = (await objects.create(
+      cluster('defaults', { unknownField: 1, resources: { limits: { cpu: 1 } }, limits: { memory: '1Gi', cpu: 2 } }) as never,
+    )) as any;
+    expect(created.spec).toEqual({
+      image: 'redis:7',
+      masters: 3,
+      replicas: 1,
+      resources: { limits: { cpu: 1 } },
+      limits: { memory: '1Gi', cpu: 2 },
+    });
     expect(created.metadata.generation).toBe(1);
   });
 
@@ -147,10 +175,18 @@ describe('custom resources', () => {
       'RedisCluster.redis.redis "bad" is invalid: spec.masters: Invalid value: 2: spec.masters in body should be greater than or equal to 3',
     );
     expect(low.details.causes).toEqual([
-      { reason: 'FieldValueInvalid', message: 'Invalid value: 2: spec.masters in body should be greater than or equal to 3', field: 'spec.masters' },
+      {
+        reason: 'FieldValueInvalid',
+        message: 'Invalid value: 2: spec.masters in body should be greater than or equal to 3',
+        field: 'spec.masters',
+      },
     ]);
     const several = await failure(
-      custom.createNamespacedCustomObject({ ...G, namespace: 'cache', body: { ...cluster('bad'), spec: { masters: 'many', maxMemory: '1tb' } } }),
+      custom.createNamespacedCustomObject({
+        ...G,
+        namespace: 'cache',
+        body: { ...cluster('bad'), spec: { masters: 'many', maxMemory: '1tb' } },
+      }),
     );
     expect(several.code).toBe(422);
     expect(several.details.causes.map((c: { field: string }) => c.field).sort()).toEqual(['spec.image', 'spec.masters', 'spec.maxMemory']);
@@ -160,7 +196,11 @@ describe('custom resources', () => {
   });
 
   it('keeps status and spec apart: generation moves with spec only', async () => {
-    const created = (await custom.createNamespacedCustomObject({ ...G, namespace: 'cache', body: { ...cluster('gen'), status: { phase: 'Forged' } } })) as any;
+    const created = (await custom.createNamespacedCustomObject({
+      ...G,
+      namespace: 'cache',
+      body: { ...cluster('gen'), status: { phase: 'Forged' } },
+    })) as any;
     expect(created.status).toBeUndefined();
     expect(created.metadata.generation).toBe(1);
 
@@ -180,15 +220,24 @@ describe('custom resources', () => {
     expect(specChange.status.phase).toBe('Ready');
     expect(specChange.metadata.generation).toBe(2);
 
-    const labelOnly = (await custom.patchNamespacedCustomObject({ ...G, namespace: 'cache', name: 'gen', body: { metadata: { labels: { a: 'b' } } } }, merge)) as any;
+    const labelOnly = (await custom.patchNamespacedCustomObject(
+      { ...G, namespace: 'cache', name: 'gen', body: { metadata: { labels: { a: 'b' } } } },
+      merge,
+    )) as any;
     expect(labelOnly.metadata.generation).toBe(2);
     expect(Number(labelOnly.metadata.resourceVersion)).toBeGreaterThan(Number(specChange.metadata.resourceVersion));
 
-    const noop = (await custom.patchNamespacedCustomObject({ ...G, namespace: 'cache', name: 'gen', body: { spec: { masters: 4 } } }, merge)) as any;
+    const noop = (await custom.patchNamespacedCustomObject(
+      { ...G, namespace: 'cache', name: 'gen', body: { spec: { masters: 4 } } },
+      merge,
+    )) as any;
     expect(noop.metadata.resourceVersion).toBe(labelOnly.metadata.resourceVersion);
 
     const badStatus = await failure(
-      custom.patchNamespacedCustomObjectStatus({ ...G, namespace: 'cache', name: 'gen', body: { status: { readyMasters: 'three' } } }, merge),
+      custom.patchNamespacedCustomObjectStatus(
+        { ...G, namespace: 'cache', name: 'gen', body: { status: { readyMasters: 'three' } } },
+        merge,
+      ),
     );
     expect(badStatus.code).toBe(422);
     expect(badStatus.details.causes[0].field).toBe('status.readyMasters');
@@ -201,9 +250,17 @@ describe('custom resources', () => {
       merge,
     );
     const scale = (await custom.getNamespacedCustomObjectScale({ ...G, namespace: 'cache', name: 'scaled' })) as any;
-    expect(scale).toMatchObject({ kind: 'Scale', apiVersion: 'autoscaling/v1', spec: { replicas: 3 }, status: { replicas: 3, selector: 'app=redis,cluster=scaled' } });
+    expect(scale).toMatchObject({
+      kind: 'Scale',
+      apiVersion: 'autoscaling/v1',
+      spec: { replicas: 3 },
+      status: { replicas: 3, selector: 'app=redis,cluster=scaled' },
+    });
 
-    const patched = (await custom.patchNamespacedCustomObjectScale({ ...G, namespace: 'cache', name: 'scaled', body: { spec: { replicas: 5 } } }, merge)) as any;
+    const patched = (await custom.patchNamespacedCustomObjectScale(
+      { ...G, namespace: 'cache', name: 'scaled', body: { spec: { replicas: 5 } } },
+      merge,
+    )) as any;
     expect(patched.spec.replicas).toBe(5);
     const after = (await custom.getNamespacedCustomObject({ ...G, namespace: 'cache', name: 'scaled' })) as any;
     expect(after.spec.masters).toBe(5);
@@ -217,7 +274,9 @@ describe('custom resources', () => {
     })) as any;
     expect(replaced.spec.replicas).toBe(6);
 
-    const tooFew = await failure(custom.patchNamespacedCustomObjectScale({ ...G, namespace: 'cache', name: 'scaled', body: { spec: { replicas: 2 } } }, merge));
+    const tooFew = await failure(
+      custom.patchNamespacedCustomObjectScale({ ...G, namespace: 'cache', name: 'scaled', body: { spec: { replicas: 2 } } }, merge),
+    );
     expect(tooFew.code).toBe(422);
     expect(tooFew.details.causes[0].field).toBe('spec.masters');
     const stale = await failure(
@@ -233,7 +292,9 @@ describe('custom resources', () => {
 
   it('refuses strategic merge patch on custom resources with 415, as Kubernetes does', async () => {
     await custom.createNamespacedCustomObject({ ...G, namespace: 'cache', body: cluster('smp') });
-    const refused = await failure(custom.patchNamespacedCustomObject({ ...G, namespace: 'cache', name: 'smp', body: { spec: { masters: 4 } } }, strategic));
+    const refused = await failure(
+      custom.patchNamespacedCustomObject({ ...G, namespace: 'cache', name: 'smp', body: { spec: { masters: 4 } } }, strategic),
+    );
     expect(refused.code).toBe(415);
     expect(refused.reason).toBe('UnsupportedMediaType');
   });
@@ -241,8 +302,14 @@ describe('custom resources', () => {
 
 describe('patches', () => {
   it('applies merge patch and JSON patch (the client default)', async () => {
-    await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'p1', labels: { keep: 'y', drop: 'y' } }, data: { a: '1', b: '2' } } });
-    const merged = await core.patchNamespacedConfigMap({ name: 'p1', namespace: 'default', body: { metadata: { labels: { drop: null } }, data: { b: null, c: '3' } } }, merge);
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'p1', labels: { keep: 'y', drop: 'y' } }, data: { a: '1', b: '2' } },
+    });
+    const merged = await core.patchNamespacedConfigMap(
+      { name: 'p1', namespace: 'default', body: { metadata: { labels: { drop: null } }, data: { b: null, c: '3' } } },
+      merge,
+    );
     expect(merged.metadata?.labels).toEqual({ keep: 'y' });
     expect(merged.data).toEqual({ a: '1', c: '3' });
     const jsonPatched = await core.patchNamespacedConfigMap({
@@ -255,7 +322,14 @@ describe('patches', () => {
     });
     expect(jsonPatched.data).toEqual({ a: '10', c: '3', d: '4' });
     const failedTest = await failure(
-      core.patchNamespacedConfigMap({ name: 'p1', namespace: 'default', body: [{ op: 'test', path: '/data/a', value: 'nope' }, { op: 'remove', path: '/data/a' }] }),
+      core.patchNamespacedConfigMap({
+        name: 'p1',
+        namespace: 'default',
+        body: [
+          { op: 'test', path: '/data/a', value: 'nope' },
+          { op: 'remove', path: '/data/a' },
+        ],
+      }),
     );
     expect(failedTest.code).toBe(422);
     expect((await core.readNamespacedConfigMap({ name: 'p1', namespace: 'default' })).data?.a).toBe('10');
@@ -268,7 +342,14 @@ describe('patches', () => {
         metadata: { name: 'smp-pod' },
         spec: {
           containers: [
-            { name: 'redis', image: 'redis:7', env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] },
+            {
+              name: 'redis',
+              image: 'redis:7',
+              env: [
+                { name: 'A', value: '1' },
+                { name: 'B', value: '2' },
+              ],
+            },
             { name: 'exporter', image: 'exporter:1' },
           ],
         },
@@ -278,7 +359,20 @@ describe('patches', () => {
       {
         name: 'smp-pod',
         namespace: 'default',
-        body: { spec: { containers: [{ name: 'redis', image: 'redis:7.2', env: [{ name: 'B', value: '3' }, { name: 'A', $patch: 'delete' }] }] } },
+        body: {
+          spec: {
+            containers: [
+              {
+                name: 'redis',
+                image: 'redis:7.2',
+                env: [
+                  { name: 'B', value: '3' },
+                  { name: 'A', $patch: 'delete' },
+                ],
+              },
+            ],
+          },
+        },
       },
       strategic,
     );
@@ -297,7 +391,11 @@ describe('selectors', () => {
     await core.createNamespacedPod({ namespace: 'sel', body: pod('a2', { app: 'a', tier: 'y' }) });
     await core.createNamespacedPod({ namespace: 'sel', body: pod('a3', { app: 'a' }) });
     await core.createNamespacedPod({ namespace: 'sel', body: pod('b1', { app: 'b', tier: 'z' }) });
-    await core.createNamespacedPodBinding({ name: 'a2', namespace: 'sel', body: { metadata: { name: 'a2' }, target: { kind: 'Node', name: 'n1' } } });
+    await core.createNamespacedPodBinding({
+      name: 'a2',
+      namespace: 'sel',
+      body: { metadata: { name: 'a2' }, target: { kind: 'Node', name: 'n1' } },
+    });
     const names = async (labelSelector?: string, fieldSelector?: string) =>
       (await core.listNamespacedPod({ namespace: 'sel', labelSelector, fieldSelector })).items.map((p) => p.metadata?.name);
     expect(await names('app=a')).toEqual(['a1', 'a2', 'a3']);
@@ -337,12 +435,30 @@ describe('events', () => {
     });
     await core.createNamespacedEvent({
       namespace: 'default',
-      body: { metadata: { name: 'old-style' }, involvedObject: { kind: 'Pod', name: 'p' }, reason: 'Killing', message: 'stopping', type: 'Warning', count: 2 },
+      body: {
+        metadata: { name: 'old-style' },
+        involvedObject: { kind: 'Pod', name: 'p' },
+        reason: 'Killing',
+        message: 'stopping',
+        type: 'Warning',
+        count: 2,
+      },
     });
     const asCore = await core.readNamespacedEvent({ name: 'new-style', namespace: 'default' });
-    expect(asCore).toMatchObject({ message: 'the cluster is formed', reason: 'Formed', involvedObject: { kind: 'RedisCluster', name: 'rc' }, reportingComponent: 'redis-operator' });
+    expect(asCore).toMatchObject({
+      message: 'the cluster is formed',
+      reason: 'Formed',
+      involvedObject: { kind: 'RedisCluster', name: 'rc' },
+      reportingComponent: 'redis-operator',
+    });
     const asV1 = await eventsV1.readNamespacedEvent({ name: 'old-style', namespace: 'default' });
-    expect(asV1).toMatchObject({ apiVersion: 'events.k8s.io/v1', note: 'stopping', regarding: { kind: 'Pod', name: 'p' }, deprecatedCount: 2, type: 'Warning' });
+    expect(asV1).toMatchObject({
+      apiVersion: 'events.k8s.io/v1',
+      note: 'stopping',
+      regarding: { kind: 'Pod', name: 'p' },
+      deprecatedCount: 2,
+      type: 'Warning',
+    });
     const selected = await eventsV1.listNamespacedEvent({ namespace: 'default', fieldSelector: 'regarding.name=rc' });
     expect(selected.items.map((e) => e.metadata?.name)).toEqual(['new-style']);
     const patched = await eventsV1.patchNamespacedEvent({ name: 'old-style', namespace: 'default', body: { note: 'stopped' } }, merge);
@@ -355,13 +471,20 @@ describe('events', () => {
 
 describe('deletion', () => {
   it('keeps an object with finalizers until the last one is removed', async () => {
-    await custom.createNamespacedCustomObject({ ...G, namespace: 'cache', body: { ...cluster('fin'), metadata: { name: 'fin', namespace: 'cache', finalizers: ['redis.redis/cleanup'] } } });
+    await custom.createNamespacedCustomObject({
+      ...G,
+      namespace: 'cache',
+      body: { ...cluster('fin'), metadata: { name: 'fin', namespace: 'cache', finalizers: ['redis.redis/cleanup'] } },
+    });
     await custom.deleteNamespacedCustomObject({ ...G, namespace: 'cache', name: 'fin' });
     const marked = (await custom.getNamespacedCustomObject({ ...G, namespace: 'cache', name: 'fin' })) as any;
     expect(marked.metadata.deletionTimestamp).toMatch(/Z$/);
     expect(marked.metadata.finalizers).toEqual(['redis.redis/cleanup']);
     const adding = await failure(
-      custom.patchNamespacedCustomObject({ ...G, namespace: 'cache', name: 'fin', body: { metadata: { finalizers: ['redis.redis/cleanup', 'other'] } } }, merge),
+      custom.patchNamespacedCustomObject(
+        { ...G, namespace: 'cache', name: 'fin', body: { metadata: { finalizers: ['redis.redis/cleanup', 'other'] } } },
+        merge,
+      ),
     );
     expect(adding.code).toBe(422);
     await custom.patchNamespacedCustomObject({ ...G, namespace: 'cache', name: 'fin', body: { metadata: { finalizers: null } } }, merge);
@@ -371,8 +494,14 @@ describe('deletion', () => {
   it('collects dependents of a deleted owner, and orphans them when asked', async () => {
     const owner = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'owner' } } });
     const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'owner', uid: owner.metadata!.uid!, controller: true };
-    await core.createNamespacedPod({ namespace: 'default', body: { ...pod('dep-pod'), metadata: { name: 'dep-pod', ownerReferences: [ref] } } });
-    await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'dep-secret', ownerReferences: [ref] }, stringData: { k: 'v' } } });
+    await core.createNamespacedPod({
+      namespace: 'default',
+      body: { ...pod('dep-pod'), metadata: { name: 'dep-pod', ownerReferences: [ref] } },
+    });
+    await core.createNamespacedSecret({
+      namespace: 'default',
+      body: { metadata: { name: 'dep-secret', ownerReferences: [ref] }, stringData: { k: 'v' } },
+    });
     const secret = await core.readNamespacedSecret({ name: 'dep-secret', namespace: 'default' });
     expect(secret.data).toEqual({ k: Buffer.from('v').toString('base64') });
     await core.deleteNamespacedConfigMap({ name: 'owner', namespace: 'default' });
@@ -385,7 +514,9 @@ describe('deletion', () => {
     const owner2 = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'owner2' } } });
     await core.createNamespacedConfigMap({
       namespace: 'default',
-      body: { metadata: { name: 'kept', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner2', uid: owner2.metadata!.uid! }] } },
+      body: {
+        metadata: { name: 'kept', ownerReferences: [{ apiVersion: 'v1', kind: 'ConfigMap', name: 'owner2', uid: owner2.metadata!.uid! }] },
+      },
     });
     await core.deleteNamespacedConfigMap({ name: 'owner2', namespace: 'default', propagationPolicy: 'Orphan' });
     await new Promise((r) => setTimeout(r, 600));
@@ -396,7 +527,10 @@ describe('deletion', () => {
   it('holds a foreground-deleted owner until its dependents are gone', async () => {
     const owner = await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'fg-owner' } } });
     const ref = { apiVersion: 'v1', kind: 'ConfigMap', name: 'fg-owner', uid: owner.metadata!.uid!, blockOwnerDeletion: true };
-    await core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'fg-dep', ownerReferences: [ref], finalizers: ['test/hold'] } } });
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'fg-dep', ownerReferences: [ref], finalizers: ['test/hold'] } },
+    });
     await core.deleteNamespacedConfigMap({ name: 'fg-owner', namespace: 'default', propagationPolicy: 'Foreground' });
     const held = await core.readNamespacedConfigMap({ name: 'fg-owner', namespace: 'default' });
     expect(held.metadata?.finalizers).toEqual(['foregroundDeletion']);
@@ -416,7 +550,11 @@ describe('deletion', () => {
 
   it('deletes a collection by label selector and leaves the rest; dry runs change nothing', async () => {
     await core.createNamespace({ body: { metadata: { name: 'coll' } } });
-    for (const [name, tier] of [['k1', 'a'], ['k2', 'a'], ['k3', 'b']]) {
+    for (const [name, tier] of [
+      ['k1', 'a'],
+      ['k2', 'a'],
+      ['k3', 'b'],
+    ]) {
       await core.createNamespacedConfigMap({ namespace: 'coll', body: { metadata: { name, labels: { tier: tier! } } } });
     }
     await core.createNamespacedConfigMap({ namespace: 'coll', body: { metadata: { name: 'dry' } }, dryRun: 'All' });
@@ -428,9 +566,17 @@ describe('deletion', () => {
 
   it('deletes a bound Pod gracefully: it stays until deleted with grace 0', async () => {
     await core.createNamespacedPod({ namespace: 'default', body: pod('graceful') });
-    await core.createNamespacedPodBinding({ name: 'graceful', namespace: 'default', body: { metadata: { name: 'graceful' }, target: { kind: 'Node', name: 'local-node-1' } } });
+    await core.createNamespacedPodBinding({
+      name: 'graceful',
+      namespace: 'default',
+      body: { metadata: { name: 'graceful' }, target: { kind: 'Node', name: 'local-node-1' } },
+    });
     const twice = await failure(
-      core.createNamespacedPodBinding({ name: 'graceful', namespace: 'default', body: { metadata: { name: 'graceful' }, target: { kind: 'Node', name: 'local-node-2' } } }),
+      core.createNamespacedPodBinding({
+        name: 'graceful',
+        namespace: 'default',
+        body: { metadata: { name: 'graceful' }, target: { kind: 'Node', name: 'local-node-2' } },
+      }),
     );
     expect(twice.code).toBe(409);
     await core.deleteNamespacedPod({ name: 'graceful', namespace: 'default', gracePeriodSeconds: 20 });
@@ -448,7 +594,11 @@ describe('deletion', () => {
 
   it('removes a terminating Pod no kubelet finished, a margin after its grace period', async () => {
     await core.createNamespacedPod({ namespace: 'default', body: pod('abandoned') });
-    await core.createNamespacedPodBinding({ name: 'abandoned', namespace: 'default', body: { metadata: { name: 'abandoned' }, target: { kind: 'Node', name: 'nowhere' } } });
+    await core.createNamespacedPodBinding({
+      name: 'abandoned',
+      namespace: 'default',
+      body: { metadata: { name: 'abandoned' }, target: { kind: 'Node', name: 'nowhere' } },
+    });
     const began = Date.now();
     await core.deleteNamespacedPod({ name: 'abandoned', namespace: 'default', gracePeriodSeconds: 1 });
     expect((await core.readNamespacedPod({ name: 'abandoned', namespace: 'default' })).metadata?.deletionGracePeriodSeconds).toBe(1);
@@ -465,7 +615,11 @@ describe('deletion', () => {
     await core.createNamespace({ body: { metadata: { name: 'budget' } } });
     for (const name of ['e1', 'e2', 'e3']) {
       await core.createNamespacedPod({ namespace: 'budget', body: pod(name, { app: 'e' }) });
-      await core.createNamespacedPodBinding({ name, namespace: 'budget', body: { metadata: { name }, target: { kind: 'Node', name: 'local-node-1' } } });
+      await core.createNamespacedPodBinding({
+        name,
+        namespace: 'budget',
+        body: { metadata: { name }, target: { kind: 'Node', name: 'local-node-1' } },
+      });
       await core.patchNamespacedPodStatus(
         { name, namespace: 'budget', body: { status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } } },
         merge,
@@ -483,8 +637,14 @@ describe('deletion', () => {
 
     await core.createNamespacedPodEviction({ name: 'e1', namespace: 'budget', body: { metadata: { name: 'e1', namespace: 'budget' } } });
     expect((await core.readNamespacedPod({ name: 'e1', namespace: 'budget' })).metadata?.deletionTimestamp).toBeInstanceOf(Date);
-    const refused = await failure(core.createNamespacedPodEviction({ name: 'e2', namespace: 'budget', body: { metadata: { name: 'e2', namespace: 'budget' } } }));
-    expect(refused).toMatchObject({ code: 429, reason: 'TooManyRequests', message: "Cannot evict pod as it would violate the pod's disruption budget." });
+    const refused = await failure(
+      core.createNamespacedPodEviction({ name: 'e2', namespace: 'budget', body: { metadata: { name: 'e2', namespace: 'budget' } } }),
+    );
+    expect(refused).toMatchObject({
+      code: 429,
+      reason: 'TooManyRequests',
+      message: "Cannot evict pod as it would violate the pod's disruption budget.",
+    });
     expect(refused.details.causes[0].message).toBe('The disruption budget e-pdb needs 2 healthy pods and has 2 currently');
     expect((await core.readNamespacedPod({ name: 'e2', namespace: 'budget' })).metadata?.deletionTimestamp).toBeUndefined();
   });
@@ -492,11 +652,17 @@ describe('deletion', () => {
   it('empties a deleted namespace before removing it', async () => {
     await core.createNamespace({ body: { metadata: { name: 'doomed' } } });
     await core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'x' } } });
-    await custom.createNamespacedCustomObject({ ...G, namespace: 'doomed', body: { ...cluster('rc'), metadata: { name: 'rc', namespace: 'doomed' } } });
+    await custom.createNamespacedCustomObject({
+      ...G,
+      namespace: 'doomed',
+      body: { ...cluster('rc'), metadata: { name: 'rc', namespace: 'doomed' } },
+    });
     await core.deleteNamespace({ name: 'doomed' });
-    const refused = await failure(core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'late' } } }).catch((e) => {
-      throw e;
-    }));
+    const refused = await failure(
+      core.createNamespacedConfigMap({ namespace: 'doomed', body: { metadata: { name: 'late' } } }).catch((e) => {
+        throw e;
+      }),
+    );
     expect([403, 404]).toContain(refused.code);
     await waitFor('namespace removed', async () => {
       try {
@@ -506,7 +672,9 @@ describe('deletion', () => {
         return (err as { code?: number }).code === 404;
       }
     });
-    expect((await custom.listClusterCustomObject({ ...G })) as any).toSatisfy((l: any) => l.items.every((i: any) => i.metadata.namespace !== 'doomed'));
+    expect((await custom.listClusterCustomObject({ ...G })) as any).toSatisfy((l: any) =>
+      l.items.every((i: any) => i.metadata.namespace !== 'doomed'),
+    );
     const protectedNs = await failure(core.deleteNamespace({ name: 'default' }));
     expect(protectedNs.code).toBe(403);
   });

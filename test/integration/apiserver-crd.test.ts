@@ -51,7 +51,12 @@ describe('the project CRD', () => {
     api = await startTestApi({ log: (m) => logs.push(m) });
     custom = api.kc.makeApiClient(CustomObjectsApi);
     for (const crd of docs(CRD_FILE)) {
-      await custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd });
+      await custom.createClusterCustomObject({
+        group: 'apiextensions.k8s.io',
+        version: 'v1',
+        plural: 'customresourcedefinitions',
+        body: crd,
+      });
     }
   });
   afterAll(async () => {
@@ -114,10 +119,18 @@ describe('the project CRD', () => {
     const scale = (await custom.getNamespacedCustomObjectScale({ ...G, namespace: 'cache', name: 'rediscluster1' })) as any;
     expect(scale.spec.replicas).toBe(3);
     await custom.patchNamespacedCustomObjectStatus(
-      { ...G, namespace: 'cache', name: 'rediscluster1', body: { status: { replicas: 3, selector: 'app=redis-cluster,cluster=rediscluster1' } } },
+      {
+        ...G,
+        namespace: 'cache',
+        name: 'rediscluster1',
+        body: { status: { replicas: 3, selector: 'app=redis-cluster,cluster=rediscluster1' } },
+      },
       merge,
     );
-    const patched = (await custom.patchNamespacedCustomObjectScale({ ...G, namespace: 'cache', name: 'rediscluster1', body: { spec: { replicas: 4 } } }, merge)) as any;
+    const patched = (await custom.patchNamespacedCustomObjectScale(
+      { ...G, namespace: 'cache', name: 'rediscluster1', body: { spec: { replicas: 4 } } },
+      merge,
+    )) as any;
     expect(patched).toMatchObject({ spec: { replicas: 4 }, status: { replicas: 3, selector: 'app=redis-cluster,cluster=rediscluster1' } });
     const after = (await custom.getNamespacedCustomObject({ ...G, namespace: 'cache', name: 'rediscluster1' })) as any;
     expect(after.spec.masters).toBe(4);

@@ -77,7 +77,11 @@ describe('watch', () => {
   });
 
   it('streams a list with sendInitialEvents and marks its end with a bookmark', async () => {
-    const w = await collect(api, '/api/v1/namespaces/w/configmaps', { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan', allowWatchBookmarks: true });
+    const w = await collect(api, '/api/v1/namespaces/w/configmaps', {
+      sendInitialEvents: true,
+      resourceVersionMatch: 'NotOlderThan',
+      allowWatchBookmarks: true,
+    });
     await waitFor('the initial state and its end', () => w.seen.some((e) => e.type === 'BOOKMARK'));
     await core.createNamespacedConfigMap({ namespace: 'w', body: { metadata: { name: 'streamed' } } });
     await waitFor('the later change', () => w.seen.some((e) => e.name === 'streamed'));
@@ -110,8 +114,16 @@ describe('watch', () => {
 
   it('feeds a client-node informer (list, then watch from the list)', async () => {
     await core.createNamespace({ body: { metadata: { name: 'inf' } } });
-    await core.createNamespacedPod({ namespace: 'inf', body: { metadata: { name: 'before', labels: { app: 'i' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } });
-    const informer = makeInformer<V1Pod>(api.kc, '/api/v1/namespaces/inf/pods', () => core.listNamespacedPod({ namespace: 'inf' }), 'app=i');
+    await core.createNamespacedPod({
+      namespace: 'inf',
+      body: { metadata: { name: 'before', labels: { app: 'i' } }, spec: { containers: [{ name: 'c', image: 'i' }] } },
+    });
+    const informer = makeInformer<V1Pod>(
+      api.kc,
+      '/api/v1/namespaces/inf/pods',
+      () => core.listNamespacedPod({ namespace: 'inf' }),
+      'app=i',
+    );
     const seen: string[] = [];
     informer.on('add', (p) => seen.push(`add ${p.metadata?.name}`));
     informer.on('update', (p) => seen.push(`update ${p.metadata?.name} ${p.metadata?.labels?.v ?? ''}`));
@@ -119,7 +131,10 @@ describe('watch', () => {
     await informer.start();
     try {
       await waitFor('the listed Pod', () => seen.includes('add before'));
-      await core.createNamespacedPod({ namespace: 'inf', body: { metadata: { name: 'after', labels: { app: 'i' } }, spec: { containers: [{ name: 'c', image: 'i' }] } } });
+      await core.createNamespacedPod({
+        namespace: 'inf',
+        body: { metadata: { name: 'after', labels: { app: 'i' } }, spec: { containers: [{ name: 'c', image: 'i' }] } },
+      });
       await core.patchNamespacedPod({ name: 'after', namespace: 'inf', body: { metadata: { labels: { v: '2' } } } }, merge);
       await core.deleteNamespacedPod({ name: 'before', namespace: 'inf' });
       await waitFor('informer events', () => seen.length >= 4);
@@ -158,7 +173,9 @@ describe('state file', () => {
         const next = await core.createNamespacedConfigMap({ namespace: 'kept', body: { metadata: { name: 'd' } } });
         expect(Number(next.metadata?.resourceVersion)).toBeGreaterThan(Number(cm.metadata?.resourceVersion));
         // What happened before the restart cannot be replayed.
-        const w = await collect(api, '/api/v1/namespaces/kept/configmaps', { resourceVersion: String(Number(cm.metadata!.resourceVersion) - 1) });
+        const w = await collect(api, '/api/v1/namespaces/kept/configmaps', {
+          resourceVersion: String(Number(cm.metadata!.resourceVersion) - 1),
+        });
         await waitFor('the error event', () => w.seen.length >= 1);
         expect(w.seen[0]).toMatchObject({ type: 'ERROR', code: 410 });
       } finally {

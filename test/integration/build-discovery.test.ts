@@ -19,11 +19,14 @@ let child: ChildProcess | undefined;
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     execFile(TSX, ['scripts/build.ts', ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, stdout, stderr });
+      resolve({
+        code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0,
+        stdout,
+        stderr,
+      });
     });
   });
 }
-
 
 async function waitHealthy(url: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -73,7 +76,12 @@ describe('npm run build', () => {
   it('the bundle serves /healthz and looks clusters up through the API server', async () => {
     const kube = new Kube(api.kc);
     const crd = parse(readFileSync('charts/redis-operator/crds/redisclusters.redis.redis.yaml', 'utf8')) as Record<string, unknown>;
-    await kube.custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd });
+    await kube.custom.createClusterCustomObject({
+      group: 'apiextensions.k8s.io',
+      version: 'v1',
+      plural: 'customresourcedefinitions',
+      body: crd,
+    });
     await kube.custom.createNamespacedCustomObject({
       group: 'redis.redis',
       version: 'v1beta1',
@@ -82,7 +90,10 @@ describe('npm run build', () => {
       body: { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name: 'bundled' }, spec: { maxMemory: '64mb' } },
     });
     const deadPort = await freePort();
-    await kube.patchClusterStatus({ namespace: 'cache', name: 'bundled' }, { nodes: [{ id: 'a'.repeat(40), pod: 'bundled-0', ip: '127.0.0.1', port: deadPort, role: 'master' }] });
+    await kube.patchClusterStatus(
+      { namespace: 'cache', name: 'bundled' },
+      { nodes: [{ id: 'a'.repeat(40), pod: 'bundled-0', ip: '127.0.0.1', port: deadPort, role: 'master' }] },
+    );
     const kubeconfig = path.join(out, 'kubeconfig');
     writeFileSync(kubeconfig, kubeConfigYaml(api.url));
 

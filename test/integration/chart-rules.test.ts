@@ -42,7 +42,11 @@ function renderRules(settings: Record<string, string | number>): string {
   const template = chartFile('templates/prometheusrule.yaml');
   let text = readFileSync(RULE_FILE, 'utf8');
   const unquote = (s: string): string => JSON.parse(`"${s}"`) as string;
-  const pairs = [...template.matchAll(/\|\s*replace "((?:[^"\\]|\\.)*)" (?:"((?:[^"\\]|\\.)*)"|\(printf "((?:[^"\\]|\\.)*)" (?:\(toString )?\$r\.(\w+)\)?\))/g)];
+  const pairs = [
+    ...template.matchAll(
+      /\|\s*replace "((?:[^"\\]|\\.)*)" (?:"((?:[^"\\]|\\.)*)"|\(printf "((?:[^"\\]|\\.)*)" (?:\(toString )?\$r\.(\w+)\)?\))/g,
+    ),
+  ];
   expect(pairs.length).toBeGreaterThan(0);
   for (const [, from, literal, format, key] of pairs) {
     let to: string;
@@ -53,7 +57,8 @@ function renderRules(settings: Record<string, string | number>): string {
       to = unquote(format!).replace(/%v|%q/, (verb) => (verb === '%q' ? JSON.stringify(value) : value));
     }
     const old = unquote(from!);
-    if (!text.includes(old)) throw new Error(`templates/prometheusrule.yaml replaces ${JSON.stringify(old)}, which the rule file does not contain`);
+    if (!text.includes(old))
+      throw new Error(`templates/prometheusrule.yaml replaces ${JSON.stringify(old)}, which the rule file does not contain`);
     text = text.split(old).join(to);
   }
   return text;
@@ -73,19 +78,25 @@ function expectThresholds(byName: Record<string, Rule>, t: Record<string, string
   for (const low of [byName.LowMemoryUsage!, byName.LowThroughput!]) expect(low.expr).toContain('unless on (namespace, redis_cluster)');
 }
 
-
 /** A real exporter for one node; retried on another port if it cannot bind. */
 async function startExporter(redisPort: number, running: ChildProcess[]): Promise<string> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
-    const child = spawn('prometheus-redis-exporter', [`-redis.addr=redis://127.0.0.1:${redisPort}`, `-web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
+    const child = spawn(
+      'prometheus-redis-exporter',
+      [`-redis.addr=redis://127.0.0.1:${redisPort}`, `-web.listen-address=127.0.0.1:${port}`],
+      { stdio: 'ignore' },
+    );
     running.push(child);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let gone = false;
     void exited.then(() => (gone = true));
     const url = `http://127.0.0.1:${port}/metrics`;
     for (let i = 0; i < 50 && !gone; i++) {
-      const body = await fetch(url).then((r) => (r.ok ? r.text() : undefined), () => undefined);
+      const body = await fetch(url).then(
+        (r) => (r.ok ? r.text() : undefined),
+        () => undefined,
+      );
       if (body?.includes('redis_up 1')) return body;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -102,7 +113,9 @@ function dashboardQueries(): string[] {
     templating: { list: { query?: unknown }[] };
   };
   const panelExprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
-  const variableExprs = dash.templating.list.flatMap((v) => (typeof v.query === 'object' && v.query ? [(v.query as { query: string }).query] : []));
+  const variableExprs = dash.templating.list.flatMap((v) =>
+    typeof v.query === 'object' && v.query ? [(v.query as { query: string }).query] : [],
+  );
   return [...panelExprs, ...variableExprs];
 }
 
@@ -128,11 +141,19 @@ describe('the autoscaling rule file', () => {
     const r = promtool('test', 'rules', RULE_TESTS);
     expect(r.out).toContain('SUCCESS');
     expect(r.status).toBe(0);
-    const tests = parse(readFileSync(RULE_TESTS, 'utf8')) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] };
+    const tests = parse(readFileSync(RULE_TESTS, 'utf8')) as {
+      tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[];
+    };
     const cases = tests.tests.flatMap((t) => t.alert_rule_test);
     for (const alert of ALERTS) {
-      expect(cases.some((c) => c.alertname === alert && c.exp_alerts.length > 0), `${alert} fires in a test`).toBe(true);
-      expect(cases.some((c) => c.alertname === alert && c.exp_alerts.length === 0), `${alert} stays silent in a test`).toBe(true);
+      expect(
+        cases.some((c) => c.alertname === alert && c.exp_alerts.length > 0),
+        `${alert} fires in a test`,
+      ).toBe(true);
+      expect(
+        cases.some((c) => c.alertname === alert && c.exp_alerts.length === 0),
+        `${alert} stays silent in a test`,
+      ).toBe(true);
     }
   });
 
@@ -140,7 +161,12 @@ describe('the autoscaling rule file', () => {
     const rules = rulesOf(readFileSync(RULE_FILE, 'utf8'));
     expect(rules.map((r) => r.alert).sort()).toEqual([...ALERTS].sort());
     const byName = Object.fromEntries(rules.map((r) => [r.alert, r]));
-    expect(thresholds).toMatchObject({ memoryThreshold: 0.8, throughputThreshold: 1000, lowMemoryThreshold: 0.3, lowThroughputThreshold: 100 });
+    expect(thresholds).toMatchObject({
+      memoryThreshold: 0.8,
+      throughputThreshold: 1000,
+      lowMemoryThreshold: 0.3,
+      lowThroughputThreshold: 100,
+    });
     expectThresholds(byName, thresholds);
     for (const rule of rules) {
       expect(rule.expr).toContain('sum by (namespace, redis_cluster)');
@@ -154,12 +180,27 @@ describe('the autoscaling rule file', () => {
 
     const dir = mkdtempSync(path.join(tmpdir(), 'chart-rules-'));
     try {
-      const custom = { ...thresholds, memoryThreshold: 0.95, throughputThreshold: 5000, lowMemoryThreshold: 0.05, lowThroughputThreshold: 10, highFor: '2m', lowFor: '30m', rateWindow: '3m', scaleCount: 2 };
+      const custom = {
+        ...thresholds,
+        memoryThreshold: 0.95,
+        throughputThreshold: 5000,
+        lowMemoryThreshold: 0.05,
+        lowThroughputThreshold: 10,
+        highFor: '2m',
+        lowFor: '30m',
+        rateWindow: '3m',
+        scaleCount: 2,
+      };
       const rendered = renderRules(custom);
       const rules = Object.fromEntries(rulesOf(rendered).map((r) => [r.alert, r]));
       expectThresholds(rules, custom);
       expect(rules.HighThroughput!.expr).toContain('[3m]');
-      expect([rules.HighMemoryUsage!.for, rules.HighThroughput!.for, rules.LowMemoryUsage!.for, rules.LowThroughput!.for]).toEqual(['2m', '2m', '30m', '30m']);
+      expect([rules.HighMemoryUsage!.for, rules.HighThroughput!.for, rules.LowMemoryUsage!.for, rules.LowThroughput!.for]).toEqual([
+        '2m',
+        '2m',
+        '30m',
+        '30m',
+      ]);
       for (const r of Object.values(rules)) expect(r.annotations.scale_count).toBe('2');
 
       const ruleFile = path.join(dir, 'rules.yaml');
@@ -188,7 +229,10 @@ describe('the dashboard', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'chart-dashboard-'));
     try {
       const file = path.join(dir, 'dashboard-queries.yaml');
-      writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules: filled.map((expr, i) => ({ record: `dashboard:panel_${i}`, expr })) }] }));
+      writeFileSync(
+        file,
+        stringify({ groups: [{ name: 'dashboard', rules: filled.map((expr, i) => ({ record: `dashboard:panel_${i}`, expr })) }] }),
+      );
       const r = promtool('check', 'rules', file);
       expect(r.out).toContain(`SUCCESS: ${filled.length} rules found`);
       expect(r.status).toBe(0);
@@ -212,11 +256,15 @@ describe('the manifests agree with the rest of the project', () => {
   it('the AlertmanagerConfig posts to the alert-bridge path with the token Secret the bridge reads', () => {
     const am = values.redisOperator.metrics.alertmanagerConfig;
     const services = readFileSync(path.resolve(CHART, '../../knative/services.yaml'), 'utf8');
-    const bridge = services.split(/^---$/m).map((d) => parse(d)).find((d) => d?.metadata?.name === 'alert-bridge');
+    const bridge = services
+      .split(/^---$/m)
+      .map((d) => parse(d))
+      .find((d) => d?.metadata?.name === 'alert-bridge');
     const paths = bridge.spec.template.metadata.annotations['local.redis.redis/paths'];
     expect(new URL(am.webhookUrl).pathname).toBe(paths);
     expect(new URL(am.webhookUrl).hostname.split('.').slice(0, 2)).toEqual([bridge.metadata.name, bridge.metadata.namespace]);
-    const tokenRef = bridge.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === 'WEBHOOK_TOKEN').valueFrom.secretKeyRef;
+    const tokenRef = bridge.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === 'WEBHOOK_TOKEN').valueFrom
+      .secretKeyRef;
     expect(am.tokenSecret).toMatchObject({ name: tokenRef.name, key: tokenRef.key });
     const template = chartFile('templates/alertmanager-config.yaml');
     expect(template).toContain(`value: ${ALERTS.join('|')}`);
@@ -266,22 +314,37 @@ describe('metric names against a real prometheus-redis-exporter', () => {
 
   afterAll(async () => {
     await Promise.all(
-      exporters.map((c) => new Promise<void>((resolve) => {
-        if (c.exitCode !== null || c.signalCode !== null) return resolve();
-        c.once('exit', () => resolve());
-        c.kill('SIGKILL');
-      })),
+      exporters.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGKILL');
+          }),
+      ),
     );
     await harness?.stop();
   });
 
   const namesIn = (body: string): Set<string> =>
-    new Set(body.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.split(/[{ ]/)[0]!));
+    new Set(
+      body
+        .split('\n')
+        .filter((l) => l && !l.startsWith('#'))
+        .map((l) => l.split(/[{ ]/)[0]!),
+    );
 
   it('every metric the rules and the dashboard use is exported', () => {
     const ruleExprs = rulesOf(readFileSync(RULE_FILE, 'utf8')).map((r) => r.expr);
     const used = metricNamesIn([...ruleExprs, ...dashboardQueries()]);
-    expect([...used]).toEqual(expect.arrayContaining(['redis_memory_used_bytes', 'redis_memory_max_bytes', 'redis_commands_processed_total', 'redis_instance_info']));
+    expect([...used]).toEqual(
+      expect.arrayContaining([
+        'redis_memory_used_bytes',
+        'redis_memory_max_bytes',
+        'redis_commands_processed_total',
+        'redis_instance_info',
+      ]),
+    );
     for (const body of scraped) {
       const exported = namesIn(body);
       const missing = [...used].filter((n) => !exported.has(n));
@@ -293,7 +356,11 @@ describe('metric names against a real prometheus-redis-exporter', () => {
     const info = (body: string) => body.split('\n').find((l) => l.startsWith('redis_instance_info{'))!;
     expect(info(scraped[0]!)).toContain('role="master"');
     expect(info(scraped[1]!)).toContain('role="slave"');
-    const roles = new Set([...[...rulesOf(readFileSync(RULE_FILE, 'utf8')).map((r) => r.expr), ...dashboardQueries()].join('\n').matchAll(/role="(\w+)"/g)].map((m) => m[1]));
+    const roles = new Set(
+      [...[...rulesOf(readFileSync(RULE_FILE, 'utf8')).map((r) => r.expr), ...dashboardQueries()].join('\n').matchAll(/role="(\w+)"/g)].map(
+        (m) => m[1],
+      ),
+    );
     expect([...roles].sort()).toEqual(['master', 'slave']);
     // The dashboard's masters and replicas panels each count one of the two roles.
     const dash = JSON.parse(chartFile('files/dashboard.json')) as { panels: { title: string; targets: { expr: string }[] }[] };

@@ -62,18 +62,34 @@ describe('dead-letter', () => {
     expect(structured.status).toBe(202);
     const text = await postRaw(
       `${listening.url}/`,
-      { 'ce-id': 'e-3', 'ce-source': '/elsewhere', 'ce-type': 'com.example.anything', 'ce-specversion': '1.0', 'ce-knativeerrorcode': '404', 'content-type': 'text/plain' },
+      {
+        'ce-id': 'e-3',
+        'ce-source': '/elsewhere',
+        'ce-type': 'com.example.anything',
+        'ce-specversion': '1.0',
+        'ce-knativeerrorcode': '404',
+        'content-type': 'text/plain',
+      },
       'plain words',
     );
     expect(text.status).toBe(202);
     const { items } = await letters();
     expect(items.find((i) => i.id === 'e-2')).toMatchObject({ type: 'dev.knative.apiserver.ref.update', error: { code: 500 } });
-    expect(items.find((i) => i.id === 'e-3')).toMatchObject({ type: 'com.example.anything', data: 'plain words', datacontenttype: 'text/plain', error: { code: 404 } });
+    expect(items.find((i) => i.id === 'e-3')).toMatchObject({
+      type: 'com.example.anything',
+      data: 'plain words',
+      datacontenttype: 'text/plain',
+      error: { code: 404 },
+    });
   });
 
   it('refuses what is not a CloudEvent, naming what is missing', async () => {
     const before = (await letters()).total;
-    const noId = await postRaw(`${listening.url}/`, { 'ce-source': '/x', 'ce-type': 't.x', 'ce-specversion': '1.0', 'content-type': 'text/plain' }, 'x');
+    const noId = await postRaw(
+      `${listening.url}/`,
+      { 'ce-source': '/x', 'ce-type': 't.x', 'ce-specversion': '1.0', 'content-type': 'text/plain' },
+      'x',
+    );
     expect(noId.status).toBe(400);
     expect(errorOf(noId)).toContain('ce-id');
     const plain = await postRaw(`${listening.url}/`, { 'content-type': 'text/plain' }, 'hello');

@@ -48,7 +48,13 @@ async function get(path: string): Promise<Answer> {
   } catch {
     json = undefined;
   }
-  return { status: response.status, type: response.headers.get('content-type'), source: response.headers.get('x-discovery-source'), text, json };
+  return {
+    status: response.status,
+    type: response.headers.get('content-type'),
+    source: response.headers.get('x-discovery-source'),
+    text,
+    json,
+  };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -70,11 +76,22 @@ async function statusFromCluster(h: Harness, pods: (i: number) => string): Promi
   });
 }
 
-async function createCluster(namespace: string, name: string, spec: Record<string, unknown> = {}, nodes?: NodeStatus[], phase = 'Ready'): Promise<void> {
+async function createCluster(
+  namespace: string,
+  name: string,
+  spec: Record<string, unknown> = {},
+  nodes?: NodeStatus[],
+  phase = 'Ready',
+): Promise<void> {
   await kube.custom.createNamespacedCustomObject({
     ...G,
     namespace,
-    body: { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name, namespace }, spec: { masters: 3, replicas: 1, maxMemory: '64mb', ...spec } },
+    body: {
+      apiVersion: 'redis.redis/v1beta1',
+      kind: 'RedisCluster',
+      metadata: { name, namespace },
+      spec: { masters: 3, replicas: 1, maxMemory: '64mb', ...spec },
+    },
   });
   if (nodes) await kube.patchClusterStatus({ namespace, name }, { phase, nodes });
 }
@@ -101,7 +118,12 @@ beforeAll(async () => {
   api = await startTestApi();
   kube = new Kube(api.kc);
   const crd = parse(readFileSync('charts/redis-operator/crds/redisclusters.redis.redis.yaml', 'utf8')) as Record<string, unknown>;
-  await kube.custom.createClusterCustomObject({ group: 'apiextensions.k8s.io', version: 'v1', plural: 'customresourcedefinitions', body: crd });
+  await kube.custom.createClusterCustomObject({
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    plural: 'customresourcedefinitions',
+    body: crd,
+  });
 
   pool = new RedisPool();
   plain = await startRedisNodes(6, { config: { 'cluster-node-timeout': '2000' } });
@@ -247,8 +269,17 @@ describe('GET /cluster/nodes', () => {
   });
 
   it('reads with the password from spec.passwordSecret', async () => {
-    await kube.core.createNamespacedSecret({ namespace: 'cache', body: { metadata: { name: 'rc-auth' }, stringData: { redis: 's3cret pass' } } });
-    const status = secured.nodes.map((n, i) => ({ id: `unknown-${i}`, pod: `rc-auth-${i}`, ip: n.ip, port: n.port, role: 'master' as const }));
+    await kube.core.createNamespacedSecret({
+      namespace: 'cache',
+      body: { metadata: { name: 'rc-auth' }, stringData: { redis: 's3cret pass' } },
+    });
+    const status = secured.nodes.map((n, i) => ({
+      id: `unknown-${i}`,
+      pod: `rc-auth-${i}`,
+      ip: n.ip,
+      port: n.port,
+      role: 'master' as const,
+    }));
     await createCluster('cache', 'rc-auth', { replicas: 0, passwordSecret: { name: 'rc-auth', key: 'redis' } }, status);
     const a = await get('/cluster/nodes?clusterName=rc-auth&namespace=cache');
     expect(a.status).toBe(200);
@@ -271,7 +302,10 @@ describe('GET /cluster/nodes', () => {
           spec: { containers: [{ name: 'redis', image: 'redis:7' }] },
         },
       });
-      await kube.core.patchNamespacedPodStatus({ namespace: 'cache', name, body: { status: { podIP: n.ip, podIPs: [{ ip: n.ip }] } } }, mergePatch);
+      await kube.core.patchNamespacedPodStatus(
+        { namespace: 'cache', name, body: { status: { podIP: n.ip, podIPs: [{ ip: n.ip }] } } },
+        mergePatch,
+      );
     }
     const pods = await kube.core.listNamespacedPod({ namespace: 'cache', labelSelector: 'redis.redis/cluster=rc-pods' });
     expect(pods.items.map((p) => p.status?.podIP)).toEqual(plain.nodes.map((n) => n.ip));
@@ -369,7 +403,13 @@ describe('failures', () => {
     });
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
     const silentPort = (silent.address() as { port: number }).port;
-    const hedged = createDiscoveryHost({ kube, cacheTtlMs: TTL_MS, hedgeMs: 100, commandTimeoutMs: 5000, config: { PORT: 0, LOG_LEVEL: 'silent' } });
+    const hedged = createDiscoveryHost({
+      kube,
+      cacheTtlMs: TTL_MS,
+      hedgeMs: 100,
+      commandTimeoutMs: 5000,
+      config: { PORT: 0, LOG_LEVEL: 'silent' },
+    });
     const l = await hedged.host.listen(0, '127.0.0.1');
     try {
       const status = [{ id: 'f'.repeat(40), pod: 'rc-hung-9', ip: '127.0.0.1', port: silentPort, role: 'master' as const }, ...plainStatus];
@@ -391,7 +431,9 @@ describe('failures', () => {
 
   it('answers from the status when no node answers', async () => {
     const deadPort = await freePortPair();
-    const status: NodeStatus[] = [{ id: 'x'.repeat(40), pod: 'rc-dead-0', ip: '127.0.0.1', port: deadPort, role: 'master', slots: ['0-16383'] }];
+    const status: NodeStatus[] = [
+      { id: 'x'.repeat(40), pod: 'rc-dead-0', ip: '127.0.0.1', port: deadPort, role: 'master', slots: ['0-16383'] },
+    ];
     await createCluster('cache', 'rc-dead', {}, status, 'Degraded');
     const a = await get('/cluster/nodes?clusterName=rc-dead&namespace=cache');
     expect(a.status).toBe(200);

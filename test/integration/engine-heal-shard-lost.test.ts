@@ -45,7 +45,12 @@ describe('heal: a shard lost entirely', () => {
     expect(warning.reduce((n, a) => n + countSlots(a.slots ?? []), 0)).toBe(5461);
     // Slots 0-5460 had only a right neighbour (5461-10922, master 1), so master 1 takes them all.
     expect(warning.map((a) => a.nodeId)).toEqual([ids[1]]);
-    expect(recovered.actions.filter((a) => a.kind === 'forget').map((a) => a.nodeId).sort()).toEqual([ids[0], ids[3]].sort());
+    expect(
+      recovered.actions
+        .filter((a) => a.kind === 'forget')
+        .map((a) => a.nodeId)
+        .sort(),
+    ).toEqual([ids[0], ids[3]].sort());
     expect(recovered.problems).toEqual([]);
     expect(recovered.done).toBe(true);
 

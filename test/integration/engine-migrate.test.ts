@@ -9,7 +9,15 @@ import { migrateSlots } from '../../shared/redis/executor/migrate/run.js';
 import { keySlot, waitFor } from '../../shared/redis/executor/util.js';
 import { planScaleOut } from '../../shared/redis/planner/reshard.js';
 import type { SlotRange } from '../../shared/redis/types.js';
-import { evenCreatePlan, loadKeys, startClientLoad, startRedisNodes, verifyAcked, verifyKeys, type Harness } from '../helpers/redis-harness.js';
+import {
+  evenCreatePlan,
+  loadKeys,
+  startClientLoad,
+  startRedisNodes,
+  verifyAcked,
+  verifyKeys,
+  type Harness,
+} from '../helpers/redis-harness.js';
 
 const KEYS = 30_000;
 const VALUE_BYTES = 20;
@@ -66,7 +74,9 @@ describe('interrupted migrations', () => {
       const hot = Array.from({ length: 3000 }, (_, i) => `{hot}:${i}`);
       await loadKeys(cluster, hot.length, VALUE_BYTES, '{hot}');
       const hotSlot = keySlot('{hot}');
-      const owner = [...(await liveOwners(pool, harness)).entries()].find(([, r]) => r.some((x) => x.start <= hotSlot && hotSlot <= x.end))![0];
+      const owner = [...(await liveOwners(pool, harness)).entries()].find(([, r]) =>
+        r.some((x) => x.start <= hotSlot && hotSlot <= x.end),
+      )![0];
       const target = ids[3]!;
       const load = startClientLoad(harness.endpoints);
       let batches = 0;
@@ -94,7 +104,9 @@ describe('interrupted migrations', () => {
       const fresh = newPool();
       const resumed = await resumeOpenSlots(fresh, harness.endpoints);
       expect(resumed.problems).toEqual([]);
-      expect(resumed.actions.some((a) => a.kind === 'slot-resumed' && a.slots?.some((r) => r.start <= hotSlot && hotSlot <= r.end))).toBe(true);
+      expect(resumed.actions.some((a) => a.kind === 'slot-resumed' && a.slots?.some((r) => r.start <= hotSlot && hotSlot <= r.end))).toBe(
+        true,
+      );
       expect(Number(await fresh.call(src, 'CLUSTER', 'COUNTKEYSINSLOT', hotSlot))).toBe(0);
       expect(Number(await fresh.call(dst, 'CLUSTER', 'COUNTKEYSINSLOT', hotSlot))).toBe(onSource + onTarget);
       // The rest of the interrupted move finishes normally.
@@ -130,7 +142,9 @@ describe('interrupted migrations', () => {
     await pool.call(dst, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', owner);
     const c = await pool.client(dst);
     await c.pipeline().call('ASKING').call('SET', key, 'stale-on-target').exec();
-    const result = await migrateSlots(pool, [{ sourceId: owner, targetId: ids[3]!, slots: [{ start: slot, end: slot }] }], { endpoints: harness.endpoints });
+    const result = await migrateSlots(pool, [{ sourceId: owner, targetId: ids[3]!, slots: [{ start: slot, end: slot }] }], {
+      endpoints: harness.endpoints,
+    });
     expect(result.errors).toEqual([]);
     expect(result.done).toBe(true);
     expect(result.replacedKeys).toEqual([key]);

@@ -4,7 +4,7 @@ import { isFreshNode } from '../../shared/redis/view.js';
 import { formCluster } from '../helpers/engine-fixture.js';
 
 describe('placing fresh nodes shard by shard', () => {
-  it('joins a new shard\'s first node as an empty master and the next as its replica, and a replica to an existing master', async () => {
+  it("joins a new shard's first node as an empty master and the next as its replica, and a replica to an existing master", async () => {
     // Nodes 0-2 form a 3-master cluster; 3-5 start fresh.
     const { pool, desired, endpoints, ids } = await formCluster({ nodes: 6, members: 3, masters: 3 });
     const node = (i: number) => ({ name: desired[i]!.name, endpoint: endpoints[i]!, busPort: desired[i]!.busPort });
@@ -14,14 +14,28 @@ describe('placing fresh nodes shard by shard', () => {
       [
         // Node 4 is not known to have answered: it is waited for briefly.
         { shard: 3, nodes: [{ ...node(3), report: fresh3 }, node(4)] },
-        { shard: 0, master: { name: desired[0]!.name, id: ids[0]!, endpoint: endpoints[0]!, busPort: desired[0]!.busPort }, nodes: [node(5)] },
+        {
+          shard: 0,
+          master: { name: desired[0]!.name, id: ids[0]!, endpoint: endpoints[0]!, busPort: desired[0]!.busPort },
+          nodes: [node(5)],
+        },
       ],
       { seed: endpoints[1]!, answerWaitMs: 2000 },
     );
     expect(result.failures).toEqual([]);
-    expect(result.actions.filter((a) => a.kind === 'meet').map((a) => a.message)).toEqual([`${desired[3]!.name} joined as an empty master of shard 3`]);
-    expect(result.actions.filter((a) => a.kind === 'replicate').map((a) => a.message).sort()).toEqual(
-      [`${desired[4]!.name} attached as a replica of ${desired[3]!.name} (shard 3)`, `${desired[5]!.name} attached as a replica of ${desired[0]!.name} (shard 0)`].sort(),
+    expect(result.actions.filter((a) => a.kind === 'meet').map((a) => a.message)).toEqual([
+      `${desired[3]!.name} joined as an empty master of shard 3`,
+    ]);
+    expect(
+      result.actions
+        .filter((a) => a.kind === 'replicate')
+        .map((a) => a.message)
+        .sort(),
+    ).toEqual(
+      [
+        `${desired[4]!.name} attached as a replica of ${desired[3]!.name} (shard 3)`,
+        `${desired[5]!.name} attached as a replica of ${desired[0]!.name} (shard 0)`,
+      ].sort(),
     );
     const [r3, r4, r5] = await Promise.all([3, 4, 5].map((i) => pool.readReport(endpoints[i]!)));
     const self = (r: typeof r3) => r!.nodes.find((v) => v.id === r!.myId)!;

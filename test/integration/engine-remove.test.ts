@@ -17,7 +17,12 @@ describe('removing nodes', () => {
   it('removes a drained master (replica re-parented) and a dead replica; neither comes back after the 60 s ban', async () => {
     // Replica migration off: the drained master stays an empty master with its replica attached,
     // so re-parenting is the remover's job.
-    const { harness: h, pool: p, desired: all, ids } = await formCluster({
+    const {
+      harness: h,
+      pool: p,
+      desired: all,
+      ids,
+    } = await formCluster({
       nodes: 8,
       masters: 4,
       replicas: 1,
@@ -56,10 +61,15 @@ describe('removing nodes', () => {
     const memberNodes = all.filter((_, i) => i !== 3 && i !== 4);
     const expectGoneEverywhere = async () => {
       // The FORGETs and the re-parented replica reach every view by gossip: a bounded moment to settle.
-      await waitFor('the members to agree without the removed nodes', 10_000, async () => {
-        const { reports: now, unreachable } = await p.readAll(members);
-        return unreachable.length === 0 && checkCluster(now, { nodes: memberNodes, masters: 3 }).length === 0 ? true : undefined;
-      }, 250).catch(() => undefined);
+      await waitFor(
+        'the members to agree without the removed nodes',
+        10_000,
+        async () => {
+          const { reports: now, unreachable } = await p.readAll(members);
+          return unreachable.length === 0 && checkCluster(now, { nodes: memberNodes, masters: 3 }).length === 0 ? true : undefined;
+        },
+        250,
+      ).catch(() => undefined);
       const { reports: now, unreachable } = await p.readAll(members);
       expect(unreachable).toEqual([]);
       for (const r of now) {
@@ -90,7 +100,11 @@ describe('removing nodes', () => {
 
   it('removes an empty master whose replica is dead, without waiting on the dead replica', async () => {
     // Nodes 0-5 form a 3x1 cluster, node 6 joins as a master with no slot, node 7 starts fresh.
-    const { harness: h, pool: p, ids } = await formCluster({
+    const {
+      harness: h,
+      pool: p,
+      ids,
+    } = await formCluster({
       nodes: 8,
       members: 7,
       masters: 3,

@@ -11,7 +11,12 @@ const VALUE = 32;
 describe('replica changes on a 3-master cluster', () => {
   it('goes 1 -> 2 -> 0 -> 1 replicas per master under client load, losing no key and no write', async () => {
     // Nodes 6-8 start fresh: the spare nodes replicas are added from.
-    const { harness: h, pool: p, desired: all, ids } = await formCluster({ nodes: 9, members: 6, masters: 3, replicas: 1, keys: KEYS, valueBytes: VALUE });
+    const {
+      harness: h,
+      pool: p,
+      desired: all,
+      ids,
+    } = await formCluster({ nodes: 9, members: 6, masters: 3, replicas: 1, keys: KEYS, valueBytes: VALUE });
     const masterIds = ids.slice(0, 3);
 
     const step = async (replicasPerMaster: number) => {

@@ -9,7 +9,15 @@ import { waitFor } from '../../shared/redis/executor/util.js';
 import { planScaleIn, planScaleOut } from '../../shared/redis/planner/reshard.js';
 import { countSlots } from '../../shared/redis/topology.js';
 import type { ReshardPlan } from '../../shared/redis/types.js';
-import { evenCreatePlan, loadKeys, startClientLoad, startRedisNodes, verifyAcked, verifyKeys, type Harness } from '../helpers/redis-harness.js';
+import {
+  evenCreatePlan,
+  loadKeys,
+  startClientLoad,
+  startRedisNodes,
+  verifyAcked,
+  verifyKeys,
+  type Harness,
+} from '../helpers/redis-harness.js';
 
 const KEYS = 100_000;
 const VALUE_BYTES = 20;

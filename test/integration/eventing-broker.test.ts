@@ -49,7 +49,14 @@ async function brokerUrl(name: string): Promise<string> {
 function postEvent(url: string, type: string, extra: Record<string, string> = {}, data: unknown = { n: 1 }): Promise<Response> {
   return fetch(url, {
     method: 'POST',
-    headers: { 'ce-specversion': '1.0', 'ce-id': `id-${Math.random()}`, 'ce-source': '/test', 'ce-type': type, 'content-type': 'application/json', ...extra },
+    headers: {
+      'ce-specversion': '1.0',
+      'ce-id': `id-${Math.random()}`,
+      'ce-source': '/test',
+      'ce-type': type,
+      'content-type': 'application/json',
+      ...extra,
+    },
     body: JSON.stringify(data),
   });
 }
@@ -105,9 +112,24 @@ describe('ApiServerSource', () => {
     const [onAdd, onUpdate, onDelete, onSecret] = await Promise.all([rec(), rec(), rec(), rec()]);
     await kube.apply(broker('api'));
     const kindIs = (kind: string) => ({ exact: { kind } });
-    await kube.apply(trigger('api-add', 'api', { filters: [{ exact: { type: 'dev.knative.apiserver.ref.add' } }, kindIs('ConfigMap')], subscriber: { uri: onAdd.url } }));
-    await kube.apply(trigger('api-update', 'api', { filter: { attributes: { type: 'dev.knative.apiserver.ref.update', kind: 'ConfigMap' } }, subscriber: { uri: onUpdate.url } }));
-    await kube.apply(trigger('api-delete', 'api', { filters: [{ suffix: { type: '.ref.delete' } }, kindIs('ConfigMap')], subscriber: { uri: onDelete.url } }));
+    await kube.apply(
+      trigger('api-add', 'api', {
+        filters: [{ exact: { type: 'dev.knative.apiserver.ref.add' } }, kindIs('ConfigMap')],
+        subscriber: { uri: onAdd.url },
+      }),
+    );
+    await kube.apply(
+      trigger('api-update', 'api', {
+        filter: { attributes: { type: 'dev.knative.apiserver.ref.update', kind: 'ConfigMap' } },
+        subscriber: { uri: onUpdate.url },
+      }),
+    );
+    await kube.apply(
+      trigger('api-delete', 'api', {
+        filters: [{ suffix: { type: '.ref.delete' } }, kindIs('ConfigMap')],
+        subscriber: { uri: onDelete.url },
+      }),
+    );
     await kube.apply(trigger('api-secret', 'api', { filters: [kindIs('Secret')], subscriber: { uri: onSecret.url } }));
     await brokerUrl('api');
     for (const t of ['api-add', 'api-update', 'api-delete', 'api-secret']) await ready('eventing.knative.dev/v1', 'Trigger', t);
@@ -160,17 +182,29 @@ describe('ApiServerSource', () => {
   it('Resource mode carries the whole object; namespaceSelector {} watches every namespace', async () => {
     const sub = await rec();
     await kube.apply(broker('res'));
-    await kube.apply(trigger('res-add', 'res', { filters: [{ exact: { type: 'dev.knative.apiserver.resource.add' } }], subscriber: { uri: sub.url } }));
+    await kube.apply(
+      trigger('res-add', 'res', { filters: [{ exact: { type: 'dev.knative.apiserver.resource.add' } }], subscriber: { uri: sub.url } }),
+    );
     await brokerUrl('res');
     await ready('eventing.knative.dev/v1', 'Trigger', 'res-add');
     await kube.apply({
       apiVersion: 'sources.knative.dev/v1',
       kind: 'ApiServerSource',
       metadata: { name: 'secrets', namespace: NS },
-      spec: { mode: 'Resource', namespaceSelector: {}, resources: [{ apiVersion: 'v1', kind: 'Secret' }], sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'res' } } },
+      spec: {
+        mode: 'Resource',
+        namespaceSelector: {},
+        resources: [{ apiVersion: 'v1', kind: 'Secret' }],
+        sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'res' } },
+      },
     });
     await ready('sources.knative.dev/v1', 'ApiServerSource', 'secrets');
-    await kube.create({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's1', namespace: 'cache' }, data: { password: Buffer.from('pw').toString('base64') } });
+    await kube.create({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's1', namespace: 'cache' },
+      data: { password: Buffer.from('pw').toString('base64') },
+    });
     await waitFor(() => sub.received.length >= 1, 'the resource add event');
     const got = sub.received[0]!;
     expect(got.headers['ce-kind']).toBe('Secret');
@@ -190,8 +224,12 @@ describe('delivery', () => {
     const dls = await rec();
     await kube.apply(broker('retry', { deadLetterSink: { uri: dls.url } }));
     const delivery = { retry: 3, backoffPolicy: 'linear', backoffDelay: 'PT0.2S' };
-    await kube.apply(trigger('retry-500', 'retry', { filters: [{ exact: { type: 'test.fail500' } }], subscriber: { uri: failing.url }, delivery }));
-    await kube.apply(trigger('retry-400', 'retry', { filters: [{ exact: { type: 'test.fail400' } }], subscriber: { uri: poison.url }, delivery }));
+    await kube.apply(
+      trigger('retry-500', 'retry', { filters: [{ exact: { type: 'test.fail500' } }], subscriber: { uri: failing.url }, delivery }),
+    );
+    await kube.apply(
+      trigger('retry-400', 'retry', { filters: [{ exact: { type: 'test.fail400' } }], subscriber: { uri: poison.url }, delivery }),
+    );
     const url = await brokerUrl('retry');
     await ready('eventing.knative.dev/v1', 'Trigger', 'retry-500');
     await ready('eventing.knative.dev/v1', 'Trigger', 'retry-400');
@@ -221,7 +259,13 @@ describe('delivery', () => {
   it('a reply is re-enqueued with the TTL decremented; a non-CloudEvent body is a failure', async () => {
     const asker = await rec(() => ({
       status: 200,
-      headers: { 'ce-specversion': '1.0', 'ce-id': 'reply-1', 'ce-source': '/asker', 'ce-type': 'test.answer', 'content-type': 'application/json' },
+      headers: {
+        'ce-specversion': '1.0',
+        'ce-id': 'reply-1',
+        'ce-source': '/asker',
+        'ce-type': 'test.answer',
+        'content-type': 'application/json',
+      },
       body: JSON.stringify({ answer: 42 }),
     }));
     const answered = await rec();
@@ -261,14 +305,21 @@ describe('PingSource', () => {
   it('fires at the local interval with the configured data; a bad schedule is reported', async () => {
     const sub = await rec();
     await kube.apply(broker('ping'));
-    await kube.apply(trigger('ping-all', 'ping', { filters: [{ exact: { type: 'dev.knative.sources.ping' } }], subscriber: { uri: sub.url } }));
+    await kube.apply(
+      trigger('ping-all', 'ping', { filters: [{ exact: { type: 'dev.knative.sources.ping' } }], subscriber: { uri: sub.url } }),
+    );
     await brokerUrl('ping');
     await ready('eventing.knative.dev/v1', 'Trigger', 'ping-all');
     await kube.apply({
       apiVersion: 'sources.knative.dev/v1',
       kind: 'PingSource',
       metadata: { name: 'resync', namespace: NS },
-      spec: { schedule: '* * * * *', contentType: 'application/json', data: '{"reason":"resync"}', sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'ping' } } },
+      spec: {
+        schedule: '* * * * *',
+        contentType: 'application/json',
+        data: '{"reason":"resync"}',
+        sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'ping' } },
+      },
     });
     await waitFor(() => sub.received.length >= 4, 'four pings', 5000);
     const gaps = sub.received.slice(1, 4).map((r, i) => r.at - sub.received[i]!.at);
@@ -289,7 +340,10 @@ describe('PingSource', () => {
       metadata: { name: 'bad', namespace: NS },
       spec: { schedule: 'every minute', sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'ping' } } },
     });
-    const bad = await waitFor(async () => (await kube.get('sources.knative.dev/v1', 'PingSource', 'bad', NS))?.status?.conditions?.[0], 'the bad schedule reported');
+    const bad = await waitFor(
+      async () => (await kube.get('sources.knative.dev/v1', 'PingSource', 'bad', NS))?.status?.conditions?.[0],
+      'the bad schedule reported',
+    );
     expect(bad.status).toBe('False');
     expect(bad.message).toMatch(/spec\.schedule/);
   });

@@ -9,7 +9,14 @@ import { guessPlural } from '../../local/apiserver/client.js';
 import { joinUri } from '../../local/eventing/resolve.js';
 import { apiServerSourceEvent, apiServerSubject, nextPing, pingEvent, validatePingSchedule } from '../../local/eventing/sources.js';
 
-const ev = { type: 'dev.knative.apiserver.ref.add', source: 'http://api', kind: 'RedisCluster', apiversion: 'redis.redis/v1beta1', id: '1', specversion: '1.0' };
+const ev = {
+  type: 'dev.knative.apiserver.ref.add',
+  source: 'http://api',
+  kind: 'RedisCluster',
+  apiversion: 'redis.redis/v1beta1',
+  id: '1',
+  specversion: '1.0',
+};
 
 describe('filter.attributes', () => {
   it('matches exactly and case-sensitively', () => {
@@ -51,7 +58,9 @@ describe('filters[] dialects', () => {
   });
   it('invalid filters are refused with the field named; cesql is unsupported', () => {
     expect(() => validateTriggerFilters({ filters: [{ cesql: "type = 'x'" }] })).toThrow(/spec\.filters\[0\]\.cesql/);
-    expect(() => validateTriggerFilters({ filters: [{ exact: { a: 'x', b: 'y' } }] })).toThrow(/spec\.filters\[0\]\.exact: must name exactly one attribute/);
+    expect(() => validateTriggerFilters({ filters: [{ exact: { a: 'x', b: 'y' } }] })).toThrow(
+      /spec\.filters\[0\]\.exact: must name exactly one attribute/,
+    );
     expect(() => validateTriggerFilters({ filters: [{ all: [{ exact: { a: '' } }] }] })).toThrow(/spec\.filters\[0\]\.all\[0\]\.exact\.a/);
     expect(() => validateTriggerFilters({ filters: [{ exact: { a: 'x' }, prefix: { b: 'y' } }] })).toThrow(/exactly one of/);
     expect(() => validateTriggerFilters({ filters: [{ exact: { kind: 'Pod' } }, { not: { prefix: { type: 'x' } } }] })).not.toThrow();
@@ -87,7 +96,12 @@ describe('delivery', () => {
 
 describe('ApiServerSource and PingSource events', () => {
   it('Reference mode: type, extensions, subject, data', () => {
-    const obj = { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name: 'rc1', namespace: 'cache', uid: 'u' }, spec: { masters: 3 } };
+    const obj = {
+      apiVersion: 'redis.redis/v1beta1',
+      kind: 'RedisCluster',
+      metadata: { name: 'rc1', namespace: 'cache', uid: 'u' },
+      spec: { masters: 3 },
+    };
     const e = apiServerSourceEvent('Reference', 'update', obj, 'http://127.0.0.1:8001', 'redisclusters');
     const msg = HTTP.binary(e);
     expect(msg.headers).toMatchObject({
@@ -100,7 +114,12 @@ describe('ApiServerSource and PingSource events', () => {
       'ce-namespace': 'cache',
       'content-type': 'application/json',
     });
-    expect(JSON.parse(msg.body as string)).toEqual({ apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', name: 'rc1', namespace: 'cache' });
+    expect(JSON.parse(msg.body as string)).toEqual({
+      apiVersion: 'redis.redis/v1beta1',
+      kind: 'RedisCluster',
+      name: 'rc1',
+      namespace: 'cache',
+    });
     const again = apiServerSourceEvent('Reference', 'update', obj, 'http://127.0.0.1:8001');
     expect(again.id).not.toBe(e.id);
   });
@@ -125,7 +144,13 @@ describe('ApiServerSource and PingSource events', () => {
     expect(() => validatePingSchedule({ schedule: '* * * * *', timezone: 'Mars/Base' })).toThrow(/spec\.timezone/);
   });
   it('label selectors and uri joining', () => {
-    const sel = { matchLabels: { app: 'x' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['a', 'b'] }, { key: 'gone', operator: 'DoesNotExist' }] };
+    const sel = {
+      matchLabels: { app: 'x' },
+      matchExpressions: [
+        { key: 'tier', operator: 'In', values: ['a', 'b'] },
+        { key: 'gone', operator: 'DoesNotExist' },
+      ],
+    };
     expect(labelSelectorString(sel)).toBe('app=x,tier in (a,b),!gone');
     expect(matchesLabelSelector({ app: 'x', tier: 'b' }, sel, 'everything')).toBe(true);
     expect(matchesLabelSelector({ app: 'x', tier: 'c' }, sel, 'everything')).toBe(false);

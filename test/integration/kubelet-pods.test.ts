@@ -94,10 +94,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
 const condition = (pod: V1Pod, type: string): string | undefined => pod.status?.conditions?.find((c) => c.type === type)?.status;
 
 async function waitPod(name: string, predicate: (pod: V1Pod) => boolean, what: string, timeoutMs?: number): Promise<V1Pod> {
-  return waitFor(`pod ${name}: ${what}`, async () => {
-    const pod = await readPod(name);
-    return predicate(pod) ? pod : undefined;
-  }, timeoutMs);
+  return waitFor(
+    `pod ${name}: ${what}`,
+    async () => {
+      const pod = await readPod(name);
+      return predicate(pod) ? pod : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 async function withRedis<T>(host: string, port: number, fn: (r: Redis) => Promise<T>): Promise<T> {
@@ -132,7 +136,9 @@ function pidAlive(pid: number): boolean {
 }
 
 const eventsOf = async (podName: string) =>
-  (await core.listNamespacedEvent({ namespace: NS })).items.filter((e) => e.involvedObject.name === podName && e.involvedObject.kind === 'Pod');
+  (await core.listNamespacedEvent({ namespace: NS })).items.filter(
+    (e) => e.involvedObject.name === podName && e.involvedObject.kind === 'Pod',
+  );
 
 const pidOf = (pod: V1Pod, container = 'redis'): number => {
   const id = pod.status?.containerStatuses?.find((c) => c.name === container)?.containerID ?? '';
@@ -158,7 +164,11 @@ describe('local kubelet', () => {
     await createPod('net-a', {
       containers: [
         redisContainer(port, {
-          readinessProbe: { exec: { command: ['sh', '-c', 'test -f /data/ready && redis-cli -p $PORT ping'] }, periodSeconds: 1, failureThreshold: 1 },
+          readinessProbe: {
+            exec: { command: ['sh', '-c', 'test -f /data/ready && redis-cli -p $PORT ping'] },
+            periodSeconds: 1,
+            failureThreshold: 1,
+          },
         }),
         {
           name: 'exporter',
@@ -179,7 +189,11 @@ describe('local kubelet', () => {
     expect(await withRedis(podIP, port, (r) => r.ping())).toBe('PONG');
     // Bound to the Pod's address only, and the downward API gave it that address.
     expect(await portOpen('127.0.0.1', port)).toBe(false);
-    const config = await withRedis(podIP, port, async (r) => [await r.config('GET', 'bind'), await r.config('GET', 'cluster-announce-ip'), await r.config('GET', 'dir')]);
+    const config = await withRedis(podIP, port, async (r) => [
+      await r.config('GET', 'bind'),
+      await r.config('GET', 'cluster-announce-ip'),
+      await r.config('GET', 'dir'),
+    ]);
     expect(config[0]).toEqual(['bind', podIP]);
     expect(config[1]).toEqual(['cluster-announce-ip', podIP]);
     const dataDirOnHost = (config[2] as string[])[1]!;
@@ -215,19 +229,31 @@ describe('local kubelet', () => {
     const port = await freePort();
     await core.createNamespacedConfigMap({
       namespace: NS,
-      body: { metadata: { name: 'redis-conf', namespace: NS }, data: { 'redis.conf': `port ${port}\ndir /data\nappendonly no\nsave ""\n` } },
+      body: {
+        metadata: { name: 'redis-conf', namespace: NS },
+        data: { 'redis.conf': `port ${port}\ndir /data\nappendonly no\nsave ""\n` },
+      },
     });
-    await core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'redis-auth', namespace: NS }, stringData: { password: 'pw-123' } } });
+    await core.createNamespacedSecret({
+      namespace: NS,
+      body: { metadata: { name: 'redis-auth', namespace: NS }, stringData: { password: 'pw-123' } },
+    });
     await createPod('host-a', {
       hostNetwork: true,
-      volumes: [{ name: 'data', emptyDir: {} }, { name: 'conf', configMap: { name: 'redis-conf' } }],
+      volumes: [
+        { name: 'data', emptyDir: {} },
+        { name: 'conf', configMap: { name: 'redis-conf' } },
+      ],
       containers: [
         {
           name: 'redis',
           image: 'redis:7',
           args: ['/etc/redis/redis.conf', '--requirepass', '$(PASSWORD)'],
           env: [{ name: 'PASSWORD', valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'password' } } }],
-          volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'conf', mountPath: '/etc/redis' }],
+          volumeMounts: [
+            { name: 'data', mountPath: '/data' },
+            { name: 'conf', mountPath: '/etc/redis' },
+          ],
           readinessProbe: { tcpSocket: { port }, periodSeconds: 1 },
           livenessProbe: { exec: { command: ['redis-cli', '-p', String(port), '-a', 'pw-123', 'ping'] }, periodSeconds: 1 },
         },
@@ -237,7 +263,14 @@ describe('local kubelet', () => {
     const nodeAddress = defaultNodes(3).find((n) => n.name === pod.spec!.nodeName)!.address;
     expect(pod.status!.podIP).toBe(nodeAddress);
     expect(pod.status!.hostIP).toBe(nodeAddress);
-    const r = new Redis({ host: nodeAddress, port, password: 'pw-123', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const r = new Redis({
+      host: nodeAddress,
+      port,
+      password: 'pw-123',
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     r.on('error', () => {});
     await r.connect();
     expect(await r.ping()).toBe('PONG');
@@ -254,7 +287,11 @@ describe('local kubelet', () => {
       { name: 'redis-conf', namespace: NS, body: { data: { 'redis.conf': `port ${port}\ndir /data\nmaxmemory 1mb\n` } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    await waitFor('the ConfigMap change in the volume', async () => (await fs.readFile(confFile, 'utf8')).includes('maxmemory 1mb'), 15_000);
+    await waitFor(
+      'the ConfigMap change in the volume',
+      async () => (await fs.readFile(confFile, 'utf8')).includes('maxmemory 1mb'),
+      15_000,
+    );
     await deletePodAndWait('host-a');
   });
 
@@ -301,7 +338,11 @@ describe('local kubelet', () => {
     await createPod('crash-loop', {
       containers: [{ name: 'redis', image: 'redis:7', command: ['sh', '-c', 'exit 3'] }],
     });
-    const pod = await waitPod('crash-loop', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff', 'CrashLoopBackOff');
+    const pod = await waitPod(
+      'crash-loop',
+      (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff',
+      'CrashLoopBackOff',
+    );
     const s = pod.status!.containerStatuses![0]!;
     expect(s.lastState?.terminated?.exitCode).toBe(3);
     expect(s.state!.waiting!.message).toMatch(/back-off .* restarting failed container=redis/);
@@ -330,7 +371,11 @@ describe('local kubelet', () => {
     // The script's redis-server got the Pod address too.
     const dir = await withRedis(pod.status!.podIP!, port, async (r) => ((await r.config('GET', 'dir')) as string[])[1]!);
     await fs.rm(path.join(dir, 'alive'));
-    const restarted = await waitPod('live-a', (p) => p.status?.containerStatuses?.[0]?.restartCount === 1 && condition(p, 'Ready') === 'True', 'restarted by liveness');
+    const restarted = await waitPod(
+      'live-a',
+      (p) => p.status?.containerStatuses?.[0]?.restartCount === 1 && condition(p, 'Ready') === 'True',
+      'restarted by liveness',
+    );
     expect(restarted.status!.containerStatuses![0]!.lastState?.terminated?.message).toMatch(/failed liveness probe/);
     const reasons = (await eventsOf('live-a')).map((e) => `${e.reason}: ${e.message}`);
     expect(reasons).toContainEqual(expect.stringMatching(/^Unhealthy: Liveness probe failed/));
@@ -390,7 +435,12 @@ describe('local kubelet', () => {
 
     // A claim deleted and created again is a new, empty volume (Delete reclaim policy).
     await core.deleteNamespacedPersistentVolumeClaim({ name: 'data-node-0', namespace: NS });
-    await waitFor('claim gone', async () => core.readNamespacedPersistentVolumeClaim({ name: 'data-node-0', namespace: NS }).then(() => false, () => true));
+    await waitFor('claim gone', async () =>
+      core.readNamespacedPersistentVolumeClaim({ name: 'data-node-0', namespace: NS }).then(
+        () => false,
+        () => true,
+      ),
+    );
     await createPod('pvc-c', spec);
     const third = await waitPod('pvc-c', (p) => condition(p, 'Ready') === 'True', 'Ready');
     expect(await withRedis(third.status!.podIP!, port, (r) => r.dbsize())).toBe(0);
@@ -399,7 +449,11 @@ describe('local kubelet', () => {
 
   it('leaves a Pod with an image it cannot run Waiting with a reason', async () => {
     await createPod('nginx', { containers: [{ name: 'web', image: 'nginx:1.25' }] });
-    const pod = await waitPod('nginx', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImageNotRunnable', 'ImageNotRunnable');
+    const pod = await waitPod(
+      'nginx',
+      (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ImageNotRunnable',
+      'ImageNotRunnable',
+    );
     expect(pod.status!.phase).toBe('Pending');
     expect(pod.status!.containerStatuses![0]!.state!.waiting!.message).toMatch(/nginx:1\.25.*redis/);
     expect(condition(pod, 'Ready')).toBe('False');
@@ -435,7 +489,18 @@ describe('local kubelet', () => {
       await createPod(name, {
         containers: [
           redisContainer(port, {
-            args: ['--port', '$(PORT)', '--dir', '/data', '--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-announce-ip', '$(POD_IP)'],
+            args: [
+              '--port',
+              '$(PORT)',
+              '--dir',
+              '/data',
+              '--cluster-enabled',
+              'yes',
+              '--cluster-config-file',
+              'nodes.conf',
+              '--cluster-announce-ip',
+              '$(POD_IP)',
+            ],
             readinessProbe: { tcpSocket: { port }, periodSeconds: 1 },
           }),
         ],
@@ -466,7 +531,11 @@ describe('local kubelet', () => {
         nodeName: 'bare-node',
         containers: [{ name: 'exporter', image: 'oliver006/redis_exporter:v1.45.0' }],
       });
-      const pod = await waitPod('no-exporter', (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ExporterNotInstalled', 'ExporterNotInstalled');
+      const pod = await waitPod(
+        'no-exporter',
+        (p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'ExporterNotInstalled',
+        'ExporterNotInstalled',
+      );
       expect(pod.status!.containerStatuses![0]!.state!.waiting!.message).toMatch(/prometheus-redis-exporter/);
       expect(pod.status!.phase).toBe('Pending');
     } finally {
@@ -494,7 +563,10 @@ describe('local kubelet', () => {
         child.stdout!.on('data', (d: Buffer) => d.toString().includes('started') && resolve());
         child.once('exit', () => reject(new Error('kubelet process exited early')));
       });
-      await createPod(`orphan-${signal.toLowerCase()}`, { nodeName: `orphan-node-${signal.toLowerCase()}`, containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })] });
+      await createPod(`orphan-${signal.toLowerCase()}`, {
+        nodeName: `orphan-node-${signal.toLowerCase()}`,
+        containers: [redisContainer(port, { readinessProbe: { tcpSocket: { port }, periodSeconds: 1 } })],
+      });
       const pod = await waitPod(`orphan-${signal.toLowerCase()}`, (p) => condition(p, 'Ready') === 'True', 'Ready');
       const pid = pidOf(pod);
       expect(pidAlive(pid)).toBe(true);

@@ -70,7 +70,14 @@ beforeAll(async () => {
   kube = new Kube(api.kc);
   const crd = parse(readFileSync(join(REPO_ROOT, 'charts/redis-operator/crds/redisclusters.redis.redis.yaml'), 'utf8'));
   await kube.apply(crd);
-  await waitFor('the CRD to be served', async () => (await kube.listClusters('default').then(() => true, () => undefined)));
+  await waitFor(
+    'the CRD to be served',
+    async () =>
+      await kube.listClusters('default').then(
+        () => true,
+        () => undefined,
+      ),
+  );
 
   // 3 masters with the slots, and one empty master already joined (what reconcile does on scale-out).
   harness = await startRedisNodes(4, { config: { 'cluster-node-timeout': '2000' } });
@@ -124,7 +131,11 @@ describe('reshard handler', () => {
     expect((await slotsPerMaster()).get(ids[3]!)).toBe(1500);
 
     // The same delivery again (a Broker retry) gives the same reply id: the chain is deterministic.
-    const again = await runReshardChunk(REF, { id: 'req-0', source: '/redis-operator/reconcile', step: 1 }, deps({ settings: { ...deps().settings, chunkSlots: 1 } }));
+    const again = await runReshardChunk(
+      REF,
+      { id: 'req-0', source: '/redis-operator/reconcile', step: 1 },
+      deps({ settings: { ...deps().settings, chunkSlots: 1 } }),
+    );
     expect(again.kind === 'progressed' && again.event.id).toBe(r.event.id);
   }, 60_000);
 
@@ -151,7 +162,11 @@ describe('reshard handler', () => {
     expect(held).toBeDefined();
     const releasedAt = Date.now() + 1000;
     const release = new Promise((r) => setTimeout(r, 1000)).then(() => held!.release());
-    const r = await runReshardChunk(REF, { id: 'wait', source: 's', step: 2 }, deps({ settings: { ...deps().settings, chunkSlots: 1, leaseWaitMs: 5000 } }));
+    const r = await runReshardChunk(
+      REF,
+      { id: 'wait', source: 's', step: 2 },
+      deps({ settings: { ...deps().settings, chunkSlots: 1, leaseWaitMs: 5000 } }),
+    );
     await release;
     expect(r.kind).not.toBe('busy');
     expect(Date.now()).toBeGreaterThanOrEqual(releasedAt);
@@ -159,14 +174,18 @@ describe('reshard handler', () => {
 
   it('a chunk that dies mid-migration leaves slots open; the next delivery rolls them forward and finishes', async () => {
     let batches = 0;
-    const crashed = await runReshardChunk(REF, { id: 'crash', source: 's', step: 3 }, deps({
-      migrate: {
-        maxKeysPerBatch: 5,
-        onBatch: () => {
-          if (++batches === 4) throw new Error('function process killed');
+    const crashed = await runReshardChunk(
+      REF,
+      { id: 'crash', source: 's', step: 3 },
+      deps({
+        migrate: {
+          maxKeysPerBatch: 5,
+          onBatch: () => {
+            if (++batches === 4) throw new Error('function process killed');
+          },
         },
-      },
-    }));
+      }),
+    );
     expect(['progressed', 'retry']).toContain(crashed.kind);
     const report = await pool.readReport(harness.endpoints[3]!);
     const open = report.nodes.find((n) => n.id === ids[3])!.openSlots ?? [];

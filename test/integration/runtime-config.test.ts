@@ -39,21 +39,30 @@ describe('loadConfig', () => {
   });
 
   it('names every bad variable and its value', () => {
-    const problems = problemsOf(() => loadConfig(baseConfigSchema, { PORT: 'http', LOG_LEVEL: 'loud', K_SINK: 'broker', MAX_BODY_BYTES: '0' }));
+    const problems = problemsOf(() =>
+      loadConfig(baseConfigSchema, { PORT: 'http', LOG_LEVEL: 'loud', K_SINK: 'broker', MAX_BODY_BYTES: '0' }),
+    );
     expect(problems).toEqual([
       'PORT must be a port number (got "http")',
       'K_SINK must be a URL (got "broker")',
       'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent (got "loud")',
       'MAX_BODY_BYTES must be at least 1 (got "0")',
     ]);
-    expect(() => loadConfig(baseConfigSchema, { PORT: '70000' })).toThrow('invalid configuration: PORT must be at most 65535 (got "70000")');
+    expect(() => loadConfig(baseConfigSchema, { PORT: '70000' })).toThrow(
+      'invalid configuration: PORT must be at most 65535 (got "70000")',
+    );
   });
 
-  it('extends to a function\'s own variables: a missing one is required, a secret is not echoed', () => {
-    const schema = baseConfigSchema.extend({ WEBHOOK_TOKEN: z.string().min(16, 'must be at least 16 characters'), MAX_SCALE: intVar(1, 100).default(10) });
+  it("extends to a function's own variables: a missing one is required, a secret is not echoed", () => {
+    const schema = baseConfigSchema.extend({
+      WEBHOOK_TOKEN: z.string().min(16, 'must be at least 16 characters'),
+      MAX_SCALE: intVar(1, 100).default(10),
+    });
     expect(problemsOf(() => loadConfig(schema, {}))).toEqual(['WEBHOOK_TOKEN is required (not set)']);
     expect(problemsOf(() => loadConfig(schema, { WEBHOOK_TOKEN: 'short' }))).toEqual(['WEBHOOK_TOKEN must be at least 16 characters']);
-    expect(problemsOf(() => loadConfig(schema, { WEBHOOK_TOKEN: 'x'.repeat(16), MAX_SCALE: 'ten' }))).toEqual(['MAX_SCALE must be a number (got "ten")']);
+    expect(problemsOf(() => loadConfig(schema, { WEBHOOK_TOKEN: 'x'.repeat(16), MAX_SCALE: 'ten' }))).toEqual([
+      'MAX_SCALE must be a number (got "ten")',
+    ]);
     expect(loadConfig(schema, { WEBHOOK_TOKEN: 'x'.repeat(16) }).MAX_SCALE).toBe(10);
   });
 });

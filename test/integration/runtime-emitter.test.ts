@@ -39,13 +39,17 @@ afterEach(async () => {
 });
 
 const event = () =>
-  buildEvent('redis.redis.alert.firing.v1', {
-    status: 'firing',
-    labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rc1', namespace: 'cache' },
-    startsAt: '2026-01-01T00:00:00Z',
-    fingerprint: 'abc',
-    cluster: { namespace: 'cache', name: 'rc1' },
-  }, { source: '/redis-operator/alert-bridge' });
+  buildEvent(
+    'redis.redis.alert.firing.v1',
+    {
+      status: 'firing',
+      labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rc1', namespace: 'cache' },
+      startsAt: '2026-01-01T00:00:00Z',
+      fingerprint: 'abc',
+      cluster: { namespace: 'cache', name: 'rc1' },
+    },
+    { source: '/redis-operator/alert-bridge' },
+  );
 
 describe('createEmitter', () => {
   it('retries a 503 with back-off, then succeeds; every attempt carries the same event in binary mode', async () => {
@@ -67,7 +71,9 @@ describe('createEmitter', () => {
   });
 
   it('retries 429 and 500 too', async () => {
-    const { url, received } = await sink((n) => (n === 1 ? { status: 429, headers: { 'retry-after': '0' } } : n === 2 ? { status: 500 } : { status: 200 }));
+    const { url, received } = await sink((n) =>
+      n === 1 ? { status: 429, headers: { 'retry-after': '0' } } : n === 2 ? { status: 500 } : { status: 200 },
+    );
     const result = await createEmitter({ sink: url, retries: 2, backoffMs: 5 }).send(event());
     expect(result.attempts).toBe(3);
     expect(received).toHaveLength(3);
@@ -75,7 +81,9 @@ describe('createEmitter', () => {
 
   it('fails loudly on a 400, at once, with the status and the body', async () => {
     const { url, received } = await sink(() => ({ status: 400, body: '{"error":"data.cluster is required"}' }));
-    const error = await createEmitter({ sink: url, retries: 5, backoffMs: 5 }).send(event()).catch((e: unknown) => e);
+    const error = await createEmitter({ sink: url, retries: 5, backoffMs: 5 })
+      .send(event())
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(EmitError);
     const e = error as EmitError;
     expect(e.status).toBe(400);
@@ -87,7 +95,9 @@ describe('createEmitter', () => {
 
   it('gives up after its retries on a persistent 503', async () => {
     const { url, received } = await sink(() => ({ status: 503, body: 'still busy' }));
-    const error = (await createEmitter({ sink: url, retries: 2, backoffMs: 5 }).send(event()).catch((e: unknown) => e)) as EmitError;
+    const error = (await createEmitter({ sink: url, retries: 2, backoffMs: 5 })
+      .send(event())
+      .catch((e: unknown) => e)) as EmitError;
     expect(error).toBeInstanceOf(EmitError);
     expect(error.status).toBe(503);
     expect(error.attempts).toBe(3);
@@ -98,7 +108,9 @@ describe('createEmitter', () => {
   it('times out a sink that does not answer, retries, and then fails', async () => {
     const { url, received } = await sink(() => 'hang');
     const started = Date.now();
-    const error = (await createEmitter({ sink: url, retries: 1, timeoutMs: 200, backoffMs: 10 }).send(event()).catch((e: unknown) => e)) as EmitError;
+    const error = (await createEmitter({ sink: url, retries: 1, timeoutMs: 200, backoffMs: 10 })
+      .send(event())
+      .catch((e: unknown) => e)) as EmitError;
     const elapsed = Date.now() - started;
     expect(error).toBeInstanceOf(EmitError);
     expect(error.message).toMatch(/after 2 attempts; last: no answer within 200 ms/);
@@ -112,7 +124,9 @@ describe('createEmitter', () => {
     const { url } = await sink(() => ({ status: 202 }));
     server!.close();
     server = undefined;
-    const error = (await createEmitter({ sink: url, retries: 1, backoffMs: 5 }).send(event()).catch((e: unknown) => e)) as EmitError;
+    const error = (await createEmitter({ sink: url, retries: 1, backoffMs: 5 })
+      .send(event())
+      .catch((e: unknown) => e)) as EmitError;
     expect(error).toBeInstanceOf(EmitError);
     expect(error.attempts).toBe(2);
     expect(error.message).toMatch(/transport error/);

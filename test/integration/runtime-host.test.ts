@@ -5,15 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { CloudEvent, HTTP, type CloudEventV1 } from 'cloudevents';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvent, deriveEventId, parseEvent, type ParsedEvent } from '../../shared/events/index.js';
-import {
-  ack,
-  createFunctionHost,
-  poison,
-  reply,
-  retry,
-  type HandlerContext,
-  type ListeningHost,
-} from '../../shared/runtime/index.js';
+import { ack, createFunctionHost, poison, reply, retry, type HandlerContext, type ListeningHost } from '../../shared/runtime/index.js';
 import { errorOf, postBinary, postRaw, postStructured } from '../helpers/http.js';
 
 const cluster = { namespace: 'cache', name: 'rediscluster1' };
@@ -34,7 +26,11 @@ function refEvent(type: 'dev.knative.apiserver.ref.add' | 'dev.knative.apiserver
 }
 
 function requested(generation: number, reason?: string) {
-  return buildEvent('redis.redis.reshard.requested.v1', { cluster, generation, ...(reason ? { reason } : {}) }, { source: '/redis-operator/reconcile' });
+  return buildEvent(
+    'redis.redis.reshard.requested.v1',
+    { cluster, generation, ...(reason ? { reason } : {}) },
+    { source: '/redis-operator/reconcile' },
+  );
 }
 
 beforeAll(async () => {
@@ -109,7 +105,11 @@ describe('accepted events are dispatched', () => {
   });
 
   it('an exact type wins over a prefix', async () => {
-    const event = buildEvent('dev.knative.apiserver.ref.delete', { apiVersion: 'v1', kind: 'Pod', name: 'rediscluster1-0', namespace: 'cache' }, { source: 'https://api' });
+    const event = buildEvent(
+      'dev.knative.apiserver.ref.delete',
+      { apiVersion: 'v1', kind: 'Pod', name: 'rediscluster1-0', namespace: 'cache' },
+      { source: 'https://api' },
+    );
     expect((await postBinary(url, event)).status).toBe(202);
     const got = seen.find((s) => s.event.id === event.id)!;
     expect(got.handler).toBe('ref-delete');
@@ -236,11 +236,20 @@ describe('bad requests get the right status and a message naming the problem', (
     const event = buildEvent('dev.knative.sources.ping', { reason: 'resync' }, { source: '/ping' });
     const answer = await postBinary(url, event);
     expect(answer.status).toBe(400);
-    expect(errorOf(answer)).toMatch(/test-fn has no handler for event type dev.knative.sources.ping; it handles dev.knative.apiserver.ref.\*/);
+    expect(errorOf(answer)).toMatch(
+      /test-fn has no handler for event type dev.knative.sources.ping; it handles dev.knative.apiserver.ref.\*/,
+    );
   });
 
   it('data that fails the catalog schema -> 400 naming the field', async () => {
-    const event = new CloudEvent({ type: 'redis.redis.reshard.requested.v1', source: '/t', id: 'd1', rcnamespace: 'cache', rcname: 'rediscluster1', data: { cluster: { namespace: 'cache' }, generation: 1 } });
+    const event = new CloudEvent({
+      type: 'redis.redis.reshard.requested.v1',
+      source: '/t',
+      id: 'd1',
+      rcnamespace: 'cache',
+      rcname: 'rediscluster1',
+      data: { cluster: { namespace: 'cache' }, generation: 1 },
+    });
     const answer = await postBinary(url, event);
     expect(answer.status).toBe(400);
     expect(errorOf(answer)).toBe('invalid event: redis.redis.reshard.requested.v1: data.cluster.name is required');
@@ -265,7 +274,9 @@ describe('health and metrics', () => {
   it('/metrics shows the event counters, the handler histogram and the default metrics', async () => {
     const before = await (await fetch(`${url}/metrics`)).text();
     const count = (text: string, type: string, outcome: string) => {
-      const line = text.split('\n').find((l) => l.startsWith('events_total{') && l.includes(`type="${type}"`) && l.includes(`outcome="${outcome}"`));
+      const line = text
+        .split('\n')
+        .find((l) => l.startsWith('events_total{') && l.includes(`type="${type}"`) && l.includes(`outcome="${outcome}"`));
       return line ? Number(line.split(' ').pop()) : 0;
     };
     const acks = count(before, 'dev.knative.apiserver.ref.update', 'ack');

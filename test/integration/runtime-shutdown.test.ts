@@ -135,7 +135,13 @@ describe('a function process', () => {
     expect(order.indexOf('handler finished')).toBeGreaterThan(order.indexOf('signal received'));
     expect(order.indexOf('stopped')).toBeGreaterThan(order.indexOf('handler finished'));
     const done = child.logs.find((l) => l['msg'] === 'event reply')!;
-    expect(done).toMatchObject({ eventId: request.id, eventType: 'redis.redis.reshard.requested.v1', cluster: 'cache/rediscluster1', status: 200, function: 'slow' });
+    expect(done).toMatchObject({
+      eventId: request.id,
+      eventType: 'redis.redis.reshard.requested.v1',
+      cluster: 'cache/rediscluster1',
+      status: 200,
+      function: 'slow',
+    });
   });
 
   it('with an idle host: SIGTERM exits 0 at once', async () => {

@@ -16,7 +16,9 @@ function pod(name: string, spec: Partial<V1Pod['spec']>, labels: Record<string, 
 const antiAffinity: Partial<V1Pod['spec']> = {
   affinity: {
     podAntiAffinity: {
-      requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { cluster: 'spread' } }, topologyKey: 'kubernetes.io/hostname' }],
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { labelSelector: { matchLabels: { cluster: 'spread' } }, topologyKey: 'kubernetes.io/hostname' },
+      ],
     },
   },
 };
@@ -45,14 +47,17 @@ describe('scheduler', () => {
 
   it('puts three anti-affine Pods on three nodes and keeps a fourth Pending with the reason', async () => {
     await core.createNamespace({ body: { metadata: { name: 'spread' } } });
-    for (const i of [1, 2, 3]) await core.createNamespacedPod({ namespace: 'spread', body: pod(`r${i}`, antiAffinity, { cluster: 'spread' }) });
+    for (const i of [1, 2, 3])
+      await core.createNamespacedPod({ namespace: 'spread', body: pod(`r${i}`, antiAffinity, { cluster: 'spread' }) });
     const bound = await waitFor('three Pods bound', async () => {
       const pods = (await core.listNamespacedPod({ namespace: 'spread' })).items;
       return pods.every((p) => p.spec?.nodeName && p.status?.hostIP) && pods.length === 3 ? pods : undefined;
     });
     expect(new Set(bound.map((p) => p.spec?.nodeName)).size).toBe(3);
     for (const p of bound) {
-      expect(p.status?.hostIP).toBe({ 'local-node-1': '127.0.0.2', 'local-node-2': '127.0.0.3', 'local-node-3': '127.0.0.4' }[p.spec!.nodeName!]);
+      expect(p.status?.hostIP).toBe(
+        { 'local-node-1': '127.0.0.2', 'local-node-2': '127.0.0.3', 'local-node-3': '127.0.0.4' }[p.spec!.nodeName!],
+      );
       expect(p.status?.conditions?.find((c) => c.type === 'PodScheduled')?.status).toBe('True');
     }
 
@@ -73,14 +78,24 @@ describe('scheduler', () => {
     // A place frees up: the Pending Pod takes it.
     const freed = bound[0]!.spec!.nodeName!;
     await core.deleteNamespacedPod({ name: bound[0]!.metadata!.name!, namespace: 'spread', gracePeriodSeconds: 0 });
-    const moved = await waitFor('the fourth bound', async () => (await core.readNamespacedPod({ name: 'r4', namespace: 'spread' })).spec?.nodeName);
+    const moved = await waitFor(
+      'the fourth bound',
+      async () => (await core.readNamespacedPod({ name: 'r4', namespace: 'spread' })).spec?.nodeName,
+    );
     expect(moved).toBe(freed);
   });
 
   it('never puts two host-network Pods with the same port on one node', async () => {
     await core.createNamespace({ body: { metadata: { name: 'hostnet' } } });
     const hostPod = (name: string): V1Pod =>
-      pod(name, { hostNetwork: true, containers: [{ name: 'redis', image: 'redis:7', ports: [{ containerPort: 10000 }, { containerPort: 20000 }] }] }, { app: name });
+      pod(
+        name,
+        {
+          hostNetwork: true,
+          containers: [{ name: 'redis', image: 'redis:7', ports: [{ containerPort: 10000 }, { containerPort: 20000 }] }],
+        },
+        { app: name },
+      );
     for (const name of ['h1', 'h2', 'h3', 'h4']) await core.createNamespacedPod({ namespace: 'hostnet', body: hostPod(name) });
     const settled = await waitFor('three bound and one refused', async () => {
       const pods = (await core.listNamespacedPod({ namespace: 'hostnet' })).items;

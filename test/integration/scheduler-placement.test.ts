@@ -5,14 +5,20 @@ import { defaultNodes } from '../../local/scheduler/index.js';
 
 const nodes = defaultNodes(3);
 
-function redisPod(name: string, extra: Record<string, unknown> = {}, labels: Record<string, string> = { app: 'redis', cluster: 'c1' }): PodLike {
+function redisPod(
+  name: string,
+  extra: Record<string, unknown> = {},
+  labels: Record<string, string> = { app: 'redis', cluster: 'c1' },
+): PodLike {
   return { metadata: { name, namespace: 'cache', labels }, spec: { containers: [{ name: 'redis', image: 'redis:7' }], ...extra } };
 }
 
 const antiAffinity = {
   affinity: {
     podAntiAffinity: {
-      requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { cluster: 'c1' } }, topologyKey: 'kubernetes.io/hostname' }],
+      requiredDuringSchedulingIgnoredDuringExecution: [
+        { labelSelector: { matchLabels: { cluster: 'c1' } }, topologyKey: 'kubernetes.io/hostname' },
+      ],
     },
   },
 };
@@ -52,14 +58,19 @@ describe('placePod', () => {
     expect(newcomer.node).not.toBe('local-node-1');
     const onlyNode1 = placePod(redisPod('plain', { nodeSelector: { 'kubernetes.io/hostname': 'local-node-1' } }), nodes, existing);
     expect(onlyNode1).toMatchObject({
-      message: "0/3 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules, 2 node(s) didn't match Pod's node affinity/selector.",
+      message:
+        "0/3 nodes are available: 1 node(s) didn't satisfy existing pods anti-affinity rules, 2 node(s) didn't match Pod's node affinity/selector.",
     });
     const otherCluster = placePod(redisPod('other', {}, { cluster: 'c2' }), nodes, existing);
     expect(otherCluster.node).toBeDefined();
   });
 
   it('reads the namespaces of a term: own by default, listed, or chosen by namespaceSelector', () => {
-    const elsewhere = { ...redisPod('e'), metadata: { name: 'e', namespace: 'other', labels: { app: 'redis', cluster: 'c1' } }, spec: { nodeName: 'local-node-1' } };
+    const elsewhere = {
+      ...redisPod('e'),
+      metadata: { name: 'e', namespace: 'other', labels: { app: 'redis', cluster: 'c1' } },
+      spec: { nodeName: 'local-node-1' },
+    };
     const term = (extra: Record<string, unknown>) => ({
       affinity: {
         podAntiAffinity: {
@@ -74,22 +85,35 @@ describe('placePod', () => {
     expect(placePod(redisPod('own', term({})), nodes, [elsewhere], labels).node).toBe('local-node-1');
     expect(placePod(redisPod('listed', term({ namespaces: ['other'] })), nodes, [elsewhere], labels).node).toBeUndefined();
     expect(placePod(redisPod('all', term({ namespaceSelector: {} })), nodes, [elsewhere], labels).node).toBeUndefined();
-    expect(placePod(redisPod('team', term({ namespaceSelector: { matchLabels: { team: 'a' } } })), nodes, [elsewhere], labels).node).toBeUndefined();
-    expect(placePod(redisPod('team-b', term({ namespaceSelector: { matchLabels: { team: 'b' } } })), nodes, [elsewhere], labels).node).toBe('local-node-1');
+    expect(
+      placePod(redisPod('team', term({ namespaceSelector: { matchLabels: { team: 'a' } } })), nodes, [elsewhere], labels).node,
+    ).toBeUndefined();
+    expect(placePod(redisPod('team-b', term({ namespaceSelector: { matchLabels: { team: 'b' } } })), nodes, [elsewhere], labels).node).toBe(
+      'local-node-1',
+    );
   });
 
   it('never puts two host-network Pods asking for the same port on one node', () => {
     const hostPod = (name: string, port: number) =>
-      redisPod(name, { hostNetwork: true, containers: [{ name: 'redis', image: 'redis:7', ports: [{ containerPort: port }] }] }, { app: name });
+      redisPod(
+        name,
+        { hostNetwork: true, containers: [{ name: 'redis', image: 'redis:7', ports: [{ containerPort: port }] }] },
+        { app: name },
+      );
     const placed = placeAll([hostPod('a', 10000), hostPod('b', 10000), hostPod('c', 10000), hostPod('d', 10001)]);
     expect(new Set(placed.slice(0, 3)).size).toBe(3);
     expect(placed[3]).toBeDefined();
-    const existing = placed.slice(0, 3).map((node, i) => ({ ...hostPod(`x${i}`, 10000), spec: { ...hostPod('x', 10000).spec, nodeName: node } }));
+    const existing = placed
+      .slice(0, 3)
+      .map((node, i) => ({ ...hostPod(`x${i}`, 10000), spec: { ...hostPod('x', 10000).spec, nodeName: node } }));
     expect(placePod(hostPod('e', 10000), nodes, existing)).toMatchObject({
       message: "0/3 nodes are available: 3 node(s) didn't have free ports for the requested pod ports.",
     });
     // The same port over UDP, or a Pod network Pod without hostPort, does not collide.
-    const udp = redisPod('udp', { hostNetwork: true, containers: [{ name: 'd', image: 'd', ports: [{ containerPort: 10000, protocol: 'UDP' }] }] });
+    const udp = redisPod('udp', {
+      hostNetwork: true,
+      containers: [{ name: 'd', image: 'd', ports: [{ containerPort: 10000, protocol: 'UDP' }] }],
+    });
     expect(placePod(udp, nodes, existing).node).toBeDefined();
     const podNetwork = redisPod('pn', { containers: [{ name: 'd', image: 'd', ports: [{ containerPort: 10000 }] }] });
     expect(placePod(podNetwork, nodes, existing).node).toBeDefined();
@@ -98,12 +122,16 @@ describe('placePod', () => {
   });
 
   it('honours nodeSelector and required node affinity', () => {
-    expect(placePod(redisPod('z', { nodeSelector: { 'topology.kubernetes.io/zone': 'local-zone-2' } }), nodes, []).node).toBe('local-node-2');
+    expect(placePod(redisPod('z', { nodeSelector: { 'topology.kubernetes.io/zone': 'local-zone-2' } }), nodes, []).node).toBe(
+      'local-node-2',
+    );
     const affinity = {
       affinity: {
         nodeAffinity: {
           requiredDuringSchedulingIgnoredDuringExecution: {
-            nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['local-node-1', 'local-node-2'] }] }],
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['local-node-1', 'local-node-2'] }] },
+            ],
           },
         },
       },
@@ -118,7 +146,9 @@ describe('placePod', () => {
     const together = {
       affinity: {
         podAffinity: {
-          requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { group: 'g' } }, topologyKey: 'topology.kubernetes.io/zone' }],
+          requiredDuringSchedulingIgnoredDuringExecution: [
+            { labelSelector: { matchLabels: { group: 'g' } }, topologyKey: 'topology.kubernetes.io/zone' },
+          ],
         },
       },
     };
@@ -132,12 +162,16 @@ describe('placePod', () => {
   });
 
   it('keeps Pods off tainted nodes unless they tolerate the taint', () => {
-    const tainted = nodes.map((n) => ({ ...n, taints: n.name === 'local-node-3' ? [] : [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }] }));
+    const tainted = nodes.map((n) => ({
+      ...n,
+      taints: n.name === 'local-node-3' ? [] : [{ key: 'dedicated', value: 'db', effect: 'NoSchedule' }],
+    }));
     expect(placePod(redisPod('p'), tainted, []).node).toBe('local-node-3');
     const onlyTainted = { nodeSelector: { 'kubernetes.io/hostname': 'local-node-1' } };
     expect(placePod(redisPod('p', onlyTainted), tainted, [])).toMatchObject({
       // Taints are looked at before the selector: nodes 1 and 2 fail on the taint, node 3 on the selector.
-      message: "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 node(s) had untolerated taint {dedicated: db}.",
+      message:
+        "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 node(s) had untolerated taint {dedicated: db}.",
     });
     const tolerating = { ...onlyTainted, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'db', effect: 'NoSchedule' }] };
     expect(placePod(redisPod('p', tolerating), tainted, []).node).toBe('local-node-1');

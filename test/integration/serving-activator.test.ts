@@ -19,7 +19,16 @@ let serving: Serving;
 let kube: KubeRest;
 let stateDir: string;
 
-function service(name: string, opts: { cc?: number; timeoutSeconds?: number; minScale?: string; annotations?: Record<string, string>; labels?: Record<string, string> } = {}): KubeObject {
+function service(
+  name: string,
+  opts: {
+    cc?: number;
+    timeoutSeconds?: number;
+    minScale?: string;
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+  } = {},
+): KubeObject {
   return {
     apiVersion: 'serving.knative.dev/v1',
     kind: 'Service',
@@ -71,7 +80,14 @@ beforeAll(async () => {
     idleWindowMs: IDLE_MS,
     stopGraceMs: 3000,
     functionRoots: [resolve(import.meta.dirname, '../fixtures/knative/functions')],
-    envFor: (svc) => eventing.sinkBindingEnv({ apiVersion: svc.apiVersion!, kind: svc.kind!, name: svc.metadata!.name!, namespace: svc.metadata!.namespace!, labels: svc.metadata?.labels }),
+    envFor: (svc) =>
+      eventing.sinkBindingEnv({
+        apiVersion: svc.apiVersion!,
+        kind: svc.kind!,
+        name: svc.metadata!.name!,
+        namespace: svc.metadata!.namespace!,
+        labels: svc.metadata?.labels,
+      }),
   });
 });
 
@@ -96,7 +112,14 @@ describe('serving', () => {
     expect(info.pid).toBe(cold.body.pid);
     expect(alive(info.pid)).toBe(true);
     console.log(`cold start: first request ${cold.ms} ms (process ready after ${info.coldStartMs} ms)`);
-    expect(cold.body).toMatchObject({ path: '/env', K_SERVICE: 'echo', K_CONFIGURATION: 'echo', K_REVISION: 'echo-00001', GREETING: 'hello', PORT: String(info.port) });
+    expect(cold.body).toMatchObject({
+      path: '/env',
+      K_SERVICE: 'echo',
+      K_CONFIGURATION: 'echo',
+      K_REVISION: 'echo-00001',
+      GREETING: 'hello',
+      PORT: String(info.port),
+    });
     expect(readFileSync(cold.body.KUBECONFIG, 'utf8')).toContain(api.url);
 
     const warm = await getJson(`${svc.status.url}/env`);
@@ -147,7 +170,11 @@ describe('serving', () => {
       kind: 'SinkBinding',
       metadata: { name: 'functions-sink', namespace: NS },
       spec: {
-        subject: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', selector: { matchLabels: { 'app.kubernetes.io/part-of': 'test' } } },
+        subject: {
+          apiVersion: 'serving.knative.dev/v1',
+          kind: 'Service',
+          selector: { matchLabels: { 'app.kubernetes.io/part-of': 'test' } },
+        },
         sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'default' } },
         ceOverrides: { extensions: { origin: 'bound' } },
       },
@@ -157,11 +184,18 @@ describe('serving', () => {
       apiVersion: 'eventing.knative.dev/v1',
       kind: 'Trigger',
       metadata: { name: 'to-bound', namespace: NS },
-      spec: { broker: 'default', filters: [{ exact: { type: 'test.hello' } }], subscriber: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'bound' } } },
+      spec: {
+        broker: 'default',
+        filters: [{ exact: { type: 'test.hello' } }],
+        subscriber: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'bound' } },
+      },
     });
     const svc = await readyService('bound');
     const brokerUrl = eventing.brokerUrl(NS, 'default');
-    await waitFor(async () => (await kube.get('eventing.knative.dev/v1', 'Broker', 'default', NS))?.status?.address?.url === brokerUrl, 'the Broker address');
+    await waitFor(
+      async () => (await kube.get('eventing.knative.dev/v1', 'Broker', 'default', NS))?.status?.address?.url === brokerUrl,
+      'the Broker address',
+    );
     const env = await getJson(`${svc.status.url}/env`);
     expect(env.body.K_SINK).toBe(brokerUrl);
     expect(JSON.parse(env.body.K_CE_OVERRIDES)).toEqual({ extensions: { origin: 'bound' } });
@@ -170,7 +204,13 @@ describe('serving', () => {
 
     const res = await fetch(brokerUrl, {
       method: 'POST',
-      headers: { 'ce-specversion': '1.0', 'ce-id': 'hello-1', 'ce-source': '/test', 'ce-type': 'test.hello', 'content-type': 'application/json' },
+      headers: {
+        'ce-specversion': '1.0',
+        'ce-id': 'hello-1',
+        'ce-source': '/test',
+        'ce-type': 'test.hello',
+        'content-type': 'application/json',
+      },
       body: '{"hi":true}',
     });
     expect(res.status).toBe(202);

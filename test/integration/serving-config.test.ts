@@ -22,14 +22,30 @@ describe('serving config', () => {
       metadata: { name: 'discovery', namespace: 'ns', generation: 3 },
       spec: {
         template: {
-          metadata: { annotations: { 'autoscaling.knative.dev/min-scale': '1', 'autoscaling.knative.dev/window': '6s', 'local.redis.redis/paths': '/cluster/, /webhooks/alertmanager' } },
+          metadata: {
+            annotations: {
+              'autoscaling.knative.dev/min-scale': '1',
+              'autoscaling.knative.dev/window': '6s',
+              'local.redis.redis/paths': '/cluster/, /webhooks/alertmanager',
+            },
+          },
           spec: { containerConcurrency: 2, timeoutSeconds: 30, containers: [{ image: 'x/discovery:1' }] },
         },
       },
     });
-    expect(s).toMatchObject({ functionName: 'discovery', containerConcurrency: 2, timeoutSeconds: 30, minScale: 1, windowMs: 6000, paths: ['/cluster/', '/webhooks/alertmanager'], revision: 'discovery-00003' });
+    expect(s).toMatchObject({
+      functionName: 'discovery',
+      containerConcurrency: 2,
+      timeoutSeconds: 30,
+      minScale: 1,
+      windowMs: 6000,
+      paths: ['/cluster/', '/webhooks/alertmanager'],
+      revision: 'discovery-00003',
+    });
     expect(() => serviceSettings({ spec: { template: { spec: { containers: [{}] } } } })).toThrow(/containers\[0\]\.image/);
-    expect(() => serviceSettings({ spec: { template: { spec: { containerConcurrency: -1, containers: [{ image: 'a' }] } } } })).toThrow(/containerConcurrency/);
+    expect(() => serviceSettings({ spec: { template: { spec: { containerConcurrency: -1, containers: [{ image: 'a' }] } } } })).toThrow(
+      /containerConcurrency/,
+    );
   });
   it('routes the front door by the longest matching prefix', () => {
     const routes = [

@@ -40,14 +40,18 @@ describe('startPlatform', () => {
     const brokers = project.filter((o) => o.kind === 'Broker');
     for (const b of brokers) {
       const url = await waitFor(
-        async () => (await kube.get('eventing.knative.dev/v1', 'Broker', b.metadata!.name!, b.metadata!.namespace))?.status?.address?.url as string | undefined,
+        async () =>
+          (await kube.get('eventing.knative.dev/v1', 'Broker', b.metadata!.name!, b.metadata!.namespace))?.status?.address?.url as
+            string | undefined,
         `Broker ${b.metadata!.name} address`,
       );
       expect(url).toBe(platform.eventing.brokerUrl(b.metadata!.namespace!, b.metadata!.name!));
     }
     for (const s of project.filter((o) => o.kind === 'Service' && o.apiVersion === 'serving.knative.dev/v1')) {
       const url = await waitFor(
-        async () => (await kube.get('serving.knative.dev/v1', 'Service', s.metadata!.name!, s.metadata!.namespace))?.status?.url as string | undefined,
+        async () =>
+          (await kube.get('serving.knative.dev/v1', 'Service', s.metadata!.name!, s.metadata!.namespace))?.status?.url as
+            string | undefined,
         `Service ${s.metadata!.name} url`,
       );
       expect(url).toBe(`${urls.serving}/${s.metadata!.namespace}/${s.metadata!.name}`);

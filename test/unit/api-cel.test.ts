@@ -67,7 +67,7 @@ function random(seed: number) {
     let t = state;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * n | 0;
+    return ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n) | 0;
   };
 }
 
@@ -99,8 +99,10 @@ describe('every CEL rule of the CRD says what its zod predicate says', () => {
     if (exporter === 1) spec.exporterResources = limits('100m');
     if (exporter === 2) spec.exporter = { resources: limits('100m') };
     if (exporter === 3) Object.assign(spec, { exporterResources: limits('100m'), exporter: { resources: limits('100m') } });
-    if (exporter === 5) Object.assign(spec, { exporterResources: limits('1'), exporter: { resources: { ...limits('1'), requests: { cpu: '1' } } } });
-    if (exporter === 4) Object.assign(spec, { exporterResources: limits(1), exporter: { resources: limits(pick<string | number>('1', 2, '1')) } });
+    if (exporter === 5)
+      Object.assign(spec, { exporterResources: limits('1'), exporter: { resources: { ...limits('1'), requests: { cpu: '1' } } } });
+    if (exporter === 4)
+      Object.assign(spec, { exporterResources: limits(1), exporter: { resources: limits(pick<string | number>('1', 2, '1')) } });
     specs.push(spec);
   }
 

@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { clusterCondition, CONDITION_TYPES, CONDITIONS, EVENT_REASONS, type ConditionType, type EventReason } from '../../shared/api/conditions.js';
+import {
+  clusterCondition,
+  CONDITION_TYPES,
+  CONDITIONS,
+  EVENT_REASONS,
+  type ConditionType,
+  type EventReason,
+} from '../../shared/api/conditions.js';
 import { conditionSchema } from '../../shared/api/status.js';
 import { conditionsSectionOf, renderConditionsSection, SECTION_BEGIN, SECTION_END } from '../../scripts/gen/conditions-doc.js';
 
@@ -18,7 +25,10 @@ describe('the condition catalog', () => {
   it('every type and reason is one the status schema accepts', () => {
     for (const type of conditionTypes) {
       for (const [reason] of reasonsOf(type)) {
-        const parsed = conditionSchema.safeParse({ ...clusterCondition(type, reason as never, 'm', 1), lastTransitionTime: '2026-01-01T00:00:00Z' });
+        const parsed = conditionSchema.safeParse({
+          ...clusterCondition(type, reason as never, 'm', 1),
+          lastTransitionTime: '2026-01-01T00:00:00Z',
+        });
         expect(parsed.success, `${type}/${reason}`).toBe(true);
       }
     }
@@ -54,7 +64,13 @@ describe('the condition catalog', () => {
 
 describe('clusterCondition', () => {
   it('takes the status from the reason', () => {
-    expect(clusterCondition('Ready', 'ClusterReady', 'ok', 3)).toEqual({ type: 'Ready', status: 'True', reason: 'ClusterReady', message: 'ok', observedGeneration: 3 });
+    expect(clusterCondition('Ready', 'ClusterReady', 'ok', 3)).toEqual({
+      type: 'Ready',
+      status: 'True',
+      reason: 'ClusterReady',
+      message: 'ok',
+      observedGeneration: 3,
+    });
     expect(clusterCondition('Ready', 'Creating', 'm', 1).status).toBe('False');
     expect(clusterCondition('Progressing', 'Creating', 'm', 1).status).toBe('True');
     expect(clusterCondition('Progressing', 'Reconciled', 'm', 1).status).toBe('False');
@@ -85,7 +101,8 @@ describe('docs/api.md and the catalog', () => {
   it('lists every condition reason with its status, and every Event reason with its type and function', () => {
     const lines = renderConditionsSection().split('\n');
     for (const type of conditionTypes) {
-      for (const [reason, r] of reasonsOf(type)) expect(lines, `${type}/${reason}`).toContain(`| \`${type}\` | ${r.status} | \`${reason}\` | ${r.description} |`);
+      for (const [reason, r] of reasonsOf(type))
+        expect(lines, `${type}/${reason}`).toContain(`| \`${type}\` | ${r.status} | \`${reason}\` | ${r.description} |`);
     }
     for (const reason of eventReasons) {
       const e = EVENT_REASONS[reason];

@@ -39,7 +39,8 @@ describe('generated files', () => {
 /** Every schema node with its path, including items, map values and junctor members. */
 function nodes(node: JsonSchema, path = ''): [string, JsonSchema][] {
   const out: [string, JsonSchema][] = [[path, node]];
-  for (const [name, sub] of Object.entries((node.properties ?? {}) as Record<string, JsonSchema>)) out.push(...nodes(sub, `${path}.${name}`));
+  for (const [name, sub] of Object.entries((node.properties ?? {}) as Record<string, JsonSchema>))
+    out.push(...nodes(sub, `${path}.${name}`));
   if (node.items) out.push(...nodes(node.items as JsonSchema, `${path}[]`));
   if (typeof node.additionalProperties === 'object') out.push(...nodes(node.additionalProperties as JsonSchema, `${path}.*`));
   return out;
@@ -70,7 +71,10 @@ describe('the CRD schema is structural', () => {
 
   it('marks exactly the quantities as int-or-string', () => {
     const intOrString = all.filter(([, n]) => n['x-kubernetes-int-or-string']).map(([p]) => p);
-    const quantities = ['resources', 'exporterResources', 'exporter.resources'].flatMap((r) => [`.spec.${r}.limits.*`, `.spec.${r}.requests.*`]);
+    const quantities = ['resources', 'exporterResources', 'exporter.resources'].flatMap((r) => [
+      `.spec.${r}.limits.*`,
+      `.spec.${r}.requests.*`,
+    ]);
     expect(intOrString.sort()).toEqual([...quantities, '.spec.persistence.size'].sort());
   });
 
@@ -92,7 +96,34 @@ describe('the CRD declaration', () => {
   });
 
   it('has a short name no built-in resource uses', () => {
-    const builtIn = ['rc', 'po', 'svc', 'ns', 'no', 'pv', 'pvc', 'cm', 'ep', 'ev', 'sa', 'ds', 'deploy', 'rs', 'sts', 'hpa', 'pdb', 'ing', 'crd', 'cs', 'limits', 'quota', 'netpol', 'sc', 'pc', 'csr'];
+    const builtIn = [
+      'rc',
+      'po',
+      'svc',
+      'ns',
+      'no',
+      'pv',
+      'pvc',
+      'cm',
+      'ep',
+      'ev',
+      'sa',
+      'ds',
+      'deploy',
+      'rs',
+      'sts',
+      'hpa',
+      'pdb',
+      'ing',
+      'crd',
+      'cs',
+      'limits',
+      'quota',
+      'netpol',
+      'sc',
+      'pc',
+      'csr',
+    ];
     for (const short of committedCrd.spec.names.shortNames) expect(builtIn).not.toContain(short);
     expect(committedCrd.spec.names.categories).toContain('redis');
   });
@@ -163,15 +194,37 @@ const CASES: Case[] = [
   { name: 'memory in plain bytes', spec: { maxMemory: '1073741824' }, valid: true },
   { name: 'memory in kb', spec: { maxMemory: '100kb' }, valid: true },
   { name: 'fraction as a string', spec: { ...base, resources: { limits: { cpu: '0.5', memory: '1Gi' } } }, valid: true },
-  { name: 'every field', valid: true, spec: {
-    ...REFERENCE, tag: '7.2', imagePullPolicy: 'IfNotPresent', imagePullSecrets: [{ name: 'reg' }], maxMemoryPolicy: 'allkeys-lru',
-    hostNetwork: false, clusterNodeTimeout: 15000, allowDataLoss: true, securityContext: { runAsUser: 999, fsGroup: 999 }, nodeSelector: { 'kubernetes.io/os': 'linux' },
-    tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'redis', effect: 'NoSchedule', extra: 'kept' }],
-    affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } },
-    persistence: { enabled: true, storageClass: 'fast', size: '10Gi' }, exporter: { enabled: true, image: 'my/exporter', tag: 'v1', resources: REFERENCE.exporterResources },
-    passwordSecret: { name: 'redis-auth', key: 'password' }, redisConfig: { appendonly: 'yes', save: '' },
-    autoscaling: { enabled: true, minMasters: 3, maxMasters: 6, minReplicas: 1, maxReplicas: 2, cooldownSeconds: 60, actions: { HighMemoryUsage: { direction: 'add', count: 2 } } },
-  } },
+  {
+    name: 'every field',
+    valid: true,
+    spec: {
+      ...REFERENCE,
+      tag: '7.2',
+      imagePullPolicy: 'IfNotPresent',
+      imagePullSecrets: [{ name: 'reg' }],
+      maxMemoryPolicy: 'allkeys-lru',
+      hostNetwork: false,
+      clusterNodeTimeout: 15000,
+      allowDataLoss: true,
+      securityContext: { runAsUser: 999, fsGroup: 999 },
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'redis', effect: 'NoSchedule', extra: 'kept' }],
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [] } } },
+      persistence: { enabled: true, storageClass: 'fast', size: '10Gi' },
+      exporter: { enabled: true, image: 'my/exporter', tag: 'v1', resources: REFERENCE.exporterResources },
+      passwordSecret: { name: 'redis-auth', key: 'password' },
+      redisConfig: { appendonly: 'yes', save: '' },
+      autoscaling: {
+        enabled: true,
+        minMasters: 3,
+        maxMasters: 6,
+        minReplicas: 1,
+        maxReplicas: 2,
+        cooldownSeconds: 60,
+        actions: { HighMemoryUsage: { direction: 'add', count: 2 } },
+      },
+    },
+  },
   { name: 'masters above the default max while autoscaling is off', spec: { ...base, masters: 12 }, valid: true },
   { name: 'largest cluster at the highest basePort', spec: { ...base, masters: 500, replicas: 1, basePort: 54536 }, valid: true },
 
@@ -188,39 +241,159 @@ const CASES: Case[] = [
   { name: 'maxMemory number', spec: { maxMemory: 512 }, valid: false, path: 'spec.maxMemory', by: 'schema' },
   { name: 'maxMemory over 1 PB', spec: { maxMemory: '1000000gb' }, valid: false, path: 'spec.maxMemory', by: 'schema' },
   { name: 'eviction policy', spec: { ...base, maxMemoryPolicy: 'lru' }, valid: false, path: 'spec.maxMemoryPolicy', by: 'schema' },
-  { name: 'fractional cpu number', spec: { ...base, resources: { limits: { cpu: 0.5 } } }, valid: false, path: 'spec.resources.limits.cpu', by: 'schema' },
-  { name: 'bad quantity', spec: { ...base, resources: { requests: { memory: '1Gx' } } }, valid: false, path: 'spec.resources.requests.memory', by: 'schema' },
-  { name: 'quantity as a boolean', spec: { ...base, exporterResources: { limits: { cpu: true } } }, valid: false, path: 'spec.exporterResources.limits.cpu', by: 'schema' },
+  {
+    name: 'fractional cpu number',
+    spec: { ...base, resources: { limits: { cpu: 0.5 } } },
+    valid: false,
+    path: 'spec.resources.limits.cpu',
+    by: 'schema',
+  },
+  {
+    name: 'bad quantity',
+    spec: { ...base, resources: { requests: { memory: '1Gx' } } },
+    valid: false,
+    path: 'spec.resources.requests.memory',
+    by: 'schema',
+  },
+  {
+    name: 'quantity as a boolean',
+    spec: { ...base, exporterResources: { limits: { cpu: true } } },
+    valid: false,
+    path: 'spec.exporterResources.limits.cpu',
+    by: 'schema',
+  },
   { name: 'unknown field', spec: { ...base, mastres: 4 }, valid: false, path: 'spec.mastres', by: 'schema' },
-  { name: 'unknown nested field', spec: { ...base, persistence: { enable: true } }, valid: false, path: 'spec.persistence.enable', by: 'schema' },
+  {
+    name: 'unknown nested field',
+    spec: { ...base, persistence: { enable: true } },
+    valid: false,
+    path: 'spec.persistence.enable',
+    by: 'schema',
+  },
   { name: 'pull policy', spec: { ...base, imagePullPolicy: 'Sometimes' }, valid: false, path: 'spec.imagePullPolicy', by: 'schema' },
-  { name: 'toleration effect', spec: { ...base, tolerations: [{ effect: 'Never' }] }, valid: false, path: 'spec.tolerations[0].effect', by: 'schema' },
+  {
+    name: 'toleration effect',
+    spec: { ...base, tolerations: [{ effect: 'Never' }] },
+    valid: false,
+    path: 'spec.tolerations[0].effect',
+    by: 'schema',
+  },
   { name: 'hostNetwork as text', spec: { ...base, hostNetwork: 'yes' }, valid: false, path: 'spec.hostNetwork', by: 'schema' },
   { name: 'allowDataLoss as text', spec: { ...base, allowDataLoss: 'yes' }, valid: false, path: 'spec.allowDataLoss', by: 'schema' },
   { name: 'node timeout', spec: { ...base, clusterNodeTimeout: 500 }, valid: false, path: 'spec.clusterNodeTimeout', by: 'schema' },
   { name: 'volume size', spec: { ...base, persistence: { size: 'big' } }, valid: false, path: 'spec.persistence.size', by: 'schema' },
-  { name: 'secret name', spec: { ...base, passwordSecret: { name: 'Bad_Name' } }, valid: false, path: 'spec.passwordSecret.name', by: 'schema' },
-  { name: 'secret without name', spec: { ...base, passwordSecret: { key: 'pw' } }, valid: false, path: 'spec.passwordSecret.name', by: 'schema' },
+  {
+    name: 'secret name',
+    spec: { ...base, passwordSecret: { name: 'Bad_Name' } },
+    valid: false,
+    path: 'spec.passwordSecret.name',
+    by: 'schema',
+  },
+  {
+    name: 'secret without name',
+    spec: { ...base, passwordSecret: { key: 'pw' } },
+    valid: false,
+    path: 'spec.passwordSecret.name',
+    by: 'schema',
+  },
   { name: 'empty image', spec: { ...base, image: '' }, valid: false, path: 'spec.image', by: 'schema' },
   { name: 'tag with a space', spec: { ...base, tag: 'v 1' }, valid: false, path: 'spec.tag', by: 'schema' },
   { name: 'node selector value', spec: { ...base, nodeSelector: { a: 1 } }, valid: false, path: 'spec.nodeSelector.a', by: 'schema' },
-  { name: 'pull secret without name', spec: { ...base, imagePullSecrets: [{}] }, valid: false, path: 'spec.imagePullSecrets[0].name', by: 'schema' },
-  { name: 'multi-line setting', spec: { ...base, redisConfig: { save: '60 1\nport 7000' } }, valid: false, path: 'spec.redisConfig.save', by: 'schema' },
+  {
+    name: 'pull secret without name',
+    spec: { ...base, imagePullSecrets: [{}] },
+    valid: false,
+    path: 'spec.imagePullSecrets[0].name',
+    by: 'schema',
+  },
+  {
+    name: 'multi-line setting',
+    spec: { ...base, redisConfig: { save: '60 1\nport 7000' } },
+    valid: false,
+    path: 'spec.redisConfig.save',
+    by: 'schema',
+  },
   { name: 'setting as a number', spec: { ...base, redisConfig: { hz: 10 } }, valid: false, path: 'spec.redisConfig.hz', by: 'schema' },
-  { name: 'minMasters below 3', spec: { ...base, autoscaling: { minMasters: 2 } }, valid: false, path: 'spec.autoscaling.minMasters', by: 'schema' },
-  { name: 'cooldown of two days', spec: { ...base, autoscaling: { cooldownSeconds: 172800 } }, valid: false, path: 'spec.autoscaling.cooldownSeconds', by: 'schema' },
-  { name: 'action direction', spec: { ...base, autoscaling: { actions: { HighThroughput: { direction: 'up' } } } }, valid: false, path: 'spec.autoscaling.actions.HighThroughput.direction', by: 'schema' },
-  { name: 'action without direction', spec: { ...base, autoscaling: { actions: { X: { target: 'masters' } } } }, valid: false, path: 'spec.autoscaling.actions.X.direction', by: 'schema' },
-  { name: 'action count 0', spec: { ...base, autoscaling: { actions: { X: { direction: 'add', count: 0 } } } }, valid: false, path: 'spec.autoscaling.actions.X.count', by: 'schema' },
+  {
+    name: 'minMasters below 3',
+    spec: { ...base, autoscaling: { minMasters: 2 } },
+    valid: false,
+    path: 'spec.autoscaling.minMasters',
+    by: 'schema',
+  },
+  {
+    name: 'cooldown of two days',
+    spec: { ...base, autoscaling: { cooldownSeconds: 172800 } },
+    valid: false,
+    path: 'spec.autoscaling.cooldownSeconds',
+    by: 'schema',
+  },
+  {
+    name: 'action direction',
+    spec: { ...base, autoscaling: { actions: { HighThroughput: { direction: 'up' } } } },
+    valid: false,
+    path: 'spec.autoscaling.actions.HighThroughput.direction',
+    by: 'schema',
+  },
+  {
+    name: 'action without direction',
+    spec: { ...base, autoscaling: { actions: { X: { target: 'masters' } } } },
+    valid: false,
+    path: 'spec.autoscaling.actions.X.direction',
+    by: 'schema',
+  },
+  {
+    name: 'action count 0',
+    spec: { ...base, autoscaling: { actions: { X: { direction: 'add', count: 0 } } } },
+    valid: false,
+    path: 'spec.autoscaling.actions.X.count',
+    by: 'schema',
+  },
 
   { name: 'bus ports over 65535', spec: { ...base, basePort: 55533 }, valid: false, path: 'spec.basePort', by: 'cel' },
   { name: 'more than 1000 nodes', spec: { ...base, masters: 600 }, valid: false, path: 'spec.masters', by: 'cel' },
-  { name: 'minMasters over maxMasters', spec: { ...base, autoscaling: { minMasters: 6, maxMasters: 5 } }, valid: false, path: 'spec.autoscaling.minMasters', by: 'cel' },
-  { name: 'minReplicas over maxReplicas', spec: { ...base, autoscaling: { minReplicas: 3, maxReplicas: 2 } }, valid: false, path: 'spec.autoscaling.minReplicas', by: 'cel' },
-  { name: 'masters outside the autoscaling bounds', spec: { ...base, masters: 12, autoscaling: { enabled: true } }, valid: false, path: 'spec.masters', by: 'cel' },
-  { name: 'replicas outside the autoscaling bounds', spec: { ...base, replicas: 0, autoscaling: { enabled: true, minReplicas: 1 } }, valid: false, path: 'spec.replicas', by: 'cel' },
-  { name: 'autoscaling past 1000 nodes', spec: { ...base, autoscaling: { enabled: true, maxMasters: 400 } }, valid: false, path: 'spec.autoscaling.maxMasters', by: 'cel' },
-  { name: 'autoscaling past the port range', spec: { ...base, basePort: 55500, autoscaling: { enabled: true } }, valid: false, path: 'spec.basePort', by: 'cel' },
+  {
+    name: 'minMasters over maxMasters',
+    spec: { ...base, autoscaling: { minMasters: 6, maxMasters: 5 } },
+    valid: false,
+    path: 'spec.autoscaling.minMasters',
+    by: 'cel',
+  },
+  {
+    name: 'minReplicas over maxReplicas',
+    spec: { ...base, autoscaling: { minReplicas: 3, maxReplicas: 2 } },
+    valid: false,
+    path: 'spec.autoscaling.minReplicas',
+    by: 'cel',
+  },
+  {
+    name: 'masters outside the autoscaling bounds',
+    spec: { ...base, masters: 12, autoscaling: { enabled: true } },
+    valid: false,
+    path: 'spec.masters',
+    by: 'cel',
+  },
+  {
+    name: 'replicas outside the autoscaling bounds',
+    spec: { ...base, replicas: 0, autoscaling: { enabled: true, minReplicas: 1 } },
+    valid: false,
+    path: 'spec.replicas',
+    by: 'cel',
+  },
+  {
+    name: 'autoscaling past 1000 nodes',
+    spec: { ...base, autoscaling: { enabled: true, maxMasters: 400 } },
+    valid: false,
+    path: 'spec.autoscaling.maxMasters',
+    by: 'cel',
+  },
+  {
+    name: 'autoscaling past the port range',
+    spec: { ...base, basePort: 55500, autoscaling: { enabled: true } },
+    valid: false,
+    path: 'spec.basePort',
+    by: 'cel',
+  },
   {
     name: 'both exporter resources, different',
     spec: { ...base, exporterResources: { limits: { cpu: '100m' } }, exporter: { resources: { limits: { cpu: '200m' } } } },
@@ -229,9 +402,27 @@ const CASES: Case[] = [
     by: 'cel',
   },
   { name: 'owned setting', spec: { ...base, redisConfig: { port: '7000' } }, valid: false, path: 'spec.redisConfig.port', by: 'cel' },
-  { name: 'owned setting in capitals', spec: { ...base, redisConfig: { PORT: '7000' } }, valid: false, path: 'spec.redisConfig.PORT', by: 'zod' },
-  { name: 'owned prefix', spec: { ...base, redisConfig: { 'cluster-announce-future': 'x' } }, valid: false, path: 'spec.redisConfig.cluster-announce-future', by: 'zod' },
-  { name: 'setting name with a space', spec: { ...base, redisConfig: { 'bad key': 'x' } }, valid: false, path: 'spec.redisConfig["bad key"]', by: 'zod' },
+  {
+    name: 'owned setting in capitals',
+    spec: { ...base, redisConfig: { PORT: '7000' } },
+    valid: false,
+    path: 'spec.redisConfig.PORT',
+    by: 'zod',
+  },
+  {
+    name: 'owned prefix',
+    spec: { ...base, redisConfig: { 'cluster-announce-future': 'x' } },
+    valid: false,
+    path: 'spec.redisConfig.cluster-announce-future',
+    by: 'zod',
+  },
+  {
+    name: 'setting name with a space',
+    spec: { ...base, redisConfig: { 'bad key': 'x' } },
+    valid: false,
+    path: 'spec.redisConfig["bad key"]',
+    by: 'zod',
+  },
 ];
 
 describe('the CRD and zod give the same verdict', () => {
@@ -278,7 +469,14 @@ describe('status', () => {
   const status = {
     phase: 'Resharding',
     conditions: [
-      { type: 'Ready', status: 'False', lastTransitionTime: '2026-01-01T00:00:00Z', reason: 'Resharding', message: 'moving slots', observedGeneration: 3 },
+      {
+        type: 'Ready',
+        status: 'False',
+        lastTransitionTime: '2026-01-01T00:00:00Z',
+        reason: 'Resharding',
+        message: 'moving slots',
+        observedGeneration: 3,
+      },
       { type: 'Progressing', status: 'True', lastTransitionTime: '2026-01-01T00:00:00Z', reason: 'ScaleOut', message: '' },
     ],
     observedGeneration: 3,

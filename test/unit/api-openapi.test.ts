@@ -22,7 +22,17 @@ describe('toStructural: zod JSON Schema to a structural OpenAPI v3 schema', () =
   });
 
   it('turns a string|integer union into int-or-string, keeping the pattern and bounds', () => {
-    const out = convert(z.union([z.string().max(10).regex(/^[0-9]+m?$/), z.number().int().min(0)]).default('1'));
+    const out = convert(
+      z
+        .union([
+          z
+            .string()
+            .max(10)
+            .regex(/^[0-9]+m?$/),
+          z.number().int().min(0),
+        ])
+        .default('1'),
+    );
     expect(out).toEqual({
       default: '1',
       maxLength: 10,
@@ -43,7 +53,12 @@ describe('toStructural: zod JSON Schema to a structural OpenAPI v3 schema', () =
     );
     const props = out.properties as Record<string, unknown>;
     expect(props.free).toEqual({ type: 'object', 'x-kubernetes-preserve-unknown-fields': true });
-    expect(props.loose).toEqual({ type: 'object', required: ['k'], properties: { k: { type: 'string' } }, 'x-kubernetes-preserve-unknown-fields': true });
+    expect(props.loose).toEqual({
+      type: 'object',
+      required: ['k'],
+      properties: { k: { type: 'string' } },
+      'x-kubernetes-preserve-unknown-fields': true,
+    });
     expect(props.labels).toEqual({ type: 'object', additionalProperties: { type: 'string' } });
   });
 
@@ -61,14 +76,26 @@ describe('toStructural: zod JSON Schema to a structural OpenAPI v3 schema', () =
     expect(out['x-kubernetes-validations']).toEqual([{ rule: 'self.a > 1' }]);
   });
 
-  it('drops zod\'s own pattern on date-times, keeping the format', () => {
+  it("drops zod's own pattern on date-times, keeping the format", () => {
     expect(convert(z.iso.datetime())).toEqual({ type: 'string', format: 'date-time' });
   });
 
   it('refuses what a structural schema cannot say', () => {
     const cases: [string, z.ZodType, RegExp][] = [
-      ['a union of objects', z.union([z.strictObject({ a: z.string() }), z.strictObject({ b: z.string() })]), /anyOf other than int-or-string/],
-      ['a recursive type', z.object({ get child() { return z.array(z.lazy(() => tree)).optional(); } }), /\$ref|\$defs/],
+      [
+        'a union of objects',
+        z.union([z.strictObject({ a: z.string() }), z.strictObject({ b: z.string() })]),
+        /anyOf other than int-or-string/,
+      ],
+      [
+        'a recursive type',
+        z.object({
+          get child() {
+            return z.array(z.lazy(() => tree)).optional();
+          },
+        }),
+        /\$ref|\$defs/,
+      ],
       ['an exclusive bound', z.number().gt(0), /exclusiveMinimum/],
       ['a map with key constraints', z.record(z.string().regex(/^a/), z.string()), /map keys/],
       ['a tuple', z.tuple([z.string(), z.number()]), /prefixItems|items/],
@@ -104,7 +131,12 @@ describe('structuralProblems', () => {
         lookahead: { type: 'string', pattern: '^(?!x)' },
         set: { type: 'array', items: { type: 'string' }, uniqueItems: true },
         noItems: { type: 'array' },
-        mapList: { type: 'array', items: { type: 'object', properties: { k: { type: 'string' } } }, 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['k'] },
+        mapList: {
+          type: 'array',
+          items: { type: 'object', properties: { k: { type: 'string' } } },
+          'x-kubernetes-list-type': 'map',
+          'x-kubernetes-list-map-keys': ['k'],
+        },
       },
     };
     const problems = structuralProblems(bad).join('\n');

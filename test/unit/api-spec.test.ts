@@ -98,7 +98,10 @@ describe('defaults', () => {
       maxMemory: '1gb',
       persistence: { enabled: true },
       passwordSecret: { name: 'redis-auth' },
-      autoscaling: { enabled: true, actions: { HighThroughput: { direction: 'add', count: 2 }, Custom: { target: 'replicas', direction: 'remove' } } },
+      autoscaling: {
+        enabled: true,
+        actions: { HighThroughput: { direction: 'add', count: 2 }, Custom: { target: 'replicas', direction: 'remove' } },
+      },
     });
     expect(spec.persistence).toEqual({ enabled: true, size: '1Gi' });
     expect(spec.passwordSecret).toEqual({ name: 'redis-auth', key: 'password' });
@@ -149,8 +152,18 @@ describe('invalid specs are refused with the field named and the reason given', 
     ['maxMemory as a number', { ...base, maxMemory: 512 }, 'spec.maxMemory', /must be a string/],
     ['unknown eviction policy', { ...base, maxMemoryPolicy: 'lru' }, 'spec.maxMemoryPolicy', /noeviction, allkeys-lru/],
     ['fractional cpu number', { ...base, resources: { limits: { cpu: 0.5 } } }, 'spec.resources.limits.cpu', /Kubernetes quantity/],
-    ['bad memory quantity', { ...base, resources: { requests: { memory: '1Gx' } } }, 'spec.resources.requests.memory', /Kubernetes quantity/],
-    ['negative quantity', { ...base, exporterResources: { limits: { cpu: '-1' } } }, 'spec.exporterResources.limits.cpu', /Kubernetes quantity/],
+    [
+      'bad memory quantity',
+      { ...base, resources: { requests: { memory: '1Gx' } } },
+      'spec.resources.requests.memory',
+      /Kubernetes quantity/,
+    ],
+    [
+      'negative quantity',
+      { ...base, exporterResources: { limits: { cpu: '-1' } } },
+      'spec.exporterResources.limits.cpu',
+      /Kubernetes quantity/,
+    ],
     ['misspelt field', { ...base, mastres: 4 }, 'spec.mastres', /not a field/],
     ['misspelt nested field', { ...base, resources: { limit: {} } }, 'spec.resources.limit', /not a field/],
     ['pull policy', { ...base, imagePullPolicy: 'Sometimes' }, 'spec.imagePullPolicy', /Always, IfNotPresent or Never/],
@@ -167,20 +180,65 @@ describe('invalid specs are refused with the field named and the reason given', 
     ['node selector value', { ...base, nodeSelector: { 'kubernetes.io/arch': 3 } }, 'spec.nodeSelector["kubernetes.io/arch"]', /string/],
     ['owned redis setting', { ...base, redisConfig: { port: '7000' } }, 'spec.redisConfig.port', /set by the operator/],
     ['owned setting in upper case', { ...base, redisConfig: { MaxMemory: '1gb' } }, 'spec.redisConfig.MaxMemory', /set by the operator/],
-    ['owned prefix', { ...base, redisConfig: { 'cluster-announce-future': 'x' } }, 'spec.redisConfig.cluster-announce-future', /set by the operator/],
+    [
+      'owned prefix',
+      { ...base, redisConfig: { 'cluster-announce-future': 'x' } },
+      'spec.redisConfig.cluster-announce-future',
+      /set by the operator/,
+    ],
     ['multi-line setting', { ...base, redisConfig: { save: '60 1\nport 7000' } }, 'spec.redisConfig.save', /single line/],
     ['bad setting name', { ...base, redisConfig: { 'bad key': 'x' } }, 'spec.redisConfig["bad key"]', /setting name/],
     ['setting as a number', { ...base, redisConfig: { hz: 10 } }, 'spec.redisConfig.hz', /must be a string/],
     ['minMasters below 3', { ...base, autoscaling: { enabled: true, minMasters: 2 } }, 'spec.autoscaling.minMasters', /at least 3/],
-    ['min above max', { ...base, autoscaling: { minMasters: 6, maxMasters: 5 } }, 'spec.autoscaling.minMasters', /must not exceed autoscaling.maxMasters/],
+    [
+      'min above max',
+      { ...base, autoscaling: { minMasters: 6, maxMasters: 5 } },
+      'spec.autoscaling.minMasters',
+      /must not exceed autoscaling.maxMasters/,
+    ],
     ['replica bounds crossed', { ...base, autoscaling: { minReplicas: 3, maxReplicas: 2 } }, 'spec.autoscaling.minReplicas', /maxReplicas/],
-    ['masters over maxMasters', { ...base, masters: 12, autoscaling: { enabled: true } }, 'spec.masters', /within autoscaling.minMasters..autoscaling.maxMasters.*here 12 outside 3..10/],
-    ['replicas under minReplicas', { ...base, replicas: 0, autoscaling: { enabled: true, minReplicas: 1 } }, 'spec.replicas', /within autoscaling.minReplicas/],
-    ['autoscaling past 1000 nodes', { ...base, autoscaling: { enabled: true, maxMasters: 400 } }, 'spec.autoscaling.maxMasters', /at most 1000.*here 2400/],
-    ['autoscaling past the port range', { ...base, basePort: 55500, autoscaling: { enabled: true } }, 'spec.basePort', /autoscaling may create.*at most 55476/],
-    ['action direction', { ...base, autoscaling: { actions: { HighThroughput: { direction: 'up' } } } }, 'spec.autoscaling.actions.HighThroughput.direction', /add or remove/],
-    ['action without direction', { ...base, autoscaling: { actions: { X: { target: 'masters' } } } }, 'spec.autoscaling.actions.X.direction', /is required/],
-    ['action count 0', { ...base, autoscaling: { actions: { X: { direction: 'add', count: 0 } } } }, 'spec.autoscaling.actions.X.count', /at least 1/],
+    [
+      'masters over maxMasters',
+      { ...base, masters: 12, autoscaling: { enabled: true } },
+      'spec.masters',
+      /within autoscaling.minMasters..autoscaling.maxMasters.*here 12 outside 3..10/,
+    ],
+    [
+      'replicas under minReplicas',
+      { ...base, replicas: 0, autoscaling: { enabled: true, minReplicas: 1 } },
+      'spec.replicas',
+      /within autoscaling.minReplicas/,
+    ],
+    [
+      'autoscaling past 1000 nodes',
+      { ...base, autoscaling: { enabled: true, maxMasters: 400 } },
+      'spec.autoscaling.maxMasters',
+      /at most 1000.*here 2400/,
+    ],
+    [
+      'autoscaling past the port range',
+      { ...base, basePort: 55500, autoscaling: { enabled: true } },
+      'spec.basePort',
+      /autoscaling may create.*at most 55476/,
+    ],
+    [
+      'action direction',
+      { ...base, autoscaling: { actions: { HighThroughput: { direction: 'up' } } } },
+      'spec.autoscaling.actions.HighThroughput.direction',
+      /add or remove/,
+    ],
+    [
+      'action without direction',
+      { ...base, autoscaling: { actions: { X: { target: 'masters' } } } },
+      'spec.autoscaling.actions.X.direction',
+      /is required/,
+    ],
+    [
+      'action count 0',
+      { ...base, autoscaling: { actions: { X: { direction: 'add', count: 0 } } } },
+      'spec.autoscaling.actions.X.count',
+      /at least 1/,
+    ],
     [
       'both exporter resources, different',
       { ...base, exporterResources: { limits: { cpu: '100m' } }, exporter: { resources: { limits: { cpu: '200m' } } } },
@@ -227,7 +285,8 @@ describe('parseMemory', () => {
   });
 
   it('refuses what Redis refuses', () => {
-    for (const bad of ['', 'mb', '1.5gb', '-1mb', '1tb', '1 mb', '1gib']) expect(() => parseMemory(bad), bad).toThrow(/invalid memory size/);
+    for (const bad of ['', 'mb', '1.5gb', '-1mb', '1tb', '1 mb', '1gib'])
+      expect(() => parseMemory(bad), bad).toThrow(/invalid memory size/);
   });
 
   it('stays exact up to its bound of about 1 PB in every unit', () => {
@@ -323,9 +382,24 @@ describe('status schema', () => {
     readyReplicas: 3,
     nodes: [
       { id: 'e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca', pod: 'c-0', ip: '10.0.0.1', port: 10000, role: 'master', slots: ['0-5460'] },
-      { id: '07c37dfeb235213a872192d90877d0cd55635b91', pod: 'c-3', ip: '10.0.0.2', port: 10003, role: 'replica', masterId: 'e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca' },
+      {
+        id: '07c37dfeb235213a872192d90877d0cd55635b91',
+        pod: 'c-3',
+        ip: '10.0.0.2',
+        port: 10003,
+        role: 'replica',
+        masterId: 'e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca',
+      },
     ],
-    reshard: { state: 'Running', operation: 'Rebalance', slotsDone: 10, slotsTotal: 4096, keysMoved: 1234, currentMoves: [{ source: 'a', target: 'b', slots: ['5461-5470'] }], startedAt: '2026-01-01T00:00:00+02:00' },
+    reshard: {
+      state: 'Running',
+      operation: 'Rebalance',
+      slotsDone: 10,
+      slotsTotal: 4096,
+      keysMoved: 1234,
+      currentMoves: [{ source: 'a', target: 'b', slots: ['5461-5470'] }],
+      startedAt: '2026-01-01T00:00:00+02:00',
+    },
     replicas: 3,
     selector: selectorFor('c'),
   };

@@ -15,11 +15,28 @@ function created(plural: string, o: Obj, store = new Store(100)): Obj {
 
 describe('defaults of built-in kinds on create', () => {
   it('a Pod: container defaults, scheduler, restart policy, grace period, Pending', () => {
-    const pod = created('pods', { metadata: { name: 'p' }, spec: { containers: [{ name: 'redis', image: 'redis:7.2', ports: [{ containerPort: 6379 }] }, { name: 'x', image: 'busybox' }] } });
-    expect(pod.spec.containers[0]).toMatchObject({ imagePullPolicy: 'IfNotPresent', terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File' });
+    const pod = created('pods', {
+      metadata: { name: 'p' },
+      spec: {
+        containers: [
+          { name: 'redis', image: 'redis:7.2', ports: [{ containerPort: 6379 }] },
+          { name: 'x', image: 'busybox' },
+        ],
+      },
+    });
+    expect(pod.spec.containers[0]).toMatchObject({
+      imagePullPolicy: 'IfNotPresent',
+      terminationMessagePath: '/dev/termination-log',
+      terminationMessagePolicy: 'File',
+    });
     expect(pod.spec.containers[0].ports[0].protocol).toBe('TCP');
     expect(pod.spec.containers[1].imagePullPolicy).toBe('Always');
-    expect(pod.spec).toMatchObject({ schedulerName: 'default-scheduler', restartPolicy: 'Always', terminationGracePeriodSeconds: 30, dnsPolicy: 'ClusterFirst' });
+    expect(pod.spec).toMatchObject({
+      schedulerName: 'default-scheduler',
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+    });
     expect(pod.status).toEqual({ phase: 'Pending' });
   });
 
@@ -84,12 +101,22 @@ describe('custom resource admission', () => {
           name: 'v1',
           served: true,
           storage: true,
-          schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { masters: { type: 'integer', minimum: 3, default: 3 } } } } } },
+          schema: {
+            openAPIV3Schema: {
+              type: 'object',
+              properties: { spec: { type: 'object', properties: { masters: { type: 'integer', minimum: 3, default: 3 } } } },
+            },
+          },
         },
       ],
     },
   });
-  const widgetObj = (spec: Record<string, unknown>): Obj => ({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' }, spec });
+  const widgetObj = (spec: Record<string, unknown>): Obj => ({
+    apiVersion: 'example.com/v1',
+    kind: 'Widget',
+    metadata: { name: 'w' },
+    spec,
+  });
 
   it('applies defaults and prunes unknown fields, warning about them unless told to ignore', () => {
     const o = widgetObj({ colour: 'red' });
@@ -99,7 +126,9 @@ describe('custom resource admission', () => {
   });
 
   it('refuses unknown fields under Strict, and values the schema does not allow', () => {
-    expect(() => admitCustom(widget!, widgetObj({ colour: 'red' }), 'Strict')).toThrow(/strict decoding error: unknown field "spec.colour"/);
+    expect(() => admitCustom(widget!, widgetObj({ colour: 'red' }), 'Strict')).toThrow(
+      /strict decoding error: unknown field "spec.colour"/,
+    );
     expect(() => admitCustom(widget!, widgetObj({ masters: 1 }), undefined)).toThrow(ApiError);
   });
 

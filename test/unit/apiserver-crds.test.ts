@@ -43,7 +43,16 @@ describe('crdTypes', () => {
     const types = crdTypes(widgetCrd());
     expect(types.map((t) => t.version)).toEqual(['v1beta1', 'v1']);
     const v1 = types[1]!;
-    expect(v1).toMatchObject({ group: 'example.com', kind: 'Widget', plural: 'widgets', singular: 'widget', listKind: 'WidgetList', namespaced: true, custom: true, status: true });
+    expect(v1).toMatchObject({
+      group: 'example.com',
+      kind: 'Widget',
+      plural: 'widgets',
+      singular: 'widget',
+      listKind: 'WidgetList',
+      namespaced: true,
+      custom: true,
+      status: true,
+    });
     expect(v1.shortNames).toEqual(['wd']);
     expect(v1.scale).toEqual({ specReplicasPath: '.spec.masters', statusReplicasPath: '.status.masters', labelSelectorPath: undefined });
     expect(types[0]!.status).toBe(false);
@@ -70,10 +79,18 @@ describe('crdTypes', () => {
   });
 
   it('requires group, names, scope, versions and a schema per version', () => {
-    expect(causesOf({ metadata: { name: 'x' }, spec: {} }).map((c) => c.field)).toEqual(['spec.group', 'spec.names.plural', 'spec.names.kind', 'spec.scope', 'spec.versions']);
+    expect(causesOf({ metadata: { name: 'x' }, spec: {} }).map((c) => c.field)).toEqual([
+      'spec.group',
+      'spec.names.plural',
+      'spec.names.kind',
+      'spec.scope',
+      'spec.versions',
+    ]);
     const crd = widgetCrd();
     delete crd.spec.versions[1].schema;
-    expect(causesOf(crd)).toEqual([expect.objectContaining({ field: 'spec.versions[1].schema.openAPIV3Schema', reason: 'FieldValueRequired' })]);
+    expect(causesOf(crd)).toEqual([
+      expect.objectContaining({ field: 'spec.versions[1].schema.openAPIV3Schema', reason: 'FieldValueRequired' }),
+    ]);
   });
 });
 
@@ -81,8 +98,17 @@ describe('crdStatus', () => {
   it('accepts the names, keeps transition times and stored versions, and says when it terminates', () => {
     const crd = widgetCrd();
     const first = crdStatus(crd);
-    expect(first.acceptedNames).toEqual({ plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList', shortNames: ['wd'] });
-    expect(first.conditions.map((c: { type: string; status: string }) => `${c.type}=${c.status}`)).toEqual(['NamesAccepted=True', 'Established=True']);
+    expect(first.acceptedNames).toEqual({
+      plural: 'widgets',
+      singular: 'widget',
+      kind: 'Widget',
+      listKind: 'WidgetList',
+      shortNames: ['wd'],
+    });
+    expect(first.conditions.map((c: { type: string; status: string }) => `${c.type}=${c.status}`)).toEqual([
+      'NamesAccepted=True',
+      'Established=True',
+    ]);
     expect(first.storedVersions).toEqual(['v1']);
 
     const since = '2020-01-01T00:00:00Z';

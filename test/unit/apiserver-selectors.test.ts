@@ -64,7 +64,12 @@ describe('structured label selectors', () => {
     };
     const text = labelSelectorString(sel);
     expect(text).toBe('app=redis,tier in (cache,db),zone notin (z1),shard,!legacy');
-    for (const labels of [{ ...redis, shard: '1' }, { ...redis, shard: '1', zone: 'z1' }, { ...redis }, { ...redis, shard: '1', legacy: 'y' }]) {
+    for (const labels of [
+      { ...redis, shard: '1' },
+      { ...redis, shard: '1', zone: 'z1' },
+      { ...redis },
+      { ...redis, shard: '1', legacy: 'y' },
+    ]) {
       expect(matchesText(labels, text)).toBe(matchesLabelSelector(labels, sel, 'nothing'));
     }
     expect(labelSelectorString(undefined)).toBe('');

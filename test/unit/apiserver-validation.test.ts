@@ -15,7 +15,12 @@ describe('CEL rules', () => {
     expect(() => half.check({ x: 3 }, number)).toThrow(/no matching overload for '_\/_' applied to '\(double, int\)'/);
     expect(compileRule('self.x / 2.0 == 1.5').check({ x: 3 }, number)).toBe(true);
     const typed = compileRule('type(self.m.a) == double && type(self.l[0]) == int && type(self.l[1]) == double');
-    expect(typed.check({ m: { a: 1 }, l: [2, 0.5] }, { type: 'object', properties: { m: { type: 'object', additionalProperties: { type: 'number' } } } })).toBe(true);
+    expect(
+      typed.check(
+        { m: { a: 1 }, l: [2, 0.5] },
+        { type: 'object', properties: { m: { type: 'object', additionalProperties: { type: 'number' } } } },
+      ),
+    ).toBe(true);
     expect(typed.check({ m: { a: 1 }, l: [2, 0.5] })).toBe(false);
   });
 
@@ -98,13 +103,19 @@ describe('a CRD schema', () => {
   });
 
   it('reports rule violations on their field with their reason', () => {
-    expect(admit({ size: 6 }).causes).toEqual([{ reason: 'FieldValueInvalid', field: 'spec.size', message: 'Invalid value: "object": must not exceed max' }]);
+    expect(admit({ size: 6 }).causes).toEqual([
+      { reason: 'FieldValueInvalid', field: 'spec.size', message: 'Invalid value: "object": must not exceed max' },
+    ]);
     expect(admit({ size: 3 }).causes).toEqual([{ reason: 'FieldValueForbidden', field: 'spec', message: 'Forbidden: three is taken' }]);
   });
 
   it('reports schema errors in Kubernetes wording and then skips the rules', () => {
     expect(admit({ size: 0, max: 0, mode: 'c' }).causes).toEqual([
-      { reason: 'FieldValueInvalid', field: 'spec.size', message: 'Invalid value: 0: spec.size in body should be greater than or equal to 1' },
+      {
+        reason: 'FieldValueInvalid',
+        field: 'spec.size',
+        message: 'Invalid value: 0: spec.size in body should be greater than or equal to 1',
+      },
       { reason: 'FieldValueNotSupported', field: 'spec.mode', message: 'Unsupported value: "c": supported values: "a", "b"' },
     ]);
     expect(admit({}).causes).toEqual([{ reason: 'FieldValueRequired', field: 'spec.size', message: 'Required value' }]);
@@ -143,7 +154,14 @@ describe('walking a resource with its schema', () => {
     walkDeclared({ labels: { app: 'redis' }, nodes: [{ port: 1, extra: 2 }], other: { x: 1 } }, schema, (_, node, path) => {
       seen.push(`${path || '(root)'}:${String(node.type)}`);
     });
-    expect(seen).toEqual(['(root):object', 'labels:object', 'labels.app:string', 'nodes:array', 'nodes[0]:object', 'nodes[0].port:integer']);
+    expect(seen).toEqual([
+      '(root):object',
+      'labels:object',
+      'labels.app:string',
+      'nodes:array',
+      'nodes[0]:object',
+      'nodes[0].port:integer',
+    ]);
   });
 });
 

@@ -7,18 +7,27 @@ const query = { clusterName: 'rc' };
 
 describe('error answers', () => {
   it('answers a bad query 400 with its message', () => {
-    expect(badQueryAnswer(new QueryError('role', 'role must be one of master, replica'))).toEqual({ code: 400, body: { message: 'role must be one of master, replica' } });
+    expect(badQueryAnswer(new QueryError('role', 'role must be one of master, replica'))).toEqual({
+      code: 400,
+      body: { message: 'role must be one of master, replica' },
+    });
   });
 
   it('answers a failed lookup 503 naming the cluster and the reason', () => {
-    expect(lookupFailedAnswer(query, 'connect ECONNREFUSED')).toEqual({ code: 503, body: { message: 'cannot look up RedisCluster "rc": connect ECONNREFUSED' } });
+    expect(lookupFailedAnswer(query, 'connect ECONNREFUSED')).toEqual({
+      code: 503,
+      body: { message: 'cannot look up RedisCluster "rc": connect ECONNREFUSED' },
+    });
   });
 
   it('answers an unknown cluster 404 and an ambiguous one 409 with its namespaces', () => {
     expect(unresolvedAnswer(query, { kind: 'not-found', message: 'gone' })).toEqual({ code: 404, body: { message: 'gone' } });
     expect(unresolvedAnswer(query, { kind: 'ambiguous', namespaces: ['cache', 'web'] })).toEqual({
       code: 409,
-      body: { message: 'RedisCluster "rc" exists in several namespaces (cache, web); add namespace=<one of them>', namespaces: ['cache', 'web'] },
+      body: {
+        message: 'RedisCluster "rc" exists in several namespaces (cache, web); add namespace=<one of them>',
+        namespaces: ['cache', 'web'],
+      },
     });
   });
 });

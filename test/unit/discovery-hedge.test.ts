@@ -43,7 +43,11 @@ describe('firstAnswer', () => {
 
   it('starts nothing after the deadline and reports those not tried', async () => {
     let clock = 0;
-    const r = await firstAnswer(['a', 'b', 'c'], (c) => ((clock = 100), after(5, `${c} refused`, true)), { hedgeMs: 10_000, deadline: 50, now: () => clock });
+    const r = await firstAnswer(['a', 'b', 'c'], (c) => ((clock = 100), after(5, `${c} refused`, true)), {
+      hedgeMs: 10_000,
+      deadline: 50,
+      now: () => clock,
+    });
     expect(r.answer).toBeUndefined();
     expect(r.failures).toEqual([
       { candidate: 'a', error: 'a refused' },

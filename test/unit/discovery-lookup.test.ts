@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeReport } from '../../shared/redis/types.js';
-import { askOrder, basePortOf, cacheKey, endpointText, passwordRefOf, pickCluster, snapshotOf, statusNodesOf, type ClusterObject } from '../../functions/discovery/lookup.js';
+import {
+  askOrder,
+  basePortOf,
+  cacheKey,
+  endpointText,
+  passwordRefOf,
+  pickCluster,
+  snapshotOf,
+  statusNodesOf,
+  type ClusterObject,
+} from '../../functions/discovery/lookup.js';
 
 const rc = (namespace: string, over: Partial<ClusterObject> = {}): ClusterObject => ({ metadata: { name: 'rc', namespace }, ...over });
 
@@ -13,7 +23,10 @@ describe('cacheKey', () => {
 
 describe('pickCluster', () => {
   it('names where it looked when nothing is found', () => {
-    expect(pickCluster({ clusterName: 'rc', namespace: 'cache' }, [])).toEqual({ kind: 'not-found', message: 'RedisCluster "rc" not found in namespace "cache"' });
+    expect(pickCluster({ clusterName: 'rc', namespace: 'cache' }, [])).toEqual({
+      kind: 'not-found',
+      message: 'RedisCluster "rc" not found in namespace "cache"',
+    });
     expect(pickCluster({ clusterName: 'rc' }, [])).toEqual({ kind: 'not-found', message: 'RedisCluster "rc" not found in any namespace' });
   });
 
@@ -32,7 +45,11 @@ describe('pickCluster', () => {
 describe('what a read takes from the RedisCluster', () => {
   it('keeps only status nodes with an address, a role and an id', () => {
     const good = { id: 'a', ip: '10.0.0.1', port: 10000, role: 'master' };
-    const cluster = rc('cache', { status: { nodes: [good, null, 'x', { ...good, port: '1' }, { ...good, role: 'leader' }, { ip: '10.0.0.2', port: 1, role: 'replica' }] } });
+    const cluster = rc('cache', {
+      status: {
+        nodes: [good, null, 'x', { ...good, port: '1' }, { ...good, role: 'leader' }, { ip: '10.0.0.2', port: 1, role: 'replica' }],
+      },
+    });
     expect(statusNodesOf(cluster)).toEqual([good]);
     expect(statusNodesOf(rc('cache', { status: { nodes: 'none' } }))).toEqual([]);
   });

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { NodeStatus } from '../../shared/api/status.js';
 import { parseClusterNodes } from '../../shared/redis/topology.js';
 import type { NodeReport } from '../../shared/redis/types.js';
-import { isReachable, liveAddresses, nodesAnswer, statusAddresses, topologyAnswer, type ClusterSnapshot } from '../../functions/discovery/view.js';
+import {
+  isReachable,
+  liveAddresses,
+  nodesAnswer,
+  statusAddresses,
+  topologyAnswer,
+  type ClusterSnapshot,
+} from '../../functions/discovery/view.js';
 
 // A 3x1 cluster as node A (10.0.0.1:10000) sees it, with one failing replica, one node in
 // handshake, one without address, one whose link is down and one suspected failing.
@@ -48,7 +55,18 @@ const statusNodes: NodeStatus[] = [
 ];
 
 function snapshot(over: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
-  return { name: 'rc', namespace: 'cache', source: 'live', observedAt: '2026-01-01T00:00:00.000Z', report: report(), statusNodes, unreachable: [], masters: 3, replicas: 1, ...over };
+  return {
+    name: 'rc',
+    namespace: 'cache',
+    source: 'live',
+    observedAt: '2026-01-01T00:00:00.000Z',
+    report: report(),
+    statusNodes,
+    unreachable: [],
+    masters: 3,
+    replicas: 1,
+    ...over,
+  };
 }
 
 describe('GET /cluster/nodes answer', () => {
@@ -130,7 +148,14 @@ describe('GET /cluster/topology answer', () => {
   });
 
   it('says where the answer comes from when no node answered', () => {
-    const t = topologyAnswer(snapshot({ report: undefined, source: 'status', unreachable: [{ ip: '10.0.0.1', port: 10000, error: 'connect ECONNREFUSED' }], phase: 'Ready' }));
+    const t = topologyAnswer(
+      snapshot({
+        report: undefined,
+        source: 'status',
+        unreachable: [{ ip: '10.0.0.1', port: 10000, error: 'connect ECONNREFUSED' }],
+        phase: 'Ready',
+      }),
+    );
     expect(t.source).toBe('status');
     expect(t.observer).toBeUndefined();
     expect(t.phase).toBe('Ready');

@@ -35,7 +35,7 @@ function fieldOf(fn: () => unknown): string {
 }
 
 describe('the catalog', () => {
-  it('types: ours carry the CRD group prefix and a version suffix, Knative\'s are its own', () => {
+  it("types: ours carry the CRD group prefix and a version suffix, Knative's are its own", () => {
     for (const type of EVENT_TYPES) {
       if (catalog[type].direction === 'emitted') expect(type).toMatch(/^redis\.redis\.[a-z]+\.[a-z]+\.v\d+$/);
       else expect(type).toMatch(/^dev\.knative\./);
@@ -78,7 +78,7 @@ describe('the catalog', () => {
   });
 });
 
-describe('consumed events in Knative\'s formats', () => {
+describe("consumed events in Knative's formats", () => {
   it('an ApiServerSource Reference-mode event for a RedisCluster names its cluster', () => {
     // What ApiServerSource puts on the wire, header by header.
     const decoded = HTTP.toEvent({
@@ -98,23 +98,43 @@ describe('consumed events in Knative\'s formats', () => {
     }) as CloudEventV1<unknown>;
     const event = parseEvent(decoded);
     expect(event.type).toBe('dev.knative.apiserver.ref.update');
-    expect(event.extensions).toEqual({ kind: 'RedisCluster', apiversion: 'redis.redis/v1beta1', name: 'rediscluster1', namespace: 'cache' });
+    expect(event.extensions).toEqual({
+      kind: 'RedisCluster',
+      apiversion: 'redis.redis/v1beta1',
+      name: 'rediscluster1',
+      namespace: 'cache',
+    });
     expect(clusterOf(event)).toEqual(cluster);
   });
 
   it('a Pod reference does not name a cluster; a Pod in Resource mode does, through its owner', () => {
-    const ref = buildEvent('dev.knative.apiserver.ref.add', { apiVersion: 'v1', kind: 'Pod', name: 'rediscluster1-0', namespace: 'cache' }, { source: 'https://api' });
+    const ref = buildEvent(
+      'dev.knative.apiserver.ref.add',
+      { apiVersion: 'v1', kind: 'Pod', name: 'rediscluster1-0', namespace: 'cache' },
+      { source: 'https://api' },
+    );
     expect(ref.kind).toBe('Pod');
     expect(clusterOf(parseEvent(ref))).toBeUndefined();
-    const resource = buildEvent('dev.knative.apiserver.resource.update', catalog['dev.knative.apiserver.resource.update'].example, { source: 'https://api' });
+    const resource = buildEvent('dev.knative.apiserver.resource.update', catalog['dev.knative.apiserver.resource.update'].example, {
+      source: 'https://api',
+    });
     expect(clusterOf(parseEvent(resource))).toEqual(cluster);
-    const orphan = buildEvent('dev.knative.apiserver.resource.delete', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x', namespace: 'cache' } }, { source: 'https://api' });
+    const orphan = buildEvent(
+      'dev.knative.apiserver.resource.delete',
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x', namespace: 'cache' } },
+      { source: 'https://api' },
+    );
     expect(clusterOf(parseEvent(orphan))).toBeUndefined();
   });
 
   it('a PingSource event with an empty body parses, and names no cluster', () => {
     const decoded = HTTP.toEvent({
-      headers: { 'ce-specversion': '1.0', 'ce-id': 'p1', 'ce-source': '/apis/v1/namespaces/redis-operator/pingsources/resync', 'ce-type': 'dev.knative.sources.ping' },
+      headers: {
+        'ce-specversion': '1.0',
+        'ce-id': 'p1',
+        'ce-source': '/apis/v1/namespaces/redis-operator/pingsources/resync',
+        'ce-type': 'dev.knative.sources.ping',
+      },
       body: undefined,
     }) as CloudEventV1<unknown>;
     const event = parseEvent(decoded);
@@ -124,7 +144,12 @@ describe('consumed events in Knative\'s formats', () => {
   });
 
   it('a ref event without its extensions is refused, naming the extension', () => {
-    const bare = new CloudEvent({ type: 'dev.knative.apiserver.ref.add', source: 'https://api', id: '1', data: { apiVersion: 'v1', kind: 'Pod', name: 'p' } });
+    const bare = new CloudEvent({
+      type: 'dev.knative.apiserver.ref.add',
+      source: 'https://api',
+      id: '1',
+      data: { apiVersion: 'v1', kind: 'Pod', name: 'p' },
+    });
     expect(fieldOf(() => parseEvent(bare))).toBe('extension.kind');
   });
 });
@@ -133,16 +158,38 @@ describe('bad data is refused, naming the field', () => {
   const requested = { cluster, generation: 3 };
 
   it('on build', () => {
-    expect(fieldOf(() => buildEvent('redis.redis.reshard.requested.v1', { ...requested, cluster: { namespace: 'cache' } } as never, { source: '/t' }))).toBe('data.cluster.name');
-    expect(fieldOf(() => buildEvent('redis.redis.reshard.requested.v1', { ...requested, generation: -1 }, { source: '/t' }))).toBe('data.generation');
-    expect(fieldOf(() => buildEvent('redis.redis.reshard.requested.v1', { ...requested, cluster: { namespace: 'Cache!', name: 'x' } }, { source: '/t' }))).toBe('data.cluster.namespace');
-    expect(fieldOf(() => buildEvent('redis.redis.reshard.progressed.v1', { ...requested, slotsMoved: 1, slotsTotal: 2 } as never, { source: '/t' }))).toBe('data.step');
-    expect(fieldOf(() => buildEvent('redis.redis.reshard.completed.v1', { ...requested, outcome: 'maybe' } as never, { source: '/t' }))).toBe('data.outcome');
+    expect(
+      fieldOf(() =>
+        buildEvent('redis.redis.reshard.requested.v1', { ...requested, cluster: { namespace: 'cache' } } as never, { source: '/t' }),
+      ),
+    ).toBe('data.cluster.name');
+    expect(fieldOf(() => buildEvent('redis.redis.reshard.requested.v1', { ...requested, generation: -1 }, { source: '/t' }))).toBe(
+      'data.generation',
+    );
+    expect(
+      fieldOf(() =>
+        buildEvent('redis.redis.reshard.requested.v1', { ...requested, cluster: { namespace: 'Cache!', name: 'x' } }, { source: '/t' }),
+      ),
+    ).toBe('data.cluster.namespace');
+    expect(
+      fieldOf(() =>
+        buildEvent('redis.redis.reshard.progressed.v1', { ...requested, slotsMoved: 1, slotsTotal: 2 } as never, { source: '/t' }),
+      ),
+    ).toBe('data.step');
+    expect(
+      fieldOf(() => buildEvent('redis.redis.reshard.completed.v1', { ...requested, outcome: 'maybe' } as never, { source: '/t' })),
+    ).toBe('data.outcome');
     expect(fieldOf(() => buildEvent('redis.redis.reshard.requested.v1', requested, { source: '' }))).toBe('source');
     const alert = catalog['redis.redis.alert.firing.v1'].example;
-    expect(fieldOf(() => buildEvent('redis.redis.alert.firing.v1', { ...alert, status: 'resolved' } as never, { source: '/t' }))).toBe('data.status');
-    expect(fieldOf(() => buildEvent('redis.redis.alert.firing.v1', { ...alert, startsAt: 'yesterday' }, { source: '/t' }))).toBe('data.startsAt');
-    expect(fieldOf(() => buildEvent('redis.redis.alert.firing.v1', { ...alert, labels: { alertname: 5 } } as never, { source: '/t' }))).toBe('data.labels.alertname');
+    expect(fieldOf(() => buildEvent('redis.redis.alert.firing.v1', { ...alert, status: 'resolved' } as never, { source: '/t' }))).toBe(
+      'data.status',
+    );
+    expect(fieldOf(() => buildEvent('redis.redis.alert.firing.v1', { ...alert, startsAt: 'yesterday' }, { source: '/t' }))).toBe(
+      'data.startsAt',
+    );
+    expect(
+      fieldOf(() => buildEvent('redis.redis.alert.firing.v1', { ...alert, labels: { alertname: 5 } } as never, { source: '/t' })),
+    ).toBe('data.labels.alertname');
   });
 
   it('the error message names the type and the field', () => {
@@ -165,7 +212,15 @@ describe('bad data is refused, naming the field', () => {
   });
 
   it('data that arrives as JSON text is parsed; text that is not JSON is refused', () => {
-    const asText = new CloudEvent({ type: 'redis.redis.reshard.requested.v1', source: '/t', id: 'x', datacontenttype: 'application/json', rcnamespace: 'cache', rcname: 'rediscluster1', data: JSON.stringify(requested) });
+    const asText = new CloudEvent({
+      type: 'redis.redis.reshard.requested.v1',
+      source: '/t',
+      id: 'x',
+      datacontenttype: 'application/json',
+      rcnamespace: 'cache',
+      rcname: 'rediscluster1',
+      data: JSON.stringify(requested),
+    });
     expect(parseEvent(asText).data).toEqual(requested);
     const garbage = asText.cloneWith({ data: '{nope' } as never);
     expect(fieldOf(() => parseEvent(garbage))).toBe('data');
@@ -174,16 +229,26 @@ describe('bad data is refused, naming the field', () => {
 
 describe('our events', () => {
   it('carry the cluster as extensions for Trigger filters, and alerts their alertname', () => {
-    const ev = buildEvent('redis.redis.reshard.completed.v1', { cluster, generation: 2, outcome: 'succeeded' }, { source: '/redis-operator/reshard' });
+    const ev = buildEvent(
+      'redis.redis.reshard.completed.v1',
+      { cluster, generation: 2, outcome: 'succeeded' },
+      { source: '/redis-operator/reshard' },
+    );
     expect(ev.rcnamespace).toBe('cache');
     expect(ev.rcname).toBe('rediscluster1');
-    const alert = buildEvent('redis.redis.alert.firing.v1', catalog['redis.redis.alert.firing.v1'].example, { source: '/redis-operator/alert-bridge' });
+    const alert = buildEvent('redis.redis.alert.firing.v1', catalog['redis.redis.alert.firing.v1'].example, {
+      source: '/redis-operator/alert-bridge',
+    });
     expect(alert.alertname).toBe('HighMemoryUsage');
     expect(alert.rcname).toBe('rediscluster1');
   });
 
   it('keep fields beyond the documented ones (a producer may carry more)', () => {
-    const ev = buildEvent('redis.redis.reshard.progressed.v1', { cluster, generation: 2, step: 1, slotsMoved: 10, slotsTotal: 20, pairs: [{ from: 'a', to: 'b' }] }, { source: '/t' });
+    const ev = buildEvent(
+      'redis.redis.reshard.progressed.v1',
+      { cluster, generation: 2, step: 1, slotsMoved: 10, slotsTotal: 20, pairs: [{ from: 'a', to: 'b' }] },
+      { source: '/t' },
+    );
     const parsed = parseEvent(roundTrip(ev, 'binary'));
     expect(parsed.type === 'redis.redis.reshard.progressed.v1' && parsed.data['pairs']).toEqual([{ from: 'a', to: 'b' }]);
   });
@@ -193,7 +258,7 @@ describe('our events', () => {
     expect(clusterOf(ev)).toEqual(cluster);
   });
 
-  it('an alert\'s cluster comes from its redis_cluster and namespace labels', () => {
+  it("an alert's cluster comes from its redis_cluster and namespace labels", () => {
     expect(clusterFromAlertLabels({ redis_cluster: 'rc', namespace: 'ns' })).toEqual({ namespace: 'ns', name: 'rc' });
     expect(clusterFromAlertLabels({ redis_cluster: 'rc' })).toBeUndefined();
     expect(clusterFromAlertLabels({ redis_cluster: 'rc' }, 'default')).toEqual({ namespace: 'default', name: 'rc' });
@@ -214,12 +279,27 @@ describe('the Alertmanager webhook body', () => {
     externalURL: 'http://alertmanager:9093',
     notification_reason: 'new',
     alerts: [
-      { status: 'firing', labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rc1', namespace: 'cache' }, annotations: {}, startsAt: '2026-01-01T00:00:00.123456789Z', endsAt: '0001-01-01T00:00:00Z', generatorURL: 'http://prometheus:9090/graph', fingerprint: 'f1' },
-      { status: 'resolved', labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rc2', namespace: 'cache' }, annotations: {}, startsAt: '2026-01-01T00:00:00Z', endsAt: '2026-01-01T00:05:00Z', fingerprint: 'f2' },
+      {
+        status: 'firing',
+        labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rc1', namespace: 'cache' },
+        annotations: {},
+        startsAt: '2026-01-01T00:00:00.123456789Z',
+        endsAt: '0001-01-01T00:00:00Z',
+        generatorURL: 'http://prometheus:9090/graph',
+        fingerprint: 'f1',
+      },
+      {
+        status: 'resolved',
+        labels: { alertname: 'HighMemoryUsage', redis_cluster: 'rc2', namespace: 'cache' },
+        annotations: {},
+        startsAt: '2026-01-01T00:00:00Z',
+        endsAt: '2026-01-01T00:05:00Z',
+        fingerprint: 'f2',
+      },
     ],
   };
 
-  it('parses Alertmanager\'s body, keeping fields newer versions add', () => {
+  it("parses Alertmanager's body, keeping fields newer versions add", () => {
     const parsed = alertmanagerWebhookSchema.parse(body);
     expect(parsed.alerts.map((a) => a.status)).toEqual(['firing', 'resolved']);
     expect(parsed['notification_reason']).toBe('new');

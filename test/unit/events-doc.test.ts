@@ -58,14 +58,20 @@ describe('knative/triggers.yaml and the catalog', () => {
     for (const t of triggers) typeFilters(t.spec, found);
     expect(found.exact.length + found.prefix.length).toBeGreaterThan(0);
     for (const type of found.exact) expect(EVENT_TYPES, type).toContain(type);
-    for (const prefix of found.prefix) expect(EVENT_TYPES.some((t) => t.startsWith(prefix)), prefix).toBe(true);
+    for (const prefix of found.prefix)
+      expect(
+        EVENT_TYPES.some((t) => t.startsWith(prefix)),
+        prefix,
+      ).toBe(true);
   });
 
   it('every event type with a Trigger-routed consumer is reachable through some Trigger', () => {
     const found = { exact: [] as string[], prefix: [] as string[] };
     for (const t of triggers) typeFilters(t.spec, found);
     const routed = (type: string) => found.exact.includes(type) || found.prefix.some((p) => type.startsWith(p));
-    const unrouted = EVENT_TYPES.filter((t) => !catalog[t].consumers.every((c) => c.startsWith('none')) && !routed(t) && !t.startsWith('dev.knative.apiserver.resource.'));
+    const unrouted = EVENT_TYPES.filter(
+      (t) => !catalog[t].consumers.every((c) => c.startsWith('none')) && !routed(t) && !t.startsWith('dev.knative.apiserver.resource.'),
+    );
     expect(unrouted).toEqual([]);
   });
 });

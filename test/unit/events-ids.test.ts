@@ -8,8 +8,16 @@ const resolved = catalog['redis.redis.alert.resolved.v1'].example;
 
 describe('deterministic ids', () => {
   it('reshard events: the same cause gives the same id, whatever the time or the extra fields', () => {
-    const a = buildEvent('redis.redis.reshard.requested.v1', { cluster, generation: 4 }, { source: '/redis-operator/reconcile', cause, time: '2026-01-01T00:00:00Z' });
-    const b = buildEvent('redis.redis.reshard.requested.v1', { cluster, generation: 4, reason: 'again' }, { source: '/redis-operator/reconcile', cause, time: '2026-01-02T00:00:00Z' });
+    const a = buildEvent(
+      'redis.redis.reshard.requested.v1',
+      { cluster, generation: 4 },
+      { source: '/redis-operator/reconcile', cause, time: '2026-01-01T00:00:00Z' },
+    );
+    const b = buildEvent(
+      'redis.redis.reshard.requested.v1',
+      { cluster, generation: 4, reason: 'again' },
+      { source: '/redis-operator/reconcile', cause, time: '2026-01-02T00:00:00Z' },
+    );
     expect(a.id).toBe(b.id);
     expect(a.id).toMatch(/^[0-9a-f]{32}$/);
   });
@@ -28,7 +36,13 @@ describe('deterministic ids', () => {
 
   it('reshard events without a cause: equal data (in any key order) gives an equal id, other data another', () => {
     const a = deriveEventId('redis.redis.reshard.progressed.v1', { cluster, generation: 1, step: 2, slotsMoved: 5, slotsTotal: 9 });
-    const b = deriveEventId('redis.redis.reshard.progressed.v1', { slotsTotal: 9, slotsMoved: 5, step: 2, generation: 1, cluster: { name: cluster.name, namespace: cluster.namespace } });
+    const b = deriveEventId('redis.redis.reshard.progressed.v1', {
+      slotsTotal: 9,
+      slotsMoved: 5,
+      step: 2,
+      generation: 1,
+      cluster: { name: cluster.name, namespace: cluster.namespace },
+    });
     const c = deriveEventId('redis.redis.reshard.progressed.v1', { cluster, generation: 1, step: 3, slotsMoved: 5, slotsTotal: 9 });
     expect(a).toBe(b);
     expect(a).not.toBe(c);
@@ -36,8 +50,16 @@ describe('deterministic ids', () => {
 
   it('alert events: repeated notifications of one alert share an id; a new firing gets a new one', () => {
     const first = buildEvent('redis.redis.alert.firing.v1', alert, { source: '/redis-operator/alert-bridge' });
-    const repeat = buildEvent('redis.redis.alert.firing.v1', { ...alert, annotations: { scale_count: '2' }, receiver: 'other' }, { source: '/redis-operator/alert-bridge', cause: { id: 'unrelated', source: '/x' } });
-    const again = buildEvent('redis.redis.alert.firing.v1', { ...alert, startsAt: '2026-01-01T05:00:00Z' }, { source: '/redis-operator/alert-bridge' });
+    const repeat = buildEvent(
+      'redis.redis.alert.firing.v1',
+      { ...alert, annotations: { scale_count: '2' }, receiver: 'other' },
+      { source: '/redis-operator/alert-bridge', cause: { id: 'unrelated', source: '/x' } },
+    );
+    const again = buildEvent(
+      'redis.redis.alert.firing.v1',
+      { ...alert, startsAt: '2026-01-01T05:00:00Z' },
+      { source: '/redis-operator/alert-bridge' },
+    );
     expect(repeat.id).toBe(first.id);
     expect(again.id).not.toBe(first.id);
   });
@@ -52,7 +74,10 @@ describe('deterministic ids', () => {
   it('alert events without a fingerprint fall back on the labels, in any order', () => {
     const { fingerprint: _drop, ...bare } = alert;
     const a = deriveEventId('redis.redis.alert.firing.v1', bare);
-    const b = deriveEventId('redis.redis.alert.firing.v1', { ...bare, labels: { namespace: 'cache', redis_cluster: 'rediscluster1', alertname: 'HighMemoryUsage' } });
+    const b = deriveEventId('redis.redis.alert.firing.v1', {
+      ...bare,
+      labels: { namespace: 'cache', redis_cluster: 'rediscluster1', alertname: 'HighMemoryUsage' },
+    });
     const c = deriveEventId('redis.redis.alert.firing.v1', { ...bare, labels: { ...bare.labels, alertname: 'LowMemoryUsage' } });
     expect(a).toBe(b);
     expect(a).not.toBe(c);
@@ -60,7 +85,8 @@ describe('deterministic ids', () => {
 
   it('an explicit id wins; consumed types get a fresh UUID each time, as Knative sends them', () => {
     expect(buildEvent('redis.redis.reshard.requested.v1', { cluster, generation: 1 }, { source: '/t', id: 'mine' }).id).toBe('mine');
-    const ping = () => buildEvent('dev.knative.sources.ping', { reason: 'resync' }, { source: '/apis/v1/namespaces/redis-operator/pingsources/resync' }).id;
+    const ping = () =>
+      buildEvent('dev.knative.sources.ping', { reason: 'resync' }, { source: '/apis/v1/namespaces/redis-operator/pingsources/resync' }).id;
     const [x, y] = [ping(), ping()];
     expect(x).toMatch(/^[0-9a-f-]{36}$/);
     expect(x).not.toBe(y);

@@ -7,7 +7,9 @@ describe('setCondition', () => {
 
   it('adds a condition with the transition time', () => {
     const list = setCondition([], { type: 'Ready', status: 'False', reason: 'Creating', message: 'forming' }, t1);
-    expect(list).toEqual([{ type: 'Ready', status: 'False', reason: 'Creating', message: 'forming', lastTransitionTime: '2026-01-01T00:00:00Z' }]);
+    expect(list).toEqual([
+      { type: 'Ready', status: 'False', reason: 'Creating', message: 'forming', lastTransitionTime: '2026-01-01T00:00:00Z' },
+    ]);
   });
 
   it('keeps the transition time while the status holds, and moves it when it flips', () => {
@@ -31,10 +33,20 @@ describe('setCondition', () => {
 });
 
 describe('withCondition', () => {
-  const c = (type: string, reason: string) => ({ type, status: 'True' as const, reason, message: '', lastTransitionTime: '2026-01-01T00:00:00Z' });
+  const c = (type: string, reason: string) => ({
+    type,
+    status: 'True' as const,
+    reason,
+    message: '',
+    lastTransitionTime: '2026-01-01T00:00:00Z',
+  });
   it('replaces the entry of its type in place, appends it when absent, drops it when given none', () => {
     const list = [c('Ready', 'a'), c('Resharding', 'Requested'), c('Degraded', 'b')];
-    expect(withCondition(list, 'Resharding', c('Resharding', 'ScaleOut')).map((x) => `${x.type}:${x.reason}`)).toEqual(['Ready:a', 'Resharding:ScaleOut', 'Degraded:b']);
+    expect(withCondition(list, 'Resharding', c('Resharding', 'ScaleOut')).map((x) => `${x.type}:${x.reason}`)).toEqual([
+      'Ready:a',
+      'Resharding:ScaleOut',
+      'Degraded:b',
+    ]);
     expect(withCondition([c('Ready', 'a')], 'Resharding', c('Resharding', 'ScaleOut')).map((x) => x.type)).toEqual(['Ready', 'Resharding']);
     expect(withCondition(list, 'Resharding', undefined).map((x) => x.type)).toEqual(['Ready', 'Degraded']);
     expect(list).toHaveLength(3);
@@ -46,7 +58,7 @@ describe('findCondition and isConditionTrue', () => {
     { type: 'PodScheduled', status: 'True', lastTransitionTime: null },
     { type: 'Ready', status: 'False', reason: 'ContainersNotReady' },
   ];
-  it('find the entry of a type in any object\'s conditions, or none', () => {
+  it("find the entry of a type in any object's conditions, or none", () => {
     expect(findCondition(list, 'Ready')).toBe(list[1]);
     expect(findCondition(list, 'Initialized')).toBeUndefined();
     expect(findCondition(undefined, 'Ready')).toBeUndefined();

@@ -2,7 +2,11 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { recordEvent, type EventRecorder } from '../../shared/kube/events.js';
 
-const cluster: KubernetesObject = { apiVersion: 'redis.redis/v1beta1', kind: 'RedisCluster', metadata: { name: 'rc', namespace: 'cache', uid: 'u1' } };
+const cluster: KubernetesObject = {
+  apiVersion: 'redis.redis/v1beta1',
+  kind: 'RedisCluster',
+  metadata: { name: 'rc', namespace: 'cache', uid: 'u1' },
+};
 
 function recorder(fail = false) {
   const recorded: unknown[][] = [];
@@ -32,7 +36,9 @@ describe('recordEvent', () => {
   it('logs a failed write instead of failing the work it reports', async () => {
     const { r } = recorder(true);
     const warnings: unknown[][] = [];
-    await expect(recordEvent(r, cluster, 'Autoscaled', 'masters 3 -> 4', { warn: (...args: unknown[]) => void warnings.push(args) })).resolves.toBeUndefined();
+    await expect(
+      recordEvent(r, cluster, 'Autoscaled', 'masters 3 -> 4', { warn: (...args: unknown[]) => void warnings.push(args) }),
+    ).resolves.toBeUndefined();
     expect(warnings).toEqual([[{ err: 'apiserver down' }, 'recording an Event failed']]);
   });
 

@@ -53,7 +53,13 @@ describe('restart back-off', () => {
 
 describe('probes', () => {
   it('applies Kubernetes defaults and rejects bad fields by name', () => {
-    expect(probeTiming({}, 'readiness')).toEqual({ initialDelayMs: 0, periodMs: 10_000, timeoutMs: 1000, successThreshold: 1, failureThreshold: 3 });
+    expect(probeTiming({}, 'readiness')).toEqual({
+      initialDelayMs: 0,
+      periodMs: 10_000,
+      timeoutMs: 1000,
+      successThreshold: 1,
+      failureThreshold: 3,
+    });
     expect(() => probeTiming({ periodSeconds: 0 }, 'readiness')).toThrow(/periodSeconds/);
     expect(() => probeTiming({ successThreshold: 2 }, 'liveness')).toThrow(/successThreshold must be 1/);
   });

@@ -7,7 +7,8 @@ import type { ClusterNodeView, NodeReport, SlotRange } from '../../shared/redis/
 import { buildView } from '../../shared/redis/view.js';
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
-const spec = (masters: number, replicas = 1, extra: Record<string, unknown> = {}): DefaultedSpec => applyDefaults({ masters, replicas, maxMemory: '64mb', ...extra });
+const spec = (masters: number, replicas = 1, extra: Record<string, unknown> = {}): DefaultedSpec =>
+  applyDefaults({ masters, replicas, maxMemory: '64mb', ...extra });
 
 interface PodOpts {
   ready?: boolean;
@@ -35,7 +36,8 @@ function pod(s: DefaultedSpec, ordinal: number, shard: number, o: PodOpts = {}):
 }
 
 /** Pods 2k and 2k+1 in shard k, for `shards` shards. */
-const podsOf = (s: DefaultedSpec, shards: number[], o: PodOpts = {}) => shards.flatMap((k) => [pod(s, 2 * k, k, o), pod(s, 2 * k + 1, k, o)]);
+const podsOf = (s: DefaultedSpec, shards: number[], o: PodOpts = {}) =>
+  shards.flatMap((k) => [pod(s, 2 * k, k, o), pod(s, 2 * k + 1, k, o)]);
 
 interface NodeSpec {
   pod: PodInfo;
@@ -147,12 +149,25 @@ describe('decide: creation', () => {
     expect(decide(observation({ spec: s, pods, reports: reports([], pods.slice(0, 5)), pass: withLease() })).kind).toBe('waiting-for-pods');
   });
 
-  it('forms with each shard\'s lowest ordinal as its master, then ends the round', () => {
+  it("forms with each shard's lowest ordinal as its master, then ends the round", () => {
     const pods = podsOf(s, [0, 1, 2]);
     const step = decide(observation({ spec: s, pods, reports: reports([], pods), pass: withLease() }));
-    expect(step).toMatchObject({ kind: 'form', masters: 3, replicas: 1, plan: shardCreatePlan([{ shard: 0, pods: ['rc-0', 'rc-1'] }, { shard: 1, pods: ['rc-2', 'rc-3'] }, { shard: 2, pods: ['rc-4', 'rc-5'] }]) });
+    expect(step).toMatchObject({
+      kind: 'form',
+      masters: 3,
+      replicas: 1,
+      plan: shardCreatePlan([
+        { shard: 0, pods: ['rc-0', 'rc-1'] },
+        { shard: 1, pods: ['rc-2', 'rc-3'] },
+        { shard: 2, pods: ['rc-4', 'rc-5'] },
+      ]),
+    });
     expect(step.kind === 'form' && step.nodes.map((n) => n.name)).toEqual(['rc-0', 'rc-1', 'rc-2', 'rc-3', 'rc-4', 'rc-5']);
-    expect(step.kind === 'form' && step.plan.masters.map((m) => m.slots)).toEqual([[{ start: 0, end: 5460 }], [{ start: 5461, end: 10922 }], [{ start: 10923, end: 16383 }]]);
+    expect(step.kind === 'form' && step.plan.masters.map((m) => m.slots)).toEqual([
+      [{ start: 0, end: 5460 }],
+      [{ start: 5461, end: 10922 }],
+      [{ start: 10923, end: 16383 }],
+    ]);
     const formed = reports(formedNodes(pods, [0, 1, 2]));
     expect(decide(observation({ spec: s, pods, reports: formed, pass: withLease(['form']) })).kind).toBe('round-done');
   });
@@ -174,14 +189,22 @@ describe('decide: a formed cluster', () => {
     expect(heal.kind === 'heal' && heal.nodes.map((n) => n.name)).toEqual(pods.map((p) => p.name));
     const settings = decide(observation({ ...o, pass: withLease(['heal']) }));
     expect(settings).toEqual({ kind: 'apply-settings', endpoints: pods.map((p) => ({ ip: p.ip, port: p.port })) });
-    expect(decide(observation({ ...o, pass: withLease(['heal', 'apply-settings']) }))).toEqual({ kind: 'place', seed: { ip: '10.0.0.1', port: pods[0]!.port }, shards: [], waiting: [] });
+    expect(decide(observation({ ...o, pass: withLease(['heal', 'apply-settings']) }))).toEqual({
+      kind: 'place',
+      seed: { ip: '10.0.0.1', port: pods[0]!.port },
+      shards: [],
+      waiting: [],
+    });
     expect(decide(observation({ ...o, pass: withLease(maintained) })).kind).toBe('round-done');
   });
 
-  it('replaces a missing replica Pod, then attaches the fresh node to its shard\'s master', () => {
+  it("replaces a missing replica Pod, then attaches the fresh node to its shard's master", () => {
     const missing = pods.filter((p) => p.name !== 'rc-3');
     const joined = formedNodes(pods, [0, 1, 2]).filter((n) => n.pod.name !== 'rc-3');
-    expect(decide(observation({ spec: s, pods: missing, reports: reports(joined), formedBefore: true }))).toEqual({ kind: 'create-pods', pods: [{ ordinal: 3, shard: 1 }] });
+    expect(decide(observation({ spec: s, pods: missing, reports: reports(joined), formedBefore: true }))).toEqual({
+      kind: 'create-pods',
+      pods: [{ ordinal: 3, shard: 1 }],
+    });
     const fresh = pod(s, 3, 1, { ageMs: 2000 });
     const now = [...missing, fresh];
     const o = { spec: s, pods: now, reports: reports(joined, [fresh]), formedBefore: true };
@@ -190,7 +213,11 @@ describe('decide: a formed cluster', () => {
     expect(step.kind).toBe('place');
     if (step.kind !== 'place') return;
     expect(step.shards).toHaveLength(1);
-    expect(step.shards[0]).toMatchObject({ shard: 1, master: { name: 'rc-2', id: 'id-rc-2', busPort: pods[2]!.busPort }, nodes: [{ name: 'rc-3' }] });
+    expect(step.shards[0]).toMatchObject({
+      shard: 1,
+      master: { name: 'rc-2', id: 'id-rc-2', busPort: pods[2]!.busPort },
+      nodes: [{ name: 'rc-3' }],
+    });
     expect(step.shards[0]!.nodes[0]!.report?.myId).toBe('id-rc-3');
   });
 
@@ -206,7 +233,13 @@ describe('decide: a formed cluster', () => {
     const left = pods.filter((p) => p.shard !== 2);
     const joined = formedNodes(pods, [0, 1, 2]).filter((n) => n.pod.shard !== 2);
     const o = { spec: s, pods: left, reports: reports(joined), formedBefore: true };
-    expect(decide(observation(o))).toEqual({ kind: 'create-pods', pods: [{ ordinal: 4, shard: 2 }, { ordinal: 5, shard: 2 }] });
+    expect(decide(observation(o))).toEqual({
+      kind: 'create-pods',
+      pods: [
+        { ordinal: 4, shard: 2 },
+        { ordinal: 5, shard: 2 },
+      ],
+    });
     const heal = decide(observation({ ...o, pass: withLease(['create-pods']) }));
     expect(heal.kind === 'heal' && heal.nodes.map((n) => n.name)).toEqual(['rc-0', 'rc-1', 'rc-2', 'rc-3']);
   });
@@ -217,14 +250,18 @@ describe('decide: a formed cluster', () => {
     const old = pod(s, 7, 1, { ageMs: 60_000 });
     const wanted = [...pods, young, old];
     const out = placement({ ...seen, pods: wanted }, seen.cluster!, wanted, [0, 1, 2]);
-    expect(out.shards.map((x) => ({ shard: x.shard, nodes: x.nodes.map((n) => n.name), report: x.nodes.map((n) => !!n.report) }))).toEqual([{ shard: 1, nodes: ['rc-6'], report: [false] }]);
+    expect(out.shards.map((x) => ({ shard: x.shard, nodes: x.nodes.map((n) => n.name), report: x.nodes.map((n) => !!n.report) }))).toEqual([
+      { shard: 1, nodes: ['rc-6'], report: [false] },
+    ]);
   });
 
   it('removes a surplus replica (replicas lowered) from the cluster before its Pod', () => {
     const s2 = spec(3, 1);
     const extra = pod(s2, 6, 0);
     const nodes = [...formedNodes(pods, [0, 1, 2]), { pod: extra, role: 'replica' as const, of: pods[0]! }];
-    const step = decide(observation({ spec: s2, pods: [...pods, extra], reports: reports(nodes), formedBefore: true, pass: withLease(maintained) }));
+    const step = decide(
+      observation({ spec: s2, pods: [...pods, extra], reports: reports(nodes), formedBefore: true, pass: withLease(maintained) }),
+    );
     expect(step).toMatchObject({ kind: 'remove-surplus', nodes: [{ pod: 'rc-6', nodeId: 'id-rc-6', master: false }] });
   });
 });
@@ -234,21 +271,35 @@ describe('decide: masters', () => {
   const old = podsOf(s4, [0, 1, 2]);
   const joined3 = formedNodes(old, [0, 1, 2]);
 
-  it('asks for the scale-out\'s reshard early while the new Pods are Pending, once', () => {
+  it("asks for the scale-out's reshard early while the new Pods are Pending, once", () => {
     const pending = podsOf(s4, [3], { ready: false, ip: false, ageMs: 1000 });
     const o = { spec: s4, pods: [...old, ...pending], reports: reports(joined3), formedBefore: true, generation: 2 };
-    expect(decide(observation({ ...o, pass: withLease(maintained) }))).toEqual({ kind: 'request-reshard-early', masters: 4, reason: 'masters 3 -> 4' });
+    expect(decide(observation({ ...o, pass: withLease(maintained) }))).toEqual({
+      kind: 'request-reshard-early',
+      masters: 4,
+      reason: 'masters 3 -> 4',
+    });
     expect(decide(observation({ ...o, pass: { ...withLease(maintained), reshardAsked: 'early' } })).kind).toBe('round-done');
     expect(decide(observation({ ...o, reshard: { requested: true }, pass: withLease(maintained) })).kind).toBe('round-done');
     expect(decide(observation({ ...o, pass: { ...withLease(maintained), canEmit: false } })).kind).toBe('round-done');
   });
 
-  it('joins a new shard\'s first Pod as its master and the other as its replica', () => {
+  it("joins a new shard's first Pod as its master and the other as its replica", () => {
     const fresh = podsOf(s4, [3], { ageMs: 3000 });
-    const step = decide(observation({ spec: s4, pods: [...old, ...fresh], reports: reports(joined3, fresh), formedBefore: true, pass: withLease(['heal', 'apply-settings']) }));
+    const step = decide(
+      observation({
+        spec: s4,
+        pods: [...old, ...fresh],
+        reports: reports(joined3, fresh),
+        formedBefore: true,
+        pass: withLease(['heal', 'apply-settings']),
+      }),
+    );
     expect(step.kind).toBe('place');
     if (step.kind !== 'place') return;
-    expect(step.shards.map((x) => ({ shard: x.shard, master: x.master, nodes: x.nodes.map((n) => n.name) }))).toEqual([{ shard: 3, master: undefined, nodes: ['rc-6', 'rc-7'] }]);
+    expect(step.shards.map((x) => ({ shard: x.shard, master: x.master, nodes: x.nodes.map((n) => n.name) }))).toEqual([
+      { shard: 3, master: undefined, nodes: ['rc-6', 'rc-7'] },
+    ]);
     expect(step.seed).toEqual({ ip: '10.0.0.1', port: old[0]!.port });
   });
 
@@ -259,11 +310,27 @@ describe('decide: masters', () => {
     expect(step).toEqual({ kind: 'request-reshard', mode: 'scale-out', masters: 4, reason: 'masters 3 -> 4' });
     // Shard 3's replica is still starting: the request asked early stands, the reply waits.
     const starting = [...all.filter((p) => p.name !== 'rc-7'), pod(s4, 7, 3, { ip: false, ready: false, ageMs: 10_000 })];
-    const joined = reports(formedNodes(starting.filter((p) => p.ip), [0, 1, 2, 3], 3));
-    const waiting = decide(observation({ spec: s4, pods: starting, reports: joined, formedBefore: true, pass: { ...withLease(maintained), reshardAsked: 'early' } }));
+    const joined = reports(
+      formedNodes(
+        starting.filter((p) => p.ip),
+        [0, 1, 2, 3],
+        3,
+      ),
+    );
+    const waiting = decide(
+      observation({
+        spec: s4,
+        pods: starting,
+        reports: joined,
+        formedBefore: true,
+        pass: { ...withLease(maintained), reshardAsked: 'early' },
+      }),
+    );
     expect(waiting.kind).toBe('round-done');
     const late = [...starting.slice(0, -1), pod(s4, 7, 3, { ip: false, ready: false, ageMs: 70_000 })];
-    expect(decide(observation({ spec: s4, pods: late, reports: joined, formedBefore: true, pass: withLease(maintained) })).kind).toBe('request-reshard');
+    expect(decide(observation({ spec: s4, pods: late, reports: joined, formedBefore: true, pass: withLease(maintained) })).kind).toBe(
+      'request-reshard',
+    );
   });
 
   it('answers busy before reading any node while a reshard runs with the Lease and every Pod is up', () => {
@@ -273,22 +340,40 @@ describe('decide: masters', () => {
     expect(reshardMayHoldLease(facts, all, { ...facts.pass, round: 1 })).toBe(false);
     expect(reshardMayHoldLease(facts, all.slice(1), facts.pass)).toBe(false);
     expect(reshardMayHoldLease({ ...facts, reshard: { running: false, requested: true } }, all, facts.pass)).toBe(false);
-    expect(decide(observation({ spec: s4, pods: all, reshard: { running: true }, leaseHolder: 'reshard/x' }))).toEqual({ kind: 'busy', holder: 'reshard/x' });
+    expect(decide(observation({ spec: s4, pods: all, reshard: { running: true }, leaseHolder: 'reshard/x' }))).toEqual({
+      kind: 'busy',
+      holder: 'reshard/x',
+    });
   });
 
   it('leaves a requested or running reshard alone when no Pod waits to be placed: no Lease', () => {
     const all = podsOf(s4, [0, 1, 2, 3]);
     const nodes = reports(formedNodes(all, [0, 1, 2, 3], 3));
-    expect(decide(observation({ spec: s4, pods: all, reports: nodes, formedBefore: true, reshard: { requested: true } })).kind).toBe('leave-to-reshard');
-    expect(decide(observation({ spec: s4, pods: all, reports: nodes, formedBefore: true, reshard: { running: true } })).kind).toBe('leave-to-reshard');
+    expect(decide(observation({ spec: s4, pods: all, reports: nodes, formedBefore: true, reshard: { requested: true } })).kind).toBe(
+      'leave-to-reshard',
+    );
+    expect(decide(observation({ spec: s4, pods: all, reports: nodes, formedBefore: true, reshard: { running: true } })).kind).toBe(
+      'leave-to-reshard',
+    );
     // While it runs, a pass that holds the Lease does not heal: the reshard owns the open slots.
-    expect(decide(observation({ spec: s4, pods: all, reports: nodes, formedBefore: true, reshard: { running: true }, pass: withLease() })).kind).toBe('apply-settings');
+    expect(
+      decide(observation({ spec: s4, pods: all, reports: nodes, formedBefore: true, reshard: { running: true }, pass: withLease() })).kind,
+    ).toBe('apply-settings');
   });
 
-  it('asks for a scale-in\'s reshard when more masters own slots than wanted', () => {
+  it("asks for a scale-in's reshard when more masters own slots than wanted", () => {
     const s3 = spec(3);
     const all = podsOf(s3, [0, 1, 2, 3]);
-    const step = decide(observation({ spec: s3, pods: all, reports: reports(formedNodes(all, [0, 1, 2, 3])), formedBefore: true, generation: 3, pass: withLease(maintained) }));
+    const step = decide(
+      observation({
+        spec: s3,
+        pods: all,
+        reports: reports(formedNodes(all, [0, 1, 2, 3])),
+        formedBefore: true,
+        generation: 3,
+        pass: withLease(maintained),
+      }),
+    );
     expect(step).toEqual({ kind: 'request-reshard', mode: 'scale-in', masters: 3, reason: 'masters 4 -> 3' });
   });
 
@@ -299,7 +384,15 @@ describe('decide: masters', () => {
     const step = decide(observation({ spec: s3, pods: all, reports: reports(drained), formedBefore: true, pass: withLease(maintained) }));
     expect(step).toMatchObject({
       kind: 'remove-drained',
-      shards: [{ shard: 2, nodes: [{ pod: 'rc-5', nodeId: 'id-rc-5', master: false }, { pod: 'rc-4', nodeId: 'id-rc-4', master: true }] }],
+      shards: [
+        {
+          shard: 2,
+          nodes: [
+            { pod: 'rc-5', nodeId: 'id-rc-5', master: false },
+            { pod: 'rc-4', nodeId: 'id-rc-4', master: true },
+          ],
+        },
+      ],
     });
   });
 });
@@ -316,12 +409,17 @@ describe('decide: blocked', () => {
     const pods = podsOf(s, [0, 1, 2], { ready: false, ip: false });
     pods[4] = pod(s, 4, 2, { ready: false, ip: false, unschedulable: '0/3 nodes are available' });
     expect(decide(observation({ spec: s, pods: pods.slice(0, 5) })).kind).toBe('create-pods');
-    expect(decide(observation({ spec: s, pods }))).toEqual({ kind: 'blocked', blocker: { reason: 'Unschedulable', message: 'Pod rc-4 cannot be placed: 0/3 nodes are available' } });
+    expect(decide(observation({ spec: s, pods }))).toEqual({
+      kind: 'blocked',
+      blocker: { reason: 'Unschedulable', message: 'Pod rc-4 cannot be placed: 0/3 nodes are available' },
+    });
   });
 
   it('persistence changes nothing in what is decided', () => {
     const ps = spec(3, 1, { persistence: { enabled: true } });
     const pods = podsOf(ps, [0, 1, 2]);
-    expect(decide(observation({ spec: ps, pods, reports: reports(formedNodes(pods, [0, 1, 2])), formedBefore: true })).kind).toBe('in-shape');
+    expect(decide(observation({ spec: ps, pods, reports: reports(formedNodes(pods, [0, 1, 2])), formedBefore: true })).kind).toBe(
+      'in-shape',
+    );
   });
 });

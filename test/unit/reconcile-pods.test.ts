@@ -9,14 +9,17 @@ describe('planPods', () => {
     const plan = planPods({ masters: 3, replicas: 1, pods: [], roles: noRoles, formed: false });
     expect(plan.shards).toEqual([0, 1, 2]);
     expect(plan.create).toEqual([
-      { ordinal: 0, shard: 0 }, { ordinal: 1, shard: 0 },
-      { ordinal: 2, shard: 1 }, { ordinal: 3, shard: 1 },
-      { ordinal: 4, shard: 2 }, { ordinal: 5, shard: 2 },
+      { ordinal: 0, shard: 0 },
+      { ordinal: 1, shard: 0 },
+      { ordinal: 2, shard: 1 },
+      { ordinal: 3, shard: 1 },
+      { ordinal: 4, shard: 2 },
+      { ordinal: 5, shard: 2 },
     ]);
     expect(plan.surplus).toEqual([]);
   });
 
-  it('reuses the lowest free ordinal for a deleted Pod, in the Pod\'s own shard', () => {
+  it("reuses the lowest free ordinal for a deleted Pod, in the Pod's own shard", () => {
     const pods = [pod(0, 0), pod(1, 0), pod(3, 1), pod(4, 2), pod(5, 2)];
     const plan = planPods({ masters: 3, replicas: 1, pods, roles: noRoles, formed: true });
     expect(plan.create).toEqual([{ ordinal: 2, shard: 1 }]);
@@ -39,7 +42,11 @@ describe('planPods', () => {
   it('adds replicas at free ordinals when replicas grows', () => {
     const pods = [0, 1, 2, 3, 4, 5].map((i) => pod(i, Math.floor(i / 2)));
     const plan = planPods({ masters: 3, replicas: 2, pods, roles: noRoles, formed: true });
-    expect(plan.create).toEqual([{ ordinal: 6, shard: 0 }, { ordinal: 7, shard: 1 }, { ordinal: 8, shard: 2 }]);
+    expect(plan.create).toEqual([
+      { ordinal: 6, shard: 0 },
+      { ordinal: 7, shard: 1 },
+      { ordinal: 8, shard: 2 },
+    ]);
   });
 
   it('names surplus replicas when replicas shrinks, never a slot holder or a master', () => {

@@ -26,7 +26,14 @@ describe('pod', () => {
     expect(redis.command![2]).toContain('exec redis-server /etc/redis/redis.conf "$@"');
     expect(redis.command![3]).toBe('redis-server');
     expect(redis.args).toEqual([
-      '--port', '10004', '--cluster-announce-ip', '$(POD_IP)', '--cluster-announce-port', '10004', '--cluster-announce-bus-port', '20004',
+      '--port',
+      '10004',
+      '--cluster-announce-ip',
+      '$(POD_IP)',
+      '--cluster-announce-port',
+      '10004',
+      '--cluster-announce-bus-port',
+      '20004',
     ]);
     expect(redis.env).toContainEqual({ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
     expect(redis.readinessProbe!.tcpSocket!.port).toBe(10004);
@@ -54,8 +61,14 @@ describe('pod', () => {
 
   it('requires its shard apart on hostname, prefers the cluster spread, keeps the user affinity', () => {
     const user = {
-      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }] } },
-      podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'x' } }, topologyKey: 'zone' }] },
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'disk', operator: 'In', values: ['ssd'] }] }],
+        },
+      },
+      podAntiAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'x' } }, topologyKey: 'zone' }],
+      },
     };
     const s = applyDefaults({ maxMemory: '1mb', affinity: user });
     const p = buildPod(cluster, s, 0, 1);
@@ -63,8 +76,13 @@ describe('pod', () => {
     expect(aff.nodeAffinity).toEqual(user.nodeAffinity);
     const required = aff.podAntiAffinity!.requiredDuringSchedulingIgnoredDuringExecution!;
     expect(required).toHaveLength(2);
-    expect(required[1]).toEqual({ labelSelector: { matchLabels: { ...selectorLabels('rc1'), [LABEL_SHARD]: '1' } }, topologyKey: 'kubernetes.io/hostname' });
-    expect(aff.podAntiAffinity!.preferredDuringSchedulingIgnoredDuringExecution![0]!.podAffinityTerm.labelSelector!.matchLabels).toEqual(selectorLabels('rc1'));
+    expect(required[1]).toEqual({
+      labelSelector: { matchLabels: { ...selectorLabels('rc1'), [LABEL_SHARD]: '1' } },
+      topologyKey: 'kubernetes.io/hostname',
+    });
+    expect(aff.podAntiAffinity!.preferredDuringSchedulingIgnoredDuringExecution![0]!.podAffinityTerm.labelSelector!.matchLabels).toEqual(
+      selectorLabels('rc1'),
+    );
   });
 
   it('passes the password from the Secret and leaves out the exporter when disabled', () => {
@@ -94,7 +112,7 @@ describe('pod', () => {
 
 describe('redis.conf, Service, PDB', () => {
   it('writes the operator settings and the user ones', () => {
-    const s = applyDefaults({ maxMemory: '256mb', clusterNodeTimeout: 2000, maxMemoryPolicy: 'allkeys-lru', redisConfig: { 'hz': '20' } });
+    const s = applyDefaults({ maxMemory: '256mb', clusterNodeTimeout: 2000, maxMemoryPolicy: 'allkeys-lru', redisConfig: { hz: '20' } });
     const conf = redisConf(s).split('\n');
     for (const line of [
       'cluster-enabled yes',
@@ -138,7 +156,13 @@ describe('live settings', () => {
       save: '',
       'lazyfree-lazy-eviction': 'yes',
     });
-    const current = { maxmemory: '268435456', 'maxmemory-policy': 'noeviction', 'cluster-node-timeout': '3000', 'repl-diskless-sync-max-replicas': '1', 'lazyfree-lazy-eviction': 'YES' };
+    const current = {
+      maxmemory: '268435456',
+      'maxmemory-policy': 'noeviction',
+      'cluster-node-timeout': '3000',
+      'repl-diskless-sync-max-replicas': '1',
+      'lazyfree-lazy-eviction': 'YES',
+    };
     expect(configDrift(wanted, current)).toEqual([['maxmemory', '536870912']]);
     // A node still on Redis's snapshot defaults stops taking them.
     expect(configDrift(wanted, { ...current, maxmemory: '536870912', save: '3600 1 300 100 60 10000' })).toEqual([['save', '']]);

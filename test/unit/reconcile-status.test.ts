@@ -103,7 +103,11 @@ describe('status', () => {
   });
 
   it('a lost shard: its slots count as unassigned though the gone master still claims them', () => {
-    const lost = { code: 'slots-uncovered' as const, slot: 0, message: '5461 slots (0-5460) have no live master or replica; ... needs allowDataLoss' };
+    const lost = {
+      code: 'slots-uncovered' as const,
+      slot: 0,
+      message: '5461 slots (0-5460) have no live master or replica; ... needs allowDataLoss',
+    };
     const s = computeStatus(undefined, obs({ view: view(new Set([A, B])), problems: [lost] }), T0);
     expect(s.phase).toBe('Degraded');
     const assigned = s.conditions!.find((c) => c.type === 'SlotsAssigned')!;
@@ -116,8 +120,16 @@ describe('status', () => {
     expect(computeStatus(undefined, obs({ podsWanted: 9, scaling: true }), T0).phase).toBe('Scaling');
     expect(computeStatus(undefined, obs({ podsWanted: 9 }), T0).phase).toBe('Healing');
     expect(computeStatus(undefined, obs({ masters: 4, resharding: true }), T0).phase).toBe('Resharding');
-    const blocked = computeStatus(undefined, obs({ formed: false, view: undefined, blocker: { reason: 'SecretMissing', message: 'Secret pw not found' } }), T0);
+    const blocked = computeStatus(
+      undefined,
+      obs({ formed: false, view: undefined, blocker: { reason: 'SecretMissing', message: 'Secret pw not found' } }),
+      T0,
+    );
     expect(blocked.phase).toBe('Failed');
-    expect(blocked.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'SecretMissing', message: 'Secret pw not found' });
+    expect(blocked.conditions!.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'SecretMissing',
+      message: 'Secret pw not found',
+    });
   });
 });

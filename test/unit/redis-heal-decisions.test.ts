@@ -79,7 +79,12 @@ describe('pickPromotionCandidate', () => {
 
 describe('planAddressFixes', () => {
   it('plans nothing for a healthy cluster', () => {
-    expect(planAddressFixes(ALL.map((n) => report(n)), desired(ALL))).toEqual([]);
+    expect(
+      planAddressFixes(
+        ALL.map((n) => report(n)),
+        desired(ALL),
+      ),
+    ).toEqual([]);
   });
 
   it('has every member that lists a moved node at its old address meet it at the new one', () => {
@@ -131,7 +136,9 @@ describe('findLostShards and planSlotRecovery', () => {
     const view = buildView([B, C, E, F].map((n) => report(n, lines)));
     expect(findLostShards(view)).toEqual([{ masterId: A, slots: [{ start: 0, end: 5460 }], replicaIds: [D] }]);
     // Only pfail on one peer is not proof: not lost.
-    const doubtful = buildView([B, C, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' }, [D]: { flags: 'slave,fail?' } }))));
+    const doubtful = buildView(
+      [B, C, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' }, [D]: { flags: 'slave,fail?' } }))),
+    );
     expect(findLostShards(doubtful)).toEqual([]);
   });
 
@@ -221,10 +228,23 @@ describe('findOrphanedMasters', () => {
     const flagged = buildView([B, C, D, E, F].map((n) => report(n, edit(healthy(), { [A]: { flags: 'master,fail?' } }))));
     expect(findOrphanedMasters(flagged, []).map((m) => m.id)).toEqual([A]);
     // Not flagged yet (within the node timeout), but its address did not answer.
-    const silent = buildView([B, C, D, E, F].map((n) => report(n)), [{ ip: '10.0.0.1', port: 7000 }]);
-    expect(findOrphanedMasters(silent, desired(ALL).map((d) => ({ ip: d.ip, port: d.port }))).map((m) => m.id)).toEqual([A]);
+    const silent = buildView(
+      [B, C, D, E, F].map((n) => report(n)),
+      [{ ip: '10.0.0.1', port: 7000 }],
+    );
+    expect(
+      findOrphanedMasters(
+        silent,
+        desired(ALL).map((d) => ({ ip: d.ip, port: d.port })),
+      ).map((m) => m.id),
+    ).toEqual([A]);
     // Not at any desired address: gone.
-    expect(findOrphanedMasters(buildView([B, C, D, E, F].map((n) => report(n))), desired([B, C]).map((d) => ({ ip: d.ip, port: d.port }))).map((m) => m.id)).toEqual([A]);
+    expect(
+      findOrphanedMasters(
+        buildView([B, C, D, E, F].map((n) => report(n))),
+        desired([B, C]).map((d) => ({ ip: d.ip, port: d.port })),
+      ).map((m) => m.id),
+    ).toEqual([A]);
   });
 
   it('leaves a master that answers, and one whose replicas are all silent too', () => {
@@ -238,7 +258,14 @@ describe('lostShardsProblem', () => {
   it('names every lost slot once, in ranges, and how to re-cover them', () => {
     const problem = lostShardsProblem([
       { masterId: A, slots: [{ start: 0, end: 99 }], replicaIds: [D] },
-      { masterId: '', slots: [{ start: 100, end: 199 }, { start: 500, end: 500 }], replicaIds: [] },
+      {
+        masterId: '',
+        slots: [
+          { start: 100, end: 199 },
+          { start: 500, end: 500 },
+        ],
+        replicaIds: [],
+      },
     ]);
     expect(problem).toMatchObject({ code: 'slots-uncovered', slot: 0 });
     expect(problem.message).toMatch(/^201 slots \(0-199,500\) have no live master or replica/);
@@ -252,9 +279,15 @@ describe('successorOf', () => {
   });
 
   it('is the replica that took over, whether the old master is silent or back as its replica', () => {
-    const promoted = edit(healthy(), { [A]: { flags: 'master,fail', slots: '' }, [D]: { flags: 'master', master: '-', epoch: 7, slots: '0-5460' } });
+    const promoted = edit(healthy(), {
+      [A]: { flags: 'master,fail', slots: '' },
+      [D]: { flags: 'master', master: '-', epoch: 7, slots: '0-5460' },
+    });
     expect(successorOf(buildView([B, C, D, E, F].map((n) => report(n, promoted))), A, [D])).toBe(D);
-    const rejoined = edit(healthy(), { [A]: { flags: 'slave', master: D, slots: '' }, [D]: { flags: 'master', master: '-', epoch: 7, slots: '0-5460' } });
+    const rejoined = edit(healthy(), {
+      [A]: { flags: 'slave', master: D, slots: '' },
+      [D]: { flags: 'master', master: '-', epoch: 7, slots: '0-5460' },
+    });
     expect(successorOf(buildView(ALL.map((n) => report(n, rejoined))), A, [D])).toBe(D);
   });
 

@@ -63,7 +63,11 @@ describe('decideOpenSlot', () => {
     const lines = edit(healthy(), { [B]: { slots: importing(A, '5461-10922') }, [C]: { slots: importing(A, '10923-16383') } });
     expect(decide(lines)).toEqual({ kind: 'count-keys', slot: SLOT, nodeIds: [B, C] });
     expect(decide(lines, [], [C])).toMatchObject({ kind: 'roll-forward', ownerId: A, targetId: C });
-    expect(decide(lines, [], [B, C])).toEqual({ kind: 'leave', slot: SLOT, reason: `slot ${SLOT} has keys on several non-owners (${B}, ${C}); left for a human` });
+    expect(decide(lines, [], [B, C])).toEqual({
+      kind: 'leave',
+      slot: SLOT,
+      reason: `slot ${SLOT} has keys on several non-owners (${B}, ${C}); left for a human`,
+    });
   });
 
   it('closes a slot nothing was moved from (redis-cli case 4), naming every flagged node', () => {

@@ -2,7 +2,18 @@ import { describe, expect, it } from 'vitest';
 import { type Owners } from '../../shared/redis/planner/common.js';
 import { antiAffinityScore, planCreate, splitSlots } from '../../shared/redis/planner/create.js';
 import { planReplicas } from '../../shared/redis/planner/replicas.js';
-import { applyMoves, arrangeWaves, chooseMastersToRemove, minimalMoveCount, planChunk, planRebalance, planScaleIn, planScaleOut, rebalanceTargets, remainingMoves } from '../../shared/redis/planner/reshard.js';
+import {
+  applyMoves,
+  arrangeWaves,
+  chooseMastersToRemove,
+  minimalMoveCount,
+  planChunk,
+  planRebalance,
+  planScaleIn,
+  planScaleOut,
+  rebalanceTargets,
+  remainingMoves,
+} from '../../shared/redis/planner/reshard.js';
 import { countSlots, parseClusterNodes } from '../../shared/redis/topology.js';
 import { SLOT_COUNT, type CreatePlan, type DesiredNode, type ReshardPlan } from '../../shared/redis/types.js';
 
@@ -494,7 +505,12 @@ describe('planReplicas', () => {
 
   it('removes a replica sharing a domain with a sibling before a lagging one elsewhere', () => {
     const domains = { ...DOMAINS, [id('e')]: 'h1' };
-    const plan = planReplicas(VIEW, { replicasPerMaster: 2, candidates: [], domains, offsets: { [id('1')]: 1, [id('e')]: 900, [id('f')]: 1000 } });
+    const plan = planReplicas(VIEW, {
+      replicasPerMaster: 2,
+      candidates: [],
+      domains,
+      offsets: { [id('1')]: 1, [id('e')]: 900, [id('f')]: 1000 },
+    });
     expect(plan.remove).toEqual([id('e')]);
   });
 
@@ -509,9 +525,7 @@ describe('planReplicas', () => {
     expect(plan.remove).toEqual([id('e')]);
     const domainOf = new Map(candidates.map((c) => [c.name, c.domain]));
     for (const a of plan.attach) expect(domainOf.get(a.node)).not.toBe(DOMAINS[a.masterId]);
-    expect(() => planReplicas(VIEW, { replicasPerMaster: 1, candidates, domains: DOMAINS, masterIds: [id('d')] })).toThrow(
-      /masterIds/,
-    );
+    expect(() => planReplicas(VIEW, { replicasPerMaster: 1, candidates, domains: DOMAINS, masterIds: [id('d')] })).toThrow(/masterIds/);
   });
 
   it('keeps a colocated replica when no free node outside the domain is left', () => {

@@ -22,7 +22,10 @@ describe('parseClusterNodes', () => {
     const me = nodes.find((n) => n.flags.includes('myself'))!;
     expect(me.role).toBe('master');
     expect(me.masterId).toBeUndefined();
-    expect(me.slots).toEqual([{ start: 0, end: 5460 }, { start: 7000, end: 7000 }]);
+    expect(me.slots).toEqual([
+      { start: 0, end: 5460 },
+      { start: 7000, end: 7000 },
+    ]);
   });
 
   it('reads open slots in both directions and keeps them out of owned ranges', () => {
@@ -49,13 +52,23 @@ describe('parseClusterNodes', () => {
 describe('ranges and INFO', () => {
   it('compacts slots into ranges and back', () => {
     const ranges = slotsToRanges([5, 1, 2, 3, 9, 10, 4]);
-    expect(ranges).toEqual([{ start: 1, end: 5 }, { start: 9, end: 10 }]);
+    expect(ranges).toEqual([
+      { start: 1, end: 5 },
+      { start: 9, end: 10 },
+    ]);
     expect(rangesToSlots(ranges)).toEqual([1, 2, 3, 4, 5, 9, 10]);
-    expect(compactRanges([{ start: 10, end: 20 }, { start: 0, end: 9 }])).toEqual([{ start: 0, end: 20 }]);
+    expect(
+      compactRanges([
+        { start: 10, end: 20 },
+        { start: 0, end: 9 },
+      ]),
+    ).toEqual([{ start: 0, end: 20 }]);
   });
 
   it('parses INFO sections into a flat map', () => {
-    const info = parseInfo('# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=127.0.0.1,port=1,state=online,offset=5,lag=0\r\n');
+    const info = parseInfo(
+      '# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=127.0.0.1,port=1,state=online,offset=5,lag=0\r\n',
+    );
     expect(info.role).toBe('master');
     expect(info.slave0).toContain('offset=5');
   });

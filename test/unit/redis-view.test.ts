@@ -16,7 +16,15 @@ import { A, B, C, D, E, F, G, edit, healthy, ipOf, report } from '../helpers/clu
 
 function fresh(me: string, address: string): NodeReport {
   const nodes = parseClusterNodes(`${me} ${address}@17000 myself,master - 0 0 0 connected`);
-  return { address: { ip: address.split(':')[0]!, port: 7000 }, myId: me, nodes, clusterState: 'fail', clusterInfo: {}, replication: { role: 'master' }, keys: 0 };
+  return {
+    address: { ip: address.split(':')[0]!, port: 7000 },
+    myId: me,
+    nodes,
+    clusterState: 'fail',
+    clusterInfo: {},
+    replication: { role: 'master' },
+    keys: 0,
+  };
 }
 
 describe('buildView: one merged view of the cluster', () => {
@@ -39,7 +47,10 @@ describe('buildView: one merged view of the cluster', () => {
     expect(a.ip).toBe('10.9.9.9');
     expect(a.seenBy).toBe(4);
     // D answered: its own address and role win over anything the others list.
-    const withD = buildView([report(D, healthy(), { address: '10.0.0.40:7000' }), report(B, edit(healthy(), { [D]: { flags: 'master', master: '-' } }))]);
+    const withD = buildView([
+      report(D, healthy(), { address: '10.0.0.40:7000' }),
+      report(B, edit(healthy(), { [D]: { flags: 'master', master: '-' } })),
+    ]);
     expect(withD.nodes.get(D)).toMatchObject({ ip: '10.0.0.40', role: 'replica', masterId: A });
   });
 
@@ -73,7 +84,12 @@ describe('buildView: one merged view of the cluster', () => {
 
   it('answers who is live, where a node is, who has joined and which slots are open', () => {
     const open = edit(healthy(), { [A]: { slots: '0-5460 [100->-' + B + ']' } });
-    const reports = [report(A, open), report(B, edit(healthy(), { [B]: { slots: '5461-10922 [100-<-' + A + ']' } })), report(E), fresh(G, '10.0.0.50:7000')];
+    const reports = [
+      report(A, open),
+      report(B, edit(healthy(), { [B]: { slots: '5461-10922 [100-<-' + A + ']' } })),
+      report(E),
+      fresh(G, '10.0.0.50:7000'),
+    ];
     const view = buildView(reports);
     expect(liveMasters(view).map((n) => n.id)).toEqual([A, B, G]);
     expect(liveReplicasOf(view, B).map((n) => n.id)).toEqual([E]);

@@ -28,7 +28,12 @@ describe('reshard plan', () => {
 
   it('scale-in drains the master with the fewest keys, and keeps choosing it as it empties', () => {
     const masters = balanced(['a', 'b', 'c', 'd']);
-    const keys = new Map([['a', 500], ['b', 100], ['c', 900], ['d', 400]]);
+    const keys = new Map([
+      ['a', 500],
+      ['b', 100],
+      ['c', 900],
+      ['d', 400],
+    ]);
     const intent = planReshard(masters, 3, keys);
     expect(intent.operation).toBe('Drain');
     expect(intent.victims).toEqual(['b']);
@@ -38,12 +43,23 @@ describe('reshard plan', () => {
     // Half of it done (a chunk), then planned again from live ownership: same victim, the rest.
     const chunk = planChunk(intent.plan, 2000);
     const partly = applyMoves(masters, chunk.moves);
-    const again = planReshard(partly, 3, new Map([['a', 800], ['b', 50], ['c', 1200], ['d', 700]]));
+    const again = planReshard(
+      partly,
+      3,
+      new Map([
+        ['a', 800],
+        ['b', 50],
+        ['c', 1200],
+        ['d', 700],
+      ]),
+    );
     expect(again.victims).toEqual(['b']);
     expect(again.slots).toBe(4096 - 2000);
     const done = sizes(applyMoves(partly, again.plan.moves));
     expect(done.get('b')).toBe(0);
-    expect(Math.max(done.get('a')!, done.get('c')!, done.get('d')!) - Math.min(done.get('a')!, done.get('c')!, done.get('d')!)).toBeLessThanOrEqual(1);
+    expect(
+      Math.max(done.get('a')!, done.get('c')!, done.get('d')!) - Math.min(done.get('a')!, done.get('c')!, done.get('d')!),
+    ).toBeLessThanOrEqual(1);
   });
 
   it('a drained master left behind does not count as a slot owner, and a balanced cluster has nothing to move', () => {
@@ -61,7 +77,18 @@ describe('reshard plan', () => {
   });
 
   it('shows moves as slot range strings', () => {
-    expect(statusMoves([{ sourceId: 'a', targetId: 'b', slots: [{ start: 1, end: 5 }, { start: 9, end: 9 }] }])).toEqual([{ source: 'a', target: 'b', slots: ['1-5', '9'] }]);
+    expect(
+      statusMoves([
+        {
+          sourceId: 'a',
+          targetId: 'b',
+          slots: [
+            { start: 1, end: 5 },
+            { start: 9, end: 9 },
+          ],
+        },
+      ]),
+    ).toEqual([{ source: 'a', target: 'b', slots: ['1-5', '9'] }]);
   });
 });
 

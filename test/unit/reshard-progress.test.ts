@@ -1,7 +1,15 @@
 // The reshard's small decisions around a chunk: what it is called, how its counts move, and when a
 // finished reshard's record stays.
 import { describe, expect, it } from 'vitest';
-import { describeIntent, keepsRecord, operationReason, planReshard, progressAfter, reshardMode, shownProgress } from '../../functions/reshard/plan.js';
+import {
+  describeIntent,
+  keepsRecord,
+  operationReason,
+  planReshard,
+  progressAfter,
+  reshardMode,
+  shownProgress,
+} from '../../functions/reshard/plan.js';
 import { splitSlots } from '../../shared/redis/planner/create.js';
 import type { SlotRange } from '../../shared/redis/types.js';
 
@@ -12,7 +20,15 @@ function balanced(ids: string[]): Map<string, SlotRange[]> {
 
 describe('reshard intent words', () => {
   it('a drain is a scale-in named by its victims', () => {
-    const intent = planReshard(balanced(['a', 'b', 'c']), 2, new Map([['a', 9], ['b', 1], ['c', 9]]));
+    const intent = planReshard(
+      balanced(['a', 'b', 'c']),
+      2,
+      new Map([
+        ['a', 9],
+        ['b', 1],
+        ['c', 9],
+      ]),
+    );
     expect(operationReason(intent)).toBe('ScaleIn');
     expect(reshardMode(intent)).toBe('scale-in');
     expect(describeIntent(intent)).toBe('draining b over the other masters');
@@ -28,7 +44,13 @@ describe('reshard intent words', () => {
   });
 
   it('anything else evens out the slots', () => {
-    const intent = planReshard(new Map([['a', [{ start: 0, end: 10000 }]], ['b', [{ start: 10001, end: 16383 }]]]), 2);
+    const intent = planReshard(
+      new Map([
+        ['a', [{ start: 0, end: 10000 }]],
+        ['b', [{ start: 10001, end: 16383 }]],
+      ]),
+      2,
+    );
     expect(operationReason(intent)).toBe('Rebalance');
     expect(reshardMode(intent)).toBe('rebalance');
     expect(describeIntent(intent)).toBe('evening out the slots');
@@ -54,7 +76,7 @@ describe('progressAfter', () => {
 });
 
 describe('keepsRecord', () => {
-  it('keeps a finished reshard\'s record only when there is nothing to move', () => {
+  it("keeps a finished reshard's record only when there is nothing to move", () => {
     expect(keepsRecord({ state: 'Completed' }, 0)).toBe(true);
     expect(keepsRecord({ state: 'Completed' }, 5)).toBe(false);
     expect(keepsRecord({ state: 'Running' }, 0)).toBe(false);

@@ -9,7 +9,8 @@ import type { NodeReport } from '../../shared/redis/types.js';
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
 const C = 'c'.repeat(40);
-const line = (id: string, port: number, flags: string, slots: string) => `${id} 127.0.0.1:${port}@${port + 10000} ${flags} - 0 0 1 connected ${slots}`;
+const line = (id: string, port: number, flags: string, slots: string) =>
+  `${id} 127.0.0.1:${port}@${port + 10000} ${flags} - 0 0 1 connected ${slots}`;
 
 /** One node's report: its CLUSTER NODES lines, `myself` marking its own. */
 function report(self: string, port: number, lines: string[]): NodeReport {

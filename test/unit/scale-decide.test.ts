@@ -1,20 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { applyDefaults, type RedisClusterStatus } from '../../shared/api/index.js';
-import { alertKey, APPLIED_KEEP, AUTOSCALING_ANNOTATION, decideScale, parseRecord, type ClusterState } from '../../functions/scale/decide.js';
+import {
+  alertKey,
+  APPLIED_KEEP,
+  AUTOSCALING_ANNOTATION,
+  decideScale,
+  parseRecord,
+  type ClusterState,
+} from '../../functions/scale/decide.js';
 
 const NOW = new Date('2026-11-24T12:00:00Z');
 const READY: RedisClusterStatus = { phase: 'Ready', observedGeneration: 3 };
 
 function state(autoscaling: Record<string, unknown> = {}, over: Partial<ClusterState> = {}, masters = 3): ClusterState {
   return {
-    spec: applyDefaults({ image: 'redis:7', maxMemory: '512mb', masters, replicas: 1, autoscaling: { enabled: true, minMasters: 3, maxMasters: 6, cooldownSeconds: 300, ...autoscaling } }),
+    spec: applyDefaults({
+      image: 'redis:7',
+      maxMemory: '512mb',
+      masters,
+      replicas: 1,
+      autoscaling: { enabled: true, minMasters: 3, maxMasters: 6, cooldownSeconds: 300, ...autoscaling },
+    }),
     status: READY,
     generation: 3,
     ...over,
   };
 }
 
-const alert = (alertname: string, scaleCount?: string, key = 'k1') => ({ key, alertname, ...(scaleCount !== undefined ? { scaleCount } : {}) });
+const alert = (alertname: string, scaleCount?: string, key = 'k1') => ({
+  key,
+  alertname,
+  ...(scaleCount !== undefined ? { scaleCount } : {}),
+});
 
 describe('scale: alert -> action', () => {
   it.each([
@@ -41,7 +58,13 @@ describe('scale: alert -> action', () => {
 
   it('maps a configured alert to replicas', () => {
     const s = state({ maxReplicas: 3, actions: { ReadHeavy: { target: 'replicas', direction: 'add' } } });
-    expect(decideScale(s, alert('ReadHeavy'), NOW)).toMatchObject({ kind: 'apply', target: 'replicas', from: 1, to: 2, patch: { spec: { replicas: 2 } } });
+    expect(decideScale(s, alert('ReadHeavy'), NOW)).toMatchObject({
+      kind: 'apply',
+      target: 'replicas',
+      from: 1,
+      to: 2,
+      patch: { spec: { replicas: 2 } },
+    });
   });
 
   it('ignores unknown alerts and a bad scale_count', () => {
@@ -58,7 +81,12 @@ describe('scale: alert -> action', () => {
 
 describe('scale: bounds', () => {
   it('clamps a step to maxMasters and refuses one that changes nothing', () => {
-    expect(decideScale(state({}, {}, 5), alert('HighMemoryUsage', '3'), NOW)).toMatchObject({ kind: 'apply', from: 5, to: 6, requested: 8 });
+    expect(decideScale(state({}, {}, 5), alert('HighMemoryUsage', '3'), NOW)).toMatchObject({
+      kind: 'apply',
+      from: 5,
+      to: 6,
+      requested: 8,
+    });
     expect(decideScale(state({}, {}, 6), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'ignore', reason: 'AtBound' });
     expect(decideScale(state({}, {}, 3), alert('LowMemoryUsage'), NOW)).toMatchObject({ kind: 'ignore', reason: 'AtBound' });
     expect(decideScale(state({}, {}, 5), alert('LowMemoryUsage', '4'), NOW)).toMatchObject({ kind: 'apply', from: 5, to: 3 });
@@ -68,12 +96,18 @@ describe('scale: bounds', () => {
 describe('scale: cooldown', () => {
   it('waits cooldownSeconds after the last scale, from the status or the record', () => {
     const justNow = { ...READY, lastScaleTime: '2026-11-24T11:58:00Z' };
-    expect(decideScale(state({}, { status: justNow }), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'ignore', reason: 'Cooldown' });
+    expect(decideScale(state({}, { status: justNow }), alert('HighMemoryUsage'), NOW)).toMatchObject({
+      kind: 'ignore',
+      reason: 'Cooldown',
+    });
     const long = { ...READY, lastScaleTime: '2026-11-24T11:54:59Z' };
     expect(decideScale(state({}, { status: long }), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'apply' });
     // The status write was lost: the record written with the spec still holds the time.
     const annotations = { [AUTOSCALING_ANNOTATION]: JSON.stringify({ applied: [], lastScaleTime: '2026-11-24T11:59:00Z' }) };
-    expect(decideScale(state({}, { status: long, annotations }), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'ignore', reason: 'Cooldown' });
+    expect(decideScale(state({}, { status: long, annotations }), alert('HighMemoryUsage'), NOW)).toMatchObject({
+      kind: 'ignore',
+      reason: 'Cooldown',
+    });
     expect(decideScale(state({ cooldownSeconds: 30 }, { annotations }), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'apply' });
   });
 });
@@ -83,7 +117,10 @@ describe('scale: busy', () => {
     const reshard = { ...READY, reshard: { state: 'Running' as const, slotsDone: 10, slotsTotal: 100 } };
     expect(decideScale(state({}, { status: reshard }), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'ignore', reason: 'Busy' });
     for (const phase of ['Healing', 'Resharding', 'Scaling', 'Creating', 'Degraded'] as const) {
-      expect(decideScale(state({}, { status: { ...READY, phase } }), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'ignore', reason: 'Busy' });
+      expect(decideScale(state({}, { status: { ...READY, phase } }), alert('HighMemoryUsage'), NOW)).toMatchObject({
+        kind: 'ignore',
+        reason: 'Busy',
+      });
     }
     expect(decideScale(state({}, { generation: 4 }), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'ignore', reason: 'Busy' });
     const finished = { ...READY, reshard: { state: 'Completed' as const } };
@@ -100,8 +137,13 @@ describe('scale: dedupe', () => {
     expect(parseRecord(annotations)).toEqual({ applied: [key], lastScaleTime: '2026-11-24T12:00:00Z' });
     // Even long after the cooldown, the same delivery never applies twice.
     const later = new Date(NOW.getTime() + 3600_000);
-    expect(decideScale(state({}, { annotations }, 5), alert('HighMemoryUsage', '2', key), later)).toMatchObject({ kind: 'ignore', reason: 'Duplicate' });
-    expect(decideScale(state({}, { annotations }, 5), alert('HighMemoryUsage', '1', alertKey('/redis-operator/alert-bridge', 'abd')), later)).toMatchObject({ kind: 'apply', to: 6 });
+    expect(decideScale(state({}, { annotations }, 5), alert('HighMemoryUsage', '2', key), later)).toMatchObject({
+      kind: 'ignore',
+      reason: 'Duplicate',
+    });
+    expect(
+      decideScale(state({}, { annotations }, 5), alert('HighMemoryUsage', '1', alertKey('/redis-operator/alert-bridge', 'abd')), later),
+    ).toMatchObject({ kind: 'apply', to: 6 });
   });
 
   it('keys differ by source and id, and the record keeps the newest entries', () => {
@@ -121,7 +163,10 @@ describe('scale: dedupe', () => {
     const status = { ...READY, lastScaleTime: '2026-11-24T11:59:00Z' };
     const s = state({}, { status }, 4);
     expect(decideScale(s, alert('LowMemoryUsage', undefined, 'low1'), NOW)).toMatchObject({ kind: 'ignore', reason: 'Cooldown' });
-    expect(decideScale(s, alert('LowMemoryUsage', undefined, 'low1'), new Date(NOW.getTime() + 300_000))).toMatchObject({ kind: 'apply', to: 3 });
+    expect(decideScale(s, alert('LowMemoryUsage', undefined, 'low1'), new Date(NOW.getTime() + 300_000))).toMatchObject({
+      kind: 'apply',
+      to: 3,
+    });
   });
 
   it('survives a broken record', () => {

@@ -17,11 +17,7 @@ export interface DisruptionStatus {
 }
 
 export function isHealthy(pod: Rec): boolean {
-  return (
-    !pod.metadata?.deletionTimestamp &&
-    pod.status?.phase === 'Running' &&
-    isConditionTrue(pod.status?.conditions, 'Ready')
-  );
+  return !pod.metadata?.deletionTimestamp && pod.status?.phase === 'Running' && isConditionTrue(pod.status?.conditions, 'Ready');
 }
 
 /** An int-or-percent of `total`, rounded up as Kubernetes does for budgets. */
@@ -33,7 +29,9 @@ function scaled(value: unknown, total: number): number {
 
 export function podsOf(pdb: Rec, pods: Rec[]): Rec[] {
   return pods.filter(
-    (p) => p.metadata?.namespace === pdb.metadata?.namespace && matchesLabelSelector(p.metadata?.labels, pdb.spec?.selector as LabelSelector | undefined, 'nothing'),
+    (p) =>
+      p.metadata?.namespace === pdb.metadata?.namespace &&
+      matchesLabelSelector(p.metadata?.labels, pdb.spec?.selector as LabelSelector | undefined, 'nothing'),
   );
 }
 
@@ -43,7 +41,8 @@ export function disruptionStatus(pdb: Rec, pods: Rec[]): DisruptionStatus {
   const currentHealthy = covered.filter(isHealthy).length;
   let desiredHealthy = 0;
   if (pdb.spec?.minAvailable !== undefined) desiredHealthy = scaled(pdb.spec.minAvailable, expectedPods);
-  else if (pdb.spec?.maxUnavailable !== undefined) desiredHealthy = Math.max(0, expectedPods - scaled(pdb.spec.maxUnavailable, expectedPods));
+  else if (pdb.spec?.maxUnavailable !== undefined)
+    desiredHealthy = Math.max(0, expectedPods - scaled(pdb.spec.maxUnavailable, expectedPods));
   return { expectedPods, currentHealthy, desiredHealthy, disruptionsAllowed: Math.max(0, currentHealthy - desiredHealthy) };
 }
 

@@ -45,7 +45,8 @@ export function collectGarbage(core: ApiCore): void {
   const byUid = new Map<string, Obj>();
   for (const [, o] of entries) byUid.set(o.metadata.uid, o);
   const dependentsOf = new Map<string, number>();
-  for (const [, o] of entries) for (const r of o.metadata.ownerReferences ?? []) dependentsOf.set(r.uid, (dependentsOf.get(r.uid) ?? 0) + 1);
+  for (const [, o] of entries)
+    for (const r of o.metadata.ownerReferences ?? []) dependentsOf.set(r.uid, (dependentsOf.get(r.uid) ?? 0) + 1);
   const pass: Pass = { entries, byUid, dependentsOf, now: Date.now() };
 
   for (const [key, o] of entries) {

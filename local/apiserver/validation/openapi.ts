@@ -25,8 +25,20 @@ ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]
 const FORMATS = new Set(['date-time']);
 
 const PASS_THROUGH = [
-  'type', 'required', 'enum', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern', 'minItems', 'maxItems',
-  'uniqueItems', 'multipleOf', 'minProperties', 'maxProperties',
+  'type',
+  'required',
+  'enum',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'multipleOf',
+  'minProperties',
+  'maxProperties',
 ] as const;
 
 /** Turns a structural OpenAPI v3 schema into plain JSON Schema for the validator. */
@@ -148,10 +160,18 @@ function toCause(e: ErrorObject, root: unknown): StatusCause | undefined {
     }
     case 'enum': {
       const allowed = (p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ');
-      return { reason: 'FieldValueNotSupported', message: `Unsupported value: ${render(value)}: supported values: ${allowed}`, field: path };
+      return {
+        reason: 'FieldValueNotSupported',
+        message: `Unsupported value: ${render(value)}: supported values: ${allowed}`,
+        field: path,
+      };
     }
     case 'maxItems':
-      return { reason: 'FieldValueTooMany', message: `Too many: ${Array.isArray(value) ? value.length : 0}: must have at most ${String(p.limit)} items`, field: path };
+      return {
+        reason: 'FieldValueTooMany',
+        message: `Too many: ${Array.isArray(value) ? value.length : 0}: must have at most ${String(p.limit)} items`,
+        field: path,
+      };
     case 'format':
       return {
         reason: 'FieldValueInvalid',
@@ -180,7 +200,7 @@ function toCause(e: ErrorObject, root: unknown): StatusCause | undefined {
     minProperties: `should have at least ${String(p.limit)} properties`,
     maxProperties: `should have at most ${String(p.limit)} properties`,
   };
-  const text = phrase[e.keyword] ?? (e.message ?? 'is invalid');
+  const text = phrase[e.keyword] ?? e.message ?? 'is invalid';
   return { reason: 'FieldValueInvalid', message: `Invalid value: ${render(value)}: ${inBody} ${text}`, field: path };
 }
 

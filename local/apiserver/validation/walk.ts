@@ -15,7 +15,12 @@ export const itemSchema = (schema: JsonSchema): JsonSchema | undefined => (isObj
 export const childPath = (path: string, key: string) => (path ? `${path}.${key}` : key);
 
 /** Visits every value the schema declares, each before its fields and items. */
-export function walkDeclared(value: unknown, schema: JsonSchema, visit: (value: unknown, schema: JsonSchema, path: string) => void, path = ''): void {
+export function walkDeclared(
+  value: unknown,
+  schema: JsonSchema,
+  visit: (value: unknown, schema: JsonSchema, path: string) => void,
+  path = '',
+): void {
   if (value === undefined) return;
   visit(value, schema, path);
   if (Array.isArray(value)) {

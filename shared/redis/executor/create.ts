@@ -89,21 +89,35 @@ async function setConfigEpochs(pool: RedisPool, desired: DesiredNode[], byName: 
 }
 
 /** Planned slots that no node claims in any view; returns every slot claimed afterwards. */
-async function addUnclaimedSlots(pool: RedisPool, plan: CreatePlan, byName: Map<string, NodeReport>): Promise<StepOutcome & { claimed: Set<number> }> {
+async function addUnclaimedSlots(
+  pool: RedisPool,
+  plan: CreatePlan,
+  byName: Map<string, NodeReport>,
+): Promise<StepOutcome & { claimed: Set<number> }> {
   const out: StepOutcome & { claimed: Set<number> } = { actions: [], problems: [], claimed: new Set<number>() };
-  for (const r of byName.values()) for (const n of r.nodes) if (n.role === 'master') for (const s of rangesToSlots(n.slots)) out.claimed.add(s);
+  for (const r of byName.values())
+    for (const n of r.nodes) if (n.role === 'master') for (const s of rangesToSlots(n.slots)) out.claimed.add(s);
   for (const m of plan.masters) {
     const r = byName.get(m.node)!;
     const missing = rangesToSlots(m.slots).filter((s) => !out.claimed.has(s));
     if (missing.length === 0) continue;
     if (myself(r).role !== 'master') {
-      out.problems.push({ code: 'slots-uncovered', message: `${m.node} is planned as a master but is a replica; ${missing.length} slots stay unassigned`, nodeId: r.myId });
+      out.problems.push({
+        code: 'slots-uncovered',
+        message: `${m.node} is planned as a master but is a replica; ${missing.length} slots stay unassigned`,
+        nodeId: r.myId,
+      });
       continue;
     }
     const ranges = slotsToRanges(missing);
     await pool.call(r.address, 'CLUSTER', 'ADDSLOTSRANGE', ...ranges.flatMap((x) => [x.start, x.end]));
     for (const s of missing) out.claimed.add(s);
-    out.actions.push({ kind: 'add-slots', message: `${m.node}: ADDSLOTSRANGE ${ranges.map(formatRange).join(' ')}`, nodeId: r.myId, slots: ranges });
+    out.actions.push({
+      kind: 'add-slots',
+      message: `${m.node}: ADDSLOTSRANGE ${ranges.map(formatRange).join(' ')}`,
+      nodeId: r.myId,
+      slots: ranges,
+    });
   }
   return out;
 }
@@ -150,7 +164,12 @@ async function waitJoined(pool: RedisPool, desired: DesiredNode[], timeoutMs: nu
 }
 
 /** Only empty masters become replicas; existing replicas are left alone. Returns who replicates whom. */
-async function attachReplicas(pool: RedisPool, plan: CreatePlan, byName: Map<string, NodeReport>, timeoutMs: number): Promise<StepOutcome & { attached: { name: string; masterId: string }[] }> {
+async function attachReplicas(
+  pool: RedisPool,
+  plan: CreatePlan,
+  byName: Map<string, NodeReport>,
+  timeoutMs: number,
+): Promise<StepOutcome & { attached: { name: string; masterId: string }[] }> {
   const out: StepOutcome & { attached: { name: string; masterId: string }[] } = { actions: [], problems: [], attached: [] };
   for (const rp of plan.replicas) {
     const r = byName.get(rp.node)!;
@@ -158,11 +177,20 @@ async function attachReplicas(pool: RedisPool, plan: CreatePlan, byName: Map<str
     const me = myself(r);
     if (me.role === 'replica') {
       if (me.masterId === masterId) out.attached.push({ name: rp.node, masterId });
-      else out.problems.push({ code: 'replica-missing', message: `${rp.node} already replicates ${me.masterId}; left alone (planned master ${rp.masterNode})`, nodeId: r.myId });
+      else
+        out.problems.push({
+          code: 'replica-missing',
+          message: `${rp.node} already replicates ${me.masterId}; left alone (planned master ${rp.masterNode})`,
+          nodeId: r.myId,
+        });
       continue;
     }
     if (me.slots.length > 0 || r.keys > 0) {
-      out.problems.push({ code: 'replica-missing', message: `${rp.node} is a master with slots or keys; it is not turned into a replica`, nodeId: r.myId });
+      out.problems.push({
+        code: 'replica-missing',
+        message: `${rp.node} is a master with slots or keys; it is not turned into a replica`,
+        nodeId: r.myId,
+      });
       continue;
     }
     await waitFor(`${rp.node} to replicate ${rp.masterNode}`, timeoutMs, async () => {
@@ -182,20 +210,30 @@ async function attachReplicas(pool: RedisPool, plan: CreatePlan, byName: Map<str
 }
 
 /** Replication links up and every node sees the replicas as such. */
-async function waitReplicasSynced(pool: RedisPool, desired: DesiredNode[], attached: { name: string; masterId: string }[], timeoutMs: number): Promise<void> {
-  await waitFor('replicas to sync with their masters', timeoutMs, async () => {
-    const { byName, unreachable } = await readByName(pool, desired);
-    if (unreachable.length) return undefined;
-    for (const a of attached) {
-      const r = byName.get(a.name)!;
-      if (r.replication['master_link_status'] !== 'up' || r.replication['master_sync_in_progress'] !== '0') return undefined;
-      for (const other of byName.values()) {
-        const v = other.nodes.find((n) => n.id === r.myId);
-        if (!v || v.role !== 'replica' || v.masterId !== a.masterId) return undefined;
+async function waitReplicasSynced(
+  pool: RedisPool,
+  desired: DesiredNode[],
+  attached: { name: string; masterId: string }[],
+  timeoutMs: number,
+): Promise<void> {
+  await waitFor(
+    'replicas to sync with their masters',
+    timeoutMs,
+    async () => {
+      const { byName, unreachable } = await readByName(pool, desired);
+      if (unreachable.length) return undefined;
+      for (const a of attached) {
+        const r = byName.get(a.name)!;
+        if (r.replication['master_link_status'] !== 'up' || r.replication['master_sync_in_progress'] !== '0') return undefined;
+        for (const other of byName.values()) {
+          const v = other.nodes.find((n) => n.id === r.myId);
+          if (!v || v.role !== 'replica' || v.masterId !== a.masterId) return undefined;
+        }
       }
-    }
-    return true;
-  }, 100);
+      return true;
+    },
+    100,
+  );
 }
 
 /**
@@ -204,12 +242,20 @@ async function waitReplicasSynced(pool: RedisPool, desired: DesiredNode[], attac
  * empty masters planned as replicas, then waits for agreement and replication links.
  * Planned masters with no slots are joined as empty masters (scale-out).
  */
-export async function ensureCreated(pool: RedisPool, desired: DesiredNode[], plan: CreatePlan, opts: CreateOptions = {}): Promise<EngineResult> {
+export async function ensureCreated(
+  pool: RedisPool,
+  desired: DesiredNode[],
+  plan: CreatePlan,
+  opts: CreateOptions = {},
+): Promise<EngineResult> {
   validatePlan(desired, plan);
   const joinTimeoutMs = opts.joinTimeoutMs ?? 30_000;
   const first = await readByName(pool, desired);
   if (first.unreachable.length) {
-    const problems: ClusterProblem[] = first.unreachable.map((u) => ({ code: 'unreachable', message: `${u.endpoint.ip}:${u.endpoint.port} is unreachable: ${u.error}` }));
+    const problems: ClusterProblem[] = first.unreachable.map((u) => ({
+      code: 'unreachable',
+      message: `${u.endpoint.ip}:${u.endpoint.port} is unreachable: ${u.error}`,
+    }));
     return { actions: [], problems, done: false };
   }
   const actions = await setConfigEpochs(pool, desired, first.byName);

@@ -30,7 +30,9 @@ export async function failover(pool: RedisPool, replica: Endpoint, opts: Failove
   const masterId = me.masterId;
   if (mode === 'graceful' && before.replication['master_link_status'] !== 'up') {
     // The master must hand over its offset; with the link down only FORCE or TAKEOVER can work.
-    throw new Error(`failover: replica ${before.myId} has master_link_status:${before.replication['master_link_status'] ?? '?'}; a graceful failover needs a live master`);
+    throw new Error(
+      `failover: replica ${before.myId} has master_link_status:${before.replication['master_link_status'] ?? '?'}; a graceful failover needs a live master`,
+    );
   }
   const masterSlots = before.nodes.find((v) => v.id === masterId)?.slots ?? [];
   const attempts = mode === 'graceful' ? 2 : 1;

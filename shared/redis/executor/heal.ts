@@ -9,8 +9,26 @@ import { decideFailover, findOrphanedMasters, pickPromotionCandidate, replicaOff
 import { findGhosts, findLostShards, lostShardsProblem, planAddressFixes, planSlotRecovery, type LostShard } from '../planner/heal.js';
 import { chooseNewMaster } from '../planner/remove.js';
 import { countSlots, formatRange } from '../topology.js';
-import { SLOT_COUNT, type ClusterProblem, type DesiredNode, type EngineAction, type EngineResult, type Endpoint, type StepOutcome } from '../types.js';
-import { endpointOf, isFreshNode, isGone, liveReplicasOf, memberReports, openSlotsOf, readView, type ClusterView, type ViewNode } from '../view.js';
+import {
+  SLOT_COUNT,
+  type ClusterProblem,
+  type DesiredNode,
+  type EngineAction,
+  type EngineResult,
+  type Endpoint,
+  type StepOutcome,
+} from '../types.js';
+import {
+  endpointOf,
+  isFreshNode,
+  isGone,
+  liveReplicasOf,
+  memberReports,
+  openSlotsOf,
+  readView,
+  type ClusterView,
+  type ViewNode,
+} from '../view.js';
 import { failover } from './failover.js';
 import { resumeOpenSlots } from './migrate/open-slots.js';
 import { forgetEverywhere, reparent } from './remove.js';
@@ -98,31 +116,56 @@ async function fixAddresses(pool: RedisPool, desired: DesiredNode[], timeoutMs: 
 
 /** Moved masters that were marked fail clear the flag once they answer again; waits for that, bounded. */
 async function waitReMetHealthy(pool: RedisPool, desired: DesiredNode[], timeoutMs: number): Promise<void> {
-  await waitFor('the re-met nodes to be seen healthy', timeoutMs, async () => {
-    const view = await readDesiredView(pool, desired);
-    const failing = [...view.nodes.values()].some((n) => n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0));
-    return failing ? undefined : true;
-  }, 250).catch(() => undefined);
+  await waitFor(
+    'the re-met nodes to be seen healthy',
+    timeoutMs,
+    async () => {
+      const view = await readDesiredView(pool, desired);
+      const failing = [...view.nodes.values()].some((n) => n.report && (n.failBy > 0 || n.pfailBy > 0 || n.noaddrBy > 0));
+      return failing ? undefined : true;
+    },
+    250,
+  ).catch(() => undefined);
 }
 
 /** Waits for the cluster's own failover of `masterId`; returns the promoted replica's id. */
-async function waitForAutomaticFailover(pool: RedisPool, replicas: Endpoint[], masterId: string, timeoutMs: number): Promise<string | undefined> {
+async function waitForAutomaticFailover(
+  pool: RedisPool,
+  replicas: Endpoint[],
+  masterId: string,
+  timeoutMs: number,
+): Promise<string | undefined> {
   try {
-    return await waitFor(`a replica of ${masterId} to be promoted`, timeoutMs, async () => {
-      const { reports } = await pool.readAll(replicas);
-      const promoted = reports.find((r) => r.nodes.find((v) => v.id === r.myId)?.role === 'master');
-      return promoted?.myId;
-    }, 250);
+    return await waitFor(
+      `a replica of ${masterId} to be promoted`,
+      timeoutMs,
+      async () => {
+        const { reports } = await pool.readAll(replicas);
+        const promoted = reports.find((r) => r.nodes.find((v) => v.id === r.myId)?.role === 'master');
+        return promoted?.myId;
+      },
+      250,
+    );
   } catch {
     return undefined;
   }
 }
 
 /** FORCE or TAKEOVER on the best replica of a down master. */
-async function promoteReplica(pool: RedisPool, desired: DesiredNode[], m: ViewNode, replicas: ViewNode[], mode: 'force' | 'takeover', timeoutMs: number): Promise<StepOutcome> {
+async function promoteReplica(
+  pool: RedisPool,
+  desired: DesiredNode[],
+  m: ViewNode,
+  replicas: ViewNode[],
+  mode: 'force' | 'takeover',
+  timeoutMs: number,
+): Promise<StepOutcome> {
   const candidate = pickPromotionCandidate(replicas.map((r) => ({ id: r.id, offset: replicaOffset(r.report!), nofailover: r.nofailover })));
   if (!candidate) {
-    return { actions: [], problems: [{ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and none of its replicas may be promoted` }] };
+    return {
+      actions: [],
+      problems: [{ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and none of its replicas may be promoted` }],
+    };
   }
   const target = replicas.find((r) => r.id === candidate.id)!;
   try {
@@ -135,14 +178,36 @@ async function promoteReplica(pool: RedisPool, desired: DesiredNode[], m: ViewNo
     const now = await pool.readReport(endpointOf(target)).catch(() => undefined);
     const self = now?.nodes.find((v) => v.id === now.myId);
     if (self?.role !== 'master' || self.slots.length === 0) {
-      return { actions: [], problems: [{ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and promoting ${target.id} failed: ${errorMessage(err)}` }] };
+      return {
+        actions: [],
+        problems: [
+          { code: 'node-failing', nodeId: m.id, message: `master ${m.id} is down and promoting ${target.id} failed: ${errorMessage(err)}` },
+        ],
+      };
     }
-    return { actions: [{ kind: 'failover', nodeId: target.id, slots: self.slots, message: `the cluster promoted replica ${target.id} in place of failed master ${m.id}` }], problems: [] };
+    return {
+      actions: [
+        {
+          kind: 'failover',
+          nodeId: target.id,
+          slots: self.slots,
+          message: `the cluster promoted replica ${target.id} in place of failed master ${m.id}`,
+        },
+      ],
+      problems: [],
+    };
   }
 }
 
 /** One down master with a live replica: let the cluster fail it over, or do it. */
-async function promoteOrphan(pool: RedisPool, desired: DesiredNode[], view: ClusterView, m: ViewNode, waitMs: number, stepTimeoutMs: number): Promise<StepOutcome> {
+async function promoteOrphan(
+  pool: RedisPool,
+  desired: DesiredNode[],
+  view: ClusterView,
+  m: ViewNode,
+  waitMs: number,
+  stepTimeoutMs: number,
+): Promise<StepOutcome> {
   const endpoints = endpointsOf(desired);
   let mode = decideFailover(view, m.id, endpoints);
   let replicas = liveReplicasOf(view, m.id);
@@ -150,14 +215,29 @@ async function promoteOrphan(pool: RedisPool, desired: DesiredNode[], view: Clus
   if (mode !== 'takeover' && !isGone(m, endpoints)) {
     const promoted = await waitForAutomaticFailover(pool, replicas.map(endpointOf), m.id, waitMs);
     if (promoted) {
-      return { actions: [{ kind: 'failover', nodeId: promoted, slots: m.slots, message: `the cluster promoted replica ${promoted} in place of failed master ${m.id}` }], problems: [] };
+      return {
+        actions: [
+          {
+            kind: 'failover',
+            nodeId: promoted,
+            slots: m.slots,
+            message: `the cluster promoted replica ${promoted} in place of failed master ${m.id}`,
+          },
+        ],
+        problems: [],
+      };
     }
     const now = await readDesiredView(pool, desired);
     mode = decideFailover(now, m.id, endpoints);
     replicas = liveReplicasOf(now, m.id);
     if (mode === 'graceful') return NOTHING; // the master is back
     if (mode === 'wait') {
-      return { actions: [], problems: [{ code: 'node-failing', nodeId: m.id, message: `master ${m.id} is unreachable but the cluster has not marked it failed yet` }] };
+      return {
+        actions: [],
+        problems: [
+          { code: 'node-failing', nodeId: m.id, message: `master ${m.id} is unreachable but the cluster has not marked it failed yet` },
+        ],
+      };
     }
   }
   return promoteReplica(pool, desired, m, replicas, mode as 'force' | 'takeover', stepTimeoutMs);
@@ -175,7 +255,9 @@ async function recoverLostSlots(pool: RedisPool, view: ClusterView, lost: LostSh
   const live = memberReports(view).map((r) => r.address);
   const gone = lost.filter((l) => l.masterId !== '');
   // Forgetting the dead master unassigns its slots on every node, so a live master may claim them.
-  const actions = await Promise.all(gone.flatMap((l) => [l.masterId, ...l.replicaIds]).map((id) => forgetEverywhere(pool, id, live, timeoutMs)));
+  const actions = await Promise.all(
+    gone.flatMap((l) => [l.masterId, ...l.replicaIds]).map((id) => forgetEverywhere(pool, id, live, timeoutMs)),
+  );
   const after = await readView(pool, live);
   for (const { masterId, ranges } of planSlotRecovery(after.owners, new Set(gone.map((l) => l.masterId)))) {
     const node = after.nodes.get(masterId);
@@ -191,11 +273,18 @@ async function recoverLostSlots(pool: RedisPool, view: ClusterView, lost: LostSh
       message: `DATA LOSS: ${countSlots(ranges)} slots (${ranges.map(formatRange).join(',')}) whose master and replicas are all gone were re-covered empty by ${masterId}`,
     });
   }
-  await waitFor('every node to see full slot coverage', timeoutMs, async () => {
-    const { reports } = await pool.readAll(live);
-    const ok = reports.every((r) => r.nodes.filter((v) => v.role === 'master').reduce((n, v) => n + countSlots(v.slots), 0) === SLOT_COUNT);
-    return ok ? true : undefined;
-  }, 200);
+  await waitFor(
+    'every node to see full slot coverage',
+    timeoutMs,
+    async () => {
+      const { reports } = await pool.readAll(live);
+      const ok = reports.every(
+        (r) => r.nodes.filter((v) => v.role === 'master').reduce((n, v) => n + countSlots(v.slots), 0) === SLOT_COUNT,
+      );
+      return ok ? true : undefined;
+    },
+    200,
+  );
   return actions;
 }
 
@@ -203,7 +292,12 @@ async function recoverLostSlots(pool: RedisPool, view: ClusterView, lost: LostSh
  * Shards that are entirely gone: their slots are re-covered empty only when data loss is allowed;
  * otherwise their nodes are protected from FORGET (kept for a human) and the loss is reported.
  */
-async function handleLostShards(pool: RedisPool, view: ClusterView, allowDataLoss: boolean, timeoutMs: number): Promise<StepOutcome & { protect: Set<string> }> {
+async function handleLostShards(
+  pool: RedisPool,
+  view: ClusterView,
+  allowDataLoss: boolean,
+  timeoutMs: number,
+): Promise<StepOutcome & { protect: Set<string> }> {
   const lost = findLostShards(view);
   const protect = new Set<string>();
   if (lost.length === 0) return { ...NOTHING, protect };
@@ -213,7 +307,13 @@ async function handleLostShards(pool: RedisPool, view: ClusterView, allowDataLos
 }
 
 /** FORGETs ghosts on every member in parallel, within the 60 s ban. */
-async function forgetGhosts(pool: RedisPool, desired: DesiredNode[], view: ClusterView, protect: Set<string>, timeoutMs: number): Promise<StepOutcome> {
+async function forgetGhosts(
+  pool: RedisPool,
+  desired: DesiredNode[],
+  view: ClusterView,
+  protect: Set<string>,
+  timeoutMs: number,
+): Promise<StepOutcome> {
   const ghosts = findGhosts(view, { unreachable: view.unreachable, protect });
   const live = memberReports(view).map((r) => r.address);
   const actions: EngineAction[] = [];
@@ -238,7 +338,8 @@ function validateHealInput(desired: DesiredNode[], opts: HealOptions): void {
   desired.forEach((d, i) => {
     if (!d.ip) throw new Error(`desired[${i}].ip: missing`);
     if (!Number.isInteger(d.port) || d.port <= 0 || d.port > 65535) throw new Error(`desired[${i}].port: ${d.port} is not a TCP port`);
-    if (!Number.isInteger(d.busPort) || d.busPort <= 0 || d.busPort > 65535) throw new Error(`desired[${i}].busPort: ${d.busPort} is not a TCP port`);
+    if (!Number.isInteger(d.busPort) || d.busPort <= 0 || d.busPort > 65535)
+      throw new Error(`desired[${i}].busPort: ${d.busPort} is not a TCP port`);
   });
   for (const key of ['replicasPerMaster', 'masters', 'autoFailoverWaitMs', 'stepTimeoutMs', 'settleMs'] as const) {
     const v = opts[key];
@@ -246,9 +347,20 @@ function validateHealInput(desired: DesiredNode[], opts: HealOptions): void {
   }
 }
 
-const TRANSIENT = new Set<ClusterProblem['code']>(['state-not-ok', 'node-failing', 'handshake', 'replica-not-synced', 'views-disagree', 'address-mismatch']);
+const TRANSIENT = new Set<ClusterProblem['code']>([
+  'state-not-ok',
+  'node-failing',
+  'handshake',
+  'replica-not-synced',
+  'views-disagree',
+  'address-mismatch',
+]);
 
-async function finalCheck(pool: RedisPool, desired: DesiredNode[], opts: HealOptions): Promise<{ problems: ClusterProblem[]; unreached: Set<string> }> {
+async function finalCheck(
+  pool: RedisPool,
+  desired: DesiredNode[],
+  opts: HealOptions,
+): Promise<{ problems: ClusterProblem[]; unreached: Set<string> }> {
   const view = await readDesiredView(pool, desired);
   const cluster = desired.filter((d) => {
     const r = view.reports.find((x) => endpointKey(x.address) === endpointKey(d));
@@ -271,7 +383,8 @@ async function settle(pool: RedisPool, desired: DesiredNode[], opts: HealOptions
     const { problems, unreached } = await finalCheck(pool, desired, opts);
     // With uncovered slots the state stays fail until someone re-covers them.
     const stuck = problems.some((p) => p.code === 'slots-uncovered');
-    const passing = !stuck && problems.some((p) => TRANSIENT.has(p.code) && !(p.code === 'node-failing' && p.nodeId && unreached.has(p.nodeId)));
+    const passing =
+      !stuck && problems.some((p) => TRANSIENT.has(p.code) && !(p.code === 'node-failing' && p.nodeId && unreached.has(p.nodeId)));
     if (!passing || Date.now() > deadline) return problems;
     await sleep(250);
   }
@@ -294,7 +407,8 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   };
 
   // 1. Addresses first: until nodes can reach each other, nothing else they report is reliable.
-  if (record({ actions: await fixAddresses(pool, desired, stepTimeoutMs), problems: [] })) await waitReMetHealthy(pool, desired, stepTimeoutMs);
+  if (record({ actions: await fixAddresses(pool, desired, stepTimeoutMs), problems: [] }))
+    await waitReMetHealthy(pool, desired, stepTimeoutMs);
   let view = await readDesiredView(pool, desired);
   if (memberReports(view).length === 0) {
     const problem: ClusterProblem =
@@ -315,7 +429,14 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   // 6. Missing replicas, from fresh desired nodes.
   if (opts.replicasPerMaster !== undefined && view.reports.some(isFreshNode)) {
     const candidates = opts.replicaCandidates ? { candidates: opts.replicaCandidates } : {};
-    record(await ensureReplicas(pool, desired, { replicasPerMaster: opts.replicasPerMaster, removeSurplus: false, timeoutMs: stepTimeoutMs * 3, ...candidates }));
+    record(
+      await ensureReplicas(pool, desired, {
+        replicasPerMaster: opts.replicasPerMaster,
+        removeSurplus: false,
+        timeoutMs: stepTimeoutMs * 3,
+        ...candidates,
+      }),
+    );
   }
   // 7. What is left, by the full health check. Problems that only need gossip time (a node that just
   // rejoined stays cluster_state:fail for a moment) are waited out, briefly; anything else is reported.

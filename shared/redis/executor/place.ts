@@ -41,11 +41,20 @@ export interface PlaceResult {
 }
 
 /** The fresh nodes among `nodes`, waiting a moment for those that have not answered yet. */
-async function freshNodes(pool: RedisPool, nodes: NodeToPlace[], answerWaitMs: number): Promise<{ node: NodeToPlace; report: NodeReport }[]> {
+async function freshNodes(
+  pool: RedisPool,
+  nodes: NodeToPlace[],
+  answerWaitMs: number,
+): Promise<{ node: NodeToPlace; report: NodeReport }[]> {
   const answered = await Promise.all(
     nodes.map(async (node) => {
       if (node.report) return { node, report: node.report };
-      const report = await waitFor(`${node.name} to answer`, answerWaitMs, () => pool.readReport(node.endpoint).catch(() => undefined), 100).catch(() => undefined);
+      const report = await waitFor(
+        `${node.name} to answer`,
+        answerWaitMs,
+        () => pool.readReport(node.endpoint).catch(() => undefined),
+        100,
+      ).catch(() => undefined);
       return report ? { node, report } : undefined;
     }),
   );
@@ -55,10 +64,15 @@ async function freshNodes(pool: RedisPool, nodes: NodeToPlace[], answerWaitMs: n
 /** MEETs the seed and waits until the seed knows the node (handshake over). */
 async function joinAsMaster(pool: RedisPool, node: NodeToPlace, myId: string, seed: Endpoint, timeoutMs: number): Promise<void> {
   await pool.call(node.endpoint, 'CLUSTER', 'MEET', seed.ip, seed.port);
-  await waitFor(`${node.name} to join the cluster`, timeoutMs, async () => {
-    const { reports } = await pool.readAll([seed]);
-    return reports[0]?.nodes.some((v) => v.id === myId && !v.flags.includes('handshake')) ? true : undefined;
-  }, 200);
+  await waitFor(
+    `${node.name} to join the cluster`,
+    timeoutMs,
+    async () => {
+      const { reports } = await pool.readAll([seed]);
+      return reports[0]?.nodes.some((v) => v.id === myId && !v.flags.includes('handshake')) ? true : undefined;
+    },
+    200,
+  );
 }
 
 async function placeShard(pool: RedisPool, target: ShardToPlace, opts: PlaceOptions, result: PlaceResult): Promise<void> {
@@ -68,15 +82,25 @@ async function placeShard(pool: RedisPool, target: ShardToPlace, opts: PlaceOpti
     const first = fresh.shift();
     if (!first) return;
     await joinAsMaster(pool, first.node, first.report.myId, opts.seed, opts.joinTimeoutMs ?? 20_000);
-    result.actions.push({ kind: 'meet', nodeId: first.report.myId, message: `${first.node.name} joined as an empty master of shard ${target.shard}` });
+    result.actions.push({
+      kind: 'meet',
+      nodeId: first.report.myId,
+      message: `${first.node.name} joined as an empty master of shard ${target.shard}`,
+    });
     master = { name: first.node.name, id: first.report.myId, endpoint: first.node.endpoint, busPort: first.node.busPort };
   }
   const m = master;
   const attached = await Promise.allSettled(
     fresh.map(async ({ node }) => {
       // Meeting its master directly: REPLICATE needs the master known, which gossip alone takes seconds to tell.
-      const done = await attachReplica(pool, node.endpoint, m.id, { seed: m.endpoint, seedBusPort: m.busPort, timeoutMs: opts.replicaTimeoutMs ?? 60_000 });
-      for (const x of done) if (x.kind === 'replicate') result.actions.push({ ...x, message: `${node.name} attached as a replica of ${m.name} (shard ${target.shard})` });
+      const done = await attachReplica(pool, node.endpoint, m.id, {
+        seed: m.endpoint,
+        seedBusPort: m.busPort,
+        timeoutMs: opts.replicaTimeoutMs ?? 60_000,
+      });
+      for (const x of done)
+        if (x.kind === 'replicate')
+          result.actions.push({ ...x, message: `${node.name} attached as a replica of ${m.name} (shard ${target.shard})` });
     }),
   );
   attached.forEach((r, i) => {

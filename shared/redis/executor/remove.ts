@@ -36,21 +36,30 @@ export async function forgetEverywhere(pool: RedisPool, id: string, endpoints: E
   const budget = Math.min(timeoutMs, FORGET_BAN_MS - 10_000);
   let told = 0;
   let refusal: string | undefined;
-  await waitFor(`every node to forget ${id}`, budget, async () => {
-    const { reports } = await pool.readAll(endpoints);
-    const remembering = reports.filter((r) => r.myId !== id && r.nodes.some((v) => v.id === id));
-    if (remembering.length === 0) return true;
-    const results = await Promise.allSettled(remembering.map((r) => pool.call(r.address, 'CLUSTER', 'FORGET', id)));
-    told += results.filter((x) => x.status === 'fulfilled').length;
-    const refused = results.find((x): x is PromiseRejectedResult => x.status === 'rejected' && /master/i.test(String(x.reason)));
-    if (refused) {
-      refusal = `FORGET ${id} refused: ${String(refused.reason)}`;
-      return true;
-    }
-    return undefined;
-  }, 200);
+  await waitFor(
+    `every node to forget ${id}`,
+    budget,
+    async () => {
+      const { reports } = await pool.readAll(endpoints);
+      const remembering = reports.filter((r) => r.myId !== id && r.nodes.some((v) => v.id === id));
+      if (remembering.length === 0) return true;
+      const results = await Promise.allSettled(remembering.map((r) => pool.call(r.address, 'CLUSTER', 'FORGET', id)));
+      told += results.filter((x) => x.status === 'fulfilled').length;
+      const refused = results.find((x): x is PromiseRejectedResult => x.status === 'rejected' && /master/i.test(String(x.reason)));
+      if (refused) {
+        refusal = `FORGET ${id} refused: ${String(refused.reason)}`;
+        return true;
+      }
+      return undefined;
+    },
+    200,
+  );
   if (refusal) throw new Error(refusal);
-  return { kind: 'forget', nodeId: id, message: `forgot ${id} on every reachable node (${told} FORGET sent in ${Date.now() - started} ms)` };
+  return {
+    kind: 'forget',
+    nodeId: id,
+    message: `forgot ${id} on every reachable node (${told} FORGET sent in ${Date.now() - started} ms)`,
+  };
 }
 
 /** Empties a removed node and makes it forget the cluster (new id), so it can never gossip back. */
@@ -102,12 +111,17 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
   let owned = slotsOwnedBy(view, nodeId);
   if (owned > 0 && ownsNothingByItsOwnWord(target)) {
     // Just drained: the node says it owns nothing but gossip has not reached every peer yet.
-    const settled = await waitFor(`every node to see ${nodeId} without slots`, opts.convergenceTimeoutMs ?? SLOT_CONVERGENCE_MS, async () => {
-      const now = await readView(pool, opts.endpoints, { discover: true });
-      const node = now.nodes.get(nodeId);
-      if (node && !ownsNothingByItsOwnWord(node)) return now; // it claims slots again: refuse below
-      return !node || slotsOwnedBy(now, nodeId) === 0 ? now : undefined;
-    }, 250).catch(() => undefined);
+    const settled = await waitFor(
+      `every node to see ${nodeId} without slots`,
+      opts.convergenceTimeoutMs ?? SLOT_CONVERGENCE_MS,
+      async () => {
+        const now = await readView(pool, opts.endpoints, { discover: true });
+        const node = now.nodes.get(nodeId);
+        if (node && !ownsNothingByItsOwnWord(node)) return now; // it claims slots again: refuse below
+        return !node || slotsOwnedBy(now, nodeId) === 0 ? now : undefined;
+      },
+      250,
+    ).catch(() => undefined);
     if (settled) view = settled;
     const now = view.nodes.get(nodeId);
     if (!now) return { actions, problems: [], done: true };
@@ -115,7 +129,9 @@ export async function removeNode(pool: RedisPool, nodeId: string, opts: RemoveOp
     owned = slotsOwnedBy(view, nodeId);
   }
   if (owned > 0) {
-    const lagging = ownsNothingByItsOwnWord(target) ? ` (it says it owns none, but ${laggingObservers(view.reports, nodeId).join(', ')} still see them)` : '';
+    const lagging = ownsNothingByItsOwnWord(target)
+      ? ` (it says it owns none, but ${laggingObservers(view.reports, nodeId).join(', ')} still see them)`
+      : '';
     throw new RemoveRefusedError(`refusing to remove master ${nodeId}: it still owns ${owned} slots${lagging}; drain it first`);
   }
   // Keys on a master without slots are strays of a broken migration, perhaps the only copy.

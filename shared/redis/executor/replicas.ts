@@ -38,24 +38,39 @@ export async function attachReplica(pool: RedisPool, node: Endpoint, masterId: s
     actions.push({ kind: 'meet', nodeId: report.myId, message: `${report.myId} (${endpointKey(node)}) met ${endpointKey(opts.seed)}` });
   }
   if (self.masterId !== masterId) {
-    await waitFor(`${report.myId} to accept REPLICATE ${masterId}`, timeoutMs, async () => {
-      try {
-        await pool.call(node, 'CLUSTER', 'REPLICATE', masterId);
-        return true;
-      } catch (err) {
-        // Gossip has not yet told the new node about the master.
-        if (/Unknown node/i.test(String(err))) return undefined;
-        throw err;
-      }
-    }, 200);
-    actions.push({ kind: 'replicate', nodeId: report.myId, message: `${report.myId} (${endpointKey(node)}) replicates master ${masterId}` });
+    await waitFor(
+      `${report.myId} to accept REPLICATE ${masterId}`,
+      timeoutMs,
+      async () => {
+        try {
+          await pool.call(node, 'CLUSTER', 'REPLICATE', masterId);
+          return true;
+        } catch (err) {
+          // Gossip has not yet told the new node about the master.
+          if (/Unknown node/i.test(String(err))) return undefined;
+          throw err;
+        }
+      },
+      200,
+    );
+    actions.push({
+      kind: 'replicate',
+      nodeId: report.myId,
+      message: `${report.myId} (${endpointKey(node)}) replicates master ${masterId}`,
+    });
   }
-  await waitFor(`${report.myId} to sync from ${masterId}`, timeoutMs, async () => {
-    const r = await pool.readReport(node);
-    const me = r.nodes.find((v) => v.id === r.myId)!;
-    const synced = me.masterId === masterId && r.replication['master_link_status'] === 'up' && r.replication['master_sync_in_progress'] === '0';
-    return synced ? true : undefined;
-  }, 200);
+  await waitFor(
+    `${report.myId} to sync from ${masterId}`,
+    timeoutMs,
+    async () => {
+      const r = await pool.readReport(node);
+      const me = r.nodes.find((v) => v.id === r.myId)!;
+      const synced =
+        me.masterId === masterId && r.replication['master_link_status'] === 'up' && r.replication['master_sync_in_progress'] === '0';
+      return synced ? true : undefined;
+    },
+    200,
+  );
   return actions;
 }
 
@@ -75,7 +90,11 @@ export interface EnsureReplicasOptions {
  */
 export async function ensureReplicas(pool: RedisPool, desired: DesiredNode[], opts: EnsureReplicasOptions): Promise<EngineResult> {
   const timeoutMs = opts.timeoutMs ?? 60_000;
-  const map = await readView(pool, desired.map((d) => ({ ip: d.ip, port: d.port })), { discover: true });
+  const map = await readView(
+    pool,
+    desired.map((d) => ({ ip: d.ip, port: d.port })),
+    { discover: true },
+  );
   const byAddr = new Map(map.reports.map((r) => [endpointKey(r.address), r]));
   const members = map.reports.filter((r) => !isFreshNode(r));
   if (members.length === 0) throw new Error('ensureReplicas: no reachable node is part of a cluster');
@@ -126,14 +145,17 @@ export async function ensureReplicas(pool: RedisPool, desired: DesiredNode[], op
 /** Waits until every cluster member lists the same nodes, all connected and none failing. */
 export async function waitForAgreement(pool: RedisPool, endpoints: Endpoint[], timeoutMs: number): Promise<boolean> {
   try {
-    return await waitFor('the nodes to agree on the cluster', timeoutMs, async () => {
-      const { reports } = await pool.readAll(endpoints);
-      const members = reports.filter((r) => !isFreshNode(r));
-      const healthy = members.every((r) =>
-        r.nodes.every((v) => v.id === r.myId || (v.linkState === 'connected' && isUsable(v))),
-      );
-      return healthy && viewsAgree(members) ? true : undefined;
-    }, 200);
+    return await waitFor(
+      'the nodes to agree on the cluster',
+      timeoutMs,
+      async () => {
+        const { reports } = await pool.readAll(endpoints);
+        const members = reports.filter((r) => !isFreshNode(r));
+        const healthy = members.every((r) => r.nodes.every((v) => v.id === r.myId || (v.linkState === 'connected' && isUsable(v))));
+        return healthy && viewsAgree(members) ? true : undefined;
+      },
+      200,
+    );
   } catch {
     return false;
   }

@@ -13,7 +13,8 @@ export async function waitFor<T>(what: string, timeoutMs: number, check: () => P
     } catch (err) {
       last = err;
     }
-    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${errorMessage(last)}` : ''}`);
+    if (Date.now() >= deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${errorMessage(last)}` : ''}`);
     await sleep(intervalMs);
   }
 }

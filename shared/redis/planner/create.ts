@@ -105,8 +105,7 @@ function improveLayout(layout: Layout): void {
           if (ki === 0) [from, to] = [a.domain, b.domain];
         } else if (ki === 0 && kj !== 0) [from, to] = [a.domain, b.domain];
         else if (kj === 0 && ki !== 0) [from, to] = [b.domain, a.domain];
-        const mastersDelta =
-          from === undefined ? 0 : MASTERS_TOGETHER * ((mastersIn.get(to!) ?? 0) - ((mastersIn.get(from) ?? 0) - 1));
+        const mastersDelta = from === undefined ? 0 : MASTERS_TOGETHER * ((mastersIn.get(to!) ?? 0) - ((mastersIn.get(from) ?? 0) - 1));
         const before = shardScores[si]! + (si === sj ? 0 : shardScores[sj]!);
         layout[si]![ki] = b;
         layout[sj]![kj] = a;

@@ -55,7 +55,9 @@ export function replicaOffset(report: NodeReport): number {
 export function findOrphanedMasters(view: ClusterView, desired: Endpoint[]): ViewNode[] {
   const unreachable = new Set(view.unreachable.map(endpointKey));
   return mastersWithSlots(view).filter(
-    (m) => (isDown(m) || isGone(m, desired) || (!m.report && unreachable.has(endpointKey(m)))) && replicasOfNode(view, m.id).some((r) => r.report),
+    (m) =>
+      (isDown(m) || isGone(m, desired) || (!m.report && unreachable.has(endpointKey(m)))) &&
+      replicasOfNode(view, m.id).some((r) => r.report),
   );
 }
 

@@ -112,7 +112,9 @@ export function planSlotRecovery(owners: (string | undefined)[], uncovered: Set<
     }
     s = e;
   }
-  return [...assigned].map(([masterId, ranges]) => ({ masterId, ranges: compactRanges(ranges) })).sort((a, b) => a.masterId.localeCompare(b.masterId));
+  return [...assigned]
+    .map(([masterId, ranges]) => ({ masterId, ranges: compactRanges(ranges) }))
+    .sort((a, b) => a.masterId.localeCompare(b.masterId));
 }
 
 /**
@@ -138,7 +140,9 @@ export function findGhosts(view: ClusterView, opts: { unreachable: Endpoint[]; p
 /** The problem reported for lost shards when their slots may not be re-covered empty. */
 export function lostShardsProblem(lost: LostShard[]): ClusterProblem {
   const total = lost.reduce((n, l) => n + countSlots(l.slots), 0);
-  const ranges = compactRanges(lost.flatMap((l) => l.slots)).map(formatRange).join(',');
+  const ranges = compactRanges(lost.flatMap((l) => l.slots))
+    .map(formatRange)
+    .join(',');
   return {
     code: 'slots-uncovered',
     slot: lost[0]!.slots[0]?.start,

@@ -52,22 +52,46 @@ export function currentPrimary(view: ClusterView, id: string): string | undefine
  */
 export function decideOpenSlot(view: ClusterView, slot: number, flags: SlotFlags, keyHolders?: string[]): OpenSlotDecision {
   const owner = view.owners[slot];
-  if (!owner || !view.nodes.get(owner)?.report) return { kind: 'leave', slot, reason: `slot ${slot} is open but its owner is not reachable` };
+  if (!owner || !view.nodes.get(owner)?.report)
+    return { kind: 'leave', slot, reason: `slot ${slot} is open but its owner is not reachable` };
   const mig = flags.migrating.find((m) => m.nodeId === owner);
   if (mig) {
     const target = currentPrimary(view, mig.peerId);
-    if (target && target !== owner) return { kind: 'roll-forward', slot, ownerId: owner, targetId: target, reason: `${owner} is migrating it to ${mig.peerId}` };
+    if (target && target !== owner)
+      return { kind: 'roll-forward', slot, ownerId: owner, targetId: target, reason: `${owner} is migrating it to ${mig.peerId}` };
     if (!target && view.nodes.has(mig.peerId)) {
       const reason = `slot ${slot} is migrating to ${mig.peerId}, which is not reachable; left open until it or its replica answers`;
       return { kind: 'leave', slot, reason, nodeId: mig.peerId };
     }
   }
   const importing = flags.importing.filter((i) => i.nodeId !== owner);
-  if (importing.length === 1) return { kind: 'roll-forward', slot, ownerId: owner, targetId: importing[0]!.nodeId, reason: `${importing[0]!.nodeId} is importing it` };
-  if (keyHolders === undefined) return { kind: 'count-keys', slot, nodeIds: liveMasters(view).filter((m) => m.id !== owner).map((m) => m.id) };
-  if (keyHolders.length === 1) return { kind: 'roll-forward', slot, ownerId: owner, targetId: keyHolders[0]!, reason: `${keyHolders[0]} holds keys of it` };
-  if (keyHolders.length > 1) return { kind: 'leave', slot, reason: `slot ${slot} has keys on several non-owners (${keyHolders.join(', ')}); left for a human` };
-  return { kind: 'close', slot, ownerId: owner, migrating: flags.migrating.map((m) => m.nodeId), importing: flags.importing.map((i) => i.nodeId) };
+  if (importing.length === 1)
+    return {
+      kind: 'roll-forward',
+      slot,
+      ownerId: owner,
+      targetId: importing[0]!.nodeId,
+      reason: `${importing[0]!.nodeId} is importing it`,
+    };
+  if (keyHolders === undefined)
+    return {
+      kind: 'count-keys',
+      slot,
+      nodeIds: liveMasters(view)
+        .filter((m) => m.id !== owner)
+        .map((m) => m.id),
+    };
+  if (keyHolders.length === 1)
+    return { kind: 'roll-forward', slot, ownerId: owner, targetId: keyHolders[0]!, reason: `${keyHolders[0]} holds keys of it` };
+  if (keyHolders.length > 1)
+    return { kind: 'leave', slot, reason: `slot ${slot} has keys on several non-owners (${keyHolders.join(', ')}); left for a human` };
+  return {
+    kind: 'close',
+    slot,
+    ownerId: owner,
+    migrating: flags.migrating.map((m) => m.nodeId),
+    importing: flags.importing.map((i) => i.nodeId),
+  };
 }
 
 /**

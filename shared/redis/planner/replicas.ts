@@ -36,13 +36,15 @@ export function planReplicas(view: ClusterNodeView[], desired: ReplicaDesire): R
   for (const id of masterIds) {
     const replicas = view.filter((n) => n.role === 'replica' && n.masterId === id && isUsable(n));
     replicasByMaster.set(id, replicas);
-    replicaDomains.set(id, replicas.map((n) => domainOf(n.id)));
+    replicaDomains.set(
+      id,
+      replicas.map((n) => domainOf(n.id)),
+    );
   }
 
   const attach: ReplicaPlan['attach'] = [];
   const free = [...desired.candidates].sort((a, b) => byName(a.name, b.name));
-  const good = (masterId: string, c: DesiredNode) =>
-    c.domain !== domainOf(masterId) && !replicaDomains.get(masterId)!.includes(c.domain);
+  const good = (masterId: string, c: DesiredNode) => c.domain !== domainOf(masterId) && !replicaDomains.get(masterId)!.includes(c.domain);
   for (;;) {
     const needy = masterIds.filter((id) => replicaDomains.get(id)!.length < r);
     if (needy.length === 0 || free.length === 0) break;

@@ -215,8 +215,7 @@ export function planRebalance(owners: Owners, weights?: Weights): ReshardPlan {
     const place = (id: string) => (id === below ? 0 : id === above ? 2 : 1);
     const low = (id: string) => receivers.find((r) => r.id === id)!.low;
     const shares = [...(given.get(g.id) ?? [])].sort(
-      (a, b) =>
-        place(a.targetId) - place(b.targetId) || low(a.targetId) - low(b.targetId) || (a.targetId < b.targetId ? -1 : 1),
+      (a, b) => place(a.targetId) - place(b.targetId) || low(a.targetId) - low(b.targetId) || (a.targetId < b.targetId ? -1 : 1),
     );
     let k = 0;
     for (const share of shares) {

@@ -91,7 +91,11 @@ export function settingsOf(opts: MigrateOptions): Settings {
     signal: opts.signal,
     onBatch: opts.onBatch,
   };
-  for (const [k, v] of Object.entries({ batchBytes: settings.batchBytes, maxKeysPerBatch: settings.maxKeysPerBatch, slotsPerGroup: settings.slotsPerGroup }))
+  for (const [k, v] of Object.entries({
+    batchBytes: settings.batchBytes,
+    maxKeysPerBatch: settings.maxKeysPerBatch,
+    slotsPerGroup: settings.slotsPerGroup,
+  }))
     if (!Number.isInteger(v) || v < 1) throw new Error(`migrate option ${k} must be a positive integer, got ${v}`);
   return settings;
 }
@@ -160,7 +164,8 @@ export class MigrationError extends Error {
 
 export function throwOn(results: (unknown | Error)[], what: string, tolerate?: (e: Error) => boolean): void {
   for (const r of results)
-    if (r instanceof Error && !tolerate?.(r)) throw new MigrationError(`${what}: ${r.message}`, isConnectionError(r) ? 'unreachable' : 'refused');
+    if (r instanceof Error && !tolerate?.(r))
+      throw new MigrationError(`${what}: ${r.message}`, isConnectionError(r) ? 'unreachable' : 'refused');
 }
 
 export type Arg = string | number | Buffer;

@@ -31,11 +31,22 @@ export function targetHandoverCmds(run: Run, h: Handover | undefined): (string |
   const targetEpoch = run.epochs.get(h.targetId);
   const sourceEpoch = run.epochs.get(h.sourceId);
   const grouped =
-    run.s.groupedHandover && h.slots.length > 1 && !run.epochCollision && targetEpoch !== undefined && sourceEpoch !== undefined && targetEpoch > sourceEpoch;
+    run.s.groupedHandover &&
+    h.slots.length > 1 &&
+    !run.epochCollision &&
+    targetEpoch !== undefined &&
+    sourceEpoch !== undefined &&
+    targetEpoch > sourceEpoch;
   if (!grouped) return nodeCmds(h);
   const rest = h.slots.slice(0, -1);
   const last = h.slots[h.slots.length - 1]!;
-  return [...rest.flatMap((slot) => [['CLUSTER', 'SETSLOT', slot, 'STABLE'], ['CLUSTER', 'SETSLOT', slot, 'NODE', h.targetId]]), ['CLUSTER', 'SETSLOT', last, 'NODE', h.targetId]];
+  return [
+    ...rest.flatMap((slot) => [
+      ['CLUSTER', 'SETSLOT', slot, 'STABLE'],
+      ['CLUSTER', 'SETSLOT', slot, 'NODE', h.targetId],
+    ]),
+    ['CLUSTER', 'SETSLOT', last, 'NODE', h.targetId],
+  ];
 }
 
 // A source that gave away its last slot may already be a replica of the target (replica migration).

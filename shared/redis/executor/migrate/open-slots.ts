@@ -31,15 +31,30 @@ async function decide(pool: RedisPool, view: ClusterView, slot: number, flags: S
 }
 
 /** Nothing was moved anywhere: the owner holds every key, so closing its flag loses nothing. */
-async function closeSlot(pool: RedisPool, view: ClusterView, d: Extract<OpenSlotDecision, { kind: 'close' }>): Promise<{ action: EngineAction; problems: ClusterProblem[] }> {
+async function closeSlot(
+  pool: RedisPool,
+  view: ClusterView,
+  d: Extract<OpenSlotDecision, { kind: 'close' }>,
+): Promise<{ action: EngineAction; problems: ClusterProblem[] }> {
   const problems: ClusterProblem[] = [];
   for (const id of d.migrating) await pool.call(nodeEndpoint(view, id), 'CLUSTER', 'SETSLOT', d.slot, 'STABLE');
   for (const id of d.importing) {
     const n = await countKeys(pool, view, id, d.slot);
     if (n === 0) await pool.call(nodeEndpoint(view, id), 'CLUSTER', 'SETSLOT', d.slot, 'STABLE');
-    else problems.push({ code: 'open-slot', message: `slot ${d.slot}: ${id} is importing and holds ${n} keys; not closed`, slot: d.slot, nodeId: id });
+    else
+      problems.push({
+        code: 'open-slot',
+        message: `slot ${d.slot}: ${id} is importing and holds ${n} keys; not closed`,
+        slot: d.slot,
+        nodeId: id,
+      });
   }
-  const action: EngineAction = { kind: 'slot-resumed', message: `slot ${d.slot} closed on its owner ${d.ownerId}: no key had moved`, slots: [{ start: d.slot, end: d.slot }], nodeId: d.ownerId };
+  const action: EngineAction = {
+    kind: 'slot-resumed',
+    message: `slot ${d.slot} closed on its owner ${d.ownerId}: no key had moved`,
+    slots: [{ start: d.slot, end: d.slot }],
+    nodeId: d.ownerId,
+  };
   return { action, problems };
 }
 
@@ -52,10 +67,19 @@ async function rollForward(run: Run, sourceId: string, targetId: string, slots: 
       const { moved, handover } = await moveSlotGroup(run, sourceId, targetId, group, stats, undefined, true);
       await flushHandover(run, handover);
       out.keysMoved += moved;
-      out.actions.push({ kind: 'slot-resumed', message: `${group.length} open slots rolled forward from ${sourceId} to ${targetId} (${moved} keys)`, slots: slotsToRanges(group), nodeId: targetId, keys: moved });
+      out.actions.push({
+        kind: 'slot-resumed',
+        message: `${group.length} open slots rolled forward from ${sourceId} to ${targetId} (${moved} keys)`,
+        slots: slotsToRanges(group),
+        nodeId: targetId,
+        keys: moved,
+      });
     }
   } catch (err) {
-    out.problems.push({ code: 'open-slot', message: `resuming slots ${slots.join(',')} from ${sourceId} to ${targetId}: ${errorMessage(err)}` });
+    out.problems.push({
+      code: 'open-slot',
+      message: `resuming slots ${slots.join(',')} from ${sourceId} to ${targetId}: ${errorMessage(err)}`,
+    });
   }
 }
 
@@ -63,7 +87,8 @@ async function rollForward(run: Run, sourceId: string, targetId: string, slots: 
 async function closeSuperseded(pool: RedisPool, endpoints: Endpoint[], rolledForward: Set<string>): Promise<void> {
   const after = await readView(pool, endpoints, { discover: true });
   for (const { nodeId, slot } of supersededImports(after, rolledForward)) {
-    if ((await countKeys(pool, after, nodeId, slot)) === 0) await pool.call(nodeEndpoint(after, nodeId), 'CLUSTER', 'SETSLOT', slot, 'STABLE');
+    if ((await countKeys(pool, after, nodeId, slot)) === 0)
+      await pool.call(nodeEndpoint(after, nodeId), 'CLUSTER', 'SETSLOT', slot, 'STABLE');
   }
 }
 

@@ -38,7 +38,16 @@ function pairsOf(moves: SlotMove[]): Pair[] {
     const key = `${m.sourceId}>${m.targetId}`;
     let p = byKey.get(key);
     if (!p) {
-      p = { sourceId: m.sourceId, targetId: m.targetId, slots: [], moved: [], keys: 0, stats: { groups: 0, keysPerSlot: 0 }, sourceReplicas: [], targetReplicas: [] };
+      p = {
+        sourceId: m.sourceId,
+        targetId: m.targetId,
+        slots: [],
+        moved: [],
+        keys: 0,
+        stats: { groups: 0, keysPerSlot: 0 },
+        sourceReplicas: [],
+        targetReplicas: [],
+      };
       byKey.set(key, p);
     }
     p.slots.push(...rangesToSlots(m.slots));
@@ -94,7 +103,9 @@ async function recoverPair(run: Run, pair: Pair, err: unknown, takeovers: number
 /** Slots per round trip: fewer when slots are heavy, so one round stays within groupBytes. */
 function groupSize(run: Run, st: PairStats): number {
   const slotBytes = st.keysPerSlot * (st.avgKeyBytes ?? 100);
-  return slotBytes > 0 ? Math.max(1, Math.min(run.s.slotsPerGroup, Math.floor(run.s.groupBytes / slotBytes))) : Math.min(run.s.slotsPerGroup, 8);
+  return slotBytes > 0
+    ? Math.max(1, Math.min(run.s.slotsPerGroup, Math.floor(run.s.groupBytes / slotBytes)))
+    : Math.min(run.s.slotsPerGroup, 8);
 }
 
 /** Moves a pair's slots group by group, each group's hand-over riding on the next group's round trips. */
@@ -192,7 +203,11 @@ function resultOf(run: Run, pairs: Pair[]): MigrateResult {
     if (p.slots.length) remaining.push({ sourceId: p.sourceId, targetId: p.targetId, slots: slotsToRanges(p.slots) });
   }
   if (run.replacedKeys.length)
-    run.actions.push({ kind: 'slot-moved', message: `${run.replacedKeys.length} keys already on the target were replaced by the source's copy`, keys: run.replacedKeys.length });
+    run.actions.push({
+      kind: 'slot-moved',
+      message: `${run.replacedKeys.length} keys already on the target were replaced by the source's copy`,
+      keys: run.replacedKeys.length,
+    });
   return {
     actions: run.actions,
     slotsMoved: run.slotsMoved,

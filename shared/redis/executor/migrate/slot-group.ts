@@ -34,7 +34,11 @@ async function repointTarget(run: Run, g: Group, slots: number[]): Promise<void>
     return owner?.id !== g.sourceId && owner?.id !== g.targetId;
   });
   for (let attempt = 0; stale.length; attempt++) {
-    const res = await pipe(run, g.dst, stale.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', g.sourceId]));
+    const res = await pipe(
+      run,
+      g.dst,
+      stale.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', g.sourceId]),
+    );
     // The target may not yet know that the new primary was promoted: let gossip catch up.
     const lagging = (e: Error) => /not a master|know about node|Unknown node/i.test(e.message);
     if (attempt < 100 && res.some((r) => r instanceof Error && lagging(r))) {
@@ -51,12 +55,21 @@ async function repointTarget(run: Run, g: Group, slots: number[]): Promise<void>
  * the previous group's hand-over rides in front. Returns the slots opened and those the target
  * already owns (only their hand-over remains).
  */
-async function openOnTarget(run: Run, g: Group, slots: number[], carry: Handover | undefined): Promise<{ open: number[]; ownedByTarget: number[] }> {
+async function openOnTarget(
+  run: Run,
+  g: Group,
+  slots: number[],
+  carry: Handover | undefined,
+): Promise<{ open: number[]; ownedByTarget: number[] }> {
   let open = [...slots];
   const ownedByTarget: number[] = [];
   let prefix = targetHandoverCmds(run, carry);
   for (let attempt = 0; ; attempt++) {
-    const res = await pipe(run, g.dst, [...prefix, ...open.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', g.sourceId]), ['CLUSTER', 'INFO']]);
+    const res = await pipe(run, g.dst, [
+      ...prefix,
+      ...open.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', g.sourceId]),
+      ['CLUSTER', 'INFO'],
+    ]);
     run.noteEpoch(g.targetId, res.pop());
     throwOn(res.slice(0, prefix.length), `SETSLOT NODE on target ${g.targetId}`);
     const imp = res.slice(prefix.length);
@@ -104,7 +117,11 @@ type Work = { slot: number; keys: Buffer[] };
 async function fitBatches(run: Run, g: Group, work: Work[]): Promise<void> {
   if (!work.length || (g.stats.avgKeyBytes !== undefined && g.stats.groups % 16 !== 0)) return;
   const sample = work[0]!.keys.slice(0, 3);
-  const sizes = await pipe(run, g.src, sample.map((k) => ['MEMORY', 'USAGE', k]));
+  const sizes = await pipe(
+    run,
+    g.src,
+    sample.map((k) => ['MEMORY', 'USAGE', k]),
+  );
   const known = sizes.filter((x): x is number => typeof x === 'number');
   if (known.length) g.stats.avgKeyBytes = known.reduce((a, b) => a + b, 0) / known.length;
   const fit = Math.max(1, Math.min(run.s.maxKeysPerBatch, Math.floor(run.s.batchBytes / (g.stats.avgKeyBytes ?? 1))));
@@ -151,14 +168,18 @@ async function migrateRound(run: Run, g: Group, work: Work[], replace: Set<numbe
     if (kind === 'busy-key') replace.add(w.slot);
     else if (kind === 'target-silent') round.targetSilent = reply as Error;
     else if (kind === 'cluster-down') round.clusterDown = reply as Error;
-    else if (kind === 'refused') throw new MigrationError(`MIGRATE slot ${w.slot} from ${g.sourceId} to ${g.targetId}: ${(reply as Error).message}`, 'refused');
+    else if (kind === 'refused')
+      throw new MigrationError(`MIGRATE slot ${w.slot} from ${g.sourceId} to ${g.targetId}: ${(reply as Error).message}`, 'refused');
     else {
       if (kind === 'moved') round.moved += w.keys.length;
       if (replace.delete(w.slot)) for (const k of w.keys) if (run.replacedKeys.length < 10_000) run.replacedKeys.push(k.toString());
     }
     const listing = classifyListing(res[2 * i + 1]);
     if (listing.kind === 'failed') {
-      throw new MigrationError(`listing slot ${w.slot} on ${g.sourceId}: ${listing.error.message}`, isConnectionError(listing.error) ? 'unreachable' : 'refused');
+      throw new MigrationError(
+        `listing slot ${w.slot} on ${g.sourceId}: ${listing.error.message}`,
+        isConnectionError(listing.error) ? 'unreachable' : 'refused',
+      );
     }
     if (listing.kind === 'relist') round.relist.push(w.slot);
     else if (listing.kind === 'keys') round.next.push({ slot: w.slot, keys: listing.keys });
@@ -197,7 +218,13 @@ async function moveKeys(run: Run, g: Group, open: number[], firstKeys: unknown[]
   let downSince: number | undefined;
   while (work.length || relist.length) {
     if (relist.length) {
-      const listed = await pipe(run, g.src, relist.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, g.perBatch]), 'control', true);
+      const listed = await pipe(
+        run,
+        g.src,
+        relist.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, g.perBatch]),
+        'control',
+        true,
+      );
       throwOn(listed, `GETKEYSINSLOT on source ${g.sourceId}`);
       relist.forEach((slot, i) => {
         const keys = listed[i] as Buffer[];
@@ -212,7 +239,8 @@ async function moveKeys(run: Run, g: Group, open: number[], firstKeys: unknown[]
     if (round.clusterDown) {
       // The target refuses while the cluster is down (e.g. a failover elsewhere): wait, bounded.
       downSince ??= Date.now();
-      if (Date.now() - downSince > run.s.clusterDownWaitMs) throw new MigrationError(`MIGRATE to ${g.targetId}: ${round.clusterDown.message}`, 'refused');
+      if (Date.now() - downSince > run.s.clusterDownWaitMs)
+        throw new MigrationError(`MIGRATE to ${g.targetId}: ${round.clusterDown.message}`, 'refused');
       await sleep(200);
     } else downSince = undefined;
     if (run.s.onBatch) await run.s.onBatch({ sourceId: g.sourceId, targetId: g.targetId, slots: [...open], keysMoved: moved });
@@ -271,7 +299,9 @@ export async function moveSlotGroup(
     carry = undefined;
   }
   const s = run.s;
-  const perBatch = stats.avgKeyBytes ? Math.max(1, Math.min(s.maxKeysPerBatch, Math.floor(s.batchBytes / stats.avgKeyBytes))) : s.maxKeysPerBatch;
+  const perBatch = stats.avgKeyBytes
+    ? Math.max(1, Math.min(s.maxKeysPerBatch, Math.floor(s.batchBytes / stats.avgKeyBytes)))
+    : s.maxKeysPerBatch;
   const g: Group = { sourceId, targetId, src, dst, stats, perBatch };
   if (reopen) await repointTarget(run, g, slots);
   const { open, ownedByTarget } = await openOnTarget(run, g, slots, carry);
