@@ -1,6 +1,6 @@
 // Kubernetes' protobuf request encoding, for the few kinds kubectl sends that way: `kubectl create
 // namespace|configmap|secret|serviceaccount`, `kubectl auth can-i`'s review, `kubectl drain`'s
-// Eviction. The `k8s\0` envelope wraps a runtime.Unknown whose `raw` is the object. Other kinds
+// Eviction, and typed clients' DeleteOptions. The `k8s\0` envelope wraps a runtime.Unknown whose `raw` is the object. Other kinds
 // stay unsupported (415).
 
 import { timestamp } from './time.js';
@@ -36,7 +36,22 @@ const OBJECT_META: Desc = {
 
 const LOCAL_OBJECT_REFERENCE: Desc = { 1: { name: 'name', kind: 'string' } };
 
+// What a typed client (helm's release storage among them) sends with a DELETE.
+const DELETE_OPTIONS: Desc = {
+  1: { name: 'gracePeriodSeconds', kind: 'int' },
+  2: {
+    name: 'preconditions',
+    kind: 'msg',
+    msg: { 1: { name: 'uid', kind: 'string' }, 2: { name: 'resourceVersion', kind: 'string' } },
+  },
+  3: { name: 'orphanDependents', kind: 'bool' },
+  4: { name: 'propagationPolicy', kind: 'string' },
+  5: { name: 'dryRun', kind: 'string', repeated: true },
+};
+
 export const PROTOBUF_KINDS: Record<string, Desc> = {
+  'v1/DeleteOptions': DELETE_OPTIONS,
+  'meta.k8s.io/v1/DeleteOptions': DELETE_OPTIONS,
   'v1/ConfigMap': {
     1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
     2: { name: 'data', kind: 'map', value: 'string' },

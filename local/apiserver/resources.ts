@@ -146,6 +146,31 @@ const BUILT_IN: Row[] = [
     shortNames: ['ta', 'triggerauth'],
     status: true,
   },
+  // The Prometheus Operator's kinds the chart renders; the platform's monitoring reads them.
+  {
+    gv: 'monitoring.coreos.com/v1',
+    kind: 'PodMonitor',
+    plural: 'podmonitors',
+    namespaced: true,
+    shortNames: ['pmon'],
+    categories: ['prometheus-operator'],
+  },
+  {
+    gv: 'monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+    plural: 'prometheusrules',
+    namespaced: true,
+    shortNames: ['promrule'],
+    categories: ['prometheus-operator'],
+  },
+  {
+    gv: 'monitoring.coreos.com/v1alpha1',
+    kind: 'AlertmanagerConfig',
+    plural: 'alertmanagerconfigs',
+    namespaced: true,
+    shortNames: ['amcfg'],
+    categories: ['prometheus-operator'],
+  },
 ];
 
 export function splitGroupVersion(gv: string): { group: string; version: string } {
