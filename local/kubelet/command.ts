@@ -327,6 +327,18 @@ export function exporterArgv(
   return { args, env: outEnv };
 }
 
+/** What an image of the platform's own runs: its entrypoint, as a pulled image's config gives it. */
+export interface ImageEntrypoint {
+  file: string;
+  args: string[];
+}
+
+/** Images the kubelet runs besides Redis and redis_exporter (the operator's own, Knative's queue-proxy). */
+export interface ImageStore {
+  /** The image's entrypoint, pulling (building) it first when needed; undefined for an image the store does not have. */
+  pull(image: string): Promise<ImageEntrypoint | undefined>;
+}
+
 export interface PlanInput {
   pod: V1Pod;
   container: V1Container;
@@ -338,6 +350,8 @@ export interface PlanInput {
   redisServerBinary: string;
   redisCliBinary: string;
   baseEnv: Record<string, string>;
+  /** Set when the image came from the ImageStore. */
+  entrypoint?: ImageEntrypoint;
 }
 
 export type PlanResult = { ok: true; plan: ProcessPlan } | { ok: false; reason: string; message: string };
@@ -350,6 +364,11 @@ export function planProcess(input: PlanInput): PlanResult {
   const containerEnv: Record<string, string> = {};
   for (const [k, v] of env) containerEnv[k] = rewritePaths(v, mappings);
   const fullEnv = { ...input.baseEnv, ...containerEnv };
+  if (input.entrypoint) {
+    // `command` replaces the entrypoint, `args` its default arguments (none here).
+    const argv = container.command?.length ? container.command.map(expand) : [input.entrypoint.file, ...input.entrypoint.args];
+    return { ok: true, plan: { file: argv[0]!, args: [...argv.slice(1), ...(container.args ?? []).map(expand)], env: fullEnv } };
+  }
   if (kind === 'other') {
     return { ok: false, reason: 'ImageNotRunnable', message: `image "${container.image ?? ''}" cannot run: ${RUNNABLE_IMAGES_MESSAGE}` };
   }

@@ -11,6 +11,7 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { recordEvent } from './events.js';
 import { PodWorker, type KubeletContext } from './pod.js';
 import type { PodStatusJson } from './status.js';
+import type { ImageStore } from './command.js';
 import type { ConfigMapData, SecretData, VolumeSource } from './volumes.js';
 
 export interface KubeletNode {
@@ -36,6 +37,8 @@ export interface KubeletOptions {
   volumeSyncMs?: number;
   /** How often probes, restarts and status are looked at; default 250 ms. */
   tickMs?: number;
+  /** Images it runs besides Redis and redis_exporter. */
+  images?: ImageStore;
 }
 
 export interface Kubelet {
@@ -119,6 +122,8 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     redisServerBinary,
     redisCliBinary,
     exporterBinary,
+    ...(opts.images ? { images: opts.images } : {}),
+    apiUrl: opts.apiUrl,
     volumes,
     volumeSyncMs: opts.volumeSyncMs ?? 5000,
     log,
@@ -186,6 +191,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
       const worker = new PodWorker(pod, { podIP, hostIP }, ctx);
       workers.set(uid, worker);
       log(`pod ${worker.key}: accepted on ${pod.spec?.nodeName} at ${podIP}`);
+      worker.tick(Date.now());
     } catch (err) {
       addresses.release(uid);
       log(`pod ${pod.metadata?.namespace}/${pod.metadata?.name}: rejected: ${errorText(err)}`);

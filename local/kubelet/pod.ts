@@ -13,8 +13,10 @@ import {
   wrapperScripts,
   type ObjectLookup,
   type PathMapping,
+  type ImageStore,
   type PodFacts,
 } from './command.js';
+import { kubeConfigYaml } from '../apiserver/kubeconfig.js';
 import {
   crashesAfterExit,
   exitCodeOf,
@@ -58,6 +60,9 @@ export interface KubeletContext {
   redisServerBinary: string;
   redisCliBinary: string;
   exporterBinary?: string;
+  images?: ImageStore;
+  /** The API server's URL, for the kubeconfig every container gets (the platform's in-cluster config). */
+  apiUrl: string;
   volumes: VolumeSource;
   /** How often ConfigMap and Secret volumes are re-synced. */
   volumeSyncMs: number;
@@ -194,6 +199,7 @@ export class PodWorker {
       for (const [name, script] of Object.entries(wrapperScripts(this.facts.podIP, this.ctx.redisServerBinary, this.ctx.redisCliBinary))) {
         await fs.writeFile(path.join(this.podDir, 'bin', name), script, { mode: 0o755 });
       }
+      await fs.writeFile(path.join(this.podDir, 'kubeconfig'), kubeConfigYaml(this.ctx.apiUrl, this.pod.metadata?.namespace ?? 'default'));
       await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings, true);
       this.nextVolumeSyncAt = Date.now() + this.ctx.volumeSyncMs;
       for (const c of this.containers) {
@@ -201,6 +207,8 @@ export class PodWorker {
         c.startAt = Date.now();
       }
       this.setupDone = true;
+      // The sandbox is ready: start the containers now rather than on the next tick.
+      if (!this.terminating && !this.stopped) this.startDueContainers(Date.now());
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       const reason = err instanceof VolumeError ? 'ContainerCreating' : 'CreateContainerConfigError';
@@ -276,6 +284,10 @@ export class PodWorker {
       PATH: `${path.join(this.podDir, 'bin')}:${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
       HOME: c.cwd,
       HOSTNAME: hostname,
+      // Every Pod shares the host's network: the address that is the Pod's own.
+      LOCAL_POD_IP: this.facts.podIP,
+      // The platform's stand-in for the ServiceAccount mount client libraries read in a cluster.
+      KUBECONFIG: path.join(this.podDir, 'kubeconfig'),
     };
   }
 
@@ -284,7 +296,9 @@ export class PodWorker {
     const name = c.spec.name;
     try {
       const envMap = resolveEnv(this.pod, c.spec, this.facts, await this.objectLookup(c.spec));
+      const entrypoint = await this.ctx.images?.pull(c.spec.image ?? '');
       const planned = planProcess({
+        entrypoint,
         pod: this.pod,
         container: c.spec,
         env: envMap,

@@ -1,12 +1,10 @@
 // What a Knative Service asks of serving, read from its spec: which function the image runs, the
-// scaling annotations, the concurrency and timeout, and the local front-door paths. Pure apart
+// scaling annotations, the concurrency and timeout. Pure apart
 // from checking that the function's entry file exists.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeObject } from '../apiserver/client.js';
 
-/** Annotation (on the Service or its template) listing the front-door path prefixes, comma-separated. */
-export const PATHS_ANNOTATION = 'local.redis.redis/paths';
 const MIN_SCALE = 'autoscaling.knative.dev/min-scale';
 const WINDOW = 'autoscaling.knative.dev/window';
 
@@ -29,7 +27,6 @@ export interface ServiceSettings {
   timeoutSeconds: number;
   minScale: number;
   windowMs: number;
-  paths: string[];
   /** Path used to tell that a starting process answers. */
   readinessPath: string;
   revision: string;
@@ -83,7 +80,6 @@ export function serviceSettings(svc: KubeObject): ServiceSettings {
   const container = template.spec?.containers?.[0];
   if (!container) throw new Error('spec.template.spec.containers: one container is required');
   if (!container.image) throw new Error('spec.template.spec.containers[0].image: is required');
-  const pathsText = svc.metadata?.annotations?.[PATHS_ANNOTATION] ?? annotations[PATHS_ANNOTATION] ?? '';
   const probePath = container.readinessProbe?.httpGet?.path as string | undefined;
   const generation = svc.metadata?.generation ?? 1;
   return {
@@ -98,24 +94,7 @@ export function serviceSettings(svc: KubeObject): ServiceSettings {
       0,
     ),
     windowMs: parseGoDuration(annotations[WINDOW] ?? '60s', `spec.template.metadata.annotations["${WINDOW}"]`),
-    paths: pathsText
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean),
     readinessPath: probePath ?? '/healthz',
     revision: `${template.metadata?.name ?? `${svc.metadata?.name}-${String(generation).padStart(5, '0')}`}`,
   };
-}
-
-/** The service a front-door path belongs to: the longest configured prefix that matches. */
-export function routeFor(path: string, routes: { prefix: string; target: string }[]): string | undefined {
-  let best: { prefix: string; target: string } | undefined;
-  for (const r of routes) {
-    const p = r.prefix;
-    const hit = p.endsWith('/')
-      ? path.startsWith(p) || path === p.slice(0, -1)
-      : path === p || path.startsWith(`${p}/`) || path.startsWith(`${p}?`);
-    if (hit && (!best || p.length > best.prefix.length)) best = r;
-  }
-  return best?.target;
 }

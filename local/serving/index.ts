@@ -1,60 +1,47 @@
-// Knative Serving on the local platform: each serving.knative.dev/v1 Service runs as one Node
-// process of the function its image names, started by an activator on the first request (scale
-// from zero), kept to containerConcurrency requests at a time, cut off after timeoutSeconds, and
-// stopped after its idle window (scale to zero) unless min-scale keeps it up.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+// Knative Serving on the local platform: each serving.knative.dev/v1 Service runs as at most one
+// Pod of its latest revision (a user container behind Knative's queue-proxy, run by the kubelet),
+// created by an activator on the first request (scale from zero), kept to containerConcurrency
+// requests at a time, cut off after timeoutSeconds, and deleted after its idle window (scale to
+// zero) unless min-scale keeps it up.
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { kubeConfigYaml } from '../apiserver/kubeconfig.js';
+import type { AddressInfo } from 'node:net';
 import { readyCondition, sameStatus } from '../conditions.js';
 import { KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client.js';
-import { entryFor, routeFor, serviceSettings, type EnvVar, type ServiceSettings } from './config.js';
-import { FunctionBundles } from './bundles.js';
+import { serviceSettings, type ServiceSettings } from './config.js';
+import type { FunctionImages } from './images.js';
+import { QUEUE_PORT, revisionPod } from './revision-pod.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export { PATHS_ANNOTATION, functionNameFromImage } from './config.js';
+export { functionNameFromImage } from './config.js';
 
 const SERVING = 'serving.knative.dev/v1';
+const SERVICE_LABEL = 'serving.knative.dev/service';
 
 export interface ServingOptions {
   apiUrl: string;
   host?: string;
   /** Activator port; 8003 by default, 0 picks a free one. */
   port?: number;
-  /** Front door port (routes by the `local.redis.redis/paths` annotation); 9090 by default, 0 picks one, null disables it. */
-  frontDoorPort?: number | null;
-  /** Logs and generated kubeconfigs go here. */
-  stateDir: string;
+  /** The images the kubelet runs for the Services (the same store it pulls from). */
+  images: FunctionImages;
   /** Overrides every Service's `autoscaling.knative.dev/window` (env LOCAL_IDLE_WINDOW_MS). */
   idleWindowMs?: number;
-  /** Where function folders are looked up (`<root>/<fn>/index.ts`); default `<repo>/functions`. */
-  functionRoots?: string[];
-  /** Working directory of the function processes; default the repository root. */
-  cwd?: string;
-  /**
-   * How a function process runs: `bundle` (default; the entry bundled as its image runs it) or
-   * `tsx` (the TypeScript sources compiled at start-up; env LOCAL_FUNCTION_RUNTIME=tsx).
-   */
-  runtime?: 'bundle' | 'tsx';
-  /** Where bundles are cached across runs; default node_modules/.cache/redis-operator-functions. */
-  bundleCacheDir?: string;
-  /** Time between SIGTERM and SIGKILL. */
-  stopGraceMs?: number;
-  /** Time a starting process has to answer its readiness path. */
+  /** Time a new Pod has to answer its readiness path. */
   startTimeoutMs?: number;
-  /** Extra environment for a Service's process, e.g. K_SINK from a SinkBinding. */
+  /** Extra environment for a Service's Pods, e.g. K_SINK from a SinkBinding. */
   envFor?: (svc: KubeObject) => Promise<Record<string, string>>;
   log?: (msg: string) => void;
 }
 
 export interface ServiceProcessInfo {
+  /** The user container's process (its containerID is `local://<pid>`). */
   pid: number;
+  pod: string;
+  podIP: string;
+  /** Where the Pod takes traffic: its queue-proxy. */
   port: number;
   startedAt: number;
-  /** Milliseconds from spawn to the first answer on the readiness path. */
+  /** Milliseconds from creating the Pod to the first answer on the readiness path. */
   coldStartMs?: number;
 }
 
@@ -62,53 +49,58 @@ export interface Serving {
   /** Activator base URL; a Service is at `<url>/<namespace>/<name>/`. */
   url: string;
   port: number;
-  frontDoorUrl?: string;
   serviceUrl(namespace: string, name: string): string;
-  /** The running process of a Service, if any. */
+  /** The running instance of a Service, if any. */
   process(namespace: string, name: string): ServiceProcessInfo | undefined;
   stop(): Promise<void>;
 }
 
-const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
-const PARENT_GUARD = pathToFileURL(join(import.meta.dirname, 'parent-guard.mjs')).href;
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createNetServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port;
-      s.close(() => res(p));
-    });
-  });
+interface UnitContext {
+  opts: ServingOptions;
+  kube: KubeRest;
+  log: (m: string) => void;
+  idleWindowMs?: number;
 }
 
-/** One Service: its settings, its process (at most one) and its request queue. */
+const userPid = (pod: KubeObject | undefined): number | undefined => {
+  const id = (pod?.status?.containerStatuses ?? []).find((c: { name: string }) => c.name !== 'queue-proxy')?.containerID as
+    string | undefined;
+  const m = /^local:\/\/(\d+)$/.exec(id ?? '');
+  return m ? Number(m[1]) : undefined;
+};
+
+/** Why a Pod will not come up without a change (the kubelet gave up on a container), if so. */
+const podFailure = (pod: KubeObject): string | undefined => {
+  if (pod.status?.phase === 'Failed' || pod.status?.phase === 'Succeeded') return `the Pod ended (${pod.status.phase})`;
+  for (const c of pod.status?.containerStatuses ?? []) {
+    const w = c.state?.waiting;
+    if (w && ['ImageNotRunnable', 'CreateContainerConfigError', 'CrashLoopBackOff'].includes(w.reason))
+      return `container ${c.name}: ${w.reason}: ${w.message ?? ''}`;
+  }
+  return undefined;
+};
+
+/** One Service: its settings, its Pod (at most one) and its request queue. */
 class ServiceUnit {
   settings?: ServiceSettings;
   problem?: string;
   obj: KubeObject;
-  proc?: ChildProcess;
-  info?: ServiceProcessInfo;
+  /** The instance's Pod as last seen, while it exists. */
+  pod?: KubeObject;
+  podName?: string;
+  ready?: { startedAt: number; coldStartMs: number };
   starting?: Promise<void>;
   stopping?: Promise<void>;
   active = 0;
   waiters: (() => void)[] = [];
   idleTimer?: NodeJS.Timeout;
-  /** Spec changed while running: restart when idle. */
+  /** Spec changed while running: replace the Pod when idle. */
   stale = false;
+  removed = false;
 
   constructor(
     obj: KubeObject,
-    private readonly ctx: {
-      opts: ServingOptions;
-      kube: KubeRest;
-      log: (m: string) => void;
-      kubeconfigFor: (ns: string) => string;
-      idleWindowMs?: number;
-      /** Set when functions run as bundles. */
-      bundles?: FunctionBundles;
-    },
+    private readonly ctx: UnitContext,
   ) {
     this.obj = obj;
     this.update(obj);
@@ -121,32 +113,51 @@ class ServiceUnit {
     return this.obj.metadata!.name!;
   }
 
+  info(): ServiceProcessInfo | undefined {
+    const pid = userPid(this.pod);
+    if (!this.ready || !this.pod?.status?.podIP || pid === undefined) return undefined;
+    return { pid, pod: this.podName!, podIP: this.pod.status.podIP, port: QUEUE_PORT, ...this.ready };
+  }
+
   update(obj: KubeObject): void {
     const before = JSON.stringify(this.obj.spec);
     this.obj = obj;
+    const images = this.ctx.opts.images;
     try {
       this.settings = serviceSettings(obj);
-      this.problem = entryFor(this.settings.functionName, this.roots())
+      this.problem = images.entryOf(this.settings.image)
         ? undefined
-        : `spec.template.spec.containers[0].image: ${this.settings.image} maps to function "${this.settings.functionName}", but no ${this.settings.functionName}/index.ts exists under ${this.roots().join(', ')}`;
+        : `spec.template.spec.containers[0].image: ${this.settings.image} maps to function "${this.settings.functionName}", but no ${this.settings.functionName}/index.ts exists under ${images.roots.join(', ')}`;
     } catch (err) {
       this.settings = undefined;
       this.problem = (err as Error).message;
     }
-    // Built ahead, as an image is pulled before the first request needs it.
-    if (this.settings && !this.problem)
-      void this.ctx.bundles?.bundleFor(entryFor(this.settings.functionName, this.roots())!).catch(() => undefined);
-    if (before !== JSON.stringify(obj.spec) && this.proc) {
+    if (this.settings && !this.problem) images.prefetch(this.settings.image);
+    if (before !== JSON.stringify(obj.spec) && this.podName) {
       this.stale = true;
-      if (this.active === 0) void this.stopProcess();
+      if (this.active === 0) void this.stopInstance();
     }
-    if (this.settings && this.settings.minScale > 0 && !this.problem)
+    this.keepWarm();
+  }
+
+  /** min-scale > 0 keeps one Pod up, as the revision's Deployment would. */
+  private keepWarm(): void {
+    if (this.settings && this.settings.minScale > 0 && !this.problem && !this.removed)
       void this.ensureRunning().catch((e) => this.ctx.log(`serving: ${this.ns}/${this.name}: ${(e as Error).message}`));
     else this.scheduleIdle();
   }
 
-  private roots(): string[] {
-    return this.ctx.opts.functionRoots ?? [join(REPO_ROOT, 'functions')];
+  /** A watch event for one of this Service's Pods. */
+  onPod(type: string, pod: KubeObject): void {
+    if (pod.metadata?.name !== this.podName) return;
+    if (type !== 'DELETED') {
+      this.pod = pod;
+      return;
+    }
+    this.pod = undefined;
+    this.podName = undefined;
+    this.ready = undefined;
+    if (!this.stopping) this.keepWarm();
   }
 
   private windowMs(): number {
@@ -171,147 +182,89 @@ class ServiceUnit {
     }
     this.active--;
     if (this.active === 0) {
-      if (this.stale) void this.stopProcess();
+      if (this.stale) void this.stopInstance();
       else this.scheduleIdle();
     }
   }
 
   private scheduleIdle(): void {
     clearTimeout(this.idleTimer);
-    if (!this.proc || this.active > 0) return;
+    if (!this.podName || this.active > 0) return;
     if (this.settings && this.settings.minScale > 0 && !this.stale) return;
     this.idleTimer = setTimeout(() => {
       if (this.active === 0 && this.waiters.length === 0) {
         this.ctx.log(`serving: ${this.ns}/${this.name}: idle for ${this.windowMs()} ms, scaling to zero`);
-        void this.stopProcess();
+        void this.stopInstance();
       }
     }, this.windowMs());
   }
 
   async ensureRunning(): Promise<ServiceProcessInfo> {
     if (this.stopping) await this.stopping;
-    if (this.proc && this.info && !this.stale) return this.info;
-    if (this.stale && this.proc) await this.stopProcess();
-    this.starting ??= this.startProcess().finally(() => {
+    const running = this.info();
+    if (running && !this.stale) return running;
+    if (this.stale && this.podName) await this.stopInstance();
+    this.starting ??= this.startInstance().finally(() => {
       this.starting = undefined;
     });
     await this.starting;
-    if (!this.info) throw new Error('the process exited while starting');
-    return this.info;
+    const info = this.info();
+    if (!info) throw new Error('the Pod went away while starting');
+    return info;
   }
 
-  private async resolveEnv(vars: EnvVar[]): Promise<Record<string, string>> {
-    const out: Record<string, string> = {};
-    for (const v of vars) {
-      if (v.value !== undefined) out[v.name] = v.value;
-      else if (v.valueFrom?.secretKeyRef || v.valueFrom?.configMapKeyRef) {
-        const secret = !!v.valueFrom.secretKeyRef;
-        const ref = (v.valueFrom.secretKeyRef ?? v.valueFrom.configMapKeyRef)!;
-        const obj = await this.ctx.kube.get('v1', secret ? 'Secret' : 'ConfigMap', ref.name, this.ns);
-        const raw = (obj as { data?: Record<string, string> } | undefined)?.data?.[ref.key];
-        if (raw === undefined) {
-          if (ref.optional) continue;
-          throw new Error(`env ${v.name}: ${secret ? 'Secret' : 'ConfigMap'} ${this.ns}/${ref.name} has no key ${ref.key}`);
-        }
-        out[v.name] = secret ? Buffer.from(raw, 'base64').toString('utf8') : raw;
-      } else if (v.valueFrom?.fieldRef) {
-        const f = v.valueFrom.fieldRef.fieldPath;
-        if (f === 'metadata.namespace') out[v.name] = this.ns;
-        else if (f === 'metadata.name') out[v.name] = `${this.settings!.revision}-local`;
-      }
-    }
-    return out;
-  }
-
-  private async startProcess(): Promise<void> {
+  private async startInstance(): Promise<void> {
     const s = this.settings;
     if (!s || this.problem) throw new Error(this.problem ?? 'no settings');
-    const entry = entryFor(s.functionName, this.roots())!;
-    const port = await freePort();
-    const base = { ...process.env };
-    // Nothing of the platform's own environment decides where the function sends or connects.
-    for (const k of ['K_SINK', 'K_CE_OVERRIDES', 'PORT', 'KUBECONFIG', 'NODE_OPTIONS', 'VITEST', 'VITEST_WORKER_ID', 'VITEST_POOL_ID'])
-      delete base[k];
-    const env: Record<string, string | undefined> = {
-      ...base,
-      ...(await this.resolveEnv(s.env)),
-      ...(this.ctx.opts.envFor ? await this.ctx.opts.envFor(this.obj) : {}),
-      PORT: String(port),
-      K_SERVICE: this.name,
-      K_CONFIGURATION: this.name,
-      K_REVISION: s.revision,
-      KUBECONFIG: this.ctx.kubeconfigFor(this.ns),
-    };
-    const logDir = join(this.ctx.opts.stateDir, 'logs');
-    mkdirSync(logDir, { recursive: true });
-    const fd = openSync(join(logDir, `${this.ns}.${this.name}.log`), 'a');
-    const bundle = this.ctx.bundles ? await this.ctx.bundles.bundleFor(entry) : undefined;
+    const extraEnv = this.ctx.opts.envFor ? await this.ctx.opts.envFor(this.obj) : {};
     const t0 = Date.now();
-    const child = spawn(
-      process.execPath,
-      bundle ? ['--import', PARENT_GUARD, bundle] : ['--import', 'tsx', '--import', PARENT_GUARD, entry],
-      {
-        cwd: this.ctx.opts.cwd ?? REPO_ROOT,
-        env,
-        stdio: ['pipe', fd, fd],
-      },
-    );
-    closeSync(fd);
-    this.proc = child;
+    const created = await this.ctx.kube.create(revisionPod(this.obj, s, extraEnv));
+    const name = created.metadata!.name!;
+    this.podName = name;
+    this.pod ??= created;
     this.stale = false;
-    let exited = false;
-    child.once('exit', (code, signal) => {
-      exited = true;
-      this.ctx.log(`serving: ${this.ns}/${this.name}: process ${child.pid} exited (${signal ?? code})`);
-      if (this.proc === child) {
-        this.proc = undefined;
-        this.info = undefined;
-      }
-    });
-    this.ctx.log(`serving: ${this.ns}/${this.name}: starting ${bundle ?? entry} (pid ${child.pid}, port ${port})`);
+    this.ctx.log(`serving: ${this.ns}/${this.name}: created Pod ${name}`);
     const deadline = t0 + (this.ctx.opts.startTimeoutMs ?? 30_000);
+    // As Knative's activator does, probe the Pod itself rather than wait for its Ready condition.
     for (;;) {
-      if (exited) throw new Error(`${this.ns}/${this.name}: the process exited before it answered (see its log)`);
-      if (Date.now() > deadline) {
-        void this.stopProcess();
-        throw new Error(`${this.ns}/${this.name}: no answer on ${s.readinessPath} within ${deadline - t0} ms`);
+      if (this.podName !== name) throw new Error(`${this.ns}/${this.name}: Pod ${name} was deleted while starting`);
+      const failure = this.pod && podFailure(this.pod);
+      if (failure || Date.now() > deadline) {
+        void this.stopInstance();
+        throw new Error(
+          `${this.ns}/${this.name}: Pod ${name} ${failure ?? `did not answer ${s.readinessPath} within ${deadline - t0} ms`}`,
+        );
       }
-      const status = await probe(port, s.readinessPath);
+      const podIP = this.pod?.status?.podIP as string | undefined;
+      const status = podIP && userPid(this.pod) !== undefined ? await probe(podIP, QUEUE_PORT, s.readinessPath) : undefined;
       if (status !== undefined && status < 500) break;
       await sleep(25);
     }
-    this.info = { pid: child.pid!, port, startedAt: t0, coldStartMs: Date.now() - t0 };
-    this.ctx.log(`serving: ${this.ns}/${this.name}: ready after ${this.info.coldStartMs} ms`);
+    this.ready = { startedAt: t0, coldStartMs: Date.now() - t0 };
+    this.ctx.log(`serving: ${this.ns}/${this.name}: Pod ${name} ready after ${this.ready.coldStartMs} ms`);
     this.scheduleIdle();
   }
 
-  stopProcess(): Promise<void> {
+  stopInstance(): Promise<void> {
     clearTimeout(this.idleTimer);
-    const child = this.proc;
-    if (!child) return Promise.resolve();
-    this.stopping ??= (async () => {
-      const exited = new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
-      child.kill('SIGTERM');
-      const grace = this.ctx.opts.stopGraceMs ?? 10_000;
-      const killed = await Promise.race([exited.then(() => false), sleep(grace).then(() => true)]);
-      if (killed) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-      if (this.proc === child) {
-        this.proc = undefined;
-        this.info = undefined;
-      }
-    })().finally(() => {
-      this.stopping = undefined;
-    });
+    const name = this.podName;
+    if (!name) return Promise.resolve();
+    this.podName = undefined;
+    this.pod = undefined;
+    this.ready = undefined;
+    this.stopping ??= this.ctx.kube
+      .delete('v1', 'Pod', name, this.ns)
+      .catch((err) => this.ctx.log(`serving: ${this.ns}/${this.name}: deleting Pod ${name}: ${(err as Error).message}`))
+      .finally(() => {
+        this.stopping = undefined;
+      });
     return this.stopping;
   }
 }
 
-function probe(port: number, path: string): Promise<number | undefined> {
+function probe(host: string, port: number, path: string): Promise<number | undefined> {
   return new Promise((res) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, method: 'GET', timeout: 1000 }, (r) => {
+    const req = httpRequest({ host, port, path, method: 'GET', timeout: 1000 }, (r) => {
       r.resume();
       res(r.statusCode);
     });
@@ -338,22 +291,10 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
   const host = opts.host ?? '127.0.0.1';
   const envIdle = Number(process.env.LOCAL_IDLE_WINDOW_MS);
   const idleWindowMs = opts.idleWindowMs ?? (Number.isFinite(envIdle) && envIdle > 0 ? envIdle : undefined);
-  const runtime = opts.runtime ?? (process.env.LOCAL_FUNCTION_RUNTIME === 'tsx' ? 'tsx' : 'bundle');
-  const bundles =
-    runtime === 'bundle'
-      ? new FunctionBundles(opts.bundleCacheDir ?? join(REPO_ROOT, 'node_modules', '.cache', 'redis-operator-functions'), log)
-      : undefined;
   const units = new Map<string, ServiceUnit>();
-  mkdirSync(opts.stateDir, { recursive: true });
   let stopped = false;
 
-  const kubeconfigFor = (ns: string): string => {
-    const file = join(opts.stateDir, `kubeconfig-${ns}.yaml`);
-    writeFileSync(file, kubeConfigYaml(opts.apiUrl, ns));
-    return file;
-  };
-
-  /** Forwards one request to a Service's process, starting it when needed. */
+  /** Forwards one request to a Service's Pod (its queue-proxy), starting one when needed. */
   async function forward(unit: ServiceUnit, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     if (unit.problem) return reply(res, 503, `service ${unit.ns}/${unit.name} is not ready: ${unit.problem}`);
     await unit.acquire();
@@ -365,7 +306,7 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
       }
     };
     res.once('close', release);
-    // Queued before the platform began to stop: no new process after stop().
+    // Queued before the platform began to stop: no new Pod after stop().
     if (stopped) {
       release();
       return reply(res, 503, 'shutting down');
@@ -381,7 +322,7 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
     const timeoutMs = (unit.settings?.timeoutSeconds ?? 300) * 1000;
     await new Promise<void>((done) => {
       const upstream = httpRequest(
-        { host: '127.0.0.1', port: info.port, method: req.method, path, headers: { ...req.headers, host: `127.0.0.1:${info.port}` } },
+        { host: info.podIP, port: info.port, method: req.method, path, headers: { ...req.headers, host: `${info.podIP}:${info.port}` } },
         (ures) => {
           res.writeHead(ures.statusCode ?? 502, ures.headers);
           ures.pipe(res);
@@ -408,58 +349,30 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
     });
   }
 
-  const handle =
-    (route: (req: IncomingMessage) => { unit: ServiceUnit; path: string } | string) => (req: IncomingMessage, res: ServerResponse) => {
-      if (stopped) return reply(res, 503, 'shutting down');
-      const r = route(req);
-      if (typeof r === 'string') return reply(res, 404, r);
-      forward(r.unit, req, res, r.path).catch((err) => reply(res, 500, (err as Error).message));
-    };
-
-  // Activator: path prefix `/<namespace>/<service>/...` (stripped), or Host `<service>.<namespace>[.…]`.
-  const activator: Server = createServer(
-    handle((req) => {
-      const url = req.url ?? '/';
-      const m = /^\/([^/?]+)\/([^/?]+)(.*)$/.exec(url);
-      if (m) {
-        const unit = units.get(`${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`);
-        if (unit) {
-          const rest = m[3] ?? '';
-          return { unit, path: rest.startsWith('/') ? rest : `/${rest}` };
-        }
-      }
+  // Activator: path prefix `/<namespace>/<service>/...` (stripped), or Host `<service>.<namespace>[.…]`
+  // as Knative's ingress routes a Service's cluster-local URL.
+  const activator: Server = createServer((req, res) => {
+    if (stopped) return reply(res, 503, 'shutting down');
+    const url = req.url ?? '/';
+    let target: { unit: ServiceUnit; path: string } | undefined;
+    const m = /^\/([^/?]+)\/([^/?]+)(.*)$/.exec(url);
+    const byPath = m && units.get(`${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`);
+    if (byPath) {
+      const rest = m[3] ?? '';
+      target = { unit: byPath, path: rest.startsWith('/') ? rest : `/${rest}` };
+    } else {
       const labels = (req.headers.host ?? '').split(':')[0]!.split('.');
-      if (labels.length >= 2) {
-        const unit = units.get(`${labels[1]}/${labels[0]}`);
-        if (unit) return { unit, path: url };
-      }
-      return `no Knative Service for ${url} (use /<namespace>/<service>/...)`;
-    }),
-  );
-  // Front door: full paths routed by the Services' path annotation, passed on unchanged.
-  const frontDoor: Server | undefined =
-    opts.frontDoorPort === null
-      ? undefined
-      : createServer(
-          handle((req) => {
-            const url = req.url ?? '/';
-            const pathname = url.split('?')[0]!;
-            const routes = [...units.values()].flatMap((u) =>
-              (u.settings?.paths ?? []).map((prefix) => ({ prefix, target: `${u.ns}/${u.name}` })),
-            );
-            const target = routeFor(pathname, routes);
-            const unit = target ? units.get(target) : undefined;
-            return unit ? { unit, path: url } : `no route for ${pathname}`;
-          }),
-        );
+      const byHost = labels.length >= 2 ? units.get(`${labels[1]}/${labels[0]}`) : undefined;
+      if (byHost) target = { unit: byHost, path: url };
+    }
+    if (!target) return reply(res, 404, `no Knative Service for ${url} (use /<namespace>/<service>/...)`);
+    forward(target.unit, req, res, target.path).catch((err) => reply(res, 500, (err as Error).message));
+  });
 
-  const listen = (s: Server, port: number): Promise<number> =>
-    new Promise((res, rej) => {
-      s.once('error', rej);
-      s.listen(port, host, () => res((s.address() as AddressInfo).port));
-    });
-  const port = await listen(activator, opts.port ?? 8003);
-  const frontPort = frontDoor ? await listen(frontDoor, opts.frontDoorPort ?? 9090) : undefined;
+  const port = await new Promise<number>((res, rej) => {
+    activator.once('error', rej);
+    activator.listen(opts.port ?? 8003, host, () => res((activator.address() as AddressInfo).port));
+  });
   const url = `http://${host}:${port}`;
   const serviceUrl = (ns: string, name: string): string => `${url}/${ns}/${name}`;
 
@@ -490,6 +403,24 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
     }
   }
 
+  // Revision Pods: the units follow their own; Pods left by an earlier run go (their Service
+  // starts a new one when it needs one).
+  let firstList = true;
+  const podWatch: WatchHandle = kube.watch('v1', 'Pod', {
+    labelSelector: SERVICE_LABEL,
+    onList: async (items) => {
+      for (const pod of items) {
+        const unit = units.get(`${pod.metadata?.namespace}/${pod.metadata?.labels?.[SERVICE_LABEL]}`);
+        if (unit) unit.onPod('MODIFIED', pod);
+        else if (firstList) await kube.delete('v1', 'Pod', pod.metadata!.name!, pod.metadata!.namespace).catch(() => undefined);
+      }
+      firstList = false;
+    },
+    onEvent: (type, pod) => units.get(`${pod.metadata?.namespace}/${pod.metadata?.labels?.[SERVICE_LABEL]}`)?.onPod(type, pod),
+    onError: (err) => log(`serving: pod watch: ${(err as Error).message}`),
+  });
+  await podWatch.ready;
+
   const watch: WatchHandle = kube.watch(SERVING, 'Service', {
     onList: (items) => items.forEach((o) => onService(o)),
     onEvent: (type, o) => {
@@ -497,7 +428,8 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
         const k = `${o.metadata?.namespace}/${o.metadata?.name}`;
         const unit = units.get(k);
         units.delete(k);
-        void unit?.stopProcess();
+        if (unit) unit.removed = true;
+        void unit?.stopInstance();
       } else onService(o);
     },
     onError: (err) => log(`serving: watch: ${(err as Error).message}`),
@@ -506,39 +438,32 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
   function onService(o: KubeObject): void {
     if (stopped) return;
     const k = `${o.metadata?.namespace}/${o.metadata?.name}`;
-    let unit = units.get(k);
-    if (unit) unit.update(o);
-    else {
-      unit = new ServiceUnit(o, { opts, kube, log, kubeconfigFor, idleWindowMs, ...(bundles ? { bundles } : {}) });
-      units.set(k, unit);
-    }
+    const existing = units.get(k);
+    existing?.update(o);
+    const unit = existing ?? new ServiceUnit(o, { opts, kube, log, ...(idleWindowMs ? { idleWindowMs } : {}) });
+    units.set(k, unit);
     void writeStatus(unit);
   }
 
   await watch.ready;
 
-  const close = (s: Server): Promise<void> =>
-    new Promise((r) => {
-      s.close(() => r());
-      s.closeAllConnections();
-    });
-
   return {
     url,
     port,
-    frontDoorUrl: frontPort !== undefined ? `http://${host}:${frontPort}` : undefined,
     serviceUrl,
     process(ns, name) {
-      return units.get(`${ns}/${name}`)?.info;
+      return units.get(`${ns}/${name}`)?.info();
     },
     async stop() {
       stopped = true;
       watch.stop();
-      // A process still starting is stopped once it is up.
-      await Promise.all(
-        [...units.values()].map((u) => (u.starting ?? Promise.resolve()).catch(() => undefined).then(() => u.stopProcess())),
-      );
-      await Promise.all([close(activator), ...(frontDoor ? [close(frontDoor)] : [])]);
+      podWatch.stop();
+      for (const u of units.values()) clearTimeout(u.idleTimer);
+      // The Pods stay: the kubelet stops their containers when the platform stops.
+      await new Promise<void>((r) => {
+        activator.close(() => r());
+        activator.closeAllConnections();
+      });
     },
   };
 }

@@ -69,7 +69,8 @@ const e2e = useE2E({}, async (e) => {
     },
     20_000,
   );
-  webhook = `${e.platform.urls.frontDoor}/webhooks/alertmanager`;
+  // The alert-bridge's Knative URL (http://alert-bridge.redis-operator.svc.cluster.local/...), through the activator.
+  webhook = `${e.platform.urls.serving}/redis-operator/alert-bridge/webhooks/alertmanager`;
 });
 
 afterAll(async () => {

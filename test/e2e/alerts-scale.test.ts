@@ -26,7 +26,8 @@ const e2e = useE2E({ namespaces: [NS] }, async (e) => {
     metadata: { name: 'alert-bridge-webhook', namespace: 'redis-operator' },
     data: { token: Buffer.from(TOKEN).toString('base64') },
   });
-  webhook = `${e.platform.urls.frontDoor}/webhooks/alertmanager`;
+  // The alert-bridge's Knative URL (http://alert-bridge.redis-operator.svc.cluster.local/...), through the activator.
+  webhook = `${e.platform.urls.serving}/redis-operator/alert-bridge/webhooks/alertmanager`;
 });
 
 function alertPayload(alertname: string, fingerprint: string, startsAt: string, annotations: Record<string, string> = {}) {

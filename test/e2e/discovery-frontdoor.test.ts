@@ -19,7 +19,7 @@ describe('discovery through the front door', () => {
     const expected = nodes.map((n) => ({ ip: n.ip, port: n.port })).sort(byAddress);
     expect(expected).toHaveLength(6);
 
-    const front = e2e.platform.urls.frontDoor!;
+    const front = `${e2e.platform.urls.serving}/redis-operator/discovery`;
     const started = Date.now();
     const response = await fetch(`${front}/cluster/nodes?clusterName=${NAME}`);
     const coldMs = Date.now() - started;

@@ -39,7 +39,6 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     apiPort: 0,
     brokerPort: 0,
     servingPort: 0,
-    frontDoorPort: 0,
     stateDir,
     pingIntervalMs: 10_000,
     idleWindowMs: 120_000,

@@ -1,7 +1,9 @@
-// Serving against the local API server with real function processes: start on first request
-// (cold start measured), scale to zero when idle (process gone), min-scale, containerConcurrency,
-// timeoutSeconds, the front door, SinkBinding's K_SINK and a Trigger delivering to a Service.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// Serving against the local API server, scheduler and kubelet, with real function Pods: a revision
+// Pod (user container behind the queue-proxy) on the first request (cold start measured), deleted
+// when idle (process gone), min-scale, containerConcurrency, timeoutSeconds, SinkBinding's K_SINK
+// and a Trigger delivering to a Service.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +11,9 @@ import { startApiServer } from '../../local/apiserver/index.js';
 import { startEventing, type Eventing } from '../../local/eventing/index.js';
 import { KubeRest, type KubeObject } from '../../local/apiserver/client.js';
 import { startServing, type Serving } from '../../local/serving/index.js';
+import { FunctionImages } from '../../local/serving/images.js';
+import { startKubelet, type Kubelet } from '../../local/kubelet/index.js';
+import { defaultNodes, startScheduler, type Scheduler } from '../../local/scheduler/index.js';
 import { alive, waitFor } from '../fixtures/knative/harness.js';
 
 const NS = 'srv';
@@ -16,6 +21,8 @@ const IDLE_MS = 1500;
 let api: { url: string; close(): Promise<void> };
 let eventing: Eventing;
 let serving: Serving;
+let scheduler: Scheduler;
+let kubelet: Kubelet;
 let kube: KubeRest;
 let stateDir: string;
 
@@ -66,20 +73,34 @@ async function getJson(url: string): Promise<{ status: number; body: any; ms: nu
   return { status: res.status, body, ms: Date.now() - t0 };
 }
 
+/** GET with a Host header of our choosing (fetch does not let a caller set Host). */
+function getWithHost(url: string, host: string): Promise<any> {
+  return new Promise((res, rej) => {
+    request(url, { headers: { host } }, (r) => {
+      let text = '';
+      r.on('data', (c: Buffer) => (text += c.toString()));
+      r.on('end', () => res(JSON.parse(text)));
+    })
+      .on('error', rej)
+      .end();
+  });
+}
+
 beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'serving-test-'));
   api = await startApiServer({ port: 0 });
   kube = new KubeRest(api.url);
   await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
   eventing = await startEventing({ apiUrl: api.url, port: 0 });
+  const images = new FunctionImages({ functionRoots: [resolve(import.meta.dirname, '../fixtures/knative/functions')] });
+  const nodes = defaultNodes(1);
+  scheduler = await startScheduler({ apiUrl: api.url, nodes });
+  kubelet = await startKubelet({ apiUrl: api.url, nodes, images, dataDir: join(stateDir, 'pods') });
   serving = await startServing({
     apiUrl: api.url,
     port: 0,
-    frontDoorPort: 0,
-    stateDir,
+    images,
     idleWindowMs: IDLE_MS,
-    stopGraceMs: 3000,
-    functionRoots: [resolve(import.meta.dirname, '../fixtures/knative/functions')],
     envFor: (svc) =>
       eventing.sinkBindingEnv({
         apiVersion: svc.apiVersion!,
@@ -94,13 +115,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await serving?.stop();
   await eventing?.stop();
+  await kubelet?.stop();
+  await scheduler?.stop();
   await api?.close();
   rmSync(stateDir, { recursive: true, force: true });
 });
 
 describe('serving', () => {
-  it('starts a Service on its first request, routes the front door, and scales it to zero when idle', async () => {
-    await kube.apply(service('echo', { annotations: { 'local.redis.redis/paths': '/hello/' } }));
+  it('starts a revision Pod on the first request and deletes it when idle', async () => {
+    await kube.apply(service('echo'));
     const svc = await readyService('echo');
     expect(svc.status.url).toBe(`${serving.url}/${NS}/echo`);
     expect(svc.status.address.url).toBe(svc.status.url);
@@ -118,20 +141,39 @@ describe('serving', () => {
       K_CONFIGURATION: 'echo',
       K_REVISION: 'echo-00001',
       GREETING: 'hello',
-      PORT: String(info.port),
+      PORT: '8080',
     });
+    expect(info.port).toBe(8012);
     expect(readFileSync(cold.body.KUBECONFIG, 'utf8')).toContain(api.url);
+    // The Pod Knative's Deployment would make: labelled for the revision, the queue-proxy beside
+    // the user container, both running.
+    const pod = await kube.get('v1', 'Pod', info.pod, NS);
+    expect(pod?.metadata?.labels).toMatchObject({
+      'serving.knative.dev/service': 'echo',
+      'serving.knative.dev/revision': 'echo-00001',
+    });
+    expect((pod?.metadata?.ownerReferences as unknown[] | undefined)?.[0]).toMatchObject({
+      kind: 'Service',
+      name: 'echo',
+      controller: true,
+    });
+    expect(pod?.status?.podIP).toBe(info.podIP);
+    expect(pod?.status?.containerStatuses?.map((c: { name: string }) => c.name).sort()).toEqual(['queue-proxy', 'user-container']);
+    const user = pod?.status?.containerStatuses?.find((c: { name: string }) => c.name === 'user-container');
+    expect(user?.containerID).toBe(`local://${info.pid}`);
+    // The queue-proxy takes the Pod's traffic on 8012, as a plain Service in front of the Pods would reach it.
+    expect((await getJson(`http://${info.podIP}:8012/env`)).body.pid).toBe(info.pid);
 
     const warm = await getJson(`${svc.status.url}/env`);
     expect(warm.body.pid).toBe(info.pid);
     expect(warm.ms).toBeLessThan(cold.ms);
-    const front = await getJson(`${serving.frontDoorUrl}/hello/env`);
-    expect(front.status).toBe(200);
-    expect(front.body).toMatchObject({ pid: info.pid, path: '/hello/env' });
-    expect((await getJson(`${serving.frontDoorUrl}/nowhere`)).status).toBe(404);
-    expect(existsSync(join(stateDir, 'logs', `${NS}.echo.log`))).toBe(true);
+    // The Service's cluster-local URL, routed by Host as Knative's ingress does.
+    const byHost = await getWithHost(`${serving.url}/env`, `echo.${NS}.svc.cluster.local`);
+    expect(byHost.pid, JSON.stringify(byHost)).toBe(info.pid);
+    expect((await getJson(`${serving.url}/${NS}/nowhere/env`)).status).toBe(404);
 
     await waitFor(() => !alive(info.pid) && serving.process(NS, 'echo') === undefined, 'the idle process to stop', IDLE_MS + 5000);
+    await waitFor(async () => (await kube.get('v1', 'Pod', info.pod, NS)) === undefined, 'the idle Pod to be deleted');
     const again = await getJson(`${svc.status.url}/env`);
     expect(again.status).toBe(200);
     expect(again.body.pid).not.toBe(info.pid);

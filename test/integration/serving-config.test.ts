@@ -1,7 +1,7 @@
 // Unit-level checks of how serving reads a Knative Service: image -> function, durations,
 // annotations, and the front door's routing.
 import { describe, expect, it } from 'vitest';
-import { functionNameFromImage, parseGoDuration, routeFor, serviceSettings } from '../../local/serving/config.js';
+import { functionNameFromImage, parseGoDuration, serviceSettings } from '../../local/serving/config.js';
 
 describe('serving config', () => {
   it('maps an image to a function folder by its last path segment', () => {
@@ -15,7 +15,7 @@ describe('serving config', () => {
     expect(parseGoDuration('250ms', 'w')).toBe(250);
     expect(() => parseGoDuration('sixty', 'spec.window')).toThrow(/spec\.window/);
   });
-  it('reads concurrency, timeout, scale and paths from the Service', () => {
+  it('reads concurrency, timeout and scale from the Service', () => {
     const s = serviceSettings({
       apiVersion: 'serving.knative.dev/v1',
       kind: 'Service',
@@ -26,7 +26,6 @@ describe('serving config', () => {
             annotations: {
               'autoscaling.knative.dev/min-scale': '1',
               'autoscaling.knative.dev/window': '6s',
-              'local.redis.redis/paths': '/cluster/, /webhooks/alertmanager',
             },
           },
           spec: { containerConcurrency: 2, timeoutSeconds: 30, containers: [{ image: 'x/discovery:1' }] },
@@ -39,24 +38,11 @@ describe('serving config', () => {
       timeoutSeconds: 30,
       minScale: 1,
       windowMs: 6000,
-      paths: ['/cluster/', '/webhooks/alertmanager'],
       revision: 'discovery-00003',
     });
     expect(() => serviceSettings({ spec: { template: { spec: { containers: [{}] } } } })).toThrow(/containers\[0\]\.image/);
     expect(() => serviceSettings({ spec: { template: { spec: { containerConcurrency: -1, containers: [{ image: 'a' }] } } } })).toThrow(
       /containerConcurrency/,
     );
-  });
-  it('routes the front door by the longest matching prefix', () => {
-    const routes = [
-      { prefix: '/cluster/', target: 'a' },
-      { prefix: '/cluster/special', target: 'b' },
-      { prefix: '/webhooks/alertmanager', target: 'c' },
-    ];
-    expect(routeFor('/cluster/nodes', routes)).toBe('a');
-    expect(routeFor('/cluster/special/x', routes)).toBe('b');
-    expect(routeFor('/webhooks/alertmanager', routes)).toBe('c');
-    expect(routeFor('/webhooks/alertmanagerX', routes)).toBeUndefined();
-    expect(routeFor('/other', routes)).toBeUndefined();
   });
 });

@@ -1,11 +1,13 @@
-// The whole embedded platform: startPlatform applies the project's knative/ manifests and extra
-// ones, the Broker and Services become addressable, the front door reaches a function, and
+// The whole embedded platform: startPlatform installs the operator chart with real helm and
+// applies extra manifests, the Broker and Services become addressable, a function answers, and
 // stop() leaves no process behind.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readManifests, startPlatform, yamlFilesIn, type Platform, REPO_ROOT } from '../../local/platform.js';
+import { parseAllDocuments } from 'yaml';
+import { startPlatform, type Platform, REPO_ROOT } from '../../local/platform.js';
+import type { KubeObject } from '../../local/apiserver/client.js';
 import { alive, waitFor } from '../fixtures/knative/harness.js';
 
 const fixtures = resolve(import.meta.dirname, '../fixtures/knative');
@@ -18,12 +20,11 @@ afterAll(async () => {
 });
 
 describe('startPlatform', () => {
-  it('applies knative/ and the given manifests, serves them, and stops everything', async () => {
+  it('installs the chart with helm, applies the given manifests, serves them, and stops everything', async () => {
     platform = await startPlatform({
       apiPort: 0,
       brokerPort: 0,
       servingPort: 0,
-      frontDoorPort: 0,
       stateDir,
       nodes: 1,
       idleWindowMs: 60_000,
@@ -31,8 +32,12 @@ describe('startPlatform', () => {
       manifests: [join(fixtures, 'echo-service.yaml')],
     });
     const { kube, urls } = platform;
-    const project = readManifests(yamlFilesIn(join(REPO_ROOT, 'knative')));
-    expect(project.length).toBeGreaterThan(0);
+    const release = await platform.helm(['get', 'manifest', 'redis-operator', '--namespace', 'redis-operator']);
+    expect(release.status, release.stderr).toBe(0);
+    const project = parseAllDocuments(release.stdout)
+      .map((d) => d.toJS() as KubeObject | null)
+      .filter((o): o is KubeObject => !!o);
+    expect(project.filter((o) => o.apiVersion === 'serving.knative.dev/v1').length).toBe(6);
     for (const o of project) {
       const stored = await kube.get(o.apiVersion!, o.kind!, o.metadata!.name!, o.metadata?.namespace);
       expect(stored, `${o.kind} ${o.metadata?.name}`).toBeDefined();
@@ -57,7 +62,7 @@ describe('startPlatform', () => {
       expect(url).toBe(`${urls.serving}/${s.metadata!.namespace}/${s.metadata!.name}`);
     }
 
-    const res = await fetch(`${urls.frontDoor}/echo/env`);
+    const res = await fetch(`${urls.serving}/cache/echo/env`);
     expect(res.status).toBe(200);
     const env = (await res.json()) as { pid: number; K_SERVICE: string; KUBECONFIG: string };
     expect(env.K_SERVICE).toBe('echo');
@@ -66,7 +71,7 @@ describe('startPlatform', () => {
     await platform.stop();
     platform = undefined;
     expect(alive(env.pid)).toBe(false);
-    for (const url of [urls.api, urls.broker, urls.serving, urls.frontDoor!]) {
+    for (const url of [urls.api, urls.broker, urls.serving]) {
       await expect(fetch(`${url}/`)).rejects.toThrow();
     }
   });
