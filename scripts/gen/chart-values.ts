@@ -14,7 +14,6 @@ const fn = z.strictObject({
   maxScale: replicas,
   containerConcurrency: z.int().min(0),
   timeoutSeconds: z.int().min(1).max(3600),
-  paths: z.string().optional(),
   env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.union([z.string(), z.number(), z.boolean()])),
   resources: z.strictObject({ requests: resourceList.optional(), limits: resourceList.optional() }),
 });
@@ -38,8 +37,9 @@ export const chartValuesSchema = z.strictObject({
   }),
   redisOperator: z.strictObject({
     service: z.strictObject({
+      enabled: z.boolean().describe('Render redis-operator-service:9090; discovery then keeps at least one Pod'),
       type: z.enum(['ClusterIP', 'NodePort', 'LoadBalancer']),
-      nodePort: z.int().min(30000).max(32767).optional(),
+      nodePort: z.int().min(30000).max(32767).optional().describe('NodePort only'),
     }),
     metrics: z.strictObject({
       podMonitor: z.strictObject({ enabled: z.boolean(), labels }),

@@ -10,6 +10,8 @@ export const PLAIN_MANIFESTS: { output: string; template: string }[] = [
     output: `knative/${name}.yaml`,
     template: `templates/knative/${name}.yaml`,
   })),
+  // Not a Knative object, but part of the operator a kubectl user applies: the reference's address.
+  { output: 'knative/discovery-service.yaml', template: 'templates/discovery-service.yaml' },
   { output: 'keda/scaledobject.yaml', template: 'templates/keda/scaledobject.yaml' },
 ];
 

@@ -1,12 +1,14 @@
 // `npm run build` for the discovery function, then the bundle started as the image would start it
-// (`node index.mjs`), answering health checks and looking clusters up in a real API server.
+// (`node index.mjs`), answering health checks and looking clusters up in a real API server; and the
+// image contexts of every function against the images real helm renders from the chart.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kubeConfigYaml } from '../../local/apiserver/kubeconfig.js';
+import { helmTemplate } from '../../scripts/helm.js';
 import { Kube } from '../../shared/kube/client.js';
 import { startTestApi, type TestApi } from '../helpers/platform-api.js';
 import { freePort } from '../helpers/ports.js';
@@ -137,5 +139,69 @@ describe('npm run build', () => {
     const r = await run(['--out', out, 'no-such-function']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/no function no-such-function; functions with an index.ts: .*discovery/);
+  });
+});
+
+/** The image of each Knative Service helm renders from the chart, by Service name. */
+function renderedImages(setJson: Record<string, unknown>): Map<string, string> {
+  const images = new Map<string, string>();
+  for (const doc of parseAllDocuments(helmTemplate({ setJson }))) {
+    const obj = doc.toJS() as { apiVersion?: string; metadata: { name: string }; spec: any } | null;
+    if (obj?.apiVersion === 'serving.knative.dev/v1') images.set(obj.metadata.name, obj.spec.template.spec.containers[0].image);
+  }
+  return images;
+}
+
+/** Each function's printed image and docker build command (image and context). */
+function printedContexts(stdout: string): { image: string; buildTag: string; context: string }[] {
+  const images = [...stdout.matchAll(/^ {2}image {8}(\S+)$/gm)].map((m) => m[1]!);
+  const builds = [...stdout.matchAll(/^ {2}build {8}docker build -t (\S+) (\S+)$/gm)];
+  expect(builds).toHaveLength(images.length);
+  return images.map((image, i) => ({ image, buildTag: builds[i]![1]!, context: builds[i]![2]! }));
+}
+
+describe('npm run build: an image context for every image the chart renders', () => {
+  it.each([
+    { label: "the chart's default values", buildArgs: [], values: {} },
+    {
+      label: 'a custom image.registry and image.tag',
+      buildArgs: ['--registry', 'registry.example.com:5000/team/redis', '--tag', '2.0.0-rc.1'],
+      values: { 'image.registry': 'registry.example.com:5000/team/redis', 'image.tag': '2.0.0-rc.1' },
+    },
+  ])(
+    '$label',
+    async ({ buildArgs, values }) => {
+      const dir = mkdtempSync(path.join(out, 'contexts-'));
+      const r = await run(['--out', dir, ...buildArgs]);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const rendered = renderedImages(values);
+      expect(rendered.size).toBe(6);
+      const contexts = printedContexts(r.stdout);
+      // Exactly the rendered images, each once.
+      expect(contexts.map((c) => c.image).sort()).toEqual([...rendered.values()].sort());
+      for (const [service, image] of rendered) {
+        const context = contexts.find((c) => c.image === image)!;
+        expect(context.buildTag).toBe(image);
+        // The context is the function's folder of the build: its bundle and the Dockerfile that runs it.
+        expect(path.resolve(context.context)).toBe(path.join(dir, service));
+        expect(readFileSync(path.join(context.context, 'Dockerfile'), 'utf8')).toMatch(/^COPY index\.mjs /m);
+        expect(existsSync(path.join(context.context, 'index.mjs'))).toBe(true);
+      }
+      // The helm values it prints render the same images again.
+      const set = /--set image\.registry=(\S+) --set image\.tag=(\S+)$/m.exec(r.stdout);
+      expect(set, r.stdout).not.toBeNull();
+      expect(renderedImages({ 'image.registry': set![1], 'image.tag': set![2] })).toEqual(rendered);
+    },
+    180_000,
+  );
+
+  it('refuses a tag or registry that cannot name an image', async () => {
+    const tag = await run(['--out', out, '--tag', 'v1 final', 'discovery']);
+    expect(tag.code).toBe(2);
+    expect(tag.stderr).toContain('tag "v1 final" is not an image tag');
+    const registry = await run(['--out', out, '--registry', 'ghcr.io/Team/', 'discovery']);
+    expect(registry.code).toBe(2);
+    expect(registry.stderr).toContain('registry "ghcr.io/Team/" is not an image repository prefix');
   });
 });

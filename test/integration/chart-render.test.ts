@@ -72,6 +72,10 @@ function render(valueFile?: string, extra: string[] = []): Obj[] {
 const find = (objs: Obj[], kind: string, name: string): Obj | undefined => objs.find((o) => o.kind === kind && o.metadata.name === name);
 const knativeService = (objs: Obj[], name: string): Obj => find(objs, 'Service', name) ?? expect.fail(`no Knative Service ${name}`);
 const containerOf = (svc: Obj): any => svc.spec.template.spec.containers[0];
+const minScaleOf = (objs: Obj[], name: string): string =>
+  knativeService(objs, name).spec.template.metadata.annotations['autoscaling.knative.dev/min-scale'];
+const discoveryService = (objs: Obj[]): Obj | undefined =>
+  objs.find((o) => o.apiVersion === 'v1' && o.metadata.name === 'redis-operator-service');
 
 function validateAll(objs: Obj[]): void {
   for (const obj of objs) {
@@ -118,7 +122,18 @@ describe('helm template, every object valid against its upstream schema', () => 
     expect(kinds).not.toContain('ScaledObject');
     // No token given: the Service refers to a Secret created beside it, not by the chart.
     expect(kinds).not.toContain('Secret');
-    expect(find(objs, 'Service', 'redis-operator-service')).toBeUndefined();
+    // The reference's in-cluster address, in front of a discovery that keeps one Pod; the rest scale to zero.
+    expect(discoveryService(objs)!.spec).toEqual({
+      type: 'ClusterIP',
+      selector: { 'serving.knative.dev/service': 'discovery' },
+      ports: [{ name: 'http', port: 9090, targetPort: 8012 }],
+    });
+    for (const name of FUNCTIONS) expect(minScaleOf(objs, name), name).toBe(name === 'discovery' ? '1' : '0');
+    // Only Knative's own annotations: no routing hint that a real Knative would ignore.
+    for (const name of FUNCTIONS)
+      expect(
+        Object.keys(knativeService(objs, name).spec.template.metadata.annotations).every((k) => k.startsWith('autoscaling.knative.dev/')),
+      ).toBe(true);
   });
 
   it('monitoring off: no Prometheus Operator objects, KEDA can still be pointed at a Prometheus', () => {
@@ -155,14 +170,12 @@ describe('helm template, every object valid against its upstream schema', () => 
   it('NodePort discovery: the reference Service in front of a warm discovery, and the token Secret', () => {
     const objs = render('nodeport-discovery.yaml');
     validateAll(objs);
-    const svc = find(objs, 'Service', 'redis-operator-service')!;
-    expect(svc.apiVersion).toBe('v1');
-    expect(svc.spec).toMatchObject({
+    expect(discoveryService(objs)!.spec).toEqual({
       type: 'NodePort',
       selector: { 'serving.knative.dev/service': 'discovery' },
-      ports: [{ port: 9090, nodePort: 30090 }],
+      ports: [{ name: 'http', port: 9090, targetPort: 8012, nodePort: 30090 }],
     });
-    expect(knativeService(objs, 'discovery').spec.template.metadata.annotations['autoscaling.knative.dev/min-scale']).toBe('1');
+    expect(minScaleOf(objs, 'discovery')).toBe('1');
     const secret = find(objs, 'Secret', 'alert-bridge-webhook')!;
     expect(secret.stringData).toEqual({ token: 's3cret' });
     const tokenRef = containerOf(knativeService(objs, 'alert-bridge')).env.find((e: { name: string }) => e.name === 'WEBHOOK_TOKEN')
@@ -189,6 +202,35 @@ describe('helm template, every object valid against its upstream schema', () => 
   });
 });
 
+describe('redis-operator-service:9090, the reference discovery address', () => {
+  it.each(['ClusterIP', 'LoadBalancer'])('type %s: a Service of that type on the queue-proxy, discovery kept warm', (type) => {
+    // nodePort is a NodePort setting only: with another type it must not reach the Service.
+    const objs = render(undefined, ['--set', `redisOperator.service.type=${type}`, '--set', 'redisOperator.service.nodePort=30091']);
+    validateAll(objs);
+    const services = objs.filter((o) => o.apiVersion === 'v1' && o.kind === 'Service');
+    expect(services.map((o) => `${o.metadata.namespace}/${o.metadata.name}`)).toEqual(['redis-operator/redis-operator-service']);
+    expect(services[0]!.spec).toEqual({
+      type,
+      selector: { 'serving.knative.dev/service': 'discovery' },
+      ports: [{ name: 'http', port: 9090, targetPort: 8012 }],
+    });
+    expect(minScaleOf(objs, 'discovery')).toBe('1');
+  });
+
+  it('a higher minScale of discovery stays as it is', () => {
+    const objs = render(undefined, ['--set', 'functions.discovery.minScale=3']);
+    expect(minScaleOf(objs, 'discovery')).toBe('3');
+  });
+
+  it('enabled=false: no Service, whatever the type, and discovery may scale to zero again', () => {
+    const objs = render('nodeport-discovery.yaml', ['--set', 'redisOperator.service.enabled=false']);
+    validateAll(objs);
+    expect(discoveryService(objs)).toBeUndefined();
+    expect(objs.filter((o) => o.apiVersion === 'v1' && o.kind === 'Service')).toEqual([]);
+    expect(minScaleOf(objs, 'discovery')).toBe('0');
+  });
+});
+
 describe('wrong values fail with their name', () => {
   it.each([
     [['--set', 'prometheus.server.scrapeInterval=5'], 'prometheus.server.scrapeInterval'],
@@ -198,6 +240,8 @@ describe('wrong values fail with their name', () => {
       'redisOperator.metrics.prometheusRule.rules.memoryThreshold',
     ],
     [['--set', 'redisOperator.service.type=Ingress'], 'redisOperator.service.type'],
+    [['--set', 'redisOperator.service.enabled=sometimes'], 'redisOperator.service.enabled'],
+    [['--set', 'functions.discovery.paths=/cluster/'], 'paths'],
     [['--set', 'keda.minMasters=1'], 'keda.minMasters'],
     [['--set', 'redisOperator.service.tpye=NodePort'], 'tpye'],
   ])('%j', (args, name) => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { WEBHOOK_PATH } from '../../functions/alert-bridge/handler.js';
 import { startRedisNodes, type Harness } from '../helpers/redis-harness.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -260,8 +261,7 @@ describe('the manifests agree with the rest of the project', () => {
       .split(/^---$/m)
       .map((d) => parse(d))
       .find((d) => d?.metadata?.name === 'alert-bridge');
-    const paths = bridge.spec.template.metadata.annotations['local.redis.redis/paths'];
-    expect(new URL(am.webhookUrl).pathname).toBe(paths);
+    expect(new URL(am.webhookUrl).pathname).toBe(WEBHOOK_PATH);
     expect(new URL(am.webhookUrl).hostname.split('.').slice(0, 2)).toEqual([bridge.metadata.name, bridge.metadata.namespace]);
     const tokenRef = bridge.spec.template.spec.containers[0].env.find((e: { name: string }) => e.name === 'WEBHOOK_TOKEN').valueFrom
       .secretKeyRef;
