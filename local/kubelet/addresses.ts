@@ -1,6 +1,8 @@
 // Pod addresses: each Pod that is not on the host network gets its own loopback address from the
 // Pod range, so two Pods can listen on the same port. An address is handed out again only after
-// the rest of the range has been used.
+// the rest of the range has been used. Allocation starts at a random place in the range: the
+// loopback range is shared by every platform on the machine (tests run two at once), and two
+// platforms counting from the same start would hand out the same addresses.
 
 function toInt(ip: string): number {
   const parts = ip.split('.').map(Number);
@@ -14,7 +16,7 @@ const toIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255
 export class PodAddresses {
   private readonly first: number;
   private readonly size: number;
-  private cursor = 0;
+  private cursor: number;
   private readonly used = new Map<string, string>();
 
   constructor(cidr: string) {
@@ -27,6 +29,7 @@ export class PodAddresses {
       throw new Error(`podCidrBase: "${cidr}" must be inside 127.0.0.0/8, the loopback range every process can bind`);
     this.size = 2 ** (32 - prefix);
     this.first = base - (base % this.size);
+    this.cursor = Math.floor(Math.random() * (this.size - 1));
   }
 
   contains(ip: string): boolean {

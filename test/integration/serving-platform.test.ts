@@ -62,9 +62,11 @@ describe('startPlatform', () => {
       expect(url).toBe(`${urls.serving}/${s.metadata!.namespace}/${s.metadata!.name}`);
     }
 
+    await waitFor(async () => (await kube.get('serving.knative.dev/v1', 'Service', 'echo', 'cache'))?.status?.url, 'Service echo url');
     const res = await fetch(`${urls.serving}/cache/echo/env`);
-    expect(res.status).toBe(200);
-    const env = (await res.json()) as { pid: number; K_SERVICE: string; KUBECONFIG: string };
+    const body = await res.text();
+    expect(res.status, body).toBe(200);
+    const env = JSON.parse(body) as { pid: number; K_SERVICE: string; KUBECONFIG: string };
     expect(env.K_SERVICE).toBe('echo');
     expect(alive(env.pid)).toBe(true);
 
