@@ -1,5 +1,7 @@
 // kubectl 1.32 against the embedded API server, run as a person runs it: apply, get (printer
 // columns), get -o yaml, patch, scale, delete, get -w and api-resources.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
@@ -262,5 +264,22 @@ describe('kubectl logs', () => {
     const expected = 'container "app" in pod "unrunnable" is waiting to start: ImageNotRunnable';
     const seen = async (): Promise<boolean> => (await k.run(['logs', 'unrunnable'])).stderr.includes(expected);
     expect(await waitFor('the waiting reason', seen, 20_000, 200)).toBe(true);
+  });
+
+  it('reports a node whose kubelet cannot be reached as Kubernetes does', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await k.ok(['apply', '-f', k.file('ghost.json', JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'ghost' } }))]);
+    const status = {
+      status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: port } } },
+    };
+    await k.ok(['patch', 'node', 'ghost', '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+    await k.ok(['apply', '-f', pod('haunted', { nodeName: 'ghost', containers: [{ name: 'redis', image: 'redis:7' }] })]);
+    const out = await k.run(['logs', 'haunted', '--tail=3']);
+    expect(out.stderr).toContain(
+      `Error from server: Get "http://127.0.0.1:${port}/containerLogs/default/haunted/redis?tailLines=3": dial tcp 127.0.0.1:${port}: connect: connection refused`,
+    );
   });
 });
