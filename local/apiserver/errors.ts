@@ -44,7 +44,16 @@ export class ApiError extends Error {
 }
 
 export function failureStatus(code: number, reason: string, message: string, details?: StatusDetails): Status {
-  const status: Status = { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+  // An unknown reason is left out, as Kubernetes' omitempty does.
+  const status: Status = {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    ...(reason ? { reason } : {}),
+    code,
+  };
   if (details) status.details = details;
   return status;
 }

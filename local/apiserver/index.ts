@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Controllers } from './controllers/background.js';
 import { ApiCore } from './core.js';
 import { ResourceTable } from './resources.js';
-import { ApiHttp, type PodLogReader } from './server.js';
+import { ApiHttp } from './server.js';
 import { Store } from './store.js';
 
 export { kubeConfigFor } from './kubeconfig.js';
@@ -24,8 +24,6 @@ export interface ApiServerOptions {
   log?: (msg: string) => void;
   /** How many changes watches can resume from; older resourceVersions get 410 Gone. */
   watchHistory?: number;
-  /** Where `pods/{name}/log` (kubectl logs) reads from; without it logs are not available. */
-  podLogs?: PodLogReader;
 }
 
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
@@ -34,7 +32,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const store = new Store(opts.watchHistory ?? 10_000, opts.stateFile, log);
   const core = new ApiCore(store, new ResourceTable(), log);
   const controllers = new Controllers(core, log);
-  const http = new ApiHttp(core, log, opts.podLogs);
+  const http = new ApiHttp(core, log);
   const server = createServer({ keepAlive: true }, http.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

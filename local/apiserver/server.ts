@@ -8,6 +8,7 @@ import { ApiCore, type DeleteOptions, type WriteOptions } from './core.js';
 import { ApiError, badRequest, methodNotAllowed, notFound, successStatus } from './errors.js';
 import { groupVersionDocument, openApiIndex } from './openapi.js';
 import { patchTypeOf } from './patch.js';
+import { servePodLog } from './pod-logs.js';
 import { discoveryEntry, groupVersion, type ResourceType } from './resources.js';
 import type { Obj } from './store.js';
 import { bind, evict, getScale, updateScale } from './subresources.js';
@@ -44,16 +45,12 @@ interface Target {
   watch: boolean;
 }
 
-/** Reads a container's log for `kubectl logs`; undefined when there is none. */
-export type PodLogReader = (pod: Obj, container: string, opts: { previous: boolean }) => Promise<string | undefined>;
-
 export class ApiHttp {
   private readonly watches = new Set<ServerResponse>();
 
   constructor(
     private readonly core: ApiCore,
     private readonly log: (msg: string) => void,
-    private readonly podLogs?: PodLogReader,
   ) {}
 
   /** Ends every open watch (on shutdown). */
@@ -157,7 +154,7 @@ export class ApiHttp {
   private async servePodSubresource(req: IncomingMessage, res: ServerResponse, target: Target, q: URLSearchParams): Promise<boolean> {
     if (target.sub === 'log' && target.name) {
       if (req.method !== 'GET') throw methodNotAllowed();
-      await this.servePodLog(res, target.namespace!, target.name, q);
+      await servePodLog(this.core, req, res, target.namespace!, target.name, q);
     } else if (target.sub === 'eviction' && target.name) {
       if (req.method !== 'POST') throw methodNotAllowed();
       evict(this.core, target.namespace!, target.name, await readBody(req));
@@ -168,36 +165,6 @@ export class ApiHttp {
       sendJson(res, 201, successStatus());
     } else return false;
     return true;
-  }
-
-  private async servePodLog(res: ServerResponse, namespace: string, name: string, q: URLSearchParams): Promise<void> {
-    const pod = this.core.get(this.core.type('', 'v1', 'pods'), namespace, name);
-    const containers: string[] = (pod.spec?.containers ?? []).map((c: Obj) => c.name);
-    let container = q.get('container') ?? undefined;
-    if (!container) {
-      if (containers.length !== 1) {
-        throw badRequest(`a container name must be specified for pod ${name}, choose one of: [${containers.join(' ')}]`);
-      }
-      container = containers[0]!;
-    }
-    if (!containers.includes(container)) throw badRequest(`container ${container} is not valid for pod ${name}`);
-    if (!pod.spec?.nodeName) throw badRequest(`pod ${name} does not have a host assigned`);
-    if (!this.podLogs) throw badRequest('container logs are not available from this API server (no kubelet log reader)');
-    let text = await this.podLogs(pod, container, { previous: q.get('previous') === 'true' });
-    if (text === undefined) {
-      throw badRequest(`container "${container}" in pod "${name}" is waiting to start: no log yet`);
-    }
-    const tail = Number(q.get('tailLines') ?? -1);
-    if (tail >= 0) {
-      const lines = text.split('\n');
-      if (lines[lines.length - 1] === '') lines.pop();
-      text = lines
-        .slice(Math.max(0, lines.length - tail))
-        .map((l) => `${l}\n`)
-        .join('');
-    }
-    res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(Buffer.byteLength(text)) });
-    res.end(text);
   }
 
   private apiGroup(group: string, versions: string[]): Record<string, unknown> {

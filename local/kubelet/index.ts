@@ -1,5 +1,6 @@
 // The local kubelet: one object serving every virtual node. It lists and watches Pods, runs the
-// Pods bound to its nodes as host processes, and reports their status to the API server.
+// Pods bound to its nodes as host processes, reports their status to the API server, and serves
+// their containers' logs (logs.ts) at the port it records in its Nodes' status.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import os from 'node:os';
@@ -9,6 +10,8 @@ import { KubeError, KubeRest, type KubeObject, type WatchHandle } from '../apise
 import { PodAddresses } from './addresses.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { recordEvent } from './events.js';
+import { startLogServer } from './logs.js';
+import { recordKubeletPort } from './node-status.js';
 import { PodWorker, type KubeletContext } from './pod.js';
 import type { PodStatusJson } from './status.js';
 import type { ImageStore } from './command.js';
@@ -39,9 +42,13 @@ export interface KubeletOptions {
   tickMs?: number;
   /** Images it runs besides Redis and redis_exporter. */
   images?: ImageStore;
+  /** The port of the kubelet's server on every node address (Kubernetes: 10250); default 0, a free one. */
+  port?: number;
 }
 
 export interface Kubelet {
+  /** The port of the kubelet's server (container logs). */
+  port: number;
   stop(): Promise<void>;
 }
 
@@ -255,14 +262,31 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     }
   }, opts.tickMs ?? 250);
 
-  log(`kubelet serving nodes ${[...nodes.keys()].join(', ')} from ${dataDir}`);
+  const logServer = await startLogServer({
+    addresses: [...new Set(nodes.values())],
+    port: opts.port ?? 0,
+    // A Pod whose name was reused is the newer one, as the kubelet's pod manager knows it.
+    pod: (namespace, name) => {
+      const found = [...workers.values()].filter((w) => w.key === `${namespace}/${name}`);
+      return found.find((w) => !w.isTerminating) ?? found[0];
+    },
+    log,
+  });
+  const nodeWatch = recordKubeletPort(kube, new Set(nodes.keys()), logServer.port, (m) => {
+    if (!stopped) log(m);
+  });
+
+  log(`kubelet serving nodes ${[...nodes.keys()].join(', ')} from ${dataDir}, logs at port ${logServer.port}`);
 
   return {
+    port: logServer.port,
     async stop() {
       if (stopped) return;
       stopped = true;
       clearInterval(ticker);
       watch.stop();
+      nodeWatch.stop();
+      await logServer.close();
       await Promise.all([...workers.values()].map((w) => w.stop(STOP_GRACE_MS)));
       workers.clear();
       if (ownsDataDir) await fsp.rm(dataDir, { recursive: true, force: true });

@@ -1,10 +1,12 @@
 // Host processes standing in for containers: each in its own process group (so a container's
-// children die with it), logged to a file, and killed when the kubelet's own process exits. Exit
-// and signal handlers cover an orderly end; a watchdog covers a kubelet process killed outright.
+// children die with it), logged to a file (its lines timed by a LogRecorder), and killed when the
+// kubelet's own process exits. Exit and signal handlers cover an orderly end; a watchdog covers a
+// kubelet process killed outright.
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { LogRecorder } from './log-recorder.js';
 
 const liveGroups = new Set<number>();
 let handlersInstalled = false;
@@ -85,8 +87,10 @@ export function startProcess(spec: SpawnSpec): Promise<ContainerProcess> {
     const log = fs.openSync(spec.logFile, 'a');
     const child = spawn(spec.file, spec.args, { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', log, log] });
     fs.closeSync(log);
+    let recorder: Promise<LogRecorder | undefined> = Promise.resolve(undefined);
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) => {
       child.once('exit', (code, signal) => {
+        void recorder.then((r) => r?.close());
         // A container ends with its main process: whatever else it started goes with it.
         if (child.pid !== undefined) {
           killGroup(child.pid, 'SIGKILL');
@@ -100,6 +104,7 @@ export function startProcess(spec: SpawnSpec): Promise<ContainerProcess> {
       if (child.pid === undefined) reject(err);
     });
     child.once('spawn', () => {
+      recorder = LogRecorder.start(spec.logFile).catch(() => undefined);
       liveGroups.add(child.pid!);
       recordGroups();
       resolve({ pid: child.pid!, child, exited });

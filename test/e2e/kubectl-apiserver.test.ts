@@ -1,8 +1,12 @@
 // kubectl 1.32 against the embedded API server, run as a person runs it: apply, get (printer
 // columns), get -o yaml, patch, scale, delete, get -w and api-resources.
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
+import { startKubelet, type Kubelet } from '../../local/kubelet/index.js';
+import { defaultNodes, startScheduler, type Scheduler } from '../../local/scheduler/index.js';
 import { Kubectl, startTestApi, testCrd, waitFor, type TestApi } from '../helpers/platform-api.js';
 
 let api: TestApi;
@@ -214,36 +218,68 @@ describe('kubectl drain', () => {
 
 describe('kubectl logs', () => {
   let logsApi: TestApi;
+  let scheduler: Scheduler;
+  let kubelet: Kubelet;
   let k: Kubectl;
 
+  const pod = (name: string, spec: Record<string, unknown>): string =>
+    k.file(`${name}.json`, JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' }, spec }));
+
   beforeAll(async () => {
-    logsApi = await startTestApi({
-      podLogs: async (pod, container, { previous }) =>
-        previous ? undefined : `starting ${pod.metadata.name}/${container}\nready to accept connections\n`,
-    });
+    logsApi = await startTestApi();
+    const nodes = defaultNodes(1);
+    scheduler = await startScheduler({ apiUrl: logsApi.url, nodes });
+    kubelet = await startKubelet({ apiUrl: logsApi.url, nodes });
     k = new Kubectl(logsApi.url);
   });
 
   afterAll(async () => {
+    await kubelet?.stop();
+    await scheduler?.stop();
     await logsApi?.close();
     k?.cleanup();
   });
 
-  it('reads a container log through pods/log', async () => {
-    const file = k.file(
-      'pod.yaml',
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name: 'talker', namespace: 'default' },
-        spec: { nodeName: 'local-node-1', containers: [{ name: 'redis', image: 'redis:7' }] },
-      }),
-    );
-    await k.ok(['apply', '-f', file]);
-    expect(await k.ok(['logs', 'talker'])).toBe('starting talker/redis\nready to accept connections\n');
+  it('reads a container log from the kubelet through pods/log', async () => {
+    const script = 'echo starting talker; echo ready to accept connections; exec sleep 600';
+    await k.ok(['apply', '-f', pod('talker', { containers: [{ name: 'redis', image: 'redis:7', command: ['sh', '-c', script] }] })]);
+    await waitFor('the log', async () => (await k.ok(['logs', 'talker'])).includes('ready'), 20_000, 200);
+    expect(await k.ok(['logs', 'talker'])).toBe('starting talker\nready to accept connections\n');
     expect(await k.ok(['logs', 'talker', '--tail', '1'])).toBe('ready to accept connections\n');
     const wrong = await k.run(['logs', 'talker', '-c', 'nope']);
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr).toContain('container nope is not valid for pod talker');
+    const negative = await k.run(['get', '--raw', '/api/v1/namespaces/default/pods/talker/log?tailLines=-1']);
+    expect(negative.stderr).toContain(
+      'PodLogOptions "talker" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0',
+    );
+  });
+
+  it('says why there is no log: not scheduled, or waiting to start', async () => {
+    const nowhere = { nodeSelector: { 'kubernetes.io/hostname': 'no-such-node' }, containers: [{ name: 'redis', image: 'redis:7' }] };
+    await k.ok(['apply', '-f', pod('nowhere', nowhere)]);
+    expect((await k.run(['logs', 'nowhere'])).stderr).toContain('pod nowhere does not have a host assigned');
+    await k.ok(['apply', '-f', pod('unrunnable', { containers: [{ name: 'app', image: 'busybox:1.36' }] })]);
+    // ContainerCreating first, then the reason the kubelet reports once it tried.
+    const expected = 'container "app" in pod "unrunnable" is waiting to start: ImageNotRunnable';
+    const seen = async (): Promise<boolean> => (await k.run(['logs', 'unrunnable'])).stderr.includes(expected);
+    expect(await waitFor('the waiting reason', seen, 20_000, 200)).toBe(true);
+  });
+
+  it('reports a node whose kubelet cannot be reached as Kubernetes does', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    await k.ok(['apply', '-f', k.file('ghost.json', JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'ghost' } }))]);
+    const status = {
+      status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }], daemonEndpoints: { kubeletEndpoint: { Port: port } } },
+    };
+    await k.ok(['patch', 'node', 'ghost', '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+    await k.ok(['apply', '-f', pod('haunted', { nodeName: 'ghost', containers: [{ name: 'redis', image: 'redis:7' }] })]);
+    const out = await k.run(['logs', 'haunted', '--tail=3']);
+    expect(out.stderr).toContain(
+      `Error from server: Get "http://127.0.0.1:${port}/containerLogs/default/haunted/redis?tailLines=3": dial tcp 127.0.0.1:${port}: connect: connection refused`,
+    );
   });
 });
