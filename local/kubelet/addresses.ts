@@ -19,7 +19,8 @@ export class PodAddresses {
   private cursor: number;
   private readonly used = new Map<string, string>();
 
-  constructor(cidr: string) {
+  /** `start`: the offset in the range to hand out from (random unless given). */
+  constructor(cidr: string, start?: number) {
     const m = /^([\d.]+)\/(\d+)$/.exec(cidr);
     if (!m) throw new Error(`podCidrBase: "${cidr}" is not a CIDR such as 127.1.0.0/16`);
     const prefix = Number(m[2]);
@@ -29,7 +30,7 @@ export class PodAddresses {
       throw new Error(`podCidrBase: "${cidr}" must be inside 127.0.0.0/8, the loopback range every process can bind`);
     this.size = 2 ** (32 - prefix);
     this.first = base - (base % this.size);
-    this.cursor = Math.floor(Math.random() * (this.size - 1));
+    this.cursor = start ?? Math.floor(Math.random() * (this.size - 1));
   }
 
   contains(ip: string): boolean {

@@ -131,16 +131,21 @@ describe('pod status', () => {
 
 describe('pod addresses', () => {
   it('hands out distinct loopback addresses, skipping .0 and .255, and keeps a preferred one', () => {
-    const a = new PodAddresses('127.1.0.0/16');
+    const a = new PodAddresses('127.1.0.0/16', 0);
     expect(a.allocate('p1')).toBe('127.1.0.1');
     expect(a.allocate('p2')).toBe('127.1.0.2');
     expect(a.allocate('p1')).toBe('127.1.0.1');
     expect(a.allocate('p3', '127.1.3.4')).toBe('127.1.3.4');
     a.release('p2');
     expect(a.allocate('p4')).toBe('127.1.0.3');
-    const small = new PodAddresses('127.9.0.0/30');
+    const small = new PodAddresses('127.9.0.0/30', 0);
     expect([small.allocate('a'), small.allocate('b'), small.allocate('c')]).toEqual(['127.9.0.1', '127.9.0.2', '127.9.0.3']);
     expect(() => small.allocate('d')).toThrow(/exhausted/);
     expect(() => new PodAddresses('10.0.0.0/16')).toThrow(/podCidrBase/);
+  });
+  it('starts at a random place in the range, so two platforms on one machine rarely meet', () => {
+    const firsts = new Set(Array.from({ length: 20 }, () => new PodAddresses('127.1.0.0/16').allocate('p')));
+    expect(firsts.size).toBeGreaterThan(15);
+    for (const ip of firsts) expect(ip).toMatch(/^127\.1\.\d+\.\d+$/);
   });
 });
