@@ -73,6 +73,9 @@ export const chartValuesSchema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
   scaleWindow: z.string().regex(/^[0-9]+(s|m|h)$/, 'a Knative window such as 60s'),
   resyncSchedule: z.string().min(1),
+  uninstall: z.strictObject({
+    releaseClusters: z.boolean().describe('helm uninstall removes the operator finalizer from every RedisCluster (post-delete hook)'),
+  }),
   functions: z.strictObject({
     reconcile: fn,
     reshard: fn,

@@ -11,7 +11,7 @@ import { definitionsIn, grantKeys, grantsOf, sourcesIn, type Grant } from '../he
 
 interface Obj {
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
   [k: string]: any;
 }
 interface Rule {
@@ -67,6 +67,20 @@ describe('each function runs as an identity with exactly the verbs its code uses
     const all = objs.filter((o) => o.kind === 'ServiceAccount').flatMap((sa) => grantedTo(sa.metadata.name));
     expect(all.filter((g) => g.startsWith('rbac.authorization.k8s.io/'))).toEqual([]);
     expect(all.filter((g) => g.startsWith('/secrets:') && g !== '/secrets:get')).toEqual([]);
+  });
+});
+
+describe('the uninstall hook', () => {
+  it("runs the reconcile image's release command as an identity with exactly the verbs release.ts uses", () => {
+    const pod = objs.find((o) => o.kind === 'Pod' && o.metadata.annotations?.['helm.sh/hook'] === 'post-delete')!;
+    expect(pod.spec.containers[0].args).toEqual(['release']);
+    const reconcile = objs.find((o) => o.kind === 'Service' && o.metadata.name === 'reconcile')!;
+    expect(pod.spec.containers[0].image).toBe(reconcile.spec.template.spec.containers[0].image);
+    const used = grantKeys(
+      grantsOf([readFileSync(join(REPO_ROOT, 'functions/reconcile/release.ts'), 'utf8')], sharedDefinitions, customResource),
+    );
+    expect(used.length).toBeGreaterThan(0);
+    expect(grantedTo(pod.spec.serviceAccountName)).toEqual(used);
   });
 });
 
