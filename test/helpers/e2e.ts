@@ -42,6 +42,9 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     stateDir,
     pingIntervalMs: 10_000,
     idleWindowMs: 120_000,
+    // A cluster IP of its own, where npm start's LoadBalancer would take 127.0.0.1:9090, which two
+    // platforms on one machine cannot share.
+    operator: { values: { 'redisOperator.service.type': 'ClusterIP' } },
     // E2E_LOG_FILE=<path> keeps the platform's log for a failing run.
     ...(process.env.E2E_LOG_FILE
       ? { log: (m: string) => appendFileSync(process.env.E2E_LOG_FILE!, `${new Date().toISOString()} ${m}\n`) }
