@@ -26,13 +26,20 @@ export interface ApiServerOptions {
   watchHistory?: number;
   /** Where `pods/{name}/log` (kubectl logs) reads from; without it logs are not available. */
   podLogs?: PodLogReader;
+  /** Where Services' cluster IPs come from (--service-cluster-ip-range); default 127.96.0.0/16. */
+  serviceClusterIpRange?: string;
+  /** Where NodePort and LoadBalancer Services' node ports come from; default 30000-32767. */
+  serviceNodePortRange?: string;
 }
 
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? (() => undefined);
   const store = new Store(opts.watchHistory ?? 10_000, opts.stateFile, log);
-  const core = new ApiCore(store, new ResourceTable(), log);
+  const core = new ApiCore(store, new ResourceTable(), log, {
+    clusterIpRange: opts.serviceClusterIpRange,
+    nodePortRange: opts.serviceNodePortRange,
+  });
   const controllers = new Controllers(core, log);
   const http = new ApiHttp(core, log, opts.podLogs);
   const server = createServer({ keepAlive: true }, http.handle);
