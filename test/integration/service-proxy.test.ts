@@ -257,16 +257,19 @@ spec: {clusterIP: ${clusterIP}, ports: [{port: 1}]}
       `The Service "copy" is invalid: spec.clusterIPs: Invalid value: []string{"${clusterIP}"}: failed to allocate IP ${clusterIP}: provided IP is already allocated`,
     );
     const nodePort = (await kube.get('v1', 'Service', 'redis-np', NS))!.spec.ports[0].nodePort as number;
-    const nodePortService = (name: string, port: number) => `
-apiVersion: v1
-kind: Service
-metadata: {name: ${name}, namespace: ${NS}}
-spec: {type: NodePort, ports: [{port: 80, nodePort: ${port}}]}
-`;
-    const portTaken = await kubectlApply(nodePortService('np2', nodePort));
+    // kubectl create service sends protobuf, as against a real cluster.
+    const portTaken = await kubectl('create', 'service', 'nodeport', 'np2', '--tcp=80:80', `--node-port=${nodePort}`);
     expect(portTaken.stderr).toContain(`spec.ports[0].nodePort: Invalid value: ${nodePort}: provided port is already allocated`);
-    const outside = await kubectlApply(nodePortService('np3', 8080));
+    const outside = await kubectl('create', 'service', 'nodeport', 'np3', '--tcp=80:80', '--node-port=8080');
     expect(outside.stderr).toContain('provided port is not in the valid range. The range of valid ports is 30000-32767');
+    expect((await kubectl('create', 'service', 'clusterip', 'named', '--tcp=6379:client')).code).toBe(0);
+    const named = (await kube.get('v1', 'Service', 'named', NS))!;
+    expect(named.spec).toMatchObject({
+      type: 'ClusterIP',
+      selector: { app: 'named' },
+      ports: [{ port: 6379, targetPort: 'client', protocol: 'TCP' }],
+    });
+    expect(named.spec.clusterIP).toMatch(/^127\.96\./);
     const moved = await kubectl('patch', 'svc', 'redis', '-p', '{"spec":{"clusterIP":"127.96.0.77"}}');
     expect(moved.stderr).toContain('spec.clusterIPs[0]: Invalid value: []string{"127.96.0.77"}: may not change once set');
   });
