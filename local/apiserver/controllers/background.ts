@@ -16,7 +16,7 @@ export class Controllers {
     private readonly log: (msg: string) => void = () => undefined,
   ) {
     this.disruption = new DisruptionController(core.store);
-    this.endpoints = new EndpointsController(core, () => this.soon(), log);
+    this.endpoints = new EndpointsController(core, log);
     core.wakeControllers = () => this.soon();
   }
 
@@ -28,6 +28,7 @@ export class Controllers {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.soonTimer) clearImmediate(this.soonTimer);
+    this.endpoints.stop();
   }
 
   private soon(): void {

@@ -94,22 +94,38 @@ export class EndpointsController {
   private dirty = true;
   /** Services deleted since the last pass: their Endpoints go. */
   private readonly deleted: { namespace: string; name: string }[] = [];
+  private soon: NodeJS.Immediate | undefined;
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly core: ApiCore,
-    wake: () => void,
     private readonly log: (msg: string) => void = () => undefined,
   ) {
-    core.store.subscribe((e) => {
+    this.unsubscribe = core.store.subscribe((e) => {
       if (e.storageKey !== SERVICES && e.storageKey !== PODS && e.storageKey !== ENDPOINTS) return;
       if (e.storageKey === SERVICES && e.type === 'DELETED') this.deleted.push(e.object.metadata as { namespace: string; name: string });
       this.dirty = true;
-      wake();
+      // Right after the write that changed something (one pass for a burst of them).
+      this.soon ??= setImmediate(() => {
+        this.soon = undefined;
+        try {
+          this.sync();
+        } catch (err) {
+          this.log(`endpoints controller: ${(err as Error).stack ?? String(err)}`);
+        }
+      });
     });
+  }
+
+  stop(): void {
+    this.unsubscribe();
+    if (this.soon) clearImmediate(this.soon);
   }
 
   sync(): void {
     if (!this.dirty) return;
+    if (this.soon) clearImmediate(this.soon);
+    this.soon = undefined;
     this.dirty = false;
     const t = this.core.type('', 'v1', 'endpoints');
     for (const gone of this.deleted.splice(0)) {
