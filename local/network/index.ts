@@ -29,72 +29,97 @@ export interface ServiceProxy {
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-export async function startServiceProxy(opts: ServiceProxyOptions): Promise<ServiceProxy> {
-  const log = opts.log ?? (() => undefined);
-  const host = opts.host ?? '127.0.0.1';
-  const nodeAddresses = opts.nodes.map((n) => n.address);
-  const kube = new KubeRest(opts.apiUrl);
-  const services = new Map<string, Rec>();
-  const endpoints = new Map<string, Rec>();
-  const listeners = new Map<string, ServiceListener>();
-  const sockets = new Set<net.Socket>();
-  const turns = new Map<string, number>();
-  const reported = new Set<string>();
-  const statusWrites = new Set<string>();
-  let stopped = false;
+/** kube-proxy's Proxier: the listeners the Services ask for, and where their connections go. */
+class Proxier {
+  readonly services = new Map<string, Rec>();
+  readonly endpoints = new Map<string, Rec>();
+  readonly listeners = new Map<string, ServiceListener>();
+  readonly sockets = new Set<net.Socket>();
+  private readonly turns = new Map<string, number>();
+  private readonly reported = new Set<string>();
+  private readonly statusWrites = new Set<string>();
+  stopped = false;
 
-  const pick = (rule: ListenRule): Backend | undefined => {
-    const backends = readyBackends(endpoints.get(rule.service), rule.portName);
+  constructor(
+    private readonly kube: KubeRest,
+    private readonly nodeAddresses: string[],
+    private readonly host: string,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  /** The next ready backend of the rule's Service port, round robin. */
+  readonly pick = (rule: ListenRule): Backend | undefined => {
+    const backends = readyBackends(this.endpoints.get(rule.service), rule.portName);
     if (!backends.length) return undefined;
     const key = `${rule.service}:${rule.portName}`;
-    const turn = turns.get(key) ?? 0;
-    turns.set(key, turn + 1);
+    const turn = this.turns.get(key) ?? 0;
+    this.turns.set(key, turn + 1);
     return backends[turn % backends.length];
   };
 
-  /** A LoadBalancer's ingress is the host once all its host ports are its own; other types have none. */
-  const writeStatus = (svc: Rec, conflicted: Set<string>): void => {
-    const key = serviceKey(svc);
-    const wanted = svc.spec?.type === 'LoadBalancer' && !conflicted.has(key) ? [{ ip: host, ipMode: 'VIP' }] : undefined;
-    const current = svc.status?.loadBalancer?.ingress;
-    if (JSON.stringify(current ?? null) === JSON.stringify(wanted ?? null) || statusWrites.has(key)) return;
-    statusWrites.add(key);
-    kube
-      .patchStatus(svc as KubeObject, { loadBalancer: { ingress: wanted ?? null } })
-      .catch((err: unknown) => {
-        if (!stopped) log(`service ${key}: load balancer status not written: ${errorText(err)}`);
-      })
-      .finally(() => statusWrites.delete(key));
-  };
-
-  const sync = (): void => {
-    if (stopped) return;
-    const { rules, conflicts } = listenRules([...services.values()], nodeAddresses, host);
-    const conflicted = new Set(conflicts.map((c) => c.service));
+  /** Opens, moves and closes listeners to match the Services; load balancers' status follows. */
+  sync(): void {
+    if (this.stopped) return;
+    const { rules, conflicts } = listenRules([...this.services.values()], this.nodeAddresses, this.host);
     for (const c of conflicts) {
       const what = `${c.service} ${c.key}`;
-      if (!reported.has(what)) log(`service ${c.service}: ${c.key} is already taken by service ${listeners.get(c.key)?.rule.service}`);
-      reported.add(what);
+      if (!this.reported.has(what))
+        this.log(`service ${c.service}: ${c.key} is already taken by service ${this.listeners.get(c.key)?.rule.service}`);
+      this.reported.add(what);
     }
-    const wanted = new Map(rules.map((r) => [r.key, r]));
-    for (const [key, l] of listeners) {
+    const wanted = new Set(rules.map((r) => r.key));
+    for (const [key, l] of this.listeners) {
       if (wanted.has(key)) continue;
       l.close();
-      listeners.delete(key);
+      this.listeners.delete(key);
     }
     for (const rule of rules) {
-      const existing = listeners.get(rule.key);
+      const existing = this.listeners.get(rule.key);
       if (existing) {
         existing.rule = rule;
         continue;
       }
-      const l = new ServiceListener(rule, pick, sockets, log);
-      listeners.set(rule.key, l);
+      const l = new ServiceListener(rule, this.pick, this.sockets, this.log);
+      this.listeners.set(rule.key, l);
       l.open();
     }
-    for (const svc of services.values()) writeStatus(svc, conflicted);
-  };
+    const conflicted = new Set(conflicts.map((c) => c.service));
+    for (const svc of this.services.values()) this.writeStatus(svc, conflicted);
+  }
 
+  /** A LoadBalancer's ingress is the host once all its host ports are its own; other types have none. */
+  private writeStatus(svc: Rec, conflicted: Set<string>): void {
+    const key = serviceKey(svc);
+    const wanted = svc.spec?.type === 'LoadBalancer' && !conflicted.has(key) ? [{ ip: this.host, ipMode: 'VIP' }] : undefined;
+    const current = svc.status?.loadBalancer?.ingress;
+    if (JSON.stringify(current ?? null) === JSON.stringify(wanted ?? null) || this.statusWrites.has(key)) return;
+    this.statusWrites.add(key);
+    this.kube
+      .patchStatus(svc as KubeObject, { loadBalancer: { ingress: wanted ?? null } })
+      .catch((err: unknown) => {
+        if (!this.stopped) this.log(`service ${key}: load balancer status not written: ${errorText(err)}`);
+      })
+      .finally(() => this.statusWrites.delete(key));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const l of this.listeners.values()) l.close();
+    this.listeners.clear();
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+  }
+}
+
+export async function startServiceProxy(opts: ServiceProxyOptions): Promise<ServiceProxy> {
+  const log = opts.log ?? (() => undefined);
+  const kube = new KubeRest(opts.apiUrl);
+  const proxier = new Proxier(
+    kube,
+    opts.nodes.map((n) => n.address),
+    opts.host ?? '127.0.0.1',
+    log,
+  );
   const mirror = (into: Map<string, Rec>, after: () => void) => ({
     onList: (items: KubeObject[]) => {
       into.clear();
@@ -107,32 +132,31 @@ export async function startServiceProxy(opts: ServiceProxyOptions): Promise<Serv
       after();
     },
     onError: (err: unknown) => {
-      if (!stopped) log(`service proxy watch: ${errorText(err)}`);
+      if (!proxier.stopped) log(`service proxy watch: ${errorText(err)}`);
     },
   });
-
   const watches: WatchHandle[] = [
     // Endpoints are read when a connection arrives: nothing else to do when they change.
     kube.watch(
       'v1',
       'Endpoints',
-      mirror(endpoints, () => undefined),
+      mirror(proxier.endpoints, () => undefined),
     ),
-    kube.watch('v1', 'Service', mirror(services, sync)),
+    kube.watch(
+      'v1',
+      'Service',
+      mirror(proxier.services, () => proxier.sync()),
+    ),
   ];
   await Promise.all(watches.map((w) => w.ready));
-  log(`service proxy: forwarding for ${services.size} Services`);
+  log(`service proxy: forwarding for ${proxier.services.size} Services`);
 
   return {
-    listening: () => [...listeners.values()].filter((l) => l.listening).map((l) => l.rule.key),
+    listening: () => [...proxier.listeners.values()].filter((l) => l.listening).map((l) => l.rule.key),
     async stop() {
-      if (stopped) return;
-      stopped = true;
+      if (proxier.stopped) return;
       for (const w of watches) w.stop();
-      for (const l of listeners.values()) l.close();
-      listeners.clear();
-      for (const s of sockets) s.destroy();
-      sockets.clear();
+      proxier.stop();
     },
   };
 }
