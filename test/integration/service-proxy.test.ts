@@ -274,6 +274,29 @@ spec: {clusterIP: ${clusterIP}, ports: [{port: 1}]}
     expect(moved.stderr).toContain('spec.clusterIPs[0]: Invalid value: []string{"127.96.0.77"}: may not change once set');
   });
 
+  it('a Service without selector keeps the Endpoints its user writes, and the proxy follows them', async () => {
+    const [ip] = await readyIps('redis');
+    const name = Object.keys(ips).find((n) => ips[n] === ip)!;
+    const created = await kubectlApply(`
+apiVersion: v1
+kind: Service
+metadata: {name: external, namespace: ${NS}}
+spec: {ports: [{port: 6380}]}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: external, namespace: ${NS}}
+subsets: [{addresses: [{ip: "${ip}"}], ports: [{port: ${REDIS_PORT}}]}]
+`);
+    expect(created.code).toBe(0);
+    const externalIp = (await kube.get('v1', 'Service', 'external', NS))!.spec.clusterIP as string;
+    await waitFor('the user endpoints served', async () => (await servedBy(externalIp, 6380).catch(() => '')) === name);
+    // The endpoints controller leaves them as written.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await readyIps('external')).toEqual([ip]);
+    expect((await kubectl('get', 'endpoints', 'external')).stdout).toContain(`${ip}:${REDIS_PORT}`);
+  });
+
   it('a LoadBalancer Service gets the host as ingress and answers there; a bind failure is retried', async () => {
     const port = await freePort();
     // Something else holds the port first: the proxy must say so and keep trying.
