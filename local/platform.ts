@@ -7,6 +7,7 @@ import { startApiServer } from './apiserver/index.js';
 import { startEventing, type Eventing } from './eventing/index.js';
 import { KubeRest, type KubeObject } from './apiserver/client.js';
 import { startKubelet } from './kubelet/index.js';
+import { clusterDns, startServiceProxy, type ClusterDns } from './network/index.js';
 import { defaultNodes, startScheduler, type Scheduler } from './scheduler/index.js';
 import { startServing, type Serving } from './serving/index.js';
 import { FunctionImages } from './serving/images.js';
@@ -52,6 +53,8 @@ export interface Platform {
   scheduler: Pick<Scheduler, 'pause' | 'resume'>;
   eventing: Eventing;
   serving: Serving;
+  /** Service names as a Pod in the cluster resolves them (cluster IPs the service proxy serves). */
+  dns: ClusterDns;
   /** Every object applied at start, in order. */
   applied: KubeObject[];
   /** Runs real helm against the platform's API server. */
@@ -144,6 +147,8 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       log: (m) => log(`kubelet: ${m}`),
     });
     stops.push({ name: 'kubelet', stop: () => kubelet.stop() });
+    const proxy = await startServiceProxy({ apiUrl: api.url, nodes, host, log: (m) => log(`service proxy: ${m}`) });
+    stops.push({ name: 'service proxy', stop: () => proxy.stop() });
     const eventing = await startEventing({
       apiUrl: api.url,
       host,
@@ -184,6 +189,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       scheduler: { pause: () => scheduler.pause(), resume: () => scheduler.resume() },
       eventing,
       serving,
+      dns: clusterDns(kube),
       applied,
       helm,
       apply: (files) => applyAll(kube, readManifests(files), log),

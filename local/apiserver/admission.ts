@@ -4,7 +4,8 @@
 import { crdStatus, isCrd } from './crds.js';
 import { badRequest, invalid, type StatusCause } from './errors.js';
 import type { ResourceType } from './resources.js';
-import type { Obj, Store } from './store.js';
+import type { ServiceAllocator } from './service-allocation.js';
+import type { Obj } from './store.js';
 
 type Rec = Record<string, any>;
 
@@ -39,19 +40,6 @@ function defaultPod(o: Obj): void {
   o.status = { phase: 'Pending' };
 }
 
-function defaultService(o: Obj, allocateClusterIp: () => string): void {
-  const spec = (o.spec ??= {});
-  spec.type ??= 'ClusterIP';
-  if (spec.clusterIP === undefined || spec.clusterIP === '') spec.clusterIP = allocateClusterIp();
-  spec.clusterIPs ??= [spec.clusterIP];
-  spec.sessionAffinity ??= 'None';
-  for (const p of spec.ports ?? []) {
-    p.protocol ??= 'TCP';
-    p.targetPort ??= p.port;
-  }
-  o.status ??= { loadBalancer: {} };
-}
-
 function foldStringData(o: Obj): void {
   if (o.stringData && typeof o.stringData === 'object') {
     o.data = { ...(o.data ?? {}) };
@@ -61,24 +49,8 @@ function foldStringData(o: Obj): void {
   o.type ??= 'Opaque';
 }
 
-/** Hands out Service cluster IPs no stored Service holds. */
-export class ClusterIps {
-  private next = 10;
-
-  constructor(private readonly store: Store) {}
-
-  allocate(): string {
-    const used = new Set(this.store.list('/services').map((s) => s.spec?.clusterIP));
-    for (;;) {
-      const n = this.next++;
-      const ip = `10.96.${Math.floor(n / 250) % 250}.${(n % 250) + 1}`;
-      if (!used.has(ip)) return ip;
-    }
-  }
-}
-
 /** Defaults and checks of a new built-in object (core kinds and CRDs). */
-export function prepareCreate(t: ResourceType, o: Obj, clusterIps: ClusterIps): void {
+export function prepareCreate(t: ResourceType, o: Obj, services: ServiceAllocator): void {
   if (t.group !== '' && !isCrd(t)) return;
   switch (t.plural) {
     case 'pods':
@@ -87,7 +59,7 @@ export function prepareCreate(t: ResourceType, o: Obj, clusterIps: ClusterIps): 
       defaultPod(o);
       break;
     case 'services':
-      defaultService(o, () => clusterIps.allocate());
+      services.admitCreate(o);
       break;
     case 'namespaces':
       o.metadata.labels = { ...(o.metadata.labels ?? {}), 'kubernetes.io/metadata.name': o.metadata.name };
@@ -104,17 +76,14 @@ export function prepareCreate(t: ResourceType, o: Obj, clusterIps: ClusterIps): 
 }
 
 /** What an update of a core object keeps from the stored one, and its defaults. */
-export function prepareUpdate(t: ResourceType, existing: Obj, next: Obj): void {
+export function prepareUpdate(t: ResourceType, existing: Obj, next: Obj, services: ServiceAllocator): void {
   if (t.group !== '') return;
   if (t.plural === 'pods') {
     // Binding is the only way to set a Pod's node; an update cannot move or unbind it.
     next.spec ??= {};
     if (existing.spec?.nodeName) next.spec.nodeName = existing.spec.nodeName;
   } else if (t.plural === 'services') {
-    next.spec ??= {};
-    next.spec.clusterIP ??= existing.spec?.clusterIP;
-    next.spec.clusterIPs ??= existing.spec?.clusterIPs;
-    next.spec.type ??= 'ClusterIP';
+    services.admitUpdate(existing, next);
   } else if (t.plural === 'secrets') {
     foldStringData(next);
   } else if (t.plural === 'namespaces') {

@@ -3,7 +3,7 @@
 // graceful Pod deletion, deletion propagation). The controllers that finish deletions live in
 // controllers/, the other subresources in subresources.ts, CRD registration in crds.ts.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { admitCustom, ClusterIps, prepareCreate, prepareUpdate, type FieldValidation } from './admission.js';
+import { admitCustom, prepareCreate, prepareUpdate, type FieldValidation } from './admission.js';
 import { canonical } from './canonical.js';
 import { hasDependents, orphanDependents } from './controllers/garbage-collector.js';
 import { CRD_CLEANUP_FINALIZER, crdStatus, crdTypes, isCrd, registerCrd } from './crds.js';
@@ -11,6 +11,7 @@ import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notF
 import { fromEventsV1, toEventsV1 } from './event-versions.js';
 import { applyPatch, PATCH_TYPES_CUSTOM, type PatchType } from './patch.js';
 import { groupVersion, type ResourceTable, type ResourceType } from './resources.js';
+import { ServiceAllocator, type ServiceRanges } from './service-allocation.js';
 import { validateName } from './validation/names.js';
 import type { Obj, Store } from './store.js';
 import { timestamp } from './time.js';
@@ -48,7 +49,7 @@ const isPod = (t: ResourceType) => t.group === '' && t.plural === 'pods';
 const isNamespace = (t: ResourceType) => t.group === '' && t.plural === 'namespaces';
 
 export class ApiCore {
-  private readonly clusterIps: ClusterIps;
+  private readonly services: ServiceAllocator;
   /** Called when a write leaves something for the controllers to finish (a deletion, orphans). */
   wakeControllers: () => void = () => undefined;
 
@@ -56,8 +57,9 @@ export class ApiCore {
     readonly store: Store,
     readonly table: ResourceTable,
     private readonly log: (msg: string) => void = () => undefined,
+    serviceRanges: ServiceRanges = {},
   ) {
-    this.clusterIps = new ClusterIps(store);
+    this.services = new ServiceAllocator(store, serviceRanges);
     for (const [key, o] of [...store.entries()]) {
       if (key === 'apiextensions.k8s.io/customresourcedefinitions') {
         try {
@@ -197,7 +199,7 @@ export class ApiCore {
     if (this.tracksGeneration(t, o)) meta.generation = 1;
     else delete meta.generation;
     if (t.custom && t.status) delete o.status;
-    prepareCreate(t, o, this.clusterIps);
+    prepareCreate(t, o, this.services);
     const warnings = admitCustom(t, o, opts.fieldValidation);
     if (isCrd(t)) crdTypes(o);
     if (opts.dryRun) return { object: o, warnings };
@@ -253,7 +255,7 @@ export class ApiCore {
         if (existing.status === undefined) delete next.status;
         else next.status = existing.status;
       }
-      prepareUpdate(t, existing, next);
+      prepareUpdate(t, existing, next, this.services);
     }
     next.apiVersion = existing.apiVersion;
     next.kind = existing.kind;

@@ -24,13 +24,20 @@ export interface ApiServerOptions {
   log?: (msg: string) => void;
   /** How many changes watches can resume from; older resourceVersions get 410 Gone. */
   watchHistory?: number;
+  /** Where Services' cluster IPs come from (--service-cluster-ip-range); default 127.96.0.0/16. */
+  serviceClusterIpRange?: string;
+  /** Where NodePort and LoadBalancer Services' node ports come from; default 30000-32767. */
+  serviceNodePortRange?: string;
 }
 
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
   const host = opts.host ?? '127.0.0.1';
   const log = opts.log ?? (() => undefined);
   const store = new Store(opts.watchHistory ?? 10_000, opts.stateFile, log);
-  const core = new ApiCore(store, new ResourceTable(), log);
+  const core = new ApiCore(store, new ResourceTable(), log, {
+    clusterIpRange: opts.serviceClusterIpRange,
+    nodePortRange: opts.serviceNodePortRange,
+  });
   const controllers = new Controllers(core, log);
   const http = new ApiHttp(core, log);
   const server = createServer({ keepAlive: true }, http.handle);

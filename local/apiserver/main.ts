@@ -1,4 +1,5 @@
-// Runs the API server alone: `npx tsx local/apiserver/main.ts [--port 8001] [--host 127.0.0.1] [--state-file FILE]`.
+// Runs the API server alone: `npx tsx local/apiserver/main.ts [--port 8001] [--host 127.0.0.1] [--state-file FILE]
+// [--service-cluster-ip-range 127.96.0.0/16] [--service-node-port-range 30000-32767]`.
 import { startApiServer } from './index.js';
 
 function arg(name: string): string | undefined {
@@ -17,7 +18,13 @@ const server = await startApiServer({
   host: arg('host') ?? '127.0.0.1',
   port,
   stateFile: arg('state-file'),
+  serviceClusterIpRange: arg('service-cluster-ip-range'),
+  serviceNodePortRange: arg('service-node-port-range'),
   log: (msg) => console.log(msg),
+}).catch((err: unknown) => {
+  // A bad flag (a range, a state file) is the user's to fix: say what, without a stack.
+  console.error((err as Error).message);
+  process.exit(2);
 });
 console.log(`kubectl --server ${server.url} get namespaces`);
 const stop = () => {

@@ -1,12 +1,12 @@
 // Kubernetes' protobuf request encoding, for the few kinds kubectl sends that way: `kubectl create
-// namespace|configmap|secret|serviceaccount`, `kubectl auth can-i`'s review, `kubectl drain`'s
+// namespace|configmap|secret|serviceaccount|service`, `kubectl expose`, `kubectl auth can-i`'s review, `kubectl drain`'s
 // Eviction, and typed clients' DeleteOptions. The `k8s\0` envelope wraps a runtime.Unknown whose `raw` is the object. Other kinds
 // stay unsupported (415).
 
 import { timestamp } from './time.js';
 
 type Field =
-  | { name: string; kind: 'string' | 'bytes' | 'int' | 'bool' | 'time'; repeated?: boolean }
+  | { name: string; kind: 'string' | 'bytes' | 'int' | 'bool' | 'time' | 'intOrString'; repeated?: boolean }
   | { name: string; kind: 'msg'; msg: Desc; repeated?: boolean }
   | { name: string; kind: 'map'; value: 'string' | 'bytes' };
 type Desc = Record<number, Field>;
@@ -35,6 +35,36 @@ const OBJECT_META: Desc = {
 };
 
 const LOCAL_OBJECT_REFERENCE: Desc = { 1: { name: 'name', kind: 'string' } };
+
+const SERVICE_PORT: Desc = {
+  1: { name: 'name', kind: 'string' },
+  2: { name: 'protocol', kind: 'string' },
+  3: { name: 'port', kind: 'int' },
+  4: { name: 'targetPort', kind: 'intOrString' },
+  5: { name: 'nodePort', kind: 'int' },
+  6: { name: 'appProtocol', kind: 'string' },
+};
+
+const SERVICE_SPEC: Desc = {
+  1: { name: 'ports', kind: 'msg', msg: SERVICE_PORT, repeated: true },
+  2: { name: 'selector', kind: 'map', value: 'string' },
+  3: { name: 'clusterIP', kind: 'string' },
+  4: { name: 'type', kind: 'string' },
+  5: { name: 'externalIPs', kind: 'string', repeated: true },
+  7: { name: 'sessionAffinity', kind: 'string' },
+  8: { name: 'loadBalancerIP', kind: 'string' },
+  9: { name: 'loadBalancerSourceRanges', kind: 'string', repeated: true },
+  10: { name: 'externalName', kind: 'string' },
+  11: { name: 'externalTrafficPolicy', kind: 'string' },
+  12: { name: 'healthCheckNodePort', kind: 'int' },
+  13: { name: 'publishNotReadyAddresses', kind: 'bool' },
+  17: { name: 'ipFamilyPolicy', kind: 'string' },
+  18: { name: 'clusterIPs', kind: 'string', repeated: true },
+  19: { name: 'ipFamilies', kind: 'string', repeated: true },
+  20: { name: 'allocateLoadBalancerNodePorts', kind: 'bool' },
+  21: { name: 'loadBalancerClass', kind: 'string' },
+  22: { name: 'internalTrafficPolicy', kind: 'string' },
+};
 
 // What a typed client (helm's release storage among them) sends with a DELETE.
 const DELETE_OPTIONS: Desc = {
@@ -114,6 +144,10 @@ export const PROTOBUF_KINDS: Record<string, Desc> = {
       },
     },
   },
+  'v1/Service': {
+    1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
+    2: { name: 'spec', kind: 'msg', msg: SERVICE_SPEC },
+  },
   'v1/ServiceAccount': {
     1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
     3: { name: 'imagePullSecrets', kind: 'msg', msg: LOCAL_OBJECT_REFERENCE, repeated: true },
@@ -186,6 +220,16 @@ function decode(buf: Buffer, desc: Desc, bytesAsBuffer = false): Record<string, 
       case 'bool':
         value = r.varint() !== 0n;
         break;
+      case 'intOrString': {
+        // type 1 is a string, else the int.
+        const v = decode(r.bytes(), {
+          1: { name: 'type', kind: 'int' },
+          2: { name: 'intVal', kind: 'int' },
+          3: { name: 'strVal', kind: 'string' },
+        });
+        value = v.type === 1 ? String(v.strVal ?? '') : Number(v.intVal ?? 0);
+        break;
+      }
       case 'time': {
         const t = decode(r.bytes(), { 1: { name: 'seconds', kind: 'int' }, 2: { name: 'nanos', kind: 'int' } });
         value = timestamp(new Date(Number(t.seconds ?? 0) * 1000));
@@ -217,5 +261,16 @@ export function decodeProtobufObject(body: Buffer): Record<string, unknown> | un
   const kind = unknown.typeMeta?.kind ?? '';
   const desc = PROTOBUF_KINDS[`${apiVersion}/${kind}`];
   if (!desc || !unknown.raw) return undefined;
-  return { apiVersion, kind, ...decode(unknown.raw, desc) };
+  const object: Record<string, any> = { apiVersion, kind, ...decode(unknown.raw, desc) };
+  if (kind === 'Service' && object.spec) omitEmpty(object.spec);
+  return object;
+}
+
+/** Protobuf carries every field; JSON omits empty ones, and the defaults must see them as unset. */
+function omitEmpty(o: Record<string, any>): void {
+  for (const [k, v] of Object.entries(o)) {
+    // Optional fields (pointers in Go) come only when set: false is only dropped where it is the zero value.
+    if (v === '' || v === 0 || (v === false && k === 'publishNotReadyAddresses')) delete o[k];
+    else if (Array.isArray(v)) v.forEach((item) => item && typeof item === 'object' && omitEmpty(item));
+  }
 }

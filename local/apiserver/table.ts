@@ -48,6 +48,43 @@ function podStatus(p: Obj): string {
   return reason;
 }
 
+/** kubectl's EXTERNAL-IP of a Service: external IPs, a load balancer's ingress, or <pending>. */
+function serviceExternalIp(s: Obj): string {
+  const external: string[] = s.spec?.externalIPs ?? [];
+  switch (s.spec?.type ?? 'ClusterIP') {
+    case 'ClusterIP':
+    case 'NodePort':
+      return external.length ? external.join(',') : '<none>';
+    case 'LoadBalancer': {
+      const ingress = (s.status?.loadBalancer?.ingress ?? []).map((i: Obj) => i.ip ?? i.hostname).filter(Boolean);
+      let lb = ingress.join(',');
+      if (lb.length > 16) lb = `${lb.slice(0, 13)}...`;
+      const all = [...(lb ? [lb] : []), ...external];
+      return all.length ? all.join(',') : '<pending>';
+    }
+    case 'ExternalName':
+      return s.spec?.externalName ?? '';
+    default:
+      return '<unknown>';
+  }
+}
+
+/** kubectl's ENDPOINTS column: the first three ready ip:port pairs, then how many more. */
+function formatEndpoints(e: Obj): string {
+  const list: string[] = [];
+  let count = 0;
+  for (const subset of e.subsets ?? []) {
+    const addresses: Obj[] = subset.addresses ?? [];
+    const ports: (number | undefined)[] = subset.ports?.length ? subset.ports.map((p: Obj) => p.port) : [undefined];
+    for (const port of ports) {
+      count += addresses.length;
+      for (const a of addresses) if (list.length < 3) list.push(port === undefined ? a.ip : `${a.ip}:${port}`);
+    }
+  }
+  if (count > list.length) return `${list.join(',')} + ${count - list.length} more...`;
+  return list.join(',') || '<none>';
+}
+
 const BUILT_IN_COLUMNS: Record<string, Column[]> = {
   '/pods': [
     NAME,
@@ -94,7 +131,7 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
     NAME,
     { name: 'Type', type: 'string', cell: (s) => s.spec?.type ?? 'ClusterIP' },
     { name: 'Cluster-IP', type: 'string', cell: (s) => s.spec?.clusterIP ?? '<none>' },
-    { name: 'External-IP', type: 'string', cell: () => '<none>' },
+    { name: 'External-IP', type: 'string', cell: (s) => serviceExternalIp(s) },
     {
       name: 'Port(s)',
       type: 'string',
@@ -103,7 +140,17 @@ const BUILT_IN_COLUMNS: Record<string, Column[]> = {
         '<none>',
     },
     AGE,
+    {
+      name: 'Selector',
+      type: 'string',
+      priority: 1,
+      cell: (s) =>
+        Object.entries(s.spec?.selector ?? {})
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(',') || '<none>',
+    },
   ],
+  '/endpoints': [NAME, { name: 'Endpoints', type: 'string', cell: (e) => formatEndpoints(e) }, AGE],
   '/namespaces': [NAME, { name: 'Status', type: 'string', cell: (n) => n.status?.phase ?? 'Active' }, AGE],
   '/configmaps': [
     NAME,

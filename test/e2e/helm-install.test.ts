@@ -73,6 +73,13 @@ describe('the operator installed with helm on the platform', () => {
     const [discoveryPod] = (await functionPods()).filter((p) => p.metadata!.labels!['serving.knative.dev/service'] === 'discovery');
     expect(endpoints?.subsets?.[0]?.addresses?.map((a) => a.ip)).toEqual([discoveryPod!.status!.podIP]);
     expect(endpoints?.subsets?.[0]?.ports?.[0]?.port).toBe(8012);
+    // What a user looks at: the function Pod's containers' logs, through kubectl.
+    const pod = discoveryPod!.metadata!.name!;
+    const fnLog = await e2e.kubectl(['logs', pod, '-n', OPERATOR_NS, '-c', 'discovery', '--tail=100']);
+    expect(fnLog.code, fnLog.stderr).toBe(0);
+    expect(fnLog.stdout).toContain('"function":"discovery"');
+    const proxyLog = await e2e.kubectl(['logs', pod, '-n', OPERATOR_NS, '-c', 'queue-proxy']);
+    expect(proxyLog.stdout).toContain(':8012 -> ');
   }, 200_000);
 
   it('helm upgrade --set replaces the function whose setting changed, and only that one', async () => {

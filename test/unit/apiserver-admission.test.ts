@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { admitCustom, ClusterIps, prepareCreate, prepareUpdate } from '../../local/apiserver/admission.js';
+import { admitCustom, prepareCreate, prepareUpdate } from '../../local/apiserver/admission.js';
 import { crdTypes } from '../../local/apiserver/crds.js';
 import { ApiError } from '../../local/apiserver/errors.js';
 import { ResourceTable, type ResourceType } from '../../local/apiserver/resources.js';
+import { ServiceAllocator } from '../../local/apiserver/service-allocation.js';
 import { Store, type Obj } from '../../local/apiserver/store.js';
 
 const table = new ResourceTable();
 const core = (plural: string): ResourceType => table.find('', 'v1', plural)!;
 
 function created(plural: string, o: Obj, store = new Store(100)): Obj {
-  prepareCreate(core(plural), o, new ClusterIps(store));
+  prepareCreate(core(plural), o, new ServiceAllocator(store));
   return o;
 }
 
@@ -61,7 +62,7 @@ describe('defaults of built-in kinds on create', () => {
     expect(first.spec.ports[0]).toEqual({ port: 6379, protocol: 'TCP', targetPort: 6379 });
     store.put('/services', first, 'ADDED');
     // A new allocator (as after a restart) skips the address already held.
-    const second = created('services', { metadata: { name: 'b', namespace: 'cache' }, spec: {} }, store);
+    const second = created('services', { metadata: { name: 'b', namespace: 'cache' }, spec: { ports: [{ port: 80 }] } }, store);
     expect(second.spec.clusterIP).not.toBe(first.spec.clusterIP);
     const headless = created('services', { metadata: { name: 'h', namespace: 'cache' }, spec: { clusterIP: 'None' } }, store);
     expect(headless.spec.clusterIP).toBe('None');
@@ -81,11 +82,13 @@ describe('defaults of built-in kinds on create', () => {
 describe('updates of built-in kinds', () => {
   it('keep a bound Pod on its node and a Service on its cluster IP', () => {
     const pod = { metadata: { name: 'p' }, spec: { nodeName: 'elsewhere' } };
-    prepareUpdate(core('pods'), { metadata: { name: 'p' }, spec: { nodeName: 'local-node-1' } }, pod);
+    const services = new ServiceAllocator(new Store(100));
+    prepareUpdate(core('pods'), { metadata: { name: 'p' }, spec: { nodeName: 'local-node-1' } }, pod, services);
     expect(pod.spec.nodeName).toBe('local-node-1');
-    const svc: Obj = { metadata: { name: 's' }, spec: {} };
-    prepareUpdate(core('services'), { metadata: { name: 's' }, spec: { clusterIP: '10.96.0.11', clusterIPs: ['10.96.0.11'] } }, svc);
-    expect(svc.spec).toEqual({ clusterIP: '10.96.0.11', clusterIPs: ['10.96.0.11'], type: 'ClusterIP' });
+    const svc: Obj = { metadata: { name: 's' }, spec: { ports: [{ port: 80 }] } };
+    const stored = { metadata: { name: 's' }, spec: { clusterIP: '127.96.0.11', clusterIPs: ['127.96.0.11'], ports: [{ port: 80 }] } };
+    prepareUpdate(core('services'), stored, svc, services);
+    expect(svc.spec).toMatchObject({ clusterIP: '127.96.0.11', clusterIPs: ['127.96.0.11'], type: 'ClusterIP' });
   });
 });
 

@@ -2,18 +2,21 @@
 // write leaves a deletion to finish.
 import type { ApiCore } from '../core.js';
 import { DisruptionController } from './disruption.js';
+import { EndpointsController } from './endpoints.js';
 import { collectGarbage } from './garbage-collector.js';
 
 export class Controllers {
   private timer: NodeJS.Timeout | undefined;
   private soonTimer: NodeJS.Immediate | undefined;
   private readonly disruption: DisruptionController;
+  private readonly endpoints: EndpointsController;
 
   constructor(
     private readonly core: ApiCore,
     private readonly log: (msg: string) => void = () => undefined,
   ) {
     this.disruption = new DisruptionController(core.store);
+    this.endpoints = new EndpointsController(core, log);
     core.wakeControllers = () => this.soon();
   }
 
@@ -25,6 +28,7 @@ export class Controllers {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     if (this.soonTimer) clearImmediate(this.soonTimer);
+    this.endpoints.stop();
   }
 
   private soon(): void {
@@ -35,10 +39,11 @@ export class Controllers {
     });
   }
 
-  /** One pass of every controller: PodDisruptionBudget status, then garbage collection. */
+  /** One pass of every controller: PodDisruptionBudget status, Endpoints, then garbage collection. */
   sweep(): void {
     try {
       this.disruption.sync();
+      this.endpoints.sync();
       collectGarbage(this.core);
     } catch (err) {
       this.log(`background sweep failed: ${(err as Error).stack ?? String(err)}`);
