@@ -93,7 +93,9 @@ async function main(): Promise<void> {
     manifests: args.manifests,
     persist: args.persist,
     log: (m) => {
-      if (verbose || /failed|error|refused|not delivered|exited/i.test(m)) console.log(`[local] ${m}`);
+      // Readiness probes fail while anything starts; the Pods' conditions say it better.
+      const noise = /readiness probe of .* failed/.test(m);
+      if (verbose || (!noise && /failed|error|refused|not delivered|exited/i.test(m))) console.log(`[local] ${m}`);
     },
   });
   let stopping = false;
