@@ -48,9 +48,12 @@ export const chartValuesSchema = z.strictObject({
         labels,
         rules: z.strictObject({
           memoryThreshold: z.number().gt(0).lt(1),
-          throughputThreshold: z.number().gt(0),
+          throughputThreshold: z
+            .number()
+            .gt(0)
+            .describe('Commands/s per master (the average over its masters) above which HighThroughput fires'),
           lowMemoryThreshold: z.number().gt(0).lt(1),
-          lowThroughputThreshold: z.number().min(0),
+          lowThroughputThreshold: z.number().min(0).describe('Commands/s per master below which LowThroughput fires'),
           highFor: duration,
           lowFor: duration,
           rateWindow: duration,

@@ -170,10 +170,20 @@ describe('the autoscaling rule file', () => {
     });
     expectThresholds(byName, thresholds);
     for (const rule of rules) {
-      expect(rule.expr).toContain('sum by (namespace, redis_cluster)');
+      expect(rule.expr).toMatch(/(?:sum|avg) by \(namespace, redis_cluster\)/);
       expect(rule.expr).toContain('redis_instance_info{role="master"}');
       expect(rule.annotations.scale_count).toBe(String(thresholds.scaleCount));
     }
+  });
+
+  it("compares throughput per master: every rate is averaged over the cluster's masters, never summed", () => {
+    const rules = Object.fromEntries(rulesOf(readFileSync(RULE_FILE, 'utf8')).map((r) => [r.alert, r]));
+    const aggregations = (expr: string) =>
+      [...expr.matchAll(/(\w+) by \(namespace, redis_cluster\) \(\s*rate\(redis_commands_processed_total/g)].map((m) => m[1]);
+    expect(aggregations(rules.HighThroughput!.expr)).toEqual(['avg']);
+    expect(aggregations(rules.LowThroughput!.expr)).toEqual(['avg']);
+    expect(aggregations(rules.LowMemoryUsage!.expr)).toEqual(['avg']);
+    expect(aggregations(rules.HighMemoryUsage!.expr)).toEqual([]);
   });
 
   it('is what the PrometheusRule template renders: defaults give the file unchanged, other values reach every expression', () => {
