@@ -41,8 +41,12 @@ export interface AlertEvents {
  * One event per alert that names its cluster with both labels `redis_cluster` and `namespace`.
  * There is no default namespace: an alert without one is skipped (and reported), because guessing
  * would scale a same-named cluster in another namespace.
+ *
+ * `receivedAt` (the notification's arrival) is the events' `time` and part of their ids:
+ * Alertmanager's re-send of a still-firing alert is otherwise identical to the last one, and each
+ * re-send is a new request to scale, while a redelivery of one event keeps its id.
  */
-export function alertEvents(payload: AlertmanagerWebhook, source: string): AlertEvents {
+export function alertEvents(payload: AlertmanagerWebhook, source: string, receivedAt: Date): AlertEvents {
   const events: CloudEventV1<unknown>[] = [];
   const skipped: SkippedAlert[] = [];
   payload.alerts.forEach((alert: AlertmanagerAlert, index) => {
@@ -59,9 +63,10 @@ export function alertEvents(payload: AlertmanagerWebhook, source: string): Alert
       cluster,
       ...(payload.receiver !== undefined ? { receiver: payload.receiver } : {}),
       ...(payload.externalURL !== undefined ? { externalURL: payload.externalURL } : {}),
+      receivedAt: receivedAt.toISOString(),
     };
     try {
-      events.push(buildEvent(type, data as never, { source }) as CloudEventV1<unknown>);
+      events.push(buildEvent(type, data as never, { source, time: receivedAt }) as CloudEventV1<unknown>);
     } catch (err) {
       // A label that is no Kubernetes name (e.g. `namespace: "Cache"`) cannot name a cluster.
       if (!(err instanceof EventDataError)) throw err;

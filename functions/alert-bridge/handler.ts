@@ -81,6 +81,7 @@ export function createAlertBridgeHost(opts: AlertBridgeOptions = {}): FunctionHo
         },
         express.text({ type: () => true, limit }),
         async (req: Request, res: Response) => {
+          const receivedAt = new Date();
           const raw = typeof req.body === 'string' ? req.body : '';
           let body: unknown;
           try {
@@ -94,7 +95,7 @@ export function createAlertBridgeHost(opts: AlertBridgeOptions = {}): FunctionHo
             res.status(400).json({ error: `${parsed.field}: ${parsed.message}`, field: parsed.field });
             return;
           }
-          const { events, skipped } = alertEvents(parsed.payload, `/redis-operator/${h.name}`);
+          const { events, skipped } = alertEvents(parsed.payload, `/redis-operator/${h.name}`, receivedAt);
           for (const s of skipped) h.log.warn({ alert: s.alertname, reason: s.reason }, 'alert skipped: it names no cluster');
           if (events.length > 0) {
             const sink = h.config.K_SINK;

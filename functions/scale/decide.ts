@@ -1,13 +1,13 @@
-// What one firing alert does to a cluster: pure, so every rule (mapping, bounds, cooldown, busy,
-// dedupe) is decided from the cluster object alone and tested without I/O.
+// What one alert notification does to a cluster: pure, so every rule (mapping, bounds, cooldown,
+// busy, dedupe) is decided from the cluster object alone and tested without I/O.
 import { createHash } from 'node:crypto';
 import { kubeTime } from '../../shared/kube/time.js';
 import { resolveAlertAction, type DefaultedSpec, type RedisClusterStatus, type ScaleChange } from '../../shared/api/index.js';
 
 /**
- * The annotation carrying the autoscaler's own record: the alerts it applied (so a redelivery is
- * recognised by any process) and when it last scaled. It is written in the same conditional patch
- * as the spec, so the record and the change can never disagree.
+ * The annotation carrying the autoscaler's own record: the alert events it applied (so a redelivery
+ * is recognised by any process) and when it last scaled (the cooldown). It is written in the same
+ * conditional patch as the spec, so the record and the change can never disagree.
  */
 export const AUTOSCALING_ANNOTATION = 'redis.redis/autoscaling';
 /** How many applied alerts the record keeps; older ones cannot be redelivered any more in practice. */
@@ -34,7 +34,11 @@ export function parseRecord(annotations: Record<string, string> | undefined): Au
   }
 }
 
-/** The dedupe key of an event: CloudEvents are the same delivery when source and id match. */
+/**
+ * The dedupe key of an event: CloudEvents are the same delivery when source and id match. The
+ * bridge gives each notification its own id, so this key tells a redelivery (same key) from
+ * Alertmanager's next notification of a still-firing alert (new key, paced by the cooldown).
+ */
 export function alertKey(source: string, id: string): string {
   return createHash('sha256').update(`${source}\n${id}`).digest('hex').slice(0, 20);
 }
@@ -42,8 +46,24 @@ export function alertKey(source: string, id: string): string {
 export interface AlertIntent {
   key: string;
   alertname: string;
+  status: 'firing' | 'resolved';
   /** The `scale_count` annotation, as sent. */
   scaleCount?: string;
+}
+
+/** What an alert event asks, as the decision reads it: its key, alertname, status and scale_count. */
+export function alertIntent(event: {
+  source: string;
+  id: string;
+  data: { status: AlertIntent['status']; labels: Record<string, string>; annotations?: Record<string, string> };
+}): AlertIntent {
+  const scaleCount = event.data.annotations?.['scale_count'];
+  return {
+    key: alertKey(event.source, event.id),
+    alertname: event.data.labels['alertname'] ?? '',
+    status: event.data.status,
+    ...(scaleCount !== undefined ? { scaleCount } : {}),
+  };
 }
 
 export interface ClusterState {
@@ -53,7 +73,8 @@ export interface ClusterState {
   annotations?: Record<string, string>;
 }
 
-export type IgnoreReason = 'Duplicate' | 'AutoscalingDisabled' | 'NoAction' | 'InvalidScaleCount' | 'Cooldown' | 'Busy' | 'AtBound';
+export type IgnoreReason =
+  'Resolved' | 'Duplicate' | 'AutoscalingDisabled' | 'NoAction' | 'InvalidScaleCount' | 'Cooldown' | 'Busy' | 'AtBound';
 
 export type ScaleDecision =
   | {
@@ -98,6 +119,8 @@ export function decideScale(state: ClusterState, alert: AlertIntent, now: Date):
   const record = parseRecord(state.annotations);
   const ignore = (reason: IgnoreReason, message: string): ScaleDecision => ({ kind: 'ignore', reason, message });
 
+  // The Low* alerts shrink a cluster; the end of a High* alert only stops the steps.
+  if (alert.status === 'resolved') return ignore('Resolved', `alert ${alert.alertname} resolved: nothing to scale`);
   if (record.applied.includes(alert.key)) return ignore('Duplicate', `alert ${alert.alertname} (${alert.key}) was already applied`);
   if (!spec.autoscaling.enabled)
     return ignore('AutoscalingDisabled', `alert ${alert.alertname} ignored: spec.autoscaling.enabled is false`);

@@ -5,11 +5,11 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { EventReason } from '../../shared/api/conditions.js';
 import { validateSpec, type RedisCluster } from '../../shared/api/index.js';
-import { ALERT_FIRING } from '../../shared/events/catalog.js';
+import { ALERT_FIRING, ALERT_RESOLVED } from '../../shared/events/catalog.js';
 import type { TypedEvent } from '../../shared/events/codec.js';
 import { createEventRecorder, isConflict, Kube, recordEvent, type EventRecorder } from '../../shared/kube/index.js';
 import { ack, retry, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
-import { alertKey, decideScale, type IgnoreReason, type ScaleDecision } from './decide.js';
+import { alertIntent, decideScale, type IgnoreReason, type ScaleDecision } from './decide.js';
 import { errorMessage } from '../../shared/errors.js';
 
 export interface ScaleOptions {
@@ -20,8 +20,8 @@ export interface ScaleOptions {
   maxConflicts?: number;
 }
 
-/** The Event of an ignored alert; a redelivery (Duplicate) says nothing new to a person reading Events. */
-const IGNORED_EVENT: Record<Exclude<IgnoreReason, 'Duplicate'>, EventReason> = {
+/** The Event of an ignored alert; a redelivery or a resolution says nothing new to a person reading Events. */
+const IGNORED_EVENT: Record<Exclude<IgnoreReason, 'Duplicate' | 'Resolved'>, EventReason> = {
   AutoscalingDisabled: 'AutoscalingDisabled',
   NoAction: 'AutoscaleNoAction',
   InvalidScaleCount: 'AutoscaleInvalidAlert',
@@ -36,17 +36,12 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
   const now = opts.now ?? (() => new Date());
   const maxConflicts = opts.maxConflicts ?? 5;
 
-  const onFiring = async (event: TypedEvent<typeof ALERT_FIRING>, ctx: HandlerContext): Promise<HandlerResult> => {
+  const onAlert = async (event: TypedEvent<typeof ALERT_FIRING | typeof ALERT_RESOLVED>, ctx: HandlerContext): Promise<HandlerResult> => {
     kube ??= new Kube();
     recorder ??= createEventRecorder(kube, 'redis-operator-scale');
     const ref = event.data.cluster;
-    const alertname = event.data.labels['alertname'] ?? '';
-    const intent = {
-      key: alertKey(event.source, event.id),
-      alertname,
-      ...(event.data.annotations['scale_count'] !== undefined ? { scaleCount: event.data.annotations['scale_count'] } : {}),
-    };
-    const log = ctx.log.child({ alertname, alertKey: intent.key });
+    const intent = alertIntent(event);
+    const log = ctx.log.child({ alertname: intent.alertname, alertKey: intent.key });
 
     for (let attempt = 1; ; attempt++) {
       const cr = await kube.getCluster<RedisCluster>(ref);
@@ -74,7 +69,8 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
 
       if (decision.kind === 'ignore') {
         log.info({ reason: decision.reason }, decision.message);
-        if (decision.reason !== 'Duplicate') await record(IGNORED_EVENT[decision.reason], decision.message);
+        if (decision.reason !== 'Duplicate' && decision.reason !== 'Resolved')
+          await record(IGNORED_EVENT[decision.reason], decision.message);
         return ack();
       }
       try {
@@ -96,14 +92,14 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
     }
   };
 
-  return {
-    [ALERT_FIRING]: async (event, ctx) => {
-      try {
-        return await onFiring(event as TypedEvent<typeof ALERT_FIRING>, ctx);
-      } catch (err) {
-        ctx.log.error({ err: errorMessage(err) }, 'scaling failed');
-        return retry(`scaling failed: ${errorMessage(err)}`, 500);
-      }
-    },
-  } as Handlers;
+  const handle = async (event: TypedEvent<typeof ALERT_FIRING | typeof ALERT_RESOLVED>, ctx: HandlerContext) => {
+    try {
+      return await onAlert(event, ctx);
+    } catch (err) {
+      ctx.log.error({ err: errorMessage(err) }, 'scaling failed');
+      return retry(`scaling failed: ${errorMessage(err)}`, 500);
+    }
+  };
+  // The chart's Trigger sends firing alerts only; a resolution routed here is acknowledged as such.
+  return { [ALERT_FIRING]: handle, [ALERT_RESOLVED]: handle } as Handlers;
 }

@@ -146,6 +146,11 @@ const alertEventBase = {
   /** The Alertmanager receiver and external URL of the webhook the alert came in. */
   receiver: z.string().optional(),
   externalURL: z.string().optional(),
+  /**
+   * When the alert-bridge received the notification: Alertmanager re-sends a still-firing alert
+   * unchanged every repeat_interval, so this is what tells one notification from the next.
+   */
+  receivedAt: z.iso.datetime({ offset: true }).optional(),
 };
 
 export const alertFiringSchema = z.looseObject({ ...alertEventBase, status: z.literal('firing') });
@@ -198,6 +203,7 @@ const alertExample = {
   cluster: { namespace: 'cache', name: 'rediscluster1' },
   receiver: 'redis-operator',
   externalURL: 'http://alertmanager:9093',
+  receivedAt: '2026-01-01T00:05:30.250Z',
 };
 
 const refExtensions = (d: ApiServerRef) => ({
@@ -321,7 +327,7 @@ export const catalog = {
     producer: 'alert-bridge (posts to K_SINK)',
     source: '/redis-operator/alert-bridge',
     consumers: ['scale'],
-    summary: 'An Alertmanager alert about a cluster is firing (one event per alert).',
+    summary: 'An Alertmanager alert about a cluster is firing (one event per alert and notification).',
     data: alertFiringSchema,
     extensions: alertExtensionsSchema,
     extensionsOf: alertExtensions,

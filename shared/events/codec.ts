@@ -100,8 +100,9 @@ function digest(parts: readonly string[]): string {
  * The id rule (docs/events.md, "Deterministic ids"):
  * - reshard events: sha256(type, cluster, generation, cause source+id), or the canonical JSON of
  *   the data when there is no cause;
- * - alert events: sha256(type, cluster, fingerprint (else the sorted labels), startsAt, and
- *   endsAt for resolved), so Alertmanager's repeated notifications of one alert share an id;
+ * - alert events: sha256(type, cluster, fingerprint (else the sorted labels), startsAt, endsAt
+ *   for resolved, and receivedAt when set), so a redelivered event keeps its id while each new
+ *   notification of a still-firing alert gets its own;
  * - consumed types (only tests and the embedded platform build them): a fresh UUID, as Knative does.
  */
 export function deriveEventId<T extends EventType>(type: T, data: EventData<T>, cause?: Cause): string {
@@ -115,6 +116,7 @@ export function deriveEventId<T extends EventType>(type: T, data: EventData<T>, 
     const alert = d.fingerprint ?? canonicalJson(d.labels);
     const parts = [type, d.cluster.namespace, d.cluster.name, alert, d.startsAt];
     if (d.status === 'resolved') parts.push(d.endsAt ?? '');
+    if (d.receivedAt) parts.push(d.receivedAt);
     return digest(parts);
   }
   return randomUUID();

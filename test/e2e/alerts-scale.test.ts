@@ -1,9 +1,9 @@
 // Alertmanager -> alert-bridge (front door, bearer token) -> Broker -> scale -> spec.masters ->
 // reconcile + reshard, on the embedded platform: HighMemoryUsage with scale_count 2 grows the
-// masters by 2, its redelivery changes nothing, LowMemoryUsage inside the cooldown changes nothing
-// and after it removes one master, and an alert at the upper bound changes nothing. The cooldown is
-// an hour while the "inside" case runs and is shortened by a spec patch for the "after" case, so
-// neither depends on how fast the machine is.
+// masters by 2, its re-send inside the cooldown changes nothing, LowMemoryUsage changes nothing
+// inside the cooldown and removes one master after it, and an alert at the upper bound changes
+// nothing. The cooldown is an hour while the "inside" case runs and is shortened by a spec patch
+// for the "after" case, so neither depends on how fast the machine is.
 import { describe, expect, it } from 'vitest';
 import { loadKeys, verifyKeys } from '../helpers/redis-harness.js';
 import { applyCluster, clusterClient, eventually, statusNodes, useE2E, waitForReady } from '../helpers/e2e.js';
@@ -159,7 +159,7 @@ describe('autoscaling from Alertmanager alerts', () => {
     await eventually('the at-bound Event', async () => (await eventReasons()).includes('AutoscaleAtBound'), 30_000, 500);
     expect(await mastersOf()).toBe(5);
 
-    // The same LowMemoryUsage notification as before: ignored then, so it applies now.
+    // Alertmanager's re-send of the LowMemoryUsage alert: ignored then, so it applies now.
     expect(await send(low)).toBe(200);
     await eventually('spec.masters to become 4', async () => (await mastersOf()) === 4, 60_000, 500);
     ready = await readyWithMasters(4);

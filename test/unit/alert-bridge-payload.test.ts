@@ -3,6 +3,7 @@ import { ALERT_FIRING, ALERT_RESOLVED } from '../../shared/events/catalog.js';
 import { alertEvents, parseWebhook } from '../../functions/alert-bridge/bridge.js';
 
 const SOURCE = '/redis-operator/alert-bridge';
+const RECEIVED = new Date('2026-11-24T10:05:30.250Z');
 
 function payload(alerts: Record<string, unknown>[], extra: Record<string, unknown> = {}) {
   return {
@@ -66,7 +67,7 @@ describe('alert-bridge events', () => {
   it('makes one event per alert with the cluster from its labels and the webhook receiver', () => {
     const r = parseWebhook(payload([alert(), alert({ status: 'resolved', fingerprint: 'ffff', endsAt: '2026-11-24T10:05:00Z' })]));
     if (!r.ok) throw new Error(r.message);
-    const { events, skipped } = alertEvents(r.payload, SOURCE);
+    const { events, skipped } = alertEvents(r.payload, SOURCE, RECEIVED);
     expect(skipped).toEqual([]);
     expect(events.map((e) => e.type)).toEqual([ALERT_FIRING, ALERT_RESOLVED]);
     const data = events[0]!.data as Record<string, unknown>;
@@ -77,18 +78,27 @@ describe('alert-bridge events', () => {
     expect(events[0]!['rcnamespace']).toBe('cache');
     expect(events[0]!['alertname']).toBe('HighMemoryUsage');
     expect(events[0]!.source).toBe(SOURCE);
+    // When the notification arrived: the events' time, and in their data.
+    for (const e of events) {
+      expect(e.time).toBe('2026-11-24T10:05:30.250Z');
+      expect((e.data as Record<string, unknown>)['receivedAt']).toBe('2026-11-24T10:05:30.250Z');
+    }
   });
 
-  it('gives a redelivered alert the same id, and another occurrence or status another id', () => {
-    const idOf = (a: Record<string, unknown>, extra: Record<string, unknown> = {}) => {
+  it('gives one notification one id, and the next notification of the same alert another', () => {
+    const idOf = (a: Record<string, unknown>, extra: Record<string, unknown> = {}, at = RECEIVED) => {
       const r = parseWebhook(payload([a], extra));
       if (!r.ok) throw new Error(r.message);
-      return alertEvents(r.payload, SOURCE).events[0]!.id;
+      return alertEvents(r.payload, SOURCE, at).events[0]!.id;
     };
     const first = idOf(alert());
-    // Alertmanager's repeat notification: same alert, other group fields.
+    // The same notification built again (the bridge's own retry to the Broker): the same id.
+    expect(idOf(alert())).toBe(first);
     expect(idOf(alert(), { groupKey: 'other', truncatedAlerts: 0, receiver: 'r2' })).toBe(first);
     expect(idOf(alert({ annotations: { scale_count: '2', summary: 'changed text' } }))).toBe(first);
+    // Alertmanager's re-send of the still-firing alert (repeat_interval): identical but for when it came.
+    const repeat = idOf(alert(), {}, new Date(RECEIVED.getTime() + 600_000));
+    expect(repeat).not.toBe(first);
     expect(idOf(alert({ startsAt: '2026-11-24T11:00:00.000Z' }))).not.toBe(first);
     expect(idOf(alert({ fingerprint: 'other' }))).not.toBe(first);
     expect(idOf(alert({ status: 'resolved', endsAt: '2026-11-24T10:05:00Z' }))).not.toBe(first);
@@ -105,7 +115,7 @@ describe('alert-bridge events', () => {
       ]),
     );
     if (!r.ok) throw new Error(r.message);
-    const { events, skipped } = alertEvents(r.payload, SOURCE);
+    const { events, skipped } = alertEvents(r.payload, SOURCE, RECEIVED);
     expect(events).toHaveLength(1);
     expect(skipped.map((s) => s.index)).toEqual([0, 1, 2]);
     expect(skipped[0]!.reason).toContain('namespace');

@@ -48,20 +48,27 @@ describe('deterministic ids', () => {
     expect(a).not.toBe(c);
   });
 
-  it('alert events: repeated notifications of one alert share an id; a new firing gets a new one', () => {
+  it('alert events: a notification rebuilt keeps its id; the next notification and a new firing get new ones', () => {
     const first = buildEvent('redis.redis.alert.firing.v1', alert, { source: '/redis-operator/alert-bridge' });
-    const repeat = buildEvent(
+    const rebuilt = buildEvent(
       'redis.redis.alert.firing.v1',
       { ...alert, annotations: { scale_count: '2' }, receiver: 'other' },
       { source: '/redis-operator/alert-bridge', cause: { id: 'unrelated', source: '/x' } },
+    );
+    const next = buildEvent(
+      'redis.redis.alert.firing.v1',
+      { ...alert, receivedAt: '2026-01-01T00:15:30.250Z' },
+      { source: '/redis-operator/alert-bridge' },
     );
     const again = buildEvent(
       'redis.redis.alert.firing.v1',
       { ...alert, startsAt: '2026-01-01T05:00:00Z' },
       { source: '/redis-operator/alert-bridge' },
     );
-    expect(repeat.id).toBe(first.id);
+    expect(rebuilt.id).toBe(first.id);
+    expect(next.id).not.toBe(first.id);
     expect(again.id).not.toBe(first.id);
+    expect(again.id).not.toBe(next.id);
   });
 
   it('alert events: the resolution differs from the firing, and its endsAt counts', () => {

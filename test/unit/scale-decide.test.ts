@@ -30,6 +30,7 @@ function state(autoscaling: Record<string, unknown> = {}, over: Partial<ClusterS
 const alert = (alertname: string, scaleCount?: string, key = 'k1') => ({
   key,
   alertname,
+  status: 'firing' as const,
   ...(scaleCount !== undefined ? { scaleCount } : {}),
 });
 
