@@ -63,11 +63,11 @@ export async function startKeda(opts: KedaOptions): Promise<Keda> {
     }
     clearTimeout(e.timer);
     e.running = (async () => {
-      let next = 30;
+      let next = Number(e.obj.spec?.pollingInterval ?? 30);
       try {
         next = await syncScaledObject(ctx(e), e);
       } catch (err) {
-        log(`KEDA: ${keyOf(e.obj)}: ${(err as Error).message}`);
+        log(`${keyOf(e.obj)}: ${(err as Error).message}`);
       }
       e.running = undefined;
       if (e.stopped) return;
@@ -108,7 +108,7 @@ export async function startKeda(opts: KedaOptions): Promise<Keda> {
   const watch: WatchHandle = kube.watch('keda.sh/v1alpha1', 'ScaledObject', {
     onList: (items) => items.forEach(upsert),
     onEvent: (type, obj) => (type === 'DELETED' ? remove(obj) : upsert(obj)),
-    onError: (err) => log(`KEDA: watch ScaledObjects: ${(err as Error).message}`),
+    onError: (err) => log(`watch ScaledObjects: ${(err as Error).message}`),
   });
 
   return {

@@ -151,7 +151,7 @@ async function scaleTarget(
   const ns = state.obj.metadata?.namespace;
   await ctx.kube.patch(ref.apiVersion, ref.kind, ref.name, ns, { spec: { replicas: desired } }, { subresource: 'scale' });
   recordScale(state.hpa, current, desired, behavior, now);
-  ctx.log(`KEDA: ${ns}/${state.obj.metadata?.name} scaled ${ref.kind} ${ref.name} from ${current} to ${desired}`);
+  ctx.log(`${ns}/${state.obj.metadata?.name} scaled ${ref.kind} ${ref.name} from ${current} to ${desired}`);
 }
 
 /** One cycle; resolves to the seconds until the next one. */

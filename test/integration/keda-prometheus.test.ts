@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { KubeRest, type KubeObject } from '../../local/apiserver/client.js';
 import { startKeda, type Keda } from '../../local/keda/index.js';
+import { queryPrometheus } from '../../local/keda/prometheus.js';
+import type { PrometheusTrigger } from '../../local/keda/scaledobject.js';
 import { REPO_ROOT } from '../../local/platform.js';
 import { Kubectl, startTestApi, waitFor, type TestApi } from '../helpers/platform-api.js';
 import { freePort } from '../helpers/ports.js';
@@ -151,6 +153,31 @@ describe('two writers of spec.masters', () => {
 
     await kube.delete(SO, 'ScaledObject', 'first', NS);
     await waitFor('the second to take over', async () => condition(await statusOf('second'), 'Ready')?.status === 'True' || undefined);
+  });
+});
+
+describe("KEDA's prometheus scaler against Prometheus's answers", () => {
+  const trigger = (query: string, ignoreNullValues = true): PrometheusTrigger => ({
+    metricName: 's0-prometheus',
+    metricType: 'AverageValue',
+    serverAddress: promUrl,
+    query,
+    threshold: 1,
+    activationThreshold: 0,
+    ignoreNullValues,
+    customHeaders: {},
+  });
+
+  it('takes the single sample; several elements are an error; an empty result is 0 unless ignoreNullValues is false', async () => {
+    load.set({ cluster: 'one' }, 7);
+    load.set({ cluster: 'two' }, 5);
+    await seen('two', 5);
+    expect(await queryPrometheus(trigger('sum(keda_test_load{cluster=~"one|two"})'), promUrl)).toBe(12);
+    expect(await queryPrometheus(trigger('scalar(keda_test_load{cluster="one"})'), promUrl)).toBe(7);
+    await expect(queryPrometheus(trigger('keda_test_load{cluster=~"one|two"}'), promUrl)).rejects.toThrow('returned multiple elements');
+    expect(await queryPrometheus(trigger('keda_test_load{cluster="none"}'), promUrl)).toBe(0);
+    await expect(queryPrometheus(trigger('keda_test_load{cluster="none"}', false), promUrl)).rejects.toThrow('the result is empty');
+    await expect(queryPrometheus(trigger('sum(('), promUrl)).rejects.toThrow('status: 400');
   });
 });
 
