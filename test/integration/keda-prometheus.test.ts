@@ -250,6 +250,13 @@ describe('the autoscaling loop', () => {
     expect(condition(failing, 'Ready').message).toContain('s0-prometheus');
     expect(condition(failing, 'Fallback')).toMatchObject({ status: 'False', reason: 'NoFallbackFound' });
     expect(await masters('loop')).toBe(4);
+
+    // A fallback: past failureThreshold failures the trigger stands for fallback.replicas.
+    await kube.patch(SO, 'ScaledObject', 'loop-masters', NS, { spec: { fallback: { failureThreshold: 2, replicas: 5 } } });
+    await waitFor('the fallback count', async () => ((await masters('loop')) === 5 ? true : undefined), 10_000, 100);
+    const fallingBack = await statusOf('loop-masters');
+    expect(condition(fallingBack, 'Fallback')).toMatchObject({ status: 'True', reason: 'FallbackExists' });
+    expect(fallingBack.health['s0-prometheus'].numberOfFailures).toBeGreaterThan(2);
     watch.stop();
 
     // kubectl reads the same status.
