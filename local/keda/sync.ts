@@ -127,13 +127,13 @@ async function writeStatus(ctx: SyncContext, state: ScaledObjectState, status: R
   state.lastStatus = text;
 }
 
-/** KEDA's executor first, then the HPA; writes the Scale when the count changes. */
+/** KEDA's executor first, then the HPA; writes the Scale when the count changes. A refused write is the HPA's FailedUpdateScale. */
 async function scaleTarget(
   ctx: SyncContext,
   state: ScaledObjectState,
   spec: ScaledObjectSpec,
   cycle: { current: number; active: boolean; results: TriggerResult[]; now: number },
-): Promise<void> {
+): Promise<Condition | undefined> {
   const { current, active, now } = cycle;
   const { minReplicaCount, cooldownPeriod, behavior } = spec;
   const desired =
@@ -146,12 +146,17 @@ async function scaleTarget(
       metrics: cycle.results.map((r) => r.reading),
       now,
     }).desired;
-  if (desired === current) return;
+  if (desired === current) return undefined;
   const ref = spec.scaleTargetRef;
   const ns = state.obj.metadata?.namespace;
-  await ctx.kube.patch(ref.apiVersion, ref.kind, ref.name, ns, { spec: { replicas: desired } }, { subresource: 'scale' });
+  try {
+    await ctx.kube.patch(ref.apiVersion, ref.kind, ref.name, ns, { spec: { replicas: desired } }, { subresource: 'scale' });
+  } catch (err) {
+    return readyCondition('False', 'FailedUpdateScale', `the HPA controller was unable to update the target scale: ${(err as Error).message}`);
+  }
   recordScale(state.hpa, current, desired, behavior, now);
   ctx.log(`${ns}/${state.obj.metadata?.name} scaled ${ref.kind} ${ref.name} from ${current} to ${desired}`);
+  return undefined;
 }
 
 /** One cycle; resolves to the seconds until the next one. */
@@ -186,7 +191,7 @@ export async function syncScaledObject(ctx: SyncContext, state: ScaledObjectStat
   const results = await Promise.all(spec.triggers.map((t) => readTrigger(ctx, state, spec, t)));
   const active = results.some((r) => r.value !== undefined && r.value > r.trigger.activationThreshold);
   if (active) state.lastActive = now;
-  await scaleTarget(ctx, state, spec, { current, active, results, now });
+  const failedScale = await scaleTarget(ctx, state, spec, { current, active, results, now });
   const health = Object.fromEntries(
     results.map((r) => [
       r.trigger.metricName,
@@ -198,7 +203,7 @@ export async function syncScaledObject(ctx: SyncContext, state: ScaledObjectStat
     originalReplicaCount: state.originalReplicaCount,
     ...(state.lastActive !== undefined ? { lastActiveTime: new Date(state.lastActive).toISOString().replace(/\.\d+Z$/, 'Z') } : {}),
     health,
-    conditions: [triggersReady(results), activeCondition(active), fallbackCondition(results.some((r) => r.fallingBack))],
+    conditions: [failedScale ?? triggersReady(results), activeCondition(active), fallbackCondition(results.some((r) => r.fallingBack))],
   });
   return spec.pollingInterval;
 }

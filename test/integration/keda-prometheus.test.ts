@@ -156,6 +156,26 @@ describe('two writers of spec.masters', () => {
   });
 });
 
+describe('a count the target refuses', () => {
+  it("reports the API server's refusal as the HPA's FailedUpdateScale and keeps the count", async () => {
+    // basePort 55526 leaves ports for 5 masters with one replica each: the CRD's rule refuses 7.
+    load.set({ cluster: 'ports' }, 200);
+    const rc = cluster('ports');
+    rc.spec.basePort = 55526;
+    await kube.create(rc);
+    await seen('ports', 200);
+    await kube.create(scaledObject('ports-masters', 'ports', { maxReplicaCount: 20 }));
+    const failed = await waitFor('the refused write', async () => {
+      const ready = condition(await statusOf('ports-masters'), 'Ready');
+      return ready?.reason === 'FailedUpdateScale' ? ready : undefined;
+    });
+    expect(failed.status).toBe('False');
+    expect(failed.message).toContain('unable to update the target scale');
+    expect(failed.message).toContain('422');
+    expect(await masters('ports')).toBe(3);
+  });
+});
+
 describe("KEDA's prometheus scaler against Prometheus's answers", () => {
   const trigger = (query: string, ignoreNullValues = true): PrometheusTrigger => ({
     metricName: 's0-prometheus',
