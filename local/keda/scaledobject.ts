@@ -70,7 +70,7 @@ function parseTrigger(t: any, index: number): PrometheusTrigger {
   };
 }
 
-/** The spec with KEDA's defaults, or an Error saying what KEDA would refuse. */
+/** The spec with KEDA's defaults; throws what KEDA would refuse, in its words. */
 export function parseScaledObject(obj: KubeObject): ScaledObjectSpec {
   const spec = obj.spec ?? {};
   const ref = spec.scaleTargetRef ?? {};
@@ -82,7 +82,7 @@ export function parseScaledObject(obj: KubeObject): ScaledObjectSpec {
   if (triggers.length === 0) throw new Error('no triggers defined in the ScaledObject/ScaledJob');
   const fallback = spec.fallback;
   if (fallback && triggers.some((t) => t.metricType !== 'AverageValue')) {
-    throw new Error('type is Value, but fallback it is only supported for AverageValue metric type');
+    throw new Error('type is Value, but fallback is only supported for AverageValue metric type');
   }
   return {
     scaleTargetRef: { apiVersion: ref.apiVersion ?? 'apps/v1', kind: ref.kind ?? 'Deployment', name: ref.name },
