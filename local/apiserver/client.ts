@@ -71,7 +71,7 @@ function groupVersionPath(apiVersion: string): string {
 
 export interface PatchOptions {
   type?: 'merge' | 'strategic';
-  subresource?: 'status';
+  subresource?: 'status' | 'scale';
 }
 
 const PATCH_CONTENT_TYPES = { merge: 'application/merge-patch+json', strategic: 'application/strategic-merge-patch+json' };
@@ -180,6 +180,17 @@ export class KubeRest {
   ): Promise<KubeObject> {
     const path = (await this.objectPath(apiVersion, kind, name, namespace)) + (opts.subresource ? `/${opts.subresource}` : '');
     return this.request('PATCH', path, patch, PATCH_CONTENT_TYPES[opts.type ?? 'merge']);
+  }
+
+  /** GET of an object's subresource (a custom resource's `scale`: its autoscaling/v1 Scale). */
+  async getSubresource(
+    apiVersion: string,
+    kind: string,
+    name: string,
+    namespace: string | undefined,
+    subresource: string,
+  ): Promise<KubeObject> {
+    return this.request('GET', `${await this.objectPath(apiVersion, kind, name, namespace)}/${subresource}`);
   }
 
   /** POST to an object's subresource (a Pod's binding or eviction). */
