@@ -4,7 +4,8 @@
 // and a HighThroughput alert (a threshold of 0.001 commands/s, which the exporter's own INFO
 // calls pass) going from Prometheus to the real Alertmanager, then
 // through the activator (Alertmanager's proxy) to the alert-bridge, whose event reaches a Trigger's
-// subscriber on the Broker. A PrometheusRule applied or deleted later is loaded or dropped (reload).
+// subscriber on the Broker. A PrometheusRule applied or deleted later is loaded or dropped (reload),
+// and stop() ends both programs.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -162,4 +163,17 @@ describe('monitoring on the platform', () => {
     await eventually('the rule group to be dropped', async () => !(await groupNames()).includes('e2e-extra'), 20_000, 300);
     expect(await groupNames()).toEqual(expect.arrayContaining(['redis-cluster-autoscaling']));
   }, 45_000);
+
+  it('stops both programs with stop()', async () => {
+    const m = monitoring!;
+    await m.stop();
+    monitoring = undefined;
+    const answers = async (url: string): Promise<boolean> =>
+      fetch(`${url}/-/healthy`).then(
+        () => true,
+        () => false,
+      );
+    expect(await answers(m.prometheusUrl)).toBe(false);
+    expect(await answers(m.alertmanagerUrl)).toBe(false);
+  }, 20_000);
 });
