@@ -36,6 +36,7 @@ const wanted = [
   { bin: 'redis-cli', pkg: 'redis-tools', required: true },
   { bin: 'prometheus-redis-exporter', pkg: 'prometheus-redis-exporter', required: false },
   { bin: 'promtool', pkg: 'prometheus', required: true },
+  { bin: 'prometheus-alertmanager', pkg: 'prometheus-alertmanager', required: true },
 ];
 const missing = wanted.filter((w) => !has(w.bin));
 if (missing.length > 0) {

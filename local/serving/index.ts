@@ -350,10 +350,18 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
   }
 
   // Activator: path prefix `/<namespace>/<service>/...` (stripped), or Host `<service>.<namespace>[.…]`
-  // as Knative's ingress routes a Service's cluster-local URL.
+  // as Knative's ingress routes a Service's cluster-local URL. A client using the activator as its
+  // HTTP proxy sends the absolute form (`POST http://<service>.<namespace>.svc.cluster.local/...`):
+  // its authority names the Service, as the Host header does.
   const activator: Server = createServer((req, res) => {
     if (stopped) return reply(res, 503, 'shutting down');
-    const url = req.url ?? '/';
+    let url = req.url ?? '/';
+    let hostHeader = req.headers.host ?? '';
+    if (/^https?:\/\//i.test(url)) {
+      const absolute = new URL(url);
+      hostHeader = absolute.host;
+      url = `${absolute.pathname}${absolute.search}`;
+    }
     let target: { unit: ServiceUnit; path: string } | undefined;
     const m = /^\/([^/?]+)\/([^/?]+)(.*)$/.exec(url);
     const byPath = m && units.get(`${decodeURIComponent(m[1]!)}/${decodeURIComponent(m[2]!)}`);
@@ -361,7 +369,7 @@ export async function startServing(opts: ServingOptions): Promise<Serving> {
       const rest = m[3] ?? '';
       target = { unit: byPath, path: rest.startsWith('/') ? rest : `/${rest}` };
     } else {
-      const labels = (req.headers.host ?? '').split(':')[0]!.split('.');
+      const labels = hostHeader.split(':')[0]!.split('.');
       const byHost = labels.length >= 2 ? units.get(`${labels[1]}/${labels[0]}`) : undefined;
       if (byHost) target = { unit: byHost, path: url };
     }

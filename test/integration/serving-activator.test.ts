@@ -86,6 +86,20 @@ function getWithHost(url: string, host: string): Promise<any> {
   });
 }
 
+/** GET sent to a proxy: the request target is the absolute URL, as HTTP clients send to a proxy. */
+function getViaProxy(proxyUrl: string, target: string): Promise<any> {
+  const proxy = new URL(proxyUrl);
+  return new Promise((res, rej) => {
+    request({ host: proxy.hostname, port: proxy.port, path: target, headers: { host: new URL(target).host } }, (r) => {
+      let text = '';
+      r.on('data', (c: Buffer) => (text += c.toString()));
+      r.on('end', () => res(JSON.parse(text)));
+    })
+      .on('error', rej)
+      .end();
+  });
+}
+
 beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), 'serving-test-'));
   api = await startApiServer({ port: 0 });
@@ -170,6 +184,10 @@ describe('serving', () => {
     // The Service's cluster-local URL, routed by Host as Knative's ingress does.
     const byHost = await getWithHost(`${serving.url}/env`, `echo.${NS}.svc.cluster.local`);
     expect(byHost.pid, JSON.stringify(byHost)).toBe(info.pid);
+    // The same URL through the activator as an HTTP proxy: the absolute form names the Service.
+    const viaProxy = await getViaProxy(serving.url, `http://echo.${NS}.svc.cluster.local/env?x=1`);
+    expect(viaProxy.pid, JSON.stringify(viaProxy)).toBe(info.pid);
+    expect(viaProxy.path).toBe('/env');
     expect((await getJson(`${serving.url}/${NS}/nowhere/env`)).status).toBe(404);
 
     await waitFor(() => !alive(info.pid) && serving.process(NS, 'echo') === undefined, 'the idle process to stop', IDLE_MS + 5000);
