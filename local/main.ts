@@ -13,23 +13,26 @@ import { OPERATOR_RELEASE } from './operator.js';
 export interface MainArgs {
   manifests: string[];
   persist: boolean;
+  monitoring: boolean;
 }
 
 export function parseArgs(argv: string[]): MainArgs {
   let example = true;
   let persist = false;
+  let monitoring = true;
   const manifests: string[] = [];
   for (const a of argv) {
     if (a === '--no-example') example = false;
     else if (a === '--persist') persist = true;
+    else if (a === '--no-monitoring') monitoring = false;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: npm start -- [--no-example] [--persist] [manifest.yaml ...]');
+      console.log('usage: npm start -- [--no-example] [--persist] [--no-monitoring] [manifest.yaml ...]');
       process.exit(0);
-    } else if (a.startsWith('-')) throw new Error(`unknown option ${a} (known: --no-example, --persist)`);
+    } else if (a.startsWith('-')) throw new Error(`unknown option ${a} (known: --no-example, --persist, --no-monitoring)`);
     else manifests.push(resolve(a));
   }
   if (manifests.length === 0 && example) manifests.push(join(REPO_ROOT, 'examples', 'rediscluster.yaml'));
-  return { manifests, persist };
+  return { manifests, persist, monitoring };
 }
 
 /** Where discovery answers from the host: the reference's Service as the platform exposes it. */
@@ -92,6 +95,8 @@ async function main(): Promise<void> {
   const platform = await startPlatform({
     manifests: args.manifests,
     persist: args.persist,
+    // Prometheus beside discovery's 127.0.0.1:9090; Alertmanager on its usual port.
+    monitoring: args.monitoring ? { prometheusPort: 9091, alertmanagerPort: 9093 } : false,
     log: (m) => {
       // Readiness probes fail while anything starts; the Pods' conditions say it better.
       const noise = /readiness probe of .* failed/.test(m);
@@ -123,6 +128,8 @@ async function main(): Promise<void> {
       `                 kubectl --server ${urls.api} get redisclusters,pods -A`,
       `                 KUBECONFIG=${platform.stateDir}/helm/kubeconfig helm list -A`,
       `  Discovery      ${discovery ?? '(no redis-operator-service)'}/cluster/nodes?clusterName=<name>`,
+      `  Prometheus     ${urls.prometheus ?? '(off: --no-monitoring)'}`,
+      `  Alertmanager   ${urls.alertmanager ?? '(off: --no-monitoring)'}`,
       `  Broker         ${platform.eventing.brokerUrl('redis-operator', 'default')}`,
       `  Functions      ${urls.serving}/<namespace>/<service>/`,
       `  Logs           ${platform.stateDir}`,

@@ -12,6 +12,8 @@ import { defaultNodes, startScheduler, type Scheduler } from './scheduler/index.
 import { startServing, type Serving } from './serving/index.js';
 import { FunctionImages } from './serving/images.js';
 import { helmFor, installOperator, type OperatorInstall } from './operator.js';
+import { startKeda } from './keda/index.js';
+import { startMonitoring, type MonitoringOptions } from './monitoring/index.js';
 import type { HelmResult } from '../scripts/helm.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '..');
@@ -32,6 +34,11 @@ export interface PlatformOptions {
   manifests?: string[];
   /** The operator chart, installed with helm (default); false: a platform without the operator. */
   operator?: false | OperatorInstall;
+  /**
+   * Real Prometheus and Alertmanager configured from the chart's monitoring objects (npm start turns
+   * it on); the chart's KEDA ScaledObjects then query this Prometheus.
+   */
+  monitoring?: false | Pick<MonitoringOptions, 'scrapeInterval' | 'evaluationInterval' | 'prometheusPort' | 'alertmanagerPort'>;
   /** Function folders looked up by image name; default `functions/` of the repository. */
   functionRoots?: string[];
   /** Keep the API server's objects across restarts (a state file under stateDir). */
@@ -43,6 +50,8 @@ export interface PlatformUrls {
   api: string;
   broker: string;
   serving: string;
+  prometheus?: string;
+  alertmanager?: string;
 }
 
 export interface Platform {
@@ -174,22 +183,36 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       log,
     });
     stops.push({ name: 'serving', stop: () => serving.stop() });
+    const dns = clusterDns(kube);
+    const keda = await startKeda({ apiUrl: api.url, log: (m) => log(`keda: ${m}`), resolveUrl: (url, ns) => dns.resolveUrl(url, ns) });
+    stops.push({ name: 'keda', stop: () => keda.stop() });
+    const monitoring = opts.monitoring
+      ? await startMonitoring({ ...opts.monitoring, apiUrl: api.url, stateDir, activatorUrl: serving.url, host, log })
+      : undefined;
+    if (monitoring) stops.push({ name: 'monitoring', stop: () => monitoring.stop() });
 
     const helm = helmFor(api.url, stateDir);
     if (opts.operator !== false) {
       const t0 = Date.now();
-      await installOperator(helm, opts.operator);
+      // The chart's "bring your own Prometheus" value: KEDA queries the platform's.
+      const prometheus = monitoring ? { 'prometheus.server.address': monitoring.prometheusUrl } : {};
+      await installOperator(helm, { ...opts.operator, values: { ...prometheus, ...opts.operator?.values } });
       log(`installed the operator chart with helm in ${Date.now() - t0} ms`);
     }
     const applied = await applyAll(kube, readManifests(opts.manifests ?? []), log);
     return {
-      urls: { api: api.url, broker: eventing.url, serving: serving.url },
+      urls: {
+        api: api.url,
+        broker: eventing.url,
+        serving: serving.url,
+        ...(monitoring ? { prometheus: monitoring.prometheusUrl, alertmanager: monitoring.alertmanagerUrl } : {}),
+      },
       stateDir,
       kube,
       scheduler: { pause: () => scheduler.pause(), resume: () => scheduler.resume() },
       eventing,
       serving,
-      dns: clusterDns(kube),
+      dns,
       applied,
       helm,
       apply: (files) => applyAll(kube, readManifests(files), log),
