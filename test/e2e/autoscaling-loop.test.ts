@@ -1,0 +1,96 @@
+// The reference's autoscaling loop, live, with nothing hand-built: a ledger client writes at a
+// fixed rate into a 3x1 cluster; real redis_exporter sidecars are scraped by real Prometheus
+// (found through the platform's API server), the chart's per-master throughput rule fires, real
+// Alertmanager delivers it to the alert-bridge, and the masters grow a step at a time: once, again
+// after the cooldown while the load stays, and never past the bound. The load stops: the masters
+// shrink to the lower bound. Every write Redis acknowledged reads back with its value. Intervals
+// are short through the chart's values; the product's defaults are the reference's.
+import { describe, expect, it } from 'vitest';
+import type { Cluster } from 'ioredis';
+import { applyCluster, clusterClient, eventually, statusNodes, useE2E, waitForReady } from '../helpers/e2e.js';
+import { ledgerKey, ledgerValue, startLedger } from '../helpers/ledger.js';
+
+const NS = 'cache';
+const NAME = 'loop';
+const COOLDOWN_S = 20;
+/** Writes/s: per master 667 with 3, 500 with 4, 400 with 5, all above the threshold of 300. */
+const RATE = 2000;
+const RULES = 'redisOperator.metrics.prometheusRule.rules';
+const ROUTE = 'redisOperator.metrics.alertmanagerConfig';
+
+const e2e = useE2E({
+  namespaces: [NS],
+  monitoring: { scrapeInterval: '1s', evaluationInterval: '1s' },
+  operator: {
+    values: {
+      'redisOperator.service.type': 'ClusterIP',
+      'prometheus.server.scrapeInterval': '1s',
+      'prometheus.server.evaluationInterval': '1s',
+      [`${RULES}.throughputThreshold`]: 300,
+      [`${RULES}.lowThroughputThreshold`]: 50,
+      [`${RULES}.highFor`]: '2s',
+      [`${RULES}.lowFor`]: '4s',
+      [`${RULES}.rateWindow`]: '4s',
+      [`${ROUTE}.groupWait`]: '1s',
+      [`${ROUTE}.groupInterval`]: '2s',
+      [`${ROUTE}.repeatInterval`]: '6s',
+    },
+  },
+});
+
+const masters = async (): Promise<number> => ((await e2e.getCluster(NS, NAME))?.spec as { masters: number }).masters;
+
+async function eventReasons(): Promise<string[]> {
+  const { items } = await e2e.platform.kube.list('v1', 'Event', NS);
+  return items.filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === NAME).map((e) => e.reason as string);
+}
+
+async function missing(client: Cluster, acknowledged: number[]): Promise<number[]> {
+  const lost: number[] = [];
+  for (let i = 0; i < acknowledged.length; i += 1000) {
+    const chunk = acknowledged.slice(i, i + 1000);
+    const values = await Promise.all(chunk.map((n) => client.get(ledgerKey('ledger', n))));
+    chunk.forEach((n, j) => values[j] !== ledgerValue(n) && lost.push(n));
+  }
+  return lost;
+}
+
+describe('autoscaling from real Prometheus and Alertmanager', () => {
+  it('grows a 3x1 cluster under load a step per cooldown up to the bound, then shrinks it back, losing no acknowledged write', async () => {
+    const { ready } = await applyCluster(e2e, {
+      name: NAME,
+      spec: { masters: 3, replicas: 1, autoscaling: { enabled: true, minMasters: 3, maxMasters: 5, cooldownSeconds: COOLDOWN_S } },
+    });
+    const ledger = await startLedger(statusNodes(ready), RATE);
+    const t0 = Date.now();
+    await eventually('a first step to 4 masters', async () => (await masters()) === 4, 120_000, 500);
+    const firstStep = Date.now();
+    console.log(`load -> spec.masters 4: ${((firstStep - t0) / 1000).toFixed(1)} s`);
+    await waitForReady(e2e, NS, NAME, 150_000, 8);
+    console.log(`load -> 4 masters Ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+    // The load stays: Alertmanager's re-sends are new steps once the cooldown has passed.
+    await eventually('a second step to 5 masters', async () => (await masters()) === 5, 150_000, 500);
+    expect(Date.now() - firstStep).toBeGreaterThanOrEqual(COOLDOWN_S * 1000);
+    await waitForReady(e2e, NS, NAME, 150_000, 10);
+    await eventually('a re-send at the bound, refused', async () => (await eventReasons()).includes('AutoscaleAtBound'), 90_000, 1000);
+    expect(await masters()).toBe(5);
+    const reasons = await eventReasons();
+    expect(reasons.filter((r) => r === 'Autoscaled')).toHaveLength(2);
+
+    const { acknowledged, failures } = await ledger.stop();
+    console.log(`ledger: ${acknowledged.length} acknowledged writes, failures ${JSON.stringify(failures)}`);
+    expect(acknowledged.length).toBeGreaterThan(RATE * 30);
+
+    // The load is gone: LowThroughput fires and the masters come back down, a step per cooldown.
+    await eventually('a step down to 4 masters', async () => (await masters()) === 4, 120_000, 500);
+    await eventually('a step down to 3 masters', async () => (await masters()) === 3, 150_000, 500);
+    const after = await waitForReady(e2e, NS, NAME, 150_000, 6);
+    const client = clusterClient(after);
+    try {
+      expect(await missing(client, acknowledged)).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
+  }, 900_000);
+});
