@@ -55,6 +55,36 @@ async function missing(client: Cluster, acknowledged: number[]): Promise<number[
   return lost;
 }
 
+/** When each part of the loop happened, from what Prometheus, Alertmanager and the API server report. */
+async function loopPhases(t0: number): Promise<[string, number][]> {
+  const { prometheus, alertmanager } = e2e.platform.urls;
+  const rules = (await (await fetch(`${prometheus}/api/v1/alerts`)).json()) as {
+    data: { alerts: { labels: Record<string, string>; activeAt: string }[] };
+  };
+  const pending = rules.data.alerts.find((a) => a.labels.alertname === 'HighThroughput' && a.labels.redis_cluster === NAME);
+  const am = (await (await fetch(`${alertmanager}/api/v2/alerts?filter=alertname%3D%22HighThroughput%22`)).json()) as {
+    updatedAt: string;
+    startsAt: string;
+  }[];
+  const { items } = await e2e.platform.kube.list('v1', 'Event', NS);
+  const scaled = items.find((e) => e.reason === 'Autoscaled' && (e.involvedObject as { name?: string } | undefined)?.name === NAME);
+  const at = (t?: string): number => (t ? Date.parse(t) : NaN);
+  return [
+    ['load started', t0],
+    ['rule expression true (pending; scrape + rate window)', at(pending?.activeAt)],
+    ['alert firing at Prometheus (rule for)', at(am[0]?.startsAt)],
+    [
+      'scale decision recorded (Alertmanager grouping + bridge + Broker + scale)',
+      at((scaled?.eventTime ?? scaled?.lastTimestamp ?? scaled?.firstTimestamp) as string | undefined),
+    ],
+    ['spec.masters 4 seen', Date.now()],
+  ];
+}
+
+function printPhases(t0: number, phases: [string, number][]): void {
+  console.log(phases.map(([what, t]) => `  +${((t - t0) / 1000).toFixed(1).padStart(5)} s  ${what}`).join('\n'));
+}
+
 describe('autoscaling from real Prometheus and Alertmanager', () => {
   it('grows a 3x1 cluster under load a step per cooldown up to the bound, then shrinks it back, losing no acknowledged write', async () => {
     const { ready } = await applyCluster(e2e, {
@@ -65,9 +95,10 @@ describe('autoscaling from real Prometheus and Alertmanager', () => {
     const t0 = Date.now();
     await eventually('a first step to 4 masters', async () => (await masters()) === 4, 120_000, 500);
     const firstStep = Date.now();
-    console.log(`load -> spec.masters 4: ${((firstStep - t0) / 1000).toFixed(1)} s`);
+    const phases = await loopPhases(t0);
     await waitForReady(e2e, NS, NAME, 150_000, 8);
-    console.log(`load -> 4 masters Ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    phases.push(['4 masters Ready (reshard)', Date.now()]);
+    printPhases(t0, phases);
 
     // The load stays: Alertmanager's re-sends are new steps once the cooldown has passed.
     await eventually('a second step to 5 masters', async () => (await masters()) === 5, 150_000, 500);
