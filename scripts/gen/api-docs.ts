@@ -138,7 +138,8 @@ ${SPEC_RULES.map((r) => `- \`spec.${r.field}\`: ${r.message}.`).join('\n')}
 Alerts carry the labels \`redis_cluster\` and \`namespace\` and may carry the annotation \`scale_count\`.
 With \`autoscaling.enabled: true\`, each alert's action (\`autoscaling.actions\`, merged over these
 defaults) changes \`spec.masters\` or \`spec.replicas\` within the min/max bounds, at most once per
-\`cooldownSeconds\`:
+\`cooldownSeconds\`. An alert that keeps firing keeps stepping: each notification Alertmanager
+re-sends (\`repeat_interval\`) after the cooldown is one more step, until the bound.
 
 | Alert | Direction | Target |
 |---|---|---|
