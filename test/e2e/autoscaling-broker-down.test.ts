@@ -4,36 +4,16 @@
 import { describe, expect, it } from 'vitest';
 import { applyCluster, eventually, statusNodes, useE2E } from '../helpers/e2e.js';
 import { startLedger } from '../helpers/ledger.js';
+import { clusterEventReasons, fastLoop, routeValue, specMasters } from '../helpers/autoscaling.js';
 
 const NS = 'cache';
 const NAME = 'brokerdown';
-const RULES = 'redisOperator.metrics.prometheusRule.rules';
-const ROUTE = 'redisOperator.metrics.alertmanagerConfig';
 
-const e2e = useE2E({
-  namespaces: [NS],
-  monitoring: { scrapeInterval: '1s', evaluationInterval: '1s' },
-  operator: {
-    values: {
-      'redisOperator.service.type': 'ClusterIP',
-      'prometheus.server.scrapeInterval': '1s',
-      'prometheus.server.evaluationInterval': '1s',
-      [`${RULES}.throughputThreshold`]: 300,
-      [`${RULES}.highFor`]: '2s',
-      [`${RULES}.rateWindow`]: '4s',
-      [`${ROUTE}.groupWait`]: '1s',
-      [`${ROUTE}.groupInterval`]: '2s',
-      [`${ROUTE}.repeatInterval`]: '4s',
-    },
-  },
-});
+const e2e = useE2E({ namespaces: [NS], ...fastLoop({ [routeValue('repeatInterval')]: '4s' }) });
 
-const masters = async (): Promise<number> => ((await e2e.getCluster(NS, NAME))?.spec as { masters: number }).masters;
+const masters = (): Promise<number> => specMasters(e2e, NS, NAME);
 
-async function autoscaled(): Promise<number> {
-  const { items } = await e2e.platform.kube.list('v1', 'Event', NS);
-  return items.filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === NAME && e.reason === 'Autoscaled').length;
-}
+const autoscaled = async (): Promise<number> => (await clusterEventReasons(e2e, NS, NAME)).filter((r) => r === 'Autoscaled').length;
 
 /** Alertmanager's own count of webhook notifications that failed. */
 async function failedNotifications(): Promise<number> {

@@ -6,54 +6,20 @@
 // shrink to the lower bound. Every write Redis acknowledged reads back with its value. Intervals
 // are short through the chart's values; the product's defaults are the reference's.
 import { describe, expect, it } from 'vitest';
-import type { Cluster } from 'ioredis';
 import { applyCluster, clusterClient, eventually, statusNodes, useE2E, waitForReady } from '../helpers/e2e.js';
-import { ledgerKey, ledgerValue, startLedger } from '../helpers/ledger.js';
+import { missingWrites, startLedger } from '../helpers/ledger.js';
+import { clusterEventReasons, fastLoop, routeValue, specMasters } from '../helpers/autoscaling.js';
 
 const NS = 'cache';
 const NAME = 'loop';
 const COOLDOWN_S = 20;
 /** Writes/s: per master 667 with 3, 500 with 4, 400 with 5, all above the threshold of 300. */
 const RATE = 2000;
-const RULES = 'redisOperator.metrics.prometheusRule.rules';
-const ROUTE = 'redisOperator.metrics.alertmanagerConfig';
 
-const e2e = useE2E({
-  namespaces: [NS],
-  monitoring: { scrapeInterval: '1s', evaluationInterval: '1s' },
-  operator: {
-    values: {
-      'redisOperator.service.type': 'ClusterIP',
-      'prometheus.server.scrapeInterval': '1s',
-      'prometheus.server.evaluationInterval': '1s',
-      [`${RULES}.throughputThreshold`]: 300,
-      [`${RULES}.lowThroughputThreshold`]: 50,
-      [`${RULES}.highFor`]: '2s',
-      [`${RULES}.lowFor`]: '4s',
-      [`${RULES}.rateWindow`]: '4s',
-      [`${ROUTE}.groupWait`]: '1s',
-      [`${ROUTE}.groupInterval`]: '2s',
-      [`${ROUTE}.repeatInterval`]: '6s',
-    },
-  },
-});
+const e2e = useE2E({ namespaces: [NS], ...fastLoop({ [routeValue('repeatInterval')]: '6s' }) });
 
-const masters = async (): Promise<number> => ((await e2e.getCluster(NS, NAME))?.spec as { masters: number }).masters;
-
-async function eventReasons(): Promise<string[]> {
-  const { items } = await e2e.platform.kube.list('v1', 'Event', NS);
-  return items.filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === NAME).map((e) => e.reason as string);
-}
-
-async function missing(client: Cluster, acknowledged: number[]): Promise<number[]> {
-  const lost: number[] = [];
-  for (let i = 0; i < acknowledged.length; i += 1000) {
-    const chunk = acknowledged.slice(i, i + 1000);
-    const values = await Promise.all(chunk.map((n) => client.get(ledgerKey('ledger', n))));
-    chunk.forEach((n, j) => values[j] !== ledgerValue(n) && lost.push(n));
-  }
-  return lost;
-}
+const masters = (): Promise<number> => specMasters(e2e, NS, NAME);
+const eventReasons = (): Promise<string[]> => clusterEventReasons(e2e, NS, NAME);
 
 /** When each part of the loop happened, from what Prometheus, Alertmanager and the API server report. */
 async function loopPhases(t0: number): Promise<[string, number][]> {
@@ -119,7 +85,7 @@ describe('autoscaling from real Prometheus and Alertmanager', () => {
     const after = await waitForReady(e2e, NS, NAME, 150_000, 6);
     const client = clusterClient(after);
     try {
-      expect(await missing(client, acknowledged)).toEqual([]);
+      expect(await missingWrites(client, acknowledged)).toEqual([]);
     } finally {
       client.disconnect();
     }

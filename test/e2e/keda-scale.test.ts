@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/apiserver/client.js';
 import { applyCluster, clusterClient, eventually, statusNodes, useE2E, waitForReady } from '../helpers/e2e.js';
-import { ledgerKey, ledgerValue, startLedger } from '../helpers/ledger.js';
+import { missingWrites, startLedger } from '../helpers/ledger.js';
+import { specMasters } from '../helpers/autoscaling.js';
 
 const NS = 'cache';
 const NAME = 'kedac';
@@ -18,7 +19,7 @@ const e2e = useE2E({
   operator: { values: { 'redisOperator.service.type': 'ClusterIP', 'prometheus.server.scrapeInterval': '1s' } },
 });
 
-const masters = async (): Promise<number> => ((await e2e.getCluster(NS, NAME))?.spec as { masters: number }).masters;
+const masters = (): Promise<number> => specMasters(e2e, NS, NAME);
 
 function scaledObject(prometheus: string): KubeObject {
   return {
@@ -91,13 +92,7 @@ describe('KEDA on the platform', () => {
     const after = await waitForReady(e2e, NS, NAME, 150_000, 3);
     const client = clusterClient(after);
     try {
-      const lost: number[] = [];
-      for (let i = 0; i < acknowledged.length; i += 1000) {
-        const chunk = acknowledged.slice(i, i + 1000);
-        const values = await Promise.all(chunk.map((n) => client.get(ledgerKey('ledger', n))));
-        chunk.forEach((n, j) => values[j] !== ledgerValue(n) && lost.push(n));
-      }
-      expect(lost).toEqual([]);
+      expect(await missingWrites(client, acknowledged)).toEqual([]);
     } finally {
       client.disconnect();
     }

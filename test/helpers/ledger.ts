@@ -24,6 +24,17 @@ export interface Ledger {
 export const ledgerKey = (prefix: string, n: number): string => `${prefix}:${n}`;
 export const ledgerValue = (n: number): string => `v${n}`;
 
+/** The acknowledged writes that do not read back with their value. */
+export async function missingWrites(client: Cluster, acknowledged: number[], prefix = 'ledger'): Promise<number[]> {
+  const lost: number[] = [];
+  for (let i = 0; i < acknowledged.length; i += 1000) {
+    const chunk = acknowledged.slice(i, i + 1000);
+    const values = await Promise.all(chunk.map((n) => client.get(ledgerKey(prefix, n))));
+    chunk.forEach((n, j) => values[j] !== ledgerValue(n) && lost.push(n));
+  }
+  return lost;
+}
+
 export async function startLedger(nodes: { ip: string; port: number }[], rate: number, prefix = 'ledger'): Promise<Ledger> {
   const child: ChildProcess = fork(fileURLToPath(import.meta.url), [], {
     execArgv: ['--import', 'tsx'],
