@@ -1,5 +1,6 @@
-// The whole embedded platform in one call: API server, scheduler, kubelet, eventing and serving,
-// with the operator installed by helm from its chart and any given manifests applied.
+// The whole embedded platform in one call: API server, scheduler, kubelet, service proxy, eventing,
+// serving, KEDA and (when asked) Prometheus and Alertmanager, with the operator installed by helm
+// from its chart and any given manifests applied.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
