@@ -6,34 +6,18 @@
 // through the activator (Alertmanager's proxy) to the alert-bridge, whose event reaches a Trigger's
 // subscriber on the Broker. A PrometheusRule applied or deleted later is loaded or dropped (reload),
 // and stop() ends both programs.
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import { applyCluster, eventually, useE2E } from '../helpers/e2e.js';
 import { startMonitoring, type Monitoring } from '../../local/monitoring/index.js';
+import { recorder, type Recorder } from '../fixtures/knative/harness.js';
 
 const OPERATOR_NS = 'redis-operator';
 const NS = 'cache';
 const CLUSTER = 'monitored';
 const FIRING = 'redis.redis.alert.firing.v1';
 
-const delivered: { headers: IncomingHttpHeaders; body: string }[] = [];
-let subscriber: Server | undefined;
+let subscriber: Recorder | undefined;
 let monitoring: Monitoring | undefined;
-
-function startSubscriber(): Promise<string> {
-  subscriber = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      delivered.push({ headers: req.headers, body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(202).end();
-    });
-  });
-  return new Promise((resolve) =>
-    subscriber!.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(subscriber!.address() as AddressInfo).port}/`)),
-  );
-}
 
 const e2e = useE2E(
   {
@@ -51,7 +35,7 @@ const e2e = useE2E(
     },
   },
   async (e) => {
-    const subscriberUri = await startSubscriber();
+    subscriber = await recorder();
     await e.platform.kube.apply({
       apiVersion: 'eventing.knative.dev/v1',
       kind: 'Trigger',
@@ -59,7 +43,7 @@ const e2e = useE2E(
       spec: {
         broker: 'default',
         filters: [{ exact: { type: FIRING } }, { exact: { rcname: CLUSTER } }],
-        subscriber: { uri: subscriberUri },
+        subscriber: { uri: subscriber.url },
       },
     });
     monitoring = await startMonitoring({
@@ -76,7 +60,7 @@ const e2e = useE2E(
 
 afterAll(async () => {
   await monitoring?.stop();
-  await new Promise<void>((r) => (subscriber ? subscriber.close(() => r()) : r()));
+  await subscriber?.close();
 });
 
 /** Prometheus's HTTP API answer's `data`. */
@@ -140,7 +124,7 @@ describe('monitoring on the platform', () => {
 
     const event = await eventually(
       'the alert-bridge event on the Broker',
-      async () => delivered.find((d) => d.body.includes('HighThroughput')),
+      async () => subscriber!.received.find((d) => d.body.includes('HighThroughput')),
       30_000,
     );
     expect(event.headers['ce-type']).toBe(FIRING);
