@@ -17,7 +17,9 @@ const RULE_TESTS = path.join(CHART, 'tests/redis-cluster-rules.test.yaml');
 const ALERTS = ['HighMemoryUsage', 'HighThroughput', 'LowMemoryUsage', 'LowThroughput'];
 
 interface Rule {
+  /** Set on the alerts; the recording rule has `record` instead. */
   alert: string;
+  record?: string;
   expr: string;
   for: string;
   labels: Record<string, string>;
@@ -25,7 +27,10 @@ interface Rule {
 }
 
 const chartFile = (rel: string): string => readFileSync(path.join(CHART, rel), 'utf8');
-const rulesOf = (text: string): Rule[] => (parse(text) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const allRulesOf = (text: string): Rule[] => (parse(text) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const rulesOf = (text: string): Rule[] => allRulesOf(text).filter((r) => r.alert);
+/** The series the rule file records, and the one every throughput alert reads. */
+const CLIENT_COMMANDS = 'namespace_redis_cluster_pod:redis_client_commands:rate';
 const values = parse(chartFile('values.yaml'));
 const thresholds = values.redisOperator.metrics.prometheusRule.rules as Record<string, string | number>;
 
@@ -127,14 +132,15 @@ function scrapeLabels(): Set<string> {
 
 function metricNamesIn(exprs: string[]): Set<string> {
   const added = scrapeLabels();
-  const names = exprs.flatMap((e) => [...e.matchAll(/\bredis_[a-z_]+\b/g)].map((m) => m[0]));
+  // Recorded series (level:metric:operations) come from the rules, not from the exporter.
+  const names = exprs.flatMap((e) => [...e.replace(/\b\w+:\w+:\w+\b/g, '').matchAll(/\bredis_[a-z_]+\b/g)].map((m) => m[0]));
   return new Set(names.filter((n) => !added.has(n)));
 }
 
 describe('the autoscaling rule file', () => {
   it('passes promtool check rules', () => {
     const r = promtool('check', 'rules', RULE_FILE);
-    expect(r.out).toContain('SUCCESS: 4 rules found');
+    expect(r.out).toContain('SUCCESS: 5 rules found');
     expect(r.status).toBe(0);
   });
 
@@ -179,7 +185,7 @@ describe('the autoscaling rule file', () => {
   it("compares throughput per master: every rate is averaged over the cluster's masters, never summed", () => {
     const rules = Object.fromEntries(rulesOf(readFileSync(RULE_FILE, 'utf8')).map((r) => [r.alert, r]));
     const aggregations = (expr: string) =>
-      [...expr.matchAll(/(\w+) by \(namespace, redis_cluster\) \(\s*rate\(redis_commands_processed_total/g)].map((m) => m[1]);
+      [...expr.matchAll(new RegExp(`(\\w+) by \\(namespace, redis_cluster\\) \\(\\s*${CLIENT_COMMANDS}`, 'g'))].map((m) => m[1]);
     expect(aggregations(rules.HighThroughput!.expr)).toEqual(['avg']);
     expect(aggregations(rules.LowThroughput!.expr)).toEqual(['avg']);
     expect(aggregations(rules.LowMemoryUsage!.expr)).toEqual(['avg']);
@@ -205,7 +211,9 @@ describe('the autoscaling rule file', () => {
       const rendered = renderRules(custom);
       const rules = Object.fromEntries(rulesOf(rendered).map((r) => [r.alert, r]));
       expectThresholds(rules, custom);
-      expect(rules.HighThroughput!.expr).toContain('[3m]');
+      const recorded = allRulesOf(rendered).find((r) => r.record === CLIENT_COMMANDS)!;
+      expect(recorded.expr).toContain('[3m]');
+      expect(recorded.expr).not.toContain('[5m]');
       expect([rules.HighMemoryUsage!.for, rules.HighThroughput!.for, rules.LowMemoryUsage!.for, rules.LowThroughput!.for]).toEqual([
         '2m',
         '2m',
@@ -217,7 +225,7 @@ describe('the autoscaling rule file', () => {
       const ruleFile = path.join(dir, 'rules.yaml');
       writeFileSync(ruleFile, rendered);
       const check = promtool('check', 'rules', ruleFile);
-      expect(check.out).toContain('SUCCESS: 4 rules found');
+      expect(check.out).toContain('SUCCESS: 5 rules found');
       // The unit tests written for the defaults now fail exactly where the thresholds moved.
       const tests = readFileSync(RULE_TESTS, 'utf8').replace('../files/redis-cluster-rules.yaml', ruleFile);
       writeFileSync(path.join(dir, 'tests.yaml'), tests);
@@ -345,12 +353,13 @@ describe('metric names against a real prometheus-redis-exporter', () => {
     );
 
   it('every metric the rules and the dashboard use is exported', () => {
-    const ruleExprs = rulesOf(readFileSync(RULE_FILE, 'utf8')).map((r) => r.expr);
+    const ruleExprs = allRulesOf(readFileSync(RULE_FILE, 'utf8')).map((r) => r.expr);
     const used = metricNamesIn([...ruleExprs, ...dashboardQueries()]);
     expect([...used]).toEqual(
       expect.arrayContaining([
         'redis_memory_used_bytes',
         'redis_memory_max_bytes',
+        'redis_commands_total',
         'redis_commands_processed_total',
         'redis_instance_info',
       ]),
@@ -360,6 +369,22 @@ describe('metric names against a real prometheus-redis-exporter', () => {
       const missing = [...used].filter((n) => !exported.has(n));
       expect(missing, 'metrics queried but not exported').toEqual([]);
     }
+  });
+
+  it("the recorded client commands leave out every command the cluster's own traffic sent, and keep the clients'", () => {
+    const recorded = allRulesOf(readFileSync(RULE_FILE, 'utf8')).find((r) => r.record === CLIENT_COMMANDS)!;
+    const [, pattern] = /cmd!~"((?:[^"\\]|\\.)*)"/.exec(recorded.expr)!;
+    // PromQL unescapes the string; Prometheus anchors the regular expression at both ends.
+    const excluded = new RegExp(`^(?:${JSON.parse(`"${pattern}"`) as string})$`);
+    const cmds = (body: string) => [...body.matchAll(/^redis_commands_total\{cmd="([^"]+)"\}/gm)].map((m) => m[1]!);
+    // The master took the harness's CLUSTER/CONFIG calls, its replica's REPLCONF/PSYNC, the
+    // exporter's INFO/CONFIG GET/CLIENT SETNAME, and 50 SETs from a client.
+    const master = cmds(scraped[0]!);
+    expect(master).toEqual(expect.arrayContaining(['set', 'psync', 'replconf', 'info']));
+    expect(master.filter((c) => !excluded.test(c))).toEqual(['set']);
+    for (const c of ['migrate', 'restore-asking', 'asking', 'cluster|setslot', 'cluster|getkeysinslot', 'cluster'])
+      expect(excluded.test(c), c).toBe(true);
+    for (const c of ['get', 'set', 'mget', 'hset', 'exec', 'eval', 'wait', 'clusterx']) expect(excluded.test(c), c).toBe(false);
   });
 
   it('the roles the rules and the dashboard count are the ones the exporter reports (master, slave)', () => {

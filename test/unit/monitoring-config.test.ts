@@ -90,12 +90,19 @@ describe('PodMonitor -> scrape jobs', () => {
     writeFileSync(file, stringify(config));
     const check = tool('promtool', 'check', 'config', file);
     expect(check.status, check.out).toBe(0);
-    expect(check.out).toMatch(/4 rules found/);
+    expect(check.out).toMatch(/5 rules found/);
     const rules = tool('promtool', 'check', 'rules', join(rulesDir, [...files.keys()][0]!));
     expect(rules.status, rules.out).toBe(0);
-    const group = (files.values().next().value as { groups: { interval: string; rules: { alert: string }[] }[] }).groups[0]!;
+    const group = (files.values().next().value as { groups: { interval: string; rules: { alert?: string; record?: string }[] }[] })
+      .groups[0]!;
     expect(group.interval).toBe('3s');
-    expect(group.rules.map((r) => r.alert)).toEqual(['HighMemoryUsage', 'HighThroughput', 'LowMemoryUsage', 'LowThroughput']);
+    expect(group.rules.map((r) => r.alert ?? r.record)).toEqual([
+      'namespace_redis_cluster_pod:redis_client_commands:rate',
+      'HighMemoryUsage',
+      'HighThroughput',
+      'LowMemoryUsage',
+      'LowThroughput',
+    ]);
   });
 
   it('promtool refuses a broken rule file, so the check above means something', () => {
