@@ -18,9 +18,9 @@ import {
 import type { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
-import { failover } from '../../shared/redis/executor/failover.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { placeShards } from '../../shared/redis/executor/place.js';
+import { movePrimary as promote } from '../../shared/redis/executor/primaries.js';
 import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
@@ -30,7 +30,7 @@ import type { EventReason } from '../../shared/api/conditions.js';
 
 /** How long a shard's placement waits for a Pod that has an address but does not answer yet. */
 const NEW_POD_ANSWER_MS = 3000;
-/** How long a primary move waits for the roles to swap, and for every node to see it. */
+/** How long a primary move waits for the roles to swap on every node, and then for the cluster to settle. */
 const PRIMARY_MOVE_MS = 5000;
 
 export interface ActContext {
@@ -217,12 +217,12 @@ export async function removeDrained(
 
 /**
  * A graceful failover to the chosen replica, confirmed on every node. Not confirmed in time: given
- * up for this round (a later pass looks again); the replica may still finish it on its own.
+ * up for this round (a later look decides again); the replica may still finish it on its own.
  */
 export async function movePrimary(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'move-primary' }>): Promise<void> {
   stillHeld(ctx, pass);
   try {
-    await failover(ctx.pool, step.replica, { mode: 'graceful', timeoutMs: PRIMARY_MOVE_MS, confirmOn: step.endpoints });
+    await promote(ctx.pool, step.replica, { endpoints: step.endpoints, timeoutMs: PRIMARY_MOVE_MS });
   } catch (err) {
     ctx.log.warn({ replica: endpointKey(step.replica), err: errorMessage(err) }, 'moving a master to another machine failed');
     return;
