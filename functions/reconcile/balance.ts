@@ -2,7 +2,6 @@
 // than the placement of the replicas requires; one graceful CLUSTER FAILOVER at a time moves them
 // back (shared/redis/planner/primaries.ts). Pure. Only for an idle cluster: decide takes it once the
 // cluster is in shape, and here no reshard may be requested or running and every Pod must be ready.
-import type { Endpoint } from '../../shared/redis/types.js';
 import { planPrimaryMove, shardLayouts } from '../../shared/redis/planner/primaries.js';
 import { endpointOf } from '../../shared/redis/view.js';
 import type { Step } from './decide.js';
@@ -36,7 +35,7 @@ export function primaryStep(o: Observation, cluster: ClusterPicture): MovePrimar
   return {
     kind: 'move-primary',
     replica: endpointOf(replica),
-    endpoints: [...podById.values()].map(podEndpoint) satisfies Endpoint[],
+    endpoints: [...podById.values()].map(podEndpoint),
     message:
       `${name(move.replicaId)} on ${move.to} took over from master ${name(move.masterId)} on ${move.from}: ` +
       `${move.from} held ${move.heldFrom} of ${move.masters} masters and ${move.to} ${move.heldTo}${chain}`,
