@@ -20,6 +20,7 @@ import { endpointKey } from '../../shared/redis/endpoint.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { placeShards } from '../../shared/redis/executor/place.js';
+import { movePrimary as promote } from '../../shared/redis/executor/primaries.js';
 import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
@@ -29,6 +30,8 @@ import type { EventReason } from '../../shared/api/conditions.js';
 
 /** How long a shard's placement waits for a Pod that has an address but does not answer yet. */
 const NEW_POD_ANSWER_MS = 3000;
+/** How long a primary move waits for the roles to swap on every node, and then for the cluster to settle. */
+const PRIMARY_MOVE_MS = 5000;
 
 export interface ActContext {
   kube: Kube;
@@ -212,6 +215,22 @@ export async function removeDrained(
   }
 }
 
+/**
+ * A graceful failover to the chosen replica, confirmed on every node. Not confirmed in time: given
+ * up for this round (a later look decides again); the replica may still finish it on its own.
+ */
+export async function movePrimary(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'move-primary' }>): Promise<void> {
+  stillHeld(ctx, pass);
+  try {
+    await promote(ctx.pool, step.replica, { endpoints: step.endpoints, timeoutMs: PRIMARY_MOVE_MS });
+  } catch (err) {
+    ctx.log.warn({ replica: endpointKey(step.replica), err: errorMessage(err) }, 'moving a master to another machine failed');
+    return;
+  }
+  ctx.log.info({ replica: endpointKey(step.replica) }, step.message);
+  await ctx.record('PrimaryMoved', step.message);
+}
+
 export function reshardRequest(ctx: ActContext, mode: ReshardMode, masters: number, reason: string): CloudEventV1<unknown> {
   const cluster = { namespace: ctx.ref.namespace, name: ctx.ref.name };
   return buildEvent(
@@ -279,6 +298,9 @@ export async function act(ctx: ActContext, pass: PassState, step: ActionStep, wo
       return 'same';
     case 'remove-drained':
       await removeDrained(ctx, pass, step, work);
+      return 'look-again';
+    case 'move-primary':
+      await movePrimary(ctx, pass, step);
       return 'look-again';
   }
 }

@@ -16,6 +16,7 @@ import {
 } from './observe.js';
 import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.js';
 import { readyCounts, type Blocker } from './status.js';
+import { primaryStep } from './balance.js';
 
 /** How long a new Pod may take to start and join before a reshard goes ahead without it. */
 export const POD_START_GRACE_MS = 60_000;
@@ -51,6 +52,8 @@ export type Step =
   /** New shards' Pods are starting: ask now, outside the reply, so both start together. */
   | { kind: 'request-reshard-early'; masters: number; reason: string }
   | { kind: 'remove-drained'; shards: { shard: number; nodes: NodeToRemove[] }[]; endpoints: Endpoint[] }
+  /** An idle cluster whose masters pile up on a machine: one graceful failover spreads them (balance.ts). */
+  | { kind: 'move-primary'; replica: Endpoint; endpoints: Endpoint[]; message: string }
   /** No Pod is ready, or not every Pod of an unformed cluster: nothing to do on Redis yet. */
   | { kind: 'waiting-for-pods' }
   /** Already as desired: observed only, no Lease. */
@@ -161,15 +164,24 @@ export function decide(o: Observation): Step {
   if (!o.pass.lease && reshardOnly(o, cluster, s)) return { kind: 'leave-to-reshard', ...(s.blocker ? { blocker: s.blocker } : {}) };
   if (s.blocker) return { kind: 'blocked', blocker: s.blocker };
   if (!o.pass.lease) {
-    if (inShape(o, cluster, s)) return { kind: 'in-shape' };
+    if (inShape(o, cluster, s)) return primaryStep(o, cluster) ? { kind: 'take-lease' } : { kind: 'in-shape' };
     return s.wanted.some((p) => p.ready) ? { kind: 'take-lease' } : { kind: 'waiting-for-pods' };
   }
   // A cluster formed this round is healed and filled from the next one on.
   if (taken.has('form')) return { kind: 'round-done' };
   if (!s.formed) return formStep(o, s) ?? { kind: 'waiting-for-pods' };
   return (
-    healStep(o, cluster) ?? placeStep(o, cluster, s) ?? surplusStep(o, cluster, s) ?? mastersStep(o, cluster, s) ?? { kind: 'round-done' }
+    healStep(o, cluster) ??
+    placeStep(o, cluster, s) ??
+    surplusStep(o, cluster, s) ??
+    mastersStep(o, cluster, s) ??
+    balanceStep(o, cluster, s) ?? { kind: 'round-done' }
   );
+}
+
+/** In shape and idle: a machine holding more masters than it must gives one back (balance.ts). */
+function balanceStep(o: Observation, cluster: ClusterPicture, s: Shape): Step | undefined {
+  return !o.pass.taken.has('move-primary') && inShape(o, cluster, s) ? primaryStep(o, cluster) : undefined;
 }
 
 /** Every shard has all its Pods, ready: form with shard s's lowest ordinal Pod as its master. */

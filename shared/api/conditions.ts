@@ -165,6 +165,11 @@ export const EVENT_REASONS = {
     recordedBy: 'reconcile',
     description: 'a node left the cluster (a surplus replica, or a shard a reshard drained)',
   },
+  PrimaryMoved: {
+    type: 'Normal',
+    recordedBy: 'reconcile',
+    description: "a replica took over from its master (graceful failover) because the master's machine held more masters than it must",
+  },
   ReshardStarted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard began moving slots' },
   ReshardCompleted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard moved its last slot' },
   ReshardStalled: {
