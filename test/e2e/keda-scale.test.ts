@@ -57,6 +57,25 @@ function scaledObject(prometheus: string): KubeObject {
   };
 }
 
+/** The ScaledObject's query at Prometheus, as KEDA's scaler asks it. */
+async function queryValue(prometheus: string, query: string): Promise<number> {
+  const res = await fetch(`${prometheus}/api/v1/query?query=${encodeURIComponent(query)}`);
+  const body = (await res.json()) as { data?: { result?: { value: [number, string] }[] } };
+  return Number(body.data?.result?.[0]?.value[1] ?? NaN);
+}
+
+/** The first time the query reads above `level`, polled every 250 ms until `stop` resolves. */
+async function firstAbove(prometheus: string, query: string, level: number, stop: { done: boolean }): Promise<number> {
+  while (!stop.done) {
+    if ((await queryValue(prometheus, query).catch(() => NaN)) > level) return Date.now();
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return NaN;
+}
+
+const printPhases = (t0: number, phases: [string, number][]): void =>
+  console.log(phases.map(([what, t]) => `  +${((t - t0) / 1000).toFixed(1).padStart(5)} s  ${what}`).join('\n'));
+
 const readyCondition = async () =>
   ((await e2e.platform.kube.get('keda.sh/v1alpha1', 'ScaledObject', `${NAME}-masters`, NS))?.status?.conditions ?? []).find(
     (c: { type: string }) => c.type === 'Ready',
@@ -70,12 +89,27 @@ describe('KEDA on the platform', () => {
     expect(await masters()).toBe(3);
 
     const ledger = await startLedger(statusNodes(ready), 2000);
+    const t0 = Date.now();
+    const trigger = (scaledObject(e2e.platform.urls.prometheus!).spec as { triggers: { metadata: Record<string, string> }[] }).triggers[0]!
+      .metadata;
+    // AverageValue: 3 masters become 4 once the query reads above 3 x threshold.
+    const polling = { done: false };
+    const crossed = firstAbove(trigger.serverAddress!, trigger.query!, 3 * Number(trigger.threshold), polling);
     await eventually('KEDA to 4 masters', async () => (await masters()) === 4, 90_000, 250);
     const at4 = Date.now();
+    polling.done = true;
     await eventually('KEDA to 5 masters', async () => (await masters()) === 5, 90_000, 250);
+    const at5 = Date.now();
     // The scale-up policy: one master per period.
-    expect(Date.now() - at4).toBeGreaterThanOrEqual((PERIOD_S - 1) * 1000);
+    expect(at5 - at4).toBeGreaterThanOrEqual((PERIOD_S - 1) * 1000);
     await waitForReady(e2e, NS, NAME, 150_000, 5);
+    printPhases(t0, [
+      ['load started', t0],
+      ['the query above 3 x threshold at Prometheus (scrape + rate window)', await crossed],
+      ['spec.masters 4 (KEDA polling + the HPA arithmetic + the /scale write)', at4],
+      ['spec.masters 5 (the scale-up policy period)', at5],
+      ['5 masters Ready (reshards)', Date.now()],
+    ]);
     await new Promise((r) => setTimeout(r, 5000));
     expect(await masters()).toBe(5);
     const { acknowledged } = await ledger.stop();
