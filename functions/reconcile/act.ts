@@ -60,6 +60,8 @@ export interface PassState {
 export interface RoundWork {
   actions: EngineAction[];
   problems: ClusterProblem[];
+  /** An empty cluster was formed in place of one whose every node lost its data: what was lost. */
+  lost?: string;
 }
 
 function stillHeld(ctx: ActContext, pass: PassState): void {
@@ -92,6 +94,10 @@ export async function takeLease(ctx: ActContext, pass: PassState): Promise<boole
 
 export async function form(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'form' }>, work: RoundWork): Promise<void> {
   stillHeld(ctx, pass);
+  if (step.lost) {
+    work.lost = step.lost;
+    await ctx.record('AllNodesLost', step.lost);
+  }
   const result = await ensureCreated(ctx.pool, step.nodes, step.plan);
   work.problems.push(...result.problems);
   if (result.actions.some((a) => a.kind === 'add-slots')) {
