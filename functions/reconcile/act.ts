@@ -70,7 +70,7 @@ function stillHeld(ctx: ActContext, pass: PassState): void {
 
 export async function createPods(ctx: ActContext, step: Extract<Step, { kind: 'create-pods' }>): Promise<void> {
   for (const c of step.pods) {
-    if (ctx.spec.persistence.enabled) await ctx.kube.apply(buildClaim(ctx.identity, ctx.spec, c.ordinal));
+    if (ctx.spec.persistence.enabled) await ctx.kube.apply(buildClaim(ctx.identity, ctx.spec, c.ordinal, c.shard));
     try {
       await ctx.kube.core.createNamespacedPod({ namespace: ctx.ref.namespace, body: buildPod(ctx.identity, ctx.spec, c.ordinal, c.shard) });
       ctx.log.info({ pod: `${ctx.ref.name}-${c.ordinal}`, shard: c.shard }, 'Pod created');

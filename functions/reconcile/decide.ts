@@ -113,6 +113,7 @@ export function shapeOf(o: Observation, cluster: ClusterPicture): Shape {
     roles: cluster.roles,
     formed,
     members: cluster.members,
+    ...(o.claims ? { claims: o.claims } : {}),
   });
   const kept = new Set(plan.shards);
   const wanted = o.pods.filter((p) => p.shard !== undefined && kept.has(p.shard) && !p.deleting);

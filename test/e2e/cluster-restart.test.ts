@@ -97,7 +97,13 @@ async function persistedRestart(name: string, hostNetwork: boolean): Promise<voi
   const after = statusNodes(again);
   const slotsById = (nodes: typeof before) =>
     Object.fromEntries(nodes.filter((n) => n.slots?.length).map((n) => [n.id, [...n.slots!].sort().join(',')]));
-  expect(new Set(after.map((n) => n.id))).toEqual(new Set(before.map((n) => n.id)));
+  const idByPod = (nodes: typeof before) => Object.fromEntries(nodes.map((n) => [n.pod, n.id]));
+  expect(idByPod(after)).toEqual(idByPod(before));
+  // Each claim says which shard its node belongs to, as its Pod does.
+  const { items: claims } = await e2e.platform.kube.list('v1', 'PersistentVolumeClaim', NS, `redis.redis/cluster=${name}`);
+  const shardOf = Object.fromEntries(pods.map((p) => [p.metadata!.name!, p.metadata!.labels!['redis.redis/shard']]));
+  expect(claims).toHaveLength(pods.length);
+  for (const c of claims) expect(c.metadata!.labels!['redis.redis/shard']).toBe(shardOf[c.metadata!.name!.replace(/-data$/, '')]);
   expect(Object.values(slotsById(after)).sort()).toEqual(Object.values(slotsById(before)).sort());
   if (!hostNetwork) expect(after.some((n) => before.some((b) => b.id === n.id && b.ip !== n.ip))).toBe(true);
   expect(await withClusterClient(again, (c) => missingKeys(c, name, acked))).toEqual([]);

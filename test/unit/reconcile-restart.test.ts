@@ -4,6 +4,7 @@ import { findCondition } from '../../shared/kube/conditions.js';
 import { decide, shapeOf, type StepKind } from '../../functions/reconcile/decide.js';
 import { pictureOf, type Observation, type PassMemory, type PodInfo } from '../../functions/reconcile/observe.js';
 import { roundStatus } from '../../functions/reconcile/report.js';
+import { planPods } from '../../functions/reconcile/pods.js';
 import { lossMessage, wholeClusterLoss } from '../../functions/reconcile/restart.js';
 import { planAddressFixes } from '../../shared/redis/planner/heal.js';
 import type { ClusterNodeView, NodeReport } from '../../shared/redis/types.js';
@@ -273,5 +274,57 @@ describe('decide and report after every Pod was deleted at once', () => {
     expect(meets).toHaveLength(30);
     expect(new Set(meets.map((m) => `${m.fromId}>${m.toId}`)).size).toBe(30);
     for (const m of meets) expect(m.to.ip).toBe(pods.find((p) => `id-${p.name}` === m.toId)!.ip);
+  });
+});
+
+describe('planPods: every Pod gone, the claims kept (persistence)', () => {
+  const none = { slotHolders: new Set<string>(), masters: new Set<string>() };
+  // Shard 1 was drained by a scale-in after a scale-out added shard 3 at ordinals 6 and 7.
+  const claims = [
+    { ordinal: 0, shard: 0 },
+    { ordinal: 1, shard: 0 },
+    { ordinal: 4, shard: 2 },
+    { ordinal: 5, shard: 2 },
+    { ordinal: 6, shard: 3 },
+    { ordinal: 7, shard: 3 },
+  ];
+
+  it("creates each Pod on its node's claim, in the claim's shard", () => {
+    const plan = planPods({ masters: 3, replicas: 1, pods: [], roles: none, formed: true, claims });
+    expect(plan.shards).toEqual([0, 2, 3]);
+    expect(plan.create).toEqual(claims);
+  });
+
+  it("without the claims the Pods would take ordinals 0-5 and leave shard 3's nodes on unused claims", () => {
+    const plan = planPods({ masters: 3, replicas: 1, pods: [], roles: none, formed: true });
+    expect(plan.create.map((c) => c.ordinal)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('a new Pod of another shard never takes a claimed ordinal; claims without a shard label are not reserved', () => {
+    const pods = [
+      { name: 'rc-0', ordinal: 0, shard: 0, deleting: false },
+      { name: 'rc-4', ordinal: 4, shard: 2, deleting: false },
+    ];
+    const plan = planPods({
+      masters: 3,
+      replicas: 1,
+      pods,
+      roles: none,
+      formed: true,
+      claims: [{ ordinal: 1, shard: 2 }, { ordinal: 2 }, { ordinal: 0, shard: 0 }],
+    });
+    // Shard 0 gets ordinal 2 (unlabelled, so free), shard 1 both its Pods past the claims, shard 2 its claim.
+    expect(plan.create).toEqual([
+      { ordinal: 2, shard: 0 },
+      { ordinal: 3, shard: 1 },
+      { ordinal: 5, shard: 1 },
+      { ordinal: 1, shard: 2 },
+    ]);
+  });
+
+  it('decide creates the Pods on the claims the observation lists', () => {
+    const s = spec({ persistence: { enabled: true, size: '1Gi' } });
+    const o = { ...observation(s, [], []), claims };
+    expect(decide(o)).toEqual({ kind: 'create-pods', pods: claims });
   });
 });
