@@ -63,6 +63,8 @@ export interface PassState {
 export interface RoundWork {
   actions: EngineAction[];
   problems: ClusterProblem[];
+  /** An empty cluster was formed in place of one whose every node lost its data: what was lost. */
+  lost?: string;
 }
 
 function stillHeld(ctx: ActContext, pass: PassState): void {
@@ -71,7 +73,7 @@ function stillHeld(ctx: ActContext, pass: PassState): void {
 
 export async function createPods(ctx: ActContext, step: Extract<Step, { kind: 'create-pods' }>): Promise<void> {
   for (const c of step.pods) {
-    if (ctx.spec.persistence.enabled) await ctx.kube.apply(buildClaim(ctx.identity, ctx.spec, c.ordinal));
+    if (ctx.spec.persistence.enabled) await ctx.kube.apply(buildClaim(ctx.identity, ctx.spec, c.ordinal, c.shard));
     try {
       await ctx.kube.core.createNamespacedPod({ namespace: ctx.ref.namespace, body: buildPod(ctx.identity, ctx.spec, c.ordinal, c.shard) });
       ctx.log.info({ pod: `${ctx.ref.name}-${c.ordinal}`, shard: c.shard }, 'Pod created');
@@ -95,6 +97,10 @@ export async function takeLease(ctx: ActContext, pass: PassState): Promise<boole
 
 export async function form(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'form' }>, work: RoundWork): Promise<void> {
   stillHeld(ctx, pass);
+  if (step.lost) {
+    work.lost = step.lost;
+    await ctx.record('AllNodesLost', step.lost);
+  }
   const result = await ensureCreated(ctx.pool, step.nodes, step.plan);
   work.problems.push(...result.problems);
   if (result.actions.some((a) => a.kind === 'add-slots')) {

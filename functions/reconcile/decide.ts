@@ -15,6 +15,7 @@ import {
   type PodInfo,
 } from './observe.js';
 import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.js';
+import { wholeClusterLoss } from './restart.js';
 import { readyCounts, type Blocker } from './status.js';
 import { primaryStep } from './balance.js';
 
@@ -42,7 +43,8 @@ export type Step =
   /** A reshard was requested or runs and no Pod waits to be placed: its function needs the Lease. */
   | { kind: 'leave-to-reshard'; blocker?: Blocker }
   | { kind: 'take-lease' }
-  | { kind: 'form'; nodes: DesiredNode[]; plan: CreatePlan; masters: number; replicas: number }
+  /** `lost`: an empty cluster formed again in place of one whose every node lost its data. */
+  | { kind: 'form'; nodes: DesiredNode[]; plan: CreatePlan; masters: number; replicas: number; lost?: string }
   | { kind: 'heal'; nodes: DesiredNode[] }
   | { kind: 'apply-settings'; endpoints: Endpoint[] }
   | { kind: 'place'; seed?: Endpoint; shards: ShardToPlace[]; waiting: number[] }
@@ -101,6 +103,8 @@ export interface Shape {
   /** Live Pods of the kept shards. */
   wanted: PodInfo[];
   blocker?: Blocker;
+  /** Every node came back without its data (restart.ts): what happened, for DataLoss and the Warning. */
+  lost?: string;
 }
 
 export function shapeOf(o: Observation, cluster: ClusterPicture): Shape {
@@ -112,16 +116,19 @@ export function shapeOf(o: Observation, cluster: ClusterPicture): Shape {
     roles: cluster.roles,
     formed,
     members: cluster.members,
+    ...(o.claims ? { claims: o.claims } : {}),
   });
   const kept = new Set(plan.shards);
   const wanted = o.pods.filter((p) => p.shard !== undefined && kept.has(p.shard) && !p.deleting);
   const unschedulable = o.pods.find((p) => p.unschedulable);
+  const lost = formed ? wholeClusterLoss(o, cluster, wanted, plan.shards.length * (1 + o.spec.replicas)) : undefined;
   const blocker =
     o.secretBlocker ??
     (unschedulable
       ? { reason: 'Unschedulable', message: `Pod ${unschedulable.name} cannot be placed: ${unschedulable.unschedulable}` }
-      : undefined);
-  return { formed, plan, wanted, ...(blocker ? { blocker } : {}) };
+      : lost?.blocker);
+  // Allowed to lose the data, the cluster is formed again as a new one is.
+  return { formed: formed && !lost?.formAgain, plan, wanted, ...(blocker ? { blocker } : {}), ...(lost ? { lost: lost.message } : {}) };
 }
 
 /** Formed, this generation observed, every Pod joined and the health check clean: no Lease needed. */
@@ -198,6 +205,7 @@ function formStep(o: Observation, s: Shape): Step | undefined {
     plan: shardCreatePlan(shards.map((x) => ({ shard: x.shard, pods: x.pods.map((p) => p.name) }))),
     masters: o.spec.masters,
     replicas: o.spec.replicas,
+    ...(s.lost ? { lost: s.lost } : {}),
   };
 }
 

@@ -29,6 +29,14 @@ export interface PodPlanInput {
   removing?: ReadonlySet<number>;
   /** Pods whose node has joined the cluster; with it, shards waiting for a failover get no new Pod. */
   members?: ReadonlySet<string>;
+  /** With persistence, the cluster's claims: a Pod is created on its node's claim again. */
+  claims?: readonly Claim[];
+}
+
+/** A node's claim (`<cluster>-<ordinal>-data`); `shard` from its label, absent on claims made before it. */
+export interface Claim {
+  ordinal: number;
+  shard?: number;
 }
 
 export interface PodToCreate {
@@ -71,10 +79,16 @@ export function planPods(input: PodPlanInput): PodPlan {
     if (!list) byShard.set(p.shard, (list = []));
     list.push(p);
   }
-  const shards = desiredShards(input.masters, byShard.keys(), input.formed, input.removing);
+  // A claim no Pod uses holds a node that is to come back (every Pod deleted at once): its shard is
+  // kept, its Pod is created on it, and its ordinal is given to no other shard.
   const taken = new Set(pods.map((p) => p.ordinal));
+  const unused = (input.claims ?? []).filter((c) => c.shard !== undefined && !taken.has(c.ordinal)).sort((a, b) => a.ordinal - b.ordinal);
+  const shards = desiredShards(input.masters, [...byShard.keys(), ...unused.map((c) => c.shard!)], input.formed, input.removing);
+  for (const c of unused) taken.add(c.ordinal);
   let cursor = 0;
-  const nextOrdinal = (): number => {
+  const nextOrdinal = (shard: number): number => {
+    const own = unused.findIndex((c) => c.shard === shard);
+    if (own >= 0) return unused.splice(own, 1)[0]!.ordinal;
     while (taken.has(cursor)) cursor++;
     taken.add(cursor);
     return cursor;
@@ -92,7 +106,7 @@ export function planPods(input: PodPlanInput): PodPlan {
     // cluster's failure detection (it answers for that address with another id), so wait.
     if (input.formed && input.members && live.some((p) => input.members!.has(p.name)) && !live.some((p) => roles.masters.has(p.name)))
       continue;
-    for (let n = live.length; n < perShard; n++) create.push({ ordinal: nextOrdinal(), shard });
+    for (let n = live.length; n < perShard; n++) create.push({ ordinal: nextOrdinal(shard), shard });
     if (live.length > perShard) {
       const removable = live
         .filter((p) => !roles.slotHolders.has(p.name) && !roles.masters.has(p.name))

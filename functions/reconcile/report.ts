@@ -71,6 +71,11 @@ export function roundStatus(
       clusterCondition(CONDITION_TYPES.DataLoss, 'SlotsRecoveredEmpty', message, o.generation),
     );
   }
+  // Every node lost its data: reported while a person decides, and kept as history once an empty
+  // cluster was formed.
+  const lost = work.lost ?? s.lost;
+  if (lost)
+    next.conditions = setCondition(next.conditions ?? [], clusterCondition(CONDITION_TYPES.DataLoss, 'AllNodesLost', lost, o.generation));
   return next;
 }
 

@@ -138,11 +138,16 @@ export function buildPodDisruptionBudget(cluster: ClusterIdentity): V1PodDisrupt
   };
 }
 
-export function buildClaim(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal: number): V1PersistentVolumeClaim {
+/** The shard label says where its node's Pod goes when the claim outlives every Pod of the cluster. */
+export function buildClaim(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal: number, shard: number): V1PersistentVolumeClaim {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: metadata(cluster, claimName(cluster.name, ordinal), { ...clusterLabels(cluster.name), [LABEL_ORDINAL]: String(ordinal) }),
+    metadata: metadata(cluster, claimName(cluster.name, ordinal), {
+      ...clusterLabels(cluster.name),
+      [LABEL_ORDINAL]: String(ordinal),
+      [LABEL_SHARD]: String(shard),
+    }),
     spec: {
       accessModes: ['ReadWriteOnce'],
       resources: { requests: { storage: String(spec.persistence.size) } },

@@ -34,6 +34,8 @@ const BLOCKERS = {
   InvalidSpec: 'the spec breaks a rule the operator checks (the message says which); nothing is changed until it is fixed',
   SecretMissing: 'the password Secret, or its key, does not exist; the nodes are not touched until it does',
   Unschedulable: 'a Pod of the cluster cannot be placed on any node',
+  AllNodesLost:
+    'every node of the formed cluster came back without its data (all its Pods gone at once, nothing kept on disk); nothing is formed until spec.allowDataLoss is set',
 } as const;
 export type BlockerReason = keyof typeof BLOCKERS;
 
@@ -100,10 +102,16 @@ export const CONDITIONS = {
     },
   },
   DataLoss: {
-    description: 'Slots were given back empty: their master and replicas were all gone and spec.allowDataLoss is set.',
+    description:
+      'Keys were lost: slots given back empty with spec.allowDataLoss, or every node came back without its data; kept as history.',
     setBy: ['reconcile'],
     reasons: {
       SlotsRecoveredEmpty: { status: 'True', description: 'the message names the slots that lost their keys' },
+      AllNodesLost: {
+        status: 'True',
+        description:
+          'every node came back without its data; the message says whether an empty cluster was formed (spec.allowDataLoss) or what to do',
+      },
     },
   },
 } as const satisfies Record<string, ConditionEntry>;
@@ -146,6 +154,12 @@ export const EVENT_REASONS = {
   InvalidSpec: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.InvalidSpec },
   SecretMissing: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.SecretMissing },
   Unschedulable: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.Unschedulable },
+  AllNodesLost: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description:
+      'every node of the formed cluster came back without its data; with spec.allowDataLoss an empty cluster is formed, else nothing is',
+  },
   SlotsLost: {
     type: 'Warning',
     recordedBy: 'reconcile',

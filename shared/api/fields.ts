@@ -321,7 +321,7 @@ export const specFields = z.strictObject({
     .boolean()
     .default(DEFAULTS.allowDataLoss)
     .describe(
-      "When a shard's master and all its replicas are gone, re-cover its slots empty so the rest of the cluster serves again; the keys of that shard are lost.",
+      "When a shard's master and all its replicas are gone, re-cover its slots empty so the rest of the cluster serves again; when every node came back without its data, form an empty cluster. The lost keys stay lost.",
     ),
   resources: resources.optional().describe('Resources of the Redis container.'),
   exporterResources: resources.optional().describe('Resources of the exporter sidecar; the same as spec.exporter.resources.'),

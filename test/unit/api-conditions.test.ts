@@ -35,7 +35,7 @@ describe('the condition catalog', () => {
   });
 
   it('a blocker makes Ready and Progressing False; work under way makes Progressing True', () => {
-    for (const reason of ['InvalidSpec', 'SecretMissing', 'Unschedulable'] as const) {
+    for (const reason of ['InvalidSpec', 'SecretMissing', 'Unschedulable', 'AllNodesLost'] as const) {
       expect(CONDITIONS.Ready.reasons[reason].status).toBe('False');
       expect(CONDITIONS.Progressing.reasons[reason].status).toBe('False');
       expect(EVENT_REASONS[reason].type).toBe('Warning');

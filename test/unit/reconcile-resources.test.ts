@@ -99,8 +99,9 @@ describe('pod', () => {
   it('uses a claim per ordinal with persistence', () => {
     const s = applyDefaults({ maxMemory: '1mb', persistence: { enabled: true, size: '2Gi', storageClass: 'fast' } });
     expect(buildPod(cluster, s, 7, 0).spec!.volumes![1]).toEqual({ name: 'data', persistentVolumeClaim: { claimName: 'rc1-7-data' } });
-    const claim = buildClaim(cluster, s, 7);
+    const claim = buildClaim(cluster, s, 7, 3);
     expect(claim.metadata!.name).toBe('rc1-7-data');
+    expect(claim.metadata!.labels).toMatchObject({ 'redis.redis/ordinal': '7', 'redis.redis/shard': '3' });
     expect(claim.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '2Gi' } }, storageClassName: 'fast' });
     expect(claim.metadata!.ownerReferences![0]!.uid).toBe('uid-1');
     expect(redisConf(s)).toContain('appendonly yes\n');
