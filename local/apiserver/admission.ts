@@ -91,14 +91,18 @@ export function prepareUpdate(t: ResourceType, existing: Obj, next: Obj, service
   }
 }
 
-/** Pruning, defaults and schema validation of custom resources; returns unknown-field warnings. */
-export function admitCustom(t: ResourceType, o: Obj, fieldValidation: FieldValidation | undefined): string[] {
+/**
+ * Pruning, defaults and schema validation of custom resources; returns unknown-field warnings.
+ * `existing` is the stored object on an update, for the CRD's transition rules.
+ */
+export function admitCustom(t: ResourceType, o: Obj, fieldValidation: FieldValidation | undefined, existing?: Obj): string[] {
   if (!t.custom || !t.schema) return [];
   const metadata = o.metadata;
   const removed = t.schema.prune(o);
   t.schema.applyDefaults(o);
   const { metadata: _m, ...withoutMetadata } = o;
-  const causes = t.schema.validate(withoutMetadata);
+  const old = existing ? { ...existing, metadata: undefined } : undefined;
+  const causes = t.schema.validate(withoutMetadata, old);
   o.metadata = metadata;
   if (causes.length) throw invalid(t.kind, t.group, String(o.metadata.name ?? ''), causes);
   if (removed.length === 0) return [];

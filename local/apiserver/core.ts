@@ -273,7 +273,7 @@ export class ApiCore {
         ]);
       }
     }
-    const warnings = admitCustom(t, next, opts.fieldValidation);
+    const warnings = admitCustom(t, next, opts.fieldValidation, existing);
     if (isCrd(t)) {
       crdTypes(next);
       next.status = crdStatus(next);
