@@ -15,6 +15,7 @@ import type { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { DesiredNode, Endpoint, NodeReport } from '../../shared/redis/types.js';
 import { buildView, isFreshNode, readView, type ClusterView } from '../../shared/redis/view.js';
+import { observeClaims, type ClaimInfo } from './claims.js';
 import { reshardMayHoldLease, type StepKind } from './decide.js';
 import type { ObservedPod, PodRoles } from './pods.js';
 import type { Blocker } from './status.js';
@@ -170,6 +171,8 @@ export interface Observation extends PassFacts {
   leaseHolder?: string;
   /** What the nodes say; not read when a reshard holds the Lease. */
   cluster?: ClusterPicture;
+  /** The nodes' claims, with persistence. */
+  claims?: ClaimInfo[];
   pass: PassMemory;
 }
 
@@ -189,7 +192,8 @@ export interface ObserveContext {
 /** Pods, then the Lease when a reshard may hold it (nodes are then left unread), then the nodes. */
 export async function observe(ctx: ObserveContext, facts: PassFacts, pass: PassMemory): Promise<Observation> {
   const pods = await listPods(ctx.kube, ctx.ref, facts.spec);
-  const seen: Observation = { ...facts, now: Date.now(), pods, pass };
+  const claims = facts.spec.persistence.enabled ? await observeClaims(ctx.kube, ctx.ref, facts.spec) : undefined;
+  const seen: Observation = { ...facts, now: Date.now(), pods, pass, ...(claims ? { claims } : {}) };
   if (reshardMayHoldLease(facts, pods, pass)) {
     const holder = await leaseHolder(ctx.kube, ctx.ref);
     if (holder !== undefined && holder !== ctx.holder) return { ...seen, leaseHolder: holder };

@@ -165,6 +165,12 @@ export const EVENT_REASONS = {
     recordedBy: 'reconcile',
     description: 'a node left the cluster (a surplus replica, or a shard a reshard drained)',
   },
+  ClaimsExpanded: { type: 'Normal', recordedBy: 'reconcile', description: "persistence.size grew: the nodes' claims were asked to grow" },
+  ClaimExpansionRefused: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description: "persistence.size grew but the claims' StorageClass does not allow volume expansion; they keep their size",
+  },
   ReshardStarted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard began moving slots' },
   ReshardCompleted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard moved its last slot' },
   ReshardStalled: {
