@@ -143,7 +143,9 @@ ${TRANSITION_RULES.map((r) => `- \`spec.${r.fieldPath ? `${r.node}.${r.fieldPath
 
 The storage class and size rules apply only with \`persistence.enabled: true\`. When
 \`persistence.size\` grows, the operator expands each node's claim where its StorageClass has
-\`allowVolumeExpansion: true\`; otherwise it reports a Warning Event and leaves the claims as they are.
+\`allowVolumeExpansion: true\`; otherwise the claims keep their size, with a Warning Event
+(\`ClaimExpansionRefused\`) and the condition \`ClaimsResized\` False (\`ExpansionNotAllowed\`), and the
+cluster keeps running.
 
 ## Autoscaling
 

@@ -106,6 +106,14 @@ export const CONDITIONS = {
       SlotsRecoveredEmpty: { status: 'True', description: 'the message names the slots that lost their keys' },
     },
   },
+  ClaimsResized: {
+    description: "The nodes' claims have persistence.size; set once a claim could not grow.",
+    setBy: ['reconcile'],
+    reasons: {
+      ExpansionNotAllowed: { status: 'False', description: "a claim's StorageClass does not allow volume expansion; it keeps its size" },
+      ClaimsAtSize: { status: 'True', description: 'every claim asks for persistence.size' },
+    },
+  },
 } as const satisfies Record<string, ConditionEntry>;
 
 export type ConditionType = keyof typeof CONDITIONS;

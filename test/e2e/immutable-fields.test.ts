@@ -80,6 +80,8 @@ describe('fields a live cluster cannot take', () => {
     expect(((await e2e.getCluster(NS, name))!.spec as { persistence: { size: string } }).persistence.size).toBe('2Gi');
     expect((await sizes(name)).map(([requested]) => requested)).toEqual(['2Gi', '2Gi', '2Gi']);
     expect(condition(await e2e.getCluster(NS, name), 'Ready')?.status).toBe('True');
+    // Set only once a claim could not grow.
+    expect(condition(await e2e.getCluster(NS, name), 'ClaimsResized')).toBeUndefined();
   }, 240_000);
 
   it('leaves the claims at their size, with a Warning, where the StorageClass does not allow expansion', async () => {
@@ -118,10 +120,15 @@ describe('fields a live cluster cannot take', () => {
     expect(direct.stderr).toContain(
       `persistentvolumeclaims "${name}-0-data" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize`,
     );
-    await eventually('the cluster Ready at the new generation', async () => {
+    const settled = await eventually('the cluster Ready at the new generation', async () => {
       const obj = await e2e.getCluster(NS, name);
       const status = obj?.status as { observedGeneration?: number } | undefined;
-      return condition(obj, 'Ready')?.status === 'True' && status?.observedGeneration === obj?.metadata?.generation;
+      return condition(obj, 'Ready')?.status === 'True' && status?.observedGeneration === obj?.metadata?.generation && obj;
+    });
+    expect(condition(settled, 'ClaimsResized')).toMatchObject({
+      status: 'False',
+      reason: 'ExpansionNotAllowed',
+      message: [0, 1, 2].map((i) => `${name}-${i}-data: StorageClass fixed-size does not allow volume expansion`).join('; '),
     });
   }, 240_000);
 });
