@@ -1,5 +1,5 @@
 // Kubernetes' CEL quantity library (k8s.io/apiserver/pkg/cel/library, in every CRD rule's
-// environment since 1.29): quantity(), isQuantity() and the Quantity methods, with exact decimal
+// environment since 1.28): quantity(), isQuantity() and the Quantity methods, with exact decimal
 // arithmetic. A Quantity is an opaque `kubernetes.Quantity` value; two are `==` when equal in value.
 import { create, createFileRegistry, type DescMessage, type Registry } from '@bufbuild/protobuf';
 import { reflect, type ReflectMessage } from '@bufbuild/protobuf/reflect';
