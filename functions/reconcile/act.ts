@@ -23,6 +23,7 @@ import { placeShards } from '../../shared/redis/executor/place.js';
 import { movePrimary as promote } from '../../shared/redis/executor/primaries.js';
 import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
+import { growClaims } from './claims.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
 import { buildClaim, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -71,9 +72,21 @@ function stillHeld(ctx: ActContext, pass: PassState): void {
   if (pass.leaseLost) throw pass.leaseLost instanceof Error ? pass.leaseLost : new LeaseLostError(leaseNameFor(ctx.ref.name), undefined);
 }
 
+/** Creates a node's claim unless it exists: a kept claim keeps its data, and its size is grow-claims' to change. */
+async function ensureClaim(ctx: ActContext, ordinal: number, shard: number): Promise<void> {
+  try {
+    await ctx.kube.core.createNamespacedPersistentVolumeClaim({
+      namespace: ctx.ref.namespace,
+      body: buildClaim(ctx.identity, ctx.spec, ordinal, shard),
+    });
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+  }
+}
+
 export async function createPods(ctx: ActContext, step: Extract<Step, { kind: 'create-pods' }>): Promise<void> {
   for (const c of step.pods) {
-    if (ctx.spec.persistence.enabled) await ctx.kube.apply(buildClaim(ctx.identity, ctx.spec, c.ordinal, c.shard));
+    if (ctx.spec.persistence.enabled) await ensureClaim(ctx, c.ordinal, c.shard);
     try {
       await ctx.kube.core.createNamespacedPod({ namespace: ctx.ref.namespace, body: buildPod(ctx.identity, ctx.spec, c.ordinal, c.shard) });
       ctx.log.info({ pod: `${ctx.ref.name}-${c.ordinal}`, shard: c.shard }, 'Pod created');
@@ -277,6 +290,9 @@ export async function act(ctx: ActContext, pass: PassState, step: ActionStep, wo
   switch (step.kind) {
     case 'create-pods':
       await createPods(ctx, step);
+      return 'look-again';
+    case 'grow-claims':
+      await growClaims(ctx, step);
       return 'look-again';
     case 'take-lease':
       return (await takeLease(ctx, pass)) ? 'same' : 'busy';

@@ -14,6 +14,7 @@ import {
   type PassMemory,
   type PodInfo,
 } from './observe.js';
+import { claimsStep } from './claims.js';
 import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.js';
 import { wholeClusterLoss } from './restart.js';
 import { readyCounts, type Blocker } from './status.js';
@@ -38,6 +39,8 @@ export type Step =
   /** A reshard runs with the Lease and every Pod is up: answer before reading any node. */
   | { kind: 'busy'; holder: string }
   | { kind: 'create-pods'; pods: PodToCreate[] }
+  /** persistence.size grew: claims to grow, and claims whose StorageClass does not allow it. */
+  | { kind: 'grow-claims'; size: string; grow: string[]; refused: { claim: string; storageClass: string }[] }
   /** A spec or Secret a person must fix, or Pods no node can take: no change to Redis. */
   | { kind: 'blocked'; blocker: Blocker }
   /** A reshard was requested or runs and no Pod waits to be placed: its function needs the Lease. */
@@ -170,6 +173,8 @@ export function decide(o: Observation): Step {
   if (!o.secretBlocker && s.plan.create.length > 0 && !taken.has('create-pods')) return { kind: 'create-pods', pods: s.plan.create };
   if (!o.pass.lease && reshardOnly(o, cluster, s)) return { kind: 'leave-to-reshard', ...(s.blocker ? { blocker: s.blocker } : {}) };
   if (s.blocker) return { kind: 'blocked', blocker: s.blocker };
+  const grow = claimsStep(o.spec, o.claims, o.pass);
+  if (grow) return grow;
   if (!o.pass.lease) {
     if (inShape(o, cluster, s)) return primaryStep(o, cluster) ? { kind: 'take-lease' } : { kind: 'in-shape' };
     return s.wanted.some((p) => p.ready) ? { kind: 'take-lease' } : { kind: 'waiting-for-pods' };

@@ -3,7 +3,6 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   CONDITION_TYPES,
-  LABEL_ORDINAL,
   LABEL_SHARD,
   nodePorts,
   selectorFor,
@@ -16,8 +15,9 @@ import type { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { DesiredNode, Endpoint, NodeReport } from '../../shared/redis/types.js';
 import { buildView, isFreshNode, readView, type ClusterView } from '../../shared/redis/view.js';
+import { observeClaims, type ClaimInfo } from './claims.js';
 import { reshardMayHoldLease, type StepKind } from './decide.js';
-import type { Claim, ObservedPod, PodRoles } from './pods.js';
+import type { ObservedPod, PodRoles } from './pods.js';
 import type { Blocker } from './status.js';
 
 /** A reshard whose progress is older than this is taken as abandoned. */
@@ -167,30 +167,19 @@ export interface PassMemory {
 export interface Observation extends PassFacts {
   now: number;
   pods: PodInfo[];
-  /** With persistence and a Pod missing: the claims, so a Pod comes back on its node's claim. */
-  claims?: Claim[];
   /** Another holder of the Lease, read only while a reshard runs with every Pod up. */
   leaseHolder?: string;
   /** What the nodes say; not read when a reshard holds the Lease. */
   cluster?: ClusterPicture;
+  /** The nodes' claims, with persistence: a missing Pod comes back on its node's claim, and a claim
+   * smaller than persistence.size grows. */
+  claims?: ClaimInfo[];
   pass: PassMemory;
 }
 
 export async function listPods(kube: Kube, ref: ObjectRef, spec: DefaultedSpec): Promise<PodInfo[]> {
   const list = await kube.core.listNamespacedPod({ namespace: ref.namespace, labelSelector: selectorFor(ref.name) });
   return list.items.map((p) => podInfo(ref.name, spec, p)).filter((p): p is PodInfo => p !== undefined);
-}
-
-/** The claims of the cluster's nodes, by their ordinal and shard labels. */
-export async function listClaims(kube: Kube, ref: ObjectRef): Promise<Claim[]> {
-  const list = await kube.core.listNamespacedPersistentVolumeClaim({ namespace: ref.namespace, labelSelector: selectorFor(ref.name) });
-  const number = (text: string | undefined) => (text !== undefined && /^\d+$/.test(text) ? Number(text) : undefined);
-  return list.items.flatMap((c) => {
-    const ordinal = number(c.metadata?.labels?.[LABEL_ORDINAL]);
-    const shard = number(c.metadata?.labels?.[LABEL_SHARD]);
-    if (ordinal === undefined || c.metadata?.deletionTimestamp) return [];
-    return [{ ordinal, ...(shard !== undefined ? { shard } : {}) }];
-  });
 }
 
 export interface ObserveContext {
@@ -204,9 +193,7 @@ export interface ObserveContext {
 /** Pods, then the Lease when a reshard may hold it (nodes are then left unread), then the nodes. */
 export async function observe(ctx: ObserveContext, facts: PassFacts, pass: PassMemory): Promise<Observation> {
   const pods = await listPods(ctx.kube, ctx.ref, facts.spec);
-  const { spec } = facts;
-  const missing = pods.filter((p) => !p.deleting).length < spec.masters * (1 + spec.replicas);
-  const claims = spec.persistence.enabled && missing ? await listClaims(ctx.kube, ctx.ref) : undefined;
+  const claims = facts.spec.persistence.enabled ? await observeClaims(ctx.kube, ctx.ref, facts.spec) : undefined;
   const seen: Observation = { ...facts, now: Date.now(), pods, pass, ...(claims ? { claims } : {}) };
   if (reshardMayHoldLease(facts, pods, pass)) {
     const holder = await leaseHolder(ctx.kube, ctx.ref);

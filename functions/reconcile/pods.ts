@@ -1,5 +1,6 @@
 // Which Pods a cluster needs: the shards it keeps, the Pods to create in them and the surplus Pods
 // that may go. Pure: observed Pods and what Redis says about them in, decisions out.
+import type { ClaimInfo } from './claims.js';
 
 export interface ObservedPod {
   name: string;
@@ -30,13 +31,7 @@ export interface PodPlanInput {
   /** Pods whose node has joined the cluster; with it, shards waiting for a failover get no new Pod. */
   members?: ReadonlySet<string>;
   /** With persistence, the cluster's claims: a Pod is created on its node's claim again. */
-  claims?: readonly Claim[];
-}
-
-/** A node's claim (`<cluster>-<ordinal>-data`); `shard` from its label, absent on claims made before it. */
-export interface Claim {
-  ordinal: number;
-  shard?: number;
+  claims?: readonly Pick<ClaimInfo, 'ordinal' | 'shard'>[];
 }
 
 export interface PodToCreate {

@@ -10,6 +10,7 @@ import type { EngineAction } from '../../shared/redis/types.js';
 import type { RoundWork } from './act.js';
 import type { Shape } from './decide.js';
 import { desiredNode, podEndpoint, type ClusterPicture, type Observation } from './observe.js';
+import { claimsStep } from './claims.js';
 import { computeStatus } from './status.js';
 
 export const EVENT_REASON: Partial<Record<EngineAction['kind'], EventReason>> = {
@@ -19,6 +20,17 @@ export const EVENT_REASON: Partial<Record<EngineAction['kind'], EventReason>> = 
   'node-removed': 'NodeRemoved',
   'slots-recovered-empty': 'SlotsRecoveredEmpty',
 };
+
+/** ClaimsResized: False while a claim's class refuses to grow it; True again once it has grown (only if it was ever set). */
+function claimsCondition(conditions: Condition[], o: Observation): Condition[] {
+  const refused = claimsStep(o.spec, o.claims, { ...o.pass, round: 0, taken: new Set() })?.refused ?? [];
+  const message = refused.length
+    ? refused.map((r) => `${r.claim}: StorageClass ${r.storageClass || '(none)'} does not allow volume expansion`).join('; ')
+    : `every claim asks for ${String(o.spec.persistence.size)}`;
+  if (!refused.length && !findCondition(conditions, CONDITION_TYPES.ClaimsResized)) return conditions;
+  const reason = refused.length ? 'ExpansionNotAllowed' : 'ClaimsAtSize';
+  return setCondition(conditions, clusterCondition(CONDITION_TYPES.ClaimsResized, reason, message, o.generation));
+}
 
 /** The status the round's last observation gives, with the problems the health check adds. */
 export function roundStatus(
@@ -62,6 +74,7 @@ export function roundStatus(
     resharding,
     scaling: livePods.length !== podsWanted || s.plan.surplus.length > 0,
   });
+  next.conditions = claimsCondition(next.conditions ?? [], o);
   // Kept by later rounds, which start from the stored conditions.
   const recoveredEmpty = work.actions.filter((a) => a.kind === 'slots-recovered-empty');
   if (recoveredEmpty.length) {

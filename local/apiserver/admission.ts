@@ -1,11 +1,12 @@
 // What the API server fills in and checks on a write before it is stored: the built-in kinds'
 // defaults (Pods, Services, Namespaces, Secrets, CRDs' status) and, for custom resources, the
 // CRD schema's pruning, defaults and validation.
+import { admitClaimUpdate, defaultClaimClass } from './claims.js';
 import { crdStatus, isCrd } from './crds.js';
 import { badRequest, invalid, type StatusCause } from './errors.js';
 import type { ResourceType } from './resources.js';
 import type { ServiceAllocator } from './service-allocation.js';
-import type { Obj } from './store.js';
+import type { Obj, Store } from './store.js';
 
 type Rec = Record<string, any>;
 
@@ -50,7 +51,7 @@ function foldStringData(o: Obj): void {
 }
 
 /** Defaults and checks of a new built-in object (core kinds and CRDs). */
-export function prepareCreate(t: ResourceType, o: Obj, services: ServiceAllocator): void {
+export function prepareCreate(t: ResourceType, o: Obj, services: ServiceAllocator, store: Store): void {
   if (t.group !== '' && !isCrd(t)) return;
   switch (t.plural) {
     case 'pods':
@@ -69,6 +70,9 @@ export function prepareCreate(t: ResourceType, o: Obj, services: ServiceAllocato
     case 'secrets':
       foldStringData(o);
       break;
+    case 'persistentvolumeclaims':
+      defaultClaimClass(o, store);
+      break;
     case 'customresourcedefinitions':
       o.status = crdStatus(o);
       break;
@@ -76,7 +80,7 @@ export function prepareCreate(t: ResourceType, o: Obj, services: ServiceAllocato
 }
 
 /** What an update of a core object keeps from the stored one, and its defaults. */
-export function prepareUpdate(t: ResourceType, existing: Obj, next: Obj, services: ServiceAllocator): void {
+export function prepareUpdate(t: ResourceType, existing: Obj, next: Obj, services: ServiceAllocator, store: Store): void {
   if (t.group !== '') return;
   if (t.plural === 'pods') {
     // Binding is the only way to set a Pod's node; an update cannot move or unbind it.
@@ -88,17 +92,23 @@ export function prepareUpdate(t: ResourceType, existing: Obj, next: Obj, service
     foldStringData(next);
   } else if (t.plural === 'namespaces') {
     next.spec = existing.spec;
+  } else if (t.plural === 'persistentvolumeclaims') {
+    admitClaimUpdate(existing, next, store);
   }
 }
 
-/** Pruning, defaults and schema validation of custom resources; returns unknown-field warnings. */
-export function admitCustom(t: ResourceType, o: Obj, fieldValidation: FieldValidation | undefined): string[] {
+/**
+ * Pruning, defaults and schema validation of custom resources; returns unknown-field warnings.
+ * `existing` is the stored object on an update, for the CRD's transition rules.
+ */
+export function admitCustom(t: ResourceType, o: Obj, fieldValidation: FieldValidation | undefined, existing?: Obj): string[] {
   if (!t.custom || !t.schema) return [];
   const metadata = o.metadata;
   const removed = t.schema.prune(o);
   t.schema.applyDefaults(o);
   const { metadata: _m, ...withoutMetadata } = o;
-  const causes = t.schema.validate(withoutMetadata);
+  const old = existing ? { ...existing, metadata: undefined } : undefined;
+  const causes = t.schema.validate(withoutMetadata, old);
   o.metadata = metadata;
   if (causes.length) throw invalid(t.kind, t.group, String(o.metadata.name ?? ''), causes);
   if (removed.length === 0) return [];

@@ -199,7 +199,7 @@ export class ApiCore {
     if (this.tracksGeneration(t, o)) meta.generation = 1;
     else delete meta.generation;
     if (t.custom && t.status) delete o.status;
-    prepareCreate(t, o, this.services);
+    prepareCreate(t, o, this.services, this.store);
     const warnings = admitCustom(t, o, opts.fieldValidation);
     if (isCrd(t)) crdTypes(o);
     if (opts.dryRun) return { object: o, warnings };
@@ -255,7 +255,7 @@ export class ApiCore {
         if (existing.status === undefined) delete next.status;
         else next.status = existing.status;
       }
-      prepareUpdate(t, existing, next, this.services);
+      prepareUpdate(t, existing, next, this.services, this.store);
     }
     next.apiVersion = existing.apiVersion;
     next.kind = existing.kind;
@@ -273,7 +273,7 @@ export class ApiCore {
         ]);
       }
     }
-    const warnings = admitCustom(t, next, opts.fieldValidation);
+    const warnings = admitCustom(t, next, opts.fieldValidation, existing);
     if (isCrd(t)) {
       crdTypes(next);
       next.status = crdStatus(next);

@@ -9,6 +9,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { KubeError, KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client.js';
 import { PodAddresses } from './addresses.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import { claimVolumes, registerStorageClass } from './claims.js';
 import { recordEvent } from './events.js';
 import { startLogServer } from './logs.js';
 import { recordKubeletPort } from './node-status.js';
@@ -94,33 +95,13 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   const kube = new KubeRest(opts.apiUrl);
   const workers = new Map<string, PodWorker>();
   let stopped = false;
+  // Claims the kubelet binds must find the class they default to when they are created.
+  await registerStorageClass(kube);
 
   const volumes: VolumeSource = {
     configMap: async (namespace, name) => (await kube.get('v1', 'ConfigMap', name, namespace)) as ConfigMapData | undefined,
     secret: async (namespace, name) => (await kube.get('v1', 'Secret', name, namespace)) as SecretData | undefined,
-    // The local provisioner: a claim is a directory, so it is Bound as soon as a Pod uses it.
-    bindClaim: async (namespace, claimName) => {
-      try {
-        const claim =
-          (await kube.get('v1', 'PersistentVolumeClaim', claimName, namespace)) ??
-          (await kube.create({
-            apiVersion: 'v1',
-            kind: 'PersistentVolumeClaim',
-            metadata: { name: claimName, namespace },
-            spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } },
-          }));
-        if (claim.status?.phase !== 'Bound') {
-          const capacity = claim.spec?.resources?.requests ?? { storage: '1Gi' };
-          const status = { phase: 'Bound', accessModes: claim.spec?.accessModes ?? ['ReadWriteOnce'], capacity };
-          await kube.patch('v1', 'PersistentVolumeClaim', claimName, namespace, { status }, { subresource: 'status' });
-        }
-        return claim.metadata?.uid;
-      } catch (err) {
-        // The directory is what the Pod uses; a claim object the API cannot hold does not stop it.
-        log(`claim ${namespace}/${claimName}: could not be marked Bound: ${errorText(err)}`);
-        return undefined;
-      }
-    },
+    ...claimVolumes(kube, log),
   };
 
   const ctx: KubeletContext = {

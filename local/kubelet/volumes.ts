@@ -25,6 +25,8 @@ export interface VolumeSource {
   secret(namespace: string, name: string): Promise<SecretData | undefined>;
   /** Makes sure the claim exists and is Bound (the local provisioner); its uid when known. */
   bindClaim(namespace: string, claimName: string): Promise<string | undefined>;
+  /** Reports a claim grown since it was bound at its new size. */
+  expandClaim(namespace: string, claimName: string): Promise<void>;
 }
 
 export class VolumeError extends Error {}
@@ -165,6 +167,8 @@ export async function materialiseVolumes(
     if (v.persistentVolumeClaim && firstTime) {
       const uid = await source.bindClaim(pod.metadata?.namespace ?? 'default', v.persistentVolumeClaim.claimName);
       await claimDirFor(dir, uid);
+    } else if (v.persistentVolumeClaim) {
+      await source.expandClaim(pod.metadata?.namespace ?? 'default', v.persistentVolumeClaim.claimName);
     }
     await fs.mkdir(dir, { recursive: true });
     await writeVolume(pod, v, dir, source, facts, mappings);
@@ -181,5 +185,6 @@ async function claimDirFor(dir: string, uid: string | undefined): Promise<void> 
   if (recorded !== uid) await fs.writeFile(marker, uid);
 }
 
-/** Volumes that follow API objects and so need re-syncing. */
-export const hasSyncedVolumes = (pod: V1Pod): boolean => (pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.projected);
+/** Volumes that follow API objects (a claim: its size) and so need re-syncing. */
+export const hasSyncedVolumes = (pod: V1Pod): boolean =>
+  (pod.spec?.volumes ?? []).some((v) => v.configMap || v.secret || v.projected || v.persistentVolumeClaim);

@@ -6,7 +6,7 @@ import { selectorFor } from '../../shared/api/labels.js';
 import { API_VERSION, KIND, SHORT_NAMES } from '../../shared/api/names.js';
 import type { JsonSchema } from '../../shared/api/openapi.js';
 import { OPERATOR_OWNED_CONFIG, OPERATOR_OWNED_CONFIG_PREFIXES } from '../../shared/api/redis-config.js';
-import { SPEC_RULES } from '../../shared/api/rules.js';
+import { SPEC_RULES, TRANSITION_RULES } from '../../shared/api/rules.js';
 import { renderConditionsSection } from './conditions-doc.js';
 
 interface Row {
@@ -132,6 +132,20 @@ ${SPEC_RULES.map((r) => `- \`spec.${r.field}\`: ${r.message}.`).join('\n')}
   in Redis: the API server refuses the lower-case spellings, the operator every spelling. Names must be
   letters, digits and dashes (checked by the operator: a CRD cannot constrain map keys) and values a
   single line.
+
+## Fields a live cluster cannot take
+
+Some changes cannot be applied to a running cluster. The API server refuses them on every update
+(\`kubectl apply\`, \`edit\`, \`patch\`, \`replace\`) with CEL transition rules, which compare the new
+value with the stored one (\`oldSelf\`) and never run on create; the answer is a 422 naming the field:
+
+${TRANSITION_RULES.map((r) => `- \`spec.${r.fieldPath ? `${r.node}.${r.fieldPath}` : r.node}\`: ${r.message}.`).join('\n')}
+
+The storage class and size rules apply only with \`persistence.enabled: true\`. When
+\`persistence.size\` grows, the operator expands each node's claim where its StorageClass has
+\`allowVolumeExpansion: true\`; otherwise the claims keep their size, with a Warning Event
+(\`ClaimExpansionRefused\`) and the condition \`ClaimsResized\` False (\`ExpansionNotAllowed\`), and the
+cluster keeps running.
 
 ## Autoscaling
 

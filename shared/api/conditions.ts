@@ -114,6 +114,14 @@ export const CONDITIONS = {
       },
     },
   },
+  ClaimsResized: {
+    description: "The nodes' claims have persistence.size; set once a claim could not grow.",
+    setBy: ['reconcile'],
+    reasons: {
+      ExpansionNotAllowed: { status: 'False', description: "a claim's StorageClass does not allow volume expansion; it keeps its size" },
+      ClaimsAtSize: { status: 'True', description: 'every claim asks for persistence.size' },
+    },
+  },
 } as const satisfies Record<string, ConditionEntry>;
 
 export type ConditionType = keyof typeof CONDITIONS;
@@ -183,6 +191,12 @@ export const EVENT_REASONS = {
     type: 'Normal',
     recordedBy: 'reconcile',
     description: "a replica took over from its master (graceful failover) because the master's machine held more masters than it must",
+  },
+  ClaimsExpanded: { type: 'Normal', recordedBy: 'reconcile', description: "persistence.size grew: the nodes' claims were asked to grow" },
+  ClaimExpansionRefused: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description: "persistence.size grew but the claims' StorageClass does not allow volume expansion; they keep their size",
   },
   ReshardStarted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard began moving slots' },
   ReshardCompleted: { type: 'Normal', recordedBy: 'reshard', description: 'a reshard moved its last slot' },

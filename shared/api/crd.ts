@@ -5,6 +5,16 @@ import { redisClusterSchema } from './cluster.js';
 import { CONDITION_TYPES } from './conditions.js';
 import { CATEGORIES, CRD_NAME, GROUP, KIND, LIST_KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION } from './names.js';
 import { structuralProblems, toStructural, type JsonSchema } from './openapi.js';
+import { transitionValidations } from './rules.js';
+
+/** Adds the transition rules to the spec's nodes that carry them, after their own rules. */
+function addTransitionRules(spec: JsonSchema): void {
+  for (const [node, rules] of transitionValidations()) {
+    let here = spec;
+    for (const key of node.split('.')) here = (here.properties as Record<string, JsonSchema>)[key]!;
+    here['x-kubernetes-validations'] = [...((here['x-kubernetes-validations'] as unknown[] | undefined) ?? []), ...rules];
+  }
+}
 
 /** The openAPIV3Schema of the one served version; throws when it would not be structural. */
 export function openApiSchema(): JsonSchema {
@@ -12,6 +22,7 @@ export function openApiSchema(): JsonSchema {
   const properties = schema.properties as Record<string, JsonSchema>;
   // The API server owns metadata; a CRD may only say it is an object.
   properties.metadata = { type: 'object' };
+  addTransitionRules(properties.spec!);
   const problems = structuralProblems(schema);
   if (problems.length > 0) throw new Error(`the generated CRD schema is not structural:\n${problems.join('\n')}`);
   return schema;

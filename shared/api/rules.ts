@@ -2,6 +2,7 @@
 // TypeScript predicate (zod) and as a CEL rule (the API server), with one message for both.
 import type { z } from 'zod';
 import { BUS_PORT_OFFSET, MAX_NODES, MAX_PORT, type specFields } from './fields.js';
+import { compareQuantities } from './quantity.js';
 
 /** The spec after field defaults, as both zod refinements and CEL rules see it. */
 export type SpecFields = z.output<typeof specFields>;
@@ -119,4 +120,77 @@ export function celValidations(): { rule: string; message: string; fieldPath: st
     fieldPath: `.${r.field}`,
     reason: 'FieldValueInvalid',
   }));
+}
+
+/**
+ * A transition rule: CEL over `self` and `oldSelf` (the stored value at the same node), which the
+ * API server runs only on updates, and only where the old value exists. Written twice as well.
+ */
+export interface TransitionRule {
+  /** The schema node, relative to spec, that carries the rule. */
+  node: string;
+  /** The field the error names, relative to the node; the node itself when absent. */
+  fieldPath?: string;
+  message: string;
+  cel: string;
+  holds(spec: SpecFields, old: SpecFields): boolean;
+}
+
+const unchanged = (node: string, why: string): TransitionRule => ({
+  node,
+  message: `${node} cannot change on a live cluster: ${why}`,
+  cel: 'self == oldSelf',
+  holds: (s, o) => deepEqual(pick(s, node), pick(o, node)),
+});
+
+function pick(spec: SpecFields, path: string): unknown {
+  return path.split('.').reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], spec);
+}
+
+// Kubernetes compares quantities by value: `1Gi` and `1024Mi` are the same size.
+const sizeCel = (v: string) => `quantity(string(${v}.size))`;
+
+export const TRANSITION_RULES: readonly TransitionRule[] = [
+  unchanged(
+    'basePort',
+    `every node's port and bus port (basePort + i, + ${BUS_PORT_OFFSET}) are fixed in nodes.conf and announced to the other nodes`,
+  ),
+  unchanged(
+    'hostNetwork',
+    "every node's address is fixed in nodes.conf and announced to the other nodes, and the two modes give different addresses",
+  ),
+  unchanged(
+    'persistence.enabled',
+    "the nodes' data would be lost (turning it off) or missing from the new claims (turning it on); create a new cluster and migrate",
+  ),
+  {
+    node: 'persistence',
+    fieldPath: 'storageClass',
+    message:
+      "persistence.storageClass cannot change on a live cluster: each node's claim was provisioned by its class, and a claim's class cannot change",
+    cel: '!self.enabled || (has(self.storageClass) == has(oldSelf.storageClass) && (!has(self.storageClass) || self.storageClass == oldSelf.storageClass))',
+    holds: (s, o) => !s.persistence.enabled || s.persistence.storageClass === o.persistence.storageClass,
+  },
+  {
+    node: 'persistence',
+    fieldPath: 'size',
+    message: 'persistence.size may only grow: a PersistentVolumeClaim can be expanded, never shrunk',
+    cel: `!self.enabled || ${sizeCel('self')}.compareTo(${sizeCel('oldSelf')}) >= 0`,
+    holds: (s, o) => !s.persistence.enabled || compareQuantities(s.persistence.size, o.persistence.size) >= 0,
+  },
+];
+
+/** The transition rules as the CRD declares them, by schema node (relative to spec). */
+export function transitionValidations(): Map<string, { rule: string; message: string; reason: string; fieldPath?: string }[]> {
+  const byNode = new Map<string, { rule: string; message: string; reason: string; fieldPath?: string }[]>();
+  for (const r of TRANSITION_RULES) {
+    const declared = {
+      rule: r.cel,
+      message: r.message,
+      reason: 'FieldValueForbidden',
+      ...(r.fieldPath ? { fieldPath: `.${r.fieldPath}` } : {}),
+    };
+    byNode.set(r.node, [...(byNode.get(r.node) ?? []), declared]);
+  }
+  return byNode;
 }

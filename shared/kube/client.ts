@@ -8,8 +8,10 @@ import {
   KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
+  StorageV1Api,
   setHeaderOptions,
   type KubernetesObject,
+  type V1StorageClass,
 } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from './names.js';
 
@@ -41,9 +43,11 @@ export class Kube {
   readonly custom: CustomObjectsApi;
   readonly coordination: CoordinationV1Api;
   readonly objects: KubernetesObjectApi;
+  readonly storage: StorageV1Api;
 
   constructor(readonly kc: KubeConfig = loadKubeConfig()) {
     this.core = kc.makeApiClient(CoreV1Api);
+    this.storage = kc.makeApiClient(StorageV1Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
     this.objects = KubernetesObjectApi.makeApiClient(kc);
@@ -90,6 +94,23 @@ export class Kube {
       { group: GROUP, version: VERSION, plural: PLURAL, ...ref, body: withVersion },
       mergePatch,
     )) as KubernetesObject;
+  }
+
+  // --- Storage --------------------------------------------------------------------------------
+
+  async getStorageClass(name: string): Promise<V1StorageClass | undefined> {
+    try {
+      return await this.storage.readStorageClass({ name });
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** Asks for a larger claim: the storage request is the one part of a bound claim's spec that may change. */
+  async resizeClaim(namespace: string, name: string, storage: string): Promise<void> {
+    const body = { spec: { resources: { requests: { storage } } } };
+    await this.core.patchNamespacedPersistentVolumeClaim({ name, namespace, body }, mergePatch);
   }
 
   // --- Generic objects --------------------------------------------------------------------------

@@ -31,6 +31,7 @@ const RESOURCE_OF_KIND: Record<string, [string, string]> = {
   Event: ['', 'events'],
   Lease: ['coordination.k8s.io', 'leases'],
   PodDisruptionBudget: ['policy', 'poddisruptionbudgets'],
+  StorageClass: ['storage.k8s.io', 'storageclasses'],
 };
 
 /** The KubernetesObjectApi methods, whose resource is the kind of the object passed. */

@@ -10,7 +10,7 @@ const table = new ResourceTable();
 const core = (plural: string): ResourceType => table.find('', 'v1', plural)!;
 
 function created(plural: string, o: Obj, store = new Store(100)): Obj {
-  prepareCreate(core(plural), o, new ServiceAllocator(store));
+  prepareCreate(core(plural), o, new ServiceAllocator(store), store);
   return o;
 }
 
@@ -82,12 +82,13 @@ describe('defaults of built-in kinds on create', () => {
 describe('updates of built-in kinds', () => {
   it('keep a bound Pod on its node and a Service on its cluster IP', () => {
     const pod = { metadata: { name: 'p' }, spec: { nodeName: 'elsewhere' } };
-    const services = new ServiceAllocator(new Store(100));
-    prepareUpdate(core('pods'), { metadata: { name: 'p' }, spec: { nodeName: 'local-node-1' } }, pod, services);
+    const store = new Store(100);
+    const services = new ServiceAllocator(store);
+    prepareUpdate(core('pods'), { metadata: { name: 'p' }, spec: { nodeName: 'local-node-1' } }, pod, services, store);
     expect(pod.spec.nodeName).toBe('local-node-1');
     const svc: Obj = { metadata: { name: 's' }, spec: { ports: [{ port: 80 }] } };
     const stored = { metadata: { name: 's' }, spec: { clusterIP: '127.96.0.11', clusterIPs: ['127.96.0.11'], ports: [{ port: 80 }] } };
-    prepareUpdate(core('services'), stored, svc, services);
+    prepareUpdate(core('services'), stored, svc, services, store);
     expect(svc.spec).toMatchObject({ clusterIP: '127.96.0.11', clusterIPs: ['127.96.0.11'], type: 'ClusterIP' });
   });
 });

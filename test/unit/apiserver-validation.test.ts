@@ -38,8 +38,7 @@ describe('CEL rules', () => {
     expect(() => compileRule("self.labels['x'] == 'y'").check({ labels: {} })).toThrow(/no such key: x/);
   });
 
-  it('refuses transition rules and syntax errors when compiled, undeclared names when run', () => {
-    expect(() => compileRule('self.masters >= oldSelf.masters')).toThrow(/oldSelf/);
+  it('refuses syntax errors when compiled, undeclared names when run', () => {
     expect(() => compileRule('self.a ==')).toThrow(CelError);
     const rule = compileRule('self.items.all(i, i > limit)');
     expect(() => rule.check({ items: [] })).toThrow(/undeclared reference to 'limit'/);
@@ -78,7 +77,7 @@ describe('a CRD schema', () => {
         'x-kubernetes-validations': [
           { rule: 'self.size <= self.max', message: 'must not exceed max', fieldPath: '.size' },
           { rule: 'self.size != 3', message: 'three is taken', reason: 'FieldValueForbidden' },
-          { rule: 'self.size == oldSelf.size', message: 'is immutable' },
+          { rule: 'self.size == oldSelf.size', message: 'is immutable', optionalOldSelf: true },
         ],
       },
     },
@@ -92,7 +91,7 @@ describe('a CRD schema', () => {
   };
 
   it('lists the rules it cannot enforce when compiled', () => {
-    expect(crd.unsupportedRules).toEqual(['self.size == oldSelf.size: transition rules (oldSelf) are not supported']);
+    expect(crd.unsupportedRules).toEqual(['self.size == oldSelf.size: optionalOldSelf is not supported']);
   });
 
   it('prunes unknown fields and applies defaults before the rules see the object', () => {

@@ -324,7 +324,8 @@ describe('planPods: every Pod gone, the claims kept (persistence)', () => {
 
   it('decide creates the Pods on the claims the observation lists', () => {
     const s = spec({ persistence: { enabled: true, size: '1Gi' } });
-    const o = { ...observation(s, [], []), claims };
+    const claimInfo = claims.map((c) => ({ ...c, name: `rc-${c.ordinal}-data`, storage: '1Gi' }));
+    const o = { ...observation(s, [], []), claims: claimInfo };
     expect(decide(o)).toEqual({ kind: 'create-pods', pods: claims });
   });
 });

@@ -1,27 +1,34 @@
 // CEL for a CRD's `x-kubernetes-validations` rules, on @bufbuild/cel: the CEL standard library
 // (has(), size(), the all/exists/exists_one/map/filter macros, `in`, startsWith, matches, ...) with
 // CEL's own semantics (int and double kept apart, errors absorbed by && and || when the other side
-// decides, heterogeneous equality is false). The CRD's rules need no Kubernetes extension library.
-// Transition rules (oldSelf) are not supported: none of the project's rules is one.
+// decides, heterogeneous equality is false), plus Kubernetes' quantity library. Transition rules
+// (those that read `oldSelf`) are evaluated with the old value when the caller has one.
 import { celEnv, celList, celMap, CelScalar, celType, isCelError, parse, plan, type CelInput } from '@bufbuild/cel';
 import type { JsonSchema } from '../../../shared/api/openapi.js';
+import { QUANTITY_FUNCS, quantityRegistry } from './cel-quantity.js';
 
 export class CelError extends Error {
   override readonly name = 'CelError';
 }
 
 export interface CompiledRule {
+  /** Whether the rule reads `oldSelf`: a transition rule, run only on an update with an old value. */
+  usesOldSelf: boolean;
   /**
    * Whether the rule holds for `self`, typed by its schema node when given (integer -> int,
    * number -> double; without a schema a whole number is an int). Throws CelError when the rule
    * cannot be evaluated, which Kubernetes reports as a violation.
    */
-  check(self: unknown, schema?: JsonSchema): boolean;
-  /** The same for a `self` that celValue has typed already, so the rules of one value share it. */
-  checkTyped(self: CelInput): boolean;
+  check(self: unknown, schema?: JsonSchema, oldSelf?: unknown): boolean;
+  /** The same for values celValue has typed already, so the rules of one value share them. */
+  checkTyped(self: CelInput, oldSelf?: CelInput): boolean;
 }
 
-const env = celEnv({ variables: { self: CelScalar.DYN } });
+const env = celEnv({
+  registry: quantityRegistry,
+  variables: { self: CelScalar.DYN, oldSelf: CelScalar.DYN },
+  funcs: QUANTITY_FUNCS,
+});
 
 type Expr = ReturnType<typeof parse>['expr'];
 
@@ -94,21 +101,27 @@ function parseAndPlan(rule: string) {
   }
 }
 
-/** Parses and plans a rule once; throws CelError when it is not valid CEL or is a transition rule. */
+/** Parses and plans a rule once; throws CelError when it is not valid CEL. */
 export function compileRule(rule: string): CompiledRule {
   const { expr, evaluate } = parseAndPlan(rule);
   const names = new Set<string>();
   undeclared(expr, new Set(['self']), names);
-  if (names.has('oldSelf')) throw new CelError('transition rules (oldSelf) are not supported');
+  const usesOldSelf = names.delete('oldSelf');
   // Kubernetes refuses such a rule when it type-checks it; this planner resolves names only when
   // it runs, so the rule compiles and every evaluation fails.
   const unknown = [...names].map((n) => `undeclared reference to '${n}'`).join(', ');
-  const checkTyped = (self: CelInput) => {
+  const checkTyped = (self: CelInput, oldSelf?: CelInput) => {
     if (unknown) throw new CelError(unknown);
-    const result = evaluate({ self });
+    if (usesOldSelf && oldSelf === undefined) throw new CelError("no value for 'oldSelf': transition rules run only on updates");
+    // Rules that do not read oldSelf never see the binding.
+    const result = evaluate({ self, oldSelf: oldSelf ?? null });
     if (isCelError(result)) throw new CelError(kubernetesWording(result.message));
     if (typeof result !== 'boolean') throw new CelError(`expected a bool, got ${String(celType(result))}`);
     return result;
   };
-  return { check: (self, schema) => checkTyped(celValue(self, schema)), checkTyped };
+  return {
+    usesOldSelf,
+    check: (self, schema, oldSelf) => checkTyped(celValue(self, schema), oldSelf === undefined ? undefined : celValue(oldSelf, schema)),
+    checkTyped,
+  };
 }

@@ -13,8 +13,8 @@ export interface CrdSchema {
   prune(obj: Record<string, unknown>): string[];
   /** Fills in `default`s for absent fields of present objects. */
   applyDefaults(obj: Record<string, unknown>): void;
-  /** Validation failures as Kubernetes causes; empty when valid. */
-  validate(obj: Record<string, unknown>): StatusCause[];
+  /** Validation failures as Kubernetes causes; empty when valid. `old` is the stored object on an update. */
+  validate(obj: Record<string, unknown>, old?: Record<string, unknown>): StatusCause[];
   /** `x-kubernetes-validations` rules this server cannot evaluate (not enforced), with why. */
   unsupportedRules: string[];
 }
@@ -247,13 +247,13 @@ export function compileCrdSchema(openAPIV3Schema: JsonSchema): CrdSchema {
     applyDefaults(obj) {
       applyDefaults(obj, openAPIV3Schema);
     },
-    validate(obj) {
+    validate(obj, old) {
       const causes = validator(obj) ? [] : schemaCauses(validator.errors ?? [], obj);
       walkDeclared(obj, openAPIV3Schema, (value, schema, path) => {
         if (Array.isArray(value)) listDuplicates(value, schema, path, causes);
       });
       // Rules run on values of the declared types only, as in Kubernetes.
-      return causes.length ? causes : rules.check(obj);
+      return causes.length ? causes : rules.check(obj, old);
     },
   };
 }

@@ -1,15 +1,18 @@
 // A CRD's `x-kubernetes-validations`: compiled once when the CRD is registered, then evaluated on
 // every value their schema node declares, with the field, reason and message Kubernetes reports.
+// On an update, transition rules (oldSelf) see the old value at the same place, correlated as
+// Kubernetes correlates it; where there is none they do not run.
 import type { JsonSchema } from '../../../shared/api/openapi.js';
 import type { StatusCause } from '../errors.js';
 import { CelError, celValue, compileRule, type CompiledRule } from './cel.js';
-import { isObj, walkDeclared } from './walk.js';
+import { isObj, walkCorrelated } from './walk.js';
 
 interface ValidationRule {
   rule: string;
   message?: string;
   fieldPath?: string;
   reason?: string;
+  optionalOldSelf?: boolean;
 }
 
 interface RuleAt {
@@ -20,8 +23,8 @@ interface RuleAt {
 export interface ValidationRules {
   /** Rules this server cannot evaluate (not enforced), each with why. */
   unsupported: string[];
-  /** The violations in `obj`, which has already passed the schema. */
-  check(obj: unknown): StatusCause[];
+  /** The violations in `obj`, which has already passed the schema; `old` is the stored object on an update. */
+  check(obj: unknown, old?: unknown): StatusCause[];
 }
 
 function childSchemas(schema: JsonSchema): JsonSchema[] {
@@ -36,6 +39,8 @@ function compileAt(schema: JsonSchema, out: Map<JsonSchema, RuleAt[]>, unsupport
     const compiled: RuleAt[] = [];
     for (const spec of rules as ValidationRule[]) {
       try {
+        // oldSelf as an optional (present on create too) needs CEL optionals, which this CEL lacks.
+        if (spec.optionalOldSelf === true) throw new CelError('optionalOldSelf is not supported');
         compiled.push({ compiled: compileRule(spec.rule), spec });
       } catch (err) {
         if (!(err instanceof CelError)) throw err;
@@ -61,18 +66,31 @@ function violation(spec: ValidationRule, schema: JsonSchema, path: string): Stat
   return { reason, message, ...(field ? { field } : {}) };
 }
 
-function checkAt(value: unknown, schema: JsonSchema, path: string, here: RuleAt[], causes: StatusCause[]): void {
+/** A rule that could not be evaluated, reported on the rule's own node as Kubernetes does. */
+function evaluationError(err: CelError, spec: ValidationRule, schema: JsonSchema, path: string): StatusCause {
+  const rule = spec.message?.trim() || spec.rule.trim();
+  const detail = /^found no matching overload/.test(err.message)
+    ? `'no such overload': call arguments did not match a supported operator, function or macro signature for rule: ${rule}`
+    : `${err.message} evaluating rule: ${rule}`;
+  const message = `Invalid value: ${JSON.stringify(String(schema.type ?? 'object'))}: ${detail}`;
+  return { reason: 'FieldValueInvalid', message, ...(path ? { field: path } : {}) };
+}
+
+function checkAt(value: unknown, old: unknown, schema: JsonSchema, path: string, here: RuleAt[], causes: StatusCause[]): void {
   const self = celValue(value, schema);
+  let oldSelf: ReturnType<typeof celValue> | undefined;
   for (const { compiled, spec } of here) {
-    let holds: boolean;
-    try {
-      holds = compiled.checkTyped(self);
-    } catch (err) {
-      // A rule that cannot be evaluated on this value is a violation, as in Kubernetes.
-      if (!(err instanceof CelError)) throw err;
-      holds = false;
+    if (compiled.usesOldSelf) {
+      // Transition rules run only where an old value exists: never on create.
+      if (old === undefined || old === null) continue;
+      oldSelf ??= celValue(old, schema);
     }
-    if (!holds) causes.push(violation(spec, schema, path));
+    try {
+      if (!compiled.checkTyped(self, compiled.usesOldSelf ? oldSelf : undefined)) causes.push(violation(spec, schema, path));
+    } catch (err) {
+      if (!(err instanceof CelError)) throw err;
+      causes.push(evaluationError(err, spec, schema, path));
+    }
   }
 }
 
@@ -82,12 +100,12 @@ export function compileValidationRules(openAPIV3Schema: JsonSchema): ValidationR
   compileAt(openAPIV3Schema, rules, unsupported);
   return {
     unsupported,
-    check(obj) {
+    check(obj, old) {
       const causes: StatusCause[] = [];
       if (rules.size === 0) return causes;
-      walkDeclared(obj, openAPIV3Schema, (value, schema, path) => {
+      walkCorrelated(obj, old, openAPIV3Schema, (value, oldValue, schema, path) => {
         const here = rules.get(schema);
-        if (here && value !== null) checkAt(value, schema, path, here, causes);
+        if (here && value !== null) checkAt(value, oldValue, schema, path, here, causes);
       });
       return causes;
     },
