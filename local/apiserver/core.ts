@@ -7,21 +7,12 @@ import { admitCustom, prepareCreate, prepareUpdate, type FieldValidation } from 
 import { canonical } from './canonical.js';
 import { hasDependents, orphanDependents } from './controllers/garbage-collector.js';
 import { CRD_CLEANUP_FINALIZER, crdStatus, crdTypes, isCrd, registerCrd } from './crds.js';
-import {
-  ApiError,
-  alreadyExists,
-  badRequest,
-  conflict,
-  forbidden,
-  invalid,
-  notFound,
-  unsupportedMediaType,
-  type StatusCause,
-} from './errors.js';
+import { ApiError, alreadyExists, badRequest, conflict, forbidden, invalid, notFound, unsupportedMediaType } from './errors.js';
 import { fromEventsV1, toEventsV1 } from './event-versions.js';
 import { applyPatch, PATCH_TYPES_CUSTOM, type PatchType } from './patch.js';
 import { groupVersion, type ResourceTable, type ResourceType } from './resources.js';
 import { ServiceAllocator, type ServiceRanges } from './service-allocation.js';
+import { RBAC_GROUP, rbacNameProblem } from './rbac.js';
 import { validateName } from './validation/names.js';
 import type { Obj, Store } from './store.js';
 import { timestamp } from './time.js';
@@ -56,23 +47,6 @@ function randomSuffix(n = 5): string {
 }
 
 const isPod = (t: ResourceType) => t.group === '' && t.plural === 'pods';
-const RBAC_GROUP = 'rbac.authorization.k8s.io';
-
-/** RBAC objects are named as path segments (ValidateRBACName), so `system:discovery` is valid. */
-function pathSegmentNameProblem(name: string): StatusCause | undefined {
-  const why =
-    name === '.' || name === '..'
-      ? `may not be '${name}'`
-      : name.includes('/')
-        ? "may not contain '/'"
-        : name.includes('%')
-          ? "may not contain '%'"
-          : '';
-  return why
-    ? { reason: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: ${why}` }
-    : undefined;
-}
-
 const isNamespace = (t: ResourceType) => t.group === '' && t.plural === 'namespaces';
 
 export class ApiCore {
@@ -217,7 +191,7 @@ export class ApiCore {
     }
     const nameProblem =
       t.group === RBAC_GROUP
-        ? pathSegmentNameProblem(String(meta.name))
+        ? rbacNameProblem(String(meta.name))
         : validateName(String(meta.name), isNamespace(t) || (t.group === '' && t.plural === 'services'));
     if (nameProblem) throw invalid(t.kind, t.group, String(meta.name), [nameProblem]);
     if (t.namespaced) this.requireNamespace(namespace!);

@@ -1,5 +1,6 @@
 // RBAC as kube-apiserver's authorizer decides (plugin/pkg/auth/authorizer/rbac): the rules of the
 // roles bound to a user, checked against a request's attributes. Pure: objects in, a decision out.
+import type { StatusCause } from './errors.js';
 import { matchesLabelSelector, type LabelSelector } from './selectors.js';
 
 export interface UserInfo {
@@ -65,6 +66,22 @@ export interface Decision {
 }
 
 export const SYSTEM_MASTERS = 'system:masters';
+export const RBAC_GROUP = 'rbac.authorization.k8s.io';
+
+/** RBAC objects are named as path segments (ValidateRBACName), so `system:discovery` is valid. */
+export function rbacNameProblem(name: string): StatusCause | undefined {
+  const why =
+    name === '.' || name === '..'
+      ? `may not be '${name}'`
+      : name.includes('/')
+        ? "may not contain '/'"
+        : name.includes('%')
+          ? "may not contain '%'"
+          : '';
+  return why
+    ? { reason: 'FieldValueInvalid', field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: ${why}` }
+    : undefined;
+}
 const SA_PREFIX = 'system:serviceaccount:';
 
 export const serviceAccountUsername = (namespace: string, name: string): string => `${SA_PREFIX}${namespace}:${name}`;
