@@ -20,7 +20,7 @@ import {
 } from './rbac.js';
 import { requestInfo, type RequestInfo } from './request-info.js';
 import type { Obj } from './store.js';
-import type { ServiceAccountTokens, TokenRequestSpec } from './tokens.js';
+import { API_AUDIENCES, type ServiceAccountTokens, type TokenRequestSpec } from './tokens.js';
 
 /** --authorization-mode: RBAC, or AlwaysAllow (every request, whoever makes it). */
 export type AuthorizationMode = 'RBAC' | 'AlwaysAllow';
@@ -82,7 +82,9 @@ export class Access {
     if (!sa || sa.metadata.uid !== k.serviceaccount.uid) throw unauthorized();
     if (k.pod) {
       const pod = this.stored('pods', k.namespace, k.pod.name);
-      if (!pod || pod.metadata.uid !== k.pod.uid || pod.metadata.deletionTimestamp) throw unauthorized();
+      // A terminating Pod keeps its identity through its grace period, as kube-apiserver's validator allows.
+      const deleted = pod?.metadata.deletionTimestamp && Date.parse(String(pod.metadata.deletionTimestamp)) < Date.now();
+      if (!pod || pod.metadata.uid !== k.pod.uid || deleted) throw unauthorized();
     }
     const extra: Record<string, string[]> = { 'authentication.kubernetes.io/credential-id': [`JTI=${claims.jti}`] };
     if (k.pod) {
@@ -212,7 +214,7 @@ export class Access {
       apiVersion: 'authentication.k8s.io/v1',
       metadata: { name, namespace, creationTimestamp: null },
       spec: {
-        audiences: spec.audiences?.length ? spec.audiences : undefined,
+        audiences: spec.audiences?.length ? spec.audiences : API_AUDIENCES,
         expirationSeconds: spec.expirationSeconds ?? 3600,
         boundObjectRef: ref ?? null,
       },
