@@ -1,6 +1,8 @@
 // ServiceAccount tokens and RBAC on the API server over HTTP: TokenRequest, 401 for a token that
 // is bad or whose ServiceAccount or Pod is gone, 403 from the roles, access reviews with
 // kube-apiserver's reasons, impersonation, and AlwaysAllow.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApiServer, type ApiServer } from '../../local/apiserver/index.js';
 import { KubeRest } from '../../local/apiserver/client.js';
@@ -91,6 +93,21 @@ describe('ServiceAccount tokens', () => {
       });
     }
     expect((await call(api, 'GET', podPath, { headers: { authorization: 'Basic YTpi' } })).status).toBe(401);
+  });
+
+  it('`kubectl create token` gets one (TokenRequest in protobuf) that lasts what it asked for', async () => {
+    const { stdout } = await promisify(execFile)(
+      '/usr/bin/kubectl',
+      ['--server', api.url, 'create', 'token', 'reader', '-n', NS, '--duration=20m'],
+      {
+        env: { ...process.env, KUBECONFIG: '/dev/null' },
+      },
+    );
+    const t = stdout.trim();
+    const claims = JSON.parse(Buffer.from(t.split('.')[1]!, 'base64url').toString()) as { exp: number; iat: number; sub: string };
+    expect(claims.sub).toBe(`system:serviceaccount:${NS}:reader`);
+    expect(claims.exp - claims.iat).toBe(1200);
+    expect((await call(api, 'GET', podPath, { token: t })).status).toBe(200);
   });
 
   it('stop working when the ServiceAccount is recreated or the Pod they are bound to is deleted', async () => {
