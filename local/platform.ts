@@ -5,6 +5,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { startApiServer } from './apiserver/index.js';
+import type { AuthorizationMode } from './apiserver/access.js';
 import { startEventing, type Eventing } from './eventing/index.js';
 import { KubeRest, type KubeObject } from './apiserver/client.js';
 import { startKubelet } from './kubelet/index.js';
@@ -44,6 +45,12 @@ export interface PlatformOptions {
   functionRoots?: string[];
   /** Keep the API server's objects across restarts (a state file under stateDir). */
   persist?: boolean;
+  /**
+   * RBAC (default): requests with a ServiceAccount token (every function Pod's) get what their
+   * roles grant and a 403 otherwise; AlwaysAllow: any request goes through. Requests without
+   * credentials (kubectl, helm, the platform's own components) are an administrator's either way.
+   */
+  authorizationMode?: AuthorizationMode;
   log?: (msg: string) => void;
 }
 
@@ -142,6 +149,10 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       host,
       port: opts.apiPort ?? 8001,
       stateFile: opts.persist ? join(stateDir, 'apiserver.json') : undefined,
+      // Kept with the objects, so tokens issued before a restart still authenticate after it.
+      serviceAccountSigningKeyFile: opts.persist ? join(stateDir, 'sa.key') : undefined,
+      authorizationMode: opts.authorizationMode ?? 'RBAC',
+      log: (m) => log(`api: ${m}`),
     });
     stops.push({ name: 'api', stop: () => api.close() });
     const kube = new KubeRest(api.url);

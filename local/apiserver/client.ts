@@ -84,12 +84,22 @@ export interface DeleteOptions {
 export class KubeRest {
   private readonly discovery = new Map<string, Promise<Map<string, ResourceInfo>>>();
 
-  constructor(readonly baseUrl: string) {}
+  /** Without `token`, requests carry no credentials: the platform's own components act as administrators. */
+  constructor(
+    readonly baseUrl: string,
+    private readonly token?: () => Promise<string>,
+  ) {}
+
+  private async headers(extra: Record<string, string> = {}): Promise<Record<string, string>> {
+    const headers: Record<string, string> = { accept: 'application/json', ...extra };
+    if (this.token) headers.authorization = `Bearer ${await this.token()}`;
+    return headers;
+  }
 
   private async request(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<any> {
     const res = await fetch(this.baseUrl + path, {
       method,
-      headers: body === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': contentType },
+      headers: await this.headers(body === undefined ? {} : { 'content-type': contentType }),
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
@@ -280,7 +290,7 @@ export class KubeRest {
           const q = new URLSearchParams({ watch: 'true', resourceVersion: rv, allowWatchBookmarks: 'true' });
           if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
           const url = `${this.baseUrl}${await this.collectionPath(apiVersion, kind, opts.namespace)}?${q}`;
-          const res = await fetch(url, { signal: abort.signal, headers: { accept: 'application/json' } });
+          const res = await fetch(url, { signal: abort.signal, headers: await this.headers() });
           if (res.status === 410) {
             rv = '';
             continue;

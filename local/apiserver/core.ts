@@ -12,6 +12,7 @@ import { fromEventsV1, toEventsV1 } from './event-versions.js';
 import { applyPatch, PATCH_TYPES_CUSTOM, type PatchType } from './patch.js';
 import { groupVersion, type ResourceTable, type ResourceType } from './resources.js';
 import { ServiceAllocator, type ServiceRanges } from './service-allocation.js';
+import { RBAC_GROUP, rbacNameProblem } from './rbac.js';
 import { validateName } from './validation/names.js';
 import type { Obj, Store } from './store.js';
 import { timestamp } from './time.js';
@@ -188,7 +189,10 @@ export class ApiCore {
       }
       meta.name = `${String(meta.generateName)}${randomSuffix()}`;
     }
-    const nameProblem = validateName(String(meta.name), isNamespace(t) || (t.group === '' && t.plural === 'services'));
+    const nameProblem =
+      t.group === RBAC_GROUP
+        ? rbacNameProblem(String(meta.name))
+        : validateName(String(meta.name), isNamespace(t) || (t.group === '' && t.plural === 'services'));
     if (nameProblem) throw invalid(t.kind, t.group, String(meta.name), [nameProblem]);
     if (t.namespaced) this.requireNamespace(namespace!);
     if (this.store.get(t.storageKey, meta.namespace, meta.name)) throw alreadyExists(t.plural, t.group, meta.name);

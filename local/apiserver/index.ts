@@ -1,11 +1,15 @@
-// The embedded platform's Kubernetes API server: plain HTTP, no authentication.
+// The embedded platform's Kubernetes API server: plain HTTP; ServiceAccount tokens authenticate,
+// RBAC authorizes, and a request without credentials is an administrator's.
 import { createServer } from 'node:http';
+import { Access, type AuthorizationMode } from './access.js';
+import { ensureBootstrapPolicy } from './bootstrap-policy.js';
 import type { AddressInfo } from 'node:net';
 import { Controllers } from './controllers/background.js';
 import { ApiCore } from './core.js';
 import { ResourceTable } from './resources.js';
 import { ApiHttp } from './server.js';
 import { Store } from './store.js';
+import { ServiceAccountTokens } from './tokens.js';
 
 export { kubeConfigFor } from './kubeconfig.js';
 
@@ -28,6 +32,10 @@ export interface ApiServerOptions {
   serviceClusterIpRange?: string;
   /** Where NodePort and LoadBalancer Services' node ports come from; default 30000-32767. */
   serviceNodePortRange?: string;
+  /** RBAC (the default) enforces the roles bound to token users; AlwaysAllow lets every request through. */
+  authorizationMode?: AuthorizationMode;
+  /** The PEM key ServiceAccount tokens are signed with (created when missing); default: a key of this process. */
+  serviceAccountSigningKeyFile?: string;
 }
 
 export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiServer> {
@@ -38,8 +46,10 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     clusterIpRange: opts.serviceClusterIpRange,
     nodePortRange: opts.serviceNodePortRange,
   });
+  ensureBootstrapPolicy(core);
   const controllers = new Controllers(core, log);
-  const http = new ApiHttp(core, log);
+  const access = new Access(core, new ServiceAccountTokens(opts.serviceAccountSigningKeyFile), opts.authorizationMode ?? 'RBAC', log);
+  const http = new ApiHttp(core, access, log);
   const server = createServer({ keepAlive: true }, http.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -1,4 +1,5 @@
-// A client-node KubeConfig for the local API server: plain HTTP, no credentials.
+// A client-node KubeConfig for the local API server: plain HTTP, without credentials (an
+// administrator's) or with a ServiceAccount token file.
 import { KubeConfig } from '@kubernetes/client-node';
 
 export function kubeConfigFor(url: string): KubeConfig {
@@ -12,8 +13,11 @@ export function kubeConfigFor(url: string): KubeConfig {
   return kc;
 }
 
-/** The same as a kubeconfig file, for kubectl and other tools. */
-export function kubeConfigYaml(url: string, namespace = 'default'): string {
+/**
+ * The same as a kubeconfig file, for kubectl and other tools; with `tokenFile`, requests carry that
+ * token (client-go reads `tokenFile`, client-node `token-file`).
+ */
+export function kubeConfigYaml(url: string, namespace = 'default', tokenFile?: string): string {
   return [
     'apiVersion: v1',
     'kind: Config',
@@ -25,7 +29,7 @@ export function kubeConfigYaml(url: string, namespace = 'default'): string {
     '    insecure-skip-tls-verify: true',
     'users:',
     '- name: local',
-    '  user: {}',
+    ...(tokenFile ? ['  user:', `    tokenFile: ${tokenFile}`, `    token-file: ${tokenFile}`] : ['  user: {}']),
     'contexts:',
     '- name: local',
     '  context:',

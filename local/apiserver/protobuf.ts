@@ -1,7 +1,7 @@
 // Kubernetes' protobuf request encoding, for the few kinds kubectl sends that way: `kubectl create
-// namespace|configmap|secret|serviceaccount|service`, `kubectl expose`, `kubectl auth can-i`'s review, `kubectl drain`'s
-// Eviction, and typed clients' DeleteOptions. The `k8s\0` envelope wraps a runtime.Unknown whose `raw` is the object. Other kinds
-// stay unsupported (415).
+// namespace|configmap|secret|serviceaccount|service`, `kubectl expose`, `kubectl auth can-i`'s review, `kubectl create
+// token`'s TokenRequest, `kubectl drain`'s Eviction, and typed clients' DeleteOptions. The `k8s\0` envelope wraps a
+// runtime.Unknown whose `raw` is the object. Other kinds stay unsupported (415).
 
 import { timestamp } from './time.js';
 
@@ -152,6 +152,27 @@ export const PROTOBUF_KINDS: Record<string, Desc> = {
     1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
     3: { name: 'imagePullSecrets', kind: 'msg', msg: LOCAL_OBJECT_REFERENCE, repeated: true },
     4: { name: 'automountServiceAccountToken', kind: 'bool' },
+  },
+  'authentication.k8s.io/v1/TokenRequest': {
+    1: { name: 'metadata', kind: 'msg', msg: OBJECT_META },
+    2: {
+      name: 'spec',
+      kind: 'msg',
+      msg: {
+        1: { name: 'audiences', kind: 'string', repeated: true },
+        3: {
+          name: 'boundObjectRef',
+          kind: 'msg',
+          msg: {
+            1: { name: 'kind', kind: 'string' },
+            2: { name: 'apiVersion', kind: 'string' },
+            3: { name: 'name', kind: 'string' },
+            4: { name: 'uid', kind: 'string' },
+          },
+        },
+        4: { name: 'expirationSeconds', kind: 'int' },
+      },
+    },
   },
 };
 

@@ -317,6 +317,10 @@ export function discoveryEntry(t: ResourceType): Record<string, unknown>[] {
   if (t.group === '' && t.plural === 'pods') {
     entries.push({ name: 'bindings', singularName: 'binding', namespaced: true, kind: 'Binding', verbs: ['create'] });
   }
+  if (t.group === '' && t.plural === 'serviceaccounts') {
+    const token = { group: 'authentication.k8s.io', version: 'v1', kind: 'TokenRequest', verbs: ['create'] };
+    entries.push({ name: 'serviceaccounts/token', singularName: '', namespaced: true, ...token });
+  }
   return entries;
 }
 

@@ -1,6 +1,7 @@
 // The HTTP face of the API server: Kubernetes REST paths, discovery, OpenAPI, content negotiation
 // (JSON or meta.k8s.io Table), watches as newline-delimited JSON.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Access } from './access.js';
 import type { FieldValidation } from './admission.js';
 import { readBody } from './bodies.js';
 import { listBody, selected, serveWatch, type CollectionRequest } from './collections.js';
@@ -10,6 +11,7 @@ import { groupVersionDocument, openApiIndex } from './openapi.js';
 import { patchTypeOf } from './patch.js';
 import { servePodLog } from './pod-logs.js';
 import { discoveryEntry, groupVersion, type ResourceType } from './resources.js';
+import type { UserInfo } from './rbac.js';
 import type { Obj } from './store.js';
 import { bind, evict, getScale, updateScale } from './subresources.js';
 import { toTable, type IncludeObject } from './table.js';
@@ -50,6 +52,7 @@ export class ApiHttp {
 
   constructor(
     private readonly core: ApiCore,
+    private readonly access: Access,
     private readonly log: (msg: string) => void,
   ) {}
 
@@ -79,6 +82,8 @@ export class ApiHttp {
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const q = url.searchParams;
     const table = this.core.table;
+    const user = this.access.authenticate(req);
+    this.access.authorizeRequest(req, url, user);
 
     switch (path) {
       case '/version':
@@ -147,7 +152,11 @@ export class ApiHttp {
     }
     const target = this.resolve(group, version, rest);
     if (target.t.group === '' && target.t.plural === 'pods' && (await this.servePodSubresource(req, res, target, q))) return;
-    return this.serveResource(req, res, target, q);
+    if (target.t.group === '' && target.t.plural === 'serviceaccounts' && target.sub === 'token' && target.name) {
+      if (req.method !== 'POST') throw methodNotAllowed();
+      return sendJson(res, 201, this.access.tokenRequest(target.namespace!, target.name, (await readBody(req)) as Obj | undefined));
+    }
+    return this.serveResource(req, res, target, q, user);
   }
 
   /** pods/{name}/log, /eviction and /binding; false for anything else. */
@@ -200,7 +209,13 @@ export class ApiHttp {
     return { dryRun: q.getAll('dryRun').includes('All'), fieldValidation: fv as FieldValidation };
   }
 
-  private async serveResource(req: IncomingMessage, res: ServerResponse, target: Target, q: URLSearchParams): Promise<void> {
+  private async serveResource(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: Target,
+    q: URLSearchParams,
+    user: UserInfo,
+  ): Promise<void> {
     const { t, namespace, name, sub } = target;
     const core = this.core;
     const method = req.method ?? 'GET';
@@ -221,14 +236,13 @@ export class ApiHttp {
 
     if (t.review) {
       if (method !== 'POST' || name) throw methodNotAllowed();
-      // No authorization here: every request is allowed, and the review says so.
       const review = ((await readBody(req)) ?? {}) as Obj;
       return sendJson(res, 201, {
         ...review,
         apiVersion: groupVersion(t.group, t.version),
         kind: t.kind,
         metadata: { ...(review.metadata ?? {}), creationTimestamp: null },
-        status: { allowed: true, reason: 'the local platform authorizes every request' },
+        status: this.access.review(t.kind, review, user),
       });
     }
 

@@ -10,6 +10,7 @@ import { labelSelectorString, matchesLabelSelector, type LabelSelector } from '.
 import { readyCondition, sameStatus } from '../conditions.js';
 import { KubeRest, type KubeObject, type WatchHandle } from '../apiserver/client.js';
 import { resolveDestination, type Destination } from './resolve.js';
+import { sourceClient } from './source-identity.js';
 import { deadLetterEvent, deliverWithRetry, eventAttributes, parseCloudEvent } from './send.js';
 import { apiServerSourceEvent, nextPing, pingEvent, validatePingSchedule, type ApiServerChange, type PingSourceSpec } from './sources.js';
 import { isConditionTrue } from '../../shared/kube/conditions.js';
@@ -279,6 +280,7 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
       return;
     }
     const send = sourceSender(() => entry.obj);
+    const adapter = sourceClient(kube, obj);
     const inScope = (o: KubeObject): boolean => {
       const ons = o.metadata?.namespace;
       if (!ons) return true;
@@ -295,12 +297,12 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
       }
       const emit = (change: ApiServerChange, o: KubeObject): void => {
         if (!inScope(o) || !matchesLabelSelector(o.metadata?.labels, r.selector, 'everything')) return;
-        void kube
+        void adapter
           .resourceFor(r.apiVersion!, r.kind!)
           .then((info) => send(apiServerSourceEvent(mode as 'Reference' | 'Resource', change, o, opts.apiUrl, info.plural)));
       };
       entry.watches.push(
-        kube.watch(r.apiVersion!, r.kind!, {
+        adapter.watch(r.apiVersion!, r.kind!, {
           namespace: nsSelector === undefined ? ns : undefined,
           labelSelector: labelSelector || undefined,
           onEvent: (type, o) => emit(type === 'ADDED' ? 'add' : type === 'MODIFIED' ? 'update' : 'delete', o),

@@ -14,6 +14,7 @@ import { recordEvent } from './events.js';
 import { startLogServer } from './logs.js';
 import { recordKubeletPort } from './node-status.js';
 import { PodWorker, type KubeletContext } from './pod.js';
+import { serviceAccountOf, type ServiceAccountSource } from './service-account.js';
 import type { PodStatusJson } from './status.js';
 import type { ImageStore } from './command.js';
 import type { ConfigMapData, SecretData, VolumeSource } from './volumes.js';
@@ -98,7 +99,27 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
   // Claims the kubelet binds must find the class they default to when they are created.
   await registerStorageClass(kube);
 
+  const serviceAccounts: ServiceAccountSource = {
+    automount: async (namespace, name) => {
+      const sa = await kube.get('v1', 'ServiceAccount', name, namespace);
+      return typeof sa?.automountServiceAccountToken === 'boolean' ? sa.automountServiceAccountToken : null;
+    },
+    requestToken: async (pod, expirationSeconds, audiences) => {
+      const boundObjectRef = { kind: 'Pod', apiVersion: 'v1', name: pod.metadata?.name, uid: pod.metadata?.uid };
+      const body = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences, expirationSeconds, boundObjectRef } };
+      const sa = serviceAccountOf(pod);
+      try {
+        const answer = await kube.createSubresource('v1', 'ServiceAccount', sa, pod.metadata?.namespace, 'token', body);
+        return String(answer.status?.token ?? '');
+      } catch (err) {
+        throw new Error(err instanceof KubeError ? err.message.replace(/^\S+ \S+: \d+ /, '') : errorText(err), { cause: err });
+      }
+    },
+  };
+
   const volumes: VolumeSource = {
+    serviceAccountToken: (pod, expirationSeconds, audience) =>
+      serviceAccounts.requestToken(pod, expirationSeconds, audience ? [audience] : undefined),
     configMap: async (namespace, name) => (await kube.get('v1', 'ConfigMap', name, namespace)) as ConfigMapData | undefined,
     secret: async (namespace, name) => (await kube.get('v1', 'Secret', name, namespace)) as SecretData | undefined,
     ...claimVolumes(kube, log),
@@ -113,6 +134,7 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
     ...(opts.images ? { images: opts.images } : {}),
     apiUrl: opts.apiUrl,
     volumes,
+    serviceAccounts,
     volumeSyncMs: opts.volumeSyncMs ?? 5000,
     log,
     event: (pod, type, reason, message) => {

@@ -16,7 +16,6 @@ import {
   type ImageStore,
   type PodFacts,
 } from './command.js';
-import { kubeConfigYaml } from '../apiserver/kubeconfig.js';
 import {
   crashesAfterExit,
   exitCodeOf,
@@ -29,6 +28,7 @@ import {
 } from './backoff.js';
 import { initialProbeState, probeDue, probeTiming, recordProbe, type ProbeKind, type ProbeState, type ProbeTiming } from './probe.js';
 import { runProbe } from './probe-run.js';
+import { automounts, mountServiceAccount, SERVICE_ACCOUNT_MOUNT, type ServiceAccountSource } from './service-account.js';
 import { startProcess, stopProcess, type ContainerProcess } from './processes.js';
 import {
   buildPodStatus,
@@ -64,6 +64,7 @@ export interface KubeletContext {
   /** The API server's URL, for the kubeconfig every container gets (the platform's in-cluster config). */
   apiUrl: string;
   volumes: VolumeSource;
+  serviceAccounts: ServiceAccountSource;
   /** How often ConfigMap and Secret volumes are re-synced. */
   volumeSyncMs: number;
   writeStatus(pod: V1Pod, status: PodStatusJson): Promise<void>;
@@ -116,6 +117,8 @@ export class PodWorker {
   private readonly containers: ContainerRuntime[];
   private volumeDirs = new Map<string, string>();
   private podMappings: PathMapping[] = [];
+  /** The kubeconfig naming the Pod's ServiceAccount token; none when the Pod opts out of the mount. */
+  private kubeconfig?: string;
   private setupDone = false;
   private setupInFlight = false;
   private setupRun?: Promise<void>;
@@ -194,12 +197,12 @@ export class PodWorker {
         c.mappings = mappingsFor(c.spec.volumeMounts, dirOf);
         for (const m of c.mappings) if (!byPath.has(m.mountPath)) byPath.set(m.mountPath, m);
       }
+      await this.mountServiceAccount(byPath);
       this.podMappings = [...byPath.values()].sort((a, b) => b.mountPath.length - a.mountPath.length);
       await fs.mkdir(path.join(this.podDir, 'bin'), { recursive: true });
       for (const [name, script] of Object.entries(wrapperScripts(this.facts.podIP, this.ctx.redisServerBinary, this.ctx.redisCliBinary))) {
         await fs.writeFile(path.join(this.podDir, 'bin', name), script, { mode: 0o755 });
       }
-      await fs.writeFile(path.join(this.podDir, 'kubeconfig'), kubeConfigYaml(this.ctx.apiUrl, this.pod.metadata?.namespace ?? 'default'));
       await materialiseVolumes(this.pod, this.volumeDirs, this.ctx.volumes, this.facts, this.podMappings, true);
       this.nextVolumeSyncAt = Date.now() + this.ctx.volumeSyncMs;
       for (const c of this.containers) {
@@ -219,6 +222,24 @@ export class PodWorker {
     } finally {
       this.setupInFlight = false;
     }
+  }
+
+  /** The token mount, into every container that does not mount something else there. */
+  private async mountServiceAccount(byPath: Map<string, PathMapping>): Promise<void> {
+    if (!(await automounts(this.pod, this.ctx.serviceAccounts))) return;
+    let mounted: Awaited<ReturnType<typeof mountServiceAccount>>;
+    try {
+      mounted = await mountServiceAccount(this.pod, this.podDir, this.ctx.apiUrl, this.ctx.serviceAccounts);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new VolumeError(`MountVolume.SetUp failed for volume "kube-api-access" : failed to fetch token: ${message}`);
+    }
+    this.kubeconfig = mounted.kubeconfig;
+    for (const c of this.containers) {
+      if (c.mappings.some((m) => m.mountPath === SERVICE_ACCOUNT_MOUNT)) continue;
+      c.mappings = [...c.mappings, mounted.mapping].sort((a, b) => b.mountPath.length - a.mountPath.length);
+    }
+    if (!byPath.has(SERVICE_ACCOUNT_MOUNT)) byPath.set(SERVICE_ACCOUNT_MOUNT, mounted.mapping);
   }
 
   /** workingDir (mapped), else the volume mounted at /data, else the container's own directory. */
@@ -286,8 +307,8 @@ export class PodWorker {
       HOSTNAME: hostname,
       // Every Pod shares the host's network: the address that is the Pod's own.
       LOCAL_POD_IP: this.facts.podIP,
-      // The platform's stand-in for the ServiceAccount mount client libraries read in a cluster.
-      KUBECONFIG: path.join(this.podDir, 'kubeconfig'),
+      // Client libraries look for a kubeconfig before the in-cluster files: this one names the mounted token.
+      ...(this.kubeconfig ? { KUBECONFIG: this.kubeconfig } : {}),
     };
   }
 

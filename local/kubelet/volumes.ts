@@ -6,6 +6,7 @@
 //   hostPath: the path itself.
 // ConfigMap text is written with the Pod's mount paths rewritten to these directories (the same
 // rule as for args, see command.ts rewritePaths), so a redis.conf saying `dir /data` works.
+import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
@@ -27,6 +28,8 @@ export interface VolumeSource {
   bindClaim(namespace: string, claimName: string): Promise<string | undefined>;
   /** Reports a claim grown since it was bound at its new size. */
   expandClaim(namespace: string, claimName: string): Promise<void>;
+  /** A token of the Pod's ServiceAccount bound to the Pod (TokenRequest), for a projected serviceAccountToken. */
+  serviceAccountToken(pod: V1Pod, expirationSeconds: number, audience?: string): Promise<string>;
 }
 
 export class VolumeError extends Error {}
@@ -101,6 +104,7 @@ async function writeVolume(
   source: VolumeSource,
   facts: PodFacts,
   mappings: readonly PathMapping[],
+  firstTime: boolean,
 ): Promise<void> {
   const namespace = pod.metadata?.namespace ?? 'default';
   const failed = (msg: string): VolumeError => new VolumeError(`MountVolume.SetUp failed for volume "${v.name}" : ${msg}`);
@@ -139,8 +143,15 @@ async function writeVolume(
           await writeIfChanged(path.join(dir, item.path), Buffer.from(value), item.mode ?? 0o644);
         }
       } else if (src.serviceAccountToken) {
-        // No token authentication on the local API server: the file exists so readers do not fail.
-        await writeIfChanged(path.join(dir, src.serviceAccountToken.path), Buffer.from('local'), 0o600);
+        const file = path.join(dir, src.serviceAccountToken.path);
+        // Issued once per Pod: a Pod-bound token of the kubelet's lifetime is valid for a year.
+        if (firstTime || !existsSync(file)) {
+          const { expirationSeconds, audience } = src.serviceAccountToken;
+          const token = await source.serviceAccountToken(pod, expirationSeconds ?? 3607, audience).catch((err: unknown) => {
+            throw failed(`failed to fetch token: ${err instanceof Error ? err.message : String(err)}`);
+          });
+          await writeIfChanged(file, Buffer.from(token), 0o600);
+        }
       }
     }
   }
@@ -171,7 +182,7 @@ export async function materialiseVolumes(
       await source.expandClaim(pod.metadata?.namespace ?? 'default', v.persistentVolumeClaim.claimName);
     }
     await fs.mkdir(dir, { recursive: true });
-    await writeVolume(pod, v, dir, source, facts, mappings);
+    await writeVolume(pod, v, dir, source, facts, mappings, firstTime);
   }
 }
 

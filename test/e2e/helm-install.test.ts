@@ -143,7 +143,10 @@ describe('the operator installed with helm on the platform', () => {
       const left = await e2e.platform.kube.get(o.apiVersion!, o.kind!, o.metadata!.name!, o.metadata?.namespace ?? OPERATOR_NS);
       expect(left, `${o.kind} ${o.metadata!.name} left behind`).toBeUndefined();
     }
-    // The hook's own objects and helm's release records are gone too.
+    // The hook's own objects and helm's release records are gone too; the namespace keeps only the
+    // ServiceAccount every namespace has.
+    const namespaceOwn = (o: { kind?: string; metadata?: { name?: string } }, kind: string) =>
+      kind === 'ServiceAccount' && o.metadata?.name === 'default';
     for (const [apiVersion, kind] of [
       ['v1', 'Pod'],
       ['v1', 'ServiceAccount'],
@@ -151,7 +154,7 @@ describe('the operator installed with helm on the platform', () => {
     ] as const) {
       await eventually(
         `no ${kind} left in ${OPERATOR_NS}`,
-        async () => (await e2e.platform.kube.list(apiVersion, kind, OPERATOR_NS)).items.length === 0,
+        async () => (await e2e.platform.kube.list(apiVersion, kind, OPERATOR_NS)).items.filter((o) => !namespaceOwn(o, kind)).length === 0,
         60_000,
       );
     }

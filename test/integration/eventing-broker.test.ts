@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { recorder, waitFor, type Recorder } from '../fixtures/knative/harness.js';
 
 const NS = 'evt';
+const WATCHER = 'evt-watcher';
 let api: { url: string; close(): Promise<void> };
 let eventing: Eventing;
 let kube: KubeRest;
@@ -65,6 +66,18 @@ beforeAll(async () => {
   api = await startApiServer({ port: 0 });
   kube = new KubeRest(api.url);
   await kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  // The ApiServerSources' adapter lists and watches as their ServiceAccount, as Knative's does.
+  await kube.apply({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: WATCHER, namespace: NS } });
+  const rbac = 'rbac.authorization.k8s.io/v1';
+  const rules = [{ apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list', 'watch'] }];
+  await kube.apply({ apiVersion: rbac, kind: 'ClusterRole', metadata: { name: WATCHER }, rules });
+  await kube.apply({
+    apiVersion: rbac,
+    kind: 'ClusterRoleBinding',
+    metadata: { name: WATCHER },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: WATCHER },
+    subjects: [{ kind: 'ServiceAccount', name: WATCHER, namespace: NS }],
+  });
   eventing = await startEventing({ apiUrl: api.url, port: 0, pingIntervalMs: 300 });
 });
 
@@ -142,6 +155,7 @@ describe('ApiServerSource', () => {
       metadata: { name: 'configmaps', namespace: NS },
       spec: {
         mode: 'Reference',
+        serviceAccountName: WATCHER,
         resources: [{ apiVersion: 'v1', kind: 'ConfigMap', selector: { matchLabels: labels } }],
         sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'api' } },
       },
@@ -193,6 +207,7 @@ describe('ApiServerSource', () => {
       metadata: { name: 'secrets', namespace: NS },
       spec: {
         mode: 'Resource',
+        serviceAccountName: WATCHER,
         namespaceSelector: {},
         resources: [{ apiVersion: 'v1', kind: 'Secret' }],
         sink: { ref: { apiVersion: 'eventing.knative.dev/v1', kind: 'Broker', name: 'res' } },

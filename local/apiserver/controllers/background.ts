@@ -4,6 +4,7 @@ import type { ApiCore } from '../core.js';
 import { DisruptionController } from './disruption.js';
 import { EndpointsController } from './endpoints.js';
 import { collectGarbage } from './garbage-collector.js';
+import { ensureDefaultServiceAccounts } from './service-accounts.js';
 
 export class Controllers {
   private timer: NodeJS.Timeout | undefined;
@@ -39,9 +40,10 @@ export class Controllers {
     });
   }
 
-  /** One pass of every controller: PodDisruptionBudget status, Endpoints, then garbage collection. */
+  /** One pass of every controller: ServiceAccounts, PodDisruptionBudget status, Endpoints, then garbage collection. */
   sweep(): void {
     try {
+      ensureDefaultServiceAccounts(this.core);
       this.disruption.sync();
       this.endpoints.sync();
       collectGarbage(this.core);
