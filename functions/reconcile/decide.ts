@@ -16,6 +16,8 @@ import {
 } from './observe.js';
 import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.js';
 import { readyCounts, type Blocker } from './status.js';
+import { restartHash } from './resources.js';
+import { rollSettled, rollState, rollStep, type RollStep } from './roll.js';
 
 /** How long a new Pod may take to start and join before a reshard goes ahead without it. */
 export const POD_START_GRACE_MS = 60_000;
@@ -56,18 +58,27 @@ export type Step =
   /** Already as desired: observed only, no Lease. */
   | { kind: 'in-shape' }
   /** With the Lease, this round did what it could. */
-  | { kind: 'round-done' };
+  | { kind: 'round-done' }
+  /** spec.paused: observed only, nothing changed. */
+  | { kind: 'paused' }
+  | RollStep;
 
 export type StepKind = Step['kind'];
 
 /** Steps that end the round: the status is written, then the pass answers or looks again. */
-export type RoundEnd = Extract<Step, { kind: 'blocked' | 'waiting-for-pods' | 'in-shape' | 'round-done' }>;
+export type RoundEnd = Extract<Step, { kind: 'blocked' | 'waiting-for-pods' | 'in-shape' | 'round-done' | 'paused' }>;
 /** Steps the pass answers with at once. */
 export type Answer = Extract<Step, { kind: 'busy' | 'leave-to-reshard' }>;
 export type ActionStep = Exclude<Step, RoundEnd | Answer>;
 
 export function endsRound(step: Step): step is RoundEnd {
-  return step.kind === 'blocked' || step.kind === 'waiting-for-pods' || step.kind === 'in-shape' || step.kind === 'round-done';
+  return (
+    step.kind === 'blocked' ||
+    step.kind === 'waiting-for-pods' ||
+    step.kind === 'in-shape' ||
+    step.kind === 'round-done' ||
+    step.kind === 'paused'
+  );
 }
 
 /**
@@ -138,7 +149,8 @@ function inShape(o: Observation, cluster: ClusterPicture, s: Shape): boolean {
       nodes: s.wanted.map(desiredNode),
       masters: spec.masters,
       replicasPerMaster: spec.replicas,
-    }).length === 0
+    }).length === 0 &&
+    rollSettled(rollState(o, cluster, s, restartHash(spec)))
   );
 }
 
@@ -154,6 +166,7 @@ function reshardOnly(o: Observation, cluster: ClusterPicture, s: Shape): boolean
 
 export function decide(o: Observation): Step {
   if (o.leaseHolder !== undefined || !o.cluster) return { kind: 'busy', holder: o.leaseHolder ?? '' };
+  if (o.spec.paused) return { kind: 'paused' };
   const cluster = o.cluster;
   const s = shapeOf(o, cluster);
   const taken = o.pass.taken;
@@ -168,8 +181,24 @@ export function decide(o: Observation): Step {
   if (taken.has('form')) return { kind: 'round-done' };
   if (!s.formed) return formStep(o, s) ?? { kind: 'waiting-for-pods' };
   return (
-    healStep(o, cluster) ?? placeStep(o, cluster, s) ?? surplusStep(o, cluster, s) ?? mastersStep(o, cluster, s) ?? { kind: 'round-done' }
+    healStep(o, cluster) ??
+    placeStep(o, cluster, s) ??
+    surplusStep(o, cluster, s) ??
+    mastersStep(o, cluster, s) ??
+    resumeReshardStep(o) ??
+    rollStep(o, cluster, s, rollState(o, cluster, s, restartHash(o.spec))) ?? { kind: 'round-done' }
   );
+}
+
+/** A reshard spec.paused stopped between chunks: asked for again, from where the slots are now. */
+function resumeReshardStep(o: Observation): Step | undefined {
+  if (!o.reshard.paused || o.reshard.requested || o.pass.taken.has('request-reshard')) return undefined;
+  return {
+    kind: 'request-reshard',
+    mode: o.reshard.paused.mode,
+    masters: o.spec.masters,
+    reason: 'resuming the reshard spec.paused stopped',
+  };
 }
 
 /** Every shard has all its Pods, ready: form with shard s's lowest ordinal Pod as its master. */

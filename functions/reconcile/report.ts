@@ -10,6 +10,7 @@ import type { EngineAction } from '../../shared/redis/types.js';
 import type { RoundWork } from './act.js';
 import type { Shape } from './decide.js';
 import { desiredNode, podEndpoint, type ClusterPicture, type Observation } from './observe.js';
+import { rollSettled, withRollStatus, type RollState } from './roll.js';
 import { computeStatus } from './status.js';
 
 export const EVENT_REASON: Partial<Record<EngineAction['kind'], EventReason>> = {
@@ -28,6 +29,7 @@ export function roundStatus(
   work: RoundWork,
   resharding: boolean,
   clusterName: string,
+  roll?: RollState,
 ): RedisClusterStatus {
   const { cluster, spec } = o;
   const kept = new Set(s.plan.shards);
@@ -61,17 +63,20 @@ export function roundStatus(
     problems,
     resharding,
     scaling: livePods.length !== podsWanted || s.plan.surplus.length > 0,
+    ...(roll && !rollSettled(roll) ? { updating: `${roll.updated}/${roll.total} Pods run the current spec` } : {}),
+    ...(spec.paused ? { paused: true } : {}),
   });
+  const withRoll = roll && s.formed ? withRollStatus(next, roll, o.generation) : next;
   // Kept by later rounds, which start from the stored conditions.
   const recoveredEmpty = work.actions.filter((a) => a.kind === 'slots-recovered-empty');
   if (recoveredEmpty.length) {
     const message = recoveredEmpty.map((a) => a.message).join('; ');
-    next.conditions = setCondition(
-      next.conditions ?? [],
+    withRoll.conditions = setCondition(
+      withRoll.conditions ?? [],
       clusterCondition(CONDITION_TYPES.DataLoss, 'SlotsRecoveredEmpty', message, o.generation),
     );
   }
-  return next;
+  return withRoll;
 }
 
 /** The Resharding condition of a pass that asked for a reshard: its claim until the reshard function reports. */

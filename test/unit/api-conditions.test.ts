@@ -18,7 +18,7 @@ const reasonsOf = (type: ConditionType) => Object.entries(CONDITIONS[type].reaso
 
 describe('the condition catalog', () => {
   it('names every condition type the operator sets', () => {
-    expect(conditionTypes).toEqual(['Ready', 'Progressing', 'Degraded', 'SlotsAssigned', 'Resharding', 'DataLoss']);
+    expect(conditionTypes).toEqual(['Ready', 'Progressing', 'Degraded', 'SlotsAssigned', 'Resharding', 'RollingUpdate', 'DataLoss']);
     for (const type of conditionTypes) expect(CONDITION_TYPES[type]).toBe(type);
   });
 
