@@ -7,6 +7,7 @@
 // startTimedLedger(nodes, rate) forks this file; stop() returns what it recorded.
 import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
+import { keySlot } from '../../shared/redis/executor/util.js';
 import './ioredis-asking.js';
 import { ledgerKey, ledgerValue } from './ledger.js';
 import { serveWorker, startWorker, type Worker } from './worker.js';
@@ -55,19 +56,6 @@ export function percentile(values: number[], p: number): number {
 }
 
 const TICK_MS = 10;
-
-/** The key's hash slot: CRC16 (XMODEM) of the key, or of its {hash tag}, mod 16384, as Redis computes it. */
-export function keySlot(key: string): number {
-  const open = key.indexOf('{');
-  const close = open >= 0 ? key.indexOf('}', open + 1) : -1;
-  const hashed = Buffer.from(close > open + 1 ? key.slice(open + 1, close) : key);
-  let crc = 0;
-  for (const byte of hashed) {
-    crc ^= byte << 8;
-    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
-  }
-  return crc % 16384;
-}
 
 async function withRetry<T>(retryMs: number, run: () => Promise<T>): Promise<T> {
   const until = Date.now() + retryMs;
