@@ -106,6 +106,10 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: StatusF
     phase = obs.formed ? 'Degraded' : 'Failed';
     set(CONDITION_TYPES.Ready, obs.blocker.reason, obs.blocker.message);
     set(CONDITION_TYPES.Progressing, obs.blocker.reason, 'waiting for the spec to be fixed');
+  } else if (!obs.formed && obs.paused) {
+    phase = 'Paused';
+    set(CONDITION_TYPES.Ready, 'Paused', `${obs.podsReady}/${obs.podsWanted} Pods ready; slots not yet assigned`);
+    set(CONDITION_TYPES.Progressing, 'Paused', PAUSED_MESSAGE);
   } else if (!obs.formed) {
     phase = 'Creating';
     const message = `${obs.podsReady}/${obs.podsWanted} Pods ready; slots not yet assigned`;
