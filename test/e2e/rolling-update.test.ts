@@ -1,7 +1,8 @@
 // Rolling updates on the platform, through kubectl as a person would: a 3x1 cluster under a
 // fixed-rate client that writes and reads back its own keys; spec.image changes; every Pod is
 // restarted exactly once, each master only after its replica took over, and no acknowledged write
-// is lost or any command failed. Then a roll paused half-way changes nothing until it is unpaused.
+// is lost or any command failed. A roll whose reconcile function is killed half-way resumes, and a
+// roll paused half-way changes nothing until it is unpaused.
 import { describe, expect, it } from 'vitest';
 import { applyCluster, clusterPods, eventually, statusNodes, useE2E, waitForReady, clusterClient, type E2E } from '../helpers/e2e.js';
 import { missingWrites } from '../helpers/ledger.js';
@@ -54,6 +55,15 @@ const setSpec = async (patch: Record<string, unknown>) => {
 };
 
 const rollOf = async () => (await e2e.getCluster(NS, NAME))?.status as RollingUpdateView | undefined;
+
+/** Pods already restarted by the roll of the current spec, once at least `n` are (the status is for this generation). */
+async function restartedAtLeast(n: number): Promise<number | undefined> {
+  const obj = await e2e.getCluster(NS, NAME);
+  const status = obj?.status as (RollingUpdateView & { observedGeneration?: number }) | undefined;
+  if (status?.observedGeneration !== obj?.metadata?.generation || status?.phase !== 'Updating') return undefined;
+  const updated = status?.rollingUpdate?.updated ?? 0;
+  return updated >= n ? updated : undefined;
+}
 
 /** Writes by shard (the slot ranges of the masters at the start), longest first. */
 function pausesByShard(writes: TimedWrite[], shards: { pod: string; ranges: [number, number][] }[]): string[] {
@@ -138,10 +148,32 @@ describe('rolling update', () => {
     }
   }, 400_000);
 
+  it('resumes a roll whose reconcile function was killed in the middle, restarting no Pod twice', async () => {
+    const pods = watchPods(e2e);
+    await setSpec({ image: 'redis:7.2-killed' });
+    const atKill = await eventually('two Pods restarted', () => restartedAtLeast(2), 120_000, 200);
+    expect(atKill).toBeLessThan(6);
+    const killed = await e2e.kubectl([
+      '-n',
+      'redis-operator',
+      'delete',
+      'pod',
+      '-l',
+      'serving.knative.dev/service=reconcile',
+      '--grace-period=0',
+      '--force',
+    ]);
+    expect(killed.stdout).toMatch(/deleted/);
+    const done = await waitForReady(e2e, NS, NAME, 240_000, 6);
+    await pods.stop();
+    expect((done.status as RollingUpdateView).rollingUpdate?.progress).toBe('6/6');
+    for (const [name, uids] of pods.uids) expect(uids.size, `Pod ${name}'s uids`).toBe(2);
+  }, 400_000);
+
   it('changes nothing while paused in the middle of a roll, and finishes once unpaused', async () => {
     const pods = watchPods(e2e);
     await setSpec({ image: 'redis:7.2-paused' });
-    await eventually('a first Pod restarted', async () => ((await rollOf())?.rollingUpdate?.updated ?? 0) >= 1, 120_000, 200);
+    await eventually('a first Pod restarted', () => restartedAtLeast(1), 120_000, 200);
     await setSpec({ paused: true });
     await eventually('the Paused phase', async () => (await rollOf())?.phase === 'Paused', 30_000, 200);
     // A restart already under way may still finish its container start; then nothing moves.
