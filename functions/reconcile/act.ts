@@ -18,6 +18,7 @@ import {
 import type { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
+import { failover } from '../../shared/redis/executor/failover.js';
 import { heal } from '../../shared/redis/executor/heal.js';
 import { placeShards } from '../../shared/redis/executor/place.js';
 import { movePrimary as promote } from '../../shared/redis/executor/primaries.js';
@@ -250,6 +251,39 @@ export async function movePrimary(ctx: ActContext, pass: PassState, step: Extrac
   await ctx.record('PrimaryMoved', step.message);
 }
 
+/**
+ * The master hands its slots to its replica (a graceful CLUSTER FAILOVER: the master stops writes
+ * until the replica has caught up), confirmed on both; the old master, now a replica, is restarted
+ * by a later round once it is in sync. A failure is only logged: the next round looks again.
+ */
+export async function failoverForUpdate(
+  ctx: ActContext,
+  pass: PassState,
+  step: Extract<Step, { kind: 'failover-for-update' }>,
+): Promise<void> {
+  stillHeld(ctx, pass);
+  const { master, replica, shard } = step;
+  try {
+    await failover(ctx.pool, replica.endpoint, { mode: 'graceful', confirmOn: [master.endpoint], formerMaster: master.endpoint });
+  } catch (err) {
+    ctx.log.warn({ shard, master: master.pod, replica: replica.pod, err: errorMessage(err) }, 'failover before a restart failed');
+    return;
+  }
+  await ctx.record('Failover', `moved master of shard ${shard} from ${master.pod} to ${replica.pod} before its restart`);
+}
+
+/** Deletes a Pod that runs an older spec; its claim stays, and the Pods step makes it again at the same ordinal. */
+export async function restartForUpdate(
+  ctx: ActContext,
+  pass: PassState,
+  step: Extract<Step, { kind: 'restart-for-update' }>,
+): Promise<void> {
+  stillHeld(ctx, pass);
+  await ctx.kube.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name: step.pod, namespace: ctx.ref.namespace } });
+  const role = step.master ? 'master, with its data on its claim' : 'replica';
+  await ctx.record('RollingUpdate', `restarting Pod ${step.pod} (${role} of shard ${step.shard}) for the new spec`);
+}
+
 export function reshardRequest(ctx: ActContext, mode: ReshardMode, masters: number, reason: string): CloudEventV1<unknown> {
   const cluster = { namespace: ctx.ref.namespace, name: ctx.ref.name };
   return buildEvent(
@@ -323,6 +357,12 @@ export async function act(ctx: ActContext, pass: PassState, step: ActionStep, wo
       return 'look-again';
     case 'move-primary':
       await movePrimary(ctx, pass, step);
+      return 'look-again';
+    case 'failover-for-update':
+      await failoverForUpdate(ctx, pass, step);
+      return 'look-again';
+    case 'restart-for-update':
+      await restartForUpdate(ctx, pass, step);
       return 'look-again';
   }
 }

@@ -16,7 +16,7 @@ function machineOf(p: PodInfo, hostNetwork: boolean): string | undefined {
 
 /** The failover that spreads the masters over the machines more evenly, if any. */
 export function primaryStep(o: Observation, cluster: ClusterPicture): MovePrimary | undefined {
-  if (o.reshard.running || o.reshard.requested || !o.pods.every((p) => p.ready && !p.deleting)) return undefined;
+  if (o.reshard.running || o.reshard.requested || o.reshard.paused || !o.pods.every((p) => p.ready && !p.deleting)) return undefined;
   const podById = new Map<string, PodInfo>();
   for (const p of o.pods) {
     const report = cluster.reports.get(p.name);

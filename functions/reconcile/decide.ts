@@ -19,6 +19,8 @@ import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.
 import { wholeClusterLoss } from './restart.js';
 import { readyCounts, type Blocker } from './status.js';
 import { primaryStep } from './balance.js';
+import { restartHash } from './resources.js';
+import { rollSettled, rollState, rollStep, type RollStep } from './roll.js';
 
 /** How long a new Pod may take to start and join before a reshard goes ahead without it. */
 export const POD_START_GRACE_MS = 60_000;
@@ -64,18 +66,27 @@ export type Step =
   /** Already as desired: observed only, no Lease. */
   | { kind: 'in-shape' }
   /** With the Lease, this round did what it could. */
-  | { kind: 'round-done' };
+  | { kind: 'round-done' }
+  /** spec.paused: observed only, nothing changed. */
+  | { kind: 'paused' }
+  | RollStep;
 
 export type StepKind = Step['kind'];
 
 /** Steps that end the round: the status is written, then the pass answers or looks again. */
-export type RoundEnd = Extract<Step, { kind: 'blocked' | 'waiting-for-pods' | 'in-shape' | 'round-done' }>;
+export type RoundEnd = Extract<Step, { kind: 'blocked' | 'waiting-for-pods' | 'in-shape' | 'round-done' | 'paused' }>;
 /** Steps the pass answers with at once. */
 export type Answer = Extract<Step, { kind: 'busy' | 'leave-to-reshard' }>;
 export type ActionStep = Exclude<Step, RoundEnd | Answer>;
 
 export function endsRound(step: Step): step is RoundEnd {
-  return step.kind === 'blocked' || step.kind === 'waiting-for-pods' || step.kind === 'in-shape' || step.kind === 'round-done';
+  return (
+    step.kind === 'blocked' ||
+    step.kind === 'waiting-for-pods' ||
+    step.kind === 'in-shape' ||
+    step.kind === 'round-done' ||
+    step.kind === 'paused'
+  );
 }
 
 /**
@@ -151,7 +162,8 @@ function inShape(o: Observation, cluster: ClusterPicture, s: Shape): boolean {
       nodes: s.wanted.map(desiredNode),
       masters: spec.masters,
       replicasPerMaster: spec.replicas,
-    }).length === 0
+    }).length === 0 &&
+    rollSettled(rollState(o, cluster, s, restartHash(spec)))
   );
 }
 
@@ -167,6 +179,7 @@ function reshardOnly(o: Observation, cluster: ClusterPicture, s: Shape): boolean
 
 export function decide(o: Observation): Step {
   if (o.leaseHolder !== undefined || !o.cluster) return { kind: 'busy', holder: o.leaseHolder ?? '' };
+  if (o.spec.paused) return { kind: 'paused' };
   const cluster = o.cluster;
   const s = shapeOf(o, cluster);
   const taken = o.pass.taken;
@@ -187,11 +200,24 @@ export function decide(o: Observation): Step {
     placeStep(o, cluster, s) ??
     surplusStep(o, cluster, s) ??
     mastersStep(o, cluster, s) ??
+    resumeReshardStep(o) ??
+    rollStep(o, cluster, s, rollState(o, cluster, s, restartHash(o.spec))) ??
     balanceStep(o, cluster, s) ?? { kind: 'round-done' }
   );
 }
 
-/** In shape and idle: a machine holding more masters than it must gives one back (balance.ts). */
+/** A reshard spec.paused stopped between chunks: asked for again, from where the slots are now. */
+function resumeReshardStep(o: Observation): Step | undefined {
+  if (!o.reshard.paused || o.reshard.requested || o.pass.taken.has('request-reshard')) return undefined;
+  return {
+    kind: 'request-reshard',
+    mode: o.reshard.paused.mode,
+    masters: o.spec.masters,
+    reason: 'resuming the reshard spec.paused stopped',
+  };
+}
+
+/** In shape (so no roll pending) and idle: a machine holding more masters than it must gives one back (balance.ts). */
 function balanceStep(o: Observation, cluster: ClusterPicture, s: Shape): Step | undefined {
   return !o.pass.taken.has('move-primary') && inShape(o, cluster, s) ? primaryStep(o, cluster) : undefined;
 }

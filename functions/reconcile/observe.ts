@@ -2,6 +2,7 @@
 // when a reshard may hold it, and what the Pods' nodes say. Reads only; decide.ts chooses.
 import type { V1Pod } from '@kubernetes/client-node';
 import {
+  ANNOTATION_RESTART_HASH,
   CONDITION_TYPES,
   LABEL_SHARD,
   nodePorts,
@@ -35,6 +36,8 @@ export interface PodInfo extends ObservedPod {
   unschedulable?: string;
   /** creationTimestamp in ms; 0 when unknown. */
   createdAt: number;
+  /** The spec hash the Pod was built from; none on a Pod made before hashes were written. */
+  restartHash?: string;
 }
 
 export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): PodInfo | undefined {
@@ -58,6 +61,8 @@ export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): P
     busPort,
     createdAt: created ? new Date(created).getTime() : 0,
   };
+  const hash = pod.metadata?.annotations?.[ANNOTATION_RESTART_HASH];
+  if (hash) info.restartHash = hash;
   if (pod.status?.podIP) info.ip = pod.status.podIP;
   if (pod.spec?.nodeName) info.node = pod.spec.nodeName;
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') info.unschedulable = scheduled.message ?? 'Unschedulable';
@@ -123,6 +128,8 @@ export interface ReshardState {
   running: boolean;
   /** Requested for this generation by an earlier pass and not started yet: the reshard function waits for the Lease. */
   requested: boolean;
+  /** Stopped between chunks by spec.paused: asked for again once unpaused. */
+  paused?: { mode: 'scale-out' | 'scale-in' };
 }
 
 export function reshardState(status: RedisClusterStatus | undefined, generation: number, now: number): ReshardState {
@@ -134,7 +141,9 @@ export function reshardState(status: RedisClusterStatus | undefined, generation:
     condition.reason === 'Requested' &&
     condition.observedGeneration === generation &&
     now - Date.parse(condition.lastTransitionTime ?? '') < RESHARD_REQUEST_GRACE_MS;
-  return { running, requested };
+  const paused =
+    status?.reshard?.state === 'Paused' ? { mode: status.reshard.operation === 'Drain' ? 'scale-in' : 'scale-out' } : undefined;
+  return { running, requested, ...(paused ? { paused: paused as NonNullable<ReshardState['paused']> } : {}) };
 }
 
 /** What stays true for a whole pass: the spec it works to and the status it started from. */

@@ -29,7 +29,8 @@ import {
   type PassMemory,
 } from './observe.js';
 import { EVENT_REASON, requestedCondition, roundStatus } from './report.js';
-import { buildConfigMap, buildPodDisruptionBudget, buildService, type ClusterIdentity } from './resources.js';
+import { buildConfigMap, buildPodDisruptionBudget, buildService, restartHash, type ClusterIdentity } from './resources.js';
+import { rollSettled, rollState, stuckMessage, type RollState } from './roll.js';
 import { computeStatus, isReady, statusChanged, type Blocker } from './status.js';
 import { teardown } from './teardown.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -130,9 +131,11 @@ class StatusWriter {
     const was = isReady(before);
     const now = isReady(next);
     const ready = findCondition(next.conditions, CONDITION_TYPES.Ready);
-    if (was && !now && next.phase !== 'Resharding' && next.phase !== 'Scaling') {
+    // A reshard, a scale, a rolling update or a pause takes Ready away on purpose; their own Events say so.
+    const deliberate = ['Resharding', 'Scaling', 'Updating', 'Paused'].includes(next.phase ?? '');
+    if (was && !now && !deliberate) {
       await this.record('Degraded', ready?.message ?? 'not ready');
-    } else if (!was && now && before && findCondition(before.conditions, CONDITION_TYPES.Ready)) {
+    } else if (!was && now && before?.phase !== 'Updating' && before && findCondition(before.conditions, CONDITION_TYPES.Ready)) {
       await this.record(before.phase === 'Creating' ? 'ClusterReady' : 'Recovered', ready!.message);
     }
   }
@@ -213,7 +216,8 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
   const spec = validated.spec;
   const secret = await secretPassword(kube, ref.namespace, spec);
   const identity: ClusterIdentity = { name: ref.name, namespace: ref.namespace, uid: cr.metadata.uid ?? '' };
-  await ensureObjects(kube, identity, spec);
+  // Paused: a person may be changing things by hand; not even the ConfigMap is put back.
+  if (!spec.paused) await ensureObjects(kube, identity, spec);
 
   const facts: PassFacts = {
     spec,
@@ -290,6 +294,13 @@ async function round(r: Rounds, n: number): Promise<RoundOutcome> {
   }
 }
 
+/** The Warning for masters the rolling update cannot restart, once when the condition says so. */
+async function reportStuckRoll(ctx: ActContext, stored: RedisClusterStatus | undefined, next: RedisClusterStatus, roll: RollState) {
+  const reason = (status: RedisClusterStatus | undefined) => findCondition(status?.conditions, CONDITION_TYPES.RollingUpdate)?.reason;
+  if (rollSettled(roll) && roll.stuck.length > 0 && reason(next) === 'ReplicaNeeded' && reason(stored) !== 'ReplicaNeeded')
+    await ctx.record('RollingUpdateBlocked', stuckMessage(roll));
+}
+
 async function rounds(r: Rounds): Promise<PassOutcome> {
   const { ctx, pass, facts, writer } = r;
   for (let n = 0; ; n++) {
@@ -307,12 +318,14 @@ async function rounds(r: Rounds): Promise<PassOutcome> {
     }
     const shape = shapeOf(o, o.cluster);
     const resharding = facts.reshard.running || facts.reshard.requested || taken.has('request-reshard');
-    const next = roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name);
+    const roll = rollState(o, o.cluster, shape, restartHash(facts.spec));
+    const next = roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name, roll);
+    await reportStuckRoll(ctx, writer.stored, next, roll);
     const claim =
       pass.reshard && requestedCondition(next.conditions ?? [], (pass.reshard.event.data as { reason: string }).reason, facts.generation);
     // Every round that changes what a person would read writes it; an unchanged status is not written.
     await writer.write(next, claim);
-    const settled = next.phase === 'Ready' || step.kind === 'blocked' || resharding || !pass.lease;
+    const settled = next.phase === 'Ready' || step.kind === 'blocked' || step.kind === 'paused' || resharding || !pass.lease;
     if (settled || Date.now() > r.deadline) {
       return pass.reshard && !pass.reshard.sent
         ? { kind: 'reshard', event: pass.reshard.event, phase: next.phase }

@@ -11,6 +11,7 @@ import type { RoundWork } from './act.js';
 import type { Shape } from './decide.js';
 import { desiredNode, podEndpoint, type ClusterPicture, type Observation } from './observe.js';
 import { claimsStep } from './claims.js';
+import { rollSettled, withRollStatus, type RollState } from './roll.js';
 import { computeStatus } from './status.js';
 
 export const EVENT_REASON: Partial<Record<EngineAction['kind'], EventReason>> = {
@@ -40,6 +41,7 @@ export function roundStatus(
   work: RoundWork,
   resharding: boolean,
   clusterName: string,
+  roll?: RollState,
 ): RedisClusterStatus {
   const { cluster, spec } = o;
   const kept = new Set(s.plan.shards);
@@ -73,14 +75,17 @@ export function roundStatus(
     problems,
     resharding,
     scaling: livePods.length !== podsWanted || s.plan.surplus.length > 0,
+    ...(roll && !rollSettled(roll) ? { updating: `${roll.updated}/${roll.total} Pods run the current spec` } : {}),
+    ...(spec.paused ? { paused: true } : {}),
   });
-  next.conditions = claimsCondition(next.conditions ?? [], o);
+  const withRoll = roll && s.formed ? withRollStatus(next, roll, o.generation) : next;
+  withRoll.conditions = claimsCondition(withRoll.conditions ?? [], o);
   // Kept by later rounds, which start from the stored conditions.
   const recoveredEmpty = work.actions.filter((a) => a.kind === 'slots-recovered-empty');
   if (recoveredEmpty.length) {
     const message = recoveredEmpty.map((a) => a.message).join('; ');
-    next.conditions = setCondition(
-      next.conditions ?? [],
+    withRoll.conditions = setCondition(
+      withRoll.conditions ?? [],
       clusterCondition(CONDITION_TYPES.DataLoss, 'SlotsRecoveredEmpty', message, o.generation),
     );
   }
@@ -88,8 +93,11 @@ export function roundStatus(
   // cluster was formed.
   const lost = work.lost ?? s.lost;
   if (lost)
-    next.conditions = setCondition(next.conditions ?? [], clusterCondition(CONDITION_TYPES.DataLoss, 'AllNodesLost', lost, o.generation));
-  return next;
+    withRoll.conditions = setCondition(
+      withRoll.conditions ?? [],
+      clusterCondition(CONDITION_TYPES.DataLoss, 'AllNodesLost', lost, o.generation),
+    );
+  return withRoll;
 }
 
 /** The Resharding condition of a pass that asked for a reshard: its claim until the reshard function reports. */

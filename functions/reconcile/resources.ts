@@ -11,13 +11,16 @@ import type {
   V1Service,
   V1Volume,
 } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
 import {
+  ANNOTATION_RESTART_HASH,
   API_VERSION,
   KIND,
   LABEL_ORDINAL,
   LABEL_SHARD,
   clusterLabels,
   exporterImage,
+  isRestartOnlyConfig,
   nodeCount,
   nodePorts,
   parseMemory,
@@ -97,8 +100,49 @@ export function liveSettings(spec: DefaultedSpec): Record<string, string> {
     'repl-diskless-sync-max-replicas': String(spec.replicas),
     // CONFIG GET answers "" for no snapshots; a cluster made before this setting gets it live.
     ...(spec.persistence.enabled ? {} : { save: '' }),
-    ...Object.fromEntries(Object.entries(spec.redisConfig ?? {}).map(([k, v]) => [k.toLowerCase(), v])),
+    ...Object.fromEntries(
+      Object.entries(spec.redisConfig ?? {})
+        .filter(([k]) => !isRestartOnlyConfig(k))
+        .map(([k, v]) => [k.toLowerCase(), v]),
+    ),
   };
+}
+
+/**
+ * The hash of what only a new Pod applies: the images, resources, the exporter, the redis.conf
+ * settings a running node refuses, the password's Secret (env) and the Pod's placement and
+ * security settings. Live settings are left out (CONFIG SET applies them), and so are the fields
+ * a running cluster cannot change (basePort, hostNetwork, persistence).
+ */
+export function restartHash(spec: DefaultedSpec): string {
+  const restartOnly = Object.entries(spec.redisConfig ?? {})
+    .filter(([k]) => isRestartOnlyConfig(k))
+    .map(([k, v]) => [k.toLowerCase(), v])
+    .sort(([a], [b]) => a!.localeCompare(b!));
+  const parts = {
+    image: redisImage(spec),
+    imagePullPolicy: spec.imagePullPolicy ?? null,
+    imagePullSecrets: spec.imagePullSecrets ?? null,
+    resources: spec.resources ?? null,
+    exporter: spec.exporter.enabled ? { image: exporterImage(spec), resources: spec.exporter.resources ?? null } : false,
+    restartOnly,
+    passwordSecret: spec.passwordSecret ?? null,
+    securityContext: spec.securityContext ?? null,
+    nodeSelector: spec.nodeSelector ?? null,
+    tolerations: spec.tolerations ?? null,
+    affinity: spec.affinity ?? null,
+  };
+  return createHash('sha256').update(canonicalJson(parts)).digest('hex').slice(0, 16);
+}
+
+/** JSON with object keys sorted, so the same spec written in another key order hashes the same. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
 
 /** The settings whose value on a node (CONFIG GET) differs from what the spec wants. */
@@ -273,11 +317,14 @@ export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal:
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: metadata(cluster, name, {
-      ...clusterLabels(cluster.name),
-      [LABEL_ORDINAL]: String(ordinal),
-      [LABEL_SHARD]: String(shard),
-    }),
+    metadata: {
+      ...metadata(cluster, name, {
+        ...clusterLabels(cluster.name),
+        [LABEL_ORDINAL]: String(ordinal),
+        [LABEL_SHARD]: String(shard),
+      }),
+      annotations: { [ANNOTATION_RESTART_HASH]: restartHash(spec) },
+    },
     spec: {
       restartPolicy: 'Always',
       hostNetwork: spec.hostNetwork,

@@ -40,6 +40,10 @@ export interface StatusFacts {
   resharding: boolean;
   /** Pods are being added or removed because the spec's counts changed. */
   scaling: boolean;
+  /** A rolling update goes on: its progress, e.g. "4/6 Pods run the current spec". */
+  updating?: string;
+  /** spec.paused: nothing is changed. */
+  paused?: boolean;
 }
 
 /** One entry per node the cluster knows, sorted by Pod then id; slot ranges of masters. */
@@ -82,6 +86,8 @@ function summarize(problems: readonly ClusterProblem[]): string {
   return parts.length > 8 ? `${parts.slice(0, 8).join(', ')} and ${parts.length - 8} more` : parts.join(', ');
 }
 
+export const PAUSED_MESSAGE = 'spec.paused is true: nothing changes the nodes or their Pods until it is false';
+
 const DEGRADING = new Set<ClusterProblem['code']>(['slots-uncovered', 'state-not-ok', 'unreachable', 'node-failing']);
 
 /** The phase and conditions for an observation; `prev` keeps transition times of unchanged conditions. */
@@ -100,6 +106,10 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: StatusF
     phase = obs.formed ? 'Degraded' : 'Failed';
     set(CONDITION_TYPES.Ready, obs.blocker.reason, obs.blocker.message);
     set(CONDITION_TYPES.Progressing, obs.blocker.reason, 'waiting for the spec to be fixed');
+  } else if (!obs.formed && obs.paused) {
+    phase = 'Paused';
+    set(CONDITION_TYPES.Ready, 'Paused', `${obs.podsReady}/${obs.podsWanted} Pods ready; slots not yet assigned`);
+    set(CONDITION_TYPES.Progressing, 'Paused', PAUSED_MESSAGE);
   } else if (!obs.formed) {
     phase = 'Creating';
     const message = `${obs.podsReady}/${obs.podsWanted} Pods ready; slots not yet assigned`;
@@ -108,15 +118,21 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: StatusF
   } else {
     const degrading = obs.problems.filter((p) => DEGRADING.has(p.code));
     const healthy = obs.problems.length === 0 && obs.podsReady === obs.podsWanted && counts.masters === obs.masters;
-    if (obs.resharding) phase = 'Resharding';
+    if (obs.paused) phase = 'Paused';
+    else if (obs.resharding) phase = 'Resharding';
+    else if (obs.updating && degrading.length === 0 && slots === 16384) phase = 'Updating';
     else if (healthy) phase = 'Ready';
     else if (degrading.length > 0 || slots < 16384) phase = 'Degraded';
     else if (obs.scaling) phase = 'Scaling';
     else phase = 'Healing';
-    if (phase === 'Ready') {
+    if (phase === 'Ready' || (phase === 'Paused' && healthy)) {
       const message = `${counts.masters} masters, ${counts.replicas} replicas, 16384 slots`;
       set(CONDITION_TYPES.Ready, 'ClusterReady', message);
-      set(CONDITION_TYPES.Progressing, 'Reconciled', message);
+      if (phase === 'Ready') set(CONDITION_TYPES.Progressing, 'Reconciled', message);
+      else set(CONDITION_TYPES.Progressing, 'Paused', PAUSED_MESSAGE);
+    } else if (phase === 'Updating') {
+      set(CONDITION_TYPES.Ready, phase, obs.updating!);
+      set(CONDITION_TYPES.Progressing, phase, obs.updating!);
     } else {
       const why = obs.problems.length
         ? summarize(obs.problems)
@@ -124,7 +140,8 @@ export function computeStatus(prev: RedisClusterStatus | undefined, obs: StatusF
           ? `${obs.podsReady}/${obs.podsWanted} Pods ready`
           : `${counts.masters}/${obs.masters} masters own slots`;
       set(CONDITION_TYPES.Ready, phase, why);
-      set(CONDITION_TYPES.Progressing, phase, why);
+      if (phase === 'Paused') set(CONDITION_TYPES.Progressing, phase, PAUSED_MESSAGE);
+      else set(CONDITION_TYPES.Progressing, phase, why);
     }
   }
   if (obs.formed) {

@@ -47,6 +47,7 @@ export function createReshardHandlers(opts: ReshardOptions = {}): Handlers {
       );
       switch (result.kind) {
         case 'gone':
+        case 'paused':
           ctx.log.info(result.message);
           return ack();
         case 'busy':

@@ -72,7 +72,8 @@ export interface Progress {
  * reshard starts from zero; when the work grew (the spec changed meanwhile) the total grows with it.
  */
 export function progressOf(prev: ReshardStatus | undefined, remainingSlots: number, now: Date): Progress {
-  const running = prev?.state === 'Running' && prev.slotsTotal !== undefined;
+  // A reshard resumed after a pause goes on counting from where it stopped.
+  const running = (prev?.state === 'Running' || prev?.state === 'Paused') && prev.slotsTotal !== undefined;
   const done = running ? (prev.slotsDone ?? 0) : 0;
   const total = running ? Math.max(prev.slotsTotal!, done + remainingSlots) : remainingSlots;
   return {
@@ -169,7 +170,7 @@ export function progressAfter(
 
 /** A late or repeated request after a finished reshard (nothing to move) keeps that reshard's record. */
 export function keepsRecord(prev: ReshardStatus | undefined, slotsTotal: number): boolean {
-  return slotsTotal === 0 && prev !== undefined && prev.state !== 'Running';
+  return slotsTotal === 0 && prev !== undefined && prev.state !== 'Running' && prev.state !== 'Paused';
 }
 
 /** The RESHARD column's text for a write that carries both counts. */

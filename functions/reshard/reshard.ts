@@ -87,6 +87,8 @@ export interface ReshardDeps {
 
 export type ChunkResult =
   | { kind: 'gone'; message: string }
+  /** spec.paused: no chunk; reconcile asks again once the cluster is unpaused. */
+  | { kind: 'paused'; message: string }
   | { kind: 'busy'; message: string }
   | { kind: 'retry'; message: string }
   | { kind: 'progressed'; event: CloudEventV1<unknown>; slotsDone: number; slotsTotal: number }
@@ -139,6 +141,10 @@ export async function runReshardChunk(ref: ClusterRef, cause: ChunkCause, deps: 
     await lease.release();
     return current;
   }
+  if (current.spec.paused) {
+    await pauseReshard(kube, ref, current.cr, deps.log).finally(() => lease.release());
+    return { kind: 'paused', message: 'spec.paused is true: the reshard stops here and resumes once it is false' };
+  }
   const run = await openChunk(ref, cause, deps, lease, current);
   try {
     return await runChunk(run);
@@ -150,6 +156,16 @@ export async function runReshardChunk(ref: ClusterRef, cause: ChunkCause, deps: 
 }
 
 type ChunkCause = Cause & { step?: number };
+
+/** A reshard under way is marked Paused (progress kept), so reconcile knows to ask for it again. */
+async function pauseReshard(kube: Kube, ref: ClusterRef, cr: RedisCluster, log: Logger): Promise<void> {
+  const prev = cr.status?.reshard;
+  if (prev?.state !== 'Running' && prev?.state !== 'Planned') return;
+  const reshard = { ...prev, state: 'Paused' as const, currentMoves: [], message: 'paused by spec.paused', updatedAt: kubeTime() };
+  await kube.patchClusterStatus(ref, { reshard: { ...reshard, ...shownProgress(reshard) } }).catch((err: unknown) => {
+    if (!isNotFound(err)) log.warn({ err: errorMessage(err) }, 'marking the reshard paused failed');
+  });
+}
 
 /**
  * Reconcile holds the Lease while it places new Pods (a scale-out asks for the reshard as they

@@ -93,11 +93,23 @@ export type ScaleDecision =
 
 // Degraded and Failed too: adding or draining masters while nodes are missing or the spec is refused
 // would pile a reshard on top of a repair.
-const BUSY_PHASES = new Set(['Pending', 'Creating', 'Scaling', 'Resharding', 'Healing', 'Degraded', 'Failed', 'Deleting']);
+const BUSY_PHASES = new Set([
+  'Pending',
+  'Creating',
+  'Scaling',
+  'Resharding',
+  'Updating',
+  'Healing',
+  'Degraded',
+  'Paused',
+  'Failed',
+  'Deleting',
+]);
 
 /** Why the cluster must not be scaled now, if it must not. */
 export function busyReason(state: ClusterState): string | undefined {
   const { status } = state;
+  if (state.spec.paused) return 'spec.paused is true: nothing changes the cluster until it is false';
   if (status?.reshard && (status.reshard.state === 'Running' || status.reshard.state === 'Planned')) {
     return `a reshard is ${status.reshard.state.toLowerCase()} (${status.reshard.slotsDone ?? 0}/${status.reshard.slotsTotal ?? '?'} slots)`;
   }

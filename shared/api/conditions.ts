@@ -42,6 +42,7 @@ export type BlockerReason = keyof typeof BLOCKERS;
 /** The phases in which reconcile is still at work: Ready is False and Progressing True with them. */
 const AT_WORK = {
   Resharding: 'slots are moving between masters',
+  Updating: 'Pods are restarted one at a time for a new spec (rolling update), masters after a failover to their replica',
   Scaling: 'Pods are being added or removed for a new masters or replicas count',
   Healing: 'Pods are not all ready, or a replica or master is missing; reconcile is repairing it',
   Degraded: 'some slots are not served, or a node is failing or unreachable',
@@ -62,6 +63,7 @@ export const CONDITIONS = {
       Creating: { status: 'False', description: 'the Pods are starting; the slots are not assigned yet' },
       ...withStatus('False', AT_WORK),
       ...withStatus('False', BLOCKERS),
+      Paused: { status: 'False', description: 'spec.paused is true and some node or Pod is not as the spec asks' },
     },
   },
   Progressing: {
@@ -72,6 +74,7 @@ export const CONDITIONS = {
       Creating: { status: 'True', description: 'the Pods are starting; the slots are not assigned yet' },
       ...withStatus('True', AT_WORK),
       ...withStatus('False', BLOCKERS),
+      Paused: { status: 'False', description: 'spec.paused is true: nothing changes the nodes or their Pods' },
     },
   },
   Degraded: {
@@ -99,6 +102,19 @@ export const CONDITIONS = {
       ScaleIn: { status: 'True', description: 'masters to be removed are being drained over the others' },
       Rebalance: { status: 'True', description: 'the slots are being evened out over the masters' },
       ReshardCompleted: { status: 'False', description: 'the slots are where the spec wants them' },
+    },
+  },
+  RollingUpdate: {
+    description: 'Pods run an older spec than the current one and are restarted one at a time; set once the cluster is formed.',
+    setBy: ['reconcile'],
+    reasons: {
+      Updating: { status: 'True', description: 'the message says how many Pods run the current spec' },
+      ReplicaNeeded: {
+        status: 'True',
+        description:
+          'a master without replicas cannot fail over and, without persistence, would come back empty: it is left as it is (the message says which)',
+      },
+      Complete: { status: 'False', description: 'every Pod runs the current spec' },
     },
   },
   DataLoss: {
@@ -180,7 +196,17 @@ export const EVENT_REASONS = {
     description: 'slots whose master and replicas were all gone were given back empty (spec.allowDataLoss)',
   },
   NodeAdded: { type: 'Normal', recordedBy: 'reconcile', description: 'a node became the replica of a master' },
-  Failover: { type: 'Normal', recordedBy: 'reconcile', description: 'a replica was promoted in place of its failed master' },
+  Failover: {
+    type: 'Normal',
+    recordedBy: 'reconcile',
+    description: 'a replica was promoted in place of its failed master, or of a master about to restart for a new spec',
+  },
+  RollingUpdate: { type: 'Normal', recordedBy: 'reconcile', description: 'a Pod was restarted for the new spec' },
+  RollingUpdateBlocked: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description: 'a master without replicas and without persistence cannot restart without losing its keys; it is left as it is',
+  },
   NodeForgotten: { type: 'Normal', recordedBy: 'reconcile', description: 'every node forgot a node that is gone' },
   NodeRemoved: {
     type: 'Normal',

@@ -65,6 +65,12 @@ export function redisClusterCrd() {
               description: 'Whether every slot is served and every node is in place',
             },
             { name: 'RESHARD', type: 'string', jsonPath: '.status.reshard.progress', description: 'Progress of the last reshard' },
+            {
+              name: 'UPDATING',
+              type: 'string',
+              jsonPath: '.status.rollingUpdate.progress',
+              description: 'Pods running the current spec, of all Pods',
+            },
             { name: 'AGE', type: 'date', jsonPath: '.metadata.creationTimestamp', description: 'Age of the Redis cluster' },
           ],
           subresources: {

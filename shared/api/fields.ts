@@ -62,6 +62,7 @@ export const DEFAULTS = {
   maxReplicas: MAX_REPLICAS,
   cooldownSeconds: 300,
   allowDataLoss: false,
+  paused: false,
 } as const;
 
 // DNS-1123 subdomain: what Kubernetes requires of Secret names.
@@ -322,6 +323,12 @@ export const specFields = z.strictObject({
     .default(DEFAULTS.allowDataLoss)
     .describe(
       "When a shard's master and all its replicas are gone, re-cover its slots empty so the rest of the cluster serves again; when every node came back without its data, form an empty cluster. The lost keys stay lost.",
+    ),
+  paused: z
+    .boolean()
+    .default(DEFAULTS.paused)
+    .describe(
+      'Stop every change to the Redis nodes and their Pods (reconcile, reshard between chunks, autoscaling) so a person can work by hand; false resumes from what the cluster is then.',
     ),
   resources: resources.optional().describe('Resources of the Redis container.'),
   exporterResources: resources.optional().describe('Resources of the exporter sidecar; the same as spec.exporter.resources.'),

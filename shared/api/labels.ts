@@ -11,6 +11,11 @@ export const LABEL_CLUSTER = `${GROUP}/cluster`;
 export const LABEL_ORDINAL = `${GROUP}/ordinal`;
 /** The shard s (one master and its replicas) the node belongs to; replicas attach within it. */
 export const LABEL_SHARD = `${GROUP}/shard`;
+/**
+ * On each Pod: the hash of the spec's parts that only a restart applies (restartHash). A Pod whose
+ * hash is not the spec's is restarted by the rolling update.
+ */
+export const ANNOTATION_RESTART_HASH = `${GROUP}/restart-hash`;
 /** master | replica, as last observed; informational, never used to select. */
 export const LABEL_ROLE = `${GROUP}/role`;
 

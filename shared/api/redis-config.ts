@@ -43,3 +43,34 @@ export function isOperatorOwnedConfig(key: string): boolean {
 export const CONFIG_NAME_PATTERN = '^[A-Za-z][A-Za-z0-9-]*$';
 /** One line of redis.conf: a newline would smuggle in another directive. */
 export const CONFIG_VALUE_PATTERN = '^[^\\r\\n]*$';
+
+/**
+ * Settings a running node refuses to change (CONFIG SET answers "can't set immutable config", or
+ * does not know them at all): a new value reaches a node only through its restart, so they are part
+ * of the Pods' restart hash. Every other redisConfig setting is set live.
+ */
+export const RESTART_ONLY_CONFIG = [
+  'aclfile',
+  'always-show-logo',
+  'appenddirname',
+  'databases',
+  'disable-thp',
+  'enable-debug-command',
+  'enable-module-command',
+  'enable-protected-configs',
+  'io-threads',
+  'io-threads-do-reads',
+  'loadmodule',
+  'set-proc-title',
+  'syslog-enabled',
+  'syslog-facility',
+  'syslog-ident',
+  'tcp-backlog',
+  'unixsocket',
+  'unixsocketperm',
+  'user',
+] as const;
+
+export function isRestartOnlyConfig(key: string): boolean {
+  return (RESTART_ONLY_CONFIG as readonly string[]).includes(key.toLowerCase());
+}

@@ -1,7 +1,19 @@
 // The RedisCluster status: what the operator observed, and what /scale and kubectl read.
 import { z } from 'zod';
 
-export const PHASES = ['Pending', 'Creating', 'Ready', 'Scaling', 'Resharding', 'Healing', 'Degraded', 'Failed', 'Deleting'] as const;
+export const PHASES = [
+  'Pending',
+  'Creating',
+  'Ready',
+  'Scaling',
+  'Resharding',
+  'Updating',
+  'Healing',
+  'Degraded',
+  'Paused',
+  'Failed',
+  'Deleting',
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 const dateTime = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date-time' });
@@ -44,7 +56,8 @@ export const nodeStatusSchema = z.strictObject({
 });
 export type NodeStatus = z.output<typeof nodeStatusSchema>;
 
-export const RESHARD_STATES = ['Planned', 'Running', 'Completed', 'Failed', 'RolledBack'] as const;
+/** Paused: spec.paused stopped it between chunks; reconcile asks for it again once unpaused. */
+export const RESHARD_STATES = ['Planned', 'Running', 'Paused', 'Completed', 'Failed', 'RolledBack'] as const;
 
 export const slotMoveSchema = z.strictObject({
   source: z.string().max(64).describe('Node id giving the slots.'),
@@ -68,6 +81,13 @@ export const reshardStatusSchema = z.strictObject({
   message: z.string().max(32768).optional(),
 });
 export type ReshardStatus = z.output<typeof reshardStatusSchema>;
+
+export const rollingUpdateSchema = z.strictObject({
+  updated: count.describe("Pods whose restart hash is the current spec's."),
+  total: count.describe('Pods of the cluster.'),
+  progress: z.string().max(64).describe('updated/total as a person reads it (the UPDATING column).'),
+});
+export type RollingUpdateStatus = z.output<typeof rollingUpdateSchema>;
 
 export const statusSchema = z
   .strictObject({
@@ -99,6 +119,7 @@ export const statusSchema = z
     readyReplicas: count.optional(),
     nodes: z.array(nodeStatusSchema).max(1000).optional(),
     reshard: reshardStatusSchema.optional(),
+    rollingUpdate: rollingUpdateSchema.optional().describe('How many Pods run the current spec: a rolling update restarts the others.'),
     lastScaleTime: dateTime.optional().describe('When autoscaling last changed the spec.'),
     replicas: count.optional().describe('Ready masters, for the scale subresource.'),
     selector: z.string().max(1024).optional().describe('Label selector of the nodes, for the scale subresource.'),

@@ -1,6 +1,7 @@
 // The reshard function's chunks against real redis-server processes and the embedded API server:
 // progress in the status, a chunk interrupted mid-migration resumed by the next delivery, the
-// Lease keeping a second writer out, scale-out and scale-in with every key intact.
+// Lease keeping a second writer out, a pause between chunks, scale-out and scale-in with every key
+// intact.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -170,6 +171,26 @@ describe('reshard handler', () => {
     await release;
     expect(r.kind).not.toBe('busy');
     expect(Date.now()).toBeGreaterThanOrEqual(releasedAt);
+  }, 30_000);
+
+  it('spec.paused stops the reshard before its next chunk, progress kept; unpaused, it goes on from there', async () => {
+    const before = await slotsPerMaster();
+    const done = (await cluster()).status!.reshard!.slotsDone;
+    await kube.patchCluster(REF, { spec: { paused: true } });
+    const paused = await runReshardChunk(REF, { id: 'paused', source: 's', step: 3 }, deps());
+    expect(paused.kind).toBe('paused');
+    expect(await slotsPerMaster()).toEqual(before);
+    expect((await cluster()).status!.reshard).toMatchObject({ state: 'Paused', slotsTotal: 4096, slotsDone: done, currentMoves: [] });
+    expect(await leaseHolder(kube, REF)).toBeUndefined();
+
+    await kube.patchCluster(REF, { spec: { paused: false } });
+    const resumed = await runReshardChunk(
+      REF,
+      { id: 'resumed', source: 's', step: 1 },
+      deps({ settings: { ...deps().settings, chunkSlots: 1 } }),
+    );
+    expect(resumed).toMatchObject({ kind: 'progressed', slotsTotal: 4096, slotsDone: done! + 1 });
+    expect((await cluster()).status!.reshard).toMatchObject({ state: 'Running', slotsTotal: 4096 });
   }, 30_000);
 
   it('a chunk that dies mid-migration leaves slots open; the next delivery rolls them forward and finishes', async () => {

@@ -18,7 +18,16 @@ const reasonsOf = (type: ConditionType) => Object.entries(CONDITIONS[type].reaso
 
 describe('the condition catalog', () => {
   it('names every condition type the operator sets', () => {
-    expect(conditionTypes).toEqual(['Ready', 'Progressing', 'Degraded', 'SlotsAssigned', 'Resharding', 'DataLoss', 'ClaimsResized']);
+    expect(conditionTypes).toEqual([
+      'Ready',
+      'Progressing',
+      'Degraded',
+      'SlotsAssigned',
+      'Resharding',
+      'RollingUpdate',
+      'DataLoss',
+      'ClaimsResized',
+    ]);
     for (const type of conditionTypes) expect(CONDITION_TYPES[type]).toBe(type);
   });
 

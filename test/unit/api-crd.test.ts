@@ -128,7 +128,7 @@ describe('the CRD declaration', () => {
     expect(committedCrd.spec.names.categories).toContain('redis');
   });
 
-  it("has the reference's printer columns, then STATUS, READY, RESHARD and AGE", () => {
+  it("has the reference's printer columns, then STATUS, READY, RESHARD, UPDATING and AGE", () => {
     const columns = version.additionalPrinterColumns.map((c: { name: string; jsonPath: string }) => `${c.name} ${c.jsonPath}`);
     expect(columns).toEqual([
       'MASTERS .spec.masters',
@@ -138,6 +138,7 @@ describe('the CRD declaration', () => {
       'STATUS .status.phase',
       'READY .status.conditions[?(@.type=="Ready")].status',
       'RESHARD .status.reshard.progress',
+      'UPDATING .status.rollingUpdate.progress',
       'AGE .metadata.creationTimestamp',
     ]);
   });

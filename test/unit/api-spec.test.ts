@@ -72,6 +72,7 @@ describe('defaults', () => {
       hostNetwork: true,
       clusterNodeTimeout: 5000,
       allowDataLoss: false,
+      paused: false,
       persistence: { enabled: false, size: '1Gi' },
       exporter: { enabled: true, image: 'oliver006/redis_exporter', tag: 'v1.45.0' },
       autoscaling: {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyDefaults, type DefaultedSpec } from '../../shared/api/index.js';
 import { decide, type StepKind } from '../../functions/reconcile/decide.js';
+import { restartHash } from '../../functions/reconcile/resources.js';
 import { pictureOf, type Observation, type PassMemory, type PodInfo } from '../../functions/reconcile/observe.js';
 import type { ClusterNodeView, NodeReport } from '../../shared/redis/types.js';
 import { buildView } from '../../shared/redis/view.js';
@@ -23,6 +24,7 @@ function pod(s: DefaultedSpec, ordinal: number, machine: number, o: { ready?: bo
     port: s.basePort + ordinal,
     busPort: s.basePort + ordinal + 10000,
     createdAt: NOW - 600_000,
+    restartHash: restartHash(s),
   };
 }
 

@@ -3,6 +3,7 @@ import { applyDefaults, type DefaultedSpec } from '../../shared/api/index.js';
 import { decide, placement, reshardMayHoldLease, shardCreatePlan, type StepKind } from '../../functions/reconcile/decide.js';
 import { pictureOf, type Observation, type PassMemory, type PodInfo } from '../../functions/reconcile/observe.js';
 import type { Blocker } from '../../functions/reconcile/status.js';
+import { restartHash } from '../../functions/reconcile/resources.js';
 import type { ClusterNodeView, NodeReport, SlotRange } from '../../shared/redis/types.js';
 import { buildView } from '../../shared/redis/view.js';
 
@@ -29,6 +30,7 @@ function pod(s: DefaultedSpec, ordinal: number, shard: number, o: PodOpts = {}):
     port: s.basePort + ordinal,
     busPort: s.basePort + ordinal + 10000,
     createdAt: NOW - (o.ageMs ?? 600_000),
+    restartHash: restartHash(s),
   };
   if (o.ip ?? true) p.ip = '10.0.0.1';
   if (o.unschedulable) p.unschedulable = o.unschedulable;

@@ -89,6 +89,40 @@ describe('status', () => {
     expect(again.conditions![0]!.lastTransitionTime).toBe('2026-01-01T00:00:00Z');
   });
 
+  it('a rolling update is Updating with its progress, unless slots go unserved', () => {
+    const ready = computeStatus(undefined, obs(), T0);
+    const s = computeStatus(ready, obs({ updating: '2/6 Pods run the current spec', podsReady: 5 }), T1);
+    expect(s.phase).toBe('Updating');
+    expect(s.conditions!.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'Updating',
+      message: '2/6 Pods run the current spec',
+    });
+    expect(s.conditions!.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'Updating' });
+    const lost = computeStatus(
+      ready,
+      obs({ updating: '2/6', view: view(new Set([A])), problems: [{ code: 'node-failing', nodeId: A, message: 'down' }] }),
+      T1,
+    );
+    expect(lost.phase).toBe('Degraded');
+  });
+
+  it('a paused cluster says Paused, Ready as its nodes are', () => {
+    const s = computeStatus(undefined, obs({ paused: true }), T0);
+    expect(s.phase).toBe('Paused');
+    expect(isReady(s)).toBe(true);
+    expect(s.conditions!.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'Paused' });
+    const missing = computeStatus(undefined, obs({ paused: true, podsReady: 5 }), T0);
+    expect(missing.conditions!.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'Paused',
+      message: '5/6 Pods ready',
+    });
+    const unformed = computeStatus(undefined, obs({ paused: true, formed: false, view: undefined, podsReady: 2 }), T0);
+    expect(unformed.phase).toBe('Paused');
+    expect(unformed.conditions!.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False', reason: 'Paused' });
+  });
+
   it('a dead master is Degraded, with the problem in the Ready condition', () => {
     const ready = computeStatus(undefined, obs(), T0);
     const s = computeStatus(ready, obs({ view: view(new Set([A])), problems: [{ code: 'node-failing', nodeId: A, message: 'down' }] }), T1);

@@ -127,6 +127,15 @@ describe('scale: busy', () => {
     const finished = { ...READY, reshard: { state: 'Completed' as const } };
     expect(decideScale(state({}, { status: finished }), alert('HighMemoryUsage'), NOW)).toMatchObject({ kind: 'apply' });
   });
+
+  it('does not scale a paused cluster, nor one in a rolling update, and says why', () => {
+    const paused = { ...state(), spec: { ...state().spec, paused: true } };
+    const decision = decideScale(paused, alert('HighMemoryUsage'), NOW);
+    expect(decision).toMatchObject({ kind: 'ignore', reason: 'Busy' });
+    expect(decision.message).toContain('spec.paused is true');
+    const updating = decideScale(state({}, { status: { ...READY, phase: 'Updating' } }), alert('HighMemoryUsage'), NOW);
+    expect(updating).toMatchObject({ kind: 'ignore', reason: 'Busy', message: expect.stringContaining('Updating') as unknown });
+  });
 });
 
 describe('scale: dedupe', () => {

@@ -12,6 +12,8 @@ export interface FailoverOptions {
   timeoutMs?: number;
   /** Endpoints of other nodes that must see the replica as a master before this returns. */
   confirmOn?: Endpoint[];
+  /** The master being replaced, when it is up: it must say it is a replica (ROLE) before this returns. */
+  formerMaster?: Endpoint;
 }
 
 /**
@@ -59,6 +61,13 @@ export async function failover(pool: RedisPool, replica: Endpoint, opts: Failove
       const { reports } = await pool.readAll(opts.confirmOn!);
       const ok = reports.every((r) => r.nodes.find((v) => v.id === before.myId)?.role === 'master');
       return ok ? true : undefined;
+    });
+  }
+  if (opts.formerMaster) {
+    const former = opts.formerMaster;
+    await waitFor(`${endpointKey(former)} to become a replica`, timeoutMs, async () => {
+      const role = (await pool.call(former, 'ROLE')) as unknown[];
+      return role[0] === 'slave' ? true : undefined;
     });
   }
   return {

@@ -1,0 +1,202 @@
+// Rolling updates on the platform, through kubectl as a person would: a 3x1 cluster under a
+// fixed-rate client that writes and reads back its own keys; spec.image changes; every Pod is
+// restarted exactly once, each master only after its replica took over, and no acknowledged write
+// is lost or any command failed. A roll whose reconcile function is killed half-way resumes, and a
+// roll paused half-way changes nothing until it is unpaused.
+import { describe, expect, it } from 'vitest';
+import { applyCluster, clusterPods, eventually, statusNodes, useE2E, waitForReady, clusterClient, type E2E } from '../helpers/e2e.js';
+import { missingWrites } from '../helpers/ledger.js';
+import { percentile, startTimedLedger, type TimedWrite } from '../helpers/timed-ledger.js';
+
+const NS = 'cache';
+const NAME = 'roll';
+const RATE = 300;
+
+const e2e = useE2E({ namespaces: [NS] });
+
+interface RollingUpdateView {
+  rollingUpdate?: { updated: number; total: number; progress: string };
+  phase?: string;
+}
+
+/** Every uid each Pod name has had, polled until stopped. */
+function watchPods(e2e: E2E): { uids: Map<string, Set<string>>; stop: () => Promise<void> } {
+  const uids = new Map<string, Set<string>>();
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      for (const pod of await clusterPods(e2e, NS, NAME).catch(() => [])) {
+        const name = pod.metadata!.name!;
+        if (!uids.has(name)) uids.set(name, new Set());
+        uids.get(name)!.add(pod.metadata!.uid!);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return {
+    uids,
+    stop: async () => {
+      running = false;
+      await loop;
+    },
+  };
+}
+
+async function events(reason: string): Promise<string[]> {
+  const { items } = await e2e.platform.kube.list('v1', 'Event', NS);
+  return items
+    .filter((e) => (e.involvedObject as { name?: string } | undefined)?.name === NAME && e.reason === reason)
+    .map((e) => e.message as string);
+}
+
+const setSpec = async (patch: Record<string, unknown>) => {
+  const out = await e2e.kubectl(['-n', NS, 'patch', 'rediscluster', NAME, '--type', 'merge', '-p', JSON.stringify({ spec: patch })]);
+  expect(out.stderr).toBe('');
+};
+
+const rollOf = async () => (await e2e.getCluster(NS, NAME))?.status as RollingUpdateView | undefined;
+
+/** Pods already restarted by the roll of the current spec, once at least `n` are (the status is for this generation). */
+async function restartedAtLeast(n: number): Promise<number | undefined> {
+  const obj = await e2e.getCluster(NS, NAME);
+  const status = obj?.status as (RollingUpdateView & { observedGeneration?: number }) | undefined;
+  if (status?.observedGeneration !== obj?.metadata?.generation || status?.phase !== 'Updating') return undefined;
+  const updated = status?.rollingUpdate?.updated ?? 0;
+  return updated >= n ? updated : undefined;
+}
+
+/** Writes by shard (the slot ranges of the masters at the start), longest first. */
+function pausesByShard(writes: TimedWrite[], shards: { pod: string; ranges: [number, number][] }[]): string[] {
+  return shards.map(({ pod, ranges }) => {
+    const mine = writes.filter((w) => ranges.some(([a, b]) => w.slot >= a && w.slot <= b));
+    const longest = Math.max(...mine.map((w) => w.ms));
+    return `shard of ${pod}: ${mine.length} writes, p99 ${percentile(
+      mine.map((w) => w.ms),
+      99,
+    )} ms, longest write ${longest} ms`;
+  });
+}
+
+describe('rolling update', () => {
+  it('restarts every Pod of a 3x1 cluster once for a new image, masters after a failover, losing nothing', async () => {
+    const { ready } = await applyCluster(e2e, { name: NAME, spec: { masters: 3, replicas: 1 } });
+    const nodes = statusNodes(ready);
+    const masters = nodes.filter((n) => n.role === 'master');
+    const shards = masters.map((m) => ({
+      pod: m.pod,
+      ranges: (m.slots ?? []).map((r) => r.split('-').map(Number) as [number, number]).map(([a, b]) => [a, b ?? a] as [number, number]),
+    }));
+    expect((await rollOf())?.rollingUpdate).toEqual({ updated: 6, total: 6, progress: '6/6' });
+
+    const ledger = await startTimedLedger(nodes, RATE, 'roll');
+    const pods = watchPods(e2e);
+    await new Promise((r) => setTimeout(r, 2000));
+    const t0 = Date.now();
+    await setSpec({ image: 'redis:7.2-roll' });
+    await eventually('the roll to start', async () => (await rollOf())?.phase === 'Updating', 30_000, 200);
+    const shown = await e2e.kubectl(['-n', NS, 'get', 'rediscluster', NAME]);
+    expect(shown.stdout).toMatch(/UPDATING/);
+    expect(shown.stdout).toMatch(/\s[0-6]\/6\s/);
+    const done = await waitForReady(e2e, NS, NAME, 240_000, 6);
+    const took = Date.now() - t0;
+    expect((done.status as RollingUpdateView).rollingUpdate?.progress).toBe('6/6');
+    await new Promise((r) => setTimeout(r, 2000));
+    await pods.stop();
+    const result = await ledger.stop();
+
+    // Each Pod name had its first uid and exactly one more.
+    expect([...pods.uids.keys()].sort()).toEqual(nodes.map((n) => n.pod).sort());
+    for (const [name, uids] of pods.uids) expect(uids.size, `Pod ${name}'s uids`).toBe(2);
+    for (const pod of await clusterPods(e2e, NS, NAME)) {
+      expect((pod.spec as { containers: { name: string; image: string }[] }).containers.find((c) => c.name === 'redis')?.image).toBe(
+        'redis:7.2-roll',
+      );
+    }
+    // Every master handed over first and was restarted as a replica.
+    const failovers = await events('Failover');
+    const restarts = await events('RollingUpdate');
+    expect(restarts).toHaveLength(6);
+    for (const m of masters) {
+      expect(failovers.some((e) => e.includes(`from ${m.pod} to `) && e.includes('before its restart'))).toBe(true);
+      expect(restarts.some((e) => e.startsWith(`restarting Pod ${m.pod} (replica of shard`))).toBe(true);
+    }
+    const after = statusNodes(done);
+    for (const m of masters) expect(after.find((n) => n.pod === m.pod)?.role).toBe('replica');
+
+    const latencies = result.writes.map((w) => w.ms);
+    console.log(
+      [
+        `rolling update of 3x1 under ${RATE} writes/s: ${(took / 1000).toFixed(1)} s`,
+        `${result.writes.length} writes acknowledged, ${result.reads} reads, p99 ${percentile(latencies, 99)} ms, longest ${Math.max(...latencies)} ms`,
+        ...pausesByShard(result.writes, shards),
+      ].join('\n  '),
+    );
+    expect(result.failures).toEqual({});
+    expect(result.wrongReads).toBe(0);
+    expect(result.writes.length).toBeGreaterThan(RATE * 10);
+    const client = clusterClient(done);
+    try {
+      expect(
+        await missingWrites(
+          client,
+          result.writes.map((w) => w.n),
+          'roll',
+        ),
+      ).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
+  }, 400_000);
+
+  it('resumes a roll whose reconcile function was killed in the middle, restarting no Pod twice', async () => {
+    const pods = watchPods(e2e);
+    await setSpec({ image: 'redis:7.2-killed' });
+    const atKill = await eventually('two Pods restarted', () => restartedAtLeast(2), 120_000, 200);
+    expect(atKill).toBeLessThan(6);
+    const killed = await e2e.kubectl([
+      '-n',
+      'redis-operator',
+      'delete',
+      'pod',
+      '-l',
+      'serving.knative.dev/service=reconcile',
+      '--grace-period=0',
+      '--force',
+    ]);
+    expect(killed.stdout).toMatch(/deleted/);
+    const done = await waitForReady(e2e, NS, NAME, 240_000, 6);
+    await pods.stop();
+    expect((done.status as RollingUpdateView).rollingUpdate?.progress).toBe('6/6');
+    for (const [name, uids] of pods.uids) expect(uids.size, `Pod ${name}'s uids`).toBe(2);
+  }, 400_000);
+
+  it('changes nothing while paused in the middle of a roll, and finishes once unpaused', async () => {
+    const pods = watchPods(e2e);
+    await setSpec({ image: 'redis:7.2-paused' });
+    await eventually('a first Pod restarted', () => restartedAtLeast(1), 120_000, 200);
+    await setSpec({ paused: true });
+    await eventually('the Paused phase', async () => (await rollOf())?.phase === 'Paused', 30_000, 200);
+    // A restart already under way may still finish its container start; then nothing moves.
+    await new Promise((r) => setTimeout(r, 3000));
+    const snapshot = async () => {
+      const list = await clusterPods(e2e, NS, NAME);
+      const cluster = await e2e.getCluster(NS, NAME);
+      return {
+        pods: list.map((p) => `${p.metadata!.name}/${p.metadata!.uid}`).sort(),
+        roles: statusNodes(cluster!).map((n) => `${n.pod}:${n.role}`),
+        progress: (cluster!.status as RollingUpdateView).rollingUpdate?.progress,
+      };
+    };
+    const before = await snapshot();
+    expect(before.progress).not.toBe('6/6');
+    await new Promise((r) => setTimeout(r, 15_000));
+    expect(await snapshot()).toEqual(before);
+    expect((await rollOf())?.phase).toBe('Paused');
+
+    await setSpec({ paused: false });
+    const done = await waitForReady(e2e, NS, NAME, 240_000, 6);
+    await pods.stop();
+    expect((done.status as RollingUpdateView).rollingUpdate?.progress).toBe('6/6');
+    for (const [name, uids] of pods.uids) expect(uids.size, `Pod ${name}'s uids`).toBe(2);
+  }, 400_000);
+});

@@ -1,0 +1,123 @@
+// A ledger client that also times every write and reads its own keys back as it goes, in its own
+// process: an ioredis Cluster writes `<prefix>:<n>` = `v<n>` at a fixed rate (open loop) and, for
+// each write, reads back an earlier acknowledged key. A command that fails is retried briefly
+// (redirects are ioredis's own); only one that still fails counts. Each acknowledged write keeps its
+// slot, when it was sent and how long it took, so a test can tell which shard paused and for how long.
+//
+// startTimedLedger(nodes, rate) forks this file; stop() returns what it recorded.
+import { fileURLToPath } from 'node:url';
+import { Cluster } from 'ioredis';
+import { keySlot } from '../../shared/redis/executor/util.js';
+import './ioredis-asking.js';
+import { ledgerKey, ledgerValue } from './ledger.js';
+import { serveWorker, startWorker, type Worker } from './worker.js';
+
+export interface TimedWrite {
+  n: number;
+  slot: number;
+  sentAt: number;
+  ms: number;
+}
+
+export interface TimedLedgerResult {
+  writes: TimedWrite[];
+  /** Commands that failed after their retries, by the first word of the error. */
+  failures: Record<string, number>;
+  /** Reads of an acknowledged key that came back with another value. */
+  wrongReads: number;
+  reads: number;
+}
+
+interface Start {
+  nodes: { host: string; port: number }[];
+  rate: number;
+  prefix: string;
+  /** How long a failed command is retried before it counts as failed. */
+  retryMs: number;
+}
+
+export type TimedLedger = Worker<TimedLedgerResult>;
+
+export function startTimedLedger(
+  nodes: { ip: string; port: number }[],
+  rate: number,
+  prefix = 'ledger',
+  retryMs = 1000,
+): Promise<TimedLedger> {
+  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs };
+  return startWorker<Start, TimedLedgerResult>(fileURLToPath(import.meta.url), start);
+}
+
+/** The p-th percentile (0..100) of `values`. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+const TICK_MS = 10;
+
+async function withRetry<T>(retryMs: number, run: () => Promise<T>): Promise<T> {
+  const until = Date.now() + retryMs;
+  for (;;) {
+    try {
+      return await run();
+    } catch (err) {
+      if (Date.now() >= until) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function runChild(): void {
+  let client: Cluster | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let seq = 0;
+  let inFlight = 0;
+  const writes: TimedWrite[] = [];
+  const result: TimedLedgerResult = { writes, failures: {}, wrongReads: 0, reads: 0 };
+  const fail = (err: Error) => {
+    const kind = err.message.split(' ')[0] ?? 'error';
+    result.failures[kind] = (result.failures[kind] ?? 0) + 1;
+  };
+  const start = (m: Start): void => {
+    client = new Cluster(m.nodes, {
+      enableReadyCheck: true,
+      maxRedirections: 32,
+      retryDelayOnTryAgain: 50,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnFailover: 100,
+    });
+    const perTick = (m.rate * TICK_MS) / 1000;
+    const started = Date.now();
+    const one = async (n: number) => {
+      const sentAt = Date.now();
+      const key = ledgerKey(m.prefix, n);
+      await withRetry(m.retryMs, () => client!.set(key, ledgerValue(n)));
+      writes.push({ n, slot: keySlot(key), sentAt, ms: Date.now() - sentAt });
+      // Read back an earlier acknowledged write: a value lost or stale shows at once.
+      const earlier = writes[Math.floor(Math.random() * writes.length)]!;
+      const value = await withRetry(m.retryMs, () => client!.get(ledgerKey(m.prefix, earlier.n)));
+      result.reads++;
+      if (value !== ledgerValue(earlier.n)) result.wrongReads++;
+    };
+    timer = setInterval(() => {
+      const due = ((Date.now() - started) / 1000) * m.rate;
+      while (seq < due && inFlight < 50 * perTick) {
+        inFlight++;
+        one(seq++)
+          .catch(fail)
+          .finally(() => inFlight--);
+      }
+    }, TICK_MS);
+  };
+  const stop = async (): Promise<TimedLedgerResult> => {
+    clearInterval(timer);
+    while (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
+    await client?.quit().catch(() => undefined);
+    return result;
+  };
+  serveWorker(start, stop);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) runChild();
