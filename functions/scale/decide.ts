@@ -2,7 +2,7 @@
 // busy, dedupe) is decided from the cluster object alone and tested without I/O.
 import { createHash } from 'node:crypto';
 import { kubeTime } from '../../shared/kube/time.js';
-import { resolveAlertAction, type DefaultedSpec, type RedisClusterStatus, type ScaleChange } from '../../shared/api/index.js';
+import { PHASES, resolveAlertAction, type DefaultedSpec, type RedisClusterStatus, type ScaleChange } from '../../shared/api/index.js';
 
 /**
  * The annotation carrying the autoscaler's own record: the alert events it applied (so a redelivery
@@ -91,20 +91,9 @@ export type ScaleDecision =
     }
   | { kind: 'ignore'; reason: IgnoreReason; message: string };
 
-// Degraded and Failed too: adding or draining masters while nodes are missing or the spec is refused
-// would pile a reshard on top of a repair.
-const BUSY_PHASES = new Set([
-  'Pending',
-  'Creating',
-  'Scaling',
-  'Resharding',
-  'Updating',
-  'Healing',
-  'Degraded',
-  'Paused',
-  'Failed',
-  'Deleting',
-]);
+// Every phase but Ready, Degraded and Failed too: adding or draining masters while nodes are missing,
+// Pods restart or the spec is refused would pile a reshard on top of a repair or a roll.
+const BUSY_PHASES = new Set<string>(PHASES.filter((p) => p !== 'Ready'));
 
 /** Why the cluster must not be scaled now, if it must not. */
 export function busyReason(state: ClusterState): string | undefined {

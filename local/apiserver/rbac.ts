@@ -1,6 +1,7 @@
 // RBAC as kube-apiserver's authorizer decides (plugin/pkg/auth/authorizer/rbac): the rules of the
 // roles bound to a user, checked against a request's attributes. Pure: objects in, a decision out.
 import type { StatusCause } from './errors.js';
+import type { RequestInfo } from './request-info.js';
 import { matchesLabelSelector, type LabelSelector } from './selectors.js';
 
 export interface UserInfo {
@@ -11,18 +12,8 @@ export interface UserInfo {
 }
 
 /** What kube-apiserver's RequestInfo and authenticator say about a request. */
-export interface Attributes {
+export interface Attributes extends RequestInfo {
   user: UserInfo;
-  verb: string;
-  resourceRequest: boolean;
-  /** The URL path (non-resource requests are authorized by it). */
-  path: string;
-  apiGroup: string;
-  apiVersion: string;
-  resource: string;
-  subresource: string;
-  namespace: string;
-  name: string;
 }
 
 export interface PolicyRule {
