@@ -40,10 +40,11 @@ export interface RollState {
 export function rollState(o: Observation, cluster: ClusterPicture, s: Shape, hash: string): RollState {
   const outdated = s.wanted.filter((p) => p.restartHash !== hash).sort((a, b) => a.ordinal - b.ordinal);
   const noFailover = o.spec.replicas === 0 && !o.spec.persistence.enabled;
+  // Out of every node the spec asks for, not the Pods there now: a Pod restarting is not yet updated.
   return {
     hash,
     updated: s.wanted.length - outdated.length,
-    total: s.wanted.length,
+    total: o.spec.masters * (1 + o.spec.replicas),
     outdated,
     stuck: noFailover ? outdated.filter((p) => cluster.roles.masters.has(p.name)) : [],
   };
