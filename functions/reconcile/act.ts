@@ -9,6 +9,7 @@ import {
   isConflict,
   leaseNameFor,
   LeaseLostError,
+  isTooManyRequests,
   ordinalOf,
   tryAcquireLease,
   type HeldLease,
@@ -272,14 +273,23 @@ export async function failoverForUpdate(
   await ctx.record('Failover', `moved master of shard ${shard} from ${master.pod} to ${replica.pod} before its restart`);
 }
 
-/** Deletes a Pod that runs an older spec; its claim stays, and the Pods step makes it again at the same ordinal. */
+/**
+ * Evicts a Pod that runs an older spec, within the cluster's PodDisruptionBudget; its claim stays,
+ * and the Pods step makes it again at the same ordinal. A refused eviction waits for a later round.
+ */
 export async function restartForUpdate(
   ctx: ActContext,
   pass: PassState,
   step: Extract<Step, { kind: 'restart-for-update' }>,
 ): Promise<void> {
   stillHeld(ctx, pass);
-  await ctx.kube.delete({ apiVersion: 'v1', kind: 'Pod', metadata: { name: step.pod, namespace: ctx.ref.namespace } });
+  try {
+    await ctx.kube.evictPod(ctx.ref.namespace, step.pod);
+  } catch (err) {
+    if (!isTooManyRequests(err)) throw err;
+    ctx.log.info({ pod: step.pod, err: errorMessage(err) }, 'the PodDisruptionBudget allows no eviction now; the roll waits');
+    return;
+  }
   const role = step.master ? 'master, with its data on its claim' : 'replica';
   await ctx.record('RollingUpdate', `restarting Pod ${step.pod} (${role} of shard ${step.shard}) for the new spec`);
 }

@@ -31,6 +31,8 @@ export function statusCode(err: unknown): number | undefined {
 export const isNotFound = (err: unknown): boolean => statusCode(err) === 404;
 export const isConflict = (err: unknown): boolean => statusCode(err) === 409;
 export const isAlreadyExists = (err: unknown): boolean => statusCode(err) === 409;
+/** An eviction its PodDisruptionBudget refused (no disruption allowed now). */
+export const isTooManyRequests = (err: unknown): boolean => statusCode(err) === 429;
 
 export interface ObjectRef {
   namespace: string;
@@ -132,6 +134,22 @@ export class Kube {
       if (!isAlreadyExists(err)) throw err;
     }
     return (await this.objects.patch(obj, undefined, undefined, 'redis-operator', undefined, PatchStrategy.MergePatch)) as T;
+  }
+
+  /**
+   * Evicts the Pod through the Eviction API: a delete its PodDisruptionBudget may refuse with 429,
+   * as `kubectl drain` does. A Pod already gone is fine.
+   */
+  async evictPod(namespace: string, name: string): Promise<void> {
+    try {
+      await this.core.createNamespacedPodEviction({
+        name,
+        namespace,
+        body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace } },
+      });
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
   }
 
   /** Deletes the object; absent is fine. */

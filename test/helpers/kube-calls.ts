@@ -24,6 +24,8 @@ const VERB_OF_PREFIX: [RegExp, string][] = [
 /** The API group and resource of a kind as the client names it in a method (Pod, Lease, ...). */
 const RESOURCE_OF_KIND: Record<string, [string, string]> = {
   Pod: ['', 'pods'],
+  // createNamespacedPodEviction: the Eviction API is a subresource of the Pod.
+  PodEviction: ['', 'pods/eviction'],
   Service: ['', 'services'],
   ConfigMap: ['', 'configmaps'],
   PersistentVolumeClaim: ['', 'persistentvolumeclaims'],

@@ -11,6 +11,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Kube, isTooManyRequests } from '../../shared/kube/index.js';
 import { startTestApi, statusOf, testCrd, waitFor, type TestApi } from '../helpers/platform-api.js';
 
 const G = { group: 'redis.redis', version: 'v1beta1', plural: 'redisclusters' };
@@ -647,6 +648,16 @@ describe('deletion', () => {
     });
     expect(refused.details.causes[0].message).toBe('The disruption budget e-pdb needs 2 healthy pods and has 2 currently');
     expect((await core.readNamespacedPod({ name: 'e2', namespace: 'budget' })).metadata?.deletionTimestamp).toBeUndefined();
+
+    // The operator's own call (a rolling update's restart) sees the refusal as such, and leaves the Pod.
+    const kube = new Kube(api.kc);
+    const operatorRefused = await kube.evictPod('budget', 'e3').then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(isTooManyRequests(operatorRefused)).toBe(true);
+    expect((await core.readNamespacedPod({ name: 'e3', namespace: 'budget' })).metadata?.deletionTimestamp).toBeUndefined();
+    await expect(kube.evictPod('budget', 'absent')).resolves.toBeUndefined();
   });
 
   it('empties a deleted namespace before removing it', async () => {
