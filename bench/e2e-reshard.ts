@@ -4,12 +4,10 @@
 // shape, each under the same client load, and that client's latency before and during each.
 //
 //   npm run bench:e2e -- [--keys 1000000] [--value-bytes 64] [--runs 1] [--json]
-import { RedisPool } from '../shared/redis/connection.js';
-import { nodeEndpoint, readView } from '../shared/redis/view.js';
 import { hasFlag, positiveIntArg } from './lib/args.js';
 import { median, percentile } from './lib/stats.js';
 import { now, startProbe } from './lib/probe.js';
-import { loadData, verifyData } from './lib/data.js';
+import { loadData, slotOwners, verifyData } from './lib/data.js';
 import { SCALE_OUT_WITH_REPLICAS, buildCluster, checkData, runEngine, runRedisCli } from './lib/scenario.js';
 import { applyCluster, eventually, startE2E, statusNodes, waitForReady, type E2E } from '../test/helpers/e2e.js';
 import type { KubeObject } from '../local/apiserver/client.js';
@@ -61,20 +59,6 @@ async function readyWith(e2e: E2E, masters: number, timeoutMs: number): Promise<
   );
 }
 
-async function slotOwners(obj: KubeObject) {
-  const pool = new RedisPool();
-  try {
-    const map = await readView(
-      pool,
-      statusNodes(obj).map((n) => ({ ip: n.ip, port: n.port })),
-      { discover: true },
-    );
-    return map.owners.map((id) => nodeEndpoint(map, id!));
-  } finally {
-    await pool.close();
-  }
-}
-
 async function endToEnd() {
   const e2e = await startE2E({ namespaces: [NS], pingIntervalMs: 60_000 });
   try {
@@ -85,7 +69,7 @@ async function endToEnd() {
       ready: () => readyWith(e2e, 3, 300_000),
     });
     log(`3x1 Ready; loading ${keys} keys of ${valueBytes} bytes`);
-    await loadData(await slotOwners(ready), keys, valueBytes);
+    await loadData(await slotOwners(statusNodes(ready)), keys, valueBytes);
 
     const probe = await startProbe(statusNodes(ready).filter((n) => n.role === 'master'));
     await new Promise((r) => setTimeout(r, 10_000));
@@ -113,7 +97,7 @@ async function endToEnd() {
     const probed = await probe.stop();
     const reshard =
       (ready.status as { reshard?: { startedAt?: string; updatedAt?: string; message?: string; keysMoved?: number } }).reshard ?? {};
-    const { lost, checked } = await verifyData(await slotOwners(ready), keys, valueBytes);
+    const { lost, checked } = await verifyData(await slotOwners(statusNodes(ready)), keys, valueBytes);
     const before = probed.samples.filter((s) => s.at < t0).map((s) => s.ms);
     const during = probed.samples.filter((s) => s.at >= t0 && s.at <= t1).map((s) => s.ms);
     return {

@@ -3,6 +3,8 @@
 // MGET per slot from whoever owns the slot afterwards.
 import { Redis } from 'ioredis';
 import { keySlot } from '../../shared/redis/executor/util.js';
+import { RedisPool } from '../../shared/redis/connection.js';
+import { nodeEndpoint, readView } from '../../shared/redis/view.js';
 import type { Endpoint } from '../../shared/redis/types.js';
 
 let tags: string[] | undefined;
@@ -46,6 +48,21 @@ function client(e: Endpoint, password?: string): Redis {
 
 /** slot -> endpoint of its owner. */
 export type SlotOwners = Endpoint[];
+
+/** Who owns each slot now, as the cluster reached from `seeds` says. */
+export async function slotOwners(seeds: Endpoint[]): Promise<SlotOwners> {
+  const pool = new RedisPool();
+  try {
+    const map = await readView(
+      pool,
+      seeds.map((n) => ({ ip: n.ip, port: n.port })),
+      { discover: true },
+    );
+    return map.owners.map((id) => nodeEndpoint(map, id!));
+  } finally {
+    await pool.close();
+  }
+}
 
 export async function loadData(owners: SlotOwners, count: number, valueBytes: number, password?: string): Promise<void> {
   const bySlot = new Map<string, number[]>();

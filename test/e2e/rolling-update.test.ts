@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyCluster, clusterPods, eventually, statusNodes, useE2E, waitForReady, clusterClient, type E2E } from '../helpers/e2e.js';
 import { missingWrites } from '../helpers/ledger.js';
-import { percentile, startTimedLedger, type TimedWrite } from '../helpers/timed-ledger.js';
+import { latencyByShard, percentile, shardsOf, startTimedLedger } from '../helpers/timed-ledger.js';
 
 const NS = 'cache';
 const NAME = 'roll';
@@ -67,18 +67,6 @@ async function restartedAtLeast(n: number): Promise<number | undefined> {
   return updated >= n ? updated : undefined;
 }
 
-/** Writes by shard (the slot ranges of the masters at the start), longest first. */
-function pausesByShard(writes: TimedWrite[], shards: { pod: string; ranges: [number, number][] }[]): string[] {
-  return shards.map(({ pod, ranges }) => {
-    const mine = writes.filter((w) => ranges.some(([a, b]) => w.slot >= a && w.slot <= b));
-    const longest = Math.max(...mine.map((w) => w.ms));
-    return `shard of ${pod}: ${mine.length} writes, p99 ${percentile(
-      mine.map((w) => w.ms),
-      99,
-    )} ms, longest write ${longest} ms`;
-  });
-}
-
 /**
  * Changes spec.image under a timed client and checks the roll of the cluster as it is now: every Pod
  * restarted exactly once, each master after a failover, every write acknowledged and read back.
@@ -88,10 +76,7 @@ async function rollUnderLoad(image: string, podCount: number): Promise<void> {
   const nodes = statusNodes(ready);
   expect(nodes).toHaveLength(podCount);
   const masters = nodes.filter((n) => n.role === 'master');
-  const shards = masters.map((m) => ({
-    pod: m.pod,
-    ranges: (m.slots ?? []).map((r) => r.split('-').map(Number) as [number, number]).map(([a, b]) => [a, b ?? a] as [number, number]),
-  }));
+  const shards = shardsOf(nodes);
   const total = `${podCount}/${podCount}`;
   expect((ready.status as RollingUpdateView).rollingUpdate?.progress).toBe(total);
 
@@ -135,7 +120,9 @@ async function rollUnderLoad(image: string, podCount: number): Promise<void> {
     [
       `rolling update of ${masters.length}x${replicas} under ${RATE} writes/s: ${(took / 1000).toFixed(1)} s`,
       `${result.writes.length} writes acknowledged, ${result.reads} reads, p99 ${percentile(latencies, 99)} ms, longest ${Math.max(...latencies)} ms`,
-      ...pausesByShard(result.writes, shards),
+      ...latencyByShard(result.writes, shards).map(
+        (s) => `shard of ${s.pod}: ${s.writes} writes, p99 ${s.p99} ms, longest write ${s.longest} ms`,
+      ),
     ].join('\n  '),
   );
   expect(result.failures).toEqual({});

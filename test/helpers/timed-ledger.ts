@@ -55,6 +55,41 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** A master's share of the keyspace: its Pod and slot ranges, as the cluster's status lists them. */
+export interface Shard {
+  pod: string;
+  ranges: [number, number][];
+}
+
+/** The shards of the masters in a status node list (`slots` as "a-b" or "a"). */
+export function shardsOf(nodes: { pod: string; role: string; slots?: string[] }[]): Shard[] {
+  return nodes
+    .filter((n) => n.role === 'master')
+    .map((m) => ({
+      pod: m.pod,
+      ranges: (m.slots ?? []).map((r) => {
+        const [a, b] = r.split('-').map(Number) as [number, number?];
+        return [a, b ?? a];
+      }),
+    }));
+}
+
+export interface ShardLatency {
+  pod: string;
+  writes: number;
+  p99: number;
+  /** The longest single write: the shard's write pause, redirects and retries included. */
+  longest: number;
+}
+
+/** Each shard's writes, p99 and longest write. */
+export function latencyByShard(writes: TimedWrite[], shards: Shard[]): ShardLatency[] {
+  return shards.map(({ pod, ranges }) => {
+    const ms = writes.filter((w) => ranges.some(([a, b]) => w.slot >= a && w.slot <= b)).map((w) => w.ms);
+    return { pod, writes: ms.length, p99: percentile(ms, 99), longest: ms.reduce((a, b) => Math.max(a, b), 0) };
+  });
+}
+
 const TICK_MS = 10;
 
 async function withRetry<T>(retryMs: number, run: () => Promise<T>): Promise<T> {
