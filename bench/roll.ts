@@ -68,18 +68,23 @@ async function operatorRoll(e2e: E2E, nodes: number, image: string): Promise<voi
   if (progress !== `${nodes}/${nodes}`) throw new Error(`roll finished at ${progress}`);
 }
 
-/** Whether the node answers as a replica whose link to its master is up, in a cluster that is ok. */
-async function syncedReplica(node: { ip: string; port: number }): Promise<boolean> {
+/**
+ * Whether the node is back in a cluster that is ok: a replica whose link to its master is up, or a
+ * master (primary balance may have handed it a shard back).
+ */
+async function rejoined(node: { ip: string; port: number }): Promise<boolean> {
   return withNode(node, async (r) => {
     const repl = await r.info('replication');
-    const cluster = await r.cluster('INFO');
-    return /role:slave/.test(repl) && /master_link_status:up/.test(repl) && /cluster_state:ok/.test(String(cluster));
+    const cluster = String(await r.cluster('INFO'));
+    const synced = /role:master/.test(repl) || /master_link_status:up/.test(repl);
+    return synced && /cluster_state:ok/.test(cluster);
   }).catch(() => false);
 }
 
 /** The naive roll: each Pod deleted in turn (last first), the next once the cluster is whole again. */
 async function naiveRoll(e2e: E2E, nodes: number): Promise<void> {
   const pods = (await clusterPods(e2e, NS, NAME)).sort((a, b) => b.metadata!.name!.localeCompare(a.metadata!.name!));
+  const ports = new Map(statusNodes((await e2e.getCluster(NS, NAME))!).map((n) => [n.pod, n.port]));
   for (const pod of pods) {
     const name = pod.metadata!.name!;
     const out = await e2e.kubectl(['-n', NS, 'delete', 'pod', name, '--wait=false']);
@@ -91,11 +96,8 @@ async function naiveRoll(e2e: E2E, nodes: number): Promise<void> {
       600_000,
       200,
     );
-    const node = {
-      ip: back.status!.podIP as string,
-      port: statusNodes((await e2e.getCluster(NS, NAME))!).find((n) => n.pod === name)!.port,
-    };
-    await eventually(`Pod ${name} to be a synced replica`, () => syncedReplica(node), 600_000, 200);
+    const node = { ip: back.status!.podIP as string, port: ports.get(name)! };
+    await eventually(`Pod ${name} to rejoin`, () => rejoined(node), 600_000, 200);
     await waitForReady(e2e, NS, NAME, 600_000, nodes);
   }
 }

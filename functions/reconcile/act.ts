@@ -134,6 +134,7 @@ export async function healCluster(ctx: ActContext, pass: PassState, step: Extrac
     allowDataLoss: ctx.spec.allowDataLoss,
     stepTimeoutMs: 20_000,
     settleMs: 0,
+    leaving: step.leaving,
   });
   work.actions.push(...result.actions);
   // A lost shard waits for a person: the status says so, and the Warning says what to do.

@@ -50,7 +50,8 @@ export type Step =
   | { kind: 'take-lease' }
   /** `lost`: an empty cluster formed again in place of one whose every node lost its data. */
   | { kind: 'form'; nodes: DesiredNode[]; plan: CreatePlan; masters: number; replicas: number; lost?: string }
-  | { kind: 'heal'; nodes: DesiredNode[] }
+  /** `leaving`: nodes whose Pods are being deleted. */
+  | { kind: 'heal'; nodes: DesiredNode[]; leaving: Endpoint[] }
   | { kind: 'apply-settings'; endpoints: Endpoint[] }
   | { kind: 'place'; seed?: Endpoint; shards: ShardToPlace[]; waiting: number[] }
   | { kind: 'remove-surplus'; nodes: NodeToRemove[]; endpoints: Endpoint[] }
@@ -244,7 +245,11 @@ function formStep(o: Observation, s: Shape): Step | undefined {
 function healStep(o: Observation, cluster: ClusterPicture): Step | undefined {
   const taken = o.pass.taken;
   if (!taken.has('heal') && !taken.has('apply-settings') && !o.reshard.running && cluster.members.size > 0) {
-    return { kind: 'heal', nodes: o.pods.filter((p) => p.ip && !p.deleting).map(desiredNode) };
+    return {
+      kind: 'heal',
+      nodes: o.pods.filter((p) => p.ip && !p.deleting).map(desiredNode),
+      leaving: o.pods.filter((p) => p.ip && p.deleting).map(podEndpoint),
+    };
   }
   const endpoints = [...cluster.reports.entries()].filter(([name]) => cluster.members.has(name)).map(([, r]) => r.address);
   if (!taken.has('apply-settings') && endpoints.length > 0) return { kind: 'apply-settings', endpoints };

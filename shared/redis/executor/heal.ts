@@ -30,6 +30,7 @@ import {
   type ViewNode,
 } from '../view.js';
 import { failover } from './failover.js';
+import { handOverLeaving } from './handover.js';
 import { resumeOpenSlots } from './migrate/open-slots.js';
 import { forgetEverywhere, reparent } from './remove.js';
 import { ensureReplicas } from './replicas.js';
@@ -58,6 +59,8 @@ export interface HealOptions {
    * timeout, at most 10 s. A caller that looks again anyway (reconcile's rounds) passes 0.
    */
   settleMs?: number;
+  /** Addresses of nodes whose Pods are being deleted: a master among them hands over its shard first. */
+  leaving?: Endpoint[];
 }
 
 const NOTHING: StepOutcome = { actions: [], problems: [] };
@@ -243,8 +246,14 @@ async function promoteOrphan(
   return promoteReplica(pool, desired, m, replicas, mode as 'force' | 'takeover', stepTimeoutMs);
 }
 
-async function promoteOrphans(pool: RedisPool, desired: DesiredNode[], view: ClusterView, opts: HealOptions): Promise<StepOutcome> {
-  const orphaned = findOrphanedMasters(view, endpointsOf(desired));
+async function promoteOrphans(
+  pool: RedisPool,
+  desired: DesiredNode[],
+  view: ClusterView,
+  opts: HealOptions,
+  stillServing: Set<string>,
+): Promise<StepOutcome> {
+  const orphaned = findOrphanedMasters(view, endpointsOf(desired)).filter((m) => !stillServing.has(m.id));
   if (orphaned.length === 0) return NOTHING;
   const waitMs = opts.autoFailoverWaitMs ?? 2 * (await nodeTimeoutMs(pool, memberReports(view)[0]?.address)) + 2000;
   const outcomes = await Promise.all(orphaned.map((m) => promoteOrphan(pool, desired, view, m, waitMs, opts.stepTimeoutMs ?? 20_000)));
@@ -417,8 +426,11 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
         : { code: 'state-not-ok', message: 'the desired nodes have not formed a cluster yet; healing starts once it is created' };
     return { actions, problems: [problem], done: false };
   }
-  // 2. Masters that are down but have a live replica: let the cluster fail over, or do it.
-  if (record(await promoteOrphans(pool, desired, view, opts))) view = await readDesiredView(pool, desired);
+  // 2. Masters whose Pods are going hand over while they still answer; masters that are down but
+  // have a live replica: let the cluster fail over, or do it.
+  const handover = await handOverLeaving(pool, view, opts.leaving ?? [], stepTimeoutMs);
+  if (record(handover)) view = await readDesiredView(pool, desired);
+  if (record(await promoteOrphans(pool, desired, view, opts, handover.alive))) view = await readDesiredView(pool, desired);
   // 3. Shards that are entirely gone.
   const lost = await handleLostShards(pool, view, opts.allowDataLoss ?? false, stepTimeoutMs);
   if (record(lost)) view = await readDesiredView(pool, desired);
