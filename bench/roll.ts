@@ -136,13 +136,26 @@ async function rollUnderLoad(e2e: E2E, kind: Kind, nodes: number, image: string)
   };
 }
 
+/** Loads the keys; again when primary balance moved a master meanwhile (MSET is idempotent). */
+async function load(seeds: { ip: string; port: number }[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loadData(await slotOwners(seeds), keys, valueBytes);
+    } catch (err) {
+      if (attempt >= 5 || !/^MOVED /.test((err as Error).message)) throw err;
+      log('a master moved while loading; loading again');
+      await sleep(2000);
+    }
+  }
+}
+
 async function benchShape(masters: number, replicas: number, run: number): Promise<Roll[]> {
   const nodes = masters * (1 + replicas);
   const e2e = await startE2E({ namespaces: [NS], pingIntervalMs: 60_000 });
   try {
     const { ready } = await applyCluster(e2e, { name: NAME, spec: { ...SPEC, masters, replicas }, timeoutMs: 300_000 });
     log(`${masters}x${replicas} Ready; loading ${keys} keys of ${valueBytes} bytes`);
-    await loadData(await slotOwners(statusNodes(ready)), keys, valueBytes);
+    await load(statusNodes(ready));
     // Replicas hold the keys too before anything restarts.
     await waitForReady(e2e, NS, NAME, 300_000, nodes);
     const rolls: Roll[] = [];
