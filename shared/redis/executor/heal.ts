@@ -428,7 +428,9 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   }
   // 2. Masters whose Pods are going hand over while they still answer; masters that are down but
   // have a live replica: let the cluster fail over, or do it.
-  const handover = await handOverLeaving(pool, view, opts.leaving ?? [], stepTimeoutMs);
+  // A handover normally takes well under a second; one that hangs (the master exiting under it)
+  // gives way to FORCE on the next round instead of holding the shard's writes.
+  const handover = await handOverLeaving(pool, view, opts.leaving ?? [], Math.min(stepTimeoutMs, 3000));
   if (record(handover)) view = await readDesiredView(pool, desired);
   if (record(await promoteOrphans(pool, desired, view, opts, handover.alive))) view = await readDesiredView(pool, desired);
   // 3. Shards that are entirely gone.
