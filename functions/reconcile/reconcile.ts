@@ -30,6 +30,7 @@ import {
 } from './observe.js';
 import { EVENT_REASON, requestedCondition, roundStatus } from './report.js';
 import { buildConfigMap, buildPodDisruptionBudget, buildService, restartHash, type ClusterIdentity } from './resources.js';
+import { buildNetworkPolicy, POLICY_HASH, type NetworkPolicyOptions } from './network-policy.js';
 import { rollSettled, rollState, stuckMessage, type RollState } from './roll.js';
 import { computeStatus, isReady, statusChanged, type Blocker } from './status.js';
 import { teardown } from './teardown.js';
@@ -54,6 +55,8 @@ export interface ReconcileDeps {
    * reshard while the new Pods start, so the reshard function's cold start overlaps theirs.
    */
   emit?: (event: CloudEventV1<unknown>) => Promise<void>;
+  /** Set when the chart enables networkPolicy: each cluster gets its NetworkPolicy. */
+  networkPolicy?: NetworkPolicyOptions;
 }
 
 export type PassResult =
@@ -88,8 +91,8 @@ async function ensureObject<T extends KubernetesObject>(kube: Kube, desired: T, 
 
 const json = (v: unknown) => JSON.stringify(v);
 
-/** ConfigMap, Service and PDB, created or patched when they differ. */
-async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: DefaultedSpec): Promise<void> {
+/** ConfigMap, Service, PDB and NetworkPolicy, created or patched when they differ. */
+async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: DefaultedSpec, policy?: NetworkPolicyOptions): Promise<void> {
   const cm = buildConfigMap(identity, spec);
   await ensureObject(kube, cm, (s) => json(s.data) === json(cm.data));
   const svc = buildService(identity, spec);
@@ -102,6 +105,10 @@ async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: Defaul
   );
   const pdb = buildPodDisruptionBudget(identity);
   await ensureObject(kube, pdb, (s) => s.spec?.maxUnavailable === 1 && json(s.spec?.selector) === json(pdb.spec!.selector));
+  if (policy) {
+    const np = buildNetworkPolicy(identity, spec, policy);
+    await ensureObject(kube, np, (s) => s.metadata?.annotations?.[POLICY_HASH] === np.metadata!.annotations![POLICY_HASH]);
+  }
 }
 
 /** Writes the status when it changed, and the Degraded / Recovered Events its Ready flip calls for. */
@@ -217,7 +224,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
   const secret = await secretPassword(kube, ref.namespace, spec);
   const identity: ClusterIdentity = { name: ref.name, namespace: ref.namespace, uid: cr.metadata.uid ?? '' };
   // Paused: a person may be changing things by hand; not even the ConfigMap is put back.
-  if (!spec.paused) await ensureObjects(kube, identity, spec);
+  if (!spec.paused) await ensureObjects(kube, identity, spec, deps.networkPolicy);
 
   const facts: PassFacts = {
     spec,
