@@ -14,13 +14,15 @@ import {
   type Kube,
   type ObjectRef,
 } from '../../shared/kube/index.js';
-import { findCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
+import { findCondition, setCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
 import { RedisPool } from '../../shared/redis/connection.js';
+import { syncAcl } from './acl.js';
 import { act, type ActContext, type PassState, type RoundWork } from './act.js';
 import { decide, endsRound, shapeOf, type RoundEnd, type StepKind } from './decide.js';
 import { RetryError } from './errors.js';
 import {
   observe,
+  podEndpoint,
   reshardState,
   type ClusterPicture,
   type Observation,
@@ -308,6 +310,21 @@ async function reportStuckRoll(ctx: ActContext, stored: RedisClusterStatus | und
     await ctx.record('RollingUpdateBlocked', stuckMessage(roll));
 }
 
+/**
+ * A Ready cluster gets spec.acl.users on every node (a restarted or new node too, by the next
+ * pass); the AclApplied condition says what was not applied, and a Warning when that changes.
+ */
+async function withAcl(ctx: ActContext, stored: RedisClusterStatus | undefined, o: Observation, next: RedisClusterStatus) {
+  if (next.phase !== 'Ready' || ctx.spec.paused) return next;
+  const nodes = o.pods.filter((p) => p.ip && !p.deleting).map(podEndpoint);
+  const acl = await syncAcl(ctx.kube, ctx.pool, ctx.ref.namespace, ctx.spec, nodes, ctx.generation);
+  if (!acl) return next;
+  const before = findCondition(stored?.conditions, CONDITION_TYPES.AclApplied);
+  if (acl.status === 'False' && (before?.reason !== acl.reason || before.message !== acl.message))
+    await ctx.record(acl.reason as 'RuleRefused' | 'UserSecretMissing', acl.message);
+  return { ...next, conditions: setCondition(next.conditions, acl) };
+}
+
 async function rounds(r: Rounds): Promise<PassOutcome> {
   const { ctx, pass, facts, writer } = r;
   for (let n = 0; ; n++) {
@@ -326,7 +343,7 @@ async function rounds(r: Rounds): Promise<PassOutcome> {
     const shape = shapeOf(o, o.cluster);
     const resharding = facts.reshard.running || facts.reshard.requested || taken.has('request-reshard');
     const roll = rollState(o, o.cluster, shape, restartHash(facts.spec));
-    const next = roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name, roll);
+    const next = await withAcl(ctx, writer.stored, o, roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name, roll));
     await reportStuckRoll(ctx, writer.stored, next, roll);
     const claim =
       pass.reshard && requestedCondition(next.conditions ?? [], (pass.reshard.event.data as { reason: string }).reason, facts.generation);

@@ -52,15 +52,18 @@ export async function normalizeUsers(
   return { desired, refused };
 }
 
-/** Brings every reachable node's users to the spec's; `nodes` are masters and replicas alike. */
-export async function applyAcl(pool: RedisPool, nodes: Endpoint[], users: AclUserSpec[]): Promise<AclResult> {
+/**
+ * Brings every reachable node's users to the spec's; `nodes` are masters and replicas alike.
+ * `untouched` users (their password cannot be read now) stay as each node has them.
+ */
+export async function applyAcl(pool: RedisPool, nodes: Endpoint[], users: AclUserSpec[], untouched: string[] = []): Promise<AclResult> {
   const result: AclResult = { applied: new Map(), refused: [], unreachable: [] };
   const byName = new Map(users.map((u) => [u.name, u]));
   let learnt: { desired: AclTable; refused: AclRefusal[] } | undefined;
   for (const node of nodes) {
     try {
       learnt ??= await normalizeUsers(pool, node, users);
-      const refusedNames = new Set(learnt.refused.map((r) => r.user));
+      const refusedNames = new Set([...learnt.refused.map((r) => r.user), ...untouched]);
       const steps = planAcl(learnt.desired, await readAcl(pool, node), refusedNames);
       for (const step of steps) {
         if (step.kind === 'set') await pool.call(node, 'ACL', 'SETUSER', step.user, ...setUserArgs(byName.get(step.user)!));
