@@ -7,6 +7,7 @@ import { clusterOf, type ParsedEvent } from '../../shared/events/codec.js';
 import { clusterNameOfPod, createEventRecorder, isConflict, Kube, type ObjectRef } from '../../shared/kube/index.js';
 import { ack, reply, retry, type Handler, type HandlerContext, type HandlerResult, type Handlers } from '../../shared/runtime/host.js';
 import { RetryError } from './errors.js';
+import type { NetworkPolicyOptions } from './network-policy.js';
 import { reconcileCluster, type PassResult, type ReconcileDeps } from './reconcile.js';
 import { errorMessage } from '../../shared/errors.js';
 
@@ -14,6 +15,7 @@ export interface ReconcileOptions {
   kube?: Kube;
   passBudgetMs?: number;
   leaseDurationSeconds?: number;
+  networkPolicy?: NetworkPolicyOptions;
   /** Most time a resync spends; clusters left over wait for the next ping. */
   resyncBudgetMs?: number;
 }
@@ -69,6 +71,7 @@ export function createReconcileHandlers(opts: ReconcileOptions = {}): Handlers {
       source: ctx.source,
       ...(opts.passBudgetMs !== undefined ? { passBudgetMs: opts.passBudgetMs } : {}),
       ...(opts.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: opts.leaseDurationSeconds } : {}),
+      ...(opts.networkPolicy ? { networkPolicy: opts.networkPolicy } : {}),
       ...(ctx.emitter ? { emit: async (event: CloudEventV1<unknown>) => void (await ctx.emitter!.send(event)) } : {}),
     };
   };

@@ -14,13 +14,15 @@ import {
   type Kube,
   type ObjectRef,
 } from '../../shared/kube/index.js';
-import { findCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
+import { findCondition, setCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
 import { RedisPool } from '../../shared/redis/connection.js';
+import { syncAcl } from './acl.js';
 import { act, type ActContext, type PassState, type RoundWork } from './act.js';
 import { decide, endsRound, shapeOf, type RoundEnd, type StepKind } from './decide.js';
 import { RetryError } from './errors.js';
 import {
   observe,
+  podEndpoint,
   reshardState,
   type ClusterPicture,
   type Observation,
@@ -30,6 +32,7 @@ import {
 } from './observe.js';
 import { EVENT_REASON, requestedCondition, roundStatus } from './report.js';
 import { buildConfigMap, buildPodDisruptionBudget, buildService, restartHash, type ClusterIdentity } from './resources.js';
+import { buildNetworkPolicy, POLICY_HASH, type NetworkPolicyOptions } from './network-policy.js';
 import { rollSettled, rollState, stuckMessage, type RollState } from './roll.js';
 import { computeStatus, isReady, statusChanged, type Blocker } from './status.js';
 import { teardown } from './teardown.js';
@@ -54,6 +57,8 @@ export interface ReconcileDeps {
    * reshard while the new Pods start, so the reshard function's cold start overlaps theirs.
    */
   emit?: (event: CloudEventV1<unknown>) => Promise<void>;
+  /** Set when the chart enables networkPolicy: each cluster gets its NetworkPolicy. */
+  networkPolicy?: NetworkPolicyOptions;
 }
 
 export type PassResult =
@@ -88,8 +93,8 @@ async function ensureObject<T extends KubernetesObject>(kube: Kube, desired: T, 
 
 const json = (v: unknown) => JSON.stringify(v);
 
-/** ConfigMap, Service and PDB, created or patched when they differ. */
-async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: DefaultedSpec): Promise<void> {
+/** ConfigMap, Service, PDB and NetworkPolicy, created or patched when they differ. */
+async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: DefaultedSpec, policy?: NetworkPolicyOptions): Promise<void> {
   const cm = buildConfigMap(identity, spec);
   await ensureObject(kube, cm, (s) => json(s.data) === json(cm.data));
   const svc = buildService(identity, spec);
@@ -102,6 +107,10 @@ async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: Defaul
   );
   const pdb = buildPodDisruptionBudget(identity);
   await ensureObject(kube, pdb, (s) => s.spec?.maxUnavailable === 1 && json(s.spec?.selector) === json(pdb.spec!.selector));
+  if (policy) {
+    const np = buildNetworkPolicy(identity, spec, policy);
+    await ensureObject(kube, np, (s) => s.metadata?.annotations?.[POLICY_HASH] === np.metadata!.annotations![POLICY_HASH]);
+  }
 }
 
 /** Writes the status when it changed, and the Degraded / Recovered Events its Ready flip calls for. */
@@ -217,7 +226,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
   const secret = await secretPassword(kube, ref.namespace, spec);
   const identity: ClusterIdentity = { name: ref.name, namespace: ref.namespace, uid: cr.metadata.uid ?? '' };
   // Paused: a person may be changing things by hand; not even the ConfigMap is put back.
-  if (!spec.paused) await ensureObjects(kube, identity, spec);
+  if (!spec.paused) await ensureObjects(kube, identity, spec, deps.networkPolicy);
 
   const facts: PassFacts = {
     spec,
@@ -301,6 +310,21 @@ async function reportStuckRoll(ctx: ActContext, stored: RedisClusterStatus | und
     await ctx.record('RollingUpdateBlocked', stuckMessage(roll));
 }
 
+/**
+ * A Ready cluster gets spec.acl.users on every node (a restarted or new node too, by the next
+ * pass); the AclApplied condition says what was not applied, and a Warning when that changes.
+ */
+async function withAcl(ctx: ActContext, stored: RedisClusterStatus | undefined, o: Observation, next: RedisClusterStatus) {
+  if (next.phase !== 'Ready' || ctx.spec.paused) return next;
+  const nodes = o.pods.filter((p) => p.ip && !p.deleting).map(podEndpoint);
+  const acl = await syncAcl(ctx.kube, ctx.pool, ctx.ref.namespace, ctx.spec, nodes, ctx.generation);
+  if (!acl) return next;
+  const before = findCondition(stored?.conditions, CONDITION_TYPES.AclApplied);
+  if (acl.status === 'False' && (before?.reason !== acl.reason || before.message !== acl.message))
+    await ctx.record(acl.reason as 'RuleRefused' | 'UserSecretMissing', acl.message);
+  return { ...next, conditions: setCondition(next.conditions, acl) };
+}
+
 async function rounds(r: Rounds): Promise<PassOutcome> {
   const { ctx, pass, facts, writer } = r;
   for (let n = 0; ; n++) {
@@ -319,7 +343,7 @@ async function rounds(r: Rounds): Promise<PassOutcome> {
     const shape = shapeOf(o, o.cluster);
     const resharding = facts.reshard.running || facts.reshard.requested || taken.has('request-reshard');
     const roll = rollState(o, o.cluster, shape, restartHash(facts.spec));
-    const next = roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name, roll);
+    const next = await withAcl(ctx, writer.stored, o, roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name, roll));
     await reportStuckRoll(ctx, writer.stored, next, roll);
     const claim =
       pass.reshard && requestedCondition(next.conditions ?? [], (pass.reshard.event.data as { reason: string }).reason, facts.generation);

@@ -76,6 +76,12 @@ export const chartValuesSchema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']),
   scaleWindow: z.string().regex(/^[0-9]+(s|m|h)$/, 'a Knative window such as 60s'),
   resyncSchedule: z.string().min(1),
+  networkPolicy: z.strictObject({
+    enabled: z.boolean().describe('reconcile writes one NetworkPolicy per RedisCluster'),
+    allowedClientLabels: z
+      .record(z.string().regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'a label name'), z.string().max(63))
+      .describe('Labels of the client Pods (in the cluster namespace) that may connect'),
+  }),
   uninstall: z.strictObject({
     releaseClusters: z.boolean().describe('helm uninstall removes the operator finalizer from every RedisCluster (post-delete hook)'),
   }),

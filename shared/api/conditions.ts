@@ -138,6 +138,21 @@ export const CONDITIONS = {
       ClaimsAtSize: { status: 'True', description: 'every claim asks for persistence.size' },
     },
   },
+  AclApplied: {
+    description: 'The users of spec.acl.users are defined on every node (Redis Cluster does not share ACLs); set once spec.acl is.',
+    setBy: ['reconcile'],
+    reasons: {
+      UsersApplied: { status: 'True', description: 'every user is on every node with its rules and passwords' },
+      RuleRefused: {
+        status: 'False',
+        description: "Redis refused a user's rules (the message names the user and quotes Redis); the other users are applied",
+      },
+      UserSecretMissing: {
+        status: 'False',
+        description: "a user's password Secret, or its key, does not exist; that user is left as the nodes have it",
+      },
+    },
+  },
 } as const satisfies Record<string, ConditionEntry>;
 
 export type ConditionType = keyof typeof CONDITIONS;
@@ -195,6 +210,12 @@ export const EVENT_REASONS = {
     recordedBy: 'reconcile',
     description: 'slots whose master and replicas were all gone were given back empty (spec.allowDataLoss)',
   },
+  RuleRefused: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description: "Redis refused an ACL user's rules; the message says which and why",
+  },
+  UserSecretMissing: { type: 'Warning', recordedBy: 'reconcile', description: "an ACL user's password Secret, or its key, does not exist" },
   NodeAdded: { type: 'Normal', recordedBy: 'reconcile', description: 'a node became the replica of a master' },
   Failover: {
     type: 'Normal',

@@ -226,6 +226,52 @@ export const passwordSecret = z
   })
   .describe('The password (requirepass and masterauth) of every node, also used by the operator.');
 
+/** ACL user names the operator manages itself; spec.acl.users cannot redefine them. */
+export const RESERVED_ACL_USERS = ['default'] as const;
+
+export const aclUser = z
+  .strictObject({
+    name: z
+      .string(typeError('must be a string'))
+      .min(1, 'must not be empty')
+      .max(128, 'must be at most 128 characters')
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'must be an ACL user name: letters, digits, _ . : -')
+      .refine((n) => !(RESERVED_ACL_USERS as readonly string[]).includes(n), {
+        message: 'is the user spec.passwordSecret sets; choose another name',
+      })
+      .describe('User name, as clients give it to AUTH.'),
+    rules: z
+      .string(typeError('must be a string'))
+      .min(1, 'must not be empty')
+      .max(4096, 'must be at most 4096 characters')
+      .regex(new RegExp(CONFIG_VALUE_PATTERN), 'must be a single line')
+      .describe(
+        'Redis ACL rules, space-separated, as ACL SETUSER takes them (on ~app:* +@all -@dangerous); applied after reset, so whatever is not granted is denied.',
+      ),
+    passwordSecret: passwordSecret
+      .optional()
+      .describe("The user's password; without it the user cannot log in unless its rules say nopass."),
+  })
+  .describe('A Redis ACL user, applied on every node.');
+
+export const acl = z
+  .strictObject({
+    users: z
+      .array(aclUser)
+      .max(64, 'must have at most 64 entries')
+      .default([])
+      .check((ctx) => {
+        const seen = new Set<string>();
+        ctx.value.forEach((u, i) => {
+          if (seen.has(u.name)) ctx.issues.push({ code: 'custom', input: u.name, path: [i, 'name'], message: `repeats user ${u.name}` });
+          seen.add(u.name);
+        });
+      })
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+      .describe('The users besides default. Once spec.acl is set, a user on the nodes that is not listed here is deleted.'),
+  })
+  .describe('Redis ACL users (ACL SETUSER on every node; Redis Cluster does not propagate ACLs).');
+
 const redisConfig = limitEntries(
   z.record(
     z.string(),
@@ -358,6 +404,7 @@ export const specFields = z.strictObject({
   persistence: persistence.prefault({}),
   exporter: exporter.prefault({}),
   passwordSecret: passwordSecret.optional(),
+  acl: acl.optional(),
   autoscaling: autoscaling.prefault({}),
   redisConfig: redisConfig.optional(),
 });

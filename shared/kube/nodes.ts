@@ -25,21 +25,28 @@ export class PasswordSecretError extends Error {
   }
 }
 
-/** The password of a cluster's nodes, or undefined when the spec names no Secret. */
-export async function readPassword(kube: Kube, namespace: string, ref: PasswordSecretRef | undefined): Promise<string | undefined> {
+/**
+ * The password of a cluster's nodes, or undefined when the spec names no Secret. `field` is where
+ * the spec names it, for the messages (an ACL user's Secret is read the same way).
+ */
+export async function readPassword(
+  kube: Kube,
+  namespace: string,
+  ref: PasswordSecretRef | undefined,
+  field = 'spec.passwordSecret',
+): Promise<string | undefined> {
   if (!ref) return undefined;
   let secret;
   try {
     secret = await kube.core.readNamespacedSecret({ name: ref.name, namespace });
   } catch (err) {
     if (isNotFound(err))
-      throw new PasswordSecretError(`Secret ${ref.name} (spec.passwordSecret.name) not found in namespace ${namespace}`, 'NotFound');
-    throw new PasswordSecretError(`cannot read Secret ${ref.name} (spec.passwordSecret.name): ${errorMessage(err)}`, 'Unreadable');
+      throw new PasswordSecretError(`Secret ${ref.name} (${field}.name) not found in namespace ${namespace}`, 'NotFound');
+    throw new PasswordSecretError(`cannot read Secret ${ref.name} (${field}.name): ${errorMessage(err)}`, 'Unreadable');
   }
   const encoded = secret.data?.[ref.key];
   const value = encoded !== undefined ? Buffer.from(encoded, 'base64').toString('utf8') : secret.stringData?.[ref.key];
-  if (value === undefined)
-    throw new PasswordSecretError(`Secret ${ref.name} has no key ${ref.key} (spec.passwordSecret.key)`, 'KeyMissing');
+  if (value === undefined) throw new PasswordSecretError(`Secret ${ref.name} has no key ${ref.key} (${field}.key)`, 'KeyMissing');
   return value;
 }
 

@@ -15,6 +15,8 @@ export interface FormClusterOptions {
   replicas?: number;
   /** How many of the nodes (the first ones) form the cluster; the rest stay fresh. Default all. */
   members?: number;
+  /** requirepass and masterauth of every node, and the pool's password. */
+  password?: string;
   /** Extra redis.conf directives; `cluster-node-timeout` defaults to 2000 so failures are seen fast. */
   config?: Record<string, string>;
   /** Keys to load through a cluster client once formed; default none. */
@@ -38,8 +40,9 @@ export interface FormedCluster {
 export async function formCluster(opts: FormClusterOptions): Promise<FormedCluster> {
   const membersCount = opts.members ?? opts.nodes;
   if (membersCount > opts.nodes) throw new Error(`members: ${membersCount} exceeds nodes: ${opts.nodes}`);
-  const harness = await startRedisNodes(opts.nodes, { config: { 'cluster-node-timeout': '2000', ...opts.config } });
-  const pool = new RedisPool();
+  const auth = opts.password ? { password: opts.password } : {};
+  const harness = await startRedisNodes(opts.nodes, { config: { 'cluster-node-timeout': '2000', ...opts.config }, ...auth });
+  const pool = new RedisPool(auth);
   onTestFinished(async () => {
     await pool.close();
     await harness.stop();

@@ -34,6 +34,8 @@ interface Start {
   prefix: string;
   /** How long a failed command is retried before it counts as failed. */
   retryMs: number;
+  /** AUTH of the ledger's connections (an ACL user, or the default user's password alone). */
+  auth?: { username?: string; password: string };
 }
 
 export type TimedLedger = Worker<TimedLedgerResult>;
@@ -43,8 +45,9 @@ export function startTimedLedger(
   rate: number,
   prefix = 'ledger',
   retryMs = 1000,
+  auth?: Start['auth'],
 ): Promise<TimedLedger> {
-  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs };
+  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs, ...(auth ? { auth } : {}) };
   return startWorker<Start, TimedLedgerResult>(fileURLToPath(import.meta.url), start);
 }
 
@@ -122,6 +125,7 @@ function runChild(): void {
       retryDelayOnTryAgain: 50,
       retryDelayOnClusterDown: 100,
       retryDelayOnFailover: 100,
+      ...(m.auth ? { redisOptions: m.auth } : {}),
     });
     const perTick = (m.rate * TICK_MS) / 1000;
     const started = Date.now();

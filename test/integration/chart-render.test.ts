@@ -184,6 +184,34 @@ describe('helm template, every object valid against its upstream schema', () => 
     expect(tokenRef).toEqual({ name: 'alert-bridge-webhook', key: 'token' });
   });
 
+  it('networkPolicy on: reconcile gets the namespace and client labels, and alone may manage networkpolicies', () => {
+    const grantsPolicies = (objs: Obj[]) =>
+      objs
+        .filter((o) => o.kind === 'ClusterRole' && (o as any).rules.some((r: any) => r.resources.includes('networkpolicies')))
+        .map((o) => o.metadata.name);
+    const env = (objs: Obj[]) => containerOf(knativeService(objs, 'reconcile')).env.filter((e: any) => e.name.startsWith('NETWORK_POLICY'));
+    const off = render();
+    expect(env(off)).toEqual([]);
+    expect(grantsPolicies(off)).toEqual([]);
+
+    const on = render(undefined, [
+      '--set',
+      'networkPolicy.enabled=true',
+      '--set-json',
+      'networkPolicy.allowedClientLabels={"app.kubernetes.io/part-of":"shop"}',
+    ]);
+    validateAll(on);
+    expect(env(on)).toEqual([
+      { name: 'NETWORK_POLICY_OPERATOR_NAMESPACE', value: DEFAULT_RELEASE.namespace },
+      { name: 'NETWORK_POLICY_CLIENT_LABELS', value: '{"app.kubernetes.io/part-of":"shop"}' },
+    ]);
+    expect(grantsPolicies(on)).toEqual(['redis-operator-reconcile']);
+    const rule = (find(on, 'ClusterRole', 'redis-operator-reconcile') as any).rules.find((r: any) =>
+      r.resources.includes('networkpolicies'),
+    );
+    expect(rule).toEqual({ apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'create', 'patch', 'delete'] });
+  });
+
   it('custom images and resources reach the Services', () => {
     const objs = render('custom-images.yaml');
     validateAll(objs);
@@ -245,6 +273,7 @@ describe('wrong values fail with their name', () => {
     [['--set', 'functions.discovery.paths=/cluster/'], 'paths'],
     [['--set', 'keda.minMasters=1'], 'keda.minMasters'],
     [['--set', 'redisOperator.service.tpye=NodePort'], 'tpye'],
+    [['--set', 'networkPolicy.enabled=yes'], 'networkPolicy.enabled'],
   ])('%j', (args, name) => {
     const r = helm(['template', 'x', OPERATOR_CHART, ...args]);
     expect(r.status).not.toBe(0);

@@ -27,6 +27,7 @@ describe('the condition catalog', () => {
       'RollingUpdate',
       'DataLoss',
       'ClaimsResized',
+      'AclApplied',
     ]);
     for (const type of conditionTypes) expect(CONDITION_TYPES[type]).toBe(type);
   });

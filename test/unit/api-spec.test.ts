@@ -177,6 +177,22 @@ describe('invalid specs are refused with the field named and the reason given', 
     ['bad secret name', { ...base, passwordSecret: { name: 'Bad_Name' } }, 'spec.passwordSecret.name', /Secret name/],
     ['secret without name', { ...base, passwordSecret: { key: 'pw' } }, 'spec.passwordSecret.name', /is required/],
     ['image with a space', { ...base, image: 'redis 7' }, 'spec.image', /whitespace/],
+    ['ACL user named default', { ...base, acl: { users: [{ name: 'default', rules: 'on' }] } }, 'spec.acl.users[0].name', /passwordSecret/],
+    [
+      'ACL user twice',
+      {
+        ...base,
+        acl: {
+          users: [
+            { name: 'app', rules: 'on' },
+            { name: 'app', rules: 'off' },
+          ],
+        },
+      },
+      'spec.acl.users[1].name',
+      /repeats user app/,
+    ],
+    ['multi-line ACL rules', { ...base, acl: { users: [{ name: 'app', rules: 'on\n+@all' }] } }, 'spec.acl.users[0].rules', /single line/],
     ['bad tag', { ...base, tag: 'v 1' }, 'spec.tag', /image tag/],
     ['node selector value', { ...base, nodeSelector: { 'kubernetes.io/arch': 3 } }, 'spec.nodeSelector["kubernetes.io/arch"]', /string/],
     ['owned redis setting', { ...base, redisConfig: { port: '7000' } }, 'spec.redisConfig.port', /set by the operator/],

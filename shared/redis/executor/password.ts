@@ -1,0 +1,44 @@
+// The steps of planner/password.ts on the nodes: ACL SETUSER default >new / !<hash> and
+// CONFIG SET masterauth. Existing connections stay authenticated throughout (Redis never logs a
+// client out when a password is removed).
+import type { RedisPool } from '../connection.js';
+import { endpointKey } from '../endpoint.js';
+import { passwordHash, planRotation, type NodeAuth, type RotationPlan } from '../planner/password.js';
+import type { Endpoint } from '../types.js';
+
+export async function readAuth(pool: RedisPool, node: Endpoint): Promise<NodeAuth> {
+  const user = (await pool.call(node, 'ACL', 'GETUSER', 'default')) as unknown[];
+  const at = user.indexOf('passwords');
+  const [, masterauth] = (await pool.call(node, 'CONFIG', 'GET', 'masterauth')) as string[];
+  return {
+    node: endpointKey(node),
+    passwordHashes: (user[at + 1] as string[]) ?? [],
+    masterauthHash: masterauth ? passwordHash(masterauth) : undefined,
+  };
+}
+
+/** One phase of the switch to `password` on `nodes` (every node the cluster should have); returns the plan it carried out. */
+export async function rotatePassword(pool: RedisPool, nodes: Endpoint[], password: string): Promise<RotationPlan> {
+  const byKey = new Map(nodes.map((n) => [endpointKey(n), n]));
+  const seen = new Map<string, NodeAuth | undefined>();
+  for (const [key, node] of byKey) seen.set(key, await readAuth(pool, node).catch(() => undefined));
+  const plan = planRotation(passwordHash(password), seen);
+  if (!('steps' in plan)) return plan;
+  for (const step of plan.steps) {
+    const node = byKey.get(step.node)!;
+    if (step.kind === 'add-password') await pool.call(node, 'ACL', 'SETUSER', 'default', `>${password}`);
+    else if (step.kind === 'set-masterauth') await pool.call(node, 'CONFIG', 'SET', 'masterauth', password);
+    else await pool.call(node, 'ACL', 'SETUSER', 'default', `!${step.hash}`);
+  }
+  return plan;
+}
+
+/** Every phase until done (or a node does not answer). */
+export async function rotatePasswordFully(pool: RedisPool, nodes: Endpoint[], password: string): Promise<RotationPlan[]> {
+  const plans: RotationPlan[] = [];
+  for (;;) {
+    const plan = await rotatePassword(pool, nodes, password);
+    plans.push(plan);
+    if (plan.phase === 'done' || plan.phase === 'wait') return plans;
+  }
+}
