@@ -3,6 +3,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   ANNOTATION_RESTART_HASH,
+  ANNOTATION_TLS_HASH,
   CONDITION_TYPES,
   LABEL_SHARD,
   nodePorts,
@@ -38,6 +39,8 @@ export interface PodInfo extends ObservedPod {
   createdAt: number;
   /** The spec hash the Pod was built from; none on a Pod made before hashes were written. */
   restartHash?: string;
+  /** The hash of the TLS Secret the node last loaded; none without TLS. */
+  tlsHash?: string;
 }
 
 export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): PodInfo | undefined {
@@ -63,6 +66,8 @@ export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): P
   };
   const hash = pod.metadata?.annotations?.[ANNOTATION_RESTART_HASH];
   if (hash) info.restartHash = hash;
+  const tlsHash = pod.metadata?.annotations?.[ANNOTATION_TLS_HASH];
+  if (tlsHash) info.tlsHash = tlsHash;
   if (pod.status?.podIP) info.ip = pod.status.podIP;
   if (pod.spec?.nodeName) info.node = pod.spec.nodeName;
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') info.unschedulable = scheduled.message ?? 'Unschedulable';

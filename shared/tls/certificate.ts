@@ -11,7 +11,14 @@ export type TlsKey = (typeof TLS_KEYS)[number];
 export type TlsProblem = 'SecretMissing' | 'KeyMissing' | 'KeyMismatch' | 'Expired' | 'NotSignedByCA' | 'Unreadable';
 
 export type TlsVerdict =
-  | { ok: true; /** Of the three keys' contents: changes when any file the nodes load changes. */ hash: string; notAfter: Date }
+  | {
+      ok: true;
+      /** Of the three keys' contents: changes when any file the nodes load changes. */
+      hash: string;
+      /** tls.crt's SHA-256 fingerprint, to tell which certificate a node serves. */
+      fingerprint: string;
+      notAfter: Date;
+    }
   | { ok: false; problem: TlsProblem; message: string };
 
 /** A Secret's `data`, decoded; undefined when the Secret does not exist. */
@@ -51,7 +58,7 @@ export function checkTlsSecret(secret: string, data: TlsSecretData, now: Date): 
   if (!cert.verify(ca.publicKey)) {
     return refuse('NotSignedByCA', secret, `the certificate in tls.crt is not signed by the CA in ca.crt (${ca.subject.trim()})`);
   }
-  return { ok: true, hash: tlsHash(data as Record<TlsKey, string>), notAfter };
+  return { ok: true, hash: tlsHash(data as Record<TlsKey, string>), fingerprint: cert.fingerprint256, notAfter };
 }
 
 /** One hash of the files the nodes load, so a change to any of them is seen once. */

@@ -26,6 +26,7 @@ describe('checkTlsSecret', () => {
     expect(v.ok).toBe(true);
     if (!v.ok) return;
     expect(v.hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(v.fingerprint).toBe(new X509Certificate(good['tls.crt']).fingerprint256);
     expect(v.notAfter.getTime()).toBe(new Date(new X509Certificate(good['tls.crt']).validTo).getTime());
     const rotated = checkTlsSecret('redis-tls', data(other), now());
     expect(rotated.ok && rotated.hash).not.toBe(v.hash);
