@@ -20,6 +20,7 @@ import { buildView, isFreshNode, readView, type ClusterView } from '../../shared
 import { observeClaims, type ClaimInfo } from './claims.js';
 import { reshardMayHoldLease, type StepKind } from './decide.js';
 import type { ObservedPod, PodRoles } from './pods.js';
+import type { TlsVerdict } from '../../shared/tls/certificate.js';
 import type { Blocker } from './status.js';
 
 /** A reshard whose progress is older than this is taken as abandoned. */
@@ -162,6 +163,8 @@ export interface PassFacts {
   reshard: ReshardState;
   /** A password Secret only a person can fix. */
   secretBlocker?: Blocker;
+  /** spec.tls's Secret, checked: what the nodes must have loaded. */
+  tls?: TlsVerdict;
   startedAt: number;
 }
 

@@ -226,6 +226,20 @@ export const passwordSecret = z
   })
   .describe('The password (requirepass and masterauth) of every node, also used by the operator.');
 
+export const tls = z
+  .strictObject({
+    secretName: z
+      .string(typeError('must be a string'))
+      .max(253, 'must be at most 253 characters')
+      .regex(new RegExp(DNS_SUBDOMAIN_PATTERN), 'must be a Secret name (lower-case DNS subdomain)')
+      .describe(
+        "Name of a Secret in the cluster's namespace with tls.crt, tls.key and ca.crt (what cert-manager writes). A change to it is loaded by every node without a restart.",
+      ),
+  })
+  .describe(
+    'Serve TLS only: clients, the cluster bus and replication. Set when the cluster is created; it cannot be added or removed later.',
+  );
+
 const redisConfig = limitEntries(
   z.record(
     z.string(),
@@ -358,6 +372,7 @@ export const specFields = z.strictObject({
   persistence: persistence.prefault({}),
   exporter: exporter.prefault({}),
   passwordSecret: passwordSecret.optional(),
+  tls: tls.optional(),
   autoscaling: autoscaling.prefault({}),
   redisConfig: redisConfig.optional(),
 });

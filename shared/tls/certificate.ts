@@ -18,6 +18,8 @@ export type TlsVerdict =
       /** tls.crt's SHA-256 fingerprint, to tell which certificate a node serves. */
       fingerprint: string;
       notAfter: Date;
+      /** ca.crt: what a client checks the nodes' certificates against. */
+      ca: string;
     }
   | { ok: false; problem: TlsProblem; message: string };
 
@@ -58,7 +60,7 @@ export function checkTlsSecret(secret: string, data: TlsSecretData, now: Date): 
   if (!cert.verify(ca.publicKey)) {
     return refuse('NotSignedByCA', secret, `the certificate in tls.crt is not signed by the CA in ca.crt (${ca.subject.trim()})`);
   }
-  return { ok: true, hash: tlsHash(data as Record<TlsKey, string>), fingerprint: cert.fingerprint256, notAfter };
+  return { ok: true, hash: tlsHash(data as Record<TlsKey, string>), fingerprint: cert.fingerprint256, notAfter, ca: caPem };
 }
 
 /** One hash of the files the nodes load, so a change to any of them is seen once. */

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { RELOAD_COMMAND, planTlsReload } from '../../functions/reconcile/tls.js';
+import { TLS_FILE_SETTINGS, planTlsReload, tlsConf } from '../../functions/reconcile/tls.js';
 import type { TlsVerdict } from '../../shared/tls/certificate.js';
 
-const verdict = (hash: string): TlsVerdict => ({ ok: true, hash, fingerprint: `FP-${hash}`, notAfter: new Date(0) });
+const verdict = (hash: string): TlsVerdict => ({ ok: true, hash, fingerprint: `FP-${hash}`, notAfter: new Date(0), ca: 'CA' });
 const pod = (name: string, tlsHash: string | undefined, o: { ready?: boolean; deleting?: boolean } = {}) => ({
   name,
   tlsHash,
@@ -17,7 +17,7 @@ describe('planTlsReload', () => {
 
   it('reloads every ready node that loaded an older Secret, once: a node recorded with the new hash is left alone', () => {
     const pods = [pod('rc-0', 'a'), pod('rc-1', 'b'), pod('rc-2', 'a'), pod('rc-3', undefined)];
-    expect(planTlsReload(verdict('b'), pods)).toEqual({ pods: ['rc-0', 'rc-2', 'rc-3'], hash: 'b', fingerprint: 'FP-b' });
+    expect(planTlsReload(verdict('b'), pods)).toEqual({ pods: ['rc-0', 'rc-2', 'rc-3'], hash: 'b', fingerprint: 'FP-b', ca: 'CA' });
     const after = pods.map((p) => ({ ...p, tlsHash: 'b' }));
     expect(planTlsReload(verdict('b'), after)).toBeUndefined();
   });
@@ -33,9 +33,10 @@ describe('planTlsReload', () => {
     expect(planTlsReload(undefined, [pod('rc-0', 'a')])).toBeUndefined();
   });
 
-  it('sets the three files to the paths they already have, which makes Redis re-read them', () => {
-    expect(RELOAD_COMMAND.join(' ')).toBe(
-      'CONFIG SET tls-cert-file /etc/redis/tls/tls.crt tls-key-file /etc/redis/tls/tls.key tls-ca-cert-file /etc/redis/tls/ca.crt',
-    );
+  it('reloads by the three file settings a TLS node is started with', () => {
+    const conf = tlsConf().join('\n');
+    for (const setting of TLS_FILE_SETTINGS) expect(conf).toMatch(new RegExp(`^${setting} /etc/redis-tls/`, 'm'));
+    expect(conf).toMatch(/^tls-cluster yes$/m);
+    expect(conf).toMatch(/^tls-replication yes$/m);
   });
 });
