@@ -7,6 +7,7 @@
 // startTimedLedger(nodes, rate) forks this file; stop() returns what it recorded.
 import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
+import { clientTls } from '../../shared/tls/secret.js';
 import { keySlot } from '../../shared/redis/executor/util.js';
 import './ioredis-asking.js';
 import { ledgerKey, ledgerValue } from './ledger.js';
@@ -34,6 +35,7 @@ interface Start {
   prefix: string;
   /** How long a failed command is retried before it counts as failed. */
   retryMs: number;
+  tlsCa?: string;
 }
 
 export type TimedLedger = Worker<TimedLedgerResult>;
@@ -43,8 +45,10 @@ export function startTimedLedger(
   rate: number,
   prefix = 'ledger',
   retryMs = 1000,
+  /** The CA of a TLS cluster: the client then speaks TLS, checking the nodes against it. */
+  tlsCa?: string,
 ): Promise<TimedLedger> {
-  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs };
+  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs, ...(tlsCa ? { tlsCa } : {}) };
   return startWorker<Start, TimedLedgerResult>(fileURLToPath(import.meta.url), start);
 }
 
@@ -87,6 +91,7 @@ function runChild(): void {
       retryDelayOnTryAgain: 50,
       retryDelayOnClusterDown: 100,
       retryDelayOnFailover: 100,
+      ...(m.tlsCa ? { redisOptions: { tls: clientTls(m.tlsCa) } } : {}),
     });
     const perTick = (m.rate * TICK_MS) / 1000;
     const started = Date.now();
