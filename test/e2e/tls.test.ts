@@ -99,6 +99,12 @@ describe('TLS', () => {
     const plain = await run('redis-cli', ['-h', node!.ip, '-p', String(node!.port), 'PING']);
     expect(plain.stdout).not.toMatch(/PONG/);
     expect(await servedSerial(node!.ip, node!.port)).toBe('1001');
+    // Discovery's view comes from a node it reached over TLS (`live`), not from the status.
+    const discovery = await fetch(
+      `${e2e.platform.urls.serving}/redis-operator/discovery/cluster/nodes?clusterName=${NAME}&namespace=${NS}`,
+    );
+    expect(discovery.status).toBe(200);
+    expect(discovery.headers.get('x-discovery-source')).toBe('live');
   }, 240_000);
 
   it('a new certificate in the Secret is loaded live: no failed write, no restart, new connections get it', async () => {
