@@ -10,7 +10,13 @@ import type { ClusterSnapshot } from './view.js';
 /** The parts of a RedisCluster object discovery reads; anything else is ignored. */
 export interface ClusterObject {
   metadata?: { name?: string; namespace?: string };
-  spec?: { masters?: unknown; replicas?: unknown; basePort?: unknown; passwordSecret?: { name?: unknown; key?: unknown } };
+  spec?: {
+    masters?: unknown;
+    replicas?: unknown;
+    basePort?: unknown;
+    passwordSecret?: { name?: unknown; key?: unknown };
+    tls?: { secretName?: unknown };
+  };
   status?: { phase?: unknown; nodes?: unknown };
 }
 
@@ -68,6 +74,12 @@ export function passwordRefOf(cluster: ClusterObject): { name: string; key: stri
   const ref = cluster.spec?.passwordSecret;
   if (!ref || typeof ref.name !== 'string') return undefined;
   return { name: ref.name, key: typeof ref.key === 'string' ? ref.key : DEFAULTS.passwordKey };
+}
+
+/** The Secret whose ca.crt the nodes' certificates are checked against, when the cluster serves TLS. */
+export function tlsSecretOf(cluster: ClusterObject): string | undefined {
+  const name = cluster.spec?.tls?.secretName;
+  return typeof name === 'string' ? name : undefined;
 }
 
 export function endpointText(e: Endpoint): string {

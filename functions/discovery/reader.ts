@@ -7,6 +7,7 @@ import { GROUP, PLURAL, VERSION } from '../../shared/api/names.js';
 import { isNotFound, Kube } from '../../shared/kube/client.js';
 import { podEndpoints, readPassword } from '../../shared/kube/nodes.js';
 import { RedisPool } from '../../shared/redis/connection.js';
+import { clientTls, readTlsSecret } from '../../shared/tls/secret.js';
 import type { Endpoint, NodeReport } from '../../shared/redis/types.js';
 import { errorMessage } from '../../shared/errors.js';
 import { firstAnswer } from './hedge.js';
@@ -15,6 +16,7 @@ import {
   basePortOf,
   endpointText,
   passwordRefOf,
+  tlsSecretOf,
   pickCluster,
   snapshotOf,
   statusNodesOf,
@@ -39,15 +41,15 @@ export interface ReaderOptions {
 
 const MAX_POOLS = 100;
 
-/** One Redis pool per cluster, since each has its own password; the oldest is closed past MAX_POOLS. */
+/** One Redis pool per cluster, since each has its own password and CA; the oldest is closed past MAX_POOLS. */
 class ClusterPools {
-  private readonly pools = new Map<string, { password: string | undefined; pool: RedisPool }>();
+  private readonly pools = new Map<string, { password: string | undefined; ca: string | undefined; pool: RedisPool }>();
 
   constructor(private readonly timeouts: { connectTimeoutMs: number; commandTimeoutMs: number }) {}
 
-  poolFor(key: string, password: string | undefined): RedisPool {
+  poolFor(key: string, password: string | undefined, ca: string | undefined): RedisPool {
     const current = this.pools.get(key);
-    if (current && current.password === password) return current.pool;
+    if (current && current.password === password && current.ca === ca) return current.pool;
     if (current) void current.pool.close();
     this.pools.delete(key);
     if (this.pools.size >= MAX_POOLS) {
@@ -58,8 +60,13 @@ class ClusterPools {
       }
     }
     const { connectTimeoutMs, commandTimeoutMs } = this.timeouts;
-    const pool = new RedisPool({ ...(password !== undefined ? { password } : {}), connectTimeoutMs, commandTimeoutMs });
-    this.pools.set(key, { password, pool });
+    const pool = new RedisPool({
+      ...(password !== undefined ? { password } : {}),
+      ...(ca !== undefined ? { tls: clientTls(ca) } : {}),
+      connectTimeoutMs,
+      commandTimeoutMs,
+    });
+    this.pools.set(key, { password, ca, pool });
     return pool;
   }
 
@@ -143,11 +150,15 @@ export class ClusterReader {
     }
   }
 
-  private async passwordOf(cluster: ClusterObject, namespace: string): Promise<{ password?: string; problem?: string }> {
+  /** The password and the CA the nodes are reached with; what could not be read, as a problem. */
+  private async passwordOf(cluster: ClusterObject, namespace: string): Promise<{ password?: string; ca?: string; problem?: string }> {
     const ref = passwordRefOf(cluster);
-    if (!ref) return {};
+    const tlsSecret = tlsSecretOf(cluster);
     try {
-      return { password: await readPassword(this.kube(), namespace, ref) };
+      const password = ref ? await readPassword(this.kube(), namespace, ref) : undefined;
+      const ca = tlsSecret ? (await readTlsSecret(this.kube(), namespace, tlsSecret))?.['ca.crt'] : undefined;
+      if (tlsSecret && !ca) return { problem: `TLS Secret ${tlsSecret} not found or has no ca.crt` };
+      return { ...(password !== undefined ? { password } : {}), ...(ca ? { ca } : {}) };
     } catch (err) {
       return { problem: errorMessage(err) };
     }
@@ -159,7 +170,7 @@ export class ClusterReader {
     const secret = await this.passwordOf(cluster, namespace);
     const state: ReadState = {
       key,
-      pool: this.pools.poolFor(key, secret.password),
+      pool: this.pools.poolFor(key, secret.password, secret.ca),
       deadline: Date.now() + this.liveBudgetMs,
       asked: new Set(),
       unreachable: [],

@@ -26,6 +26,7 @@ import { movePrimary as promote } from '../../shared/redis/executor/primaries.js
 import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
 import { growClaims } from './claims.js';
+import { reloadCertificates } from './reload.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
 import { buildClaim, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -51,6 +52,8 @@ export interface ActContext {
   leaseDurationSeconds: number;
   emit?: (event: CloudEventV1<unknown>) => Promise<void>;
   record: (reason: EventReason, message: string) => Promise<void>;
+  /** The checked TLS Secret's hash, recorded on each new Pod. */
+  tlsHash?: string;
 }
 
 /** What a pass holds across its rounds. */
@@ -90,7 +93,10 @@ export async function createPods(ctx: ActContext, step: Extract<Step, { kind: 'c
   for (const c of step.pods) {
     if (ctx.spec.persistence.enabled) await ensureClaim(ctx, c.ordinal, c.shard);
     try {
-      await ctx.kube.core.createNamespacedPod({ namespace: ctx.ref.namespace, body: buildPod(ctx.identity, ctx.spec, c.ordinal, c.shard) });
+      await ctx.kube.core.createNamespacedPod({
+        namespace: ctx.ref.namespace,
+        body: buildPod(ctx.identity, ctx.spec, c.ordinal, c.shard, ctx.tlsHash),
+      });
       ctx.log.info({ pod: `${ctx.ref.name}-${c.ordinal}`, shard: c.shard }, 'Pod created');
     } catch (err) {
       if (!isConflict(err)) throw err;
@@ -350,6 +356,9 @@ export async function act(ctx: ActContext, pass: PassState, step: ActionStep, wo
       return 'same';
     case 'apply-settings':
       await applySettings(ctx, step);
+      return 'look-again';
+    case 'reload-tls':
+      await reloadCertificates(ctx, step);
       return 'look-again';
     case 'place':
       await place(ctx, pass, step, work);

@@ -21,6 +21,7 @@ import { readyCounts, type Blocker } from './status.js';
 import { primaryStep } from './balance.js';
 import { restartHash } from './resources.js';
 import { rollSettled, rollState, rollStep, type RollStep } from './roll.js';
+import { planTlsReload, type TlsReload } from './tls.js';
 
 /** How long a new Pod may take to start and join before a reshard goes ahead without it. */
 export const POD_START_GRACE_MS = 60_000;
@@ -53,6 +54,8 @@ export type Step =
   /** `leaving`: nodes whose Pods are being deleted. */
   | { kind: 'heal'; nodes: DesiredNode[]; leaving: Endpoint[] }
   | { kind: 'apply-settings'; endpoints: Endpoint[] }
+  /** The TLS Secret changed: these nodes re-read their certificate files. */
+  | { kind: 'reload-tls'; reload: TlsReload; nodes: { pod: string; endpoint: Endpoint }[] }
   | { kind: 'place'; seed?: Endpoint; shards: ShardToPlace[]; waiting: number[] }
   | { kind: 'remove-surplus'; nodes: NodeToRemove[]; endpoints: Endpoint[] }
   /** Every new master joined, or masters are to go: the reply asks for the reshard. */
@@ -189,6 +192,8 @@ export function decide(o: Observation): Step {
   if (s.blocker) return { kind: 'blocked', blocker: s.blocker };
   const grow = claimsStep(o.spec, o.claims, o.pass);
   if (grow) return grow;
+  const reload = taken.has('reload-tls') ? undefined : reloadStep(o);
+  if (reload) return reload;
   if (!o.pass.lease) {
     if (inShape(o, cluster, s)) return primaryStep(o, cluster) ? { kind: 'take-lease' } : { kind: 'in-shape' };
     return s.wanted.some((p) => p.ready) ? { kind: 'take-lease' } : { kind: 'waiting-for-pods' };
@@ -239,6 +244,17 @@ function formStep(o: Observation, s: Shape): Step | undefined {
     replicas: o.spec.replicas,
     ...(s.lost ? { lost: s.lost } : {}),
   };
+}
+
+/** The nodes to reload a changed TLS Secret: any ready Pod, with or without the Lease (no topology changes). */
+function reloadStep(o: Observation): Step | undefined {
+  const reload = planTlsReload(
+    o.tls,
+    o.pods.filter((p) => p.ip),
+  );
+  if (!reload) return undefined;
+  const byName = new Map(o.pods.map((p) => [p.name, p]));
+  return { kind: 'reload-tls', reload, nodes: reload.pods.map((pod) => ({ pod, endpoint: podEndpoint(byName.get(pod)!) })) };
 }
 
 /** Heal (not while a reshard runs: it owns the open slots), then the settings running nodes can take. */

@@ -3,6 +3,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   ANNOTATION_RESTART_HASH,
+  ANNOTATION_TLS_HASH,
   CONDITION_TYPES,
   LABEL_SHARD,
   nodePorts,
@@ -19,6 +20,7 @@ import { buildView, isFreshNode, readView, type ClusterView } from '../../shared
 import { observeClaims, type ClaimInfo } from './claims.js';
 import { reshardMayHoldLease, type StepKind } from './decide.js';
 import type { ObservedPod, PodRoles } from './pods.js';
+import type { TlsVerdict } from '../../shared/tls/certificate.js';
 import type { Blocker } from './status.js';
 
 /** A reshard whose progress is older than this is taken as abandoned. */
@@ -38,6 +40,8 @@ export interface PodInfo extends ObservedPod {
   createdAt: number;
   /** The spec hash the Pod was built from; none on a Pod made before hashes were written. */
   restartHash?: string;
+  /** The hash of the TLS Secret the node last loaded; none without TLS. */
+  tlsHash?: string;
 }
 
 export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): PodInfo | undefined {
@@ -63,6 +67,8 @@ export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): P
   };
   const hash = pod.metadata?.annotations?.[ANNOTATION_RESTART_HASH];
   if (hash) info.restartHash = hash;
+  const tlsHash = pod.metadata?.annotations?.[ANNOTATION_TLS_HASH];
+  if (tlsHash) info.tlsHash = tlsHash;
   if (pod.status?.podIP) info.ip = pod.status.podIP;
   if (pod.spec?.nodeName) info.node = pod.spec.nodeName;
   if (scheduled?.status === 'False' && scheduled.reason === 'Unschedulable') info.unschedulable = scheduled.message ?? 'Unschedulable';
@@ -157,6 +163,8 @@ export interface PassFacts {
   reshard: ReshardState;
   /** A password Secret only a person can fix. */
   secretBlocker?: Blocker;
+  /** spec.tls's Secret, checked: what the nodes must have loaded. */
+  tls?: TlsVerdict;
   startedAt: number;
 }
 

@@ -17,6 +17,8 @@ import {
 import { findCondition, setCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { syncAcl } from './acl.js';
+import { checkTlsSecret, type TlsVerdict } from '../../shared/tls/certificate.js';
+import { clientTls, readTlsSecret } from '../../shared/tls/secret.js';
 import { act, type ActContext, type PassState, type RoundWork } from './act.js';
 import { decide, endsRound, shapeOf, type RoundEnd, type StepKind } from './decide.js';
 import { RetryError } from './errors.js';
@@ -82,6 +84,16 @@ async function secretPassword(kube: Kube, namespace: string, spec: DefaultedSpec
       return { blocker: { reason: 'SecretMissing', message: err.message } };
     throw err;
   }
+}
+
+/**
+ * The TLS Secret, checked before anything uses it: a bad one blocks the cluster (its nodes keep
+ * what they loaded); a good one gives the CA to connect with and the hash the nodes must have loaded.
+ */
+async function secretTls(kube: Kube, namespace: string, spec: DefaultedSpec): Promise<{ verdict?: TlsVerdict; blocker?: Blocker }> {
+  if (!spec.tls) return {};
+  const verdict = checkTlsSecret(spec.tls.secretName, await readTlsSecret(kube, namespace, spec.tls.secretName), new Date());
+  return verdict.ok ? { verdict } : { blocker: { reason: 'TLSSecretInvalid', message: `${verdict.message} (spec.tls.secretName)` } };
 }
 
 /** Creates the object, or merge-patches it when `same` says the stored one differs. */
@@ -174,7 +186,9 @@ async function admit(ref: ObjectRef, deps: ReconcileDeps): Promise<RedisCluster 
     const password = spec.ok
       ? (await secretPassword(kube, ref.namespace, spec.spec).catch(() => ({ password: undefined }))).password
       : undefined;
-    await teardown(kube, cr, { log, ...(password ? { password } : {}), finalizer: FINALIZER });
+    const tls = spec.ok ? (await secretTls(kube, ref.namespace, spec.spec).catch(() => ({ verdict: undefined }))).verdict : undefined;
+    const ca = tls?.ok ? tls.ca : undefined;
+    await teardown(kube, cr, { log, ...(password ? { password } : {}), ...(ca ? { tls: clientTls(ca) } : {}), finalizer: FINALIZER });
     return { kind: 'gone' };
   }
   if ((cr.metadata.finalizers ?? []).includes(FINALIZER)) return cr;
@@ -224,6 +238,8 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
   }
   const spec = validated.spec;
   const secret = await secretPassword(kube, ref.namespace, spec);
+  const tls = await secretTls(kube, ref.namespace, spec);
+  const blocker = secret.blocker ?? tls.blocker;
   const identity: ClusterIdentity = { name: ref.name, namespace: ref.namespace, uid: cr.metadata.uid ?? '' };
   // Paused: a person may be changing things by hand; not even the ConfigMap is put back.
   if (!spec.paused) await ensureObjects(kube, identity, spec, deps.networkPolicy);
@@ -234,10 +250,16 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     observedGeneration: cr.status?.observedGeneration,
     formedBefore: findCondition(cr.status?.conditions, CONDITION_TYPES.SlotsAssigned) !== undefined,
     reshard: reshardState(cr.status, generation, startedAt),
-    ...(secret.blocker ? { secretBlocker: secret.blocker } : {}),
+    ...(blocker ? { secretBlocker: blocker } : {}),
+    ...(tls.verdict?.ok ? { tls: tls.verdict } : {}),
     startedAt,
   };
-  const pool = new RedisPool({ ...(secret.password ? { password: secret.password } : {}), connectTimeoutMs: 1000, commandTimeoutMs: 5000 });
+  const pool = new RedisPool({
+    ...(secret.password ? { password: secret.password } : {}),
+    ...(tls.verdict?.ok ? { tls: clientTls(tls.verdict.ca) } : {}),
+    connectTimeoutMs: 1000,
+    commandTimeoutMs: 5000,
+  });
   const pass: PassState = {};
   const ctx: ActContext = {
     kube,
@@ -252,6 +274,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     source: deps.source,
     leaseDurationSeconds: deps.leaseDurationSeconds ?? 15,
     ...(deps.emit ? { emit: deps.emit } : {}),
+    ...(tls.verdict?.ok ? { tlsHash: tls.verdict.hash } : {}),
   };
   try {
     return await rounds({ ctx, pass, facts, writer, deadline });

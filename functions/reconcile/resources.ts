@@ -14,6 +14,7 @@ import type {
 import { createHash } from 'node:crypto';
 import {
   ANNOTATION_RESTART_HASH,
+  ANNOTATION_TLS_HASH,
   API_VERSION,
   KIND,
   LABEL_ORDINAL,
@@ -28,6 +29,7 @@ import {
   selectorLabels,
   type DefaultedSpec,
 } from '../../shared/api/index.js';
+import { TLS_FILES, TLS_MOUNT, TLS_VOLUME, tlsConf } from './tls.js';
 
 export const HOSTNAME_KEY = 'kubernetes.io/hostname';
 export const REDIS_CONTAINER = 'redis';
@@ -81,6 +83,7 @@ export function redisConf(spec: DefaultedSpec): string {
     `appendonly ${spec.persistence.enabled ? 'yes' : 'no'}`,
     ...(spec.persistence.enabled ? [] : [`save ${NO_SNAPSHOTS}`]),
     'protected-mode no',
+    ...(spec.tls ? tlsConf() : []),
   ];
   for (const [key, value] of Object.entries(spec.redisConfig ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(`${key} ${value}`);
@@ -127,6 +130,7 @@ export function restartHash(spec: DefaultedSpec): string {
     exporter: spec.exporter.enabled ? { image: exporterImage(spec), resources: spec.exporter.resources ?? null } : false,
     restartOnly,
     passwordSecret: spec.passwordSecret ?? null,
+    tls: spec.tls ?? null,
     securityContext: spec.securityContext ?? null,
     nodeSelector: spec.nodeSelector ?? null,
     tolerations: spec.tolerations ?? null,
@@ -249,12 +253,12 @@ export function startScript(spec: Pick<DefaultedSpec, 'clusterNodeTimeout'>): st
 function redisContainer(spec: DefaultedSpec, ordinal: number): V1Container {
   const { port, busPort } = nodePorts(spec, ordinal);
   const env: V1EnvVar[] = [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
+  // With TLS the node's port serves TLS only, and the cluster announces it as the TLS port.
   const args = [
-    '--port',
-    String(port),
+    ...(spec.tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)]),
     '--cluster-announce-ip',
     '$(POD_IP)',
-    '--cluster-announce-port',
+    spec.tls ? '--cluster-announce-tls-port' : '--cluster-announce-port',
     String(port),
     '--cluster-announce-bus-port',
     String(busPort),
@@ -278,19 +282,18 @@ function redisContainer(spec: DefaultedSpec, ordinal: number): V1Container {
     ],
     readinessProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 1, failureThreshold: 3 },
     livenessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
-    volumeMounts: [
-      { name: 'config', mountPath: CONFIG_DIR },
-      { name: 'data', mountPath: DATA_DIR },
-    ],
+    volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR }, { name: 'data', mountPath: DATA_DIR }, ...tlsMounts(spec)],
     ...(spec.resources ? { resources: spec.resources as V1Container['resources'] } : {}),
   };
 }
+
+const tlsMounts = (spec: DefaultedSpec) => (spec.tls ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT, readOnly: true }] : []);
 
 function exporterContainer(spec: DefaultedSpec, ordinal: number): V1Container {
   const { port, exporterPort } = nodePorts(spec, ordinal);
   const env: V1EnvVar[] = [
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-    { name: 'REDIS_ADDR', value: `redis://$(POD_IP):${port}` },
+    { name: 'REDIS_ADDR', value: `${spec.tls ? 'rediss' : 'redis'}://$(POD_IP):${port}` },
   ];
   if (spec.passwordSecret) {
     env.push({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: spec.passwordSecret.name, key: spec.passwordSecret.key } } });
@@ -299,15 +302,19 @@ function exporterContainer(spec: DefaultedSpec, ordinal: number): V1Container {
     name: EXPORTER_CONTAINER,
     image: exporterImage(spec),
     ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
-    args: [`--web.listen-address=$(POD_IP):${exporterPort}`],
+    args: [`--web.listen-address=$(POD_IP):${exporterPort}`, ...(spec.tls ? [`--tls-ca-cert-file=${TLS_FILES.ca}`] : [])],
     env,
+    ...(spec.tls ? { volumeMounts: tlsMounts(spec) } : {}),
     ports: [{ name: 'metrics', containerPort: exporterPort, protocol: 'TCP' }],
     ...(spec.exporter.resources ? { resources: spec.exporter.resources as V1Container['resources'] } : {}),
   };
 }
 
-/** Node `ordinal` of shard `shard`: port basePort + ordinal, its data on an emptyDir or its claim. */
-export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal: number, shard: number): V1Pod {
+/**
+ * Node `ordinal` of shard `shard`: port basePort + ordinal, its data on an emptyDir or its claim.
+ * `tlsHash`: the TLS Secret it starts with, so it is not reloaded for it.
+ */
+export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal: number, shard: number, tlsHash?: string): V1Pod {
   const name = podName(cluster.name, ordinal);
   const data: V1Volume = spec.persistence.enabled
     ? { name: 'data', persistentVolumeClaim: { claimName: claimName(cluster.name, ordinal) } }
@@ -323,7 +330,7 @@ export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal:
         [LABEL_ORDINAL]: String(ordinal),
         [LABEL_SHARD]: String(shard),
       }),
-      annotations: { [ANNOTATION_RESTART_HASH]: restartHash(spec) },
+      annotations: { [ANNOTATION_RESTART_HASH]: restartHash(spec), ...(tlsHash ? { [ANNOTATION_TLS_HASH]: tlsHash } : {}) },
     },
     spec: {
       restartPolicy: 'Always',
@@ -335,7 +342,11 @@ export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal:
       ...(spec.securityContext ? { securityContext: spec.securityContext as NonNullable<V1Pod['spec']>['securityContext'] } : {}),
       ...(spec.imagePullSecrets ? { imagePullSecrets: spec.imagePullSecrets } : {}),
       containers,
-      volumes: [{ name: 'config', configMap: { name: configMapName(cluster.name) } }, data],
+      volumes: [
+        { name: 'config', configMap: { name: configMapName(cluster.name) } },
+        data,
+        ...(spec.tls ? [{ name: TLS_VOLUME, secret: { secretName: spec.tls.secretName } }] : []),
+      ],
     },
   };
 }

@@ -1,5 +1,6 @@
 // Deleting a RedisCluster: best-effort reset of every node that answers (never waiting on one that
 // does not), then its Pods and claims, then our finalizer so the API server can let it go.
+import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import type { RedisCluster } from '../../shared/api/index.js';
 import { selectorFor } from '../../shared/api/index.js';
@@ -11,6 +12,8 @@ import { errorMessage } from '../../shared/errors.js';
 export interface TeardownOptions {
   log: Logger;
   password?: string;
+  /** TLS to the nodes, when the cluster serves it. */
+  tls?: ConnectionOptions;
   finalizer: string;
   /** Bound of the whole Redis part. */
   resetTimeoutMs?: number;
@@ -36,7 +39,12 @@ export async function teardown(kube: Kube, cr: RedisCluster, opts: TeardownOptio
   const { log } = opts;
   const pods = (await kube.core.listNamespacedPod({ namespace, labelSelector: selectorFor(name) })).items;
 
-  const pool = new RedisPool({ ...(opts.password ? { password: opts.password } : {}), connectTimeoutMs: 500, commandTimeoutMs: 1000 });
+  const pool = new RedisPool({
+    ...(opts.password ? { password: opts.password } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
+    connectTimeoutMs: 500,
+    commandTimeoutMs: 1000,
+  });
   try {
     const resets = pods
       .filter((p) => p.status?.podIP && !p.metadata?.deletionTimestamp)

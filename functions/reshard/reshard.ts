@@ -23,6 +23,7 @@ import {
   type HeldLease,
   type Kube,
 } from '../../shared/kube/index.js';
+import { clientTls, readTlsSecret } from '../../shared/tls/secret.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { MigrateOptions, MigrateResult } from '../../shared/redis/executor/migrate/context.js';
@@ -218,7 +219,16 @@ async function openChunk(
     stop.abort();
   });
   const password = await readPassword(kube, ref.namespace, spec.passwordSecret);
-  const pool = new RedisPool({ ...(password ? { password } : {}), connectTimeoutMs: 1000, commandTimeoutMs: 5000, logger: log });
+  const tls = spec.tls ? await readTlsSecret(kube, ref.namespace, spec.tls.secretName) : undefined;
+  const ca = tls?.['ca.crt'];
+  if (spec.tls && !ca) throw new Error(`TLS Secret ${spec.tls.secretName} (spec.tls.secretName) not found or has no ca.crt`);
+  const pool = new RedisPool({
+    ...(password ? { password } : {}),
+    ...(ca ? { tls: clientTls(ca) } : {}),
+    connectTimeoutMs: 1000,
+    commandTimeoutMs: 5000,
+    logger: log,
+  });
   return {
     ref,
     cause,

@@ -4,12 +4,15 @@
 //     claim object: a claim deleted and created again under the same name starts empty, as with
 //     the Delete reclaim policy)
 //   hostPath: the path itself.
+// ConfigMap and Secret volumes are written as a real kubelet writes them (atomic-writer.ts), so a
+// change reaches a running Pod as one symlink swap.
 // ConfigMap text is written with the Pod's mount paths rewritten to these directories (the same
 // rule as for args, see command.ts rewritePaths), so a redis.conf saying `dir /data` works.
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { V1Pod, V1Volume } from '@kubernetes/client-node';
+import { writeAtomically, type PayloadFile } from './atomic-writer.js';
 import { fieldRefValue, rewritePaths, type PathMapping, type PodFacts } from './command.js';
 
 export interface ConfigMapData {
@@ -73,14 +76,22 @@ interface KeyItems {
   defaultMode?: number;
 }
 
-async function writeKeys(dir: string, entries: Map<string, Buffer>, spec: KeyItems, what: string): Promise<void> {
+/** The volume's files as its items (or every key) ask. */
+function keyPayload(entries: Map<string, Buffer>, spec: KeyItems, what: string): Map<string, PayloadFile> {
   const items = spec.items ?? [...entries.keys()].map((key) => ({ key, path: key, mode: undefined }));
+  const payload = new Map<string, PayloadFile>();
   for (const item of items) {
     const content = entries.get(item.key);
     if (!content) throw new VolumeError(`${what}: key "${item.key}" not found`);
     if (item.path.split('/').includes('..')) throw new VolumeError(`${what}: item path "${item.path}" must not contain ".."`);
-    await writeIfChanged(path.join(dir, item.path), content, item.mode ?? spec.defaultMode ?? 0o644);
+    payload.set(item.path, { content, mode: item.mode ?? spec.defaultMode ?? 0o644 });
   }
+  return payload;
+}
+
+/** A projected volume's sources share its directory, so each writes its own files in place. */
+async function writeInPlace(dir: string, payload: Map<string, PayloadFile>): Promise<void> {
+  for (const [rel, file] of payload) await writeIfChanged(path.join(dir, rel), file.content, file.mode);
 }
 
 function configMapEntries(cm: ConfigMapData, mappings: readonly PathMapping[]): Map<string, Buffer> {
@@ -114,14 +125,14 @@ async function writeVolume(
       if (v.configMap.optional) return;
       throw failed(`configmap "${v.configMap.name}" not found`);
     }
-    await writeKeys(dir, configMapEntries(cm, mappings), v.configMap, `volume ${v.name}`);
+    await writeAtomically(dir, keyPayload(configMapEntries(cm, mappings), v.configMap, `volume ${v.name}`));
   } else if (v.secret) {
     const secret = await source.secret(namespace, v.secret.secretName ?? '');
     if (!secret) {
       if (v.secret.optional) return;
       throw failed(`secret "${v.secret.secretName}" not found`);
     }
-    await writeKeys(dir, secretEntries(secret), v.secret, `volume ${v.name}`);
+    await writeAtomically(dir, keyPayload(secretEntries(secret), v.secret, `volume ${v.name}`));
   } else if (v.downwardAPI) {
     for (const item of v.downwardAPI.items ?? []) {
       const value = item.fieldRef ? fieldRefValue(pod, facts, item.fieldRef.fieldPath) : '';
@@ -131,11 +142,11 @@ async function writeVolume(
     for (const src of v.projected.sources ?? []) {
       if (src.configMap) {
         const cm = await source.configMap(namespace, src.configMap.name ?? '');
-        if (cm) await writeKeys(dir, configMapEntries(cm, mappings), src.configMap, `volume ${v.name}`);
+        if (cm) await writeInPlace(dir, keyPayload(configMapEntries(cm, mappings), src.configMap, `volume ${v.name}`));
         else if (!src.configMap.optional) throw failed(`configmap "${src.configMap.name}" not found`);
       } else if (src.secret) {
         const secret = await source.secret(namespace, src.secret.name ?? '');
-        if (secret) await writeKeys(dir, secretEntries(secret), src.secret, `volume ${v.name}`);
+        if (secret) await writeInPlace(dir, keyPayload(secretEntries(secret), src.secret, `volume ${v.name}`));
         else if (!src.secret.optional) throw failed(`secret "${src.secret.name}" not found`);
       } else if (src.downwardAPI) {
         for (const item of src.downwardAPI.items ?? []) {

@@ -139,7 +139,7 @@ Some changes cannot be applied to a running cluster. The API server refuses them
 (\`kubectl apply\`, \`edit\`, \`patch\`, \`replace\`) with CEL transition rules, which compare the new
 value with the stored one (\`oldSelf\`) and never run on create; the answer is a 422 naming the field:
 
-${TRANSITION_RULES.map((r) => `- \`spec.${r.fieldPath ? `${r.node}.${r.fieldPath}` : r.node}\`: ${r.message}.`).join('\n')}
+${TRANSITION_RULES.map((r) => `- \`spec.${[r.node, r.fieldPath].filter(Boolean).join('.')}\`: ${r.message}.`).join('\n')}
 
 The storage class and size rules apply only with \`persistence.enabled: true\`. When
 \`persistence.size\` grows, the operator expands each node's claim where its StorageClass has

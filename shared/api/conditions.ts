@@ -33,6 +33,8 @@ interface EventEntry {
 const BLOCKERS = {
   InvalidSpec: 'the spec breaks a rule the operator checks (the message says which); nothing is changed until it is fixed',
   SecretMissing: 'the password Secret, or its key, does not exist; the nodes are not touched until it does',
+  TLSSecretInvalid:
+    "the spec.tls Secret is missing, lacks tls.crt, tls.key or ca.crt, or holds a key that is not the certificate's, an expired certificate or one ca.crt did not sign (the message names the Secret and which); the nodes keep the certificate they have and nothing is touched until it is fixed",
   Unschedulable: 'a Pod of the cluster cannot be placed on any node',
   AllNodesLost:
     'every node of the formed cluster came back without its data (all its Pods gone at once, nothing kept on disk); nothing is formed until spec.allowDataLoss is set',
@@ -192,6 +194,12 @@ export const EVENT_REASONS = {
   },
   InvalidSpec: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.InvalidSpec },
   SecretMissing: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.SecretMissing },
+  TLSSecretInvalid: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.TLSSecretInvalid },
+  CertificateReloaded: {
+    type: 'Normal',
+    recordedBy: 'reconcile',
+    description: 'the nodes loaded a changed spec.tls Secret without a restart; new connections get the new certificate',
+  },
   Unschedulable: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.Unschedulable },
   AllNodesLost: {
     type: 'Warning',

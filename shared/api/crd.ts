@@ -11,7 +11,7 @@ import { transitionValidations } from './rules.js';
 function addTransitionRules(spec: JsonSchema): void {
   for (const [node, rules] of transitionValidations()) {
     let here = spec;
-    for (const key of node.split('.')) here = (here.properties as Record<string, JsonSchema>)[key]!;
+    for (const key of node ? node.split('.') : []) here = (here.properties as Record<string, JsonSchema>)[key]!;
     here['x-kubernetes-validations'] = [...((here['x-kubernetes-validations'] as unknown[] | undefined) ?? []), ...rules];
   }
 }

@@ -271,6 +271,19 @@ export const acl = z
       .describe('The users besides default. Once spec.acl is set, a user on the nodes that is not listed here is deleted.'),
   })
   .describe('Redis ACL users (ACL SETUSER on every node; Redis Cluster does not propagate ACLs).');
+export const tls = z
+  .strictObject({
+    secretName: z
+      .string(typeError('must be a string'))
+      .max(253, 'must be at most 253 characters')
+      .regex(new RegExp(DNS_SUBDOMAIN_PATTERN), 'must be a Secret name (lower-case DNS subdomain)')
+      .describe(
+        "Name of a Secret in the cluster's namespace with tls.crt, tls.key and ca.crt (what cert-manager writes). A change to it is loaded by every node without a restart.",
+      ),
+  })
+  .describe(
+    'Serve TLS only: clients, the cluster bus and replication. Set when the cluster is created; it cannot be added or removed later.',
+  );
 
 const redisConfig = limitEntries(
   z.record(
@@ -405,6 +418,7 @@ export const specFields = z.strictObject({
   exporter: exporter.prefault({}),
   passwordSecret: passwordSecret.optional(),
   acl: acl.optional(),
+  tls: tls.optional(),
   autoscaling: autoscaling.prefault({}),
   redisConfig: redisConfig.optional(),
 });

@@ -16,6 +16,8 @@ export const LABEL_SHARD = `${GROUP}/shard`;
  * hash is not the spec's is restarted by the rolling update.
  */
 export const ANNOTATION_RESTART_HASH = `${GROUP}/restart-hash`;
+/** On a Pod: the hash of the TLS Secret its node has loaded (live rotation reloads on a change). */
+export const ANNOTATION_TLS_HASH = `${GROUP}/tls-hash`;
 /** master | replica, as last observed; informational, never used to select. */
 export const LABEL_ROLE = `${GROUP}/role`;
 

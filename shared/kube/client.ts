@@ -114,6 +114,10 @@ export class Kube {
     const body = { spec: { resources: { requests: { storage } } } };
     await this.core.patchNamespacedPersistentVolumeClaim({ name, namespace, body }, mergePatch);
   }
+  /** Merge-patches a Pod's annotations. */
+  async annotatePod(namespace: string, name: string, annotations: Record<string, string>): Promise<void> {
+    await this.core.patchNamespacedPod({ name, namespace, body: { metadata: { annotations } } }, mergePatch);
+  }
 
   // --- Generic objects --------------------------------------------------------------------------
 

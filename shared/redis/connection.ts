@@ -1,5 +1,6 @@
 // The one way the engine talks to Redis: a small pool of standalone ioredis connections per
 // endpoint, so the password, timeouts and logging live in one place.
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { endpointKey } from './endpoint.js';
 import { parseClusterNodes, parseInfo } from './topology.js';
@@ -13,6 +14,8 @@ export interface EngineLogger {
 
 export interface PoolOptions {
   password?: string;
+  /** TLS to the nodes (clientTls: the CA they are checked against); plaintext without it. */
+  tls?: ConnectionOptions;
   /** TCP connect timeout per attempt. */
   connectTimeoutMs?: number;
   /** Timeout of control commands (CLUSTER NODES, SETSLOT, INFO...). */
@@ -41,13 +44,15 @@ export function isConnectionError(err: unknown): boolean {
 export class RedisPool {
   readonly password: string | undefined;
   readonly log: EngineLogger;
-  private readonly opts: Required<Omit<PoolOptions, 'password' | 'logger'>>;
+  private readonly tls: ConnectionOptions | undefined;
+  private readonly opts: Required<Omit<PoolOptions, 'password' | 'logger' | 'tls'>>;
   private readonly conns = new Map<string, Redis>();
   private readonly known = new Map<string, Endpoint>();
   private closed = false;
 
   constructor(opts: PoolOptions = {}) {
     this.password = opts.password;
+    this.tls = opts.tls;
     this.log = opts.logger ?? silent;
     this.opts = {
       connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
@@ -77,6 +82,7 @@ export class RedisPool {
         host: endpoint.ip,
         port: endpoint.port,
         password: this.password,
+        ...(this.tls ? { tls: this.tls } : {}),
         lazyConnect: true,
         enableOfflineQueue: false,
         enableReadyCheck: false,

@@ -1,6 +1,7 @@
 // End-to-end helpers: the embedded platform on free ports, RedisClusters applied and awaited, an
 // ioredis Cluster client to one, kubectl run as a person would, and a look at the redis-server
 // processes the kubelet runs. Generic: any test of the operator on the platform can use them.
+import type { ConnectionOptions } from 'node:tls';
 import { execFile } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -311,10 +312,10 @@ export function statusNodes(obj: KubeObject): NonNullable<ClusterStatusView['nod
 }
 
 /** An ioredis Cluster client seeded with every node of the status; quits with `.quit()`. */
-export function clusterClient(obj: KubeObject, password?: string): Cluster {
+export function clusterClient(obj: KubeObject, password?: string, tls?: ConnectionOptions): Cluster {
   const seeds = statusNodes(obj).map((n) => ({ host: n.ip, port: n.port }));
   return new Cluster(seeds, {
-    redisOptions: { ...(password ? { password } : {}), connectTimeout: 2000 },
+    redisOptions: { ...(password ? { password } : {}), ...(tls ? { tls } : {}), connectTimeout: 2000 },
     clusterRetryStrategy: (times) => (times > 60 ? null : 250),
     retryDelayOnClusterDown: 300,
     retryDelayOnFailover: 300,

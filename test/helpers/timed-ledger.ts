@@ -7,6 +7,7 @@
 // startTimedLedger(nodes, rate) forks this file; stop() returns what it recorded.
 import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
+import { clientTls } from '../../shared/tls/secret.js';
 import { keySlot } from '../../shared/redis/executor/util.js';
 import './ioredis-asking.js';
 import { ledgerKey, ledgerValue } from './ledger.js';
@@ -36,6 +37,8 @@ interface Start {
   retryMs: number;
   /** AUTH of the ledger's connections (an ACL user, or the default user's password alone). */
   auth?: { username?: string; password: string };
+  /** The CA of a TLS cluster: the client then speaks TLS, checking the nodes against it. */
+  tlsCa?: string;
 }
 
 export type TimedLedger = Worker<TimedLedgerResult>;
@@ -45,9 +48,9 @@ export function startTimedLedger(
   rate: number,
   prefix = 'ledger',
   retryMs = 1000,
-  auth?: Start['auth'],
+  connection: Pick<Start, 'auth' | 'tlsCa'> = {},
 ): Promise<TimedLedger> {
-  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs, ...(auth ? { auth } : {}) };
+  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs, ...connection };
   return startWorker<Start, TimedLedgerResult>(fileURLToPath(import.meta.url), start);
 }
 
@@ -125,7 +128,7 @@ function runChild(): void {
       retryDelayOnTryAgain: 50,
       retryDelayOnClusterDown: 100,
       retryDelayOnFailover: 100,
-      ...(m.auth ? { redisOptions: m.auth } : {}),
+      redisOptions: { ...(m.auth ?? {}), ...(m.tlsCa ? { tls: clientTls(m.tlsCa) } : {}) },
     });
     const perTick = (m.rate * TICK_MS) / 1000;
     const started = Date.now();

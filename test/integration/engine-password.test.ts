@@ -26,7 +26,7 @@ describe('password rotation of the default user', () => {
   it('under a fixed-rate writer: no failed command, the new password opens and the old one is refused, replication survives a failover', async () => {
     const { pool, endpoints } = await formCluster({ nodes: 6, masters: 3, replicas: 1, password: 'old-pw' });
     // Connected with the old password before the switch: such clients stay logged in after it.
-    const ledger = await startTimedLedger(endpoints, 200, 'rot', 1000, { password: 'old-pw' });
+    const ledger = await startTimedLedger(endpoints, 200, 'rot', 1000, { auth: { password: 'old-pw' } });
     await sleep(1000);
 
     const plans = await rotatePasswordFully(pool, endpoints, 'new-pw');

@@ -72,6 +72,17 @@ describe('the CRD transition rules', () => {
     expect(update(base, { ...base, masters: 4, replicas: 2, maxMemory: '1gb', image: 'redis:7.2' })).toEqual([]);
   });
 
+  it('refuse adding or removing tls, and let its Secret change (a rotation)', () => {
+    const tls: RedisClusterSpec = { ...base, tls: { secretName: 'redis-tls' } };
+    expect(messageOf(base, tls)).toBe(
+      'RedisCluster.redis.redis "c" is invalid: spec.tls: Forbidden: tls cannot be added or removed on a live cluster: ' +
+        'a TLS node and a plaintext node cannot talk on the cluster bus, so the nodes cannot switch one at a time; create a new cluster and migrate',
+    );
+    expect(update(tls, base)).toEqual([expect.objectContaining({ field: 'spec.tls', reason: 'FieldValueForbidden' })]);
+    expect(update(tls, { ...base, tls: { secretName: 'other' } })).toEqual([]);
+    expect(crd.validate(stored(tls))).toEqual([]);
+  });
+
   it('never run on create', () => {
     expect(crd.validate(stored({ ...persistent, basePort: 20000, hostNetwork: false }))).toEqual([]);
   });
@@ -85,11 +96,17 @@ describe('the CRD transition rules', () => {
       [persistent, { ...persistent, persistence: { enabled: true, storageClass: 'standard', size: '512Mi' } }],
       [persistent, { ...persistent, persistence: { enabled: true, storageClass: 'standard', size: '3Gi' } }],
       [base, { ...base, masters: 5 }],
+      [base, { ...base, tls: { secretName: 'redis-tls' } }],
+      [{ ...base, tls: { secretName: 'redis-tls' } }, base],
+      [
+        { ...base, tls: { secretName: 'redis-tls' } },
+        { ...base, tls: { secretName: 'redis-tls-2' } },
+      ],
     ];
     for (const [from, to] of pairs) {
       const [old, next] = [specFields.parse(from), specFields.parse(to)];
       const refused = TRANSITION_RULES.filter((r) => !r.holds(next, old)).map(
-        (r) => `spec.${r.fieldPath ? `${r.node}.${r.fieldPath}` : r.node}`,
+        (r) => `spec.${[r.node, r.fieldPath].filter(Boolean).join('.')}`,
       );
       expect(update(from, to).map((c) => c.field)).toEqual(refused);
     }

@@ -196,3 +196,34 @@ describe('names', () => {
     expect(ordinalOf('rc1', 'rc10-3')).toBeUndefined();
   });
 });
+
+describe('a TLS pod', () => {
+  const tls = applyDefaults({ masters: 3, replicas: 1, basePort: 10000, maxMemory: '512mb', tls: { secretName: 'rc1-tls' } });
+  const pod = buildPod(cluster, tls, 4, 2, 'hash-1');
+  const [redis, exporter] = pod.spec!.containers;
+
+  it('serves TLS only on its port, announced as the TLS port, with the Secret mounted', () => {
+    expect(redis!.args!.slice(0, 4)).toEqual(['--port', '0', '--tls-port', '10004']);
+    expect(redis!.args).toContain('--cluster-announce-tls-port');
+    expect(redis!.args).not.toContain('--cluster-announce-port');
+    expect(pod.spec!.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'rc1-tls' } });
+    expect(redis!.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/redis-tls', readOnly: true });
+    expect(pod.metadata!.annotations!['redis.redis/tls-hash']).toBe('hash-1');
+  });
+
+  it('has TLS on the bus and for replication in redis.conf, and the exporter scrape over TLS with the CA', () => {
+    const conf = redisConf(tls);
+    expect(conf).toMatch(/^tls-cluster yes$/m);
+    expect(conf).toMatch(/^tls-replication yes$/m);
+    expect(conf).toMatch(/^tls-ca-cert-file \/etc\/redis-tls\/ca\.crt$/m);
+    expect(exporter!.env).toContainEqual({ name: 'REDIS_ADDR', value: 'rediss://$(POD_IP):10004' });
+    expect(exporter!.args).toContain('--tls-ca-cert-file=/etc/redis-tls/ca.crt');
+  });
+
+  it('without tls: plaintext, no TLS lines, no mount', () => {
+    const plain = buildPod(cluster, spec, 4, 2);
+    expect(plain.spec!.containers[0]!.args!.slice(0, 2)).toEqual(['--port', '10004']);
+    expect(redisConf(spec)).not.toMatch(/tls/);
+    expect(plain.spec!.volumes!.map((v) => v.name)).toEqual(['config', 'data']);
+  });
+});
