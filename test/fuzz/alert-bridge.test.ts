@@ -85,7 +85,14 @@ const webhook = fc.record({ alerts: fc.array(alert, { maxLength: 4 }), status, r
 const badField = fc.oneof(
   fc.record({ path: fc.constant(['status']), value: fc.jsonValue().filter((v) => v !== 'firing' && v !== 'resolved') }),
   fc.record({ path: fc.constant(['alerts']), value: fc.jsonValue().filter((v) => !Array.isArray(v)) }),
-  fc.record({ path: fc.constant(['truncatedAlerts']), value: fc.oneof(fc.double(), fc.string(), fc.integer({ max: -1 })) }),
+  fc.record({
+    path: fc.constant(['truncatedAlerts']),
+    value: fc.oneof(
+      fc.double().filter((d) => !Number.isInteger(d)),
+      fc.string(),
+      fc.integer({ max: -1 }),
+    ),
+  }),
   fc.record({ path: fc.constant(['alerts', 0, 'startsAt']), value: fc.oneof(fc.string(), fc.integer(), fc.constant(null)) }),
   fc.record({ path: fc.constant(['alerts', 0, 'labels']), value: fc.oneof(fc.string(), fc.array(fc.string(), { minLength: 1 })) }),
   fc.record({ path: fc.constant(['alerts', 0, 'status']), value: fc.jsonValue().filter((v) => v !== 'firing' && v !== 'resolved') }),
