@@ -35,6 +35,13 @@ function parseJson(body: string, what: string): unknown {
   }
 }
 
+// The cloudevents SDK takes only string or object data and says so without naming the field.
+function checkData(data: unknown): void {
+  if (typeof data === 'number' || typeof data === 'boolean') {
+    throw new ReceiveError(400, `data: a JSON ${typeof data} is not supported; event data must be a JSON object, array or string`);
+  }
+}
+
 function missing(names: readonly string[], how: string): ReceiveError {
   return new ReceiveError(400, `missing required CloudEvent attribute${names.length > 1 ? 's' : ''} ${names.join(', ')} (${how})`);
 }
@@ -69,6 +76,7 @@ export function receiveCloudEvent(headers: RequestHeaders, body: string): CloudE
       return typeof v !== 'string' || v === '';
     });
     if (absent.length) throw missing(absent, 'structured mode: JSON members');
+    checkData((parsed as Record<string, unknown>)['data']);
     message = { headers: { 'content-type': 'application/cloudevents+json' }, body: parsed };
   } else {
     const hasCeHeaders = Object.keys(headers).some((k) => k.toLowerCase().startsWith('ce-'));
@@ -94,6 +102,7 @@ export function receiveCloudEvent(headers: RequestHeaders, body: string): CloudE
         );
       }
       data = parseJson(body, 'the event data');
+      checkData(data);
       ceHeaders['content-type'] = 'application/json';
     }
     message = { headers: ceHeaders, body: data };
