@@ -14,7 +14,10 @@ const run = promisify(execFile);
 export async function clusterProblems(t: ChaosTarget, want: { masters: number; replicas: number }): Promise<string[]> {
   const obj = await t.e2e.getCluster(t.namespace, t.name);
   const status = obj?.status as ClusterStatusView | undefined;
-  if (!obj || status?.phase !== 'Ready' || condition(obj, 'Ready')?.status !== 'True') return [`phase ${status?.phase ?? 'none'}`];
+  const ready = condition(obj, 'Ready');
+  if (!obj || status?.phase !== 'Ready' || ready?.status !== 'True') {
+    return [`phase ${status?.phase ?? 'none'}, Ready ${ready?.status ?? '-'} (${ready?.reason ?? ''}: ${ready?.message ?? ''})`];
+  }
   if (status.observedGeneration !== obj.metadata?.generation) return ['status not yet for the current generation'];
   const nodes = statusNodes(obj);
   const problems: string[] = [];
