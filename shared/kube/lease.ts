@@ -1,7 +1,9 @@
 // One writer per cluster: a coordination.k8s.io/v1 Lease per RedisCluster, taken before any
 // mutating Redis operation and renewed while working. A function that cannot take it does not
-// wait: the holder, or the next event or resync, does the work.
-import type { V1Lease } from '@kubernetes/client-node';
+// wait: the holder, or the next event or resync, does the work. The cluster owns its Lease, so
+// deleting the cluster deletes the Lease too.
+import type { V1Lease, V1OwnerReference } from '@kubernetes/client-node';
+import { API_VERSION, KIND } from '../api/names.js';
 import { isAlreadyExists, isConflict, isNotFound, type Kube, type ObjectRef } from './client.js';
 
 export interface LeaseOptions {
@@ -62,6 +64,15 @@ async function readLease(kube: Kube, name: string, namespace: string): Promise<V
 }
 
 /**
+ * The RedisCluster as the Lease's owner, so the garbage collector deletes the Lease with the
+ * cluster; undefined when the cluster is already gone.
+ */
+async function ownerOf(kube: Kube, cluster: ObjectRef): Promise<V1OwnerReference | undefined> {
+  const uid = (await kube.getCluster(cluster))?.metadata?.uid;
+  return uid ? { apiVersion: API_VERSION, kind: KIND, name: cluster.name, uid } : undefined;
+}
+
+/**
  * Creates the Lease, or takes it over when it is ours or expired. False when another holder has
  * it, or won the race for it.
  */
@@ -72,6 +83,7 @@ async function writeLease(
   holder: string,
   duration: number,
   stamp: Date,
+  owner?: V1OwnerReference,
 ): Promise<boolean> {
   const { name, namespace } = ref;
   try {
@@ -81,7 +93,7 @@ async function writeLease(
         body: {
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
-          metadata: { name, namespace },
+          metadata: { name, namespace, ...(owner ? { ownerReferences: [owner] } : {}) },
           spec: { holderIdentity: holder, leaseDurationSeconds: duration, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
         },
       });
@@ -120,7 +132,8 @@ export async function tryAcquireLease(kube: Kube, cluster: ObjectRef, opts: Leas
   const duration = opts.durationSeconds ?? 30;
   const ref = { name: leaseNameFor(cluster.name), namespace: cluster.namespace };
   const current = await readLease(kube, ref.name, ref.namespace);
-  if (!(await writeLease(kube, ref, current, opts.holder, duration, now()))) return undefined;
+  const owner = current ? undefined : await ownerOf(kube, cluster);
+  if (!(await writeLease(kube, ref, current, opts.holder, duration, now(), owner))) return undefined;
   return heldLease(kube, ref, opts.holder, duration, now);
 }
 

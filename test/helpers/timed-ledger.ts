@@ -3,6 +3,7 @@
 // each write, reads back an earlier acknowledged key. A command that fails is retried briefly
 // (redirects are ioredis's own); only one that still fails counts. Each acknowledged write keeps its
 // slot, when it was sent and how long it took, so a test can tell which shard paused and for how long.
+// With `wait`, a write counts as acknowledged only once `WAIT 1` says a replica has it too.
 //
 // startTimedLedger(nodes, rate) forks this file; stop() returns what it recorded.
 import { fileURLToPath } from 'node:url';
@@ -39,6 +40,8 @@ interface Start {
   auth?: { username?: string; password: string };
   /** The CA of a TLS cluster: the client then speaks TLS, checking the nodes against it. */
   tlsCa?: string;
+  /** Acknowledged only after `WAIT 1`: a replica has the write as well. */
+  wait?: boolean;
 }
 
 export type TimedLedger = Worker<TimedLedgerResult>;
@@ -48,9 +51,9 @@ export function startTimedLedger(
   rate: number,
   prefix = 'ledger',
   retryMs = 1000,
-  connection: Pick<Start, 'auth' | 'tlsCa'> = {},
+  options: Pick<Start, 'auth' | 'tlsCa' | 'wait'> = {},
 ): Promise<TimedLedger> {
-  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs, ...connection };
+  const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs, ...options };
   return startWorker<Start, TimedLedgerResult>(fileURLToPath(import.meta.url), start);
 }
 
@@ -97,6 +100,7 @@ export function latencyByShard(writes: TimedWrite[], shards: Shard[]): ShardLate
 }
 
 const TICK_MS = 10;
+const WAIT_MS = 1000;
 
 async function withRetry<T>(retryMs: number, run: () => Promise<T>): Promise<T> {
   const until = Date.now() + retryMs;
@@ -108,6 +112,20 @@ async function withRetry<T>(retryMs: number, run: () => Promise<T>): Promise<T> 
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/**
+ * SET then `WAIT 1` in one pipeline, so both go to the key's master; not acknowledged (an error
+ * that is retried) until a replica has the write.
+ */
+async function setAndWait(client: Cluster, key: string, value: string): Promise<void> {
+  const replies = (await client.pipeline().set(key, value).wait(1, WAIT_MS).exec()) ?? [];
+  const failed = replies.find(([err]) => err)?.[0];
+  // WAIT has no key and succeeds wherever it lands, so ioredis does not follow a MOVED of the SET
+  // in the pipeline by itself: refresh the slot map before the retry.
+  if (failed?.message.startsWith('MOVED')) client.refreshSlotsCache();
+  if (failed) throw failed;
+  if (Number(replies[1]?.[1] ?? 0) < 1) throw new Error('NOREPLICA no replica acknowledged the write');
 }
 
 function runChild(): void {
@@ -135,7 +153,10 @@ function runChild(): void {
     const one = async (n: number) => {
       const sentAt = Date.now();
       const key = ledgerKey(m.prefix, n);
-      await withRetry(m.retryMs, () => client!.set(key, ledgerValue(n)));
+      await withRetry(m.retryMs, async () => {
+        if (m.wait) await setAndWait(client!, key, ledgerValue(n));
+        else await client!.set(key, ledgerValue(n));
+      });
       writes.push({ n, slot: keySlot(key), sentAt, ms: Date.now() - sentAt });
       // Read back an earlier acknowledged write: a value lost or stale shows at once.
       const earlier = writes[Math.floor(Math.random() * writes.length)]!;

@@ -1,0 +1,154 @@
+// The faults a run injects while an operation is under way. Each picks its target with the run's
+// Random and says what it hit and when; a crash of a master also says which slots it served, since
+// writes it acknowledged just before the crash may be lost (Redis replicates asynchronously).
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeObject } from '../local/apiserver/client.js';
+import { clusterPods, NODE_ADDRESSES, redisServers, statusNodes, type E2E } from '../test/helpers/e2e.js';
+import type { Random } from './random.js';
+
+export interface ChaosTarget {
+  e2e: E2E;
+  namespace: string;
+  name: string;
+  /** spec.clusterNodeTimeout: a stopped node is held longer than this. */
+  nodeTimeoutMs: number;
+}
+
+export interface Injected {
+  fault: string;
+  /** What was hit, in words. */
+  target: string;
+  at: number;
+  /** A master that crashed (kill -9, SIGSTOP): the slots it served. */
+  crashedMaster?: string[];
+}
+
+export interface Fault {
+  name: string;
+  inject(t: ChaosTarget, random: Random): Promise<Injected>;
+}
+
+type StatusNode = ReturnType<typeof statusNodes>[number];
+
+async function nodesOf(t: ChaosTarget): Promise<StatusNode[]> {
+  const obj = (await t.e2e.getCluster(t.namespace, t.name)) as KubeObject;
+  return [...statusNodes(obj)].sort((a, b) => a.pod.localeCompare(b.pod));
+}
+
+async function pidOf(node: StatusNode): Promise<number> {
+  const proc = (await redisServers([node.port])).find((p) => p.ip === node.ip);
+  if (!proc) throw new Error(`no redis-server for ${node.pod} at ${node.ip}:${node.port}`);
+  return proc.pid;
+}
+
+function killRedis(role: 'master' | 'replica'): Fault {
+  return {
+    name: `kill-9-${role}`,
+    async inject(t, random) {
+      const node = random.pick((await nodesOf(t)).filter((n) => n.role === role));
+      const pid = await pidOf(node);
+      const at = Date.now();
+      process.kill(pid, 'SIGKILL');
+      return { fault: this.name, target: node.pod, at, ...(role === 'master' ? { crashedMaster: node.slots ?? [] } : {}) };
+    },
+  };
+}
+
+const sigstop: Fault = {
+  name: 'sigstop-node',
+  async inject(t, random) {
+    const node = random.pick(await nodesOf(t));
+    const pid = await pidOf(node);
+    const at = Date.now();
+    process.kill(pid, 'SIGSTOP');
+    // Longer than the node timeout: the others mark it failed and, for a master, fail over.
+    await sleep(t.nodeTimeoutMs * 3);
+    process.kill(pid, 'SIGCONT');
+    return { fault: this.name, target: node.pod, at, ...(node.role === 'master' ? { crashedMaster: node.slots ?? [] } : {}) };
+  },
+};
+
+const killFunction: Fault = {
+  name: 'kill-function',
+  async inject(t, random) {
+    // The function at work now; scaled to zero between events, so wait a little for one.
+    const names = ['reconcile', 'reshard', 'scale'];
+    for (let i = 0; i < 100; i++) {
+      const running = names.map((n) => t.e2e.platform.serving.process('redis-operator', n)).filter((p) => p !== undefined);
+      if (running.length > 0) {
+        const proc = random.pick(running);
+        const at = Date.now();
+        process.kill(proc.pid, 'SIGKILL');
+        return { fault: this.name, target: `function process ${proc.pid}`, at };
+      }
+      await sleep(100);
+    }
+    return { fault: this.name, target: 'none (no function process running for 10 s)', at: Date.now() };
+  },
+};
+
+const deletePod: Fault = {
+  name: 'delete-pod',
+  async inject(t, random) {
+    const pods = (await clusterPods(t.e2e, t.namespace, t.name)).map((p) => p.metadata!.name!).sort();
+    const pod = random.pick(pods);
+    const at = Date.now();
+    await t.e2e.platform.kube.delete('v1', 'Pod', pod, t.namespace);
+    return { fault: this.name, target: pod, at };
+  },
+};
+
+const machineLost: Fault = {
+  name: 'machine-lost',
+  async inject(t, random) {
+    const machine = random.pick(NODE_ADDRESSES);
+    const nodes = await nodesOf(t);
+    const pods = (await clusterPods(t.e2e, t.namespace, t.name)).filter((p) =>
+      nodes.some((n) => n.pod === p.metadata!.name && n.ip === machine),
+    );
+    const at = Date.now();
+    await Promise.all(pods.map((p) => t.e2e.platform.kube.delete('v1', 'Pod', p.metadata!.name!, t.namespace)));
+    return { fault: this.name, target: `${machine}: ${pods.map((p) => p.metadata!.name).join(', ')}`, at };
+  },
+};
+
+function outage(name: string, what: string, down: (e2e: E2E) => Promise<void> | void, up: (e2e: E2E) => Promise<void> | void): Fault {
+  return {
+    name,
+    async inject(t, random) {
+      const heldMs = random.int(5_000, 15_000);
+      const at = Date.now();
+      await down(t.e2e);
+      await sleep(heldMs);
+      await up(t.e2e);
+      return { fault: name, target: `${what} for ${heldMs} ms`, at };
+    },
+  };
+}
+
+export const FAULTS: Fault[] = [
+  killRedis('master'),
+  killRedis('replica'),
+  sigstop,
+  killFunction,
+  deletePod,
+  machineLost,
+  outage(
+    'broker-down',
+    'Broker ingress closed',
+    (e) => e.platform.eventing.stopIngress(),
+    (e) => e.platform.eventing.startIngress(),
+  ),
+  outage(
+    'scheduler-paused',
+    'scheduler paused',
+    (e) => e.platform.scheduler.pause(),
+    (e) => e.platform.scheduler.resume(),
+  ),
+];
+
+export function faultNamed(name: string): Fault {
+  const fault = FAULTS.find((f) => f.name === name);
+  if (!fault) throw new Error(`--faults: unknown fault "${name}"; one of ${FAULTS.map((f) => f.name).join(', ')}`);
+  return fault;
+}

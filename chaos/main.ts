@@ -1,0 +1,63 @@
+// npm run chaos: operations on the embedded platform under two ledger clients, with faults at
+// moments a seeded PRNG picks. Each run's seed replays it: `--seed <s> --runs 1` with the same
+// --scenario and --faults.
+import { parseArgs } from 'node:util';
+import { startE2E } from '../test/helpers/e2e.js';
+import { FAULTS, faultNamed } from './faults.js';
+import { OPERATIONS, operationNamed } from './operations.js';
+import { summaryTable, runLine } from './report.js';
+import { passed, runScenario, type RunResult } from './run.js';
+
+const USAGE = `npm run chaos -- [--scenario op,op|all] [--faults f,f|all] [--seed n] [--runs n] [--duration s] [--json]
+operations: ${OPERATIONS.map((o) => o.name + (o.pending ? ' (pending)' : '')).join(', ')}
+faults: ${FAULTS.map((f) => f.name).join(', ')}`;
+
+function positive(name: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: "${value}" is not a whole number`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: 'string', default: 'all' },
+      faults: { type: 'string', default: 'all' },
+      seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
+      runs: { type: 'string', default: '1' },
+      duration: { type: 'string', default: '20' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) return console.log(USAGE);
+  const operations = values.scenario === 'all' ? OPERATIONS : values.scenario.split(',').map(operationNamed);
+  const faults = values.faults === 'all' ? FAULTS : values.faults.split(',').map(faultNamed);
+  const seed = positive('seed', values.seed);
+  const runs = positive('runs', values.runs);
+  const durationMs = positive('duration', values.duration) * 1000;
+  const log = values.json ? console.error : console.log;
+  for (const op of operations.filter((o) => o.pending)) log(`skipped ${op.name}: ${op.pending}`);
+  const e2e = await startE2E();
+  const results: RunResult[] = [];
+  try {
+    let index = 0;
+    for (const operation of operations.filter((o) => !o.pending)) {
+      for (let i = 0; i < runs; i++) {
+        const result = await runScenario(e2e, index++, { operation, faults, seed: seed + results.length, durationMs });
+        results.push(result);
+        log(runLine(result));
+      }
+    }
+  } finally {
+    await e2e.stop();
+  }
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+  else console.log(`\n${summaryTable(results)}`);
+  process.exitCode = results.every(passed) ? 0 : 1;
+}
+
+main().catch((err: Error) => {
+  console.error(err.message);
+  process.exitCode = 2;
+});

@@ -1,0 +1,167 @@
+// One chaos run: a cluster Ready, two ledger clients writing and reading their own keys (one
+// acknowledged on the master's reply, one only after `WAIT 1`), the operation started, a fault
+// injected at a moment the seed decides, then the invariants and the data counted.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Cluster } from 'ioredis';
+import { applyCluster, clusterClient, eventually, type E2E } from '../test/helpers/e2e.js';
+import { missingWrites } from '../test/helpers/ledger.js';
+import { startTimedLedger, type TimedLedgerResult } from '../test/helpers/timed-ledger.js';
+import type { ChaosTarget, Fault, Injected } from './faults.js';
+import { clusterProblems, leftovers } from './invariants.js';
+import { targetSpec, type Operation } from './operations.js';
+import { seeded } from './random.js';
+
+export interface RunOptions {
+  operation: Operation;
+  /** The faults the seed picks one from. */
+  faults: Fault[];
+  seed: number;
+  /** The window after the operation starts in which the fault lands. */
+  durationMs: number;
+  /** Writes per second of each ledger client. */
+  rate?: number;
+}
+
+export interface LedgerCounts {
+  acknowledged: number;
+  /** Acknowledged writes that do not read back, outside any crashed master's replication window. */
+  lost: number;
+  /** Acknowledged writes lost inside a crashed master's replication window (allowed without WAIT). */
+  lostInWindow: number;
+  /** Commands that failed after redirects and retries, by kind. */
+  failures: Record<string, number>;
+  wrongReads: number;
+}
+
+export interface RunResult {
+  operation: string;
+  fault: string;
+  seed: number;
+  injected: Injected;
+  /** From the fault until the cluster was Ready and clean again. */
+  recoveryMs: number;
+  plain: LedgerCounts;
+  waited: LedgerCounts;
+  /** Invariants that did not hold (cluster state, leftovers); none on a passing run. */
+  violations: string[];
+}
+
+const NODE_TIMEOUT_MS = 2000;
+/** How long before a master's crash a write it acknowledged may not have reached its replica. */
+const REPLICATION_WINDOW_MS = 1000;
+
+export function passed(r: RunResult): boolean {
+  return r.violations.length === 0 && r.plain.lost === 0 && r.waited.lost + r.waited.lostInWindow === 0;
+}
+
+function slotIn(slot: number, ranges: string[]): boolean {
+  return ranges.some((r) => {
+    const [from, to = from] = r.split('-').map(Number) as [number, number?];
+    return slot >= from && slot <= to!;
+  });
+}
+
+async function countLedger(client: Cluster, prefix: string, result: TimedLedgerResult, injected: Injected): Promise<LedgerCounts> {
+  const lostNs = new Set(
+    await missingWrites(
+      client,
+      result.writes.map((w) => w.n),
+      prefix,
+    ),
+  );
+  const lost = result.writes.filter((w) => lostNs.has(w.n));
+  const inWindow = (w: TimedLedgerResult['writes'][number]) =>
+    injected.crashedMaster !== undefined &&
+    slotIn(w.slot, injected.crashedMaster) &&
+    w.sentAt + w.ms >= injected.at - REPLICATION_WINDOW_MS &&
+    w.sentAt + w.ms <= injected.at;
+  const lostInWindow = lost.filter(inWindow).length;
+  return {
+    acknowledged: result.writes.length,
+    lost: lost.length - lostInWindow,
+    lostInWindow,
+    failures: result.failures,
+    wrongReads: result.wrongReads,
+  };
+}
+
+export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Promise<RunResult> {
+  const { operation, seed } = opts;
+  const random = seeded(seed);
+  const fault = random.pick(opts.faults);
+  const t: ChaosTarget = { e2e, namespace: `chaos-${index}`, name: `c${index}`, nodeTimeoutMs: NODE_TIMEOUT_MS };
+  await e2e.platform.kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: t.namespace } });
+  const want = targetSpec(operation, seed);
+  const most = Math.max(operation.initial.masters, want.masters) * (1 + Math.max(operation.initial.replicas, want.replicas));
+  const { ready } = await applyCluster(e2e, {
+    name: t.name,
+    namespace: t.namespace,
+    spec: { ...operation.initial, clusterNodeTimeout: NODE_TIMEOUT_MS },
+    ports: most,
+    timeoutMs: 180_000,
+  });
+  const seeds = (ready.status as { nodes: { ip: string; port: number }[] }).nodes;
+  const rate = opts.rate ?? 50;
+  const plainLedger = await startTimedLedger(seeds, rate, 'a', 5000);
+  const waitedLedger = await startTimedLedger(seeds, rate, 'w', 5000, { wait: true });
+  await sleep(1000);
+  const violations: string[] = [];
+  if (operation.patch) {
+    const body = JSON.stringify({ spec: operation.patch(seed) });
+    const patched = await e2e.kubectl(['-n', t.namespace, 'patch', 'rediscluster', t.name, '--type', 'merge', '-p', body]);
+    if (patched.code !== 0) violations.push(`kubectl patch: ${patched.stderr.trim()}`);
+  }
+  await sleep(random.int(0, opts.durationMs));
+  const injected = await fault.inject(t, random);
+  // Let the fault be seen before asking whether the cluster is whole again.
+  await sleep(NODE_TIMEOUT_MS);
+  let last: string[] = [];
+  const recovered = await eventually(
+    'the cluster Ready and clean',
+    async () => {
+      last = await clusterProblems(t, want);
+      return last.length === 0 ? Date.now() : undefined;
+    },
+    240_000,
+    1000,
+  ).catch(() => undefined);
+  if (recovered === undefined) violations.push(...last.map((p) => `not recovered: ${p}`));
+  await sleep(1000);
+  const [plainResult, waitedResult] = await Promise.all([plainLedger.stop(), waitedLedger.stop()]);
+  const client = clusterClient((await e2e.getCluster(t.namespace, t.name))!);
+  let plain: LedgerCounts;
+  let waited: LedgerCounts;
+  try {
+    plain = await countLedger(client, 'a', plainResult, injected);
+    waited = await countLedger(client, 'w', waitedResult, injected);
+  } finally {
+    client.disconnect();
+  }
+  violations.push(...(await deleteAndCheck(t)));
+  return {
+    operation: operation.name,
+    fault: fault.name,
+    seed,
+    injected,
+    recoveryMs: recovered === undefined ? NaN : recovered - injected.at,
+    plain,
+    waited,
+    violations,
+  };
+}
+
+/** Deletes the RedisCluster and waits for nothing of it to be left; what is left is a violation. */
+async function deleteAndCheck(t: ChaosTarget): Promise<string[]> {
+  await t.e2e.kubectl(['-n', t.namespace, 'delete', 'rediscluster', t.name, '--wait=false']);
+  let left: string[] = [];
+  await eventually(
+    'the cluster gone',
+    async () => {
+      left = await leftovers(t);
+      return left.length === 0;
+    },
+    90_000,
+    1000,
+  ).catch(() => undefined);
+  return left.map((l) => `left behind after delete: ${l}`);
+}
