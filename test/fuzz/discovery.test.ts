@@ -1,14 +1,11 @@
 // Property-based fuzzing of discovery's HTTP queries: paths under /cluster/, generated query
 // parameters and methods. Bad input is a 4xx JSON {message} naming the parameter, never a 5xx;
 // discovery reads and never writes, so the API server's resourceVersion does not move.
-import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDiscoveryHost, type Discovery } from '../../functions/discovery/handler.js';
-import { Kube } from '../../shared/kube/client.js';
 import type { ListeningHost } from '../../shared/runtime/index.js';
-import { startTestApi, type TestApi } from '../helpers/platform-api.js';
+import { startApiWithClusterCrd, type TestApi } from '../helpers/platform-api.js';
 import { runs, Tally } from './runs.js';
 
 let api: TestApi;
@@ -16,15 +13,9 @@ let discovery: Discovery;
 let listening: ListeningHost;
 
 beforeAll(async () => {
-  api = await startTestApi();
-  const kube = new Kube(api.kc);
-  const crd = parse(readFileSync('charts/redis-operator/crds/redisclusters.redis.redis.yaml', 'utf8')) as Record<string, unknown>;
-  await kube.custom.createClusterCustomObject({
-    group: 'apiextensions.k8s.io',
-    version: 'v1',
-    plural: 'customresourcedefinitions',
-    body: crd,
-  });
+  const started = await startApiWithClusterCrd();
+  api = started.api;
+  const kube = started.kube;
   const host = createDiscoveryHost({ kube, cacheTtlMs: 200, config: { PORT: 0, LOG_LEVEL: 'silent' } });
   discovery = host.discovery;
   listening = await host.host.listen(0, '127.0.0.1');

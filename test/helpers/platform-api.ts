@@ -1,12 +1,16 @@
 // Test helpers for the embedded API server: start one on a free port, a small RedisCluster-like
 // CRD fixture, kubectl run as a person would (own empty kubeconfig and discovery cache), polling.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { startApiServer, type ApiServer, type ApiServerOptions } from '../../local/apiserver/index.js';
 import { kubeConfigFor } from '../../local/apiserver/kubeconfig.js';
+import { Kube } from '../../shared/kube/index.js';
+import { parse } from 'yaml';
+
+const CLUSTER_CRD_FILE = 'charts/redis-operator/crds/redisclusters.redis.redis.yaml';
 
 export interface TestApi {
   server: ApiServer;
@@ -18,6 +22,20 @@ export interface TestApi {
 export async function startTestApi(opts: Omit<ApiServerOptions, 'port'> = {}): Promise<TestApi> {
   const server = await startApiServer({ ...opts, port: 0 });
   return { server, url: server.url, kc: kubeConfigFor(server.url), close: () => server.close() };
+}
+
+/** An API server serving the project's own RedisCluster CRD (the chart's), and a client of it. */
+export async function startApiWithClusterCrd(): Promise<{ api: TestApi; kube: Kube }> {
+  const api = await startTestApi();
+  const kube = new Kube(api.kc);
+  const crd = parse(readFileSync(CLUSTER_CRD_FILE, 'utf8')) as Record<string, unknown>;
+  await kube.custom.createClusterCustomObject({
+    group: 'apiextensions.k8s.io',
+    version: 'v1',
+    plural: 'customresourcedefinitions',
+    body: crd,
+  });
+  return { api, kube };
 }
 
 /** A RedisCluster-like CRD: bounds, a pattern, defaults, printer columns, status and scale. */

@@ -1,17 +1,14 @@
 // The discovery answers' ETag over real HTTP: stable while the topology holds, new when it changes,
 // 304 without a body for a client that already has it.
-import { readFileSync } from 'node:fs';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDiscoveryHost, type Discovery } from '../../functions/discovery/handler.js';
-import { Kube } from '../../shared/kube/client.js';
 import type { NodeStatus } from '../../shared/api/status.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { formatRange } from '../../shared/redis/topology.js';
 import type { ListeningHost } from '../../shared/runtime/index.js';
 import { evenCreatePlan, startRedisNodes, type Harness } from '../helpers/redis-harness.js';
-import { startTestApi, type TestApi } from '../helpers/platform-api.js';
+import { startApiWithClusterCrd, type TestApi } from '../helpers/platform-api.js';
 
 const TTL_MS = 300;
 const NODES = '/cluster/nodes?clusterName=rc-tag&namespace=cache';
@@ -29,15 +26,9 @@ function request(path: string, headers: Record<string, string> = {}, method = 'G
 }
 
 beforeAll(async () => {
-  api = await startTestApi();
-  const kube = new Kube(api.kc);
-  const crd = parse(readFileSync('charts/redis-operator/crds/redisclusters.redis.redis.yaml', 'utf8')) as Record<string, unknown>;
-  await kube.custom.createClusterCustomObject({
-    group: 'apiextensions.k8s.io',
-    version: 'v1',
-    plural: 'customresourcedefinitions',
-    body: crd,
-  });
+  const started = await startApiWithClusterCrd();
+  api = started.api;
+  const kube = started.kube;
 
   harness = await startRedisNodes(3, { config: { 'cluster-node-timeout': '2000' } });
   const pool = new RedisPool();

@@ -1,9 +1,7 @@
 // The discovery function over real HTTP, with real redis-server clusters behind it and RedisCluster
 // objects (status written through the status subresource) in the embedded API server.
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDiscoveryHost, type Discovery } from '../../functions/discovery/handler.js';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
@@ -15,7 +13,7 @@ import { ensureCreated } from '../../shared/redis/executor/create.js';
 import { formatRange } from '../../shared/redis/topology.js';
 import type { ListeningHost } from '../../shared/runtime/index.js';
 import { evenCreatePlan, freePortPair, startRedisNodes, type Harness } from '../helpers/redis-harness.js';
-import { startTestApi, type TestApi } from '../helpers/platform-api.js';
+import { startApiWithClusterCrd, type TestApi } from '../helpers/platform-api.js';
 
 const TTL_MS = 400;
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
@@ -115,15 +113,9 @@ async function commandCalls(h: Harness, command: string, password?: string): Pro
 }
 
 beforeAll(async () => {
-  api = await startTestApi();
-  kube = new Kube(api.kc);
-  const crd = parse(readFileSync('charts/redis-operator/crds/redisclusters.redis.redis.yaml', 'utf8')) as Record<string, unknown>;
-  await kube.custom.createClusterCustomObject({
-    group: 'apiextensions.k8s.io',
-    version: 'v1',
-    plural: 'customresourcedefinitions',
-    body: crd,
-  });
+  const started = await startApiWithClusterCrd();
+  api = started.api;
+  kube = started.kube;
 
   pool = new RedisPool();
   plain = await startRedisNodes(6, { config: { 'cluster-node-timeout': '2000' } });

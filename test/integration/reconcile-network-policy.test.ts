@@ -1,14 +1,12 @@
 // The NetworkPolicy reconcile writes for a RedisCluster when the chart turns it on, as the API
 // server stores it, and its end with the cluster (owner reference, garbage collection). Whether a
 // network plugin enforces it is outside what this repository can run.
-import { readFileSync } from 'node:fs';
 import { pino } from 'pino';
-import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
 import { reconcileCluster, type ReconcileDeps } from '../../functions/reconcile/reconcile.js';
 import { createEventRecorder, Kube } from '../../shared/kube/index.js';
-import { startTestApi, type TestApi } from '../helpers/platform-api.js';
+import { startApiWithClusterCrd, type TestApi } from '../helpers/platform-api.js';
 
 const ref = { namespace: 'shop', name: 'rc-np' };
 const policyRef: V1NetworkPolicy = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { ...ref } };
@@ -18,15 +16,9 @@ let kube: Kube;
 let deps: ReconcileDeps;
 
 beforeAll(async () => {
-  api = await startTestApi();
-  kube = new Kube(api.kc);
-  const crd = parse(readFileSync('charts/redis-operator/crds/redisclusters.redis.redis.yaml', 'utf8')) as Record<string, unknown>;
-  await kube.custom.createClusterCustomObject({
-    group: 'apiextensions.k8s.io',
-    version: 'v1',
-    plural: 'customresourcedefinitions',
-    body: crd,
-  });
+  const started = await startApiWithClusterCrd();
+  api = started.api;
+  kube = started.kube;
   await kube.core.createNamespace({ body: { metadata: { name: ref.namespace } } });
   deps = {
     kube,
