@@ -173,6 +173,8 @@ export function createFunctionHost(options: FunctionHostOptions): FunctionHost {
   };
   mountRoutes(app, options, host);
   if (handlers) mountCloudEvents(app, handlers, parts);
+  // Every answer is JSON with a message, a path no route serves too (Express's default is HTML).
+  app.use((req: Request, res: Response) => sendError(res, 404, `no route for ${req.method} ${req.path}`));
   app.use(errorAnswer(parts));
   return host;
 }

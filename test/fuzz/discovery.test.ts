@@ -1,5 +1,5 @@
-// Property-based fuzzing of discovery's HTTP queries: paths under /cluster/, generated query
-// parameters and methods. Bad input is a 4xx JSON {message} naming the parameter, never a 5xx;
+// Property-based fuzzing of discovery's HTTP queries: any path, generated query parameters and
+// methods. Bad input is a 4xx JSON answer with a message (naming the parameter), never a 5xx;
 // discovery reads and never writes, so the API server's resourceVersion does not move.
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,8 +39,10 @@ async function ask(method: string, path: string): Promise<{ status: number; mess
   const res = await fetch(`${listening.url}${path}`, { method });
   const text = await res.text();
   if (res.status < 400 || method === 'HEAD') return { status: res.status };
-  const body = JSON.parse(text) as { message?: string };
-  return { status: res.status, ...(body.message === undefined ? {} : { message: body.message }) };
+  // Discovery's own answers say `message`; the function host's (a path no route serves) `error`.
+  const body = JSON.parse(text) as { message?: string; error?: string };
+  const message = body.message ?? body.error;
+  return { status: res.status, ...(message === undefined ? {} : { message }) };
 }
 
 const endpoint = fc.constantFrom('/cluster/nodes', '/cluster/topology');
@@ -97,10 +99,13 @@ describe('discovery under generated queries', () => {
     tally.report('discovery bad parameter');
   });
 
-  it('any path under /cluster and any method: a 4xx with a message or a 2xx/3xx, never 5xx', async () => {
+  it('any path (under /cluster or not) and any method: a 4xx with a JSON message or a 2xx/3xx, never 5xx', async () => {
     const tally = new Tally();
     const method = fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS');
-    const path = fc.webPath().map((p) => `/cluster${p}`);
+    const path = fc.oneof(
+      fc.webPath().map((p) => `/cluster${p}`),
+      fc.webPath().map((p) => p || '/'),
+    );
     await fc.assert(
       fc.asyncProperty(method, path, fc.webQueryParameters(), async (m, p, q) => {
         tally.generated++;
