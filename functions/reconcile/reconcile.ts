@@ -33,7 +33,8 @@ import {
   type PassMemory,
 } from './observe.js';
 import { EVENT_REASON, requestedCondition, roundStatus } from './report.js';
-import { buildConfigMap, buildPodDisruptionBudget, buildService, restartHash, type ClusterIdentity } from './resources.js';
+import { buildConfigMap, buildPodDisruptionBudget, buildService, ownerReference, restartHash, type ClusterIdentity } from './resources.js';
+import { ensureUserPasswords, operatorLogin, readUserPasswords } from '../../shared/kube/users-secret.js';
 import { buildNetworkPolicy, POLICY_HASH, type NetworkPolicyOptions } from './network-policy.js';
 import { rollSettled, rollState, stuckMessage, type RollState } from './roll.js';
 import { computeStatus, isReady, statusChanged, type Blocker } from './status.js';
@@ -186,9 +187,11 @@ async function admit(ref: ObjectRef, deps: ReconcileDeps): Promise<RedisCluster 
     const password = spec.ok
       ? (await secretPassword(kube, ref.namespace, spec.spec).catch(() => ({ password: undefined }))).password
       : undefined;
+    const users =
+      spec.ok && spec.spec.passwordSecret ? await readUserPasswords(kube, ref.namespace, ref.name).catch(() => undefined) : undefined;
     const tls = spec.ok ? (await secretTls(kube, ref.namespace, spec.spec).catch(() => ({ verdict: undefined }))).verdict : undefined;
     const ca = tls?.ok ? tls.ca : undefined;
-    await teardown(kube, cr, { log, ...(password ? { password } : {}), ...(ca ? { tls: clientTls(ca) } : {}), finalizer: FINALIZER });
+    await teardown(kube, cr, { log, login: operatorLogin(users, password), ...(ca ? { tls: clientTls(ca) } : {}), finalizer: FINALIZER });
     return { kind: 'gone' };
   }
   if ((cr.metadata.finalizers ?? []).includes(FINALIZER)) return cr;
@@ -243,6 +246,12 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
   const identity: ClusterIdentity = { name: ref.name, namespace: ref.namespace, uid: cr.metadata.uid ?? '' };
   // Paused: a person may be changing things by hand; not even the ConfigMap is put back.
   if (!spec.paused) await ensureObjects(kube, identity, spec, deps.networkPolicy);
+  // Before any Pod that reads it; kept when paused (it is never a person's to change).
+  const users = spec.passwordSecret
+    ? spec.paused
+      ? await readUserPasswords(kube, ref.namespace, ref.name)
+      : await ensureUserPasswords(kube, ref.namespace, ref.name, ownerReference(identity))
+    : undefined;
 
   const facts: PassFacts = {
     spec,
@@ -255,7 +264,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     startedAt,
   };
   const pool = new RedisPool({
-    ...(secret.password ? { password: secret.password } : {}),
+    ...operatorLogin(users, secret.password),
     ...(tls.verdict?.ok ? { tls: clientTls(tls.verdict.ca) } : {}),
     connectTimeoutMs: 1000,
     commandTimeoutMs: 5000,

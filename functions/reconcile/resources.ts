@@ -30,6 +30,8 @@ import {
   type DefaultedSpec,
 } from '../../shared/api/index.js';
 import { TLS_FILES, TLS_MOUNT, TLS_VOLUME, tlsConf } from './tls.js';
+import { usersSecretName } from '../../shared/kube/users-secret.js';
+import { EXPORTER_ARGS, EXPORTER_RULES, EXPORTER_USER, OPERATOR_RULES, OPERATOR_USER, userArgs } from '../../shared/redis/users.js';
 
 export const HOSTNAME_KEY = 'kubernetes.io/hostname';
 export const REDIS_CONTAINER = 'redis';
@@ -37,6 +39,8 @@ export const EXPORTER_CONTAINER = 'exporter';
 export const CONFIG_DIR = '/etc/redis';
 export const DATA_DIR = '/data';
 export const PASSWORD_ENV = 'REDIS_PASSWORD';
+const OPERATOR_PASSWORD_ENV = 'REDIS_OPERATOR_PASSWORD';
+const EXPORTER_PASSWORD_ENV = 'REDIS_EXPORTER_PASSWORD';
 
 /** The RedisCluster as the builders need it: its identity and its defaulted spec. */
 export interface ClusterIdentity {
@@ -130,6 +134,8 @@ export function restartHash(spec: DefaultedSpec): string {
     exporter: spec.exporter.enabled ? { image: exporterImage(spec), resources: spec.exporter.resources ?? null } : false,
     restartOnly,
     passwordSecret: spec.passwordSecret ?? null,
+    // The operator's and the exporter's users are start arguments: new rules need new Pods.
+    users: spec.passwordSecret ? [OPERATOR_RULES, EXPORTER_RULES] : null,
     tls: spec.tls ?? null,
     securityContext: spec.securityContext ?? null,
     nodeSelector: spec.nodeSelector ?? null,
@@ -250,7 +256,13 @@ export function startScript(spec: Pick<DefaultedSpec, 'clusterNodeTimeout'>): st
   ].join('; ');
 }
 
-function redisContainer(spec: DefaultedSpec, ordinal: number): V1Container {
+/** An env var from the cluster's users Secret (shared/kube/users-secret.ts). */
+const userPasswordEnv = (cluster: string, name: string, user: string): V1EnvVar => ({
+  name,
+  valueFrom: { secretKeyRef: { name: usersSecretName(cluster), key: user } },
+});
+
+function redisContainer(cluster: string, spec: DefaultedSpec, ordinal: number): V1Container {
   const { port, busPort } = nodePorts(spec, ordinal);
   const env: V1EnvVar[] = [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
   // With TLS the node's port serves TLS only, and the cluster announces it as the TLS port.
@@ -266,6 +278,14 @@ function redisContainer(spec: DefaultedSpec, ordinal: number): V1Container {
   if (spec.passwordSecret) {
     env.push({ name: PASSWORD_ENV, valueFrom: { secretKeyRef: { name: spec.passwordSecret.name, key: spec.passwordSecret.key } } });
     args.push('--requirepass', `$(${PASSWORD_ENV})`, '--masterauth', `$(${PASSWORD_ENV})`);
+    env.push(
+      userPasswordEnv(cluster, OPERATOR_PASSWORD_ENV, OPERATOR_USER),
+      userPasswordEnv(cluster, EXPORTER_PASSWORD_ENV, EXPORTER_USER),
+    );
+    args.push(
+      ...userArgs(OPERATOR_USER, `$(${OPERATOR_PASSWORD_ENV})`, OPERATOR_RULES),
+      ...userArgs(EXPORTER_USER, `$(${EXPORTER_PASSWORD_ENV})`, EXPORTER_RULES),
+    );
   }
   // Generous liveness: a node loading a large dataset must not be killed for being slow.
   const probe = { tcpSocket: { port } };
@@ -289,20 +309,24 @@ function redisContainer(spec: DefaultedSpec, ordinal: number): V1Container {
 
 const tlsMounts = (spec: DefaultedSpec) => (spec.tls ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT, readOnly: true }] : []);
 
-function exporterContainer(spec: DefaultedSpec, ordinal: number): V1Container {
+function exporterContainer(cluster: string, spec: DefaultedSpec, ordinal: number): V1Container {
   const { port, exporterPort } = nodePorts(spec, ordinal);
   const env: V1EnvVar[] = [
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'REDIS_ADDR', value: `${spec.tls ? 'rediss' : 'redis'}://$(POD_IP):${port}` },
   ];
-  if (spec.passwordSecret) {
-    env.push({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: spec.passwordSecret.name, key: spec.passwordSecret.key } } });
-  }
+  // Its own read-only user, whose password no rotation of spec.passwordSecret changes.
+  if (spec.passwordSecret)
+    env.push({ name: 'REDIS_USER', value: EXPORTER_USER }, userPasswordEnv(cluster, 'REDIS_PASSWORD', EXPORTER_USER));
   return {
     name: EXPORTER_CONTAINER,
     image: exporterImage(spec),
     ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
-    args: [`--web.listen-address=$(POD_IP):${exporterPort}`, ...(spec.tls ? [`--tls-ca-cert-file=${TLS_FILES.ca}`] : [])],
+    args: [
+      `--web.listen-address=$(POD_IP):${exporterPort}`,
+      ...(spec.tls ? [`--tls-ca-cert-file=${TLS_FILES.ca}`] : []),
+      ...(spec.passwordSecret ? EXPORTER_ARGS : []),
+    ],
     env,
     ...(spec.tls ? { volumeMounts: tlsMounts(spec) } : {}),
     ports: [{ name: 'metrics', containerPort: exporterPort, protocol: 'TCP' }],
@@ -319,8 +343,8 @@ export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal:
   const data: V1Volume = spec.persistence.enabled
     ? { name: 'data', persistentVolumeClaim: { claimName: claimName(cluster.name, ordinal) } }
     : { name: 'data', emptyDir: {} };
-  const containers = [redisContainer(spec, ordinal)];
-  if (spec.exporter.enabled) containers.push(exporterContainer(spec, ordinal));
+  const containers = [redisContainer(cluster.name, spec, ordinal)];
+  if (spec.exporter.enabled) containers.push(exporterContainer(cluster.name, spec, ordinal));
   return {
     apiVersion: 'v1',
     kind: 'Pod',

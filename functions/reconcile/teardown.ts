@@ -5,13 +5,14 @@ import type { Logger } from 'pino';
 import type { RedisCluster } from '../../shared/api/index.js';
 import { selectorFor } from '../../shared/api/index.js';
 import { isConflict, isNotFound, type Kube } from '../../shared/kube/index.js';
-import { RedisPool } from '../../shared/redis/connection.js';
+import { RedisPool, type PoolOptions } from '../../shared/redis/connection.js';
 import { RetryError } from './errors.js';
 import { errorMessage } from '../../shared/errors.js';
 
 export interface TeardownOptions {
   log: Logger;
-  password?: string;
+  /** How the nodes are logged in to (shared/kube/users-secret.ts). */
+  login: Pick<PoolOptions, 'password' | 'username' | 'fallback'>;
   /** TLS to the nodes, when the cluster serves it. */
   tls?: ConnectionOptions;
   finalizer: string;
@@ -40,7 +41,7 @@ export async function teardown(kube: Kube, cr: RedisCluster, opts: TeardownOptio
   const pods = (await kube.core.listNamespacedPod({ namespace, labelSelector: selectorFor(name) })).items;
 
   const pool = new RedisPool({
-    ...(opts.password ? { password: opts.password } : {}),
+    ...opts.login,
     ...(opts.tls ? { tls: opts.tls } : {}),
     connectTimeoutMs: 500,
     commandTimeoutMs: 1000,

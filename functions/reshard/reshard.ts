@@ -15,7 +15,6 @@ import {
   leaseHolder,
   leaseNameFor,
   podEndpoints,
-  readPassword,
   recordEvent,
   setCondition,
   tryAcquireLease,
@@ -24,6 +23,7 @@ import {
   type Kube,
 } from '../../shared/kube/index.js';
 import { clientTls, readTlsSecret } from '../../shared/tls/secret.js';
+import { readOperatorLogin } from '../../shared/kube/users-secret.js';
 import { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { MigrateOptions, MigrateResult } from '../../shared/redis/executor/migrate/context.js';
@@ -218,12 +218,12 @@ async function openChunk(
     log.warn({ err: errorMessage(err) }, 'Lease lost: stopping the chunk');
     stop.abort();
   });
-  const password = await readPassword(kube, ref.namespace, spec.passwordSecret);
+  const login = await readOperatorLogin(kube, ref.namespace, ref.name, spec.passwordSecret);
   const tls = spec.tls ? await readTlsSecret(kube, ref.namespace, spec.tls.secretName) : undefined;
   const ca = tls?.['ca.crt'];
   if (spec.tls && !ca) throw new Error(`TLS Secret ${spec.tls.secretName} (spec.tls.secretName) not found or has no ca.crt`);
   const pool = new RedisPool({
-    ...(password ? { password } : {}),
+    ...login,
     ...(ca ? { tls: clientTls(ca) } : {}),
     connectTimeoutMs: 1000,
     commandTimeoutMs: 5000,

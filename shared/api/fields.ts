@@ -226,8 +226,11 @@ export const passwordSecret = z
   })
   .describe('The password (requirepass and masterauth) of every node, also used by the operator.');
 
-/** ACL user names the operator manages itself; spec.acl.users cannot redefine them. */
-export const RESERVED_ACL_USERS = ['default'] as const;
+/**
+ * ACL user names the operator manages itself; spec.acl.users cannot redefine them: `default`
+ * (spec.passwordSecret), its own and the exporter's (shared/redis/users.ts).
+ */
+export const RESERVED_ACL_USERS = ['default', 'redis-operator', 'redis-exporter'] as const;
 
 export const aclUser = z
   .strictObject({
@@ -237,7 +240,7 @@ export const aclUser = z
       .max(128, 'must be at most 128 characters')
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, 'must be an ACL user name: letters, digits, _ . : -')
       .refine((n) => !(RESERVED_ACL_USERS as readonly string[]).includes(n), {
-        message: 'is the user spec.passwordSecret sets; choose another name',
+        message: `is a user the operator manages (${RESERVED_ACL_USERS.join(', ')}); choose another name`,
       })
       .describe('User name, as clients give it to AUTH.'),
     rules: z

@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { endpointKey } from './endpoint.js';
 import { parseClusterNodes, parseInfo } from './topology.js';
 import type { Endpoint, NodeReport } from './types.js';
+import type { Credentials } from './users.js';
 
 export interface EngineLogger {
   debug(obj: object, msg?: string): void;
@@ -14,6 +15,13 @@ export interface EngineLogger {
 
 export interface PoolOptions {
   password?: string;
+  /** The ACL user `password` belongs to; without it, `default`. */
+  username?: string;
+  /**
+   * Tried on a node that refuses `username`: a node started before that user existed (an
+   * operator upgrade rolls it). Which one a node took is remembered for its MIGRATE AUTH too.
+   */
+  fallback?: Credentials;
   /** TLS to the nodes (clientTls: the CA they are checked against); plaintext without it. */
   tls?: ConnectionOptions;
   /** TCP connect timeout per attempt. */
@@ -41,17 +49,31 @@ export function isConnectionError(err: unknown): boolean {
   );
 }
 
+/** A login the node refused (WRONGPASS): not a connection problem, and no retry changes it. */
+export class AuthRefusedError extends Error {
+  constructor(endpoint: Endpoint, username: string, reason: string) {
+    super(`${endpointKey(endpoint)} refused the login as ${username}: ${reason}`);
+    this.name = 'AuthRefusedError';
+  }
+}
+
 export class RedisPool {
   readonly password: string | undefined;
+  readonly username: string | undefined;
   readonly log: EngineLogger;
+  private readonly fallback: Credentials | undefined;
   private readonly tls: ConnectionOptions | undefined;
-  private readonly opts: Required<Omit<PoolOptions, 'password' | 'logger' | 'tls'>>;
+  private readonly opts: Required<Omit<PoolOptions, 'password' | 'username' | 'fallback' | 'logger' | 'tls'>>;
   private readonly conns = new Map<string, Redis>();
   private readonly known = new Map<string, Endpoint>();
+  /** Endpoints that refused `username` and took `fallback`. */
+  private readonly onFallback = new Set<string>();
   private closed = false;
 
   constructor(opts: PoolOptions = {}) {
     this.password = opts.password;
+    this.username = opts.username;
+    this.fallback = opts.fallback;
     this.tls = opts.tls;
     this.log = opts.logger ?? silent;
     this.opts = {
@@ -66,8 +88,26 @@ export class RedisPool {
     return [...this.known.values()];
   }
 
+  /** The login that works on the endpoint, as far as this pool knows. */
+  credentialsFor(endpoint: Endpoint): Credentials | undefined {
+    if (this.fallback && this.onFallback.has(endpointKey(endpoint))) return this.fallback;
+    if (this.password === undefined) return undefined;
+    return { password: this.password, ...(this.username ? { username: this.username } : {}) };
+  }
+
   /** A connected client for the endpoint; throws a connection error when it cannot connect. */
   async client(endpoint: Endpoint, lane: Lane = 'control'): Promise<Redis> {
+    try {
+      return await this.connected(endpoint, lane);
+    } catch (err) {
+      if (!(err instanceof AuthRefusedError) || !this.fallback || this.onFallback.has(endpointKey(endpoint))) throw err;
+      this.log.info({ endpoint: endpointKey(endpoint), user: this.username }, 'login refused: trying the fallback login');
+      this.onFallback.add(endpointKey(endpoint));
+      return this.connected(endpoint, lane);
+    }
+  }
+
+  private async connected(endpoint: Endpoint, lane: Lane): Promise<Redis> {
     if (this.closed) throw new Error('connection pool is closed');
     const key = `${lane}|${endpointKey(endpoint)}`;
     this.known.set(endpointKey(endpoint), { ip: endpoint.ip, port: endpoint.port });
@@ -77,11 +117,14 @@ export class RedisPool {
       this.conns.delete(key);
       conn = undefined;
     }
+    let refused: string | undefined;
     if (!conn) {
+      const login = this.credentialsFor(endpoint);
       conn = new Redis({
         host: endpoint.ip,
         port: endpoint.port,
-        password: this.password,
+        ...(login?.username ? { username: login.username } : {}),
+        password: login?.password,
         ...(this.tls ? { tls: this.tls } : {}),
         lazyConnect: true,
         enableOfflineQueue: false,
@@ -92,7 +135,10 @@ export class RedisPool {
         // A node that stays down is re-dialled by the next client() call instead of in the background.
         retryStrategy: (times) => (times > 2 ? null : 50 * times),
       });
-      conn.on('error', (err: Error) => this.log.debug({ endpoint: endpointKey(endpoint), err: err.message }, 'redis connection error'));
+      conn.on('error', (err: Error) => {
+        if (/^(WRONGPASS|NOAUTH)/.test(err.message)) refused = err.message;
+        this.log.debug({ endpoint: endpointKey(endpoint), err: err.message }, 'redis connection error');
+      });
       this.conns.set(key, conn);
     }
     if (conn.status === 'wait') {
@@ -101,6 +147,8 @@ export class RedisPool {
       } catch (err) {
         this.conns.delete(key);
         conn.disconnect();
+        // ioredis reports a refused AUTH as a closed connection; its error event said why.
+        if (refused) throw new AuthRefusedError(endpoint, this.credentialsFor(endpoint)?.username ?? 'default', refused);
         throw err;
       }
     } else if (conn.status !== 'ready') {

@@ -17,6 +17,10 @@ export interface FormClusterOptions {
   members?: number;
   /** requirepass and masterauth of every node, and the pool's password. */
   password?: string;
+  /** More redis-server arguments (e.g. `--user` definitions). */
+  args?: string[];
+  /** The pool's login when not `default` with `password`. */
+  login?: { username: string; password: string };
   /** Extra redis.conf directives; `cluster-node-timeout` defaults to 2000 so failures are seen fast. */
   config?: Record<string, string>;
   /** Keys to load through a cluster client once formed; default none. */
@@ -41,8 +45,12 @@ export async function formCluster(opts: FormClusterOptions): Promise<FormedClust
   const membersCount = opts.members ?? opts.nodes;
   if (membersCount > opts.nodes) throw new Error(`members: ${membersCount} exceeds nodes: ${opts.nodes}`);
   const auth = opts.password ? { password: opts.password } : {};
-  const harness = await startRedisNodes(opts.nodes, { config: { 'cluster-node-timeout': '2000', ...opts.config }, ...auth });
-  const pool = new RedisPool(auth);
+  const harness = await startRedisNodes(opts.nodes, {
+    config: { 'cluster-node-timeout': '2000', ...opts.config },
+    ...auth,
+    ...(opts.args ? { args: opts.args } : {}),
+  });
+  const pool = new RedisPool(opts.login ?? auth);
   onTestFinished(async () => {
     await pool.close();
     await harness.stop();

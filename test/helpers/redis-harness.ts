@@ -12,6 +12,8 @@ import type { CreatePlan, DesiredNode, Endpoint } from '../../shared/redis/types
 
 export interface HarnessOptions {
   password?: string;
+  /** More redis-server arguments after the config (e.g. `--user` definitions). */
+  args?: string[];
   /** Extra redis.conf directives, e.g. {'cluster-node-timeout': '2000'}. */
   config?: Record<string, string>;
   /** Loopback address to bind (127.0.0.x); default 127.0.0.1. */
@@ -140,6 +142,7 @@ async function launch(node: RedisNodeProcess, opts: HarnessOptions): Promise<Run
   };
   const args: string[] = [];
   for (const [k, v] of Object.entries(conf)) args.push(`--${k}`, v === '""' ? '' : v);
+  args.push(...(opts.args ?? []));
   // The shell watches our stdin: if this process dies without cleaning up, the pipe closes and
   // the redis-server is killed, so no test run leaves servers behind.
   const script = 'exec 3<&0; redis-server "$@" & p=$!; echo "$p"; (cat <&3 >/dev/null; kill -9 "$p" 2>/dev/null) & wait "$p"';

@@ -177,7 +177,18 @@ describe('invalid specs are refused with the field named and the reason given', 
     ['bad secret name', { ...base, passwordSecret: { name: 'Bad_Name' } }, 'spec.passwordSecret.name', /Secret name/],
     ['secret without name', { ...base, passwordSecret: { key: 'pw' } }, 'spec.passwordSecret.name', /is required/],
     ['image with a space', { ...base, image: 'redis 7' }, 'spec.image', /whitespace/],
-    ['ACL user named default', { ...base, acl: { users: [{ name: 'default', rules: 'on' }] } }, 'spec.acl.users[0].name', /passwordSecret/],
+    [
+      'ACL user named default',
+      { ...base, acl: { users: [{ name: 'default', rules: 'on' }] } },
+      'spec.acl.users[0].name',
+      /operator manages/,
+    ],
+    [
+      'ACL user named as the operator',
+      { ...base, acl: { users: [{ name: 'redis-operator', rules: 'on' }] } },
+      'spec.acl.users[0].name',
+      /operator manages/,
+    ],
     [
       'ACL user twice',
       {

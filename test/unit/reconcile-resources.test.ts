@@ -90,10 +90,34 @@ describe('pod', () => {
     const p = buildPod(cluster, s, 0, 0);
     expect(p.spec!.containers.map((c) => c.name)).toEqual(['redis']);
     const c = p.spec!.containers[0]!;
-    expect(c.args!.slice(-4)).toEqual(['--requirepass', '$(REDIS_PASSWORD)', '--masterauth', '$(REDIS_PASSWORD)']);
+    const at = c.args!.indexOf('--requirepass');
+    expect(c.args!.slice(at, at + 4)).toEqual(['--requirepass', '$(REDIS_PASSWORD)', '--masterauth', '$(REDIS_PASSWORD)']);
     expect(c.env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'pw', key: 'password' } } });
+    // The operator's and the exporter's users start with the node, their passwords from the cluster's users Secret.
+    const user = c.args!.indexOf('--user');
+    expect(c.args!.slice(user, user + 4)).toEqual(['--user', 'redis-operator', 'on', '>$(REDIS_OPERATOR_PASSWORD)']);
+    expect(c.args!.filter((a) => a === '--user')).toHaveLength(2);
+    expect(c.env).toContainEqual({
+      name: 'REDIS_OPERATOR_PASSWORD',
+      valueFrom: { secretKeyRef: { name: 'rc1-operator-users', key: 'redis-operator' } },
+    });
     expect(p.spec!.hostNetwork).toBe(false);
     expect(p.spec!.dnsPolicy).toBeUndefined();
+  });
+
+  it('logs the exporter in as its own user, without CONFIG, when the cluster has a password', () => {
+    const s = applyDefaults({ maxMemory: '1mb', passwordSecret: { name: 'pw' }, hostNetwork: false });
+    const exporter = buildPod(cluster, s, 0, 0).spec!.containers.find((c) => c.name === 'exporter')!;
+    expect(exporter.env).toContainEqual({ name: 'REDIS_USER', value: 'redis-exporter' });
+    expect(exporter.env).toContainEqual({
+      name: 'REDIS_PASSWORD',
+      valueFrom: { secretKeyRef: { name: 'rc1-operator-users', key: 'redis-exporter' } },
+    });
+    expect(exporter.args).toContain('--config-command=-');
+    // Without a password there are no users to log in as.
+    const open = buildPod(cluster, applyDefaults({ maxMemory: '1mb', hostNetwork: false }), 0, 0).spec!.containers;
+    expect(open.find((c) => c.name === 'exporter')!.env!.map((e) => e.name)).not.toContain('REDIS_USER');
+    expect(open.find((c) => c.name === 'redis')!.args).not.toContain('--user');
   });
 
   it('uses a claim per ordinal with persistence', () => {

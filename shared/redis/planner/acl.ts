@@ -1,6 +1,7 @@
 // ACL decisions: which users a node must (re)define or delete so its ACL matches the spec. Pure.
 // Redis stores rules in its own normal form (ACL LIST), so the desired side is compared in that form
 // too: the executor learns it by applying the rules to a throwaway user first.
+import { RESERVED_USERS } from '../users.js';
 
 /** A user as the spec gives it, its passwords read from their Secrets. */
 export interface AclUserSpec {
@@ -14,8 +15,8 @@ export type AclTable = Map<string, string>;
 
 export type AclStep = { kind: 'set'; user: string } | { kind: 'delete'; user: string };
 
-/** Users the spec never manages: `default` carries spec.passwordSecret. */
-export const UNMANAGED_USERS = new Set(['default']);
+/** Users the spec never manages: `default` carries spec.passwordSecret; the operator keeps its own and the exporter's. */
+export const UNMANAGED_USERS: ReadonlySet<string> = new Set(RESERVED_USERS);
 
 export function parseAclList(lines: readonly string[]): AclTable {
   const table: AclTable = new Map();

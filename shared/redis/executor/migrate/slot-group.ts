@@ -134,7 +134,10 @@ async function fitBatches(run: Run, g: Group, work: Work[]): Promise<void> {
 function migrateArgs(run: Run, target: Endpoint, keys: Buffer[], replace: boolean): Arg[] {
   const args: Arg[] = ['MIGRATE', target.ip, target.port, '', 0, run.s.migrateTimeoutMs];
   if (replace) args.push('REPLACE');
-  if (run.pool.password) args.push('AUTH', run.pool.password);
+  // The source logs in to the target as this pool does there.
+  const login = run.pool.credentialsFor(target);
+  if (login?.username) args.push('AUTH2', login.username, login.password);
+  else if (login) args.push('AUTH', login.password);
   args.push('KEYS', ...keys);
   return args;
 }
