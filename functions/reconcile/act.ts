@@ -27,6 +27,7 @@ import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js
 import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
 import { growClaims } from './claims.js';
 import { reloadCertificates } from './reload.js';
+import { rotatePasswordFully } from '../../shared/redis/executor/password.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
 import { buildClaim, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -54,6 +55,8 @@ export interface ActContext {
   record: (reason: EventReason, message: string) => Promise<void>;
   /** The checked TLS Secret's hash, recorded on each new Pod. */
   tlsHash?: string;
+  /** spec.passwordSecret's password, for its rotation. */
+  password?: string;
 }
 
 /** What a pass holds across its rounds. */
@@ -333,6 +336,20 @@ export async function requestReshardEarly(
   }
 }
 
+/** Every phase of the switch to spec.passwordSecret's password; a node that does not answer holds back the drop. */
+async function rotateDefaultPassword(ctx: ActContext, step: Extract<Step, { kind: 'rotate-password' }>): Promise<void> {
+  const plans = await rotatePasswordFully(ctx.pool, step.endpoints, ctx.password!);
+  const last = plans.at(-1)!;
+  const done = plans.filter((p) => 'steps' in p).map((p) => p.phase);
+  if (last.phase === 'done' && done.includes('drop'))
+    await ctx.record('PasswordRotated', `the default user accepts only spec.passwordSecret's password on all ${step.endpoints.length} nodes`);
+  else if (last.phase === 'wait')
+    await ctx.record(
+      'PasswordRotating',
+      `${done.length > 0 ? `${done.join(', ')} done; ` : ''}the old password is kept until ${last.unreachable.join(', ')} answer(s)`,
+    );
+}
+
 /**
  * Does one step. 'busy': another holder has the Lease. 'look-again': what the nodes or Pods say
  * changed, so the next decision needs a new observation; 'same': it did not.
@@ -359,6 +376,9 @@ export async function act(ctx: ActContext, pass: PassState, step: ActionStep, wo
       return 'look-again';
     case 'reload-tls':
       await reloadCertificates(ctx, step);
+      return 'look-again';
+    case 'rotate-password':
+      await rotateDefaultPassword(ctx, step);
       return 'look-again';
     case 'place':
       await place(ctx, pass, step, work);

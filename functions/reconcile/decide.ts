@@ -22,6 +22,7 @@ import { primaryStep } from './balance.js';
 import { restartHash } from './resources.js';
 import { rollSettled, rollState, rollStep, type RollStep } from './roll.js';
 import { planTlsReload, type TlsReload } from './tls.js';
+import { rotationPending, rotationStep } from './rotation.js';
 
 /** How long a new Pod may take to start and join before a reshard goes ahead without it. */
 export const POD_START_GRACE_MS = 60_000;
@@ -54,6 +55,8 @@ export type Step =
   /** `leaving`: nodes whose Pods are being deleted. */
   | { kind: 'heal'; nodes: DesiredNode[]; leaving: Endpoint[] }
   | { kind: 'apply-settings'; endpoints: Endpoint[] }
+  /** spec.passwordSecret changed: the default user's password is switched on these nodes (rotation.ts). */
+  | { kind: 'rotate-password'; endpoints: Endpoint[] }
   /** The TLS Secret changed: these nodes re-read their certificate files. */
   | { kind: 'reload-tls'; reload: TlsReload; nodes: { pod: string; endpoint: Endpoint }[] }
   | { kind: 'place'; seed?: Endpoint; shards: ShardToPlace[]; waiting: number[] }
@@ -167,7 +170,8 @@ function inShape(o: Observation, cluster: ClusterPicture, s: Shape): boolean {
       masters: spec.masters,
       replicasPerMaster: spec.replicas,
     }).length === 0 &&
-    rollSettled(rollState(o, cluster, s, restartHash(spec)))
+    rollSettled(rollState(o, cluster, s, restartHash(spec))) &&
+    !rotationPending(o)
   );
 }
 
@@ -203,6 +207,7 @@ export function decide(o: Observation): Step {
   if (!s.formed) return formStep(o, s) ?? { kind: 'waiting-for-pods' };
   return (
     healStep(o, cluster) ??
+    rotationStep(o) ??
     placeStep(o, cluster, s) ??
     surplusStep(o, cluster, s) ??
     mastersStep(o, cluster, s) ??

@@ -16,6 +16,8 @@ import { findCondition, isConditionTrue } from '../../shared/kube/conditions.js'
 import type { RedisPool } from '../../shared/redis/connection.js';
 import { endpointKey } from '../../shared/redis/endpoint.js';
 import type { DesiredNode, Endpoint, NodeReport } from '../../shared/redis/types.js';
+import { readAuths } from '../../shared/redis/executor/password.js';
+import type { NodeAuth } from '../../shared/redis/planner/password.js';
 import { buildView, isFreshNode, readView, type ClusterView } from '../../shared/redis/view.js';
 import { observeClaims, type ClaimInfo } from './claims.js';
 import { reshardMayHoldLease, type StepKind } from './decide.js';
@@ -165,6 +167,8 @@ export interface PassFacts {
   secretBlocker?: Blocker;
   /** spec.tls's Secret, checked: what the nodes must have loaded. */
   tls?: TlsVerdict;
+  /** SHA-256 of spec.passwordSecret's password, when the operator logs in as its own user and can rotate it. */
+  passwordHash?: string;
   startedAt: number;
 }
 
@@ -191,6 +195,8 @@ export interface Observation extends PassFacts {
   /** The nodes' claims, with persistence: a missing Pod comes back on its node's claim, and a claim
    * smaller than persistence.size grows. */
   claims?: ClaimInfo[];
+  /** What each node's `default` user accepts, by endpointKey (undefined: no answer); read with passwordHash. */
+  auth?: Map<string, NodeAuth | undefined>;
   pass: PassMemory;
 }
 
@@ -216,5 +222,7 @@ export async function observe(ctx: ObserveContext, facts: PassFacts, pass: PassM
     const holder = await leaseHolder(ctx.kube, ctx.ref);
     if (holder !== undefined && holder !== ctx.holder) return { ...seen, leaseHolder: holder };
   }
-  return { ...seen, cluster: await readPicture(ctx.pool, pods) };
+  const cluster = await readPicture(ctx.pool, pods);
+  if (!facts.passwordHash) return { ...seen, cluster };
+  return { ...seen, cluster, auth: await readAuths(ctx.pool, pods.filter((p) => p.ip && !p.deleting).map(podEndpoint)) };
 }

@@ -35,6 +35,7 @@ import {
 import { EVENT_REASON, requestedCondition, roundStatus } from './report.js';
 import { buildConfigMap, buildPodDisruptionBudget, buildService, ownerReference, restartHash, type ClusterIdentity } from './resources.js';
 import { ensureUserPasswords, operatorLogin, readUserPasswords } from '../../shared/kube/users-secret.js';
+import { passwordHash } from '../../shared/redis/planner/password.js';
 import { buildNetworkPolicy, POLICY_HASH, type NetworkPolicyOptions } from './network-policy.js';
 import { rollSettled, rollState, stuckMessage, type RollState } from './roll.js';
 import { computeStatus, isReady, statusChanged, type Blocker } from './status.js';
@@ -261,6 +262,8 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     reshard: reshardState(cr.status, generation, startedAt),
     ...(blocker ? { secretBlocker: blocker } : {}),
     ...(tls.verdict?.ok ? { tls: tls.verdict } : {}),
+    // Only logged in as its own user can the operator switch the default user's password.
+    ...(users && secret.password !== undefined ? { passwordHash: passwordHash(secret.password) } : {}),
     startedAt,
   };
   const pool = new RedisPool({
@@ -284,6 +287,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     leaseDurationSeconds: deps.leaseDurationSeconds ?? 15,
     ...(deps.emit ? { emit: deps.emit } : {}),
     ...(tls.verdict?.ok ? { tlsHash: tls.verdict.hash } : {}),
+    ...(secret.password !== undefined ? { password: secret.password } : {}),
   };
   try {
     return await rounds({ ctx, pass, facts, writer, deadline });

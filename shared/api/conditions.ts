@@ -195,6 +195,17 @@ export const EVENT_REASONS = {
   InvalidSpec: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.InvalidSpec },
   SecretMissing: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.SecretMissing },
   TLSSecretInvalid: { type: 'Warning', recordedBy: 'reconcile', description: BLOCKERS.TLSSecretInvalid },
+  PasswordRotating: {
+    type: 'Normal',
+    recordedBy: 'reconcile',
+    description:
+      'spec.passwordSecret changed: one phase of the switch done on every node (new password added, masterauth changed); both passwords work meanwhile',
+  },
+  PasswordRotated: {
+    type: 'Normal',
+    recordedBy: 'reconcile',
+    description: 'every node accepts only the password spec.passwordSecret now holds; connections opened with the old one stay open',
+  },
   CertificateReloaded: {
     type: 'Normal',
     recordedBy: 'reconcile',

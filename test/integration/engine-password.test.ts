@@ -1,26 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { createConnection } from 'node:net';
 import { Cluster } from 'ioredis';
 import { rotatePasswordFully } from '../../shared/redis/executor/password.js';
 import { waitFor } from '../../shared/redis/executor/util.js';
+import { authReply } from '../helpers/auth.js';
 import { formCluster } from '../helpers/engine-fixture.js';
 import { missingWrites } from '../helpers/ledger.js';
 import { startTimedLedger } from '../helpers/timed-ledger.js';
-
-/** A new connection's AUTH with `password` (a bare socket: the client library would retry): its reply. */
-function authReply(port: number, password: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ port, host: '127.0.0.1' }, () =>
-      socket.write(`*2\r\n$4\r\nAUTH\r\n$${Buffer.byteLength(password)}\r\n${password}\r\n`),
-    );
-    socket.once('data', (d) => {
-      resolve(d.toString().trim());
-      socket.destroy();
-    });
-    socket.once('error', reject);
-  });
-}
 
 describe('password rotation of the default user', () => {
   it('under a fixed-rate writer: no failed command, the new password opens and the old one is refused, replication survives a failover', async () => {
@@ -33,8 +19,8 @@ describe('password rotation of the default user', () => {
     expect(plans.map((p) => p.phase)).toEqual(['add', 'masterauth', 'drop', 'done']);
     const droppedAt = Date.now();
     for (const e of endpoints) {
-      expect(await authReply(e.port, 'new-pw'), `new password on ${e.port}`).toBe('+OK');
-      expect(await authReply(e.port, 'old-pw'), `old password on ${e.port}`).toMatch(/^-WRONGPASS/);
+      expect(await authReply(e, 'new-pw'), `new password on ${e.port}`).toBe('+OK');
+      expect(await authReply(e, 'old-pw'), `old password on ${e.port}`).toMatch(/^-WRONGPASS/);
     }
 
     await sleep(1000);

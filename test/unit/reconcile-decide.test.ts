@@ -108,6 +108,8 @@ interface ObsOpts {
   leaseHolder?: string;
   pass?: Partial<PassMemory>;
   secretBlocker?: Blocker;
+  passwordHash?: string;
+  auth?: Observation['auth'];
 }
 
 function observation(o: ObsOpts): Observation {
@@ -119,6 +121,8 @@ function observation(o: ObsOpts): Observation {
     formedBefore: o.formedBefore ?? false,
     reshard: { running: false, requested: false, ...o.reshard },
     ...(o.secretBlocker ? { secretBlocker: o.secretBlocker } : {}),
+    ...(o.passwordHash ? { passwordHash: o.passwordHash } : {}),
+    ...(o.auth ? { auth: o.auth } : {}),
     startedAt: NOW,
     now: NOW,
     pods: o.pods,
@@ -179,6 +183,23 @@ describe('decide: a formed cluster', () => {
   const s = spec(3);
   const pods = podsOf(s, [0, 1, 2]);
   const formed = reports(formedNodes(pods, [0, 1, 2]));
+
+  it('switches the default password once spec.passwordSecret holds one some node lacks or still accepts another beside', () => {
+    const node = (key: string, passwordHashes: string[], masterauthHash: string) =>
+      [key, { node: key, passwordHashes, masterauthHash }] as const;
+    const keys = pods.map((p) => `${p.ip}:${p.port}`);
+    const switched = new Map(keys.map((k) => node(k, ['new'], 'new')));
+    const o = { spec: s, pods, reports: formed, formedBefore: true, passwordHash: 'new' };
+    expect(decide(observation({ ...o, auth: switched })).kind).toBe('in-shape');
+    // One node still accepts the old password too: not in shape, the Lease, then the switch, after heal.
+    const pending = new Map([...switched, node(keys[3]!, ['old', 'new'], 'new')]);
+    expect(decide(observation({ ...o, auth: pending })).kind).toBe('take-lease');
+    expect(decide(observation({ ...o, auth: pending, pass: withLease(['heal', 'apply-settings']) }))).toEqual({
+      kind: 'rotate-password',
+      endpoints: pods.map((p) => ({ ip: p.ip, port: p.port })),
+    });
+    expect(decide(observation({ ...o, auth: pending, pass: withLease(['heal', 'apply-settings', 'rotate-password']) })).kind).toBe('place');
+  });
 
   it('is only observed when in shape: no Lease', () => {
     expect(decide(observation({ spec: s, pods, reports: formed, formedBefore: true })).kind).toBe('in-shape');

@@ -2,8 +2,8 @@
 // CONFIG SET masterauth. Existing connections stay authenticated throughout (Redis never logs a
 // client out when a password is removed).
 import type { RedisPool } from '../connection.js';
-import { endpointKey } from '../endpoint.js';
-import { passwordHash, planRotation, type NodeAuth, type RotationPlan } from '../planner/password.js';
+import { endpointFromKey, endpointKey } from '../endpoint.js';
+import { passwordHash, planRotation, type NodeAuth, type RotationPlan, type RotationStep } from '../planner/password.js';
 import type { Endpoint } from '../types.js';
 
 export async function readAuth(pool: RedisPool, node: Endpoint): Promise<NodeAuth> {
@@ -17,19 +17,26 @@ export async function readAuth(pool: RedisPool, node: Endpoint): Promise<NodeAut
   };
 }
 
-/** One phase of the switch to `password` on `nodes` (every node the cluster should have); returns the plan it carried out. */
-export async function rotatePassword(pool: RedisPool, nodes: Endpoint[], password: string): Promise<RotationPlan> {
-  const byKey = new Map(nodes.map((n) => [endpointKey(n), n]));
-  const seen = new Map<string, NodeAuth | undefined>();
-  for (const [key, node] of byKey) seen.set(key, await readAuth(pool, node).catch(() => undefined));
-  const plan = planRotation(passwordHash(password), seen);
-  if (!('steps' in plan)) return plan;
-  for (const step of plan.steps) {
-    const node = byKey.get(step.node)!;
+/** What each node says, by endpointKey; undefined for a node that did not answer. */
+export async function readAuths(pool: RedisPool, nodes: Endpoint[]): Promise<Map<string, NodeAuth | undefined>> {
+  const read = await Promise.all(nodes.map((n) => readAuth(pool, n).catch(() => undefined)));
+  return new Map(nodes.map((n, i) => [endpointKey(n), read[i]]));
+}
+
+/** The steps of one phase; `password` is the new one (the plan only has its hash). */
+export async function carryOutRotation(pool: RedisPool, steps: RotationStep[], password: string): Promise<void> {
+  for (const step of steps) {
+    const node = endpointFromKey(step.node);
     if (step.kind === 'add-password') await pool.call(node, 'ACL', 'SETUSER', 'default', `>${password}`);
     else if (step.kind === 'set-masterauth') await pool.call(node, 'CONFIG', 'SET', 'masterauth', password);
     else await pool.call(node, 'ACL', 'SETUSER', 'default', `!${step.hash}`);
   }
+}
+
+/** One phase of the switch to `password` on `nodes` (every node the cluster should have); returns the plan it carried out. */
+export async function rotatePassword(pool: RedisPool, nodes: Endpoint[], password: string): Promise<RotationPlan> {
+  const plan = planRotation(passwordHash(password), await readAuths(pool, nodes));
+  if ('steps' in plan) await carryOutRotation(pool, plan.steps, password);
   return plan;
 }
 
