@@ -342,7 +342,10 @@ async function rotateDefaultPassword(ctx: ActContext, step: Extract<Step, { kind
   const last = plans.at(-1)!;
   const done = plans.filter((p) => 'steps' in p).map((p) => p.phase);
   if (last.phase === 'done' && done.includes('drop'))
-    await ctx.record('PasswordRotated', `the default user accepts only spec.passwordSecret's password on all ${step.endpoints.length} nodes`);
+    await ctx.record(
+      'PasswordRotated',
+      `the default user accepts only spec.passwordSecret's password on all ${step.endpoints.length} nodes`,
+    );
   else if (last.phase === 'wait')
     await ctx.record(
       'PasswordRotating',

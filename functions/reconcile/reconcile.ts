@@ -34,7 +34,7 @@ import {
 } from './observe.js';
 import { EVENT_REASON, requestedCondition, roundStatus } from './report.js';
 import { buildConfigMap, buildPodDisruptionBudget, buildService, ownerReference, restartHash, type ClusterIdentity } from './resources.js';
-import { ensureUserPasswords, operatorLogin, readUserPasswords } from '../../shared/kube/users-secret.js';
+import { ensureUserPasswords, operatorLogin, readUserPasswords, type UserPasswords } from '../../shared/kube/users-secret.js';
 import { passwordHash } from '../../shared/redis/planner/password.js';
 import { buildNetworkPolicy, POLICY_HASH, type NetworkPolicyOptions } from './network-policy.js';
 import { rollSettled, rollState, stuckMessage, type RollState } from './roll.js';
@@ -125,6 +125,13 @@ async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: Defaul
     const np = buildNetworkPolicy(identity, spec, policy);
     await ensureObject(kube, np, (s) => s.metadata?.annotations?.[POLICY_HASH] === np.metadata!.annotations![POLICY_HASH]);
   }
+}
+
+/** The users Secret of a cluster with a password, made before any Pod that reads it; only read when paused. */
+async function clusterUsers(kube: Kube, identity: ClusterIdentity, spec: DefaultedSpec): Promise<UserPasswords | undefined> {
+  if (!spec.passwordSecret) return undefined;
+  if (spec.paused) return readUserPasswords(kube, identity.namespace, identity.name);
+  return ensureUserPasswords(kube, identity.namespace, identity.name, ownerReference(identity));
 }
 
 /** Writes the status when it changed, and the Degraded / Recovered Events its Ready flip calls for. */
@@ -247,12 +254,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
   const identity: ClusterIdentity = { name: ref.name, namespace: ref.namespace, uid: cr.metadata.uid ?? '' };
   // Paused: a person may be changing things by hand; not even the ConfigMap is put back.
   if (!spec.paused) await ensureObjects(kube, identity, spec, deps.networkPolicy);
-  // Before any Pod that reads it; kept when paused (it is never a person's to change).
-  const users = spec.passwordSecret
-    ? spec.paused
-      ? await readUserPasswords(kube, ref.namespace, ref.name)
-      : await ensureUserPasswords(kube, ref.namespace, ref.name, ownerReference(identity))
-    : undefined;
+  const users = await clusterUsers(kube, identity, spec);
 
   const facts: PassFacts = {
     spec,
