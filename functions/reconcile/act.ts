@@ -27,6 +27,7 @@ import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js
 import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
 import { growClaims } from './claims.js';
 import { reloadCertificates } from './reload.js';
+import { syncAcl, type AclCondition } from './acl.js';
 import { rotatePasswordFully } from '../../shared/redis/executor/password.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
 import { buildClaim, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
@@ -74,6 +75,8 @@ export interface RoundWork {
   problems: ClusterProblem[];
   /** An empty cluster was formed in place of one whose every node lost its data: what was lost. */
   lost?: string;
+  /** What apply-acl could and could not apply. */
+  acl?: AclCondition;
 }
 
 function stillHeld(ctx: ActContext, pass: PassState): void {
@@ -380,6 +383,9 @@ export async function act(ctx: ActContext, pass: PassState, step: ActionStep, wo
     case 'reload-tls':
       await reloadCertificates(ctx, step);
       return 'look-again';
+    case 'apply-acl':
+      work.acl = await syncAcl(ctx.kube, ctx.pool, ctx.ref.namespace, ctx.spec, step.endpoints, ctx.generation);
+      return 'same';
     case 'rotate-password':
       await rotateDefaultPassword(ctx, step);
       return 'look-again';

@@ -55,6 +55,8 @@ export type Step =
   /** `leaving`: nodes whose Pods are being deleted. */
   | { kind: 'heal'; nodes: DesiredNode[]; leaving: Endpoint[] }
   | { kind: 'apply-settings'; endpoints: Endpoint[] }
+  /** spec.acl.users onto every node of a formed cluster, with or without the Lease (ACL changes no topology). */
+  | { kind: 'apply-acl'; endpoints: Endpoint[] }
   /** spec.passwordSecret changed: the default user's password is switched on these nodes (rotation.ts). */
   | { kind: 'rotate-password'; endpoints: Endpoint[] }
   /** The TLS Secret changed: these nodes re-read their certificate files. */
@@ -198,6 +200,8 @@ export function decide(o: Observation): Step {
   if (grow) return grow;
   const reload = taken.has('reload-tls') ? undefined : reloadStep(o);
   if (reload) return reload;
+  if (o.spec.acl && s.formed && cluster.members.size > 0 && !taken.has('apply-acl'))
+    return { kind: 'apply-acl', endpoints: o.pods.filter((p) => p.ip && !p.deleting).map(podEndpoint) };
   if (!o.pass.lease) {
     if (inShape(o, cluster, s)) return primaryStep(o, cluster) ? { kind: 'take-lease' } : { kind: 'in-shape' };
     return s.wanted.some((p) => p.ready) ? { kind: 'take-lease' } : { kind: 'waiting-for-pods' };

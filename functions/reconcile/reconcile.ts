@@ -16,7 +16,6 @@ import {
 } from '../../shared/kube/index.js';
 import { findCondition, setCondition, withCondition, type Condition } from '../../shared/kube/conditions.js';
 import { RedisPool } from '../../shared/redis/connection.js';
-import { syncAcl } from './acl.js';
 import { checkTlsSecret, type TlsVerdict } from '../../shared/tls/certificate.js';
 import { clientTls, readTlsSecret } from '../../shared/tls/secret.js';
 import { act, type ActContext, type PassState, type RoundWork } from './act.js';
@@ -24,7 +23,6 @@ import { decide, endsRound, shapeOf, type RoundEnd, type StepKind } from './deci
 import { RetryError } from './errors.js';
 import {
   observe,
-  podEndpoint,
   reshardState,
   type ClusterPicture,
   type Observation,
@@ -348,14 +346,8 @@ async function reportStuckRoll(ctx: ActContext, stored: RedisClusterStatus | und
     await ctx.record('RollingUpdateBlocked', stuckMessage(roll));
 }
 
-/**
- * A Ready cluster gets spec.acl.users on every node (a restarted or new node too, by the next
- * pass); the AclApplied condition says what was not applied, and a Warning when that changes.
- */
-async function withAcl(ctx: ActContext, stored: RedisClusterStatus | undefined, o: Observation, next: RedisClusterStatus) {
-  if (next.phase !== 'Ready' || ctx.spec.paused) return next;
-  const nodes = o.pods.filter((p) => p.ip && !p.deleting).map(podEndpoint);
-  const acl = await syncAcl(ctx.kube, ctx.pool, ctx.ref.namespace, ctx.spec, nodes, ctx.generation);
+/** The AclApplied condition apply-acl found, and a Warning when what it could not apply changed. */
+async function withAcl(ctx: ActContext, stored: RedisClusterStatus | undefined, acl: RoundWork['acl'], next: RedisClusterStatus) {
   if (!acl) return next;
   const before = findCondition(stored?.conditions, CONDITION_TYPES.AclApplied);
   if (acl.status === 'False' && (before?.reason !== acl.reason || before.message !== acl.message))
@@ -381,7 +373,7 @@ async function rounds(r: Rounds): Promise<PassOutcome> {
     const shape = shapeOf(o, o.cluster);
     const resharding = facts.reshard.running || facts.reshard.requested || taken.has('request-reshard');
     const roll = rollState(o, o.cluster, shape, restartHash(facts.spec));
-    const next = await withAcl(ctx, writer.stored, o, roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name, roll));
+    const next = await withAcl(ctx, writer.stored, work.acl, roundStatus(writer.stored, o, shape, work, resharding, ctx.ref.name, roll));
     await reportStuckRoll(ctx, writer.stored, next, roll);
     const claim =
       pass.reshard && requestedCondition(next.conditions ?? [], (pass.reshard.event.data as { reason: string }).reason, facts.generation);

@@ -67,6 +67,10 @@ describe('ACL users', () => {
       const users = await usersPerNode();
       return users.every((u) => u.length === 1 && u[0] === 'default') ? users : undefined;
     });
-    expect(condition(await e2e.getCluster(NS, NAME), 'AclApplied')).toMatchObject({ status: 'True', reason: 'UsersApplied' });
+    // The status is written at the end of the round that applied it.
+    await eventually('AclApplied True', async () => {
+      const c = condition(await e2e.getCluster(NS, NAME), 'AclApplied');
+      return c?.status === 'True' && c.reason === 'UsersApplied' ? c : undefined;
+    });
   }, 60_000);
 });

@@ -184,6 +184,15 @@ describe('decide: a formed cluster', () => {
   const pods = podsOf(s, [0, 1, 2]);
   const formed = reports(formedNodes(pods, [0, 1, 2]));
 
+  it('applies spec.acl.users to every node once a round, with or without the Lease, before it is observed in shape', () => {
+    const acl = { ...s, acl: { users: [{ name: 'app', rules: 'on ~app:*' }] } } as DefaultedSpec;
+    const o = { spec: acl, pods, reports: formed, formedBefore: true };
+    expect(decide(observation(o))).toEqual({ kind: 'apply-acl', endpoints: pods.map((p) => ({ ip: p.ip, port: p.port })) });
+    expect(decide(observation({ ...o, pass: { taken: new Set(['apply-acl']) } })).kind).toBe('in-shape');
+    // Not before the cluster is formed: there is nothing to log in to yet.
+    expect(decide(observation({ ...o, reports: reports([], pods), formedBefore: false })).kind).not.toBe('apply-acl');
+  });
+
   it('switches the default password once spec.passwordSecret holds one some node lacks or still accepts another beside', () => {
     const node = (key: string, passwordHashes: string[], masterauthHash: string) =>
       [key, { node: key, passwordHashes, masterauthHash }] as const;
