@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/apiserver/client.js';
 import { authReply } from '../helpers/auth.js';
-import { applyCluster, clusterClient, eventually, statusNodes, useE2E } from '../helpers/e2e.js';
+import { applyCluster, clusterClient, countKeys, eventually, statusNodes, useE2E, waitForReady, writeKeys } from '../helpers/e2e.js';
 import { missingWrites } from '../helpers/ledger.js';
 import { startTimedLedger } from '../helpers/timed-ledger.js';
 
@@ -97,4 +97,26 @@ describe('password rotation', () => {
       `password switched on ${nodes.length} nodes ${switchedAfter} ms after the Secret changed; ${result.writes.length} writes acknowledged, 0 failed, 0 missing, no Pod restarted`,
     );
   }, 180_000);
+
+  it('after the switch, a scale-out moves slots with MIGRATE logged in as the operator user on the target: every key kept', async () => {
+    const client = clusterClient(ready, 'new-pw');
+    try {
+      await writeKeys(client, 'moved', 500);
+      const patched = await e2e.kubectl(['patch', 'rediscluster', NAME, '-n', NS, '--type', 'merge', '-p', '{"spec":{"masters":4}}']);
+      expect(patched.code, patched.stderr).toBe(0);
+      const grown = await eventually(
+        'four masters owning slots',
+        async () => {
+          const obj = await waitForReady(e2e, NS, NAME, 120_000, 8);
+          const owners = statusNodes(obj).filter((n) => n.role === 'master' && (n.slots?.length ?? 0) > 0);
+          return owners.length === 4 ? obj : undefined;
+        },
+        150_000,
+      );
+      expect(statusNodes(grown)).toHaveLength(8);
+      expect(await countKeys(client, 'moved', 500)).toBe(500);
+    } finally {
+      client.disconnect();
+    }
+  }, 200_000);
 });
