@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkCluster } from '../../shared/redis/check.js';
-import { ensureReplicas } from '../../shared/redis/executor/replicas.js';
+import { attachReplica, ensureReplicas } from '../../shared/redis/executor/replicas.js';
+import { waitFor } from '../../shared/redis/executor/util.js';
 import { isFreshNode } from '../../shared/redis/view.js';
 import { formCluster } from '../helpers/engine-fixture.js';
 import { startClientLoad, verifyAcked, verifyKeys } from '../helpers/redis-harness.js';
@@ -66,4 +67,24 @@ describe('replica changes on a 3-master cluster', () => {
       check.disconnect();
     }
   });
+
+  it('gives up attaching a replica to a master that has failed at once, not after the timeout', async () => {
+    const { harness: h, pool: p, ids } = await formCluster({ nodes: 4, members: 3, masters: 3 });
+    const fresh = h.endpoints[3]!;
+    await p.call(fresh, 'CLUSTER', 'MEET', h.endpoints[1]!.ip, h.endpoints[1]!.port);
+    await waitFor('the fresh node to know the three masters', 20_000, async () =>
+      (await p.readReport(fresh)).nodes.filter((n) => ids.slice(0, 3).includes(n.id) && n.role === 'master').length === 3
+        ? true
+        : undefined,
+    );
+    await h.kill(0);
+    await waitFor('the fresh node to see master 0 failed', 20_000, async () =>
+      (await p.readReport(fresh)).nodes.find((n) => n.id === ids[0])?.flags.includes('fail') ? true : undefined,
+    );
+    const started = Date.now();
+    await expect(attachReplica(p, fresh, ids[0]!, { seed: h.endpoints[1]!, timeoutMs: 60_000 })).rejects.toThrow(
+      new RegExp(`gave up: master ${ids[0]} has failed`),
+    );
+    expect(Date.now() - started).toBeLessThan(10_000);
+  }, 90_000);
 });

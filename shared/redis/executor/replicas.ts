@@ -5,7 +5,7 @@ import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../endpoint.js';
 import { planReplicas } from '../planner/replicas.js';
 import { isUsable } from '../topology.js';
-import type { ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint } from '../types.js';
+import type { ClusterNodeView, ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint } from '../types.js';
 import { removeReplica } from './remove.js';
 import { isFreshNode, mergedView, readView } from '../view.js';
 import { waitFor } from './util.js';
@@ -59,19 +59,32 @@ export async function attachReplica(pool: RedisPool, node: Endpoint, masterId: s
       message: `${report.myId} (${endpointKey(node)}) replicates master ${masterId}`,
     });
   }
-  await waitFor(
+  const outcome = await waitFor(
     `${report.myId} to sync from ${masterId}`,
     timeoutMs,
     async () => {
       const r = await pool.readReport(node);
       const me = r.nodes.find((v) => v.id === r.myId)!;
+      const gone = masterGone(r.nodes, masterId);
+      if (gone) return gone;
       const synced =
         me.masterId === masterId && r.replication['master_link_status'] === 'up' && r.replication['master_sync_in_progress'] === '0';
-      return synced ? true : undefined;
+      return synced ? 'synced' : undefined;
     },
     200,
   );
+  // A failed master never answers a sync: waiting out the timeout would hold the whole step.
+  if (outcome !== 'synced') throw new Error(`attachReplica: ${report.myId} (${endpointKey(node)}) gave up: ${outcome}`);
   return actions;
+}
+
+/** Why the master cannot be synced from, as the new node sees it; undefined while it can. */
+function masterGone(nodes: ClusterNodeView[], masterId: string): string | undefined {
+  const master = nodes.find((v) => v.id === masterId);
+  if (!master) return `master ${masterId} is unknown to it`;
+  if (master.flags.includes('fail')) return `master ${masterId} has failed`;
+  if (master.role !== 'master') return `${masterId} is no longer a master`;
+  return undefined;
 }
 
 export interface EnsureReplicasOptions {
