@@ -7,7 +7,7 @@
 //
 // startTimedLedger(nodes, rate) forks this file; stop() returns what it recorded.
 import { fileURLToPath } from 'node:url';
-import { Cluster } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { clientTls } from '../../shared/tls/secret.js';
 import { keySlot } from '../../shared/redis/executor/util.js';
 import './ioredis-asking.js';
@@ -114,18 +114,41 @@ async function withRetry<T>(retryMs: number, run: () => Promise<T>): Promise<T> 
   }
 }
 
+/** The cluster client's connection to the node at `host:port`; undefined until its slot map names it. */
+function nodeAt(client: Cluster, host: string, port: number): Redis | undefined {
+  return client.nodes('all').find((n) => n.options.host === host && n.options.port === port);
+}
+
 /**
- * SET then `WAIT 1` in one pipeline, so both go to the key's master; not acknowledged (an error
- * that is retried) until a replica has the write.
+ * SET then `WAIT 1` in one pipeline on the connection of the key's master, so the WAIT counts that
+ * master's replicas and no other's. A MOVED or ASK reply to the SET sends both to the node it names
+ * (after ASKING, for ASK), as a cluster client does for a single command; a write is acknowledged
+ * only once a replica has it.
  */
 async function setAndWait(client: Cluster, key: string, value: string): Promise<void> {
-  const replies = (await client.pipeline().set(key, value).wait(1, WAIT_MS).exec()) ?? [];
-  const failed = replies.find(([err]) => err)?.[0];
-  // WAIT has no key and succeeds wherever it lands, so ioredis does not follow a MOVED of the SET
-  // in the pipeline by itself: refresh the slot map before the retry.
-  if (failed?.message.startsWith('MOVED')) client.refreshSlotsCache();
-  if (failed) throw failed;
-  if (Number(replies[1]?.[1] ?? 0) < 1) throw new Error('NOREPLICA no replica acknowledged the write');
+  const [owner] = client.slots[keySlot(key)] ?? [];
+  let node = owner ? client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner) : undefined;
+  let asking = false;
+  for (let hop = 0; hop < 8 && node; hop++) {
+    const pipeline = node.pipeline();
+    if (asking) pipeline.asking();
+    const replies = ((await pipeline.set(key, value).wait(1, WAIT_MS).exec()) ?? []).slice(asking ? 1 : 0);
+    const [setError] = replies[0] ?? [];
+    const redirect = setError && /^(MOVED|ASK) \d+ (.+):(\d+)$/.exec(setError.message);
+    if (setError && !redirect) throw setError;
+    if (redirect) {
+      if (redirect[1] === 'MOVED') client.refreshSlotsCache();
+      asking = redirect[1] === 'ASK';
+      node = nodeAt(client, redirect[2]!, Number(redirect[3]));
+      continue;
+    }
+    if (replies[1]?.[0]) throw replies[1][0];
+    if (Number(replies[1]?.[1] ?? 0) < 1) throw new Error('NOREPLICA no replica acknowledged the write');
+    return;
+  }
+  // No connection to the node yet (a new master), or redirects that did not settle: retried.
+  client.refreshSlotsCache();
+  throw new Error(`NOROUTE no connection to the master of ${key} yet`);
 }
 
 function runChild(): void {
