@@ -12,6 +12,8 @@ export interface ChaosTarget {
   name: string;
   /** spec.clusterNodeTimeout: a stopped node is held longer than this. */
   nodeTimeoutMs: number;
+  /** The password a new connection logs in with now, when the cluster has one. */
+  password?: string;
 }
 
 export interface Injected {
@@ -138,6 +140,12 @@ export const FAULTS: Fault[] = [
     'Broker ingress closed',
     (e) => e.platform.eventing.stopIngress(),
     (e) => e.platform.eventing.startIngress(),
+  ),
+  outage(
+    'apiserver-restarted',
+    'API server stopped, then started again from its state file',
+    (e) => e.platform.apiServer.stop(),
+    (e) => e.platform.apiServer.start(),
   ),
   outage(
     'scheduler-paused',

@@ -28,9 +28,10 @@ export async function clusterProblems(t: ChaosTarget, want: { masters: number; r
   const pods = await clusterPods(t.e2e, t.namespace, t.name);
   for (const p of pods.filter((p) => !podIsReady(p))) problems.push(`Pod ${p.metadata!.name} not Ready`);
   for (const n of nodes) {
-    const lines = await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')), { connectTimeoutMs: 1000 }).catch(
-      (err: Error) => `unreachable ${err.message}`,
-    );
+    const lines = await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')), {
+      connectTimeoutMs: 1000,
+      ...(t.password ? { password: t.password } : {}),
+    }).catch((err: Error) => `unreachable ${err.message}`);
     if (lines.startsWith('unreachable')) problems.push(`${n.pod}: ${lines}`);
     for (const line of lines.split('\n').filter(Boolean)) {
       const [id, , flags = '', ...rest] = line.split(' ');
@@ -39,14 +40,15 @@ export async function clusterProblems(t: ChaosTarget, want: { masters: number; r
       if (rest.some((field) => field.startsWith('['))) problems.push(`${n.pod}: slot open (importing/migrating)`);
     }
   }
-  if (problems.length === 0 && nodes[0]) problems.push(...(await clusterCheck(nodes[0])));
+  if (problems.length === 0 && nodes[0]) problems.push(...(await clusterCheck(nodes[0], t.password)));
   return problems;
 }
 
 /** `redis-cli --cluster check`: its exit code and any warning or error it prints. */
-async function clusterCheck(node: { ip: string; port: number }): Promise<string[]> {
+async function clusterCheck(node: { ip: string; port: number }, password?: string): Promise<string[]> {
   try {
-    const { stdout } = await run('redis-cli', ['--cluster', 'check', `${node.ip}:${node.port}`], { timeout: 20_000 });
+    const env = password ? { ...process.env, REDISCLI_AUTH: password } : process.env;
+    const { stdout } = await run('redis-cli', ['--cluster', 'check', `${node.ip}:${node.port}`], { timeout: 20_000, env });
     return stdout
       .split('\n')
       .filter((l) => /\[(WARNING|ERR)\]/.test(l))

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const durationMs = positive('duration', values.duration) * 1000;
   const log = values.json ? console.error : console.log;
   for (const op of operations.filter((o) => o.pending)) log(`skipped ${op.name}: ${op.pending}`);
-  const e2e = await startE2E();
+  const e2e = await startE2E({ persist: true });
   const results: RunResult[] = [];
   try {
     let index = 0;

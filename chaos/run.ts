@@ -91,6 +91,7 @@ export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Pr
   const fault = random.pick(opts.faults);
   const t: ChaosTarget = { e2e, namespace: `chaos-${index}`, name: `c${index}`, nodeTimeoutMs: NODE_TIMEOUT_MS };
   await e2e.platform.kube.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: t.namespace } });
+  await operation.prepare?.(t);
   const want = targetSpec(operation, seed);
   const most = Math.max(operation.initial.masters, want.masters) * (1 + Math.max(operation.initial.replicas, want.replicas));
   const { ready } = await applyCluster(e2e, {
@@ -102,10 +103,13 @@ export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Pr
   });
   const seeds = (ready.status as { nodes: { ip: string; port: number }[] }).nodes;
   const rate = opts.rate ?? 50;
-  const plainLedger = await startTimedLedger(seeds, rate, 'a', 5000);
-  const waitedLedger = await startTimedLedger(seeds, rate, 'w', 5000, { wait: true });
+  // The ledgers keep the password they logged in with, as an application does until it reconnects.
+  const auth = t.password ? { auth: { password: t.password } } : {};
+  const plainLedger = await startTimedLedger(seeds, rate, 'a', 5000, auth);
+  const waitedLedger = await startTimedLedger(seeds, rate, 'w', 5000, { ...auth, wait: true });
   await sleep(1000);
   const violations: string[] = [];
+  await operation.begin?.(t, seed);
   if (operation.patch) {
     const body = JSON.stringify({ spec: operation.patch(seed) });
     const patched = await e2e.kubectl(['-n', t.namespace, 'patch', 'rediscluster', t.name, '--type', 'merge', '-p', body]);
@@ -120,6 +124,7 @@ export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Pr
     'the cluster Ready and clean',
     async () => {
       last = await clusterProblems(t, want);
+      if (last.length === 0 && operation.problems) last = await operation.problems(t);
       return last.length === 0 ? Date.now() : undefined;
     },
     240_000,
@@ -128,7 +133,7 @@ export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Pr
   if (recovered === undefined) violations.push(...last.map((p) => `not recovered: ${p}`));
   await sleep(1000);
   const [plainResult, waitedResult] = await Promise.all([plainLedger.stop(), waitedLedger.stop()]);
-  const client = clusterClient((await e2e.getCluster(t.namespace, t.name))!);
+  const client = clusterClient((await e2e.getCluster(t.namespace, t.name))!, t.password);
   let plain: LedgerCounts;
   let waited: LedgerCounts;
   try {

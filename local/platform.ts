@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { startApiServer } from './apiserver/index.js';
+import { startApiServer, type ApiServer } from './apiserver/index.js';
 import type { AuthorizationMode } from './apiserver/access.js';
 import { startEventing, type Eventing } from './eventing/index.js';
 import { KubeRest, type KubeObject } from './apiserver/client.js';
@@ -54,6 +54,11 @@ export interface PlatformOptions {
   log?: (msg: string) => void;
 }
 
+export interface ApiServerControl {
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
 export interface PlatformUrls {
   api: string;
   broker: string;
@@ -66,6 +71,8 @@ export interface Platform {
   urls: PlatformUrls;
   stateDir: string;
   kube: KubeRest;
+  /** stop()/start() model an API server restart: same port, objects kept in the state file (persist). */
+  apiServer: ApiServerControl;
   /** pause()/resume() model a scheduler outage. */
   scheduler: Pick<Scheduler, 'pause' | 'resume'>;
   eventing: Eventing;
@@ -145,16 +152,29 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
     stops.length = 0;
   };
   try {
-    const api = await startApiServer({
+    const apiOptions = {
       host,
       port: opts.apiPort ?? 8001,
       stateFile: opts.persist ? join(stateDir, 'apiserver.json') : undefined,
       // Kept with the objects, so tokens issued before a restart still authenticate after it.
       serviceAccountSigningKeyFile: opts.persist ? join(stateDir, 'sa.key') : undefined,
       authorizationMode: opts.authorizationMode ?? 'RBAC',
-      log: (m) => log(`api: ${m}`),
-    });
-    stops.push({ name: 'api', stop: () => api.close() });
+      log: (m: string) => log(`api: ${m}`),
+    };
+    let api: ApiServer | undefined = await startApiServer(apiOptions);
+    const apiPort = api.port;
+    stops.push({ name: 'api', stop: async () => api?.close() });
+    const apiServer: ApiServerControl = {
+      async stop() {
+        if (!opts.persist)
+          throw new Error('the API server can only be restarted with persist: true; without its state file every object would be lost');
+        await api?.close();
+        api = undefined;
+      },
+      async start() {
+        api ??= await startApiServer({ ...apiOptions, port: apiPort });
+      },
+    };
     const kube = new KubeRest(api.url);
     const nodes = defaultNodes(opts.nodes ?? 3);
     const scheduler = await startScheduler({ apiUrl: api.url, nodes });
@@ -222,6 +242,7 @@ export async function startPlatform(opts: PlatformOptions = {}): Promise<Platfor
       stateDir,
       kube,
       scheduler: { pause: () => scheduler.pause(), resume: () => scheduler.resume() },
+      apiServer,
       eventing,
       serving,
       dns,

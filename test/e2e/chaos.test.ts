@@ -8,7 +8,8 @@ import { runLine } from '../../chaos/report.js';
 import { runScenario, type RunResult } from '../../chaos/run.js';
 import { useE2E } from '../helpers/e2e.js';
 
-const e2e = useE2E();
+// Persisted, as a real API server's etcd is: the API-server restart keeps every object.
+const e2e = useE2E({ persist: true });
 let index = 0;
 
 async function chaos(operation: string, fault: string, seed: number): Promise<RunResult> {
@@ -50,5 +51,13 @@ describe('chaos: seeded runs', () => {
 
   it('a whole machine lost on a persistent cluster: Ready, clean, nothing lost', async () => {
     expectNothingLost(await chaos('steady-persistent', 'machine-lost', 7));
+  }, 420_000);
+
+  it('scale-in while the API server restarts from its state file: Ready, clean, nothing lost, no command failed', async () => {
+    expectNothingLost(await chaos('scale-in', 'apiserver-restarted', 5));
+  }, 420_000);
+
+  it('password rotation while a function is killed mid-step: the writers keep their old login, nothing lost, no command failed', async () => {
+    expectNothingLost(await chaos('password-rotation', 'kill-function', 13));
   }, 420_000);
 });
