@@ -14,6 +14,8 @@ export interface ChaosTarget {
   nodeTimeoutMs: number;
   /** The password a new connection logs in with now, when the cluster has one. */
   password?: string;
+  /** The CA a TLS cluster's nodes are checked against: PEM, and a file of it for redis-cli. */
+  tls?: { ca: string; caFile: string };
 }
 
 export interface Injected {

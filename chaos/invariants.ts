@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { leaseNameFor } from '../shared/kube/lease.js';
 import { selectorFor } from '../shared/api/labels.js';
+import { clientTls } from '../shared/tls/secret.js';
 import { clusterPods, condition, podIsReady, statusNodes, withNode, type ClusterStatusView } from '../test/helpers/e2e.js';
 import type { ChaosTarget } from './faults.js';
 
@@ -31,6 +32,7 @@ export async function clusterProblems(t: ChaosTarget, want: { masters: number; r
     const lines = await withNode(n, async (r) => String(await r.call('CLUSTER', 'NODES')), {
       connectTimeoutMs: 1000,
       ...(t.password ? { password: t.password } : {}),
+      ...(t.tls ? { tls: clientTls(t.tls.ca) } : {}),
     }).catch((err: Error) => `unreachable ${err.message}`);
     if (lines.startsWith('unreachable')) problems.push(`${n.pod}: ${lines}`);
     for (const line of lines.split('\n').filter(Boolean)) {
@@ -40,15 +42,16 @@ export async function clusterProblems(t: ChaosTarget, want: { masters: number; r
       if (rest.some((field) => field.startsWith('['))) problems.push(`${n.pod}: slot open (importing/migrating)`);
     }
   }
-  if (problems.length === 0 && nodes[0]) problems.push(...(await clusterCheck(nodes[0], t.password)));
+  if (problems.length === 0 && nodes[0]) problems.push(...(await clusterCheck(nodes[0], t)));
   return problems;
 }
 
 /** `redis-cli --cluster check`: its exit code and any warning or error it prints. */
-async function clusterCheck(node: { ip: string; port: number }, password?: string): Promise<string[]> {
+async function clusterCheck(node: { ip: string; port: number }, t: Pick<ChaosTarget, 'password' | 'tls'>): Promise<string[]> {
   try {
-    const env = password ? { ...process.env, REDISCLI_AUTH: password } : process.env;
-    const { stdout } = await run('redis-cli', ['--cluster', 'check', `${node.ip}:${node.port}`], { timeout: 20_000, env });
+    const env = t.password ? { ...process.env, REDISCLI_AUTH: t.password } : process.env;
+    const tls = t.tls ? ['--tls', '--cacert', t.tls.caFile] : [];
+    const { stdout } = await run('redis-cli', [...tls, '--cluster', 'check', `${node.ip}:${node.port}`], { timeout: 20_000, env });
     return stdout
       .split('\n')
       .filter((l) => /\[(WARNING|ERR)\]/.test(l))

@@ -1,7 +1,8 @@
 // The planned operations a chaos run drives: each is a cluster to start from and the change that
 // sets it going, as a person would make it: a `kubectl patch` of the spec, or a Secret replaced.
 import { authReply } from '../test/helpers/auth.js';
-import { statusNodes } from '../test/helpers/e2e.js';
+import { certDir, issue, makeAuthority, servedSerial, type Authority } from '../test/helpers/certificates.js';
+import { NODE_ADDRESSES, statusNodes } from '../test/helpers/e2e.js';
 import type { ChaosTarget } from './faults.js';
 
 export interface Operation {
@@ -12,6 +13,7 @@ export interface Operation {
     replicas: number;
     persistence?: { enabled: boolean; size: string };
     passwordSecret?: { name: string };
+    tls?: { secretName: string };
   };
   /** The spec change that starts the operation; none for a fault on a steady cluster. */
   patch?: (seed: number) => Record<string, unknown>;
@@ -40,6 +42,38 @@ async function putPassword(t: ChaosTarget, password: string): Promise<void> {
   if (applied.code !== 0) throw new Error(`kubectl apply of Secret ${t.namespace}/${PASSWORD_SECRET}: ${applied.stderr.trim()}`);
   if (t.password) retired.set(t.namespace, t.password);
   t.password = password;
+}
+
+const TLS_SECRET = 'chaos-tls';
+/** Each run's CA and the serial its nodes must serve, by namespace. */
+const authorities = new Map<string, { ca: Authority; serial: string }>();
+
+/** Signs a node certificate with the run's CA and writes it as cert-manager does, into the TLS Secret. */
+async function putCertificate(t: ChaosTarget, serial: number): Promise<void> {
+  const ca = authorities.get(t.namespace)?.ca ?? makeAuthority(certDir(), 'chaos-ca');
+  const cert = issue(ca, { names: ['localhost', ...NODE_ADDRESSES], serial });
+  const secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name: TLS_SECRET, namespace: t.namespace },
+    stringData: { 'tls.crt': cert['tls.crt'], 'tls.key': cert['tls.key'], 'ca.crt': cert['ca.crt'] },
+  };
+  const applied = await t.e2e.kubectl(['apply', '-f', '-'], JSON.stringify(secret));
+  if (applied.code !== 0) throw new Error(`kubectl apply of Secret ${t.namespace}/${TLS_SECRET}: ${applied.stderr.trim()}`);
+  authorities.set(t.namespace, { ca, serial: cert.serial });
+  t.tls = { ca: ca.pem, caFile: ca.crtFile };
+}
+
+/** Nodes whose new connections are not yet given the newest certificate. */
+async function oldCertificateServed(t: ChaosTarget): Promise<string[]> {
+  const issued = authorities.get(t.namespace);
+  const obj = await t.e2e.getCluster(t.namespace, t.name);
+  if (!issued || !obj) return [];
+  const served = await Promise.all(
+    statusNodes(obj).map(async (n) => [n.pod, await servedSerial(n, issued.ca.pem).catch((e: Error) => e.message)]),
+  );
+  return served.filter(([, serial]) => serial !== issued.serial).map(([pod, serial]) => `${pod} serves ${serial}, not ${issued.serial}`);
 }
 
 /** The password each run's cluster had before its rotation, by namespace. */
@@ -76,8 +110,11 @@ export const OPERATIONS: Operation[] = [
   },
   {
     name: 'certificate-rotation',
-    initial: { masters: 3, replicas: 1 },
-    pending: 'the certificate rotation operation is not in the spec yet',
+    initial: { masters: 3, replicas: 1, tls: { secretName: TLS_SECRET } },
+    prepare: (t) => putCertificate(t, 0x2000),
+    // Serials of four hex digits, so the served serial reads back the same.
+    begin: (t, seed) => putCertificate(t, 0x3000 + (seed % 0x1000)),
+    problems: oldCertificateServed,
   },
 ];
 

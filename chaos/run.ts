@@ -3,6 +3,7 @@
 // injected at a moment the seed decides, then the invariants and the data counted.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
+import { clientTls } from '../shared/tls/secret.js';
 import { applyCluster, clusterClient, eventually, type E2E } from '../test/helpers/e2e.js';
 import { missingWrites } from '../test/helpers/ledger.js';
 import { startTimedLedger, type TimedLedgerResult } from '../test/helpers/timed-ledger.js';
@@ -104,7 +105,7 @@ export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Pr
   const seeds = (ready.status as { nodes: { ip: string; port: number }[] }).nodes;
   const rate = opts.rate ?? 50;
   // The ledgers keep the password they logged in with, as an application does until it reconnects.
-  const auth = t.password ? { auth: { password: t.password } } : {};
+  const auth = { ...(t.password ? { auth: { password: t.password } } : {}), ...(t.tls ? { tlsCa: t.tls.ca } : {}) };
   const plainLedger = await startTimedLedger(seeds, rate, 'a', 5000, auth);
   const waitedLedger = await startTimedLedger(seeds, rate, 'w', 5000, { ...auth, wait: true });
   await sleep(1000);
@@ -133,7 +134,7 @@ export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Pr
   if (recovered === undefined) violations.push(...last.map((p) => `not recovered: ${p}`));
   await sleep(1000);
   const [plainResult, waitedResult] = await Promise.all([plainLedger.stop(), waitedLedger.stop()]);
-  const client = clusterClient((await e2e.getCluster(t.namespace, t.name))!, t.password);
+  const client = clusterClient((await e2e.getCluster(t.namespace, t.name))!, t.password, t.tls ? clientTls(t.tls.ca) : undefined);
   let plain: LedgerCounts;
   let waited: LedgerCounts;
   try {

@@ -60,4 +60,8 @@ describe('chaos: seeded runs', () => {
   it('password rotation while a function is killed mid-step: the writers keep their old login, nothing lost, no command failed', async () => {
     expectNothingLost(await chaos('password-rotation', 'kill-function', 13));
   }, 420_000);
+
+  it('certificate rotation while a replica is killed: every node serves the new certificate, nothing lost, no command failed', async () => {
+    expectNothingLost(await chaos('certificate-rotation', 'kill-9-replica', 17));
+  }, 420_000);
 });

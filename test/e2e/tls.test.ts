@@ -5,11 +5,10 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/apiserver/client.js';
 import { clientTls } from '../../shared/tls/secret.js';
-import { certDir, issue, makeAuthority, type Authority, type Issued } from '../helpers/certificates.js';
+import { certDir, issue, makeAuthority, servedSerial, type Authority, type Issued } from '../helpers/certificates.js';
 import {
   applyCluster,
   clusterClient,
@@ -43,17 +42,6 @@ async function putSecret(data: Partial<Record<string, string>>): Promise<void> {
   }
 }
 const secretOf = (i: Issued) => ({ 'tls.crt': i['tls.crt'], 'tls.key': i['tls.key'], 'ca.crt': i['ca.crt'] });
-
-/** The serial of the certificate a new TLS connection to the node is given. */
-function servedSerial(ip: string, port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host: ip, port, ...clientTls(ca.pem) }, () => {
-      resolve(socket.getPeerCertificate().serialNumber.toUpperCase());
-      socket.destroy();
-    });
-    socket.on('error', reject);
-  });
-}
 
 function run(cmd: string, args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -98,7 +86,7 @@ describe('TLS', () => {
     expect(values).toEqual(Array.from({ length: 200 }, (_, i) => `v:${i}`));
     const plain = await run('redis-cli', ['-h', node!.ip, '-p', String(node!.port), 'PING']);
     expect(plain.stdout).not.toMatch(/PONG/);
-    expect(await servedSerial(node!.ip, node!.port)).toBe('1001');
+    expect(await servedSerial(node!, ca.pem)).toBe('1001');
     // Discovery's view comes from a node it reached over TLS (`live`), not from the status.
     const discovery = await fetch(
       `${e2e.platform.urls.serving}/redis-operator/discovery/cluster/nodes?clusterName=${NAME}&namespace=${NS}`,
@@ -116,7 +104,7 @@ describe('TLS', () => {
     await putSecret(secretOf(issue(ca, { names: NAMES, serial: 0x2002 })));
     await eventually(
       'every node to serve the new certificate',
-      async () => (await Promise.all(nodesOf(ready).map((n) => servedSerial(n.ip, n.port)))).every((s) => s === '2002'),
+      async () => (await Promise.all(nodesOf(ready).map((n) => servedSerial(n, ca.pem)))).every((s) => s === '2002'),
       90_000,
       500,
     );
@@ -171,7 +159,7 @@ describe('TLS', () => {
       const warned = await clusterEvents('TLSSecretInvalid');
       expect(warned.some((e) => e.type === 'Warning' && message.test(e.message ?? ''))).toBe(true);
       const [node] = nodesOf(ready);
-      expect(await servedSerial(node!.ip, node!.port)).toBe('2002');
+      expect(await servedSerial(node!, ca.pem)).toBe('2002');
     }
     expect(await pidsOf(ready)).toEqual(pids);
     await putSecret(secretOf(good));

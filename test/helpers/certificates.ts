@@ -4,6 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { clientTls } from '../../shared/tls/secret.js';
 
 export interface Authority {
   dir: string;
@@ -66,4 +68,15 @@ export function issue(ca: Authority, opts: { names?: string[]; days?: number; se
     'ca.crt': ca.pem,
     serial: serial.toString(16).toUpperCase(),
   };
+}
+
+/** The serial of the certificate a new TLS connection to the node is given (upper-case hex). */
+export function servedSerial(node: { ip: string; port: number }, caPem: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: node.ip, port: node.port, ...clientTls(caPem) }, () => {
+      resolve(socket.getPeerCertificate().serialNumber.toUpperCase());
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
 }

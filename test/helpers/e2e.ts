@@ -346,7 +346,7 @@ export async function withClusterClient<T>(obj: KubeObject, fn: (client: Cluster
 export async function withNode<T>(
   node: { ip: string; port: number },
   fn: (r: Redis) => Promise<T>,
-  opts: { password?: string; connectTimeoutMs?: number } = {},
+  opts: { password?: string; connectTimeoutMs?: number; tls?: ConnectionOptions } = {},
 ): Promise<T> {
   const r = new Redis({
     host: node.ip,
@@ -356,6 +356,7 @@ export async function withNode<T>(
     retryStrategy: () => null,
     connectTimeout: opts.connectTimeoutMs ?? 2000,
     ...(opts.password ? { password: opts.password } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
   });
   r.on('error', () => undefined);
   try {

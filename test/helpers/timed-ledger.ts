@@ -114,41 +114,42 @@ async function withRetry<T>(retryMs: number, run: () => Promise<T>): Promise<T> 
   }
 }
 
-/** The cluster client's connection to the node at `host:port`; undefined until its slot map names it. */
-function nodeAt(client: Cluster, host: string, port: number): Redis | undefined {
-  return client.nodes('all').find((n) => n.options.host === host && n.options.port === port);
+/** The cluster client's connection to the node at `address` (host:port), unless it is down. */
+function readyNode(client: Cluster, address: string | undefined): Redis | undefined {
+  const node = client.nodes('all').find((n) => `${n.options.host}:${n.options.port}` === address);
+  // A lazy connection ('wait') or one being made queues the pipeline; a closed one would fail it.
+  return node && !['end', 'close', 'reconnecting'].includes(node.status) ? node : undefined;
 }
 
 /**
  * SET then `WAIT 1` in one pipeline on the connection of the key's master, so the WAIT counts that
  * master's replicas and no other's. A MOVED or ASK reply to the SET sends both to the node it names
- * (after ASKING, for ASK), as a cluster client does for a single command; a write is acknowledged
- * only once a replica has it.
+ * (after ASKING, for ASK), as a cluster client does for a single command. While the client has no
+ * open connection to that node (it failed over, or is new), the pipeline goes through the cluster
+ * client, which queues it until its slot map and connections are back. A write is acknowledged only
+ * once a replica has it.
  */
 async function setAndWait(client: Cluster, key: string, value: string): Promise<void> {
-  const [owner] = client.slots[keySlot(key)] ?? [];
-  let node = owner ? client.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === owner) : undefined;
+  let node = readyNode(client, client.slots[keySlot(key)]?.[0]);
   let asking = false;
-  for (let hop = 0; hop < 8 && node; hop++) {
-    const pipeline = node.pipeline();
-    if (asking) pipeline.asking();
-    const replies = ((await pipeline.set(key, value).wait(1, WAIT_MS).exec()) ?? []).slice(asking ? 1 : 0);
+  for (let hop = 0; hop < 8; hop++) {
+    const pipeline = (node ?? client).pipeline();
+    if (asking && node) pipeline.asking();
+    const replies = ((await pipeline.set(key, value).wait(1, WAIT_MS).exec()) ?? []).slice(asking && node ? 1 : 0);
     const [setError] = replies[0] ?? [];
-    const redirect = setError && /^(MOVED|ASK) \d+ (.+):(\d+)$/.exec(setError.message);
+    const redirect = setError && /^(MOVED|ASK) \d+ (.+:\d+)$/.exec(setError.message);
     if (setError && !redirect) throw setError;
     if (redirect) {
       if (redirect[1] === 'MOVED') client.refreshSlotsCache();
       asking = redirect[1] === 'ASK';
-      node = nodeAt(client, redirect[2]!, Number(redirect[3]));
+      node = readyNode(client, redirect[2]);
       continue;
     }
     if (replies[1]?.[0]) throw replies[1][0];
     if (Number(replies[1]?.[1] ?? 0) < 1) throw new Error('NOREPLICA no replica acknowledged the write');
     return;
   }
-  // No connection to the node yet (a new master), or redirects that did not settle: retried.
-  client.refreshSlotsCache();
-  throw new Error(`NOROUTE no connection to the master of ${key} yet`);
+  throw new Error(`REDIRECTS the SET of ${key} was redirected 8 times`);
 }
 
 function runChild(): void {
