@@ -33,7 +33,7 @@ import { failover } from './failover.js';
 import { handOverLeaving } from './handover.js';
 import { resumeOpenSlots } from './migrate/open-slots.js';
 import { forgetEverywhere, reparent } from './remove.js';
-import { ensureReplicas } from './replicas.js';
+import { ensureReplicas, unchainReplicas } from './replicas.js';
 import { waitFor } from './util.js';
 import { errorMessage } from '../../errors.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -438,6 +438,8 @@ export async function heal(pool: RedisPool, desired: DesiredNode[], opts: HealOp
   if (record(lost)) view = await readDesiredView(pool, desired);
   // 4. Ghosts.
   if (record(await forgetGhosts(pool, desired, view, lost.protect, stepTimeoutMs))) view = await readDesiredView(pool, desired);
+  // 4b. Replicas following a replica.
+  if (record(await unchainReplicas(pool, view, stepTimeoutMs))) view = await readDesiredView(pool, desired);
   // 5. Open slots: roll forward from the nodes' own flags.
   if (openSlotsOf(view).length > 0) record(await resumeOpenSlots(pool, endpointsOf(desired)));
   // 6. Missing replicas, from fresh desired nodes.

@@ -3,11 +3,12 @@
 import { viewsAgree } from '../check.js';
 import type { RedisPool } from '../connection.js';
 import { endpointKey } from '../endpoint.js';
-import { planReplicas } from '../planner/replicas.js';
+import { findChainedReplicas, planReplicas } from '../planner/replicas.js';
 import { isUsable } from '../topology.js';
-import type { ClusterNodeView, ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint } from '../types.js';
-import { removeReplica } from './remove.js';
-import { isFreshNode, mergedView, readView } from '../view.js';
+import type { ClusterNodeView, ClusterProblem, DesiredNode, EngineAction, EngineResult, Endpoint, StepOutcome } from '../types.js';
+import { errorMessage } from '../../errors.js';
+import { removeReplica, reparent } from './remove.js';
+import { isFreshNode, mergedView, readView, type ClusterView } from '../view.js';
 import { waitFor } from './util.js';
 
 export interface AttachOptions {
@@ -172,4 +173,21 @@ export async function waitForAgreement(pool: RedisPool, endpoints: Endpoint[], t
   } catch {
     return false;
   }
+}
+
+/** Re-points each replica that follows a replica to the master its master follows. */
+export async function unchainReplicas(pool: RedisPool, view: ClusterView, timeoutMs: number): Promise<StepOutcome> {
+  const outcome: StepOutcome = { actions: [], problems: [] };
+  for (const { replica, masterId } of findChainedReplicas(view)) {
+    try {
+      outcome.actions.push(await reparent(pool, replica, masterId, timeoutMs));
+    } catch (err) {
+      outcome.problems.push({
+        code: 'replica-missing',
+        nodeId: masterId,
+        message: `could not re-point ${replica.id}: ${errorMessage(err)}`,
+      });
+    }
+  }
+  return outcome;
 }

@@ -1,6 +1,7 @@
 // Replica placement for a running cluster: which free nodes to attach where, which replicas to remove.
 import { isUsable } from '../topology.js';
 import type { ClusterNodeView, DesiredNode, ReplicaPlan } from '../types.js';
+import type { ClusterView, ViewNode } from '../view.js';
 import { byName } from './common.js';
 
 export interface ReplicaDesire {
@@ -98,4 +99,21 @@ export function planReplicas(view: ClusterNodeView[], desired: ReplicaDesire): R
     }
   }
   return { attach, remove };
+}
+
+/**
+ * Replicas that follow a replica: each with the master its own master follows. A node told to
+ * REPLICATE a master just as that master failed over keeps following it once it rejoins as a
+ * replica of its successor; no slot change ever reaches the chained node, so Redis never moves it.
+ */
+export function findChainedReplicas(view: ClusterView): { replica: ViewNode; masterId: string }[] {
+  const chained: { replica: ViewNode; masterId: string }[] = [];
+  for (const n of view.nodes.values()) {
+    if (!n.report || n.role !== 'replica' || !n.masterId) continue;
+    const master = view.nodes.get(n.masterId);
+    if (master?.role !== 'replica' || !master.masterId) continue;
+    const top = view.nodes.get(master.masterId);
+    if (top?.role === 'master' && top.slots.length > 0) chained.push({ replica: n, masterId: top.id });
+  }
+  return chained;
 }
