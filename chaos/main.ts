@@ -2,6 +2,7 @@
 // moments a seeded PRNG picks. Each run's seed replays it: `--seed <s> --runs 1` with the same
 // --scenario and --faults.
 import { parseArgs } from 'node:util';
+import { fastLoop } from '../test/helpers/autoscaling.js';
 import { startE2E } from '../test/helpers/e2e.js';
 import { FAULTS, faultNamed } from './faults.js';
 import { OPERATIONS, operationNamed } from './operations.js';
@@ -38,7 +39,8 @@ async function main(): Promise<void> {
   const durationMs = positive('duration', values.duration) * 1000;
   const log = values.json ? console.error : console.log;
   for (const op of operations.filter((o) => o.pending)) log(`skipped ${op.name}: ${op.pending}`);
-  const e2e = await startE2E({ persist: true });
+  const monitoring = operations.some((o) => o.monitoring && !o.pending);
+  const e2e = await startE2E({ persist: true, ...(monitoring ? fastLoop() : {}) });
   const results: RunResult[] = [];
   try {
     let index = 0;

@@ -2,7 +2,9 @@
 // sets it going, as a person would make it: a `kubectl patch` of the spec, or a Secret replaced.
 import { authReply } from '../test/helpers/auth.js';
 import { certDir, issue, makeAuthority, servedSerial, type Authority } from '../test/helpers/certificates.js';
-import { NODE_ADDRESSES, statusNodes } from '../test/helpers/e2e.js';
+import { clusterEventReasons, specMasters } from '../test/helpers/autoscaling.js';
+import { eventually, NODE_ADDRESSES, statusNodes } from '../test/helpers/e2e.js';
+import { startLedger } from '../test/helpers/ledger.js';
 import type { ChaosTarget } from './faults.js';
 
 export interface Operation {
@@ -14,7 +16,12 @@ export interface Operation {
     persistence?: { enabled: boolean; size: string };
     passwordSecret?: { name: string };
     tls?: { secretName: string };
+    autoscaling?: { enabled: boolean; minMasters: number; maxMasters: number; cooldownSeconds: number };
   };
+  /** The shape the cluster must reach when something other than a spec patch changes it. */
+  target?: { masters: number };
+  /** The platform must run Prometheus and Alertmanager (with the chart's rules, in fast mode). */
+  monitoring?: boolean;
   /** The spec change that starts the operation; none for a fault on a steady cluster. */
   patch?: (seed: number) => Record<string, unknown>;
   /** What the cluster needs before it is applied (a Secret); sets the password clients log in with. */
@@ -88,6 +95,31 @@ async function oldPasswordTaken(t: ChaosTarget): Promise<string[]> {
   return replies.filter(([, reply]) => !/^-WRONGPASS/.test(reply!)).map(([pod, reply]) => `${pod} answers the old password: ${reply}`);
 }
 
+/** Writes/s of the extra load: about 500 commands/s per master of 3, above the fast rule's 300. */
+const LOAD_RATE = 1500;
+/** The runs (by namespace) whose cluster is still under the extra load. */
+const loaded = new Set<string>();
+
+/** Loads the cluster past the throughput rule until the alert has grown spec.masters to `masters`. */
+async function loadUntilScaled(t: ChaosTarget, masters: number): Promise<void> {
+  const obj = await t.e2e.getCluster(t.namespace, t.name);
+  const load = await startLedger(statusNodes(obj!), LOAD_RATE, 'load');
+  loaded.add(t.namespace);
+  void eventually('the alert to grow spec.masters', async () => (await specMasters(t.e2e, t.namespace, t.name)) >= masters, 180_000, 500)
+    .catch(() => undefined)
+    .then(() => load.stop())
+    .catch(() => undefined)
+    .finally(() => loaded.delete(t.namespace));
+}
+
+/** What says the alert has not yet done its step: the extra load still on, or no Autoscaled Event. */
+async function notAutoscaled(t: ChaosTarget): Promise<string[]> {
+  const problems: string[] = [];
+  if (loaded.has(t.namespace)) problems.push('extra load still on: no step up yet');
+  if (!(await clusterEventReasons(t.e2e, t.namespace, t.name)).includes('Autoscaled')) problems.push('no Autoscaled Event for the cluster');
+  return problems;
+}
+
 export const OPERATIONS: Operation[] = [
   { name: 'steady', initial: { masters: 3, replicas: 1 } },
   { name: 'steady-persistent', initial: { masters: 3, replicas: 1, persistence } },
@@ -98,8 +130,12 @@ export const OPERATIONS: Operation[] = [
   { name: 'rolling-update', initial: { masters: 3, replicas: 1 }, patch: (seed) => ({ image: `redis:7.2-chaos-${seed}` }) },
   {
     name: 'autoscaling',
-    initial: { masters: 3, replicas: 1 },
-    pending: 'needs the platform with Prometheus and Alertmanager; covered by test/e2e/autoscaling-loop.test.ts',
+    // A long cooldown keeps the step up in place once the extra load stops and the low alert fires.
+    initial: { masters: 3, replicas: 1, autoscaling: { enabled: true, minMasters: 3, maxMasters: 4, cooldownSeconds: 600 } },
+    target: { masters: 4 },
+    monitoring: true,
+    begin: (t) => loadUntilScaled(t, 4),
+    problems: notAutoscaled,
   },
   {
     name: 'password-rotation',
@@ -126,5 +162,5 @@ export function operationNamed(name: string): Operation {
 
 /** The spec once the operation is done: the initial one with the change applied. */
 export function targetSpec(op: Operation, seed: number): { masters: number; replicas: number } {
-  return { ...op.initial, ...(op.patch?.(seed) ?? {}) } as { masters: number; replicas: number };
+  return { ...op.initial, ...op.target, ...(op.patch?.(seed) ?? {}) } as { masters: number; replicas: number };
 }

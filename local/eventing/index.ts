@@ -165,7 +165,9 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
     let target: string;
     let outcome;
     try {
-      target = await resolveDestination(kube, ns, trigger.spec?.subscriber as Destination, 'spec.subscriber');
+      target =
+        resolved(trigger, 'subscriberUri') ??
+        (await resolveDestination(kube, ns, trigger.spec?.subscriber as Destination, 'spec.subscriber'));
       outcome = await deliverWithRetry(target, ev, policy, () => stopped);
     } catch (err) {
       target = 'unresolved';
@@ -179,12 +181,22 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
     log(`eventing: ${tname}: ${ev.type} ${ev.id} failed after ${attempts} attempt(s): ${result.error ?? result.status}`);
     if (!spec.deadLetterSink || stopped) return;
     try {
-      const dls = await resolveDestination(kube, ns, spec.deadLetterSink, 'spec.delivery.deadLetterSink');
+      const dls =
+        resolved(trigger, 'deadLetterSinkUri') ?? (await resolveDestination(kube, ns, spec.deadLetterSink, 'spec.delivery.deadLetterSink'));
       const dl = await deliverWithRetry(dls, deadLetterEvent(ev, target, result), policy, () => stopped);
       if (!dl.result.ok) log(`eventing: ${tname}: dead-letter sink refused ${ev.id}: ${dl.result.error ?? dl.result.status}`);
     } catch (err) {
       log(`eventing: ${tname}: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * An address the Trigger's reconciler resolved for its current generation. The dispatcher sends
+   * to these, as Knative's does, so delivery goes on while the API server is down.
+   */
+  function resolved(trigger: KubeObject, field: 'subscriberUri' | 'deadLetterSinkUri'): string | undefined {
+    const current = trigger.status?.observedGeneration === trigger.metadata?.generation;
+    return current ? (trigger.status?.[field] as string | undefined) : undefined;
   }
 
   function reenqueue(ns: string, brokerName: string, original: CloudEvent<unknown>, reply: CloudEvent<unknown>): void {
@@ -388,11 +400,28 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
         reason = 'SubscriberNotResolved';
       }
     }
-    if (!problem && !brokers.has(`${ns}/${t.spec.broker}`)) {
+    const broker = brokers.get(`${ns}/${t.spec?.broker}`);
+    if (!problem && !broker) {
       problem = `spec.broker: broker ${ns}/${t.spec.broker} not found`;
       reason = 'BrokerDoesNotExist';
     }
-    await writeStatus(t, { ...(subscriberUri ? { subscriberUri } : {}), conditions: [readyCondition(!problem, reason, problem)] });
+    let deadLetterSinkUri: string | undefined;
+    const deadLetterSink = effectiveDelivery(t.spec?.delivery, broker?.spec?.delivery).deadLetterSink;
+    if (deadLetterSink) {
+      try {
+        deadLetterSinkUri = await resolveDestination(kube, ns, deadLetterSink, 'spec.delivery.deadLetterSink');
+      } catch (err) {
+        if (!problem) {
+          problem = (err as Error).message;
+          reason = "Unable to get the dead letter sink's URI";
+        }
+      }
+    }
+    await writeStatus(t, {
+      ...(subscriberUri ? { subscriberUri } : {}),
+      deadLetterSinkUri, // undefined drops one that no longer applies
+      conditions: [readyCondition(!problem, reason, problem)],
+    });
   }
 
   async function reconcileSinkBinding(b: KubeObject): Promise<void> {
