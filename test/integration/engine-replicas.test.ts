@@ -87,4 +87,25 @@ describe('replica changes on a 3-master cluster', () => {
     );
     expect(Date.now() - started).toBeLessThan(10_000);
   }, 90_000);
+
+  it('gives up attaching a replica whose own process is gone (its Pod deleted mid-sync), not after the timeout', async () => {
+    const { harness: h, pool: p, ids } = await formCluster({ nodes: 4, members: 3, masters: 3 });
+    const fresh = h.endpoints[3]!;
+    // The master waits 30 s before a diskless transfer: the sync is still under way when the node dies.
+    await p.call(h.endpoints[0]!, 'CONFIG', 'SET', 'repl-diskless-sync', 'yes', 'repl-diskless-sync-delay', '30');
+    const attaching = attachReplica(p, fresh, ids[0]!, { seed: h.endpoints[1]!, timeoutMs: 60_000 });
+    const outcome = attaching.then(
+      () => 'attached',
+      (err: Error) => err.message,
+    );
+    await waitFor('the fresh node to wait for its sync', 20_000, async () => {
+      const r = await p.readReport(fresh);
+      const self = r.nodes.find((n) => n.id === r.myId);
+      return self?.masterId === ids[0] && r.replication['master_link_status'] === 'down' ? true : undefined;
+    });
+    const killed = Date.now();
+    await h.kill(3);
+    expect(await outcome).toMatch(/gave up: unreachable for \d+ ms/);
+    expect(Date.now() - killed).toBeLessThan(15_000);
+  }, 90_000);
 });

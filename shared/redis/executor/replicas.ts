@@ -18,6 +18,9 @@ export interface AttachOptions {
   timeoutMs?: number;
 }
 
+/** How long the node being attached may fail to answer before the attach gives up on it. */
+const UNREACHABLE_GIVE_UP_MS = 5000;
+
 /**
  * Makes the node at `node` a synced replica of `masterId`: MEET the seed when it does not know the
  * master yet, REPLICATE (retried while gossip has not told it about the master), then wait until
@@ -60,11 +63,22 @@ export async function attachReplica(pool: RedisPool, node: Endpoint, masterId: s
       message: `${report.myId} (${endpointKey(node)}) replicates master ${masterId}`,
     });
   }
+  let unreachableSince: number | undefined;
   const outcome = await waitFor(
     `${report.myId} to sync from ${masterId}`,
     timeoutMs,
     async () => {
-      const r = await pool.readReport(node);
+      let r;
+      try {
+        r = await pool.readReport(node);
+        unreachableSince = undefined;
+      } catch (err) {
+        // Its process is gone (a deleted Pod): a new one is a fresh node for the next pass to place.
+        unreachableSince ??= Date.now();
+        const since = Date.now() - unreachableSince;
+        if (since >= UNREACHABLE_GIVE_UP_MS) return `unreachable for ${since} ms (${errorMessage(err)})`;
+        throw err;
+      }
       const me = r.nodes.find((v) => v.id === r.myId)!;
       const gone = masterGone(r.nodes, masterId);
       if (gone) return gone;
@@ -74,7 +88,7 @@ export async function attachReplica(pool: RedisPool, node: Endpoint, masterId: s
     },
     200,
   );
-  // A failed master never answers a sync: waiting out the timeout would hold the whole step.
+  // A failed master or a dead node never completes a sync: waiting out the timeout would hold the whole step.
   if (outcome !== 'synced') throw new Error(`attachReplica: ${report.myId} (${endpointKey(node)}) gave up: ${outcome}`);
   return actions;
 }
