@@ -413,7 +413,7 @@ export async function startEventing(opts: EventingOptions): Promise<Eventing> {
       } catch (err) {
         if (!problem) {
           problem = (err as Error).message;
-          reason = "Unable to get the dead letter sink's URI";
+          reason = 'DeadLetterSinkResolveFailed';
         }
       }
     }
