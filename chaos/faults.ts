@@ -25,6 +25,8 @@ export interface Injected {
   at: number;
   /** A master that crashed (kill -9, SIGSTOP): the slots it served. */
   crashedMaster?: string[];
+  /** When a stopped node was let run again (SIGCONT). */
+  resumedAt?: number;
 }
 
 export interface Fault {
@@ -68,7 +70,14 @@ const sigstop: Fault = {
     // Longer than the node timeout: the others mark it failed and, for a master, fail over.
     await sleep(t.nodeTimeoutMs * 3);
     process.kill(pid, 'SIGCONT');
-    return { fault: this.name, target: node.pod, at, ...(node.role === 'master' ? { crashedMaster: node.slots ?? [] } : {}) };
+    const resumedAt = Date.now();
+    return {
+      fault: this.name,
+      target: `${node.pod} (${node.role})`,
+      at,
+      resumedAt,
+      ...(node.role === 'master' ? { crashedMaster: node.slots ?? [] } : {}),
+    };
   },
 };
 

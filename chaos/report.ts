@@ -53,5 +53,8 @@ export function runLine(r: RunResult): string {
     `${verdict} seed ${r.seed} ${r.operation} + ${r.fault} (${r.injected.target}): recovered in ${seconds(r.recoveryMs)},`,
     `acknowledged ${r.plain.acknowledged}+${r.waited.acknowledged} (WAIT 1), lost ${r.plain.lost} (+${r.plain.lostInWindow} in window), lost with WAIT 1 ${r.waited.lost + r.waited.lostInWindow}, failures ${failures}`,
     ...r.violations.map((v) => `  ${v}`),
+    ...(r.plain.lost + r.plain.lostInWindow > 0
+      ? [`  lost writes acknowledged at ${r.plain.lostAckedAt.map((ms) => `${ms} ms`).join(', ')} from the fault`]
+      : []),
   ].join(' ');
 }

@@ -29,6 +29,8 @@ export interface LedgerCounts {
   lost: number;
   /** Acknowledged writes lost inside a crashed master's replication window (allowed without WAIT). */
   lostInWindow: number;
+  /** When the lost writes (the first 20) were acknowledged, in ms from the fault. */
+  lostAckedAt: number[];
   /** Commands that failed after redirects and retries, by kind. */
   failures: Record<string, number>;
   wrongReads: number;
@@ -48,7 +50,11 @@ export interface RunResult {
 }
 
 const NODE_TIMEOUT_MS = 2000;
-/** How long before a master's crash a write it acknowledged may not have reached its replica. */
+/**
+ * How long before a master's crash a write it acknowledged may not have reached its replica; for a
+ * master stopped and let run again, also how long after waking: it acknowledges what its clients
+ * sent meanwhile before gossip tells it a replica took its place (Redis Cluster's known loss).
+ */
 const REPLICATION_WINDOW_MS = 1000;
 
 export function passed(r: RunResult): boolean {
@@ -62,6 +68,18 @@ function slotIn(slot: number, ranges: string[]): boolean {
   });
 }
 
+/**
+ * Whether a write was acknowledged by a crashed master where Redis may lose it: on its slots, in
+ * the window before the crash, or (a master stopped and let run again) in the window after it woke.
+ */
+export function inCrashWindow(w: { slot: number; sentAt: number; ms: number }, injected: Injected): boolean {
+  if (injected.crashedMaster === undefined || !slotIn(w.slot, injected.crashedMaster)) return false;
+  const ackedAt = w.sentAt + w.ms;
+  const within = (from: number, to: number) => ackedAt >= from && ackedAt <= to;
+  const { at, resumedAt } = injected;
+  return within(at - REPLICATION_WINDOW_MS, at) || (resumedAt !== undefined && within(resumedAt, resumedAt + REPLICATION_WINDOW_MS));
+}
+
 async function countLedger(client: Cluster, prefix: string, result: TimedLedgerResult, injected: Injected): Promise<LedgerCounts> {
   const lostNs = new Set(
     await missingWrites(
@@ -71,16 +89,12 @@ async function countLedger(client: Cluster, prefix: string, result: TimedLedgerR
     ),
   );
   const lost = result.writes.filter((w) => lostNs.has(w.n));
-  const inWindow = (w: TimedLedgerResult['writes'][number]) =>
-    injected.crashedMaster !== undefined &&
-    slotIn(w.slot, injected.crashedMaster) &&
-    w.sentAt + w.ms >= injected.at - REPLICATION_WINDOW_MS &&
-    w.sentAt + w.ms <= injected.at;
-  const lostInWindow = lost.filter(inWindow).length;
+  const lostInWindow = lost.filter((w) => inCrashWindow(w, injected)).length;
   return {
     acknowledged: result.writes.length,
     lost: lost.length - lostInWindow,
     lostInWindow,
+    lostAckedAt: lost.slice(0, 20).map((w) => w.sentAt + w.ms - injected.at),
     failures: result.failures,
     wrongReads: result.wrongReads,
   };

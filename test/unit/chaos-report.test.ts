@@ -9,6 +9,7 @@ const counts = (acknowledged: number, lost = 0, lostInWindow = 0, failures: Reco
   acknowledged,
   lost,
   lostInWindow,
+  lostAckedAt: [],
   failures,
   wrongReads: 0,
 });
