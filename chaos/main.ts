@@ -9,7 +9,8 @@ import { OPERATIONS, operationNamed } from './operations.js';
 import { summaryTable, runLine } from './report.js';
 import { passed, runScenario, type RunResult } from './run.js';
 
-const USAGE = `npm run chaos -- [--scenario op,op|all] [--faults f,f|all] [--seed n] [--runs n] [--duration s] [--json]
+const USAGE = `npm run chaos -- [--scenario op,op|all] [--faults f,f|all] [--seed n] [--runs n] [--duration s] [--matrix] [--json]
+--matrix: every fault of the pool in turn for each operation, --runs times each (the seed picks target and moment)
 operations: ${OPERATIONS.map((o) => o.name + (o.pending ? ' (pending)' : '')).join(', ')}
 faults: ${FAULTS.map((f) => f.name).join(', ')}`;
 
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
       seed: { type: 'string', default: String(Date.now() % 2 ** 31) },
       runs: { type: 'string', default: '1' },
       duration: { type: 'string', default: '20' },
+      matrix: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -43,12 +45,15 @@ async function main(): Promise<void> {
   const e2e = await startE2E({ persist: true, ...(monitoring ? fastLoop() : {}) });
   const results: RunResult[] = [];
   try {
-    let index = 0;
+    // One pool per cell: the whole pool (the seed picks the fault), or with --matrix each fault alone.
+    const pools = values.matrix ? faults.map((f) => [f]) : [faults];
     for (const operation of operations.filter((o) => !o.pending)) {
-      for (let i = 0; i < runs; i++) {
-        const result = await runScenario(e2e, index++, { operation, faults, seed: seed + results.length, durationMs });
-        results.push(result);
-        log(runLine(result));
+      for (const pool of pools) {
+        for (let i = 0; i < runs; i++) {
+          const result = await runScenario(e2e, results.length, { operation, faults: pool, seed: seed + results.length, durationMs });
+          results.push(result);
+          log(runLine(result));
+        }
       }
     }
   } finally {
