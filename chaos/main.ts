@@ -6,7 +6,7 @@ import { fastLoop } from '../test/helpers/autoscaling.js';
 import { startE2E } from '../test/helpers/e2e.js';
 import { FAULTS, faultNamed } from './faults.js';
 import { OPERATIONS, operationNamed } from './operations.js';
-import { summaryTable, runLine } from './report.js';
+import { matrixTable, summaryTable, runLine } from './report.js';
 import { passed, runScenario, type RunResult } from './run.js';
 
 const USAGE = `npm run chaos -- [--scenario op,op|all] [--faults f,f|all] [--seed n] [--runs n] [--duration s] [--matrix] [--json]
@@ -41,8 +41,9 @@ async function main(): Promise<void> {
   const durationMs = positive('duration', values.duration) * 1000;
   const log = values.json ? console.error : console.log;
   for (const op of operations.filter((o) => o.pending)) log(`skipped ${op.name}: ${op.pending}`);
-  const monitoring = operations.some((o) => o.monitoring && !o.pending);
-  const e2e = await startE2E({ persist: true, ...(monitoring ? fastLoop() : {}) });
+  const monitored = operations.filter((o) => o.monitoring && !o.pending);
+  const chartValues = Object.assign({}, ...monitored.map((o) => o.monitoring)) as Record<string, unknown>;
+  const e2e = await startE2E({ persist: true, ...(monitored.length > 0 ? fastLoop(chartValues) : {}) });
   const results: RunResult[] = [];
   try {
     // One pool per cell: the whole pool (the seed picks the fault), or with --matrix each fault alone.
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
     await e2e.stop();
   }
   if (values.json) console.log(JSON.stringify(results, null, 2));
-  else console.log(`\n${summaryTable(results)}`);
+  else console.log(`\n${summaryTable(results)}${values.matrix ? `\n\n${matrixTable(results)}` : ''}`);
   process.exitCode = results.every(passed) ? 0 : 1;
 }
 

@@ -42,6 +42,27 @@ export function summaryTable(results: RunResult[]): string {
   return [...head, ...rows].join('\n');
 }
 
+/**
+ * The same runs as a grid, an operation per row and a fault per column: each cell the recovery
+ * time (median over its runs), with the failing seeds where a run failed.
+ */
+export function matrixTable(results: RunResult[]): string {
+  const operations = [...new Set(results.map((r) => r.operation))];
+  const faults = [...new Set(results.map((r) => r.fault))];
+  const cell = (op: string, fault: string): string => {
+    const rs = results.filter((r) => r.operation === op && r.fault === fault);
+    if (rs.length === 0) return '';
+    const failing = rs.filter((r) => !passed(r)).map((r) => r.seed);
+    const time = seconds(median(rs.map((r) => r.recoveryMs)));
+    return failing.length === 0 ? time : `**failed** (${failing.join(' ')}), ${time}`;
+  };
+  return [
+    `| operation | ${faults.join(' | ')} |`,
+    `|---|${faults.map(() => '---').join('|')}|`,
+    ...operations.map((op) => `| ${op} | ${faults.map((f) => cell(op, f)).join(' | ')} |`),
+  ].join('\n');
+}
+
 /** One line per run: what was hit, and every invariant that did not hold. */
 export function runLine(r: RunResult): string {
   const verdict = passed(r) ? 'ok' : 'FAILED';

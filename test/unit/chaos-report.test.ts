@@ -2,7 +2,7 @@
 // up per operation and fault, naming the seeds of failing runs.
 import { describe, expect, it } from 'vitest';
 import { seeded } from '../../chaos/random.js';
-import { summaryTable } from '../../chaos/report.js';
+import { matrixTable, summaryTable } from '../../chaos/report.js';
 import type { LedgerCounts, RunResult } from '../../chaos/run.js';
 
 const counts = (acknowledged: number, lost = 0, lostInWindow = 0, failures: Record<string, number> = {}): LedgerCounts => ({
@@ -14,9 +14,16 @@ const counts = (acknowledged: number, lost = 0, lostInWindow = 0, failures: Reco
   wrongReads: 0,
 });
 
-function run(seed: number, recoveryMs: number, plain: LedgerCounts, waited = counts(100), violations: string[] = []): RunResult {
-  const injected = { fault: 'kill-9-master', target: 'c0-0', at: 0 };
-  return { operation: 'scale-out', fault: 'kill-9-master', seed, injected, recoveryMs, plain, waited, violations };
+function run(
+  seed: number,
+  recoveryMs: number,
+  plain: LedgerCounts,
+  waited = counts(100),
+  violations: string[] = [],
+  cell = { operation: 'scale-out', fault: 'kill-9-master' },
+): RunResult {
+  const injected = { fault: cell.fault, target: 'c0-0', at: 0 };
+  return { ...cell, seed, injected, recoveryMs, plain, waited, violations };
 }
 
 describe('chaos runner', () => {
@@ -37,5 +44,18 @@ describe('chaos runner', () => {
     ]);
     const row = table.split('\n')[2];
     expect(row).toBe('| scale-out | kill-9-master | 3 | 3300 | 1 | 3 | 0 | 2 | 20.0 s | 30.0 s | 3 |');
+  });
+
+  it('lays the runs out as a grid: an operation per row, a fault per column, the median recovery or the failing seeds', () => {
+    const scaleIn = (fault: string) => ({ operation: 'scale-in', fault });
+    const grid = matrixTable([
+      run(1, 10_000, counts(1000)),
+      run(2, 4_000, counts(1000), counts(100), [], scaleIn('kill-9-master')),
+      run(3, NaN, counts(1000), counts(100), ['not recovered: 5 masters, want 3'], scaleIn('delete-pod')),
+      run(4, 6_000, counts(1000), counts(100), [], scaleIn('delete-pod')),
+    ]).split('\n');
+    expect(grid[0]).toBe('| operation | kill-9-master | delete-pod |');
+    expect(grid[2]).toBe('| scale-out | 10.0 s |  |');
+    expect(grid[3]).toBe('| scale-in | 4.0 s | **failed** (3), 6.0 s |');
   });
 });
