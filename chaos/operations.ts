@@ -2,7 +2,7 @@
 // sets it going, as a person would make it: a `kubectl patch` of the spec, or a Secret replaced.
 import { authReply } from '../test/helpers/auth.js';
 import { certDir, issue, makeAuthority, servedSerial, type Authority } from '../test/helpers/certificates.js';
-import { clusterEventReasons, specMasters } from '../test/helpers/autoscaling.js';
+import { clusterEventReasons, routeValue, specMasters } from '../test/helpers/autoscaling.js';
 import { eventually, NODE_ADDRESSES, statusNodes } from '../test/helpers/e2e.js';
 import { startLedger } from '../test/helpers/ledger.js';
 import type { ChaosTarget } from './faults.js';
@@ -20,8 +20,11 @@ export interface Operation {
   };
   /** The shape the cluster must reach when something other than a spec patch changes it. */
   target?: { masters: number };
-  /** The platform must run Prometheus and Alertmanager (with the chart's rules, in fast mode). */
-  monitoring?: boolean;
+  /**
+   * The platform must run Prometheus and Alertmanager (with the chart's rules, in fast mode), with
+   * these chart values besides fastLoop's.
+   */
+  monitoring?: Record<string, unknown>;
   /** The spec change that starts the operation; none for a fault on a steady cluster. */
   patch?: (seed: number) => Record<string, unknown>;
   /** What the cluster needs before it is applied (a Secret); sets the password clients log in with. */
@@ -133,8 +136,19 @@ export const OPERATIONS: Operation[] = [
     // A long cooldown keeps the step up in place once the extra load stops and the low alert fires.
     initial: { masters: 3, replicas: 1, autoscaling: { enabled: true, minMasters: 3, maxMasters: 4, cooldownSeconds: 600 } },
     target: { masters: 4 },
-    monitoring: true,
+    monitoring: {},
     begin: (t) => loadUntilScaled(t, 4),
+    problems: notAutoscaled,
+  },
+  {
+    name: 'autoscaling-in',
+    // The masters hold little and the ledgers' commands are few: the low-memory alert fires from
+    // the start, while autoscaling is off. Turning it on is the operation; Alertmanager's repeat
+    // brings the alert back within seconds and the scale function shrinks the cluster a step.
+    initial: { masters: 4, replicas: 1, autoscaling: { enabled: false, minMasters: 3, maxMasters: 4, cooldownSeconds: 600 } },
+    target: { masters: 3 },
+    monitoring: { [routeValue('repeatInterval')]: '6s' },
+    patch: () => ({ autoscaling: { enabled: true } }),
     problems: notAutoscaled,
   },
   {
