@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { V1Container, V1Pod, V1Probe } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import {
   ContainerConfigError,
   mappingsFor,
@@ -11,47 +11,18 @@ import {
   resolveEnv,
   rewritePaths,
   wrapperScripts,
-  type ObjectLookup,
   type PathMapping,
   type ImageStore,
   type PodFacts,
 } from './command.js';
-import {
-  crashesAfterExit,
-  exitCodeOf,
-  restartDelay,
-  restartPolicyOf,
-  shouldRestart,
-  terminationReason,
-  type BackoffPolicy,
-  type RestartPolicy,
-} from './backoff.js';
-import { initialProbeState, probeDue, probeTiming, recordProbe, type ProbeKind, type ProbeState, type ProbeTiming } from './probe.js';
+import { exitCodeOf, restartPolicyOf, terminationReason, type BackoffPolicy, type RestartPolicy } from './backoff.js';
+import { containerStatus, envObjects, newContainer, probesFor, recordExit, type ContainerRuntime } from './container.js';
+import { probeDue, recordProbe } from './probe.js';
 import { runProbe } from './probe-run.js';
 import { automounts, mountServiceAccount, SERVICE_ACCOUNT_MOUNT, type ServiceAccountSource } from './service-account.js';
 import { startProcess, stopProcess, type ContainerProcess } from './processes.js';
-import {
-  buildPodStatus,
-  isRunning,
-  isTerminated,
-  qosClass,
-  timestamp,
-  type ConditionJson,
-  type ContainerState,
-  type ContainerStatusJson,
-  type PodStatusJson,
-  type TerminatedState,
-} from './status.js';
-import {
-  hasSyncedVolumes,
-  materialiseVolumes,
-  podDirName,
-  VolumeError,
-  volumeDirs,
-  type ConfigMapData,
-  type SecretData,
-  type VolumeSource,
-} from './volumes.js';
+import { buildPodStatus, isTerminated, qosClass, timestamp, type ConditionJson, type PodStatusJson } from './status.js';
+import { hasSyncedVolumes, materialiseVolumes, podDirName, VolumeError, volumeDirs, type VolumeSource } from './volumes.js';
 
 /** What every Pod worker shares with the kubelet. */
 export interface KubeletContext {
@@ -71,37 +42,6 @@ export interface KubeletContext {
   /** A Pod Event, as the kubelet reports starts, kills, probe failures and back-offs. */
   event(pod: V1Pod, type: 'Normal' | 'Warning', reason: string, message: string): void;
   log(message: string): void;
-}
-
-interface ProbeRuntime {
-  kind: ProbeKind;
-  probe: V1Probe;
-  timing: ProbeTiming;
-  state: ProbeState;
-  inFlight: boolean;
-}
-
-interface ContainerRuntime {
-  spec: V1Container;
-  init: boolean;
-  state: ContainerState;
-  lastState: Partial<TerminatedState>;
-  restartCount: number;
-  crashes: number;
-  /** Set while waiting to (re)start: when to start. */
-  startAt?: number;
-  starting: boolean;
-  proc?: ContainerProcess;
-  startedAtMs?: number;
-  containerID?: string;
-  env: Record<string, string>;
-  cwd: string;
-  mappings: PathMapping[];
-  probes: ProbeRuntime[];
-  /** The kubelet itself is stopping the process (liveness failure, deletion). */
-  killing?: string;
-  /** Will never run again. */
-  done: boolean;
 }
 
 const SETUP_RETRY_MS = 2000;
@@ -140,22 +80,9 @@ export class PodWorker {
     this.uid = pod.metadata?.uid ?? '';
     this.podDir = path.join(ctx.dataDir, 'pods', podDirName(pod));
     this.restartPolicy = restartPolicyOf(pod.spec?.restartPolicy);
-    const runtime = (spec: V1Container, init: boolean): ContainerRuntime => ({
-      spec,
-      init,
-      state: { waiting: { reason: 'ContainerCreating' } },
-      ...carriedOver(pod, spec.name, init),
-      crashes: 0,
-      starting: false,
-      env: {},
-      cwd: this.podDir,
-      mappings: [],
-      probes: [],
-      done: false,
-    });
     this.containers = [
-      ...(pod.spec?.initContainers ?? []).map((c) => runtime(c, true)),
-      ...(pod.spec?.containers ?? []).map((c) => runtime(c, false)),
+      ...(pod.spec?.initContainers ?? []).map((c) => newContainer(pod, c, true, this.podDir)),
+      ...(pod.spec?.containers ?? []).map((c) => newContainer(pod, c, false, this.podDir)),
     ];
   }
 
@@ -280,23 +207,6 @@ export class PodWorker {
     }
   }
 
-  private objectLookup = async (c: V1Container): Promise<ObjectLookup> => {
-    const namespace = this.pod.metadata?.namespace ?? 'default';
-    const cms = new Map<string, ConfigMapData | undefined>();
-    const secrets = new Map<string, SecretData | undefined>();
-    for (const from of c.envFrom ?? []) {
-      if (from.configMapRef?.name) cms.set(from.configMapRef.name, undefined);
-      if (from.secretRef?.name) secrets.set(from.secretRef.name, undefined);
-    }
-    for (const e of c.env ?? []) {
-      if (e.valueFrom?.configMapKeyRef?.name) cms.set(e.valueFrom.configMapKeyRef.name, undefined);
-      if (e.valueFrom?.secretKeyRef?.name) secrets.set(e.valueFrom.secretKeyRef.name, undefined);
-    }
-    for (const name of cms.keys()) cms.set(name, await this.ctx.volumes.configMap(namespace, name));
-    for (const name of secrets.keys()) secrets.set(name, await this.ctx.volumes.secret(namespace, name));
-    return { configMap: (name) => cms.get(name), secret: (name) => secrets.get(name) };
-  };
-
   private baseEnv(c: ContainerRuntime): Record<string, string> {
     const hostname = this.pod.spec?.hostNetwork
       ? (this.pod.spec.nodeName ?? '')
@@ -316,7 +226,7 @@ export class PodWorker {
     c.starting = true;
     const name = c.spec.name;
     try {
-      const envMap = resolveEnv(this.pod, c.spec, this.facts, await this.objectLookup(c.spec));
+      const envMap = resolveEnv(this.pod, c.spec, this.facts, await envObjects(this.pod, c.spec, this.ctx.volumes));
       const entrypoint = await this.ctx.images?.pull(c.spec.image ?? '');
       const planned = planProcess({
         entrypoint,
@@ -338,7 +248,7 @@ export class PodWorker {
         return;
       }
       if (this.terminating || this.stopped) return;
-      this.probesFor(c.spec, Date.now()); // bad probe fields stop the start here, with their name
+      probesFor(c.spec, Date.now()); // bad probe fields stop the start here, with their name
       const isRestart = c.lastState.terminated !== undefined || isTerminated(c.state);
       const logDir = path.join(this.podDir, 'logs', name);
       await fs.mkdir(logDir, { recursive: true });
@@ -374,7 +284,7 @@ export class PodWorker {
       c.state = { running: { startedAt: timestamp(startedAtMs) } };
       c.startAt = undefined;
       c.killing = undefined;
-      c.probes = this.probesFor(c.spec, startedAtMs);
+      c.probes = probesFor(c.spec, startedAtMs);
       this.ctx.log(`pod ${this.key}: container ${name} started (pid ${proc.pid}): ${planned.plan.file} ${planned.plan.args.join(' ')}`);
       this.ctx.event(this.pod, 'Normal', 'Started', `Started container ${name}`);
       void proc.exited.then(({ code, signal }) => {
@@ -395,56 +305,16 @@ export class PodWorker {
     }
   }
 
-  private probesFor(spec: V1Container, startedAt: number): ProbeRuntime[] {
-    const out: ProbeRuntime[] = [];
-    const add = (kind: ProbeKind, probe: V1Probe | undefined): void => {
-      if (!probe) return;
-      let timing: ProbeTiming;
-      try {
-        timing = probeTiming(probe, kind);
-      } catch (err) {
-        throw new ContainerConfigError(`container ${spec.name}: ${kind}Probe: ${err instanceof Error ? err.message : String(err)}`);
-      }
-      out.push({ kind, probe, timing, state: initialProbeState(kind, timing, startedAt), inFlight: false });
-    };
-    add('startup', spec.startupProbe);
-    add('liveness', spec.livenessProbe);
-    add('readiness', spec.readinessProbe);
-    return out;
-  }
-
   private onExit(c: ContainerRuntime, exitCode: number, reason: string, message: string | undefined, startedAtMs: number): void {
-    const now = Date.now();
-    const terminated: TerminatedState = {
-      terminated: {
-        exitCode,
-        reason,
-        ...(message ? { message } : {}),
-        startedAt: timestamp(startedAtMs),
-        finishedAt: timestamp(now),
-        ...(c.containerID ? { containerID: c.containerID } : {}),
-      },
-    };
-    c.probes = [];
     this.ctx.log(`pod ${this.key}: container ${c.spec.name} exited with ${exitCode}${message ? ` (${message})` : ''}`);
-    const initOk = c.init && exitCode === 0;
-    if (this.terminating || this.stopped || initOk || !shouldRestart(this.restartPolicy, exitCode)) {
-      c.state = terminated;
-      c.done = true;
-      return;
-    }
-    c.crashes = crashesAfterExit(c.crashes, now - startedAtMs, this.ctx.backoff);
-    const delay = restartDelay(c.crashes, this.ctx.backoff);
-    c.lastState = terminated;
-    const podName = `${this.pod.metadata?.name}_${this.pod.metadata?.namespace}(${this.uid})`;
-    c.state = {
-      waiting: {
-        reason: 'CrashLoopBackOff',
-        message: `back-off ${formatDelay(delay)} restarting failed container=${c.spec.name} pod=${podName}`,
-      },
+    const rules = {
+      policy: this.restartPolicy,
+      backoff: this.ctx.backoff,
+      ending: this.terminating !== undefined || this.stopped,
+      podName: `${this.pod.metadata?.name}_${this.pod.metadata?.namespace}(${this.uid})`,
     };
-    c.startAt = now + delay;
-    this.ctx.event(this.pod, 'Warning', 'BackOff', `Back-off restarting failed container ${c.spec.name} in pod ${podName}`);
+    const backOff = recordExit(c, { exitCode, reason, ...(message ? { message } : {}), startedAtMs }, rules, Date.now());
+    if (backOff) this.ctx.event(this.pod, 'Warning', 'BackOff', backOff);
   }
 
   // ---- probes --------------------------------------------------------------------------------
@@ -504,29 +374,9 @@ export class PodWorker {
 
   // ---- status --------------------------------------------------------------------------------
 
-  private containerStatus(c: ContainerRuntime): ContainerStatusJson {
-    const running = isRunning(c.state);
-    const startup = c.probes.find((p) => p.kind === 'startup');
-    const readiness = c.probes.find((p) => p.kind === 'readiness');
-    const started = running && (!startup || startup.state.result === 'success');
-    const ready = started && (!readiness || readiness.state.result === 'success');
-    const status: ContainerStatusJson = {
-      name: c.spec.name,
-      image: c.spec.image ?? '',
-      imageID: '',
-      ready: c.init ? isTerminated(c.state) && c.state.terminated.exitCode === 0 : ready,
-      started: c.init ? running : started,
-      restartCount: c.restartCount,
-      state: c.state,
-      lastState: c.lastState,
-    };
-    if (c.containerID) status.containerID = c.containerID;
-    return status;
-  }
-
   currentStatus(now: number): PodStatusJson {
-    const init = this.containers.filter((c) => c.init).map((c) => this.containerStatus(c));
-    const regular = this.containers.filter((c) => !c.init).map((c) => this.containerStatus(c));
+    const init = this.containers.filter((c) => c.init).map((c) => containerStatus(c));
+    const regular = this.containers.filter((c) => !c.init).map((c) => containerStatus(c));
     const status = buildPodStatus(
       {
         hostIP: this.facts.hostIP,
@@ -587,36 +437,4 @@ export class PodWorker {
     await Promise.all(this.containers.map((c) => this.killContainer(c, 'Kubelet stopping', graceMs)));
     while (this.containers.some((c) => c.starting)) await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-function formatDelay(ms: number): string {
-  if (ms < 60_000) return `${Math.round(ms / 100) / 10}s`;
-  const m = Math.floor(ms / 60_000);
-  const s = Math.round((ms % 60_000) / 1000);
-  return `${m}m${s}s`;
-}
-
-/**
- * A Pod that already ran (before the kubelet restarted, as after a node reboot) keeps counting:
- * its next start is a restart, the previous run ended for an unknown reason.
- */
-function carriedOver(pod: V1Pod, name: string, init: boolean): { restartCount: number; lastState: Partial<TerminatedState> } {
-  const statuses = (init ? pod.status?.initContainerStatuses : pod.status?.containerStatuses) ?? [];
-  const previous = statuses.find((s) => s.name === name);
-  if (!previous?.containerID) return { restartCount: 0, lastState: {} };
-  const startedAt = previous.state?.running?.startedAt as Date | string | undefined;
-  const now = Date.now();
-  return {
-    restartCount: previous.restartCount ?? 0,
-    lastState: {
-      terminated: {
-        exitCode: 255,
-        reason: 'Unknown',
-        message: 'the kubelet restarted',
-        startedAt: timestamp(startedAt ? new Date(startedAt).getTime() : now),
-        finishedAt: timestamp(now),
-        containerID: previous.containerID,
-      },
-    },
-  };
 }
