@@ -246,11 +246,17 @@ export function podAffinity(clusterName: string, shard: number, user: AnyRecord 
  * The container's start: a node that was a master and comes back with no data on disk (no
  * persistence: only nodes.conf survived) waits until its replica has been promoted, so it rejoins
  * as a replica and syncs, instead of serving its slots empty and wiping its replica with them.
- * The wait is the cluster's failover time: twice the node timeout plus two seconds.
+ * The wait is the cluster's failover time: twice the node timeout plus two seconds. Without
+ * persistence a dump.rdb on disk is not data to keep: it is what the node received as a replica
+ * when it last synced (Redis writes the transfer to disk), stale by everything written since. A
+ * node promoted since would load it and serve those old keys as its master, its replicas resyncing
+ * from it. So it is removed first, unless redisConfig asks for snapshots.
  */
-export function startScript(spec: Pick<DefaultedSpec, 'clusterNodeTimeout'>): string {
+export function startScript(spec: Pick<DefaultedSpec, 'clusterNodeTimeout' | 'persistence' | 'redisConfig'>): string {
   const waitSeconds = Math.ceil((2 * spec.clusterNodeTimeout + 2000) / 1000);
+  const snapshots = Object.keys(spec.redisConfig ?? {}).some((k) => k.toLowerCase() === 'save');
   return [
+    ...(spec.persistence.enabled || snapshots ? [] : [`rm -f ${DATA_DIR}/dump.rdb`]),
     `if grep -q 'myself,master' ${DATA_DIR}/nodes.conf 2>/dev/null && [ ! -s ${DATA_DIR}/dump.rdb ] && [ ! -d ${DATA_DIR}/appendonlydir ]; then sleep ${waitSeconds}; fi`,
     `exec redis-server ${CONFIG_DIR}/redis.conf "$@"`,
   ].join('; ');
