@@ -69,6 +69,13 @@ function metadata(cluster: ClusterIdentity, name: string, labels: Record<string,
  */
 const NO_SNAPSHOTS = '""';
 
+/**
+ * Without persistence the RDB a replica receives in a full sync is written to its data directory
+ * and left there; promoted later and restarted, the node would load those stale keys as a master
+ * (startScript). Redis deletes it after loading with this (ignored where snapshots or AOF are on).
+ */
+const NO_SYNC_FILES = ['rdb-del-sync-files yes'];
+
 /** redis.conf: what every node shares; per-node settings (port, announce) go on the command line. */
 export function redisConf(spec: DefaultedSpec): string {
   const lines = [
@@ -85,7 +92,7 @@ export function redisConf(spec: DefaultedSpec): string {
     // delay: a replica attached or restarted is in sync seconds sooner.
     `repl-diskless-sync-max-replicas ${spec.replicas}`,
     `appendonly ${spec.persistence.enabled ? 'yes' : 'no'}`,
-    ...(spec.persistence.enabled ? [] : [`save ${NO_SNAPSHOTS}`]),
+    ...(spec.persistence.enabled ? [] : [`save ${NO_SNAPSHOTS}`, ...NO_SYNC_FILES]),
     'protected-mode no',
     ...(spec.tls ? tlsConf() : []),
   ];
@@ -106,7 +113,7 @@ export function liveSettings(spec: DefaultedSpec): Record<string, string> {
     'cluster-node-timeout': String(spec.clusterNodeTimeout),
     'repl-diskless-sync-max-replicas': String(spec.replicas),
     // CONFIG GET answers "" for no snapshots; a cluster made before this setting gets it live.
-    ...(spec.persistence.enabled ? {} : { save: '' }),
+    ...(spec.persistence.enabled ? {} : { save: '', 'rdb-del-sync-files': 'yes' }),
     ...Object.fromEntries(
       Object.entries(spec.redisConfig ?? {})
         .filter(([k]) => !isRestartOnlyConfig(k))
@@ -250,7 +257,8 @@ export function podAffinity(clusterName: string, shard: number, user: AnyRecord 
  * persistence a dump.rdb on disk is not data to keep: it is what the node received as a replica
  * when it last synced (Redis writes the transfer to disk), stale by everything written since. A
  * node promoted since would load it and serve those old keys as its master, its replicas resyncing
- * from it. So it is removed first, unless redisConfig asks for snapshots.
+ * from it. rdb-del-sync-files stops new ones; one left from before is removed here, unless
+ * redisConfig asks for snapshots.
  */
 export function startScript(spec: Pick<DefaultedSpec, 'clusterNodeTimeout' | 'persistence' | 'redisConfig'>): string {
   const waitSeconds = Math.ceil((2 * spec.clusterNodeTimeout + 2000) / 1000);

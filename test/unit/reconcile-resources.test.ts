@@ -132,6 +132,7 @@ describe('pod', () => {
     // With a volume, snapshots keep Redis's defaults.
     expect(redisConf(s)).not.toMatch(/^save /m);
     expect(liveSettings(s)).not.toHaveProperty('save');
+    expect(redisConf(s)).not.toContain('rdb-del-sync-files');
   });
 });
 
@@ -151,6 +152,7 @@ describe('redis.conf, Service, PDB', () => {
       'repl-diskless-sync-max-replicas 1',
       'appendonly no',
       'save ""',
+      'rdb-del-sync-files yes',
       'protected-mode no',
       'hz 20',
     ])
@@ -179,6 +181,7 @@ describe('live settings', () => {
       'cluster-node-timeout': '3000',
       'repl-diskless-sync-max-replicas': '1',
       save: '',
+      'rdb-del-sync-files': 'yes',
       'lazyfree-lazy-eviction': 'yes',
     });
     const current = {
