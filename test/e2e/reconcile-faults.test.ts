@@ -126,13 +126,12 @@ describe('reconcile: faults keep every key', () => {
   }, 200_000);
 
   it('kill -9 of a master that was a replica: it does not come back with the stale RDB of its last sync', async () => {
-    // A replica's full sync leaves a dump.rdb in its data directory (Redis writes the transfer to
-    // disk). Promoted, then killed, the node must not load that file and serve its old keys.
+    // Without persistence a replica's full sync must leave no dump.rdb (rdb-del-sync-files): once
+    // promoted and killed, the node would load it and serve its old keys as the master.
     const ready = await readyAndSpread();
     const replica = statusNodes(ready).find((n) => n.role === 'replica')!;
     const [proc] = (await redisServers([replica.port])).filter((p) => p.ip === replica.ip);
-    const rdb = join(`/proc/${proc!.pid}/cwd`, 'dump.rdb');
-    expect(existsSync(rdb), `${replica.pod} has the RDB of its sync`).toBe(true);
+    expect(existsSync(join(`/proc/${proc!.pid}/cwd`, 'dump.rdb')), `${replica.pod} kept the RDB of its sync`).toBe(false);
     await withNode(replica, (r) => r.call('CLUSTER', 'FAILOVER'));
     await eventually(
       `${replica.pod} promoted`,
