@@ -31,7 +31,7 @@ import {
   type DefaultedSpec,
 } from '../../shared/api/index.js';
 import { TLS_FILES, TLS_MOUNT, TLS_VOLUME, tlsConf } from './tls.js';
-import { startingBus, type PortLayout } from './tls-transition.js';
+import { isDual as dual, portSpeaksTls as portTls, startingBus, type PortLayout } from './tls-transition.js';
 import { usersSecretName } from '../../shared/kube/users-secret.js';
 import { EXPORTER_ARGS, EXPORTER_RULES, EXPORTER_USER, OPERATOR_RULES, OPERATOR_USER, userArgs } from '../../shared/redis/users.js';
 
@@ -65,10 +65,6 @@ export const finalTls = (spec: DefaultedSpec): NodeTls =>
 
 /** The second port of a node in a dual layout: its port plus this. */
 export const TRANSITION_PORT_OFFSET = 1000;
-
-const dual = (layout: PortLayout): boolean => layout === 'plain+tls' || layout === 'tls+plain';
-/** The node's port speaks TLS. */
-const portTls = (layout: PortLayout): boolean => layout === 'tls' || layout === 'tls+plain';
 
 export const configMapName = (cluster: string): string => `${cluster}-config`;
 export const podName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}`;

@@ -84,3 +84,23 @@ export function layoutForNewPod(wantTls: boolean, pods: readonly TransitionPod[]
   if (typeof bus === 'boolean') return dualLayout(bus);
   return dualLayout(!wantTls);
 }
+
+/** The Pod's layout: its annotation in a transition, else TLS exactly when it mounts the Secret. */
+export function podLayout(annotation: string | undefined, tlsSecretName: string | undefined): PortLayout {
+  if (annotation === 'plain+tls' || annotation === 'tls+plain') return annotation;
+  return tlsSecretName ? 'tls' : 'plain';
+}
+
+/** The node's port speaks TLS. */
+export const portSpeaksTls = (layout: PortLayout): boolean => layout === 'tls' || layout === 'tls+plain';
+
+export const isDual = dual;
+
+/**
+ * The bus the shared redis.conf names: the one the cluster's single-layout nodes run (a node of
+ * the old layout that restarts comes back on it), or the spec's once every node names its own.
+ */
+export function confBus(wantTls: boolean, layouts: readonly PortLayout[]): boolean {
+  const single = layouts.find((l) => !dual(l));
+  return single === undefined ? wantTls : startingBus(single);
+}

@@ -24,6 +24,11 @@ export interface PoolOptions {
   fallback?: Credentials;
   /** TLS to the nodes (clientTls: the CA they are checked against); plaintext without it. */
   tls?: ConnectionOptions;
+  /**
+   * Which nodes speak TLS on their port, when not all do (while TLS is turned on or off); asked
+   * at each new connection. Without it, every node does when `tls` is set.
+   */
+  speaksTls?: (endpoint: Endpoint) => boolean;
   /** TCP connect timeout per attempt. */
   connectTimeoutMs?: number;
   /** Timeout of control commands (CLUSTER NODES, SETSLOT, INFO...). */
@@ -63,7 +68,8 @@ export class RedisPool {
   readonly log: EngineLogger;
   private readonly fallback: Credentials | undefined;
   private readonly tls: ConnectionOptions | undefined;
-  private readonly opts: Required<Omit<PoolOptions, 'password' | 'username' | 'fallback' | 'logger' | 'tls'>>;
+  private readonly speaksTls: (endpoint: Endpoint) => boolean;
+  private readonly opts: Required<Omit<PoolOptions, 'password' | 'username' | 'fallback' | 'logger' | 'tls' | 'speaksTls'>>;
   private readonly conns = new Map<string, Redis>();
   private readonly known = new Map<string, Endpoint>();
   /** Endpoints that refused `username` and took `fallback`. */
@@ -75,6 +81,7 @@ export class RedisPool {
     this.username = opts.username;
     this.fallback = opts.fallback;
     this.tls = opts.tls;
+    this.speaksTls = opts.speaksTls ?? (() => true);
     this.log = opts.logger ?? silent;
     this.opts = {
       connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
@@ -125,7 +132,7 @@ export class RedisPool {
         port: endpoint.port,
         ...(login?.username ? { username: login.username } : {}),
         password: login?.password,
-        ...(this.tls ? { tls: this.tls } : {}),
+        ...(this.tls && this.speaksTls(endpoint) ? { tls: this.tls } : {}),
         lazyConnect: true,
         enableOfflineQueue: false,
         enableReadyCheck: false,
