@@ -294,19 +294,22 @@ const userPasswordEnv = (cluster: string, name: string, user: string): V1EnvVar 
 /**
  * The node's ports and the bus it starts on. With TLS the node's port serves TLS only, and the
  * cluster announces it as the TLS port. A dual layout serves the other protocol on the transition
- * port and names its bus itself (the shared redis.conf follows the cluster's).
+ * port. Each Pod names its bus: the shared redis.conf follows the cluster's, which a transition
+ * switches under Pods started before it.
  */
 function portArgs(port: number, busPort: number, layout: PortLayout): string[] {
   const ip = ['--cluster-announce-ip', '$(POD_IP)'];
   const bus = ['--cluster-announce-bus-port', String(busPort)];
-  if (layout === 'plain') return ['--port', String(port), ...ip, '--cluster-announce-port', String(port), ...bus];
-  if (layout === 'tls') return ['--port', '0', '--tls-port', String(port), ...ip, '--cluster-announce-tls-port', String(port), ...bus];
+  const mode = startingBus(layout) ? 'yes' : 'no';
+  const busMode = ['--tls-cluster', mode, '--tls-replication', mode];
+  if (layout === 'plain') return ['--port', String(port), ...ip, '--cluster-announce-port', String(port), ...bus, ...busMode];
+  if (layout === 'tls')
+    return ['--port', '0', '--tls-port', String(port), ...ip, '--cluster-announce-tls-port', String(port), ...bus, ...busMode];
   const second = String(port + TRANSITION_PORT_OFFSET);
   const [plain, tls] = layout === 'plain+tls' ? [String(port), second] : [second, String(port)];
-  const mode = startingBus(layout) ? 'yes' : 'no';
   return [
     ...['--port', plain, '--tls-port', tls, ...ip, '--cluster-announce-port', plain, '--cluster-announce-tls-port', tls, ...bus],
-    ...['--tls-cluster', mode, '--tls-replication', mode],
+    ...busMode,
   ];
 }
 
