@@ -53,7 +53,8 @@ export interface ClusterIdentity {
 
 /**
  * What a node's ports serve, and the Secret its TLS files come from. Outside a transition: the
- * spec's (finalTls). While TLS is turned off the spec no longer names the Secret; the Pods do.
+ * spec's (finalTls). While TLS is turned off the spec no longer names the Secret; the Pods do. A
+ * plaintext Pod made during a transition carries it too, as the sign to name its bus.
  */
 export interface NodeTls {
   layout: PortLayout;
@@ -294,15 +295,18 @@ const userPasswordEnv = (cluster: string, name: string, user: string): V1EnvVar 
 /**
  * The node's ports and the bus it starts on. With TLS the node's port serves TLS only, and the
  * cluster announces it as the TLS port. A dual layout serves the other protocol on the transition
- * port. Each Pod names its bus: the shared redis.conf follows the cluster's, which a transition
- * switches under Pods started before it.
+ * port. A Pod that has TLS anywhere, or is made while TLS is turned on or off, names its bus: the
+ * shared redis.conf follows the cluster's, which a transition switches under Pods started before.
  */
-function portArgs(port: number, busPort: number, layout: PortLayout): string[] {
+function portArgs(port: number, busPort: number, tls: NodeTls): string[] {
+  const { layout } = tls;
   const ip = ['--cluster-announce-ip', '$(POD_IP)'];
   const bus = ['--cluster-announce-bus-port', String(busPort)];
   const mode = startingBus(layout) ? 'yes' : 'no';
   const busMode = ['--tls-cluster', mode, '--tls-replication', mode];
-  if (layout === 'plain') return ['--port', String(port), ...ip, '--cluster-announce-port', String(port), ...bus, ...busMode];
+  // A plain cluster's Pods say nothing of TLS: an image built without it would refuse the options.
+  if (layout === 'plain')
+    return ['--port', String(port), ...ip, '--cluster-announce-port', String(port), ...bus, ...(tls.secretName ? busMode : [])];
   if (layout === 'tls')
     return ['--port', '0', '--tls-port', String(port), ...ip, '--cluster-announce-tls-port', String(port), ...bus, ...busMode];
   const second = String(port + TRANSITION_PORT_OFFSET);
@@ -316,7 +320,7 @@ function portArgs(port: number, busPort: number, layout: PortLayout): string[] {
 function redisContainer(cluster: string, spec: DefaultedSpec, ordinal: number, tls: NodeTls): V1Container {
   const { port, busPort } = nodePorts(spec, ordinal);
   const env: V1EnvVar[] = [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
-  const args = portArgs(port, busPort, tls.layout);
+  const args = portArgs(port, busPort, tls);
   if (spec.passwordSecret) {
     env.push({ name: PASSWORD_ENV, valueFrom: { secretKeyRef: { name: spec.passwordSecret.name, key: spec.passwordSecret.key } } });
     args.push('--requirepass', `$(${PASSWORD_ENV})`, '--masterauth', `$(${PASSWORD_ENV})`);

@@ -26,7 +26,7 @@ export function tlsSecretName(o: Pick<Observation, 'spec' | 'pods'>): string | u
 }
 
 const withSecret = (o: Seen, layout: NodeTls['layout']): NodeTls => {
-  const secretName = layout === 'plain' ? undefined : tlsSecretName(o);
+  const secretName = tlsSecretName(o);
   return { layout, ...(secretName ? { secretName } : {}) };
 };
 

@@ -35,10 +35,6 @@ describe('pod', () => {
       '10004',
       '--cluster-announce-bus-port',
       '20004',
-      '--tls-cluster',
-      'no',
-      '--tls-replication',
-      'no',
     ]);
     expect(redis.env).toContainEqual({ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } });
     expect(redis.readinessProbe!.tcpSocket!.port).toBe(10004);
