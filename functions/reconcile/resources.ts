@@ -310,9 +310,9 @@ function portArgs(port: number, busPort: number, tls: NodeTls): string[] {
   if (layout === 'tls')
     return ['--port', '0', '--tls-port', String(port), ...ip, '--cluster-announce-tls-port', String(port), ...bus, ...busMode];
   const second = String(port + TRANSITION_PORT_OFFSET);
-  const [plain, tls] = layout === 'plain+tls' ? [String(port), second] : [second, String(port)];
+  const [plain, secure] = layout === 'plain+tls' ? [String(port), second] : [second, String(port)];
   return [
-    ...['--port', plain, '--tls-port', tls, ...ip, '--cluster-announce-port', plain, '--cluster-announce-tls-port', tls, ...bus],
+    ...['--port', plain, '--tls-port', secure, ...ip, '--cluster-announce-port', plain, '--cluster-announce-tls-port', secure, ...bus],
     ...busMode,
   ];
 }
