@@ -3,7 +3,7 @@
 // Pod gets. Pure.
 import type { Observation, PodInfo } from './observe.js';
 import { finalTls, type ConfTls, type NodeTls } from './resources.js';
-import { confBus, layoutForNewPod, planTlsTransition, type TransitionPod, type TransitionStep } from './tls-transition.js';
+import { confBus, layoutForNewPod, planTlsTransition, startingBus, type TransitionPod, type TransitionStep } from './tls-transition.js';
 
 type Seen = Pick<Observation, 'spec' | 'pods' | 'tlsBus'>;
 
@@ -11,7 +11,8 @@ function transitionPods(o: Seen): TransitionPod[] {
   return o.pods
     .filter((p) => !p.deleting)
     .map((p) => {
-      const bus = o.tlsBus?.get(p.name);
+      // A Pod not started yet will start on its layout's bus; a running one says which it runs.
+      const bus = p.ip ? o.tlsBus?.get(p.name) : startingBus(p.layout);
       return { name: p.name, layout: p.layout, ...(bus !== undefined ? { busTls: bus } : {}) };
     });
 }
