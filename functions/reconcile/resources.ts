@@ -97,6 +97,13 @@ export interface ConfTls {
   bus: boolean;
 }
 
+/**
+ * Without persistence the RDB a replica receives in a full sync is written to its data directory
+ * and left there; promoted later and restarted, the node would load those stale keys as a master
+ * (startScript). Redis deletes it after loading with this (ignored where snapshots or AOF are on).
+ */
+const NO_SYNC_FILES = ['rdb-del-sync-files yes'];
+
 /** redis.conf: what every node shares; per-node settings (port, announce) go on the command line. */
 export function redisConf(spec: DefaultedSpec, tls: ConfTls = { files: !!spec.tls, bus: !!spec.tls }): string {
   const lines = [
@@ -113,7 +120,7 @@ export function redisConf(spec: DefaultedSpec, tls: ConfTls = { files: !!spec.tl
     // delay: a replica attached or restarted is in sync seconds sooner.
     `repl-diskless-sync-max-replicas ${spec.replicas}`,
     `appendonly ${spec.persistence.enabled ? 'yes' : 'no'}`,
-    ...(spec.persistence.enabled ? [] : [`save ${NO_SNAPSHOTS}`]),
+    ...(spec.persistence.enabled ? [] : [`save ${NO_SNAPSHOTS}`, ...NO_SYNC_FILES]),
     'protected-mode no',
     ...tlsConf(tls),
   ];
@@ -134,7 +141,7 @@ export function liveSettings(spec: DefaultedSpec): Record<string, string> {
     'cluster-node-timeout': String(spec.clusterNodeTimeout),
     'repl-diskless-sync-max-replicas': String(spec.replicas),
     // CONFIG GET answers "" for no snapshots; a cluster made before this setting gets it live.
-    ...(spec.persistence.enabled ? {} : { save: '' }),
+    ...(spec.persistence.enabled ? {} : { save: '', 'rdb-del-sync-files': 'yes' }),
     ...Object.fromEntries(
       Object.entries(spec.redisConfig ?? {})
         .filter(([k]) => !isRestartOnlyConfig(k))
@@ -276,11 +283,18 @@ export function podAffinity(clusterName: string, shard: number, user: AnyRecord 
  * The container's start: a node that was a master and comes back with no data on disk (no
  * persistence: only nodes.conf survived) waits until its replica has been promoted, so it rejoins
  * as a replica and syncs, instead of serving its slots empty and wiping its replica with them.
- * The wait is the cluster's failover time: twice the node timeout plus two seconds.
+ * The wait is the cluster's failover time: twice the node timeout plus two seconds. Without
+ * persistence a dump.rdb on disk is not data to keep: it is what the node received as a replica
+ * when it last synced (Redis writes the transfer to disk), stale by everything written since. A
+ * node promoted since would load it and serve those old keys as its master, its replicas resyncing
+ * from it. rdb-del-sync-files stops new ones; one left from before is removed here, unless
+ * redisConfig asks for snapshots.
  */
-export function startScript(spec: Pick<DefaultedSpec, 'clusterNodeTimeout'>): string {
+export function startScript(spec: Pick<DefaultedSpec, 'clusterNodeTimeout' | 'persistence' | 'redisConfig'>): string {
   const waitSeconds = Math.ceil((2 * spec.clusterNodeTimeout + 2000) / 1000);
+  const snapshots = Object.keys(spec.redisConfig ?? {}).some((k) => k.toLowerCase() === 'save');
   return [
+    ...(spec.persistence.enabled || snapshots ? [] : [`rm -f ${DATA_DIR}/dump.rdb`]),
     `if grep -q 'myself,master' ${DATA_DIR}/nodes.conf 2>/dev/null && [ ! -s ${DATA_DIR}/dump.rdb ] && [ ! -d ${DATA_DIR}/appendonlydir ]; then sleep ${waitSeconds}; fi`,
     `exec redis-server ${CONFIG_DIR}/redis.conf "$@"`,
   ].join('; ');

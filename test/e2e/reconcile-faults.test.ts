@@ -1,5 +1,7 @@
 // Faults on a running cluster: data written before each fault is all there after it, and the
 // operator brings the cluster back to Ready with every replica off its master's host.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/apiserver/client.js';
 import {
@@ -121,6 +123,43 @@ describe('reconcile: faults keep every key', () => {
     expect(restarted).toHaveLength(1);
     expect(restarted[0]!.pid).not.toBe(proc!.pid);
     await expectAllKeys(after, 'kill');
+  }, 200_000);
+
+  it('kill -9 of a master that was a replica: it does not come back with the stale RDB of its last sync', async () => {
+    // A replica's full sync leaves a dump.rdb in its data directory (Redis writes the transfer to
+    // disk). Promoted, then killed, the node must not load that file and serve its old keys.
+    const ready = await readyAndSpread();
+    const replica = statusNodes(ready).find((n) => n.role === 'replica')!;
+    const [proc] = (await redisServers([replica.port])).filter((p) => p.ip === replica.ip);
+    const rdb = join(`/proc/${proc!.pid}/cwd`, 'dump.rdb');
+    expect(existsSync(rdb), `${replica.pod} has the RDB of its sync`).toBe(true);
+    await withNode(replica, (r) => r.call('CLUSTER', 'FAILOVER'));
+    await eventually(
+      `${replica.pod} promoted`,
+      async () => /role:master/.test(String(await withNode(replica, (r) => r.call('INFO', 'replication')))),
+      20_000,
+      100,
+    );
+    const client = clusterClient(ready);
+    try {
+      await writeKeys(client, 'stale', KEYS);
+      // Replicated before the kill: none of these is in a crashed master's window.
+      await eventually(
+        'its replica caught up',
+        async () => {
+          const info = String(await withNode(replica, (r) => r.call('INFO', 'replication')));
+          const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
+          return offset !== undefined && new RegExp(`slave0:.*offset=${offset},`).test(info);
+        },
+        10_000,
+        100,
+      );
+    } finally {
+      client.disconnect();
+    }
+    process.kill(proc!.pid, 'SIGKILL');
+    const after = await readyAndSpread((o) => statusNodes(o).some((n) => n.id === replica.id));
+    await expectAllKeys(after, 'stale');
   }, 200_000);
 
   it('deleting a master Pod: the replacement joins, the old id is forgotten on every node and stays forgotten after the 60 s ban', async () => {

@@ -133,6 +133,7 @@ describe('pod', () => {
     // With a volume, snapshots keep Redis's defaults.
     expect(redisConf(s)).not.toMatch(/^save /m);
     expect(liveSettings(s)).not.toHaveProperty('save');
+    expect(redisConf(s)).not.toContain('rdb-del-sync-files');
   });
 });
 
@@ -152,6 +153,7 @@ describe('redis.conf, Service, PDB', () => {
       'repl-diskless-sync-max-replicas 1',
       'appendonly no',
       'save ""',
+      'rdb-del-sync-files yes',
       'protected-mode no',
       'hz 20',
     ])
@@ -180,6 +182,7 @@ describe('live settings', () => {
       'cluster-node-timeout': '3000',
       'repl-diskless-sync-max-replicas': '1',
       save: '',
+      'rdb-del-sync-files': 'yes',
       'lazyfree-lazy-eviction': 'yes',
     });
     const current = {
@@ -203,11 +206,18 @@ describe('live settings', () => {
 });
 
 describe('start', () => {
+  const ephemeral = { persistence: { enabled: false, size: '1Gi' } };
   it('delays only a node that was a master and has no data on disk, by the failover time', () => {
-    const script = startScript({ clusterNodeTimeout: 2000 });
+    const script = startScript({ clusterNodeTimeout: 2000, ...ephemeral });
     expect(script).toContain("grep -q 'myself,master' /data/nodes.conf");
     expect(script).toContain('sleep 6;');
-    expect(startScript({ clusterNodeTimeout: 5000 })).toContain('sleep 12;');
+    expect(startScript({ clusterNodeTimeout: 5000, ...ephemeral })).toContain('sleep 12;');
+  });
+
+  it("without persistence drops the RDB a replica's last sync left, before deciding; keeps it when asked to snapshot", () => {
+    expect(startScript({ clusterNodeTimeout: 2000, ...ephemeral }).startsWith('rm -f /data/dump.rdb; if grep')).toBe(true);
+    expect(startScript({ clusterNodeTimeout: 2000, persistence: { enabled: true, size: '1Gi' } })).not.toContain('rm -f');
+    expect(startScript({ clusterNodeTimeout: 2000, ...ephemeral, redisConfig: { save: '900 1' } })).not.toContain('rm -f');
   });
 });
 
