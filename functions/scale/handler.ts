@@ -71,7 +71,9 @@ export function createScaleHandlers(opts: ScaleOptions = {}): Handlers {
         log.info({ reason: decision.reason }, decision.message);
         if (decision.reason !== 'Duplicate' && decision.reason !== 'Resolved')
           await record(IGNORED_EVENT[decision.reason], decision.message);
-        return ack();
+        // A heal or a reshard ends in seconds: the Broker's retries bring the alert back then,
+        // rather than Alertmanager's next re-send (repeatInterval, minutes away).
+        return decision.reason === 'Busy' ? retry(`${decision.message}; deferred to a redelivery`, 503) : ack();
       }
       try {
         await kube.patchCluster(ref, decision.patch, cr.metadata.resourceVersion);

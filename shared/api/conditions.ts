@@ -297,7 +297,8 @@ export const EVENT_REASONS = {
   AutoscaleDeferred: {
     type: 'Normal',
     recordedBy: 'scale',
-    description: 'an alert was ignored: a reshard, a repair or the last spec change is still under way',
+    description:
+      'an alert was deferred: a reshard, a repair or the last spec change is still under way; the Broker delivers it again within seconds',
   },
   AutoscaleAtBound: {
     type: 'Normal',

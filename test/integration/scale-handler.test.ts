@@ -151,4 +151,19 @@ describe('scale: a still-firing alert, notification by notification', () => {
     expect((await current()).spec.masters).toBe(6);
     expect(await reasons()).toContain('AutoscaleAtBound');
   });
+
+  it('an alert while the cluster heals is handed back for a redelivery, which then steps', async () => {
+    await kube.patchCluster(REF, { spec: { autoscaling: { maxMasters: 7 } } });
+    await reconciled();
+    await kube.patchClusterStatus(REF, { phase: 'Healing' });
+    clock = T0 + 1_300_000;
+    const alert = notification(1300);
+    const deferred = await postBinary(`${instances[0]!.url}/`, alert);
+    expect(deferred.status, deferred.text).toBe(503);
+    expect((await current()).spec.masters).toBe(6);
+    expect(await reasons()).toContain('AutoscaleDeferred');
+    await reconciled();
+    await deliver(alert);
+    expect((await current()).spec.masters).toBe(7);
+  });
 });
