@@ -26,6 +26,7 @@ import type { ObservedPod, PodRoles } from './pods.js';
 import type { TlsVerdict } from '../../shared/tls/certificate.js';
 import type { Blocker } from './status.js';
 import { TLS_VOLUME } from './tls.js';
+import { TRANSITION_PORT_OFFSET } from './resources.js';
 import { isDual, podLayout, portSpeaksTls, type PortLayout } from './tls-transition.js';
 
 /** A reshard whose progress is older than this is taken as abandoned. */
@@ -228,16 +229,27 @@ export interface ObserveContext {
   protocols: EndpointProtocols;
 }
 
-/** Which node ports speak TLS, from the Pods' layouts; an endpoint no Pod has gets `otherwise`. */
+/**
+ * Which node ports speak TLS, from the Pods' layouts; an endpoint no Pod has gets `otherwise`. And
+ * the other way round, a dual-layout node's second port (what a node answering over TLS names it
+ * by once the bus is TLS) to its own port, so every report names each node alike.
+ */
 export class EndpointProtocols {
   private tls = new Map<string, boolean>();
+  private second = new Map<string, Endpoint>();
   constructor(private readonly otherwise: boolean) {}
 
   learn(pods: readonly PodInfo[]): void {
-    this.tls = new Map(pods.filter((p) => p.ip).map((p) => [endpointKey(podEndpoint(p)), portSpeaksTls(p.layout)]));
+    const known = pods.filter((p) => p.ip);
+    this.tls = new Map(known.map((p) => [endpointKey(podEndpoint(p)), portSpeaksTls(p.layout)]));
+    this.second = new Map(
+      known.filter((p) => isDual(p.layout)).map((p) => [endpointKey({ ip: p.ip!, port: p.port + TRANSITION_PORT_OFFSET }), podEndpoint(p)]),
+    );
   }
 
   speaksTls = (endpoint: Endpoint): boolean => this.tls.get(endpointKey(endpoint)) ?? this.otherwise;
+
+  canonical = (endpoint: Endpoint): Endpoint => this.second.get(endpointKey(endpoint)) ?? endpoint;
 }
 
 /** The bus each dual-layout node runs, as it says (CONFIG GET tls-cluster). */

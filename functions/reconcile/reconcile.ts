@@ -298,7 +298,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
   const protocols = new EndpointProtocols(!!spec.tls);
   const pool = new RedisPool({
     ...operatorLogin(users, secret.password),
-    ...(tls.verdict?.ok ? { tls: clientTls(tls.verdict.ca), speaksTls: protocols.speaksTls } : {}),
+    ...(tls.verdict?.ok ? { tls: clientTls(tls.verdict.ca), speaksTls: protocols.speaksTls, canonical: protocols.canonical } : {}),
     connectTimeoutMs: 1000,
     commandTimeoutMs: 5000,
   });

@@ -29,6 +29,11 @@ export interface PoolOptions {
    * at each new connection. Without it, every node does when `tls` is set.
    */
   speaksTls?: (endpoint: Endpoint) => boolean;
+  /**
+   * The address a node is known by, for one a CLUSTER NODES line names otherwise: while TLS is
+   * turned on or off, a node answering over TLS names its peers by their TLS ports.
+   */
+  canonical?: (endpoint: Endpoint) => Endpoint;
   /** TCP connect timeout per attempt. */
   connectTimeoutMs?: number;
   /** Timeout of control commands (CLUSTER NODES, SETSLOT, INFO...). */
@@ -69,7 +74,8 @@ export class RedisPool {
   private readonly fallback: Credentials | undefined;
   private readonly tls: ConnectionOptions | undefined;
   private readonly speaksTls: (endpoint: Endpoint) => boolean;
-  private readonly opts: Required<Omit<PoolOptions, 'password' | 'username' | 'fallback' | 'logger' | 'tls' | 'speaksTls'>>;
+  private readonly canonical: ((endpoint: Endpoint) => Endpoint) | undefined;
+  private readonly opts: Required<Omit<PoolOptions, 'password' | 'username' | 'fallback' | 'logger' | 'tls' | 'speaksTls' | 'canonical'>>;
   private readonly conns = new Map<string, Redis>();
   private readonly known = new Map<string, Endpoint>();
   /** Endpoints that refused `username` and took `fallback`. */
@@ -82,6 +88,7 @@ export class RedisPool {
     this.fallback = opts.fallback;
     this.tls = opts.tls;
     this.speaksTls = opts.speaksTls ?? (() => true);
+    this.canonical = opts.canonical;
     this.log = opts.logger ?? silent;
     this.opts = {
       connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
@@ -201,7 +208,8 @@ export class RedisPool {
       ['DBSIZE'],
     ]);
     for (const r of [nodesText, infoText, replText, keys]) if (r instanceof Error) throw r;
-    const nodes = parseClusterNodes(String(nodesText));
+    const canonical = this.canonical;
+    const nodes = parseClusterNodes(String(nodesText)).map((n) => (canonical ? { ...n, ...canonical({ ip: n.ip, port: n.port }) } : n));
     const me = nodes.find((n) => n.flags.includes('myself'));
     if (!me) throw new Error(`${endpointKey(endpoint)}: CLUSTER NODES has no myself line`);
     const clusterInfo = parseInfo(String(infoText));
