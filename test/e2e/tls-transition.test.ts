@@ -77,7 +77,7 @@ describe('turning TLS on and off on a live cluster', () => {
       stringData: { 'tls.crt': cert['tls.crt'], 'tls.key': cert['tls.key'], 'ca.crt': cert['ca.crt'] },
     };
     expect((await e2e.kubectl(['apply', '-f', '-'], JSON.stringify(secret))).stderr).toBe('');
-    const ledger = await startTimedLedger(nodesOf(ready), 50, 'on', 3000);
+    const ledger = await startTimedLedger(nodesOf(ready), 50, 'on', 3000, { giveUp: true });
     await new Promise((r) => setTimeout(r, 1000));
     const started = Date.now();
     await patchTls({ secretName: SECRET });
@@ -103,7 +103,7 @@ describe('turning TLS on and off on a live cluster', () => {
   }, 900_000);
 
   it('off: back through the dual layout to plaintext only; every acknowledged write kept', async () => {
-    const ledger = await startTimedLedger(nodesOf(ready), 50, 'off', 3000, { tlsCa: ca.pem });
+    const ledger = await startTimedLedger(nodesOf(ready), 50, 'off', 3000, { tlsCa: ca.pem, giveUp: true });
     await new Promise((r) => setTimeout(r, 1000));
     const started = Date.now();
     await patchTls(null);
