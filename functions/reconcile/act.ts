@@ -31,7 +31,7 @@ import { syncAcl, type AclCondition } from './acl.js';
 import { rotatePasswordFully } from '../../shared/redis/executor/password.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
 import type { EndpointProtocols } from './observe.js';
-import { buildClaim, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
+import { buildClaim, buildConfigMap, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { EventReason } from '../../shared/api/conditions.js';
 
@@ -99,6 +99,9 @@ async function ensureClaim(ctx: ActContext, ordinal: number, shard: number): Pro
 }
 
 export async function createPods(ctx: ActContext, step: Extract<Step, { kind: 'create-pods' }>): Promise<void> {
+  // While TLS is turned on or off the shared redis.conf follows the Pods: a new Pod starts with
+  // what the Pods are now, not what they were when the pass began.
+  await ctx.kube.apply(buildConfigMap(ctx.identity, ctx.spec, step.conf));
   for (const c of step.pods) {
     if (ctx.spec.persistence.enabled) await ensureClaim(ctx, c.ordinal, c.shard);
     try {

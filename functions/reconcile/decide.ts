@@ -19,9 +19,9 @@ import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.
 import { wholeClusterLoss } from './restart.js';
 import { readyCounts, type Blocker } from './status.js';
 import { primaryStep } from './balance.js';
-import { restartHash, type NodeTls } from './resources.js';
+import { restartHash, type ConfTls, type NodeTls } from './resources.js';
 import { healthyForRoll, rollSettled, rollState, rollStep, type RollStep } from './roll.js';
-import { newPodTls, rollTarget, tlsTransition } from './tls-step.js';
+import { newPodTls, podsTlsOf, rollTarget, tlsTransition } from './tls-step.js';
 import { planTlsReload, type TlsReload } from './tls.js';
 import { rotationPending, rotationStep } from './rotation.js';
 
@@ -43,8 +43,8 @@ export type ReshardMode = 'scale-out' | 'scale-in';
 export type Step =
   /** A reshard runs with the Lease and every Pod is up: answer before reading any node. */
   | { kind: 'busy'; holder: string }
-  /** `tls`: what the new Pods' ports serve. */
-  | { kind: 'create-pods'; pods: PodToCreate[]; tls: NodeTls }
+  /** `tls`: what the new Pods' ports serve; `conf`: the redis.conf TLS lines they start with. */
+  | { kind: 'create-pods'; pods: PodToCreate[]; tls: NodeTls; conf: ConfTls }
   /** persistence.size grew: claims to grow, and claims whose StorageClass does not allow it. */
   | { kind: 'grow-claims'; size: string; grow: string[]; refused: { claim: string; storageClass: string }[] }
   /** A spec or Secret a person must fix, or Pods no node can take: no change to Redis. */
@@ -198,7 +198,7 @@ export function decide(o: Observation): Step {
   const s = shapeOf(o, cluster);
   const taken = o.pass.taken;
   if (!o.secretBlocker && s.plan.create.length > 0 && !taken.has('create-pods'))
-    return { kind: 'create-pods', pods: s.plan.create, tls: newPodTls(o) };
+    return { kind: 'create-pods', pods: s.plan.create, tls: newPodTls(o), conf: podsTlsOf(o.spec, o.pods).conf };
   if (!o.pass.lease && reshardOnly(o, cluster, s)) return { kind: 'leave-to-reshard', ...(s.blocker ? { blocker: s.blocker } : {}) };
   if (s.blocker) return { kind: 'blocked', blocker: s.blocker };
   const grow = claimsStep(o.spec, o.claims, o.pass);

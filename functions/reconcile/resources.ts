@@ -53,12 +53,13 @@ export interface ClusterIdentity {
 
 /**
  * What a node's ports serve, and the Secret its TLS files come from. Outside a transition: the
- * spec's (finalTls). While TLS is turned off the spec no longer names the Secret; the Pods do. A
- * plaintext Pod made during a transition carries it too, as the sign to name its bus.
+ * spec's (finalTls). While TLS is turned off the spec no longer names the Secret; the Pods do.
  */
 export interface NodeTls {
   layout: PortLayout;
   secretName?: string;
+  /** Made while TLS is turned on or off: a plaintext Pod names its bus too (see portArgs). */
+  transition?: boolean;
 }
 
 export const finalTls = (spec: DefaultedSpec): NodeTls =>
@@ -320,7 +321,7 @@ function portArgs(port: number, busPort: number, tls: NodeTls): string[] {
   const busMode = ['--tls-cluster', mode, '--tls-replication', mode];
   // A plain cluster's Pods say nothing of TLS: an image built without it would refuse the options.
   if (layout === 'plain')
-    return ['--port', String(port), ...ip, '--cluster-announce-port', String(port), ...bus, ...(tls.secretName ? busMode : [])];
+    return ['--port', String(port), ...ip, '--cluster-announce-port', String(port), ...bus, ...(tls.transition ? busMode : [])];
   if (layout === 'tls')
     return ['--port', '0', '--tls-port', String(port), ...ip, '--cluster-announce-tls-port', String(port), ...bus, ...busMode];
   const second = String(port + TRANSITION_PORT_OFFSET);

@@ -26,20 +26,24 @@ export function tlsSecretName(o: Pick<Observation, 'spec' | 'pods'>): string | u
   return o.spec.tls?.secretName ?? o.pods.find((p) => p.tlsSecret)?.tlsSecret;
 }
 
-const withSecret = (o: Seen, layout: NodeTls['layout']): NodeTls => {
+/** A layout to build Pods in mid-transition: with the Secret, and marked so it names its bus. */
+const midTransition = (o: Seen, layout: NodeTls['layout']): NodeTls => {
   const secretName = tlsSecretName(o);
-  return { layout, ...(secretName ? { secretName } : {}) };
+  return { layout, ...(secretName ? { secretName } : {}), transition: true };
 };
 
 /** What the rolling update brings every Pod to; none while the bus is swept or a node is silent. */
 export function rollTarget(o: Seen): NodeTls | undefined {
   const step = tlsTransition(o);
   if (step.kind === 'done') return finalTls(o.spec);
-  return step.kind === 'roll' ? withSecret(o, step.layout) : undefined;
+  return step.kind === 'roll' ? midTransition(o, step.layout) : undefined;
 }
 
 /** A new Pod joins on the bus the cluster runs. */
-export const newPodTls = (o: Seen): NodeTls => withSecret(o, layoutForNewPod(!!o.spec.tls, transitionPods(o)));
+export function newPodTls(o: Seen): NodeTls {
+  if (tlsTransition(o).kind === 'done') return finalTls(o.spec);
+  return midTransition(o, layoutForNewPod(!!o.spec.tls, transitionPods(o)));
+}
 
 /** What the Pods' TLS means for the objects every node shares, read before the pass observes. */
 export interface PodsTls {

@@ -54,7 +54,8 @@ function clusterBus(pods: readonly TransitionPod[]): boolean | undefined | 'mixe
  * dual layout of the bus they run, then sweep.
  */
 export function planTlsTransition(wantTls: boolean, pods: readonly TransitionPod[]): TransitionStep {
-  if (pods.length === 0) return { kind: 'wait', reason: 'no Pods yet' };
+  // No Pod yet: the first ones start in the final layout.
+  if (pods.length === 0) return { kind: 'done' };
   const bus = clusterBus(pods);
   if (bus === undefined) {
     const silent = pods.filter((p) => dual(p.layout) && p.busTls === undefined).map((p) => p.name);

@@ -145,6 +145,7 @@ describe('decide: creation', () => {
       kind: 'create-pods',
       pods: [0, 1, 2, 3, 4, 5].map((ordinal) => ({ ordinal, shard: Math.floor(ordinal / 2) })),
       tls: { layout: 'plain' },
+      conf: { files: false, bus: false },
     });
   });
 
@@ -242,6 +243,7 @@ describe('decide: a formed cluster', () => {
       kind: 'create-pods',
       pods: [{ ordinal: 3, shard: 1 }],
       tls: { layout: 'plain' },
+      conf: { files: false, bus: false },
     });
     const fresh = pod(s, 3, 1, { ageMs: 2000 });
     const now = [...missing, fresh];
@@ -278,6 +280,7 @@ describe('decide: a formed cluster', () => {
         { ordinal: 5, shard: 2 },
       ],
       tls: { layout: 'plain' },
+      conf: { files: false, bus: false },
     });
     const heal = decide(observation({ ...o, pass: withLease(['create-pods']) }));
     expect(heal.kind === 'heal' && heal.nodes.map((n) => n.name)).toEqual(['rc-0', 'rc-1', 'rc-2', 'rc-3']);

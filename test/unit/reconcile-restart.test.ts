@@ -327,6 +327,6 @@ describe('planPods: every Pod gone, the claims kept (persistence)', () => {
     const s = spec({ persistence: { enabled: true, size: '1Gi' } });
     const claimInfo = claims.map((c) => ({ ...c, name: `rc-${c.ordinal}-data`, storage: '1Gi' }));
     const o = { ...observation(s, [], []), claims: claimInfo };
-    expect(decide(o)).toEqual({ kind: 'create-pods', pods: claims, tls: { layout: 'plain' } });
+    expect(decide(o)).toEqual({ kind: 'create-pods', pods: claims, tls: { layout: 'plain' }, conf: { files: false, bus: false } });
   });
 });
