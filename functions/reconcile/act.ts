@@ -26,11 +26,12 @@ import { movePrimary as promote } from '../../shared/redis/executor/primaries.js
 import { removeNode, removeReplica } from '../../shared/redis/executor/remove.js';
 import type { ClusterProblem, EngineAction, Endpoint } from '../../shared/redis/types.js';
 import { growClaims } from './claims.js';
-import { reloadCertificates } from './reload.js';
+import { reloadCertificates, sweepTlsBus } from './reload.js';
 import { syncAcl, type AclCondition } from './acl.js';
 import { rotatePasswordFully } from '../../shared/redis/executor/password.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
-import { buildClaim, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
+import type { EndpointProtocols } from './observe.js';
+import { buildClaim, buildConfigMap, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { EventReason } from '../../shared/api/conditions.js';
 
@@ -56,6 +57,8 @@ export interface ActContext {
   record: (reason: EventReason, message: string) => Promise<void>;
   /** The checked TLS Secret's hash, recorded on each new Pod. */
   tlsHash?: string;
+  /** Which nodes speak TLS on their port: observe keeps it current for the pool. */
+  protocols: EndpointProtocols;
   /** spec.passwordSecret's password, for its rotation. */
   password?: string;
 }
@@ -96,12 +99,15 @@ async function ensureClaim(ctx: ActContext, ordinal: number, shard: number): Pro
 }
 
 export async function createPods(ctx: ActContext, step: Extract<Step, { kind: 'create-pods' }>): Promise<void> {
+  // While TLS is turned on or off the shared redis.conf follows the Pods: a new Pod starts with
+  // what the Pods are now, not what they were when the pass began.
+  await ctx.kube.apply(buildConfigMap(ctx.identity, ctx.spec, step.conf));
   for (const c of step.pods) {
     if (ctx.spec.persistence.enabled) await ensureClaim(ctx, c.ordinal, c.shard);
     try {
       await ctx.kube.core.createNamespacedPod({
         namespace: ctx.ref.namespace,
-        body: buildPod(ctx.identity, ctx.spec, c.ordinal, c.shard, ctx.tlsHash),
+        body: buildPod(ctx.identity, ctx.spec, c.ordinal, c.shard, ctx.tlsHash, step.tls),
       });
       ctx.log.info({ pod: `${ctx.ref.name}-${c.ordinal}`, shard: c.shard }, 'Pod created');
     } catch (err) {
@@ -382,6 +388,9 @@ export async function act(ctx: ActContext, pass: PassState, step: ActionStep, wo
       return 'look-again';
     case 'reload-tls':
       await reloadCertificates(ctx, step);
+      return 'look-again';
+    case 'sweep-tls':
+      await sweepTlsBus(ctx, step);
       return 'look-again';
     case 'apply-acl':
       work.acl = await syncAcl(ctx.kube, ctx.pool, ctx.ref.namespace, ctx.spec, step.endpoints, ctx.generation);

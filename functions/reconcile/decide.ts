@@ -19,8 +19,9 @@ import { drainedShards, planPods, type PodPlan, type PodToCreate } from './pods.
 import { wholeClusterLoss } from './restart.js';
 import { readyCounts, type Blocker } from './status.js';
 import { primaryStep } from './balance.js';
-import { restartHash } from './resources.js';
-import { rollSettled, rollState, rollStep, type RollStep } from './roll.js';
+import { restartHash, type ConfTls, type NodeTls } from './resources.js';
+import { healthyForRoll, rollSettled, rollState, rollStep, type RollStep } from './roll.js';
+import { newPodTls, podsTlsOf, rollTarget, tlsTransition } from './tls-step.js';
 import { planTlsReload, type TlsReload } from './tls.js';
 import { rotationPending, rotationStep } from './rotation.js';
 
@@ -42,7 +43,8 @@ export type ReshardMode = 'scale-out' | 'scale-in';
 export type Step =
   /** A reshard runs with the Lease and every Pod is up: answer before reading any node. */
   | { kind: 'busy'; holder: string }
-  | { kind: 'create-pods'; pods: PodToCreate[] }
+  /** `tls`: what the new Pods' ports serve; `conf`: the redis.conf TLS lines they start with. */
+  | { kind: 'create-pods'; pods: PodToCreate[]; tls: NodeTls; conf: ConfTls }
   /** persistence.size grew: claims to grow, and claims whose StorageClass does not allow it. */
   | { kind: 'grow-claims'; size: string; grow: string[]; refused: { claim: string; storageClass: string }[] }
   /** A spec or Secret a person must fix, or Pods no node can take: no change to Redis. */
@@ -59,6 +61,8 @@ export type Step =
   | { kind: 'apply-acl'; endpoints: Endpoint[] }
   /** spec.passwordSecret changed: the default user's password is switched on these nodes (rotation.ts). */
   | { kind: 'rotate-password'; endpoints: Endpoint[] }
+  /** TLS turned on or off, every node serving both protocols: the bus switches on these nodes. */
+  | { kind: 'sweep-tls'; tls: boolean; endpoints: Endpoint[] }
   /** The TLS Secret changed: these nodes re-read their certificate files. */
   | { kind: 'reload-tls'; reload: TlsReload; nodes: { pod: string; endpoint: Endpoint }[] }
   | { kind: 'place'; seed?: Endpoint; shards: ShardToPlace[]; waiting: number[] }
@@ -193,7 +197,8 @@ export function decide(o: Observation): Step {
   const cluster = o.cluster;
   const s = shapeOf(o, cluster);
   const taken = o.pass.taken;
-  if (!o.secretBlocker && s.plan.create.length > 0 && !taken.has('create-pods')) return { kind: 'create-pods', pods: s.plan.create };
+  if (!o.secretBlocker && s.plan.create.length > 0 && !taken.has('create-pods'))
+    return { kind: 'create-pods', pods: s.plan.create, tls: newPodTls(o), conf: podsTlsOf(o.spec, o.pods).conf };
   if (!o.pass.lease && reshardOnly(o, cluster, s)) return { kind: 'leave-to-reshard', ...(s.blocker ? { blocker: s.blocker } : {}) };
   if (s.blocker) return { kind: 'blocked', blocker: s.blocker };
   const grow = claimsStep(o.spec, o.claims, o.pass);
@@ -216,9 +221,24 @@ export function decide(o: Observation): Step {
     surplusStep(o, cluster, s) ??
     mastersStep(o, cluster, s) ??
     resumeReshardStep(o) ??
-    rollStep(o, cluster, s, rollState(o, cluster, s, restartHash(o.spec))) ??
+    tlsStep(o, cluster, s) ??
     balanceStep(o, cluster, s) ?? { kind: 'round-done' }
   );
+}
+
+/**
+ * The rolling update, to the spec or to the TLS transition's next layout; or, once every node
+ * serves both protocols, the sweep that switches the bus.
+ */
+function tlsStep(o: Observation, cluster: ClusterPicture, s: Shape): Step | undefined {
+  const transition = tlsTransition(o);
+  if (transition.kind === 'sweep') {
+    if (o.pass.taken.has('sweep-tls') || !healthyForRoll(o, cluster, s)) return undefined;
+    const byName = new Map(o.pods.map((p) => [p.name, p]));
+    return { kind: 'sweep-tls', tls: transition.tls, endpoints: transition.pods.map((name) => podEndpoint(byName.get(name)!)) };
+  }
+  const target = rollTarget(o);
+  return target ? rollStep(o, cluster, s, rollState(o, cluster, s, restartHash(o.spec, target))) : undefined;
 }
 
 /** A reshard spec.paused stopped between chunks: asked for again, from where the slots are now. */
@@ -257,6 +277,8 @@ function formStep(o: Observation, s: Shape): Step | undefined {
 
 /** The nodes to reload a changed TLS Secret: any ready Pod, with or without the Lease (no topology changes). */
 function reloadStep(o: Observation): Step | undefined {
+  // Mid-transition a node's TLS may be on its second port; each new Pod mounts the Secret as it is.
+  if (tlsTransition(o).kind !== 'done') return undefined;
   const reload = planTlsReload(
     o.tls,
     o.pods.filter((p) => p.ip),
@@ -364,6 +386,8 @@ function mastersStep(o: Observation, cluster: ClusterPicture, s: Shape): Step | 
   const counts = readyCounts(cluster.view);
   const masters = o.spec.masters;
   if (o.reshard.running || counts.slotOwners === 0) return undefined;
+  // MIGRATE dials the target with the source's bus setting: no moving keys while the nodes differ.
+  if (tlsTransition(o).kind !== 'done') return undefined;
   if (taken.has('request-reshard') || taken.has('request-reshard-early') || taken.has('remove-drained')) return undefined;
   const reason = `masters ${counts.slotOwners} -> ${masters}`;
   if (counts.slotOwners < masters) {

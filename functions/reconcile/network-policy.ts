@@ -11,7 +11,7 @@ import type {
 } from '@kubernetes/client-node';
 import { BUS_PORT_OFFSET, EXPORTER_PORT_OFFSET, MAX_NODES, type DefaultedSpec } from '../../shared/api/index.js';
 import { clusterLabels, selectorLabels } from '../../shared/api/labels.js';
-import { ownerReference, type ClusterIdentity } from './resources.js';
+import { ownerReference, TRANSITION_PORT_OFFSET, type ClusterIdentity } from './resources.js';
 
 /** What the chart passes: where the functions run and which client Pods may connect. */
 export interface NetworkPolicyOptions {
@@ -36,8 +36,14 @@ function portRange(spec: DefaultedSpec, offset: number): V1NetworkPolicyPort {
   return { protocol: 'TCP', port, endPort: Math.min(65535, port + MAX_NODES - 1) };
 }
 
-export function buildNetworkPolicy(cluster: ClusterIdentity, spec: DefaultedSpec, opts: NetworkPolicyOptions): V1NetworkPolicy {
-  const redis = portRange(spec, 0);
+/** `transition`: TLS is being turned on or off, and each node serves the other protocol on its second port. */
+export function buildNetworkPolicy(
+  cluster: ClusterIdentity,
+  spec: DefaultedSpec,
+  opts: NetworkPolicyOptions,
+  transition = false,
+): V1NetworkPolicy {
+  const clientPorts = [portRange(spec, 0), ...(transition ? [portRange(spec, TRANSITION_PORT_OFFSET)] : [])];
   const ownNodes: V1NetworkPolicyPeer = { podSelector: { matchLabels: selectorLabels(cluster.name) } };
   const functions: V1NetworkPolicyPeer = {
     namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': opts.operatorNamespace } },
@@ -45,12 +51,15 @@ export function buildNetworkPolicy(cluster: ClusterIdentity, spec: DefaultedSpec
   };
   // `_from`: the client's name for `from` (a reserved word); its serializer writes `from`.
   const ingress: V1NetworkPolicyIngressRule[] = [
-    { _from: [ownNodes], ports: [redis, portRange(spec, BUS_PORT_OFFSET)] },
-    { _from: [functions], ports: [redis] },
+    { _from: [ownNodes], ports: [...clientPorts, portRange(spec, BUS_PORT_OFFSET)] },
+    { _from: [functions], ports: clientPorts },
   ];
   // An empty podSelector would admit every Pod of the namespace: no labels, no client rule.
   if (Object.keys(opts.clientLabels).length > 0)
-    ingress.push({ _from: [{ podSelector: { matchLabels: opts.clientLabels } }], ports: [redis, portRange(spec, EXPORTER_PORT_OFFSET)] });
+    ingress.push({
+      _from: [{ podSelector: { matchLabels: opts.clientLabels } }],
+      ports: [...clientPorts, portRange(spec, EXPORTER_PORT_OFFSET)],
+    });
   const policySpec: V1NetworkPolicySpec = { podSelector: { matchLabels: selectorLabels(cluster.name) }, policyTypes: ['Ingress'], ingress };
   return {
     apiVersion: 'networking.k8s.io/v1',

@@ -4,6 +4,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import {
   ANNOTATION_RESTART_HASH,
   ANNOTATION_TLS_HASH,
+  ANNOTATION_TLS_LAYOUT,
   CONDITION_TYPES,
   LABEL_SHARD,
   nodePorts,
@@ -24,6 +25,9 @@ import { reshardMayHoldLease, type StepKind } from './decide.js';
 import type { ObservedPod, PodRoles } from './pods.js';
 import type { TlsVerdict } from '../../shared/tls/certificate.js';
 import type { Blocker } from './status.js';
+import { TLS_VOLUME } from './tls.js';
+import { TRANSITION_PORT_OFFSET } from './resources.js';
+import { isDual, podLayout, portSpeaksTls, type PortLayout } from './tls-transition.js';
 
 /** A reshard whose progress is older than this is taken as abandoned. */
 export const RESHARD_STALE_MS = 5 * 60_000;
@@ -44,6 +48,10 @@ export interface PodInfo extends ObservedPod {
   restartHash?: string;
   /** The hash of the TLS Secret the node last loaded; none without TLS. */
   tlsHash?: string;
+  /** What its ports serve (tls-transition.ts). */
+  layout: PortLayout;
+  /** The TLS Secret it mounts. */
+  tlsSecret?: string;
 }
 
 export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): PodInfo | undefined {
@@ -66,7 +74,11 @@ export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): P
     port,
     busPort,
     createdAt: created ? new Date(created).getTime() : 0,
+    layout: 'plain',
   };
+  const tlsSecret = pod.spec?.volumes?.find((v) => v.name === TLS_VOLUME)?.secret?.secretName;
+  if (tlsSecret) info.tlsSecret = tlsSecret;
+  info.layout = podLayout(pod.metadata?.annotations?.[ANNOTATION_TLS_LAYOUT], tlsSecret);
   const hash = pod.metadata?.annotations?.[ANNOTATION_RESTART_HASH];
   if (hash) info.restartHash = hash;
   const tlsHash = pod.metadata?.annotations?.[ANNOTATION_TLS_HASH];
@@ -197,6 +209,8 @@ export interface Observation extends PassFacts {
   claims?: ClaimInfo[];
   /** What each node's `default` user accepts, by endpointKey (undefined: no answer); read with passwordHash. */
   auth?: Map<string, NodeAuth | undefined>;
+  /** `tls-cluster` of each node in a dual layout, by Pod (undefined: no answer). */
+  tlsBus?: Map<string, boolean | undefined>;
   pass: PassMemory;
 }
 
@@ -211,11 +225,50 @@ export interface ObserveContext {
   ref: ObjectRef;
   /** This process's Lease identity. */
   holder: string;
+  /** Told which endpoints speak TLS each time the Pods are listed: the pool asks it. */
+  protocols: EndpointProtocols;
+}
+
+/**
+ * Which node ports speak TLS, from the Pods' layouts; an endpoint no Pod has gets `otherwise`. And
+ * the other way round, a dual-layout node's second port (what a node answering over TLS names it
+ * by once the bus is TLS) to its own port, so every report names each node alike.
+ */
+export class EndpointProtocols {
+  private tls = new Map<string, boolean>();
+  private second = new Map<string, Endpoint>();
+  constructor(private readonly otherwise: boolean) {}
+
+  learn(pods: readonly PodInfo[]): void {
+    const known = pods.filter((p) => p.ip);
+    this.tls = new Map(known.map((p) => [endpointKey(podEndpoint(p)), portSpeaksTls(p.layout)]));
+    this.second = new Map(
+      known.filter((p) => isDual(p.layout)).map((p) => [endpointKey({ ip: p.ip!, port: p.port + TRANSITION_PORT_OFFSET }), podEndpoint(p)]),
+    );
+  }
+
+  speaksTls = (endpoint: Endpoint): boolean => this.tls.get(endpointKey(endpoint)) ?? this.otherwise;
+
+  canonical = (endpoint: Endpoint): Endpoint => this.second.get(endpointKey(endpoint)) ?? endpoint;
+}
+
+/** The bus each dual-layout node runs, as it says (CONFIG GET tls-cluster). */
+async function readTlsBus(pool: RedisPool, pods: readonly PodInfo[]): Promise<Map<string, boolean | undefined> | undefined> {
+  const dual = pods.filter((p) => isDual(p.layout) && p.ip && !p.deleting);
+  if (dual.length === 0) return undefined;
+  const answers = await Promise.all(
+    dual.map(async (p) => {
+      const reply = (await pool.call(podEndpoint(p), 'CONFIG', 'GET', 'tls-cluster').catch(() => undefined)) as string[] | undefined;
+      return [p.name, reply?.[1] === undefined ? undefined : reply[1] === 'yes'] as const;
+    }),
+  );
+  return new Map(answers);
 }
 
 /** Pods, then the Lease when a reshard may hold it (nodes are then left unread), then the nodes. */
 export async function observe(ctx: ObserveContext, facts: PassFacts, pass: PassMemory): Promise<Observation> {
   const pods = await listPods(ctx.kube, ctx.ref, facts.spec);
+  ctx.protocols.learn(pods);
   const claims = facts.spec.persistence.enabled ? await observeClaims(ctx.kube, ctx.ref, facts.spec) : undefined;
   const seen: Observation = { ...facts, now: Date.now(), pods, pass, ...(claims ? { claims } : {}) };
   if (reshardMayHoldLease(facts, pods, pass)) {
@@ -223,6 +276,8 @@ export async function observe(ctx: ObserveContext, facts: PassFacts, pass: PassM
     if (holder !== undefined && holder !== ctx.holder) return { ...seen, leaseHolder: holder };
   }
   const cluster = await readPicture(ctx.pool, pods);
-  if (!facts.passwordHash) return { ...seen, cluster };
-  return { ...seen, cluster, auth: await readAuths(ctx.pool, pods.filter((p) => p.ip && !p.deleting).map(podEndpoint)) };
+  const tlsBus = await readTlsBus(ctx.pool, pods);
+  const read = { ...seen, cluster, ...(tlsBus ? { tlsBus } : {}) };
+  if (!facts.passwordHash) return read;
+  return { ...read, auth: await readAuths(ctx.pool, pods.filter((p) => p.ip && !p.deleting).map(podEndpoint)) };
 }

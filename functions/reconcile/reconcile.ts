@@ -22,6 +22,8 @@ import { act, type ActContext, type PassState, type RoundWork } from './act.js';
 import { decide, endsRound, shapeOf, type RoundEnd, type StepKind } from './decide.js';
 import { RetryError } from './errors.js';
 import {
+  EndpointProtocols,
+  listPods,
   observe,
   reshardState,
   type ClusterPicture,
@@ -36,6 +38,7 @@ import { ensureUserPasswords, operatorLogin, readUserPasswords, type UserPasswor
 import { passwordHash } from '../../shared/redis/planner/password.js';
 import { buildNetworkPolicy, POLICY_HASH, type NetworkPolicyOptions } from './network-policy.js';
 import { rollSettled, rollState, stuckMessage, type RollState } from './roll.js';
+import { podsTlsOf, type PodsTls } from './tls-step.js';
 import { computeStatus, isReady, statusChanged, type Blocker } from './status.js';
 import { teardown } from './teardown.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -89,11 +92,20 @@ async function secretPassword(kube: Kube, namespace: string, spec: DefaultedSpec
 /**
  * The TLS Secret, checked before anything uses it: a bad one blocks the cluster (its nodes keep
  * what they loaded); a good one gives the CA to connect with and the hash the nodes must have loaded.
+ * While TLS is turned off the spec names none: the one the Pods mount is needed until they leave TLS.
  */
-async function secretTls(kube: Kube, namespace: string, spec: DefaultedSpec): Promise<{ verdict?: TlsVerdict; blocker?: Blocker }> {
-  if (!spec.tls) return {};
-  const verdict = checkTlsSecret(spec.tls.secretName, await readTlsSecret(kube, namespace, spec.tls.secretName), new Date());
-  return verdict.ok ? { verdict } : { blocker: { reason: 'TLSSecretInvalid', message: `${verdict.message} (spec.tls.secretName)` } };
+async function secretTls(
+  kube: Kube,
+  namespace: string,
+  spec: DefaultedSpec,
+  mounted?: string,
+): Promise<{ verdict?: TlsVerdict; blocker?: Blocker }> {
+  const name = spec.tls?.secretName ?? mounted;
+  if (!name) return {};
+  const verdict = checkTlsSecret(name, await readTlsSecret(kube, namespace, name), new Date());
+  if (verdict.ok) return { verdict };
+  const field = spec.tls ? 'spec.tls.secretName' : 'the Secret the nodes mount until TLS is off';
+  return { blocker: { reason: 'TLSSecretInvalid', message: `${verdict.message} (${field})` } };
 }
 
 /** Creates the object, or merge-patches it when `same` says the stored one differs. */
@@ -106,8 +118,14 @@ async function ensureObject<T extends KubernetesObject>(kube: Kube, desired: T, 
 const json = (v: unknown) => JSON.stringify(v);
 
 /** ConfigMap, Service, PDB and NetworkPolicy, created or patched when they differ. */
-async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: DefaultedSpec, policy?: NetworkPolicyOptions): Promise<void> {
-  const cm = buildConfigMap(identity, spec);
+async function ensureObjects(
+  kube: Kube,
+  identity: ClusterIdentity,
+  spec: DefaultedSpec,
+  tls: PodsTls,
+  policy?: NetworkPolicyOptions,
+): Promise<void> {
+  const cm = buildConfigMap(identity, spec, tls.conf);
   await ensureObject(kube, cm, (s) => json(s.data) === json(cm.data));
   const svc = buildService(identity, spec);
   await ensureObject(
@@ -120,7 +138,7 @@ async function ensureObjects(kube: Kube, identity: ClusterIdentity, spec: Defaul
   const pdb = buildPodDisruptionBudget(identity);
   await ensureObject(kube, pdb, (s) => s.spec?.maxUnavailable === 1 && json(s.spec?.selector) === json(pdb.spec!.selector));
   if (policy) {
-    const np = buildNetworkPolicy(identity, spec, policy);
+    const np = buildNetworkPolicy(identity, spec, policy, tls.transition);
     await ensureObject(kube, np, (s) => s.metadata?.annotations?.[POLICY_HASH] === np.metadata!.annotations![POLICY_HASH]);
   }
 }
@@ -213,6 +231,35 @@ async function admit(ref: ObjectRef, deps: ReconcileDeps): Promise<RedisCluster 
   }
 }
 
+/** A spec the operator cannot honour: an Event and the status say why; nothing is touched. */
+async function refuseSpec(
+  errors: { path: string; message: string }[],
+  ref: ObjectRef,
+  generation: number,
+  record: RecordEvent,
+  writer: StatusWriter,
+): Promise<PassOutcome> {
+  const message = errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+  await record('InvalidSpec', message);
+  await writer.write(
+    computeStatus(writer.stored, {
+      clusterName: ref.name,
+      generation,
+      blocker: { reason: 'InvalidSpec', message },
+      formed: false,
+      podsWanted: 0,
+      podsReady: 0,
+      podByEndpoint: new Map(),
+      masters: 0,
+      replicasPerMaster: 0,
+      problems: [],
+      resharding: false,
+      scaling: false,
+    }),
+  );
+  return { kind: 'done', phase: 'Failed' };
+}
+
 async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): Promise<PassOutcome> {
   const { kube, log } = deps;
   const startedAt = Date.now();
@@ -224,34 +271,15 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
 
   // A spec the operator cannot honour: say so, touch nothing.
   const validated = validateSpec(cr.spec);
-  if (!validated.ok) {
-    const message = validated.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
-    await record('InvalidSpec', message);
-    await writer.write(
-      computeStatus(cr.status, {
-        clusterName: ref.name,
-        generation,
-        blocker: { reason: 'InvalidSpec', message },
-        formed: false,
-        podsWanted: 0,
-        podsReady: 0,
-        podByEndpoint: new Map(),
-        masters: 0,
-        replicasPerMaster: 0,
-        problems: [],
-        resharding: false,
-        scaling: false,
-      }),
-    );
-    return { kind: 'done', phase: 'Failed' };
-  }
+  if (!validated.ok) return refuseSpec(validated.errors, ref, generation, record, writer);
   const spec = validated.spec;
   const secret = await secretPassword(kube, ref.namespace, spec);
-  const tls = await secretTls(kube, ref.namespace, spec);
+  const podsTls = podsTlsOf(spec, await listPods(kube, ref, spec));
+  const tls = await secretTls(kube, ref.namespace, spec, podsTls.mounted);
   const blocker = secret.blocker ?? tls.blocker;
   const identity: ClusterIdentity = { name: ref.name, namespace: ref.namespace, uid: cr.metadata.uid ?? '' };
   // Paused: a person may be changing things by hand; not even the ConfigMap is put back.
-  if (!spec.paused) await ensureObjects(kube, identity, spec, deps.networkPolicy);
+  if (!spec.paused) await ensureObjects(kube, identity, spec, podsTls, deps.networkPolicy);
   const users = await clusterUsers(kube, identity, spec);
 
   const facts: PassFacts = {
@@ -266,9 +294,11 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     ...(users && secret.password !== undefined ? { passwordHash: passwordHash(secret.password) } : {}),
     startedAt,
   };
+  // Mid-transition some nodes speak TLS on their port and some do not: each Pod's layout says which.
+  const protocols = new EndpointProtocols(!!spec.tls);
   const pool = new RedisPool({
     ...operatorLogin(users, secret.password),
-    ...(tls.verdict?.ok ? { tls: clientTls(tls.verdict.ca) } : {}),
+    ...(tls.verdict?.ok ? { tls: clientTls(tls.verdict.ca), speaksTls: protocols.speaksTls, canonical: protocols.canonical } : {}),
     connectTimeoutMs: 1000,
     commandTimeoutMs: 5000,
   });
@@ -287,6 +317,7 @@ async function onePass(ref: ObjectRef, deps: ReconcileDeps, deadline: number): P
     leaseDurationSeconds: deps.leaseDurationSeconds ?? 15,
     ...(deps.emit ? { emit: deps.emit } : {}),
     ...(tls.verdict?.ok ? { tlsHash: tls.verdict.hash } : {}),
+    protocols,
     ...(secret.password !== undefined ? { password: secret.password } : {}),
   };
   try {
@@ -311,7 +342,7 @@ type RoundOutcome =
 
 async function round(r: Rounds, n: number): Promise<RoundOutcome> {
   const { ctx, pass, facts } = r;
-  const seeing: ObserveContext = { kube: ctx.kube, pool: ctx.pool, ref: ctx.ref, holder: ctx.holder };
+  const seeing: ObserveContext = { kube: ctx.kube, pool: ctx.pool, ref: ctx.ref, holder: ctx.holder, protocols: ctx.protocols };
   const taken = new Set<StepKind>();
   const work: RoundWork = { actions: [], problems: [] };
   const memory = (): PassMemory => ({

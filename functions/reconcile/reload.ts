@@ -1,6 +1,7 @@
 // Has each node re-read its certificate files (the kubelet has swapped them), then checks on a new
 // connection that it serves the Secret's certificate before recording the Secret's hash on its Pod:
-// a node whose files are not swapped yet keeps its old hash and is reloaded on a later pass.
+// a node whose files are not swapped yet keeps its old hash and is reloaded on a later pass. And
+// switches the bus of a cluster turning TLS on or off, once every node serves both protocols.
 import { connect } from 'node:tls';
 import { ANNOTATION_TLS_HASH } from '../../shared/api/index.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -53,4 +54,29 @@ export async function reloadCertificates(ctx: ActContext, step: Extract<Step, { 
   );
   if (done > 0) await ctx.record('CertificateReloaded', `${done} node(s) loaded the changed TLS Secret without a restart`);
   return done;
+}
+
+/**
+ * Replication first, so a replica that reconnects meanwhile dials its master as the bus will be;
+ * then the bus. Open links keep working; a link dialled between a switched and an unswitched node
+ * fails and is dialled again. A node that refused is swept again on the next pass.
+ */
+export async function sweepTlsBus(ctx: ActContext, step: Extract<Step, { kind: 'sweep-tls' }>): Promise<void> {
+  const value = step.tls ? 'yes' : 'no';
+  let refused = 0;
+  for (const setting of ['tls-replication', 'tls-cluster']) {
+    await Promise.all(
+      step.endpoints.map((ep) =>
+        ctx.pool.call(ep, 'CONFIG', 'SET', setting, value).catch((err: unknown) => {
+          refused++;
+          ctx.log.warn({ node: endpointKey(ep), setting, err: errorMessage(err) }, 'bus switch refused; swept again later');
+        }),
+      ),
+    );
+  }
+  if (refused === 0)
+    await ctx.record(
+      'TLSBusSwitched',
+      `tls-cluster and tls-replication ${value} on ${step.endpoints.length} node(s); the roll to the final layout follows`,
+    );
 }

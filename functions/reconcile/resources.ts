@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import {
   ANNOTATION_RESTART_HASH,
   ANNOTATION_TLS_HASH,
+  ANNOTATION_TLS_LAYOUT,
   API_VERSION,
   KIND,
   LABEL_ORDINAL,
@@ -30,6 +31,7 @@ import {
   type DefaultedSpec,
 } from '../../shared/api/index.js';
 import { TLS_FILES, TLS_MOUNT, TLS_VOLUME, tlsConf } from './tls.js';
+import { isDual as dual, portSpeaksTls as portTls, startingBus, type PortLayout } from './tls-transition.js';
 import { usersSecretName } from '../../shared/kube/users-secret.js';
 import { EXPORTER_ARGS, EXPORTER_RULES, EXPORTER_USER, OPERATOR_RULES, OPERATOR_USER, userArgs } from '../../shared/redis/users.js';
 
@@ -48,6 +50,23 @@ export interface ClusterIdentity {
   namespace: string;
   uid: string;
 }
+
+/**
+ * What a node's ports serve, and the Secret its TLS files come from. Outside a transition: the
+ * spec's (finalTls). While TLS is turned off the spec no longer names the Secret; the Pods do.
+ */
+export interface NodeTls {
+  layout: PortLayout;
+  secretName?: string;
+  /** Made while TLS is turned on or off: a plaintext Pod names its bus too (see portArgs). */
+  transition?: boolean;
+}
+
+export const finalTls = (spec: DefaultedSpec): NodeTls =>
+  spec.tls ? { layout: 'tls', secretName: spec.tls.secretName } : { layout: 'plain' };
+
+/** The second port of a node in a dual layout: its port plus this. */
+export const TRANSITION_PORT_OFFSET = 1000;
 
 export const configMapName = (cluster: string): string => `${cluster}-config`;
 export const podName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}`;
@@ -70,6 +89,16 @@ function metadata(cluster: ClusterIdentity, name: string, labels: Record<string,
 const NO_SNAPSHOTS = '""';
 
 /**
+ * The TLS lines every node shares: the certificate files when a Secret is mounted, and the bus
+ * the cluster runs. During a transition the bus is the cluster's current one, so a node of the
+ * old layout that restarts comes back on it; Pods of a dual layout say theirs on the command line.
+ */
+export interface ConfTls {
+  files: boolean;
+  bus: boolean;
+}
+
+/**
  * Without persistence the RDB a replica receives in a full sync is written to its data directory
  * and left there; promoted later and restarted, the node would load those stale keys as a master
  * (startScript). Redis deletes it after loading with this (ignored where snapshots or AOF are on).
@@ -77,7 +106,7 @@ const NO_SNAPSHOTS = '""';
 const NO_SYNC_FILES = ['rdb-del-sync-files yes'];
 
 /** redis.conf: what every node shares; per-node settings (port, announce) go on the command line. */
-export function redisConf(spec: DefaultedSpec): string {
+export function redisConf(spec: DefaultedSpec, tls: ConfTls = { files: !!spec.tls, bus: !!spec.tls }): string {
   const lines = [
     'cluster-enabled yes',
     `cluster-config-file ${DATA_DIR}/nodes.conf`,
@@ -94,7 +123,7 @@ export function redisConf(spec: DefaultedSpec): string {
     `appendonly ${spec.persistence.enabled ? 'yes' : 'no'}`,
     ...(spec.persistence.enabled ? [] : [`save ${NO_SNAPSHOTS}`, ...NO_SYNC_FILES]),
     'protected-mode no',
-    ...(spec.tls ? tlsConf() : []),
+    ...tlsConf(tls),
   ];
   for (const [key, value] of Object.entries(spec.redisConfig ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(`${key} ${value}`);
@@ -128,7 +157,7 @@ export function liveSettings(spec: DefaultedSpec): Record<string, string> {
  * security settings. Live settings are left out (CONFIG SET applies them), and so are the fields
  * a running cluster cannot change (basePort, hostNetwork, persistence).
  */
-export function restartHash(spec: DefaultedSpec): string {
+export function restartHash(spec: DefaultedSpec, tls: NodeTls = finalTls(spec)): string {
   const restartOnly = Object.entries(spec.redisConfig ?? {})
     .filter(([k]) => isRestartOnlyConfig(k))
     .map(([k, v]) => [k.toLowerCase(), v])
@@ -144,6 +173,8 @@ export function restartHash(spec: DefaultedSpec): string {
     // The operator's and the exporter's users are start arguments: new rules need new Pods.
     users: spec.passwordSecret ? [OPERATOR_RULES, EXPORTER_RULES] : null,
     tls: spec.tls ?? null,
+    // Only a dual layout adds a part: the hash of every Pod outside a transition stays as it was.
+    ...(dual(tls.layout) ? { tlsLayout: tls.layout, tlsSecret: tls.secretName ?? null } : {}),
     securityContext: spec.securityContext ?? null,
     nodeSelector: spec.nodeSelector ?? null,
     tolerations: spec.tolerations ?? null,
@@ -167,12 +198,12 @@ export function configDrift(wanted: Record<string, string>, current: Record<stri
   return Object.entries(wanted).filter(([k, v]) => current[k] !== undefined && current[k]!.toLowerCase() !== v.toLowerCase());
 }
 
-export function buildConfigMap(cluster: ClusterIdentity, spec: DefaultedSpec): V1ConfigMap {
+export function buildConfigMap(cluster: ClusterIdentity, spec: DefaultedSpec, tls?: ConfTls): V1ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: metadata(cluster, configMapName(cluster.name)),
-    data: { 'redis.conf': redisConf(spec) },
+    data: { 'redis.conf': redisConf(spec, tls) },
   };
 }
 
@@ -276,19 +307,35 @@ const userPasswordEnv = (cluster: string, name: string, user: string): V1EnvVar 
   valueFrom: { secretKeyRef: { name: usersSecretName(cluster), key: user } },
 });
 
-function redisContainer(cluster: string, spec: DefaultedSpec, ordinal: number): V1Container {
+/**
+ * The node's ports and the bus it starts on. With TLS the node's port serves TLS only, and the
+ * cluster announces it as the TLS port. A dual layout serves the other protocol on the transition
+ * port. A Pod that has TLS anywhere, or is made while TLS is turned on or off, names its bus: the
+ * shared redis.conf follows the cluster's, which a transition switches under Pods started before.
+ */
+function portArgs(port: number, busPort: number, tls: NodeTls): string[] {
+  const { layout } = tls;
+  const ip = ['--cluster-announce-ip', '$(POD_IP)'];
+  const bus = ['--cluster-announce-bus-port', String(busPort)];
+  const mode = startingBus(layout) ? 'yes' : 'no';
+  const busMode = ['--tls-cluster', mode, '--tls-replication', mode];
+  // A plain cluster's Pods say nothing of TLS: an image built without it would refuse the options.
+  if (layout === 'plain')
+    return ['--port', String(port), ...ip, '--cluster-announce-port', String(port), ...bus, ...(tls.transition ? busMode : [])];
+  if (layout === 'tls')
+    return ['--port', '0', '--tls-port', String(port), ...ip, '--cluster-announce-tls-port', String(port), ...bus, ...busMode];
+  const second = String(port + TRANSITION_PORT_OFFSET);
+  const [plain, secure] = layout === 'plain+tls' ? [String(port), second] : [second, String(port)];
+  return [
+    ...['--port', plain, '--tls-port', secure, ...ip, '--cluster-announce-port', plain, '--cluster-announce-tls-port', secure, ...bus],
+    ...busMode,
+  ];
+}
+
+function redisContainer(cluster: string, spec: DefaultedSpec, ordinal: number, tls: NodeTls): V1Container {
   const { port, busPort } = nodePorts(spec, ordinal);
   const env: V1EnvVar[] = [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
-  // With TLS the node's port serves TLS only, and the cluster announces it as the TLS port.
-  const args = [
-    ...(spec.tls ? ['--port', '0', '--tls-port', String(port)] : ['--port', String(port)]),
-    '--cluster-announce-ip',
-    '$(POD_IP)',
-    spec.tls ? '--cluster-announce-tls-port' : '--cluster-announce-port',
-    String(port),
-    '--cluster-announce-bus-port',
-    String(busPort),
-  ];
+  const args = portArgs(port, busPort, tls);
   if (spec.passwordSecret) {
     env.push({ name: PASSWORD_ENV, valueFrom: { secretKeyRef: { name: spec.passwordSecret.name, key: spec.passwordSecret.key } } });
     args.push('--requirepass', `$(${PASSWORD_ENV})`, '--masterauth', `$(${PASSWORD_ENV})`);
@@ -316,18 +363,19 @@ function redisContainer(cluster: string, spec: DefaultedSpec, ordinal: number): 
     ],
     readinessProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 1, failureThreshold: 3 },
     livenessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
-    volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR }, { name: 'data', mountPath: DATA_DIR }, ...tlsMounts(spec)],
+    volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR }, { name: 'data', mountPath: DATA_DIR }, ...tlsMounts(tls)],
     ...(spec.resources ? { resources: spec.resources as V1Container['resources'] } : {}),
   };
 }
 
-const tlsMounts = (spec: DefaultedSpec) => (spec.tls ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT, readOnly: true }] : []);
+const tlsMounts = (tls: NodeTls) => (tls.layout !== 'plain' ? [{ name: TLS_VOLUME, mountPath: TLS_MOUNT, readOnly: true }] : []);
 
-function exporterContainer(cluster: string, spec: DefaultedSpec, ordinal: number): V1Container {
+function exporterContainer(cluster: string, spec: DefaultedSpec, ordinal: number, tls: NodeTls): V1Container {
   const { port, exporterPort } = nodePorts(spec, ordinal);
+  const overTls = portTls(tls.layout);
   const env: V1EnvVar[] = [
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-    { name: 'REDIS_ADDR', value: `${spec.tls ? 'rediss' : 'redis'}://$(POD_IP):${port}` },
+    { name: 'REDIS_ADDR', value: `${overTls ? 'rediss' : 'redis'}://$(POD_IP):${port}` },
   ];
   // Its own read-only user, whose password no rotation of spec.passwordSecret changes.
   if (spec.passwordSecret)
@@ -338,11 +386,11 @@ function exporterContainer(cluster: string, spec: DefaultedSpec, ordinal: number
     ...(spec.imagePullPolicy ? { imagePullPolicy: spec.imagePullPolicy } : {}),
     args: [
       `--web.listen-address=$(POD_IP):${exporterPort}`,
-      ...(spec.tls ? [`--tls-ca-cert-file=${TLS_FILES.ca}`] : []),
+      ...(overTls ? [`--tls-ca-cert-file=${TLS_FILES.ca}`] : []),
       ...(spec.passwordSecret ? EXPORTER_ARGS : []),
     ],
     env,
-    ...(spec.tls ? { volumeMounts: tlsMounts(spec) } : {}),
+    ...(overTls ? { volumeMounts: tlsMounts(tls) } : {}),
     ports: [{ name: 'metrics', containerPort: exporterPort, protocol: 'TCP' }],
     ...(spec.exporter.resources ? { resources: spec.exporter.resources as V1Container['resources'] } : {}),
   };
@@ -350,15 +398,22 @@ function exporterContainer(cluster: string, spec: DefaultedSpec, ordinal: number
 
 /**
  * Node `ordinal` of shard `shard`: port basePort + ordinal, its data on an emptyDir or its claim.
- * `tlsHash`: the TLS Secret it starts with, so it is not reloaded for it.
+ * `tlsHash`: the TLS Secret it starts with, so it is not reloaded for it. `tls`: its layout.
  */
-export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal: number, shard: number, tlsHash?: string): V1Pod {
+export function buildPod(
+  cluster: ClusterIdentity,
+  spec: DefaultedSpec,
+  ordinal: number,
+  shard: number,
+  tlsHash?: string,
+  tls: NodeTls = finalTls(spec),
+): V1Pod {
   const name = podName(cluster.name, ordinal);
   const data: V1Volume = spec.persistence.enabled
     ? { name: 'data', persistentVolumeClaim: { claimName: claimName(cluster.name, ordinal) } }
     : { name: 'data', emptyDir: {} };
-  const containers = [redisContainer(cluster.name, spec, ordinal)];
-  if (spec.exporter.enabled) containers.push(exporterContainer(cluster.name, spec, ordinal));
+  const containers = [redisContainer(cluster.name, spec, ordinal, tls)];
+  if (spec.exporter.enabled) containers.push(exporterContainer(cluster.name, spec, ordinal, tls));
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -368,7 +423,11 @@ export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal:
         [LABEL_ORDINAL]: String(ordinal),
         [LABEL_SHARD]: String(shard),
       }),
-      annotations: { [ANNOTATION_RESTART_HASH]: restartHash(spec), ...(tlsHash ? { [ANNOTATION_TLS_HASH]: tlsHash } : {}) },
+      annotations: {
+        [ANNOTATION_RESTART_HASH]: restartHash(spec, tls),
+        ...(tlsHash ? { [ANNOTATION_TLS_HASH]: tlsHash } : {}),
+        ...(dual(tls.layout) ? { [ANNOTATION_TLS_LAYOUT]: tls.layout } : {}),
+      },
     },
     spec: {
       restartPolicy: 'Always',
@@ -383,7 +442,7 @@ export function buildPod(cluster: ClusterIdentity, spec: DefaultedSpec, ordinal:
       volumes: [
         { name: 'config', configMap: { name: configMapName(cluster.name) } },
         data,
-        ...(spec.tls ? [{ name: TLS_VOLUME, secret: { secretName: spec.tls.secretName } }] : []),
+        ...(tls.layout !== 'plain' && tls.secretName ? [{ name: TLS_VOLUME, secret: { secretName: tls.secretName } }] : []),
       ],
     },
   };

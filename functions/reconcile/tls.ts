@@ -18,17 +18,16 @@ export const TLS_FILES = {
 /** The settings a node reloads its certificate by: set again to the paths it already has. */
 export const TLS_FILE_SETTINGS = ['tls-cert-file', 'tls-key-file', 'tls-ca-cert-file'] as const;
 
-/** redis.conf lines of a TLS cluster: TLS everywhere; clients prove who they are by password. */
-export function tlsConf(): string[] {
+/**
+ * redis.conf's TLS lines: the certificate files where the Secret is mounted, and the bus the
+ * cluster runs. Clients (the operator, the exporter, applications) check the node's certificate
+ * against the CA; they are not asked for one of their own.
+ */
+export function tlsConf(tls: { files: boolean; bus: boolean }): string[] {
   return [
-    `tls-cert-file ${TLS_FILES.cert}`,
-    `tls-key-file ${TLS_FILES.key}`,
-    `tls-ca-cert-file ${TLS_FILES.ca}`,
-    'tls-cluster yes',
-    'tls-replication yes',
-    // Clients (the operator, the exporter, applications) check the node's certificate against the
-    // CA; they are not asked for one of their own.
-    'tls-auth-clients no',
+    ...(tls.files ? [`tls-cert-file ${TLS_FILES.cert}`, `tls-key-file ${TLS_FILES.key}`, `tls-ca-cert-file ${TLS_FILES.ca}`] : []),
+    ...(tls.bus ? ['tls-cluster yes', 'tls-replication yes'] : []),
+    ...(tls.files ? ['tls-auth-clients no'] : []),
   ];
 }
 

@@ -206,6 +206,12 @@ export const EVENT_REASONS = {
     recordedBy: 'reconcile',
     description: 'every node accepts only the password spec.passwordSecret now holds; connections opened with the old one stay open',
   },
+  TLSBusSwitched: {
+    type: 'Normal',
+    recordedBy: 'reconcile',
+    description:
+      'spec.tls added or removed: every node serves both protocols, and the cluster bus and replication switched on all of them at once; the nodes are then rolled to TLS only (or plaintext only) on their port',
+  },
   CertificateReloaded: {
     type: 'Normal',
     recordedBy: 'reconcile',

@@ -285,7 +285,7 @@ export const tls = z
       ),
   })
   .describe(
-    'Serve TLS only: clients, the cluster bus and replication. Set when the cluster is created; it cannot be added or removed later.',
+    'Serve TLS only: clients, the cluster bus and replication. Added to or removed from a live cluster, the nodes are moved over in two rolls with no acknowledged write lost (docs/security.md).',
   );
 
 const redisConfig = limitEntries(

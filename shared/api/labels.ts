@@ -18,6 +18,8 @@ export const LABEL_SHARD = `${GROUP}/shard`;
 export const ANNOTATION_RESTART_HASH = `${GROUP}/restart-hash`;
 /** On a Pod: the hash of the TLS Secret its node has loaded (live rotation reloads on a change). */
 export const ANNOTATION_TLS_HASH = `${GROUP}/tls-hash`;
+/** What the node's ports serve while TLS is turned on or off (functions/reconcile/tls-transition.ts). */
+export const ANNOTATION_TLS_LAYOUT = `${GROUP}/tls-layout`;
 /** master | replica, as last observed; informational, never used to select. */
 export const LABEL_ROLE = `${GROUP}/role`;
 

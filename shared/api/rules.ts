@@ -151,15 +151,6 @@ function pick(spec: SpecFields, path: string): unknown {
 const sizeCel = (v: string) => `quantity(string(${v}.size))`;
 
 export const TRANSITION_RULES: readonly TransitionRule[] = [
-  {
-    // On the spec itself: a rule on spec.tls would not run when the field is added or removed.
-    node: '',
-    fieldPath: 'tls',
-    message:
-      'tls cannot be added or removed on a live cluster: a TLS node and a plaintext node cannot talk on the cluster bus, so the nodes cannot switch one at a time; create a new cluster and migrate',
-    cel: 'has(self.tls) == has(oldSelf.tls)',
-    holds: (s, o) => (s.tls === undefined) === (o.tls === undefined),
-  },
   unchanged(
     'basePort',
     `every node's port and bus port (basePort + i, + ${BUS_PORT_OFFSET}) are fixed in nodes.conf and announced to the other nodes`,

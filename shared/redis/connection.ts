@@ -24,6 +24,16 @@ export interface PoolOptions {
   fallback?: Credentials;
   /** TLS to the nodes (clientTls: the CA they are checked against); plaintext without it. */
   tls?: ConnectionOptions;
+  /**
+   * Which nodes speak TLS on their port, when not all do (while TLS is turned on or off); asked
+   * at each new connection. Without it, every node does when `tls` is set.
+   */
+  speaksTls?: (endpoint: Endpoint) => boolean;
+  /**
+   * The address a node is known by, for one a CLUSTER NODES line names otherwise: while TLS is
+   * turned on or off, a node answering over TLS names its peers by their TLS ports.
+   */
+  canonical?: (endpoint: Endpoint) => Endpoint;
   /** TCP connect timeout per attempt. */
   connectTimeoutMs?: number;
   /** Timeout of control commands (CLUSTER NODES, SETSLOT, INFO...). */
@@ -63,7 +73,9 @@ export class RedisPool {
   readonly log: EngineLogger;
   private readonly fallback: Credentials | undefined;
   private readonly tls: ConnectionOptions | undefined;
-  private readonly opts: Required<Omit<PoolOptions, 'password' | 'username' | 'fallback' | 'logger' | 'tls'>>;
+  private readonly speaksTls: (endpoint: Endpoint) => boolean;
+  private readonly canonical: ((endpoint: Endpoint) => Endpoint) | undefined;
+  private readonly opts: Required<Omit<PoolOptions, 'password' | 'username' | 'fallback' | 'logger' | 'tls' | 'speaksTls' | 'canonical'>>;
   private readonly conns = new Map<string, Redis>();
   private readonly known = new Map<string, Endpoint>();
   /** Endpoints that refused `username` and took `fallback`. */
@@ -75,6 +87,8 @@ export class RedisPool {
     this.username = opts.username;
     this.fallback = opts.fallback;
     this.tls = opts.tls;
+    this.speaksTls = opts.speaksTls ?? (() => true);
+    this.canonical = opts.canonical;
     this.log = opts.logger ?? silent;
     this.opts = {
       connectTimeoutMs: opts.connectTimeoutMs ?? 2000,
@@ -125,7 +139,7 @@ export class RedisPool {
         port: endpoint.port,
         ...(login?.username ? { username: login.username } : {}),
         password: login?.password,
-        ...(this.tls ? { tls: this.tls } : {}),
+        ...(this.tls && this.speaksTls(endpoint) ? { tls: this.tls } : {}),
         lazyConnect: true,
         enableOfflineQueue: false,
         enableReadyCheck: false,
@@ -194,7 +208,8 @@ export class RedisPool {
       ['DBSIZE'],
     ]);
     for (const r of [nodesText, infoText, replText, keys]) if (r instanceof Error) throw r;
-    const nodes = parseClusterNodes(String(nodesText));
+    const canonical = this.canonical;
+    const nodes = parseClusterNodes(String(nodesText)).map((n) => (canonical ? { ...n, ...canonical({ ip: n.ip, port: n.port }) } : n));
     const me = nodes.find((n) => n.flags.includes('myself'));
     if (!me) throw new Error(`${endpointKey(endpoint)}: CLUSTER NODES has no myself line`);
     const clusterInfo = parseInfo(String(infoText));

@@ -143,6 +143,8 @@ function canListen(host: string, port: number): Promise<boolean> {
 }
 
 const CLAIM_DIR = join(tmpdir(), 'redis-operator-e2e-ports');
+/** A node's port, its second port while TLS is turned on or off, its exporter's and its bus's. */
+const PORT_OFFSETS = [0, 1000, 5000, 10000];
 const myClaims = new Set<string>();
 
 function alive(pid: number): boolean {
@@ -163,7 +165,7 @@ function alive(pid: number): boolean {
 function claimRange(base: number, count: number): boolean {
   mkdirSync(CLAIM_DIR, { recursive: true });
   const blocks = new Set<number>();
-  for (const offset of [0, 5000, 10000]) {
+  for (const offset of PORT_OFFSETS) {
     for (let b = Math.floor((base + offset) / 10); b <= Math.floor((base + offset + count - 1) / 10); b++) blocks.add(b);
   }
   const taken: string[] = [];
@@ -201,7 +203,8 @@ process.once('exit', () => {
 });
 
 /**
- * A basePort whose `count` node ports, their bus ports (+10000) and exporter ports (+5000) are free
+ * A basePort whose `count` node ports, their bus ports (+10000), exporter ports (+5000) and second
+ * ports (+1000) are free
  * on every virtual node and claimed by no other live test process (nor earlier by this one), kept
  * below 55535 so the bus ports stay valid.
  */
@@ -211,7 +214,7 @@ export async function freeBasePort(count: number): Promise<number> {
     if (!claimRange(base, count)) continue;
     let ok = true;
     for (let i = 0; i < count && ok; i++) {
-      for (const offset of [0, 5000, 10000]) {
+      for (const offset of PORT_OFFSETS) {
         for (const host of NODE_ADDRESSES) if (!(await canListen(host, base + i + offset))) ok = false;
       }
     }

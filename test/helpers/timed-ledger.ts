@@ -42,6 +42,12 @@ interface Start {
   tlsCa?: string;
   /** Acknowledged only after `WAIT 1`: a replica has the write as well. */
   wait?: boolean;
+  /**
+   * A command not answered within retryMs counts as failed (`Timeout`) instead of waiting: for a
+   * client left behind by the cluster (it speaks a protocol the nodes no longer take), whose
+   * commands would otherwise wait in its offline queue forever. An answer after that never counts.
+   */
+  giveUp?: boolean;
 }
 
 export type TimedLedger = Worker<TimedLedgerResult>;
@@ -51,7 +57,7 @@ export function startTimedLedger(
   rate: number,
   prefix = 'ledger',
   retryMs = 1000,
-  options: Pick<Start, 'auth' | 'tlsCa' | 'wait'> = {},
+  options: Pick<Start, 'auth' | 'tlsCa' | 'wait' | 'giveUp'> = {},
 ): Promise<TimedLedger> {
   const start: Start = { nodes: nodes.map((n) => ({ host: n.ip, port: n.port })), rate, prefix, retryMs, ...options };
   return startWorker<Start, TimedLedgerResult>(fileURLToPath(import.meta.url), start);
@@ -102,16 +108,24 @@ export function latencyByShard(writes: TimedWrite[], shards: Shard[]): ShardLate
 const TICK_MS = 10;
 const WAIT_MS = 1000;
 
-async function withRetry<T>(retryMs: number, run: () => Promise<T>): Promise<T> {
+async function withRetry<T>(retryMs: number, run: () => Promise<T>, giveUp = false): Promise<T> {
   const until = Date.now() + retryMs;
   for (;;) {
     try {
-      return await run();
+      return await (giveUp ? answeredWithin(run(), until - Date.now()) : run());
     } catch (err) {
       if (Date.now() >= until) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+function answeredWithin<T>(answer: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timeout: no answer within ${ms} ms`)), Math.max(ms, 0));
+  });
+  return Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** The cluster client's connection to the node at `address` (host:port), unless it is down. */
@@ -156,6 +170,7 @@ function runChild(): void {
   let client: Cluster | undefined;
   let timer: NodeJS.Timeout | undefined;
   let seq = 0;
+  let giveUp = false;
   let inFlight = 0;
   const writes: TimedWrite[] = [];
   const result: TimedLedgerResult = { writes, failures: {}, wrongReads: 0, reads: 0 };
@@ -164,6 +179,7 @@ function runChild(): void {
     result.failures[kind] = (result.failures[kind] ?? 0) + 1;
   };
   const start = (m: Start): void => {
+    giveUp = !!m.giveUp;
     client = new Cluster(m.nodes, {
       enableReadyCheck: true,
       maxRedirections: 32,
@@ -177,14 +193,18 @@ function runChild(): void {
     const one = async (n: number) => {
       const sentAt = Date.now();
       const key = ledgerKey(m.prefix, n);
-      await withRetry(m.retryMs, async () => {
-        if (m.wait) await setAndWait(client!, key, ledgerValue(n));
-        else await client!.set(key, ledgerValue(n));
-      });
+      await withRetry(
+        m.retryMs,
+        async () => {
+          if (m.wait) await setAndWait(client!, key, ledgerValue(n));
+          else await client!.set(key, ledgerValue(n));
+        },
+        m.giveUp,
+      );
       writes.push({ n, slot: keySlot(key), sentAt, ms: Date.now() - sentAt });
       // Read back an earlier acknowledged write: a value lost or stale shows at once.
       const earlier = writes[Math.floor(Math.random() * writes.length)]!;
-      const value = await withRetry(m.retryMs, () => client!.get(ledgerKey(m.prefix, earlier.n)));
+      const value = await withRetry(m.retryMs, () => client!.get(ledgerKey(m.prefix, earlier.n)), m.giveUp);
       result.reads++;
       if (value !== ledgerValue(earlier.n)) result.wrongReads++;
     };
@@ -201,7 +221,9 @@ function runChild(): void {
   const stop = async (): Promise<TimedLedgerResult> => {
     clearInterval(timer);
     while (inFlight > 0) await new Promise((r) => setTimeout(r, 20));
-    await client?.quit().catch(() => undefined);
+    // A client no node answers any more would wait on QUIT for ever.
+    if (giveUp) client?.disconnect();
+    else await client?.quit().catch(() => undefined);
     return result;
   };
   serveWorker(start, stop);

@@ -72,13 +72,10 @@ describe('the CRD transition rules', () => {
     expect(update(base, { ...base, masters: 4, replicas: 2, maxMemory: '1gb', image: 'redis:7.2' })).toEqual([]);
   });
 
-  it('refuse adding or removing tls, and let its Secret change (a rotation)', () => {
+  it('let tls be added or removed (the nodes are moved over in a roll) and its Secret change (a rotation)', () => {
     const tls: RedisClusterSpec = { ...base, tls: { secretName: 'redis-tls' } };
-    expect(messageOf(base, tls)).toBe(
-      'RedisCluster.redis.redis "c" is invalid: spec.tls: Forbidden: tls cannot be added or removed on a live cluster: ' +
-        'a TLS node and a plaintext node cannot talk on the cluster bus, so the nodes cannot switch one at a time; create a new cluster and migrate',
-    );
-    expect(update(tls, base)).toEqual([expect.objectContaining({ field: 'spec.tls', reason: 'FieldValueForbidden' })]);
+    expect(update(base, tls)).toEqual([]);
+    expect(update(tls, base)).toEqual([]);
     expect(update(tls, { ...base, tls: { secretName: 'other' } })).toEqual([]);
     expect(crd.validate(stored(tls))).toEqual([]);
   });

@@ -24,6 +24,7 @@ function pod(s: DefaultedSpec, ordinal: number, machine: number, o: { ready?: bo
     port: s.basePort + ordinal,
     busPort: s.basePort + ordinal + 10000,
     createdAt: NOW - 600_000,
+    layout: 'plain',
     restartHash: restartHash(s),
   };
 }

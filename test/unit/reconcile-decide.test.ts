@@ -30,6 +30,7 @@ function pod(s: DefaultedSpec, ordinal: number, shard: number, o: PodOpts = {}):
     port: s.basePort + ordinal,
     busPort: s.basePort + ordinal + 10000,
     createdAt: NOW - (o.ageMs ?? 600_000),
+    layout: 'plain',
     restartHash: restartHash(s),
   };
   if (o.ip ?? true) p.ip = '10.0.0.1';
@@ -140,7 +141,12 @@ describe('decide: creation', () => {
 
   it('creates every Pod of a new cluster', () => {
     const step = decide(observation({ spec: s, pods: [] }));
-    expect(step).toEqual({ kind: 'create-pods', pods: [0, 1, 2, 3, 4, 5].map((ordinal) => ({ ordinal, shard: Math.floor(ordinal / 2) })) });
+    expect(step).toEqual({
+      kind: 'create-pods',
+      pods: [0, 1, 2, 3, 4, 5].map((ordinal) => ({ ordinal, shard: Math.floor(ordinal / 2) })),
+      tls: { layout: 'plain' },
+      conf: { files: false, bus: false },
+    });
   });
 
   it('waits for Pods that are Pending: no Pod ready, no Lease', () => {
@@ -236,6 +242,8 @@ describe('decide: a formed cluster', () => {
     expect(decide(observation({ spec: s, pods: missing, reports: reports(joined), formedBefore: true }))).toEqual({
       kind: 'create-pods',
       pods: [{ ordinal: 3, shard: 1 }],
+      tls: { layout: 'plain' },
+      conf: { files: false, bus: false },
     });
     const fresh = pod(s, 3, 1, { ageMs: 2000 });
     const now = [...missing, fresh];
@@ -271,6 +279,8 @@ describe('decide: a formed cluster', () => {
         { ordinal: 4, shard: 2 },
         { ordinal: 5, shard: 2 },
       ],
+      tls: { layout: 'plain' },
+      conf: { files: false, bus: false },
     });
     const heal = decide(observation({ ...o, pass: withLease(['create-pods']) }));
     expect(heal.kind === 'heal' && heal.nodes.map((n) => n.name)).toEqual(['rc-0', 'rc-1', 'rc-2', 'rc-3']);

@@ -9,6 +9,7 @@ import {
   configDrift,
   liveSettings,
   redisConf,
+  restartHash,
   startScript,
 } from '../../functions/reconcile/resources.js';
 import { clusterNameOfPod, ordinalOf } from '../../shared/kube/nodes.js';
@@ -259,5 +260,49 @@ describe('a TLS pod', () => {
     expect(plain.spec!.containers[0]!.args!.slice(0, 2)).toEqual(['--port', '10004']);
     expect(redisConf(spec)).not.toMatch(/tls/);
     expect(plain.spec!.volumes!.map((v) => v.name)).toEqual(['config', 'data']);
+  });
+});
+
+describe('a Pod while TLS is turned on or off', () => {
+  const plainSpec = applyDefaults({ masters: 3, replicas: 1, basePort: 10000, maxMemory: '512mb' });
+  const tlsSpec = applyDefaults({ masters: 3, replicas: 1, basePort: 10000, maxMemory: '512mb', tls: { secretName: 'rc1-tls' } });
+  const args = (p: ReturnType<typeof buildPod>) => p.spec!.containers[0]!.args!;
+
+  it('on the way to TLS: its port plaintext, TLS on port + 1000, the bus still plaintext, the Secret mounted', () => {
+    const pod = buildPod(cluster, tlsSpec, 4, 2, undefined, { layout: 'plain+tls', secretName: 'rc1-tls' });
+    expect(args(pod).slice(0, 4)).toEqual(['--port', '10004', '--tls-port', '11004']);
+    expect(args(pod).join(' ')).toContain('--cluster-announce-port 10004 --cluster-announce-tls-port 11004');
+    expect(args(pod).join(' ')).toContain('--tls-cluster no --tls-replication no');
+    expect(pod.spec!.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'rc1-tls' } });
+    expect(pod.metadata!.annotations!['redis.redis/tls-layout']).toBe('plain+tls');
+    // The exporter scrapes the node's port as it speaks now.
+    expect(pod.spec!.containers[1]!.env).toContainEqual({ name: 'REDIS_ADDR', value: 'redis://$(POD_IP):10004' });
+  });
+
+  it('on the way back: TLS on its port, plaintext on port + 1000, the bus TLS, the Secret from the Pods', () => {
+    const pod = buildPod(cluster, plainSpec, 4, 2, undefined, { layout: 'tls+plain', secretName: 'rc1-tls' });
+    expect(args(pod).slice(0, 4)).toEqual(['--port', '11004', '--tls-port', '10004']);
+    expect(args(pod).join(' ')).toContain('--tls-cluster yes --tls-replication yes');
+    expect(pod.spec!.volumes).toContainEqual({ name: 'tls', secret: { secretName: 'rc1-tls' } });
+    expect(pod.spec!.containers[1]!.env).toContainEqual({ name: 'REDIS_ADDR', value: 'rediss://$(POD_IP):10004' });
+  });
+
+  it('a dual layout is a roll away from both final ones; outside a transition the hashes are as before', () => {
+    const hashes = new Set([
+      restartHash(tlsSpec),
+      restartHash(tlsSpec, { layout: 'plain+tls', secretName: 'rc1-tls' }),
+      restartHash(plainSpec),
+      restartHash(plainSpec, { layout: 'tls+plain', secretName: 'rc1-tls' }),
+    ]);
+    expect(hashes.size).toBe(4);
+    expect(restartHash(tlsSpec, { layout: 'tls', secretName: 'rc1-tls' })).toBe(restartHash(tlsSpec));
+    expect(buildPod(cluster, tlsSpec, 4, 2).metadata!.annotations!['redis.redis/tls-layout']).toBeUndefined();
+  });
+
+  it("redis.conf names the certificate files and the cluster's current bus", () => {
+    const conf = redisConf(tlsSpec, { files: true, bus: false });
+    expect(conf).toMatch(/^tls-cert-file \/etc\/redis-tls\/tls\.crt$/m);
+    expect(conf).not.toMatch(/^tls-cluster/m);
+    expect(redisConf(tlsSpec)).toBe(redisConf(tlsSpec, { files: true, bus: true }));
   });
 });

@@ -26,6 +26,7 @@ function pod(s: DefaultedSpec, ordinal: number, o: { ready?: boolean; deleting?:
     port: s.basePort + ordinal,
     busPort: s.basePort + ordinal + 10000,
     createdAt: NOW - 5000,
+    layout: 'plain',
   };
 }
 const podsOf = (s: DefaultedSpec, o: { base?: number } = {}) => [0, 1, 2, 3, 4, 5].map((i) => pod(s, i, o));
@@ -326,6 +327,6 @@ describe('planPods: every Pod gone, the claims kept (persistence)', () => {
     const s = spec({ persistence: { enabled: true, size: '1Gi' } });
     const claimInfo = claims.map((c) => ({ ...c, name: `rc-${c.ordinal}-data`, storage: '1Gi' }));
     const o = { ...observation(s, [], []), claims: claimInfo };
-    expect(decide(o)).toEqual({ kind: 'create-pods', pods: claims });
+    expect(decide(o)).toEqual({ kind: 'create-pods', pods: claims, tls: { layout: 'plain' }, conf: { files: false, bus: false } });
   });
 });

@@ -39,6 +39,7 @@ function podOf(s: DefaultedSpec, n: N): PodInfo {
     port: s.basePort + n.ordinal,
     busPort: s.basePort + n.ordinal + 10000,
     createdAt: NOW - 600_000,
+    layout: 'plain',
     restartHash: restartHash(n.built ?? OLD),
   };
 }

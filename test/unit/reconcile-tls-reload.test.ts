@@ -34,7 +34,7 @@ describe('planTlsReload', () => {
   });
 
   it('reloads by the three file settings a TLS node is started with', () => {
-    const conf = tlsConf().join('\n');
+    const conf = tlsConf({ files: true, bus: true }).join('\n');
     for (const setting of TLS_FILE_SETTINGS) expect(conf).toMatch(new RegExp(`^${setting} /etc/redis-tls/`, 'm'));
     expect(conf).toMatch(/^tls-cluster yes$/m);
     expect(conf).toMatch(/^tls-replication yes$/m);
