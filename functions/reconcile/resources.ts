@@ -91,7 +91,7 @@ const NO_SNAPSHOTS = '""';
 /**
  * The TLS lines every node shares: the certificate files when a Secret is mounted, and the bus
  * the cluster runs. During a transition the bus is the cluster's current one, so a node of the
- * old layout that restarts comes back on it; Pods of a dual layout say theirs on the command line.
+ * old layout that restarts comes back on it; Pods made during it name theirs on the command line.
  */
 export interface ConfTls {
   files: boolean;
