@@ -157,6 +157,23 @@ describe('reconcile: faults keep every key', () => {
       client.disconnect();
     }
     process.kill(proc!.pid, 'SIGKILL');
+    await eventually(
+      'the redis-server restarted',
+      async () => (await redisServers([replica.port])).some((p) => p.ip === replica.ip && p.pid !== proc!.pid),
+      60_000,
+      200,
+    );
+    // Back in its shard with a live replication link (a replica of its successor, or master again
+    // by primary balance): only then is the status's Ready one that came after the kill.
+    await eventually(
+      `${replica.pod} back in its shard`,
+      async () => {
+        const info = String(await withNode(replica, (r) => r.call('INFO', 'replication')).catch(() => ''));
+        return /master_link_status:up/.test(info) || /connected_slaves:[1-9]/.test(info);
+      },
+      60_000,
+      200,
+    );
     const after = await readyAndSpread((o) => statusNodes(o).some((n) => n.id === replica.id));
     await expectAllKeys(after, 'stale');
   }, 200_000);
