@@ -6,6 +6,7 @@ import { faultNamed } from '../../chaos/faults.js';
 import { operationNamed } from '../../chaos/operations.js';
 import { runLine } from '../../chaos/report.js';
 import { runScenario, type RunResult } from '../../chaos/run.js';
+import { expectNothingLost } from '../helpers/chaos.js';
 import { useE2E } from '../helpers/e2e.js';
 
 // Persisted, as a real API server's etcd is: the API-server restart keeps every object.
@@ -21,18 +22,6 @@ async function chaos(operation: string, fault: string, seed: number): Promise<Ru
   });
   console.log(runLine(result));
   return result;
-}
-
-/** Planned operations lose no acknowledged write, and every command succeeds after its retries. */
-function expectNothingLost(r: RunResult): void {
-  expect(r.violations).toEqual([]);
-  // Writes went on through the run (50/s each, for 5 s at least).
-  expect(r.plain.acknowledged).toBeGreaterThan(200);
-  expect(r.waited.acknowledged).toBeGreaterThan(100);
-  expect(r.plain.lost + r.plain.lostInWindow).toBe(0);
-  expect(r.waited.lost + r.waited.lostInWindow).toBe(0);
-  expect(r.plain.wrongReads + r.waited.wrongReads).toBe(0);
-  expect(r.plain.failures).toEqual({});
 }
 
 describe('chaos: seeded runs', () => {
