@@ -111,17 +111,28 @@ const deletePod: Fault = {
   },
 };
 
+/**
+ * A machine gone: its Redis processes die at once (no preStop hook, no SIGTERM), then its Pods are
+ * force-deleted, as a person or the node controller does for a machine that is not coming back.
+ */
 const machineLost: Fault = {
   name: 'machine-lost',
   async inject(t, random) {
     const machine = random.pick(NODE_ADDRESSES);
-    const nodes = await nodesOf(t);
-    const pods = (await clusterPods(t.e2e, t.namespace, t.name)).filter((p) =>
-      nodes.some((n) => n.pod === p.metadata!.name && n.ip === machine),
-    );
+    const lost = (await nodesOf(t)).filter((n) => n.ip === machine);
+    const pids = await Promise.all(lost.map((n) => pidOf(n).catch(() => undefined)));
     const at = Date.now();
-    await Promise.all(pods.map((p) => t.e2e.platform.kube.delete('v1', 'Pod', p.metadata!.name!, t.namespace)));
-    return { fault: this.name, target: `${machine}: ${pods.map((p) => p.metadata!.name).join(', ')}`, at };
+    for (const pid of pids) if (pid !== undefined) process.kill(pid, 'SIGKILL');
+    await Promise.all(
+      lost.map((n) => t.e2e.platform.kube.delete('v1', 'Pod', n.pod, t.namespace, { gracePeriodSeconds: 0 }).catch(() => undefined)),
+    );
+    const slots = lost.filter((n) => n.role === 'master').flatMap((n) => n.slots ?? []);
+    return {
+      fault: this.name,
+      target: `${machine}: ${lost.map((n) => n.pod).join(', ')}`,
+      at,
+      ...(slots.length ? { crashedMaster: slots } : {}),
+    };
   },
 };
 

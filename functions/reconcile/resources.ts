@@ -30,6 +30,7 @@ import {
   selectorLabels,
   type DefaultedSpec,
 } from '../../shared/api/index.js';
+import { handoverScript, type HandoverTarget } from './handover.js';
 import { TLS_FILES, TLS_MOUNT, TLS_VOLUME, tlsConf } from './tls.js';
 import { isDual as dual, portSpeaksTls as portTls, startingBus, type PortLayout } from './tls-transition.js';
 import { usersSecretName } from '../../shared/kube/users-secret.js';
@@ -332,6 +333,15 @@ function portArgs(port: number, busPort: number, tls: NodeTls): string[] {
   ];
 }
 
+/** How the preStop hook reaches its own node: the port's protocol, as the operator's user. */
+function handoverTarget(spec: DefaultedSpec, port: number, tls: NodeTls): HandoverTarget {
+  return {
+    port,
+    ...(portTls(tls.layout) ? { tls: { caFile: TLS_FILES.ca } } : {}),
+    ...(spec.passwordSecret ? { user: { name: OPERATOR_USER, passwordEnv: OPERATOR_PASSWORD_ENV } } : {}),
+  };
+}
+
 function redisContainer(cluster: string, spec: DefaultedSpec, ordinal: number, tls: NodeTls): V1Container {
   const { port, busPort } = nodePorts(spec, ordinal);
   const env: V1EnvVar[] = [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }];
@@ -361,6 +371,7 @@ function redisContainer(cluster: string, spec: DefaultedSpec, ordinal: number, t
       { name: 'redis', containerPort: port, protocol: 'TCP' },
       { name: 'bus', containerPort: busPort, protocol: 'TCP' },
     ],
+    lifecycle: { preStop: { exec: { command: ['sh', '-c', handoverScript(handoverTarget(spec, port, tls))] } } },
     readinessProbe: { ...probe, initialDelaySeconds: 0, periodSeconds: 1, failureThreshold: 3 },
     livenessProbe: { ...probe, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 6 },
     volumeMounts: [{ name: 'config', mountPath: CONFIG_DIR }, { name: 'data', mountPath: DATA_DIR }, ...tlsMounts(tls)],

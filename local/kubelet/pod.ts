@@ -16,6 +16,7 @@ import {
   type PodFacts,
 } from './command.js';
 import { exitCodeOf, restartPolicyOf, terminationReason, type BackoffPolicy, type RestartPolicy } from './backoff.js';
+import { graceAfterHook, preStopFailureMessage, runPreStop } from './pre-stop.js';
 import { containerStatus, envObjects, newContainer, probesFor, recordExit, type ContainerRuntime } from './container.js';
 import { probeDue, recordProbe } from './probe.js';
 import { runProbe } from './probe-run.js';
@@ -369,7 +370,20 @@ export class PodWorker {
     c.killing = why;
     if (!this.stopped)
       this.ctx.event(this.pod, 'Normal', 'Killing', why === 'Stopping container' ? `Stopping container ${c.spec.name}` : why);
-    await stopProcess(proc, graceMs);
+    await stopProcess(proc, await this.preStop(c, graceMs));
+  }
+
+  /** Runs the container's preStop hook (not when the kubelet itself stops); the grace left for SIGTERM. */
+  private async preStop(c: ContainerRuntime, graceMs: number): Promise<number> {
+    const hook = c.spec.lifecycle?.preStop;
+    if (!hook || this.stopped || graceMs <= 0) return graceMs;
+    const { usedMs, failure } = await runPreStop(hook, this.probeContext(c), graceMs);
+    if (failure !== undefined) {
+      const meta = this.pod.metadata!;
+      const pod = `${meta.name}_${meta.namespace}(${meta.uid ?? ''})`;
+      this.ctx.event(this.pod, 'Warning', 'FailedPreStopHook', preStopFailureMessage(hook, c.spec.name, pod, failure));
+    }
+    return graceAfterHook(graceMs, usedMs);
   }
 
   // ---- status --------------------------------------------------------------------------------

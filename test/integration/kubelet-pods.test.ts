@@ -413,6 +413,84 @@ describe('local kubelet', () => {
     expect(pidAlive(pid)).toBe(false);
   });
 
+  it('runs the preStop hook before SIGTERM; its time comes out of the grace period', async () => {
+    // The hook and the container run on this host, so both can write one file outside the Pod.
+    const marks = path.join(dataDir, 'prestop-marks');
+    const stamp = (what: string) => `echo ${what} $(date +%s%N) >> ${marks}`;
+    await createPod('hooked', {
+      terminationGracePeriodSeconds: 10,
+      containers: [
+        {
+          name: 'redis',
+          image: 'redis:7',
+          command: ['sh', '-c', `trap '${stamp('term')}; exit 0' TERM; while true; do sleep 0.1; done`],
+          lifecycle: { preStop: { exec: { command: ['sh', '-c', `${stamp('hook')}; sleep 1; ${stamp('hook-done')}`] } } },
+        },
+      ],
+    });
+    await waitPod('hooked', (p) => p.status?.phase === 'Running', 'Running');
+    await deletePodAndWait('hooked');
+    const lines = (await fs.readFile(marks, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' '));
+    expect(lines.map((l) => l[0])).toEqual(['hook', 'hook-done', 'term']);
+    const at = (i: number) => Number(BigInt(lines[i]![1]!) / 1_000_000n);
+    expect(at(2) - at(0)).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('abandons a preStop hook that outlasts the grace period, then gives SIGTERM 2 s before SIGKILL', async () => {
+    await createPod('slow-hook', {
+      terminationGracePeriodSeconds: 2,
+      containers: [
+        {
+          name: 'redis',
+          image: 'redis:7',
+          command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.2; done'],
+          lifecycle: { preStop: { exec: { command: ['sleep', '30'] } } },
+        },
+      ],
+    });
+    const pod = await waitPod('slow-hook', (p) => p.status?.phase === 'Running', 'Running');
+    const started = Date.now();
+    await deletePodAndWait('slow-hook');
+    const took = Date.now() - started;
+    expect(took).toBeGreaterThanOrEqual(3900);
+    expect(took).toBeLessThan(10_000);
+    expect(pidAlive(pidOf(pod))).toBe(false);
+  });
+
+  it('records FailedPreStopHook when the hook fails, and still stops the container', async () => {
+    await createPod('bad-hook', {
+      containers: [
+        {
+          name: 'redis',
+          image: 'redis:7',
+          command: ['sh', '-c', 'while true; do sleep 0.2; done'],
+          lifecycle: { preStop: { exec: { command: ['sh', '-c', 'echo no replica; exit 3'] } } },
+        },
+      ],
+    });
+    const pod = await waitPod('bad-hook', (p) => p.status?.phase === 'Running', 'Running');
+    await core.deleteNamespacedPod({ name: 'bad-hook', namespace: NS });
+    const failed = await waitFor('the FailedPreStopHook Event', async () =>
+      (await eventsOf('bad-hook')).find((e) => e.reason === 'FailedPreStopHook'),
+    );
+    expect(failed.type).toBe('Warning');
+    expect(failed.message).toMatch(
+      /^Exec lifecycle hook \(\["sh","-c","echo no replica; exit 3"\]\) for Container "redis" in Pod "bad-hook_kubelet-test\(.+\)" failed - error: exit code 3: no replica$/,
+    );
+    await waitFor('pod bad-hook to go away', async () => {
+      try {
+        await readPod('bad-hook');
+        return false;
+      } catch (err) {
+        return (err as { code?: number }).code === 404;
+      }
+    });
+    expect(pidAlive(pidOf(pod))).toBe(false);
+  });
+
   it('keeps a PersistentVolumeClaim directory for the next Pod using the claim', async () => {
     const port = await freePort();
     const spec = {
