@@ -210,7 +210,8 @@ export async function startKubelet(opts: KubeletOptions): Promise<Kubelet> {
 
   const handleGone = (uid: string): void => {
     const worker = workers.get(uid);
-    if (worker) void finish(worker, 2000, false);
+    // Gone without a graceful deletion (forced): no preStop hook, SIGTERM with the 2 s minimum.
+    if (worker) void finish(worker, 0, false);
   };
 
   let collected = false;

@@ -16,7 +16,7 @@ import {
   type PodFacts,
 } from './command.js';
 import { exitCodeOf, restartPolicyOf, terminationReason, type BackoffPolicy, type RestartPolicy } from './backoff.js';
-import { graceAfterHook, preStopFailureMessage, runPreStop } from './pre-stop.js';
+import { graceAfterHook, MIN_GRACE_AFTER_HOOK_MS, preStopFailureMessage, runPreStop } from './pre-stop.js';
 import { containerStatus, envObjects, newContainer, probesFor, recordExit, type ContainerRuntime } from './container.js';
 import { probeDue, recordProbe } from './probe.js';
 import { runProbe } from './probe-run.js';
@@ -370,13 +370,16 @@ export class PodWorker {
     c.killing = why;
     if (!this.stopped)
       this.ctx.event(this.pod, 'Normal', 'Killing', why === 'Stopping container' ? `Stopping container ${c.spec.name}` : why);
-    await stopProcess(proc, await this.preStop(c, graceMs));
+    await stopProcess(proc, this.stopped ? graceMs : await this.preStop(c, graceMs));
   }
 
-  /** Runs the container's preStop hook (not when the kubelet itself stops); the grace left for SIGTERM. */
+  /**
+   * Runs the container's preStop hook; the grace left for SIGTERM. As kuberuntime: no hook without
+   * a grace period (a force deletion), and never less than 2 s between SIGTERM and SIGKILL.
+   */
   private async preStop(c: ContainerRuntime, graceMs: number): Promise<number> {
     const hook = c.spec.lifecycle?.preStop;
-    if (!hook || this.stopped || graceMs <= 0) return graceMs;
+    if (!hook || graceMs <= 0) return Math.max(MIN_GRACE_AFTER_HOOK_MS, graceMs);
     const { usedMs, failure } = await runPreStop(hook, this.probeContext(c), graceMs);
     if (failure !== undefined) {
       const meta = this.pod.metadata!;
