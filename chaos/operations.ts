@@ -1,5 +1,6 @@
 // The planned operations a chaos run drives: each is a cluster to start from and the change that
 // sets it going, as a person would make it: a `kubectl patch` of the spec, or a Secret replaced.
+import { connect } from 'node:net';
 import { authReply } from '../test/helpers/auth.js';
 import { certDir, issue, makeAuthority, servedSerial, type Authority } from '../test/helpers/certificates.js';
 import { clusterEventReasons, routeValue, specMasters } from '../test/helpers/autoscaling.js';
@@ -33,6 +34,11 @@ export interface Operation {
   begin?: (t: ChaosTarget, seed: number) => Promise<void>;
   /** What must hold besides the cluster's shape once the operation is done; none when it holds. */
   problems?: (t: ChaosTarget) => Promise<string[]>;
+  /**
+   * The cluster stops speaking the protocol the ledgers started in: each command is given up after
+   * its retry window, as it would otherwise wait in the client's offline queue for good.
+   */
+  switchesProtocol?: boolean;
   /** Why the operation cannot run yet, when it cannot. */
   pending?: string;
 }
@@ -84,6 +90,42 @@ async function oldCertificateServed(t: ChaosTarget): Promise<string[]> {
     statusNodes(obj).map(async (n) => [n.pod, await servedSerial(n, issued.ca.pem).catch((e: Error) => e.message)]),
   );
   return served.filter(([, serial]) => serial !== issued.serial).map(([pod, serial]) => `${pod} serves ${serial}, not ${issued.serial}`);
+}
+
+/** A plaintext PING to a node: `+PONG` when its port speaks plaintext, else what came back. */
+function plainPing(node: { ip: string; port: number }): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: node.ip, port: node.port });
+    let reply = '';
+    const done = (text: string) => {
+      socket.destroy();
+      resolve(text);
+    };
+    socket.setTimeout(2000, () => done(`no reply${reply ? `: ${reply.trim()}` : ''}`));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      if (reply.includes('\r\n')) done(reply.trim());
+    });
+    socket.on('error', (err) => done(err.message));
+    socket.on('close', () => done(reply.trim() || 'closed'));
+  });
+}
+
+/** After TLS was turned on: nodes that do not serve the run's certificate, or still answer plaintext. */
+async function notTlsOnly(t: ChaosTarget): Promise<string[]> {
+  const obj = await t.e2e.getCluster(t.namespace, t.name);
+  if (!obj) return [];
+  const plain = await Promise.all(statusNodes(obj).map(async (n) => [n.pod, await plainPing(n)] as const));
+  return [...(await oldCertificateServed(t)), ...plain.filter(([, r]) => r === '+PONG').map(([pod]) => `${pod} still answers plaintext`)];
+}
+
+/** After TLS was turned off: nodes that do not answer a plaintext PING. */
+async function notPlain(t: ChaosTarget): Promise<string[]> {
+  const obj = await t.e2e.getCluster(t.namespace, t.name);
+  if (!obj) return [];
+  const replies = await Promise.all(statusNodes(obj).map(async (n) => [n.pod, await plainPing(n)] as const));
+  return replies.filter(([, r]) => r !== '+PONG').map(([pod, r]) => `${pod} answers a plaintext PING with ${r}`);
 }
 
 /** The password each run's cluster had before its rotation, by namespace. */
@@ -165,6 +207,35 @@ export const OPERATIONS: Operation[] = [
     // Serials of four hex digits, so the served serial reads back the same.
     begin: (t, seed) => putCertificate(t, 0x3000 + (seed % 0x1000)),
     problems: oldCertificateServed,
+  },
+  // TLS turned on, then off, on a live cluster: the ledgers keep the protocol they started with,
+  // as an application does until it is changed, so their commands fail once the last roll reaches
+  // their node; what they had acknowledged must all be there, read in the new protocol.
+  {
+    name: 'tls-on',
+    initial: { masters: 3, replicas: 1 },
+    prepare: async (t) => {
+      await putCertificate(t, 0x2000);
+      t.tls = undefined;
+    },
+    begin: async (t) => {
+      const { ca } = authorities.get(t.namespace)!;
+      t.tls = { ca: ca.pem, caFile: ca.crtFile };
+    },
+    patch: () => ({ tls: { secretName: TLS_SECRET } }),
+    switchesProtocol: true,
+    problems: notTlsOnly,
+  },
+  {
+    name: 'tls-off',
+    initial: { masters: 3, replicas: 1, tls: { secretName: TLS_SECRET } },
+    prepare: (t) => putCertificate(t, 0x2000),
+    begin: async (t) => {
+      t.tls = undefined;
+    },
+    patch: () => ({ tls: null }),
+    switchesProtocol: true,
+    problems: notPlain,
   },
 ];
 

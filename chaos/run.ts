@@ -132,7 +132,11 @@ export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Pr
   const seeds = (ready.status as { nodes: { ip: string; port: number }[] }).nodes;
   const rate = opts.rate ?? 50;
   // The ledgers keep the password they logged in with, as an application does until it reconnects.
-  const auth = { ...(t.password ? { auth: { password: t.password } } : {}), ...(t.tls ? { tlsCa: t.tls.ca } : {}) };
+  const auth = {
+    ...(t.password ? { auth: { password: t.password } } : {}),
+    ...(t.tls ? { tlsCa: t.tls.ca } : {}),
+    ...(operation.switchesProtocol ? { giveUp: true } : {}),
+  };
   const plainLedger = await startTimedLedger(seeds, rate, 'a', 5000, auth);
   const waitedLedger = await startTimedLedger(seeds, rate, 'w', 5000, { ...auth, wait: true });
   await sleep(1000);
