@@ -17,7 +17,7 @@ export interface ClusterObject {
     passwordSecret?: { name?: unknown; key?: unknown };
     tls?: { secretName?: unknown };
   };
-  status?: { phase?: unknown; nodes?: unknown };
+  status?: { phase?: unknown; nodes?: unknown; conditions?: unknown };
 }
 
 /** A query that names no single cluster. */
@@ -74,6 +74,14 @@ export function passwordRefOf(cluster: ClusterObject): { name: string; key: stri
   const ref = cluster.spec?.passwordSecret;
   if (!ref || typeof ref.name !== 'string') return undefined;
   return { name: ref.name, key: typeof ref.key === 'string' ? ref.key : DEFAULTS.passwordKey };
+}
+
+/** A rolling update under way (the RollingUpdate condition True): Pods may differ from the spec. */
+export function isRolling(cluster: ClusterObject): boolean {
+  const conditions = cluster.status?.conditions;
+  return (
+    Array.isArray(conditions) && conditions.some((c) => !!c && typeof c === 'object' && c.type === 'RollingUpdate' && c.status === 'True')
+  );
 }
 
 /** The Secret whose ca.crt the nodes' certificates are checked against, when the cluster serves TLS. */

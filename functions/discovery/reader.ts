@@ -5,8 +5,9 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { GROUP, PLURAL, VERSION } from '../../shared/api/names.js';
 import { isNotFound, Kube } from '../../shared/kube/client.js';
-import { podEndpoints, readPassword } from '../../shared/kube/nodes.js';
+import { podEndpoints, readPassword, type PodEndpoint } from '../../shared/kube/nodes.js';
 import { RedisPool } from '../../shared/redis/connection.js';
+import { EndpointProtocols, portSpeaksTls } from '../../shared/tls/layout.js';
 import { clientTls, readTlsSecret } from '../../shared/tls/secret.js';
 import type { Endpoint, NodeReport } from '../../shared/redis/types.js';
 import { errorMessage } from '../../shared/errors.js';
@@ -14,6 +15,7 @@ import { firstAnswer } from './hedge.js';
 import {
   askOrder,
   basePortOf,
+  isRolling,
   endpointText,
   passwordRefOf,
   tlsSecretOf,
@@ -94,6 +96,7 @@ export class ClusterReader {
   private readonly liveBudgetMs: number;
   private readonly hedgeMs: number;
   private readonly pools: ClusterPools;
+  private readonly timeouts: { connectTimeoutMs: number; commandTimeoutMs: number };
   // The node that answered last, per cluster: asked first next time.
   private readonly lastObserver = new Map<string, string>();
   private log: Logger | undefined;
@@ -104,7 +107,8 @@ export class ClusterReader {
     this.kubeClient = opts.kube instanceof Kube ? opts.kube : undefined;
     this.liveBudgetMs = opts.liveBudgetMs ?? 3000;
     this.hedgeMs = opts.hedgeMs ?? 150;
-    this.pools = new ClusterPools({ connectTimeoutMs: opts.connectTimeoutMs ?? 500, commandTimeoutMs: opts.commandTimeoutMs ?? 2000 });
+    this.timeouts = { connectTimeoutMs: opts.connectTimeoutMs ?? 500, commandTimeoutMs: opts.commandTimeoutMs ?? 2000 };
+    this.pools = new ClusterPools(this.timeouts);
   }
 
   /** Where reads are logged and counted, once the function's host gives a logger and a registry. */
@@ -168,25 +172,31 @@ export class ClusterReader {
     const key = `${namespace}/${name}`;
     const statusNodes = statusNodesOf(cluster);
     const secret = await this.passwordOf(cluster, namespace);
+    const pods = (): Promise<PodEndpoint[]> =>
+      podEndpoints(this.kube(), namespace, name, basePortOf(cluster)).catch((err: unknown) => {
+        this.log?.warn({ cluster: key, err: errorMessage(err) }, "cannot list the cluster's Pods");
+        return [];
+      });
+    // A TLS transition is a rolling update: only then can a Pod's port speak the other protocol.
+    const transition = isRolling(cluster) ? await this.transitionPool(key, await pods(), cluster, namespace, secret.password) : undefined;
     const state: ReadState = {
       key,
-      pool: this.pools.poolFor(key, secret.password, secret.ca),
+      pool: transition ?? this.pools.poolFor(key, secret.password, secret.ca),
       deadline: Date.now() + this.liveBudgetMs,
       asked: new Set(),
       unreachable: [],
       passwordProblem: secret.problem,
     };
-    let report = await this.ask(
-      state,
-      statusNodes.map((n) => ({ ip: n.ip, port: n.port })),
-    );
-    // The status may be stale or empty (Pods recreated at new addresses, cluster still forming).
-    if (!report && Date.now() <= state.deadline) {
-      const fromPods = await podEndpoints(this.kube(), namespace, name, basePortOf(cluster)).catch((err: unknown) => {
-        this.log?.warn({ cluster: key, err: errorMessage(err) }, "cannot list the cluster's Pods");
-        return [];
-      });
-      report = await this.ask(state, fromPods);
+    let report: NodeReport | undefined;
+    try {
+      report = await this.ask(
+        state,
+        statusNodes.map((n) => ({ ip: n.ip, port: n.port })),
+      );
+      // The status may be stale or empty (Pods recreated at new addresses, cluster still forming).
+      if (!report && Date.now() <= state.deadline) report = await this.ask(state, await pods());
+    } finally {
+      if (transition) void transition.close();
     }
 
     const { unreachable } = state;
@@ -195,6 +205,41 @@ export class ClusterReader {
       this.log?.warn({ cluster: key, unreachable }, 'no node of the cluster answered: answering from its status');
     }
     return snapshotOf(cluster, namespace, name, { report, statusNodes, unreachable }, new Date().toISOString());
+  }
+
+  /**
+   * While TLS is turned on or off (docs/security.md) a node's port may speak the other protocol
+   * than the spec says: a pool, for this read, that asks each node in the protocol its Pod's layout
+   * gives, with the CA of the spec's Secret or, while TLS is being removed, the one the Pods mount.
+   */
+  private async transitionPool(
+    key: string,
+    pods: readonly PodEndpoint[],
+    cluster: ClusterObject,
+    namespace: string,
+    password: string | undefined,
+  ): Promise<RedisPool | undefined> {
+    const specTls = tlsSecretOf(cluster) !== undefined;
+    if (pods.every((p) => p.layout === (specTls ? 'tls' : 'plain'))) return undefined;
+    const secretName = tlsSecretOf(cluster) ?? pods.find((p) => p.tlsSecret)?.tlsSecret;
+    const ca = secretName
+      ? await readTlsSecret(this.kube(), namespace, secretName).then(
+          (d) => d?.['ca.crt'],
+          () => undefined,
+        )
+      : undefined;
+    if (!ca && pods.some((p) => portSpeaksTls(p.layout))) {
+      this.log?.warn({ cluster: key, secret: secretName }, 'TLS transition: no CA to reach the nodes serving TLS');
+    }
+    const protocols = new EndpointProtocols(specTls);
+    protocols.learn(pods);
+    return new RedisPool({
+      ...(password !== undefined ? { password } : {}),
+      ...(ca ? { tls: clientTls(ca) } : {}),
+      speaksTls: protocols.speaksTls,
+      canonical: protocols.canonical,
+      ...this.timeouts,
+    });
   }
 
   /** The first report of the candidates not asked yet in this read; those that did not answer are noted. */

@@ -30,7 +30,7 @@ import { reloadCertificates, sweepTlsBus } from './reload.js';
 import { syncAcl, type AclCondition } from './acl.js';
 import { rotatePasswordFully } from '../../shared/redis/executor/password.js';
 import type { ActionStep, NodeToRemove, ReshardMode, Step } from './decide.js';
-import type { EndpointProtocols } from './observe.js';
+import type { EndpointProtocols } from '../../shared/tls/layout.js';
 import { buildClaim, buildConfigMap, buildPod, claimName, configDrift, liveSettings, type ClusterIdentity } from './resources.js';
 import { errorMessage } from '../../shared/errors.js';
 import type { EventReason } from '../../shared/api/conditions.js';

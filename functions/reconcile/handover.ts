@@ -1,7 +1,8 @@
 // The Redis container's preStop hook: a master that owns slots hands them to a replica before it
 // stops. Without it, a deleted or evicted master's slots fail writes until the replicas notice
-// (the node timeout) and elect one, and a replica still in its first full sync can be that one:
-// Redis's election does not ask whether a replica ever synced. CLUSTER FAILOVER, sent to the
+// (the node timeout) and elect one, or until reconcile hears of it; and a replica still in its
+// first full sync has nothing to take over with, so its shard's keys are gone once the master
+// exits. CLUSTER FAILOVER, sent to the
 // replica, is the handover Redis offers: the master pauses its clients, the replica catches up to
 // the master's offset, then takes over; nothing acknowledged is lost. The hook picks a replica
 // whose full sync is done, waits for one while a replica is linked, and leaves the ordinary

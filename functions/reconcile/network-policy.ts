@@ -11,7 +11,8 @@ import type {
 } from '@kubernetes/client-node';
 import { BUS_PORT_OFFSET, EXPORTER_PORT_OFFSET, MAX_NODES, type DefaultedSpec } from '../../shared/api/index.js';
 import { clusterLabels, selectorLabels } from '../../shared/api/labels.js';
-import { ownerReference, TRANSITION_PORT_OFFSET, type ClusterIdentity } from './resources.js';
+import { TRANSITION_PORT_OFFSET } from '../../shared/tls/layout.js';
+import { ownerReference, type ClusterIdentity } from './resources.js';
 
 /** What the chart passes: where the functions run and which client Pods may connect. */
 export interface NetworkPolicyOptions {

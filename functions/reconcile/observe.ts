@@ -4,7 +4,6 @@ import type { V1Pod } from '@kubernetes/client-node';
 import {
   ANNOTATION_RESTART_HASH,
   ANNOTATION_TLS_HASH,
-  ANNOTATION_TLS_LAYOUT,
   CONDITION_TYPES,
   LABEL_SHARD,
   nodePorts,
@@ -25,9 +24,7 @@ import { reshardMayHoldLease, type StepKind } from './decide.js';
 import type { ObservedPod, PodRoles } from './pods.js';
 import type { TlsVerdict } from '../../shared/tls/certificate.js';
 import type { Blocker } from './status.js';
-import { TLS_VOLUME } from './tls.js';
-import { TRANSITION_PORT_OFFSET } from './resources.js';
-import { isDual, podLayout, portSpeaksTls, type PortLayout } from './tls-transition.js';
+import { isDual, podTls, type EndpointProtocols, type PortLayout } from '../../shared/tls/layout.js';
 
 /** A reshard whose progress is older than this is taken as abandoned. */
 export const RESHARD_STALE_MS = 5 * 60_000;
@@ -76,9 +73,9 @@ export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): P
     createdAt: created ? new Date(created).getTime() : 0,
     layout: 'plain',
   };
-  const tlsSecret = pod.spec?.volumes?.find((v) => v.name === TLS_VOLUME)?.secret?.secretName;
-  if (tlsSecret) info.tlsSecret = tlsSecret;
-  info.layout = podLayout(pod.metadata?.annotations?.[ANNOTATION_TLS_LAYOUT], tlsSecret);
+  const tls = podTls(pod);
+  if (tls.secretName) info.tlsSecret = tls.secretName;
+  info.layout = tls.layout;
   const hash = pod.metadata?.annotations?.[ANNOTATION_RESTART_HASH];
   if (hash) info.restartHash = hash;
   const tlsHash = pod.metadata?.annotations?.[ANNOTATION_TLS_HASH];
@@ -229,29 +226,6 @@ export interface ObserveContext {
   protocols: EndpointProtocols;
 }
 
-/**
- * Which node ports speak TLS, from the Pods' layouts; an endpoint no Pod has gets `otherwise`. And
- * the other way round, a dual-layout node's second port (what a node answering over TLS names it
- * by once the bus is TLS) to its own port, so every report names each node alike.
- */
-export class EndpointProtocols {
-  private tls = new Map<string, boolean>();
-  private second = new Map<string, Endpoint>();
-  constructor(private readonly otherwise: boolean) {}
-
-  learn(pods: readonly PodInfo[]): void {
-    const known = pods.filter((p) => p.ip);
-    this.tls = new Map(known.map((p) => [endpointKey(podEndpoint(p)), portSpeaksTls(p.layout)]));
-    this.second = new Map(
-      known.filter((p) => isDual(p.layout)).map((p) => [endpointKey({ ip: p.ip!, port: p.port + TRANSITION_PORT_OFFSET }), podEndpoint(p)]),
-    );
-  }
-
-  speaksTls = (endpoint: Endpoint): boolean => this.tls.get(endpointKey(endpoint)) ?? this.otherwise;
-
-  canonical = (endpoint: Endpoint): Endpoint => this.second.get(endpointKey(endpoint)) ?? endpoint;
-}
-
 /** The bus each dual-layout node runs, as it says (CONFIG GET tls-cluster). */
 async function readTlsBus(pool: RedisPool, pods: readonly PodInfo[]): Promise<Map<string, boolean | undefined> | undefined> {
   const dual = pods.filter((p) => isDual(p.layout) && p.ip && !p.deleting);
@@ -268,7 +242,7 @@ async function readTlsBus(pool: RedisPool, pods: readonly PodInfo[]): Promise<Ma
 /** Pods, then the Lease when a reshard may hold it (nodes are then left unread), then the nodes. */
 export async function observe(ctx: ObserveContext, facts: PassFacts, pass: PassMemory): Promise<Observation> {
   const pods = await listPods(ctx.kube, ctx.ref, facts.spec);
-  ctx.protocols.learn(pods);
+  ctx.protocols.learn(pods.filter((p) => p.ip).map((p) => ({ ...podEndpoint(p), layout: p.layout })));
   const claims = facts.spec.persistence.enabled ? await observeClaims(ctx.kube, ctx.ref, facts.spec) : undefined;
   const seen: Observation = { ...facts, now: Date.now(), pods, pass, ...(claims ? { claims } : {}) };
   if (reshardMayHoldLease(facts, pods, pass)) {

@@ -18,11 +18,11 @@ import { findCondition, setCondition, withCondition, type Condition } from '../.
 import { RedisPool } from '../../shared/redis/connection.js';
 import { checkTlsSecret, type TlsVerdict } from '../../shared/tls/certificate.js';
 import { clientTls, readTlsSecret } from '../../shared/tls/secret.js';
+import { EndpointProtocols } from '../../shared/tls/layout.js';
 import { act, type ActContext, type PassState, type RoundWork } from './act.js';
 import { decide, endsRound, shapeOf, type RoundEnd, type StepKind } from './decide.js';
 import { RetryError } from './errors.js';
 import {
-  EndpointProtocols,
   listPods,
   observe,
   reshardState,

@@ -31,8 +31,9 @@ import {
   type DefaultedSpec,
 } from '../../shared/api/index.js';
 import { handoverScript, type HandoverTarget } from './handover.js';
-import { TLS_FILES, TLS_MOUNT, TLS_VOLUME, tlsConf } from './tls.js';
-import { isDual as dual, portSpeaksTls as portTls, startingBus, type PortLayout } from './tls-transition.js';
+import { TLS_FILES, TLS_MOUNT, tlsConf } from './tls.js';
+import { startingBus } from './tls-transition.js';
+import { isDual as dual, portSpeaksTls as portTls, TLS_VOLUME, TRANSITION_PORT_OFFSET, type PortLayout } from '../../shared/tls/layout.js';
 import { usersSecretName } from '../../shared/kube/users-secret.js';
 import { EXPORTER_ARGS, EXPORTER_RULES, EXPORTER_USER, OPERATOR_RULES, OPERATOR_USER, userArgs } from '../../shared/redis/users.js';
 
@@ -65,9 +66,6 @@ export interface NodeTls {
 
 export const finalTls = (spec: DefaultedSpec): NodeTls =>
   spec.tls ? { layout: 'tls', secretName: spec.tls.secretName } : { layout: 'plain' };
-
-/** The second port of a node in a dual layout: its port plus this. */
-export const TRANSITION_PORT_OFFSET = 1000;
 
 export const configMapName = (cluster: string): string => `${cluster}-config`;
 export const podName = (cluster: string, ordinal: number): string => `${cluster}-${ordinal}`;

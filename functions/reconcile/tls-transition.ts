@@ -4,11 +4,7 @@
 // switched on every node in one sweep of CONFIG SET, then every node is rolled to the final layout.
 // Pure: the Pods' layouts and the bus each node runs in, the next step out.
 
-/**
- * What a node's ports serve. `plain` and `tls`: its port only. `plain+tls`: its port plaintext and
- * its transition port TLS (on the way to TLS); `tls+plain`: the reverse (on the way back).
- */
-export type PortLayout = 'plain' | 'tls' | 'plain+tls' | 'tls+plain';
+import { isDual as dual, type PortLayout } from '../../shared/tls/layout.js';
 
 export interface TransitionPod {
   name: string;
@@ -26,8 +22,6 @@ export type TransitionStep =
   | { kind: 'sweep'; tls: boolean; pods: string[] }
   /** Nothing safe to do until a node answers or a Pod appears. */
   | { kind: 'wait'; reason: string };
-
-const dual = (layout: PortLayout): boolean => layout === 'plain+tls' || layout === 'tls+plain';
 
 /** The bus a node in this layout starts on: a dual layout starts on the bus of its port's protocol. */
 export function startingBus(layout: PortLayout): boolean {
@@ -85,17 +79,6 @@ export function layoutForNewPod(wantTls: boolean, pods: readonly TransitionPod[]
   if (typeof bus === 'boolean') return dualLayout(bus);
   return dualLayout(!wantTls);
 }
-
-/** The Pod's layout: its annotation in a transition, else TLS exactly when it mounts the Secret. */
-export function podLayout(annotation: string | undefined, tlsSecretName: string | undefined): PortLayout {
-  if (annotation === 'plain+tls' || annotation === 'tls+plain') return annotation;
-  return tlsSecretName ? 'tls' : 'plain';
-}
-
-/** The node's port speaks TLS. */
-export const portSpeaksTls = (layout: PortLayout): boolean => layout === 'tls' || layout === 'tls+plain';
-
-export const isDual = dual;
 
 /**
  * The bus the shared redis.conf names: the one the cluster's single-layout nodes run (a node of

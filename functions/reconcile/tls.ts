@@ -8,7 +8,6 @@ import type { PodInfo } from './observe.js';
 
 /** Where the Pod mounts the TLS Secret (the kubelet's Secret volume: one symlink per key). */
 export const TLS_MOUNT = '/etc/redis-tls';
-export const TLS_VOLUME = 'tls';
 export const TLS_FILES = {
   cert: `${TLS_MOUNT}/tls.crt`,
   key: `${TLS_MOUNT}/tls.key`,

@@ -1,5 +1,6 @@
 // What every function needs to reach a cluster's Redis nodes: their addresses (the Pods) and the
 // password (the Secret the spec names).
+import { podTls, type PortLayout } from '../tls/layout.js';
 import { LABEL_ORDINAL, selectorFor } from '../api/labels.js';
 import { isNotFound, type Kube } from './client.js';
 import { errorMessage } from '../errors.js';
@@ -68,6 +69,10 @@ export interface PodEndpoint {
   ordinal: number;
   ip: string;
   port: number;
+  /** What its ports speak (docs/security.md); `tls` or `plain` outside a TLS transition. */
+  layout: PortLayout;
+  /** The TLS Secret its Pod mounts. */
+  tlsSecret?: string;
 }
 
 /**
@@ -83,7 +88,15 @@ export async function podEndpoints(kube: Kube, namespace: string, clusterName: s
     const label = pod.metadata?.labels?.[LABEL_ORDINAL];
     const ordinal = label !== undefined && /^\d+$/.test(label) ? Number(label) : ordinalOf(clusterName, name);
     if (!ip || ordinal === undefined || pod.metadata?.deletionTimestamp) continue;
-    out.push({ pod: name, ordinal, ip, port: basePort + ordinal });
+    const tls = podTls(pod);
+    out.push({
+      pod: name,
+      ordinal,
+      ip,
+      port: basePort + ordinal,
+      layout: tls.layout,
+      ...(tls.secretName ? { tlsSecret: tls.secretName } : {}),
+    });
   }
   return out.sort((a, b) => a.ordinal - b.ordinal);
 }

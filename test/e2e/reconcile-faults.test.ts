@@ -244,8 +244,8 @@ describe('reconcile: faults keep every key', () => {
   }, 280_000);
 
   it('deleting a master Pod just after its replica was killed: the hook waits for the replica to sync, then hands over; every key stays', async () => {
-    // Redis elects a replica that never synced: without the hook the restarted, empty replica
-    // would take the slots once the master is gone.
+    // The restarted replica holds nothing until its full sync: without the hook the master exits
+    // at once and the shard's keys go with it.
     const before = await writeBefore('handover');
     const master = statusNodes(before).find((n) => n.role === 'master')!;
     const replica = statusNodes(before).find((n) => n.masterId === master.id)!;

@@ -62,6 +62,45 @@ async function patchTls(tls: { secretName: string } | null): Promise<void> {
   expect(out.stderr).toBe('');
 }
 
+/**
+ * Asks discovery for the cluster's nodes every 300 ms while some Pod is in a dual layout (one of
+ * its ports speaks the other protocol than the spec says), until stopped: each answer's source and
+ * the ports it named.
+ */
+function watchDiscovery(): { stop(): Promise<{ source: string | null; ports: number[] }[]> } {
+  const seen: { source: string | null; ports: number[] }[] = [];
+  let stopped = false;
+  const url = `${e2e.platform.urls.serving}/redis-operator/discovery/cluster/nodes?clusterName=${NAME}&namespace=${NS}`;
+  const loop = (async () => {
+    while (!stopped) {
+      const { items } = await e2e.platform.kube.list('v1', 'Pod', NS);
+      const layouts = items.map((p) => (p.metadata as { annotations?: Record<string, string> }).annotations?.['redis.redis/tls-layout']);
+      if (layouts.some((l) => l?.includes('+'))) {
+        const answer = await fetch(url);
+        const body = (await answer.json()) as { port: number }[];
+        seen.push({ source: answer.headers.get('x-discovery-source'), ports: body.map((n) => n.port) });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return seen;
+    },
+  };
+}
+
+/** Mid-transition, discovery answered from a node it reached (`live`), naming each node by its own port. */
+function expectLiveThroughout(seen: { source: string | null; ports: number[] }[], basePort: number): void {
+  console.log(`discovery asked ${seen.length} times mid-transition: ${seen.filter((s) => s.source === 'live').length} live answers`);
+  expect(seen.length).toBeGreaterThan(3);
+  expect(seen.filter((s) => s.source !== 'live')).toEqual([]);
+  expect(seen.flatMap((s) => s.ports).filter((p) => p < basePort || p >= basePort + 6)).toEqual([]);
+  expect(seen.some((s) => s.ports.length === 6)).toBe(true);
+}
+
 describe('turning TLS on and off on a live cluster', () => {
   let ready: KubeObject;
   let ackedOn: number[] = [];
@@ -80,10 +119,12 @@ describe('turning TLS on and off on a live cluster', () => {
     const ledger = await startTimedLedger(nodesOf(ready), 50, 'on', 3000, { giveUp: true });
     await new Promise((r) => setTimeout(r, 1000));
     const started = Date.now();
+    const discovery = watchDiscovery();
     await patchTls({ secretName: SECRET });
     const done = await settled(true);
     console.log(`TLS on: ${Date.now() - started} ms`);
     const result = await ledger.stop();
+    expectLiveThroughout(await discovery.stop(), Math.min(...nodesOf(ready).map((n) => n.port)));
     const acked = result.writes.map((w) => w.n);
     ackedOn = acked;
     console.log(`plaintext writer: ${acked.length} acknowledged, failures ${JSON.stringify(result.failures)}`);
@@ -106,10 +147,12 @@ describe('turning TLS on and off on a live cluster', () => {
     const ledger = await startTimedLedger(nodesOf(ready), 50, 'off', 3000, { tlsCa: ca.pem, giveUp: true });
     await new Promise((r) => setTimeout(r, 1000));
     const started = Date.now();
+    const discovery = watchDiscovery();
     await patchTls(null);
     const done = await settled(false);
     console.log(`TLS off: ${Date.now() - started} ms`);
     const result = await ledger.stop();
+    expectLiveThroughout(await discovery.stop(), Math.min(...nodesOf(ready).map((n) => n.port)));
     const acked = result.writes.map((w) => w.n);
     console.log(`TLS writer: ${acked.length} acknowledged, failures ${JSON.stringify(result.failures)}`);
     expect(acked.length).toBeGreaterThan(200);

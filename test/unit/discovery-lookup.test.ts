@@ -5,6 +5,7 @@ import {
   basePortOf,
   cacheKey,
   endpointText,
+  isRolling,
   passwordRefOf,
   pickCluster,
   snapshotOf,
@@ -69,6 +70,22 @@ describe('what a read takes from the RedisCluster', () => {
     const { key } = passwordRefOf(rc('cache', { spec: { passwordSecret: { name: 's' } } }))!;
     expect(key).toEqual(expect.any(String));
     expect(key).not.toBe('');
+  });
+});
+
+describe('isRolling', () => {
+  it('is true only while the RollingUpdate condition is True, whatever else the status holds', () => {
+    const withConditions = (conditions: unknown) => rc('cache', { status: { conditions } });
+    expect(isRolling(withConditions([{ type: 'RollingUpdate', status: 'True' }]))).toBe(true);
+    expect(
+      isRolling(
+        withConditions([
+          { type: 'RollingUpdate', status: 'False' },
+          { type: 'Ready', status: 'True' },
+        ]),
+      ),
+    ).toBe(false);
+    for (const odd of [undefined, 'RollingUpdate', [null, 7, 'x'], {}]) expect(isRolling(withConditions(odd))).toBe(false);
   });
 });
 

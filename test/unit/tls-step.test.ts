@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { applyDefaults } from '../../shared/api/index.js';
 import type { PodInfo } from '../../functions/reconcile/observe.js';
 import { newPodTls, podsTlsOf, rollTarget } from '../../functions/reconcile/tls-step.js';
-import type { PortLayout } from '../../functions/reconcile/tls-transition.js';
+import type { PortLayout } from '../../shared/tls/layout.js';
 
 const plainSpec = applyDefaults({ masters: 3, replicas: 1, maxMemory: '64mb' });
 const tlsSpec = applyDefaults({ masters: 3, replicas: 1, maxMemory: '64mb', tls: { secretName: 'rc-tls' } });

@@ -3,13 +3,8 @@
 // once every node serves both protocols.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  layoutForNewPod,
-  planTlsTransition,
-  startingBus,
-  type PortLayout,
-  type TransitionPod,
-} from '../../functions/reconcile/tls-transition.js';
+import { layoutForNewPod, planTlsTransition, startingBus, type TransitionPod } from '../../functions/reconcile/tls-transition.js';
+import type { PortLayout } from '../../shared/tls/layout.js';
 
 /** `bus` null: the node did not answer. */
 const pod = (name: string, layout: PortLayout, bus: boolean | null = startingBus(layout)): TransitionPod => ({
