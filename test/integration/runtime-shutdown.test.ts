@@ -14,7 +14,8 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'runtime-shutdown-'));
 const runtime = new URL('../../shared/runtime/index.ts', import.meta.url).href;
 const events = new URL('../../shared/events/index.ts', import.meta.url).href;
-const HANDLER_MS = 1500;
+// Long enough that a loaded machine still delivers the SIGTERM while the handler runs.
+const HANDLER_MS = 4000;
 
 const script = join(dir, 'slow-function.mts');
 writeFileSync(
