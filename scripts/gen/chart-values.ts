@@ -3,6 +3,7 @@
 import { z } from 'zod';
 
 const duration = z.string().regex(/^([0-9]+(ms|s|m|h|d|w|y))+$/, 'a Prometheus duration such as 30s, 5m or 1h');
+const goDuration = z.string().regex(/^([0-9]+(\.[0-9]+)?(h|m|s|ms))+$/, 'a Go duration such as 2160h');
 const labels = z.record(z.string(), z.string());
 const quantity = z.union([z.string().regex(/^[0-9.]+([eE][0-9]+|m|k|Ki|Mi|Gi|Ti|M|G|T)?$/), z.number()]);
 const resourceList = z.strictObject({ cpu: quantity.optional(), memory: quantity.optional() });
@@ -81,6 +82,19 @@ export const chartValuesSchema = z.strictObject({
     allowedClientLabels: z
       .record(z.string().regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'a label name'), z.string().max(63))
       .describe('Labels of the client Pods (in the cluster namespace) that may connect'),
+  }),
+  certManager: z.strictObject({
+    enabled: z.boolean().describe('Render a cert-manager Certificate per listed RedisCluster'),
+    issuerRef: z.strictObject({
+      name: name.optional(),
+      kind: z.enum(['Issuer', 'ClusterIssuer']).optional(),
+      group: z.string().min(1).optional(),
+    }),
+    duration: goDuration,
+    renewBefore: goDuration,
+    caDuration: goDuration,
+    clusterDomain: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS domain such as cluster.local'),
+    clusters: z.array(z.strictObject({ namespace: name, name, secretName: name.optional() })),
   }),
   uninstall: z.strictObject({
     releaseClusters: z.boolean().describe('helm uninstall removes the operator finalizer from every RedisCluster (post-delete hook)'),

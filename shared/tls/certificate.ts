@@ -39,10 +39,11 @@ export function checkTlsSecret(secret: string, data: TlsSecretData, now: Date): 
   if (missing.length > 0) return refuse('KeyMissing', secret, `has no ${missing.join(', ')}`);
   const { 'tls.crt': crtPem, 'tls.key': keyPem, 'ca.crt': caPem } = data as Record<TlsKey, string>;
   let cert: X509Certificate;
-  let ca: X509Certificate;
+  let cas: X509Certificate[];
   try {
     cert = new X509Certificate(crtPem);
-    ca = new X509Certificate(caPem);
+    cas = pemCertificates(caPem).map((pem) => new X509Certificate(pem));
+    if (cas.length === 0) throw new Error('ca.crt holds no BEGIN CERTIFICATE block');
   } catch (e) {
     return refuse('Unreadable', secret, `tls.crt or ca.crt is not a PEM certificate (${(e as Error).message})`);
   }
@@ -57,10 +58,17 @@ export function checkTlsSecret(secret: string, data: TlsSecretData, now: Date): 
   if (notAfter.getTime() <= now.getTime()) {
     return refuse('Expired', secret, `the certificate in tls.crt expired at ${notAfter.toISOString()}`);
   }
-  if (!cert.verify(ca.publicKey)) {
-    return refuse('NotSignedByCA', secret, `the certificate in tls.crt is not signed by the CA in ca.crt (${ca.subject.trim()})`);
+  // During a CA rotation ca.crt holds the old CA and the new one: either may have signed.
+  if (!cas.some((ca) => cert.verify(ca.publicKey))) {
+    const subjects = cas.map((ca) => ca.subject.trim().replace(/\n/g, ', ')).join('; ');
+    return refuse('NotSignedByCA', secret, `the certificate in tls.crt is not signed by any CA in ca.crt (${subjects})`);
   }
   return { ok: true, hash: tlsHash(data as Record<TlsKey, string>), fingerprint: cert.fingerprint256, notAfter, ca: caPem };
+}
+
+/** The certificates of a PEM bundle, in order. */
+function pemCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
 /** One hash of the files the nodes load, so a change to any of them is seen once. */

@@ -1,7 +1,8 @@
 // A cluster that serves TLS only: it forms with its certificate, real TLS clients (redis-cli and
 // ioredis) read every key, a plaintext client gets nothing; a new certificate in the Secret is
 // loaded live under a fixed-rate TLS writer; and a Secret that is wrong in any way is refused with
-// a condition and an Event while the nodes keep serving the certificate they have.
+// a condition and an Event while the nodes keep serving the certificate they have; a new CA comes in
+// through an overlap (ca.crt holding both), all of it under a fixed-rate writer with no restart.
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -138,7 +139,7 @@ describe('TLS', () => {
       ['key missing', { 'tls.crt': good['tls.crt'], 'ca.crt': good['ca.crt'] }, /has no tls\.key/],
       ['key of another certificate', { ...secretOf(good), 'tls.key': other['tls.key'] }, /tls\.key is not the private key/],
       ['expired', secretOf(issue(ca, { names: NAMES, days: -1 })), /expired at/],
-      ['CA did not sign it', { ...secretOf(foreign), 'ca.crt': ca.pem }, /not signed by the CA in ca\.crt/],
+      ['CA did not sign it', { ...secretOf(foreign), 'ca.crt': ca.pem }, /not signed by any CA in ca\.crt/],
       ['Secret missing', undefined, /not found/],
     ];
     for (const [what, data, message] of bad) {
@@ -165,6 +166,45 @@ describe('TLS', () => {
     await putSecret(secretOf(good));
     await eventually('Ready again', async () => condition(await e2e.getCluster(NS, NAME), 'Ready')?.status === 'True', 90_000, 500);
     expect(await pidsOf(ready)).toEqual(pids);
+  }, 300_000);
+
+  it('a CA rotated with an overlap (both CAs, then a certificate of the new one, then the new CA alone): no failed command, no restart', async () => {
+    const pids = await pidsOf(ready);
+    const next = makeAuthority(dir, 'redis-ca-2');
+    const both = `${ca.pem}${next.pem}`;
+    // A client that took the bundle when the overlap began.
+    const ledger = await startTimedLedger(nodesOf(ready), 100, 'ca-rotate', 1000, { tlsCa: both });
+    await new Promise((r) => setTimeout(r, 2000));
+    const steps: [string, Issued, string][] = [
+      ['both CAs trusted', issue(ca, { names: NAMES, serial: 0x4004 }), both],
+      ['a certificate of the new CA', issue(next, { names: NAMES, serial: 0x5005 }), both],
+      ['the new CA alone', issue(next, { names: NAMES, serial: 0x6006 }), next.pem],
+    ];
+    for (const [what, cert, caPem] of steps) {
+      const started = Date.now();
+      await putSecret({ ...secretOf(cert), 'ca.crt': caPem });
+      await eventually(
+        `every node to serve ${cert.serial} (${what})`,
+        async () => (await Promise.all(nodesOf(ready).map((n) => servedSerial(n, both)))).every((s) => s === cert.serial),
+        90_000,
+        500,
+      );
+      console.log(`CA rotation, ${what}: every node serves it after ${Date.now() - started} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    const result = await ledger.stop();
+    const acked = result.writes.map((w) => w.n);
+    console.log(`CA rotation under load: ${acked.length} writes acknowledged, failures ${JSON.stringify(result.failures)}`);
+    expect(result.failures).toEqual({});
+    expect(result.wrongReads).toBe(0);
+    const client = clusterClient(ready, undefined, clientTls(next.pem));
+    try {
+      expect(await missingWrites(client, acked, 'ca-rotate')).toEqual([]);
+    } finally {
+      client.disconnect();
+    }
+    expect(await pidsOf(ready)).toEqual(pids);
+    expect(condition(await e2e.getCluster(NS, NAME), 'Ready')?.status).toBe('True');
   }, 300_000);
 });
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { Broker, Trigger } from '@kubernetes-models/knative/eventing.knative.dev/v1';
 import { Service as KnativeService } from '@kubernetes-models/knative/serving.knative.dev/v1';
@@ -45,6 +46,8 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
   'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
   'monitoring.coreos.com/v1alpha1/AlertmanagerConfig': AlertmanagerConfig,
+  'cert-manager.io/v1/Certificate': Certificate,
+  'cert-manager.io/v1/Issuer': Issuer,
 };
 
 /**
@@ -168,6 +171,63 @@ describe('helm template, every object valid against its upstream schema', () => 
       expect(so.spec.triggers[0].metadata.serverAddress).toBe('http://redis-operator-prometheus-prometheus.redis-operator.svc:9090');
   });
 
+  it('cert-manager: a Certificate per listed cluster into the Secret spec.tls names, one CA Issuer per namespace', () => {
+    const objs = render('cert-manager.yaml');
+    validateAll(objs);
+    const certManager = objs.filter((o) => o.apiVersion === 'cert-manager.io/v1');
+    const ids = (kind: string) => certManager.filter((o) => o.kind === kind).map((o) => `${o.metadata.namespace}/${o.metadata.name}`);
+    expect(ids('Issuer')).toEqual([
+      'cache/redis-operator-redis-selfsigned',
+      'cache/redis-operator-redis-ca',
+      'shop/redis-operator-redis-selfsigned',
+      'shop/redis-operator-redis-ca',
+    ]);
+    expect(ids('Certificate')).toEqual([
+      'cache/redis-operator-redis-ca',
+      'cache/rediscluster1-tls',
+      'cache/sessions-tls',
+      'shop/redis-operator-redis-ca',
+      'shop/carts-tls',
+    ]);
+    const certificate = (ns: string, name: string) =>
+      certManager.find((o) => o.kind === 'Certificate' && o.metadata.namespace === ns && o.metadata.name === name)!.spec;
+    // The root signs itself; the CA Issuer signs with the root's Secret.
+    expect(certificate('shop', 'redis-operator-redis-ca')).toMatchObject({
+      isCA: true,
+      secretName: 'redis-operator-redis-ca',
+      issuerRef: { kind: 'Issuer', name: 'redis-operator-redis-selfsigned' },
+    });
+    expect(find(objs, 'Issuer', 'redis-operator-redis-ca')!.spec).toEqual({ ca: { secretName: 'redis-operator-redis-ca' } });
+    expect(certificate('cache', 'rediscluster1-tls')).toMatchObject({
+      secretName: 'rediscluster1-tls',
+      dnsNames: [
+        'rediscluster1.cache.svc',
+        'rediscluster1.cache.svc.cluster.local',
+        '*.rediscluster1.cache.svc',
+        '*.rediscluster1.cache.svc.cluster.local',
+      ],
+      usages: ['digital signature', 'server auth', 'client auth'],
+      privateKey: { rotationPolicy: 'Always' },
+      issuerRef: { group: 'cert-manager.io', kind: 'Issuer', name: 'redis-operator-redis-ca' },
+    });
+    expect(certificate('cache', 'rediscluster1-tls').ipAddresses).toBeUndefined();
+    expect(certificate('cache', 'sessions-tls').secretName).toBe('sessions-certificate');
+  });
+
+  it('cert-manager with an issuerRef: only the Certificates, signed by it', () => {
+    const objs = render('cert-manager.yaml', [
+      '--set',
+      'certManager.issuerRef.name=corp-ca',
+      '--set',
+      'certManager.issuerRef.kind=ClusterIssuer',
+    ]);
+    validateAll(objs);
+    expect(objs.filter((o) => o.kind === 'Issuer')).toEqual([]);
+    const certificates = objs.filter((o) => o.kind === 'Certificate');
+    expect(certificates.map((o) => o.metadata.name)).toEqual(['rediscluster1-tls', 'sessions-tls', 'carts-tls']);
+    for (const c of certificates) expect(c.spec.issuerRef).toEqual({ group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' });
+  });
+
   it('NodePort discovery: the reference Service in front of a warm discovery, and the token Secret', () => {
     const objs = render('nodeport-discovery.yaml');
     validateAll(objs);
@@ -274,6 +334,8 @@ describe('wrong values fail with their name', () => {
     [['--set', 'keda.minMasters=1'], 'keda.minMasters'],
     [['--set', 'redisOperator.service.tpye=NodePort'], 'tpye'],
     [['--set', 'networkPolicy.enabled=yes'], 'networkPolicy.enabled'],
+    [['--set', 'certManager.duration=90 days'], 'certManager.duration'],
+    [['--set', 'certManager.issuerRef.kind=Vault'], 'certManager.issuerRef.kind'],
   ])('%j', (args, name) => {
     const r = helm(['template', 'x', OPERATOR_CHART, ...args]);
     expect(r.status).not.toBe(0);

@@ -18,6 +18,26 @@ beforeAll(() => {
   foreign = issue(makeAuthority(dir, 'other-ca'));
 });
 
+describe('checkTlsSecret while the CA is rotated', () => {
+  // The overlap period: ca.crt holds the old CA and the new one, so every node and client trusts
+  // both before any node serves a certificate of the new one.
+  it('accepts a certificate signed by any CA of a ca.crt bundle, and keeps the whole bundle for clients', () => {
+    const bundle = `${other['ca.crt']}${foreign['ca.crt']}`;
+    for (const leaf of [other, foreign]) {
+      const v = checkTlsSecret('redis-tls', { ...data(leaf), 'ca.crt': bundle }, now());
+      expect(v).toMatchObject({ ok: true, ca: bundle });
+    }
+  });
+
+  it('names every CA of the bundle when none signed the certificate', () => {
+    const bundle = `${other['ca.crt']}${foreign['ca.crt']}`;
+    const stranger = issue(makeAuthority(certDir(), 'third-ca'));
+    const v = checkTlsSecret('redis-tls', { ...data(stranger), 'ca.crt': bundle }, now());
+    expect(v).toMatchObject({ ok: false, problem: 'NotSignedByCA' });
+    expect(!v.ok && v.message).toMatch(/not signed by any CA in ca\.crt \(CN=ca; CN=other-ca\)/);
+  });
+});
+
 const data = (i: Issued) => ({ 'tls.crt': i['tls.crt'], 'tls.key': i['tls.key'], 'ca.crt': i['ca.crt'] });
 
 describe('checkTlsSecret', () => {
@@ -48,7 +68,7 @@ describe('checkTlsSecret', () => {
       'a CA that did not sign the certificate',
       () => ({ ...data(foreign), 'ca.crt': good['ca.crt'] }),
       'NotSignedByCA',
-      /not signed by the CA in ca\.crt \(CN=ca\)/,
+      /not signed by any CA in ca\.crt \(CN=ca\)/,
     ],
     ['a certificate that is not PEM', () => ({ ...data(good), 'tls.crt': 'garbage' }), 'Unreadable', /tls\.crt or ca\.crt is not a PEM/],
     ['a key that is not PEM', () => ({ ...data(good), 'tls.key': 'garbage' }), 'Unreadable', /tls\.key is not a PEM private key/],
