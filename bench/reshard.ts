@@ -2,12 +2,18 @@
 // --cluster-pipeline 1000) on the same data, alternating, on real redis-server processes.
 //
 //   npm run bench:reshard -- [--keys 1000000] [--runs 3] [--value-bytes 100] [--scenarios 3->6,3->4,4->3]
-//                            [--engines engine,redis-cli-p1000,redis-cli] [--slots-per-group 64] [--json]
-import { readFileSync } from 'node:fs';
+//                            [--engines engine,redis-cli-p1000,redis-cli] [--slots-per-group 64] [--tls] [--json]
+//
+// --tls: every node serves TLS only (clients, bus, replication) with a certificate made by openssl
+// for the run; the engine and redis-cli (--tls --cacert) check it against the run's CA.
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { argValue, hasFlag, positiveIntArg } from './lib/args.js';
 import { median } from './lib/stats.js';
 import { SCENARIOS, buildCluster, checkData, runEngine, runRedisCli, type Scenario } from './lib/scenario.js';
+import { certDir, issue, makeAuthority } from '../test/helpers/certificates.js';
+import type { HarnessTls } from '../test/helpers/redis-harness.js';
 
 type EngineName = 'engine' | 'redis-cli' | 'redis-cli-p1000';
 
@@ -27,6 +33,16 @@ const scenarios: Scenario[] = wanted
 const engines = (argValue('engines')?.split(',') ?? ['engine', 'redis-cli-p1000', 'redis-cli']) as EngineName[];
 for (const e of engines) if (!['engine', 'redis-cli-p1000', 'redis-cli'].includes(e)) throw new Error(`--engines: unknown engine "${e}"`);
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
+const tls = hasFlag('tls') ? makeTls() : undefined;
+
+/** A CA and a node certificate for 127.0.0.1, as files for redis-server. */
+function makeTls(): HarnessTls {
+  const dir = certDir();
+  const ca = makeAuthority(dir, 'bench-ca');
+  const node = issue(ca, { names: ['localhost', '127.0.0.1'] });
+  const file = (name: string, pem: string) => (writeFileSync(join(dir, name), pem), join(dir, name));
+  return { certFile: file('tls.crt', node['tls.crt']), keyFile: file('tls.key', node['tls.key']), caFile: ca.crtFile, ca: ca.pem };
+}
 
 interface Sample {
   seconds: number;
@@ -37,7 +53,7 @@ interface Sample {
 }
 
 async function once(sc: Scenario, engine: EngineName): Promise<Sample> {
-  const c = await buildCluster(sc, keys, valueBytes);
+  const c = await buildCluster(sc, keys, valueBytes, tls ? { tls } : {});
   try {
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
@@ -113,8 +129,9 @@ const rows = results.map((r) =>
 );
 const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-log(`\n${keys} keys of ${valueBytes} bytes, median of ${runs} runs`);
+log(`\n${keys} keys of ${valueBytes} bytes, ${tls ? 'TLS' : 'plaintext'}, median of ${runs} runs`);
 log(line(head));
 for (const r of rows) log(line(r));
-if (json) process.stdout.write(`${JSON.stringify({ keys, valueBytes, runs, scenarios: results })}\n`);
+if (json) process.stdout.write(`${JSON.stringify({ keys, valueBytes, tls: Boolean(tls), runs, scenarios: results })}\n`);
+if (tls) rmSync(dirname(tls.caFile), { recursive: true, force: true });
 process.exitCode = results.some((r) => r.lostKeys > 0 || r.extraKeys > 0) ? 1 : 0;

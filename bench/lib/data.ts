@@ -1,6 +1,7 @@
 // Benchmark data: N keys of a fixed value size spread evenly over all 16384 slots (a hash tag per
 // slot), written with pipelined MSET per slot straight to each slot's master, and verified by
 // MGET per slot from whoever owns the slot afterwards.
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { keySlot } from '../../shared/redis/executor/util.js';
 import { RedisPool } from '../../shared/redis/connection.js';
@@ -42,16 +43,22 @@ function keysOfSlot(s: number, count: number): string[] {
   return out;
 }
 
-function client(e: Endpoint, password?: string): Redis {
-  return new Redis({ host: e.ip, port: e.port, password, maxRetriesPerRequest: 1 });
+/** How the benchmark's clients log in and, for a TLS cluster, check the nodes' certificates. */
+export interface Access {
+  password?: string;
+  tls?: ConnectionOptions;
+}
+
+function client(e: Endpoint, access: Access): Redis {
+  return new Redis({ host: e.ip, port: e.port, maxRetriesPerRequest: 1, ...access });
 }
 
 /** slot -> endpoint of its owner. */
 export type SlotOwners = Endpoint[];
 
 /** Who owns each slot now, as the cluster reached from `seeds` says. */
-export async function slotOwners(seeds: Endpoint[]): Promise<SlotOwners> {
-  const pool = new RedisPool();
+export async function slotOwners(seeds: Endpoint[], access: Access = {}): Promise<SlotOwners> {
+  const pool = new RedisPool(access);
   try {
     const map = await readView(
       pool,
@@ -64,7 +71,7 @@ export async function slotOwners(seeds: Endpoint[]): Promise<SlotOwners> {
   }
 }
 
-export async function loadData(owners: SlotOwners, count: number, valueBytes: number, password?: string): Promise<void> {
+export async function loadData(owners: SlotOwners, count: number, valueBytes: number, access: Access = {}): Promise<void> {
   const bySlot = new Map<string, number[]>();
   owners.forEach((e, s) => {
     const k = `${e.ip}:${e.port}`;
@@ -73,7 +80,7 @@ export async function loadData(owners: SlotOwners, count: number, valueBytes: nu
   await Promise.all(
     [...bySlot.entries()].map(async ([addr, slots]) => {
       const [ip, port] = addr.split(':') as [string, string];
-      const c = client({ ip, port: Number(port) }, password);
+      const c = client({ ip, port: Number(port) }, access);
       try {
         for (let i = 0; i < slots.length; i += 256) {
           const p = c.pipeline();
@@ -96,7 +103,7 @@ export async function verifyData(
   owners: SlotOwners,
   count: number,
   valueBytes: number,
-  password?: string,
+  access: Access = {},
 ): Promise<{ lost: number; checked: number }> {
   const bySlot = new Map<string, number[]>();
   owners.forEach((e, s) => {
@@ -108,7 +115,7 @@ export async function verifyData(
   await Promise.all(
     [...bySlot.entries()].map(async ([addr, slots]) => {
       const [ip, port] = addr.split(':') as [string, string];
-      const c = client({ ip, port: Number(port) }, password);
+      const c = client({ ip, port: Number(port) }, access);
       try {
         for (let i = 0; i < slots.length; i += 256) {
           const p = c.pipeline();

@@ -10,8 +10,9 @@ import { waitFor } from '../../shared/redis/executor/util.js';
 import { nodeEndpoint, readView } from '../../shared/redis/view.js';
 import { planScaleIn, planScaleOut } from '../../shared/redis/planner/reshard.js';
 import type { Endpoint } from '../../shared/redis/types.js';
+import { clientTls } from '../../shared/tls/secret.js';
 import { evenCreatePlan, startRedisNodes, type Harness, type HarnessOptions } from '../../test/helpers/redis-harness.js';
-import { loadData, verifyData } from './data.js';
+import { loadData, verifyData, type Access } from './data.js';
 
 export interface Scenario {
   name: string;
@@ -50,13 +51,18 @@ export interface BuiltCluster {
   emptyIds: string[];
   drainIds: string[];
   seed: Endpoint;
+  /** How clients reach the nodes (TLS with the harness's CA, or plaintext). */
+  access: Access;
+  /** The CA file a TLS cluster's nodes are checked against; undefined for plaintext. */
+  caFile?: string;
   close(): Promise<void>;
 }
 
 export async function buildCluster(sc: Scenario, keys: number, valueBytes: number, opts: HarnessOptions = {}): Promise<BuiltCluster> {
   const total = sc.masters + sc.replicas + sc.empty + (sc.emptyReplicas ?? 0);
   const harness = await startRedisNodes(total, opts);
-  const pool = new RedisPool();
+  const access: Access = opts.tls ? { tls: clientTls(opts.tls.ca) } : {};
+  const pool = new RedisPool(access);
   const close = async () => {
     await pool.close();
     await harness.stop();
@@ -75,6 +81,7 @@ export async function buildCluster(sc: Scenario, keys: number, valueBytes: numbe
       map.owners.map((id) => nodeEndpoint(map, id!)),
       keys,
       valueBytes,
+      access,
     );
     // Start from a quiet cluster: every replica has its master's whole stream.
     await waitFor('replicas to catch up', 120_000, async () => {
@@ -93,6 +100,8 @@ export async function buildCluster(sc: Scenario, keys: number, valueBytes: numbe
       emptyIds: ids.slice(sc.masters + sc.replicas, sc.masters + sc.replicas + sc.empty),
       drainIds: ids.slice(sc.masters - sc.drain, sc.masters),
       seed: harness.endpoints[0]!,
+      access,
+      ...(opts.tls ? { caFile: opts.tls.caFile } : {}),
       close,
     };
   } catch (err) {
@@ -113,6 +122,7 @@ export async function runEngine(sc: Scenario, c: BuiltCluster, opts: MigrateOpti
 /** Runs `redis-cli --cluster rebalance` the way operators use it for the same change. */
 export function runRedisCli(sc: Scenario, c: BuiltCluster, pipeline?: number): Promise<void> {
   const args = ['--cluster', 'rebalance', `${c.seed.ip}:${c.seed.port}`, '--cluster-use-empty-masters'];
+  if (c.caFile) args.unshift('--tls', '--cacert', c.caFile);
   if (pipeline) args.push('--cluster-pipeline', String(pipeline));
   for (const id of c.drainIds) args.push('--cluster-weight', `${id}=0`);
   return new Promise((resolve, reject) => {
@@ -138,6 +148,7 @@ export async function checkData(c: BuiltCluster, keys: number, valueBytes: numbe
     map.owners.map((id) => nodeEndpoint(map, id!)),
     keys,
     valueBytes,
+    c.access,
   );
   const masterKeys = map.reports.filter((r) => r.replication['role'] === 'master').reduce((n, r) => n + r.keys, 0);
   return { lost, masterKeys };

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { keySlot } from '../../shared/redis/executor/util.js';
+import { clientTls } from '../../shared/tls/secret.js';
 import type { CreatePlan, DesiredNode, Endpoint } from '../../shared/redis/types.js';
 
 export interface HarnessOptions {
@@ -20,6 +21,30 @@ export interface HarnessOptions {
   ip?: string;
   /** Where the nodes' data directories go; default /dev/shm (tmpfs) when there is one. */
   dataDir?: string;
+  /** Serve TLS only (client port, bus, replication), as the operator's TLS nodes do. */
+  tls?: HarnessTls;
+}
+
+export interface HarnessTls {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+  /** The CA's PEM, for the harness's own clients. */
+  ca: string;
+}
+
+/** redis.conf directives of a TLS-only node on `port`. */
+function tlsConfig(tls: HarnessTls, port: number): Record<string, string> {
+  return {
+    port: '0',
+    'tls-port': String(port),
+    'tls-cluster': 'yes',
+    'tls-replication': 'yes',
+    'tls-cert-file': tls.certFile,
+    'tls-key-file': tls.keyFile,
+    'tls-ca-cert-file': tls.caFile,
+    'tls-auth-clients': 'no',
+  };
 }
 
 export interface RedisNodeProcess {
@@ -95,11 +120,12 @@ export async function freePortPair(ip = '127.0.0.1', exclude = new Set<number>()
   throw new Error(`no free port pair found on ${ip}`);
 }
 
-function ping(ip: string, port: number, password?: string): Promise<boolean> {
+function ping(ip: string, port: number, password?: string, tls?: HarnessTls): Promise<boolean> {
   const c = new Redis({
     host: ip,
     port,
     password,
+    ...(tls ? { tls: clientTls(tls.ca) } : {}),
     lazyConnect: true,
     connectTimeout: 300,
     maxRetriesPerRequest: 0,
@@ -138,6 +164,7 @@ async function launch(node: RedisNodeProcess, opts: HarnessOptions): Promise<Run
     // Replicas of fresh masters sync at once instead of after the default 5 s.
     'repl-diskless-sync-delay': '0',
     ...(opts.password ? { requirepass: opts.password, masterauth: opts.password } : {}),
+    ...(opts.tls ? tlsConfig(opts.tls, node.port) : {}),
     ...opts.config,
   };
   const args: string[] = [];
@@ -167,6 +194,7 @@ export async function startRedisNodes(n: number, opts: HarnessOptions = {}): Pro
   const ip = opts.ip ?? '127.0.0.1';
   const base = opts.dataDir ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
   const nodes: RedisNodeProcess[] = [];
+  const tlsOption = opts.tls ? { tls: clientTls(opts.tls.ca) } : {};
   const running = new Map<number, Running>();
   const used = new Set<number>();
 
@@ -179,7 +207,7 @@ export async function startRedisNodes(n: number, opts: HarnessOptions = {}): Pro
       let exited = false;
       void r.exited.then(() => (exited = true));
       while (Date.now() < deadline && !exited) {
-        if (await ping(node.ip, node.port, opts.password)) {
+        if (await ping(node.ip, node.port, opts.password, opts.tls)) {
           node.running = true;
           return;
         }
@@ -258,12 +286,12 @@ export async function startRedisNodes(n: number, opts: HarnessOptions = {}): Pro
     },
     client(i) {
       const node = nodes[i]!;
-      return new Redis({ host: node.ip, port: node.port, password: opts.password });
+      return new Redis({ host: node.ip, port: node.port, password: opts.password, ...tlsOption });
     },
     cluster() {
       return new Cluster(
         nodes.filter((x) => x.running).map((x) => ({ host: x.ip, port: x.port })),
-        { redisOptions: { password: opts.password } },
+        { redisOptions: { password: opts.password, ...tlsOption } },
       );
     },
     async stop() {
