@@ -99,6 +99,8 @@ export class ClusterReader {
   private readonly timeouts: { connectTimeoutMs: number; commandTimeoutMs: number };
   // The node that answered last, per cluster: asked first next time.
   private readonly lastObserver = new Map<string, string>();
+  /** Clusters a read found mid-transition: their Pods are read until none is left in a dual layout. */
+  private readonly transitions = new Set<string>();
   private log: Logger | undefined;
   private reads: Counter<'source'> | undefined;
 
@@ -172,13 +174,18 @@ export class ClusterReader {
     const key = `${namespace}/${name}`;
     const statusNodes = statusNodesOf(cluster);
     const secret = await this.passwordOf(cluster, namespace);
+    // Terminating Pods too: their nodes still run, and peers still name them, until they stop.
     const pods = (): Promise<PodEndpoint[]> =>
-      podEndpoints(this.kube(), namespace, name, basePortOf(cluster)).catch((err: unknown) => {
+      podEndpoints(this.kube(), namespace, name, basePortOf(cluster), { terminating: true }).catch((err: unknown) => {
         this.log?.warn({ cluster: key, err: errorMessage(err) }, "cannot list the cluster's Pods");
         return [];
       });
-    // A TLS transition is a rolling update: only then can a Pod's port speak the other protocol.
-    const transition = isRolling(cluster) ? await this.transitionPool(key, await pods(), cluster, namespace, secret.password) : undefined;
+    // A TLS transition is a rolling update: only then can a Pod's port speak the other protocol. The
+    // last Pod's old node may outlive the RollingUpdate condition (its preStop hook runs on).
+    const transition =
+      isRolling(cluster) || this.transitions.has(key)
+        ? await this.transitionPool(key, await pods(), cluster, namespace, secret.password)
+        : undefined;
     const state: ReadState = {
       key,
       pool: transition ?? this.pools.poolFor(key, secret.password, secret.ca),
@@ -194,7 +201,11 @@ export class ClusterReader {
         statusNodes.map((n) => ({ ip: n.ip, port: n.port })),
       );
       // The status may be stale or empty (Pods recreated at new addresses, cluster still forming).
-      if (!report && Date.now() <= state.deadline) report = await this.ask(state, await pods());
+      if (!report && Date.now() <= state.deadline)
+        report = await this.ask(
+          state,
+          (await pods()).filter((p) => !p.terminating),
+        );
     } finally {
       if (transition) void transition.close();
     }
@@ -220,7 +231,11 @@ export class ClusterReader {
     password: string | undefined,
   ): Promise<RedisPool | undefined> {
     const specTls = tlsSecretOf(cluster) !== undefined;
-    if (pods.every((p) => p.layout === (specTls ? 'tls' : 'plain'))) return undefined;
+    if (pods.every((p) => p.layout === (specTls ? 'tls' : 'plain'))) {
+      this.transitions.delete(key);
+      return undefined;
+    }
+    this.transitions.add(key);
     const secretName = tlsSecretOf(cluster) ?? pods.find((p) => p.tlsSecret)?.tlsSecret;
     const ca = secretName
       ? await readTlsSecret(this.kube(), namespace, secretName).then(

@@ -73,13 +73,21 @@ export interface PodEndpoint {
   layout: PortLayout;
   /** The TLS Secret its Pod mounts. */
   tlsSecret?: string;
+  /** Its Pod is being deleted (listed only when asked for): its node may still run, not to be asked. */
+  terminating?: boolean;
 }
 
 /**
  * Node i listens on basePort + i at its Pod's IP; the ordinal comes from the Pod's label, else its
- * name. Pods without an IP or being deleted are left out.
+ * name. Pods without an IP are left out, and so are Pods being deleted unless `terminating`.
  */
-export async function podEndpoints(kube: Kube, namespace: string, clusterName: string, basePort: number): Promise<PodEndpoint[]> {
+export async function podEndpoints(
+  kube: Kube,
+  namespace: string,
+  clusterName: string,
+  basePort: number,
+  opts: { terminating?: boolean } = {},
+): Promise<PodEndpoint[]> {
   const pods = await kube.core.listNamespacedPod({ namespace, labelSelector: selectorFor(clusterName) });
   const out: PodEndpoint[] = [];
   for (const pod of pods.items) {
@@ -87,7 +95,8 @@ export async function podEndpoints(kube: Kube, namespace: string, clusterName: s
     const name = pod.metadata?.name ?? '';
     const label = pod.metadata?.labels?.[LABEL_ORDINAL];
     const ordinal = label !== undefined && /^\d+$/.test(label) ? Number(label) : ordinalOf(clusterName, name);
-    if (!ip || ordinal === undefined || pod.metadata?.deletionTimestamp) continue;
+    const terminating = Boolean(pod.metadata?.deletionTimestamp);
+    if (!ip || ordinal === undefined || (terminating && !opts.terminating)) continue;
     const tls = podTls(pod);
     out.push({
       pod: name,
@@ -96,6 +105,7 @@ export async function podEndpoints(kube: Kube, namespace: string, clusterName: s
       port: basePort + ordinal,
       layout: tls.layout,
       ...(tls.secretName ? { tlsSecret: tls.secretName } : {}),
+      ...(terminating ? { terminating } : {}),
     });
   }
   return out.sort((a, b) => a.ordinal - b.ordinal);

@@ -46,8 +46,14 @@ export class EndpointProtocols {
   private second = new Map<string, Endpoint>();
   constructor(private readonly otherwise: boolean) {}
 
-  learn(nodes: readonly (Endpoint & { layout: PortLayout })[]): void {
-    this.tls = new Map(nodes.map((n) => [endpointKey(n), portSpeaksTls(n.layout)]));
+  /**
+   * `terminating`: its Pod is being deleted. Its node still runs (the preStop hook) and its peers
+   * still name it by its second port; a live Pod at the same address (host network) decides the
+   * protocol.
+   */
+  learn(nodes: readonly (Endpoint & { layout: PortLayout; terminating?: boolean })[]): void {
+    const liveLast = [...nodes].sort((a, b) => Number(!!b.terminating) - Number(!!a.terminating));
+    this.tls = new Map(liveLast.map((n) => [endpointKey(n), portSpeaksTls(n.layout)]));
     this.second = new Map(
       nodes
         .filter((n) => isDual(n.layout))

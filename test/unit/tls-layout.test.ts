@@ -43,4 +43,23 @@ describe('EndpointProtocols', () => {
     expect(p.canonical({ ip: '10.0.0.2', port: 7001 + TRANSITION_PORT_OFFSET })).toEqual({ ip: '10.0.0.2', port: 8001 });
     expect(p.canonical({ ip: '10.0.0.1', port: 7000 })).toEqual({ ip: '10.0.0.1', port: 7000 });
   });
+
+  it("a terminating Pod's node is still named by its second port; the live Pod at its address decides the protocol", () => {
+    // Host network: the replacement comes back at the same address in the final layout while the
+    // old Pod's node still answers (its preStop hook) in the dual one.
+    const old = { ip: '10.0.0.3', port: 7002, layout: 'tls+plain' as const, terminating: true };
+    const replacement = { ip: '10.0.0.3', port: 7002, layout: 'plain' as const };
+    for (const order of [
+      [replacement, old],
+      [old, replacement],
+    ]) {
+      const p = new EndpointProtocols(false);
+      p.learn(order);
+      expect(p.canonical({ ip: '10.0.0.3', port: 7002 + TRANSITION_PORT_OFFSET })).toEqual({ ip: '10.0.0.3', port: 7002 });
+      expect(p.speaksTls({ ip: '10.0.0.3', port: 7002 })).toBe(false);
+    }
+    const alone = new EndpointProtocols(false);
+    alone.learn([old]);
+    expect(alone.speaksTls({ ip: '10.0.0.3', port: 7002 })).toBe(true);
+  });
 });
