@@ -2,11 +2,10 @@
 // stops. Without it, a deleted or evicted master's slots fail writes until the replicas notice
 // (the node timeout) and elect one, or until reconcile hears of it; and a replica still in its
 // first full sync has nothing to take over with, so its shard's keys are gone once the master
-// exits. CLUSTER FAILOVER, sent to the
-// replica, is the handover Redis offers: the master pauses its clients, the replica catches up to
-// the master's offset, then takes over; nothing acknowledged is lost. The hook picks a replica
-// whose full sync is done, waits for one while a replica is linked, and leaves the ordinary
-// failover to Redis when there is none.
+// exits. CLUSTER FAILOVER, sent to the replica, is the handover Redis offers: the master pauses its
+// clients, the replica catches up to the master's offset, then takes over; nothing acknowledged is
+// lost. The hook picks a replica whose full sync is done, waits for one while a replica is linked,
+// and leaves the ordinary failover to Redis when there is none.
 
 /** How long the hook tries: the rest of the default 30 s grace is Redis's own shutdown. */
 export const HANDOVER_SECONDS = 20;

@@ -242,7 +242,7 @@ async function readTlsBus(pool: RedisPool, pods: readonly PodInfo[]): Promise<Ma
 /** Pods, then the Lease when a reshard may hold it (nodes are then left unread), then the nodes. */
 export async function observe(ctx: ObserveContext, facts: PassFacts, pass: PassMemory): Promise<Observation> {
   const pods = await listPods(ctx.kube, ctx.ref, facts.spec);
-  ctx.protocols.learn(pods.filter((p) => p.ip).map((p) => ({ ...podEndpoint(p), layout: p.layout })));
+  ctx.protocols.learn(pods.filter((p) => p.ip).map((p) => ({ ...podEndpoint(p), layout: p.layout, terminating: p.deleting })));
   const claims = facts.spec.persistence.enabled ? await observeClaims(ctx.kube, ctx.ref, facts.spec) : undefined;
   const seen: Observation = { ...facts, now: Date.now(), pods, pass, ...(claims ? { claims } : {}) };
   if (reshardMayHoldLease(facts, pods, pass)) {

@@ -195,6 +195,7 @@ describe('helm template, every object valid against its upstream schema', () => 
     expect(certificate('shop', 'redis-operator-redis-ca')).toMatchObject({
       isCA: true,
       secretName: 'redis-operator-redis-ca',
+      privateKey: { rotationPolicy: 'Never' },
       issuerRef: { kind: 'Issuer', name: 'redis-operator-redis-selfsigned' },
     });
     expect(find(objs, 'Issuer', 'redis-operator-redis-ca')!.spec).toEqual({ ca: { secretName: 'redis-operator-redis-ca' } });
