@@ -14,6 +14,9 @@ const USAGE = `npm run chaos -- [--scenario op,op|all] [--faults f,f|all] [--see
 operations: ${OPERATIONS.map((o) => o.name + (o.pending ? ' (pending)' : '')).join(', ')}
 faults: ${FAULTS.map((f) => f.name).join(', ')}`;
 
+/** A recovery this slow (most take 2-35 s) is kept for a look, passed or not. */
+const SLOW_RECOVERY_MS = 45_000;
+
 function positive(name: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new Error(`--${name}: "${value}" is not a whole number`);
@@ -58,7 +61,10 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await e2e.stop();
+    // A failed or slow run is worth a look: the functions' logs and the Pods' data stay.
+    const keep = results.some((r) => !passed(r) || r.recoveryMs > SLOW_RECOVERY_MS);
+    await e2e.stop({ keep });
+    if (keep) log(`kept the platform's state (function and Pod logs) in ${e2e.stateDir}`);
   }
   if (values.json) console.log(JSON.stringify(results, null, 2));
   else console.log(`\n${summaryTable(results)}${values.matrix ? `\n\n${matrixTable(results)}` : ''}`);

@@ -25,7 +25,8 @@ export interface E2E {
   /** Runs kubectl against the platform's API server with an empty kubeconfig of its own. */
   kubectl(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }>;
   getCluster(namespace: string, name: string): Promise<KubeObject | undefined>;
-  stop(): Promise<void>;
+  /** `keep`: leave the Pods' data and the functions' logs in stateDir, as E2E_KEEP_STATE=1 does. */
+  stop(opts?: { keep?: boolean }): Promise<void>;
 }
 
 export interface E2EOptions extends Partial<PlatformOptions> {
@@ -73,11 +74,11 @@ export async function startE2E(opts: E2EOptions = {}): Promise<E2E> {
     stateDir,
     kubectl,
     getCluster: (namespace, name) => platform.kube.get(RC_API_VERSION, RC_KIND, name, namespace),
-    async stop() {
+    async stop(opts = {}) {
       await platform.stop();
       rmSync(kubeconfigDir, { recursive: true, force: true });
       // E2E_KEEP_STATE=1 keeps Pod data and function logs for a look after the run.
-      if (process.env.E2E_KEEP_STATE !== '1') rmSync(stateDir, { recursive: true, force: true });
+      if (!opts.keep && process.env.E2E_KEEP_STATE !== '1') rmSync(stateDir, { recursive: true, force: true });
     },
   };
 }
