@@ -388,6 +388,11 @@ async function withAcl(ctx: ActContext, stored: RedisClusterStatus | undefined, 
 
 async function rounds(r: Rounds): Promise<PassOutcome> {
   const { ctx, pass, facts, writer } = r;
+  // Another writer's Lease is waited out, not answered busy: the event that woke this pass would be
+  // gone, and a writer that died holding it, or one finishing just now, leaves nobody to look
+  // again before the resync. A live holder renews it; then the pass gives up after one duration.
+  // A running reshard is not waited for: its end (reshard.completed) wakes reconcile.
+  const busyUntil = facts.reshard.running ? 0 : Math.min(r.deadline, facts.startedAt + (ctx.leaseDurationSeconds + 2) * 1000);
   for (let n = 0; ; n++) {
     if (n > 0) {
       const latest = await ctx.kube.getCluster<RedisCluster>(ctx.ref);
@@ -395,6 +400,10 @@ async function rounds(r: Rounds): Promise<PassOutcome> {
         return { kind: 'spec-changed', generation: latest?.metadata.generation };
     }
     const end = await round(r, n);
+    if ('answer' in end && end.answer.kind === 'busy' && Date.now() < busyUntil) {
+      await sleep(500);
+      continue;
+    }
     if ('answer' in end) return end.answer;
     const { o, step, taken, work } = end;
     for (const a of work.actions) {
