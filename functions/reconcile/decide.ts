@@ -308,6 +308,12 @@ function healStep(o: Observation, cluster: ClusterPicture): Step | undefined {
  * master is known become its replicas. A Pod that has an address but does not answer yet, and was
  * created a moment ago, is waited for briefly by the engine.
  */
+/** Its node is a master owning slots, as the cluster's view says. */
+function ownsSlots(cluster: ClusterPicture, p: PodInfo): boolean {
+  const id = cluster.reports.get(p.name)?.myId;
+  return (cluster.view.nodes.get(id ?? '')?.slots.length ?? 0) > 0;
+}
+
 export function placement(
   o: Observation,
   cluster: ClusterPicture,
@@ -329,8 +335,17 @@ export function placement(
         !cluster.members.has(p.name) &&
         (cluster.reports.has(p.name) || o.now - p.createdAt < NEW_POD_ANSWER_GRACE_MS),
     );
-    if (candidates.length === 0) continue;
-    const existing = members.find((p) => cluster.roles.masters.has(p.name));
+    const isMaster = (p: PodInfo) => cluster.roles.masters.has(p.name);
+    const existing = members.find((p) => isMaster(p) && ownsSlots(cluster, p)) ?? members.find(isMaster);
+    // Met but never made a replica (a pass cut short between MEET and REPLICATE): a master that
+    // owns nothing, holds no key and is not its shard's master.
+    const stranded =
+      existing && ownsSlots(cluster, existing)
+        ? members.filter(
+            (p) => p !== existing && isMaster(p) && !p.deleting && !ownsSlots(cluster, p) && cluster.reports.get(p.name)?.keys === 0,
+          )
+        : [];
+    if (candidates.length === 0 && stranded.length === 0) continue;
     // Only while fewer shards than masters have joined: a shard left over from a drain never rejoins.
     const newShard = !existing && members.length === 0 && joined.size < o.spec.masters;
     if (newShard) joined.add(shard);
@@ -338,17 +353,18 @@ export function placement(
       waiting.push(shard);
       continue;
     }
-    const nodes = candidates.map((p) => {
+    const toPlace = (p: PodInfo) => {
       const report = cluster.reports.get(p.name);
       return { name: p.name, endpoint: podEndpoint(p), busPort: p.busPort, ...(report ? { report } : {}) };
-    });
+    };
+    const nodes = candidates.map(toPlace);
     const master = existing && {
       name: existing.name,
       id: cluster.reports.get(existing.name)!.myId,
       endpoint: podEndpoint(existing),
       busPort: existing.busPort,
     };
-    out.push({ shard, ...(master ? { master } : {}), nodes });
+    out.push({ shard, ...(master ? { master } : {}), nodes, ...(stranded.length ? { stranded: stranded.map(toPlace) } : {}) });
   }
   return { shards: out, waiting };
 }

@@ -297,6 +297,27 @@ describe('decide: a formed cluster', () => {
     ]);
   });
 
+  it("attaches a member that was met but never made a replica (a master owning nothing) to its shard's master", () => {
+    // rc-3 (shard 1) met the cluster as a master but never got its REPLICATE: a pass cut short.
+    const nodes = formedNodes(pods, [0, 1, 2]).map((n) => (n.pod.name === 'rc-3' ? { pod: n.pod, role: 'master' as const } : n));
+    const seen = observation({ spec: s, pods, reports: reports(nodes), formedBefore: true });
+    const out = placement(seen, seen.cluster!, pods, [0, 1, 2]);
+    expect(
+      out.shards.map((x) => ({
+        shard: x.shard,
+        master: x.master?.name,
+        nodes: x.nodes.map((n) => n.name),
+        stranded: x.stranded?.map((n) => n.name),
+      })),
+    ).toEqual([{ shard: 1, master: 'rc-2', nodes: [], stranded: ['rc-3'] }]);
+    // A new shard's first node, an empty master waiting for its slots, is its shard's master.
+    const s4 = spec(4);
+    const four = podsOf(s4, [0, 1, 2, 3]);
+    const emptyShard = formedNodes(four, [0, 1, 2, 3], 3);
+    const next = observation({ spec: s4, pods: four, reports: reports(emptyShard), formedBefore: true });
+    expect(placement(next, next.cluster!, four, [0, 1, 2, 3]).shards).toEqual([]);
+  });
+
   it('removes a surplus replica (replicas lowered) from the cluster before its Pod', () => {
     const s2 = spec(3, 1);
     const extra = pod(s2, 6, 0);

@@ -1,6 +1,7 @@
 // Placing fresh nodes into a formed cluster, shard by shard: a shard with no master yet gets its
-// first fresh node joined as an empty master (a reshard gives it slots later); the other fresh nodes
-// become replicas of the shard's master. The caller decides which nodes go to which shard.
+// first fresh node joined as an empty master (a reshard gives it slots later); the other fresh nodes,
+// and members met but never made replicas, become replicas of the shard's master. The caller
+// decides which nodes go to which shard.
 import type { RedisPool } from '../connection.js';
 import type { EngineAction, Endpoint, NodeReport } from '../types.js';
 import { isFreshNode } from '../view.js';
@@ -23,6 +24,8 @@ export interface ShardToPlace {
   master?: { name: string; id: string; endpoint: Endpoint; busPort: number };
   /** Candidates in the order they are preferred as the master (lowest ordinal first). */
   nodes: NodeToPlace[];
+  /** Members that were met but never made replicas (masters owning nothing): attached to `master`. */
+  stranded?: NodeToPlace[];
 }
 
 export interface PlaceOptions {
@@ -90,8 +93,9 @@ async function placeShard(pool: RedisPool, target: ShardToPlace, opts: PlaceOpti
     master = { name: first.node.name, id: first.report.myId, endpoint: first.node.endpoint, busPort: first.node.busPort };
   }
   const m = master;
+  const toAttach = [...fresh.map((f) => f.node), ...(target.master ? (target.stranded ?? []) : [])];
   const attached = await Promise.allSettled(
-    fresh.map(async ({ node }) => {
+    toAttach.map(async (node) => {
       // Meeting its master directly: REPLICATE needs the master known, which gossip alone takes seconds to tell.
       const done = await attachReplica(pool, node.endpoint, m.id, {
         seed: m.endpoint,
@@ -104,7 +108,7 @@ async function placeShard(pool: RedisPool, target: ShardToPlace, opts: PlaceOpti
     }),
   );
   attached.forEach((r, i) => {
-    if (r.status === 'rejected') result.failures.push({ shard: target.shard, node: fresh[i]!.node.name, error: errorMessage(r.reason) });
+    if (r.status === 'rejected') result.failures.push({ shard: target.shard, node: toAttach[i]!.name, error: errorMessage(r.reason) });
   });
 }
 

@@ -1,11 +1,13 @@
-// A pass that finds the cluster's Lease held by another writer waits for it rather than dropping
-// the event that woke it: a writer that died holding the Lease (or one about to finish) would
-// otherwise leave the work to the next resync. The resync here is 10 minutes away, so only the
-// waiting pass can recreate the deleted Pod.
+// What a reconcile pass killed mid-step leaves behind, taken up by the next pass:
+// - its Lease, held by a writer that is gone: a pass that finds it waits it out rather than
+//   dropping the event that woke it (the resync here is 10 minutes away, so only that pass can
+//   attach the deleted Pod's replacement);
+// - a node it MEETed but never told to REPLICATE: a master without slots in a shard that has a
+//   master, which the next pass attaches as that master's replica.
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/apiserver/client.js';
 import { leaseNameFor } from '../../shared/kube/lease.js';
-import { applyCluster, clusterPods, eventually, statusNodes, useE2E, waitForReady } from '../helpers/e2e.js';
+import { applyCluster, clusterPods, eventually, statusNodes, useE2E, waitForReady, withNode } from '../helpers/e2e.js';
 
 const NS = 'lease-wait';
 const NAME = 'held';
@@ -48,7 +50,7 @@ async function leaseTakenByADeadWriter(): Promise<number> {
   );
 }
 
-describe('reconcile and a Lease held by another writer', () => {
+describe('reconcile after a pass cut short', () => {
   it('a replica Pod deleted while a dead writer holds the Lease is attached again once the Lease expires, not at the next resync', async () => {
     const replica = statusNodes(ready).find((n) => n.role === 'replica')!;
     const oldUid = (await clusterPods(e2e, NS, NAME)).find((p) => p.metadata!.name === replica.pod)!.metadata!.uid;
@@ -74,7 +76,39 @@ describe('reconcile and a Lease held by another writer', () => {
     expect(attachedAfter).toBeGreaterThanOrEqual(LEASE_SECONDS * 1000);
     expect(attached.role).toBe('replica');
     expect(attached.masterId).toBe(replica.masterId);
-    const after = await waitForReady(e2e, NS, NAME, 30_000, 6);
-    expect(statusNodes(after)).toHaveLength(6);
+    ready = await waitForReady(e2e, NS, NAME, 30_000, 6);
+    expect(statusNodes(ready)).toHaveLength(6);
   }, 200_000);
+
+  it('a node met but never made a replica (a master without slots in its shard) is attached to its shard', async () => {
+    const replica = statusNodes(ready).find((n) => n.role === 'replica')!;
+    const master = statusNodes(ready).find((n) => n.id === replica.masterId)!;
+    // What a pass killed between attachReplica's MEET and its REPLICATE leaves: a new node id that
+    // the cluster knows as a master owning nothing.
+    const strandedId = await withNode(replica, async (r) => {
+      await r.call('CLUSTER', 'RESET', 'HARD');
+      await r.call('CLUSTER', 'MEET', master.ip, master.port);
+      return String(await r.call('CLUSTER', 'MYID'));
+    });
+    await eventually(
+      'the others to know the stranded node as a master',
+      async () => withNode(master, async (r) => (String(await r.call('CLUSTER', 'NODES')).includes(`${strandedId} `) ? true : undefined)),
+      20_000,
+      200,
+    );
+    // The Broker redelivers the killed pass's event; a change to the cluster does as well here.
+    const poked = await e2e.kubectl(['-n', NS, 'annotate', 'rediscluster', NAME, `test/poke=${Date.now()}`, '--overwrite']);
+    expect(poked.code, poked.stderr).toBe(0);
+    const attached = await eventually(
+      'the stranded node attached to its shard',
+      async () => {
+        const obj = await waitForReady(e2e, NS, NAME, 60_000, 6);
+        const again = statusNodes(obj).find((n) => n.pod === replica.pod);
+        return again?.id === strandedId && again.role === 'replica' ? again : undefined;
+      },
+      60_000,
+      500,
+    );
+    expect(attached.masterId).toBe(master.id);
+  }, 120_000);
 });
