@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    setupFiles: ['test/helpers/ioredis-asking.ts'],
+    setupFiles: ['test/helpers/ioredis-asking.ts', 'test/helpers/temp-files.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 60_000,

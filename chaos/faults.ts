@@ -3,6 +3,7 @@
 // writes it acknowledged just before the crash may be lost (Redis replicates asynchronously).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeObject } from '../local/apiserver/client.js';
+import { LABEL_SHARD } from '../shared/api/labels.js';
 import { clusterPods, NODE_ADDRESSES, redisServers, statusNodes, type E2E } from '../test/helpers/e2e.js';
 import type { Random } from './random.js';
 
@@ -117,24 +118,53 @@ const deletePod: Fault = {
  */
 const machineLost: Fault = {
   name: 'machine-lost',
+  inject: (t, random) => loseMachine(t, 'machine-lost', random.pick(NODE_ADDRESSES)),
+};
+
+async function loseMachine(t: ChaosTarget, fault: string, machine: string, why = ''): Promise<Injected> {
+  const lost = (await nodesOf(t)).filter((n) => n.ip === machine);
+  const pids = await Promise.all(lost.map((n) => pidOf(n).catch(() => undefined)));
+  const at = Date.now();
+  for (const pid of pids) if (pid !== undefined) process.kill(pid, 'SIGKILL');
+  await Promise.all(
+    lost.map((n) => t.e2e.platform.kube.delete('v1', 'Pod', n.pod, t.namespace, { gracePeriodSeconds: 0 }).catch(() => undefined)),
+  );
+  const slots = lost.filter((n) => n.role === 'master').flatMap((n) => n.slots ?? []);
+  return { fault, target: `${machine}: ${lost.map((n) => n.pod).join(', ')}${why}`, at, ...(slots.length ? { crashedMaster: slots } : {}) };
+}
+
+/**
+ * The moment a roll is most exposed: as it restarts a shard's replica, the machine of that shard's
+ * master is lost. Without another copy of the shard, its keys are gone. With no replica restart
+ * seen within two minutes, a machine the seed picks is lost instead.
+ */
+const masterLostInRoll: Fault = {
+  name: 'master-lost-in-roll',
   async inject(t, random) {
-    const machine = random.pick(NODE_ADDRESSES);
-    const lost = (await nodesOf(t)).filter((n) => n.ip === machine);
-    const pids = await Promise.all(lost.map((n) => pidOf(n).catch(() => undefined)));
-    const at = Date.now();
-    for (const pid of pids) if (pid !== undefined) process.kill(pid, 'SIGKILL');
-    await Promise.all(
-      lost.map((n) => t.e2e.platform.kube.delete('v1', 'Pod', n.pod, t.namespace, { gracePeriodSeconds: 0 }).catch(() => undefined)),
+    const restart = await replicaRestart(t, 120_000);
+    const inShard = new Set(
+      (await clusterPods(t.e2e, t.namespace, t.name))
+        .filter((p) => p.metadata?.labels?.[LABEL_SHARD] === String(restart?.shard))
+        .map((p) => p.metadata!.name!),
     );
-    const slots = lost.filter((n) => n.role === 'master').flatMap((n) => n.slots ?? []);
-    return {
-      fault: this.name,
-      target: `${machine}: ${lost.map((n) => n.pod).join(', ')}`,
-      at,
-      ...(slots.length ? { crashedMaster: slots } : {}),
-    };
+    const master = restart && (await nodesOf(t)).find((n) => n.role === 'master' && inShard.has(n.pod));
+    if (!master) return loseMachine(t, this.name, random.pick(NODE_ADDRESSES), ' (no replica restart seen)');
+    return loseMachine(t, this.name, master.ip, ` (master of shard ${restart.shard}, as ${restart.pod} restarted)`);
   },
 };
+
+/** The first replica restart the roll records, as its Event says. */
+async function replicaRestart(t: ChaosTarget, withinMs: number): Promise<{ pod: string; shard: number } | undefined> {
+  for (const until = Date.now() + withinMs; Date.now() < until; await sleep(100)) {
+    const { items } = await t.e2e.platform.kube.list('v1', 'Event', t.namespace);
+    for (const e of items) {
+      if ((e.involvedObject as { name?: string } | undefined)?.name !== t.name || e.reason !== 'RollingUpdate') continue;
+      const m = /^restarting Pod (\S+) \(replica of shard (\d+)\)/.exec(String(e.message));
+      if (m) return { pod: m[1]!, shard: Number(m[2]) };
+    }
+  }
+  return undefined;
+}
 
 function outage(name: string, what: string, down: (e2e: E2E) => Promise<void> | void, up: (e2e: E2E) => Promise<void> | void): Fault {
   return {
@@ -177,8 +207,12 @@ export const FAULTS: Fault[] = [
   ),
 ];
 
+/** Faults that wait for their moment in one operation (named, not part of `all`). */
+export const TARGETED_FAULTS: Fault[] = [masterLostInRoll];
+
 export function faultNamed(name: string): Fault {
-  const fault = FAULTS.find((f) => f.name === name);
-  if (!fault) throw new Error(`--faults: unknown fault "${name}"; one of ${FAULTS.map((f) => f.name).join(', ')}`);
+  const known = [...FAULTS, ...TARGETED_FAULTS];
+  const fault = known.find((f) => f.name === name);
+  if (!fault) throw new Error(`--faults: unknown fault "${name}"; one of ${known.map((f) => f.name).join(', ')}`);
   return fault;
 }

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { fastLoop } from '../test/helpers/autoscaling.js';
 import { startE2E } from '../test/helpers/e2e.js';
-import { FAULTS, faultNamed } from './faults.js';
+import { FAULTS, faultNamed, TARGETED_FAULTS } from './faults.js';
 import { OPERATIONS, operationNamed } from './operations.js';
 import { matrixTable, summaryTable, runLine } from './report.js';
 import { passed, runScenario, type RunResult } from './run.js';
@@ -12,7 +12,8 @@ import { passed, runScenario, type RunResult } from './run.js';
 const USAGE = `npm run chaos -- [--scenario op,op|all] [--faults f,f|all] [--seed n] [--runs n] [--duration s] [--matrix] [--json]
 --matrix: every fault of the pool in turn for each operation, --runs times each (the seed picks target and moment)
 operations: ${OPERATIONS.map((o) => o.name + (o.pending ? ' (pending)' : '')).join(', ')}
-faults: ${FAULTS.map((f) => f.name).join(', ')}`;
+faults: ${FAULTS.map((f) => f.name).join(', ')}
+named only (not in all): ${TARGETED_FAULTS.map((f) => f.name).join(', ')}`;
 
 /** A recovery this slow (most take 2-35 s) is kept for a look, passed or not. */
 const SLOW_RECOVERY_MS = 45_000;

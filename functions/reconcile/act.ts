@@ -3,6 +3,7 @@
 import type { CloudEventV1 } from 'cloudevents';
 import type { Logger } from 'pino';
 import type { DefaultedSpec } from '../../shared/api/index.js';
+import { ANNOTATION_SURGE_FORGONE } from '../../shared/api/labels.js';
 import { RESHARD_REQUESTED } from '../../shared/events/catalog.js';
 import { buildEvent } from '../../shared/events/codec.js';
 import {
@@ -313,6 +314,16 @@ export async function restartForUpdate(
   await ctx.record('RollingUpdate', `restarting Pod ${step.pod} (${role} of shard ${step.shard}) for the new spec`);
 }
 
+/** Once its Pods are marked the shard wants no extra Pod, and the surplus step removes it. */
+export async function forgoSurge(ctx: ActContext, pass: PassState, step: Extract<Step, { kind: 'forgo-surge' }>): Promise<void> {
+  stillHeld(ctx, pass);
+  for (const pod of step.mark) await ctx.kube.annotatePod(ctx.ref.namespace, pod, { [ANNOTATION_SURGE_FORGONE]: step.hash });
+  await ctx.record(
+    'SurgeUnschedulable',
+    `no machine takes ${step.pod}, the extra replica of shard ${step.shard}: the shard rolls without it, with one copy of its keys while each of its Pods restarts`,
+  );
+}
+
 export function reshardRequest(ctx: ActContext, mode: ReshardMode, masters: number, reason: string): CloudEventV1<unknown> {
   const cluster = { namespace: ctx.ref.namespace, name: ctx.ref.name };
   return buildEvent(
@@ -421,6 +432,9 @@ export async function act(ctx: ActContext, pass: PassState, step: ActionStep, wo
       return 'look-again';
     case 'restart-for-update':
       await restartForUpdate(ctx, pass, step);
+      return 'look-again';
+    case 'forgo-surge':
+      await forgoSurge(ctx, pass, step);
       return 'look-again';
   }
 }

@@ -20,7 +20,7 @@ import { wholeClusterLoss } from './restart.js';
 import { readyCounts, type Blocker } from './status.js';
 import { primaryStep } from './balance.js';
 import { restartHash, type ConfTls, type NodeTls } from './resources.js';
-import { healthyForRoll, rollSettled, rollState, rollStep, type RollStep } from './roll.js';
+import { healthyForRoll, rollSettled, rollState, rollStep, surgeOf, type RollStep, type Surge } from './roll.js';
 import { newPodTls, podsTlsOf, rollTarget, tlsTransition } from './tls-step.js';
 import { planTlsReload, type TlsReload } from './tls.js';
 import { rotationPending, rotationStep } from './rotation.js';
@@ -127,8 +127,14 @@ export function shardCreatePlan(shards: { shard: number; pods: string[] }[]): Cr
 export interface Shape {
   formed: boolean;
   plan: PodPlan;
-  /** Live Pods of the kept shards. */
+  /** Live Pods of the kept shards, less a surge Pod no machine can take. */
   wanted: PodInfo[];
+  /** How many Pods `wanted` holds once every one is there. */
+  podsWanted: number;
+  /** The shard a rolling update surges (roll.ts). */
+  surge?: Surge;
+  /** The surging shard's extra Pod, which no machine takes. */
+  parked?: PodInfo;
   blocker?: Blocker;
   /** Every node came back without its data (restart.ts): what happened, for DataLoss and the Warning. */
   lost?: string;
@@ -136,6 +142,8 @@ export interface Shape {
 
 export function shapeOf(o: Observation, cluster: ClusterPicture): Shape {
   const formed = o.formedBefore || cluster.anySlots;
+  const surge = surgeOf(o, cluster.anySlots);
+  const extra = surge && !surge.forgone ? surge.shard : undefined;
   const plan = planPods({
     masters: o.spec.masters,
     replicas: o.spec.replicas,
@@ -144,18 +152,48 @@ export function shapeOf(o: Observation, cluster: ClusterPicture): Shape {
     formed,
     members: cluster.members,
     ...(o.claims ? { claims: o.claims } : {}),
+    ...(extra !== undefined ? { surge: extra } : {}),
+    reserved: deadMasterOrdinals(o, cluster),
   });
   const kept = new Set(plan.shards);
-  const wanted = o.pods.filter((p) => p.shard !== undefined && kept.has(p.shard) && !p.deleting);
-  const unschedulable = o.pods.find((p) => p.unschedulable);
-  const lost = formed ? wholeClusterLoss(o, cluster, wanted, plan.shards.length * (1 + o.spec.replicas)) : undefined;
+  const live = o.pods.filter((p) => p.shard !== undefined && kept.has(p.shard) && !p.deleting);
+  // A surge no machine takes is set aside until the roll gives it up.
+  const parked = extra === undefined ? undefined : parkedSurge(live, extra, 1 + o.spec.replicas);
+  const wanted = live.filter((p) => p !== parked);
+  const podsWanted = plan.shards.length * (1 + o.spec.replicas) + (extra !== undefined && kept.has(extra) && !parked ? 1 : 0);
+  const unschedulable = o.pods.find((p) => p.unschedulable && p !== parked);
+  const lost = formed ? wholeClusterLoss(o, cluster, wanted, podsWanted) : undefined;
   const blocker =
     o.secretBlocker ??
     (unschedulable
       ? { reason: 'Unschedulable', message: `Pod ${unschedulable.name} cannot be placed: ${unschedulable.unschedulable}` }
       : lost?.blocker);
   // Allowed to lose the data, the cluster is formed again as a new one is.
-  return { formed: formed && !lost?.formAgain, plan, wanted, ...(blocker ? { blocker } : {}), ...(lost ? { lost: lost.message } : {}) };
+  return {
+    formed: formed && !lost?.formAgain,
+    plan,
+    wanted,
+    podsWanted,
+    ...(surge ? { surge } : {}),
+    ...(parked ? { parked } : {}),
+    ...(blocker ? { blocker } : {}),
+    ...(lost ? { lost: lost.message } : {}),
+  };
+}
+
+/** The ordinals of masters that own slots and do not answer: their Pods died with them. */
+function deadMasterOrdinals(o: Observation, cluster: ClusterPicture): Set<number> {
+  const out = new Set<number>();
+  for (const n of cluster.view.nodes.values())
+    if (n.role === 'master' && n.slots.length > 0 && !n.report && n.port >= o.spec.basePort) out.add(n.port - o.spec.basePort);
+  return out;
+}
+
+/** The surging shard's Pod beyond 1 + replicas that no machine can take, if any. */
+function parkedSurge(live: readonly PodInfo[], surge: number, perShard: number): PodInfo | undefined {
+  const inShard = live.filter((p) => p.shard === surge);
+  if (inShard.length <= perShard) return undefined;
+  return inShard.filter((p) => p.unschedulable).sort((a, b) => b.ordinal - a.ordinal)[0];
 }
 
 /** Formed, this generation observed, every Pod joined and the health check clean: no Lease needed. */
@@ -168,7 +206,7 @@ function inShape(o: Observation, cluster: ClusterPicture, s: Shape): boolean {
     s.plan.create.length === 0 &&
     s.plan.surplus.length === 0 &&
     s.plan.shards.length === spec.masters &&
-    s.wanted.length === spec.masters * (1 + spec.replicas) &&
+    s.wanted.length === s.podsWanted &&
     s.wanted.every((p) => p.ready && cluster.members.has(p.name)) &&
     readyCounts(cluster.view).slotOwners === spec.masters &&
     checkCluster([...cluster.reports.values()], {

@@ -3,6 +3,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   ANNOTATION_RESTART_HASH,
+  ANNOTATION_SURGE_FORGONE,
   ANNOTATION_TLS_HASH,
   CONDITION_TYPES,
   LABEL_SHARD,
@@ -45,6 +46,8 @@ export interface PodInfo extends ObservedPod {
   restartHash?: string;
   /** The hash of the TLS Secret the node last loaded; none without TLS. */
   tlsHash?: string;
+  /** The roll (its restart hash) that gave up surging this Pod's shard (roll.ts). */
+  surgeForgone?: string;
   /** What its ports serve (tls-transition.ts). */
   layout: PortLayout;
   /** The TLS Secret it mounts. */
@@ -78,6 +81,8 @@ export function podInfo(clusterName: string, spec: DefaultedSpec, pod: V1Pod): P
   info.layout = tls.layout;
   const hash = pod.metadata?.annotations?.[ANNOTATION_RESTART_HASH];
   if (hash) info.restartHash = hash;
+  const forgone = pod.metadata?.annotations?.[ANNOTATION_SURGE_FORGONE];
+  if (forgone) info.surgeForgone = forgone;
   const tlsHash = pod.metadata?.annotations?.[ANNOTATION_TLS_HASH];
   if (tlsHash) info.tlsHash = tlsHash;
   if (pod.status?.podIP) info.ip = pod.status.podIP;
@@ -125,18 +130,21 @@ export function pictureOf(pods: readonly PodInfo[], view: ClusterView): ClusterP
   const members = new Set<string>();
   const slotHolders = new Set<string>();
   const masters = new Set<string>();
+  const synced = new Set<string>();
   for (const [name, r] of byPod) {
     if (isFreshNode(r)) continue;
     members.add(name);
     const node = view.nodes.get(r.myId);
     if (node?.role === 'master') masters.add(name);
+    if (node?.role === 'replica' && r.replication.master_link_status === 'up' && r.replication.master_sync_in_progress !== '1')
+      synced.add(name);
     if (node && node.slots.length > 0) slotHolders.add(name);
     // Any view that gives it slots (a stale one too) makes it a holder: never delete it.
     if (reports.some((x) => x.nodes.some((v) => v.id === r.myId && v.role === 'master' && v.slots.length > 0))) slotHolders.add(name);
   }
   const anySlots = view.owners.some((o) => o !== undefined);
   const memberView = buildView([...byPod.entries()].filter(([name]) => members.has(name)).map(([, r]) => r));
-  return { reports: byPod, view, memberView, members, roles: { slotHolders, masters }, anySlots };
+  return { reports: byPod, view, memberView, members, roles: { slotHolders, masters, synced }, anySlots };
 }
 
 /** The reshard function's state, as the status said when the pass began. */

@@ -17,6 +17,8 @@ export interface PodRoles {
   slotHolders: ReadonlySet<string>;
   /** Pods whose node is a master by its own word (with or without slots). */
   masters: ReadonlySet<string>;
+  /** Pods whose node is a replica with its link up and no sync in progress: a copy of its shard. */
+  synced?: ReadonlySet<string>;
 }
 
 export interface PodPlanInput {
@@ -32,6 +34,14 @@ export interface PodPlanInput {
   members?: ReadonlySet<string>;
   /** With persistence, the cluster's claims: a Pod is created on its node's claim again. */
   claims?: readonly Pick<ClaimInfo, 'ordinal' | 'shard'>[];
+  /** The shard a rolling update surges (roll.ts): it may have one Pod more than 1 + replicas. */
+  surge?: number;
+  /**
+   * Ordinals no new Pod takes: the ports of masters that own slots but do not answer. A new node
+   * there would answer for the dead master: its replicas would sync from it, empty, instead of
+   * taking over.
+   */
+  reserved?: ReadonlySet<number>;
 }
 
 export interface PodToCreate {
@@ -84,14 +94,14 @@ export function planPods(input: PodPlanInput): PodPlan {
   const nextOrdinal = (shard: number): number => {
     const own = unused.findIndex((c) => c.shard === shard);
     if (own >= 0) return unused.splice(own, 1)[0]!.ordinal;
-    while (taken.has(cursor)) cursor++;
+    while (taken.has(cursor) || input.reserved?.has(cursor)) cursor++;
     taken.add(cursor);
     return cursor;
   };
-  const perShard = 1 + input.replicas;
   const create: PodToCreate[] = [];
   const surplus: string[] = [];
   for (const shard of shards) {
+    const perShard = 1 + input.replicas + (shard === input.surge ? 1 : 0);
     const members = byShard.get(shard) ?? [];
     const live = members.filter((p) => !p.deleting);
     // A Pod still terminating keeps its name: its replacement waits for the next pass.
@@ -102,14 +112,29 @@ export function planPods(input: PodPlanInput): PodPlan {
     if (input.formed && input.members && live.some((p) => input.members!.has(p.name)) && !live.some((p) => roles.masters.has(p.name)))
       continue;
     for (let n = live.length; n < perShard; n++) create.push({ ordinal: nextOrdinal(shard), shard });
-    if (live.length > perShard) {
-      const removable = live
-        .filter((p) => !roles.slotHolders.has(p.name) && !roles.masters.has(p.name))
-        .sort((a, b) => b.ordinal - a.ordinal);
-      surplus.push(...removable.slice(0, live.length - perShard).map((p) => p.name));
-    }
+    if (live.length > perShard) surplus.push(...surplusOf(live, live.length - perShard, perShard, roles));
   }
   return { shards, create, surplus };
+}
+
+/**
+ * The `count` Pods of a shard to remove: never a master, copies not in sync first, then the highest
+ * ordinals; and never a copy in sync while that would leave fewer than `perShard` of them (a
+ * surge's replica stays until the Pod that replaced it has caught up).
+ */
+function surplusOf(live: readonly ObservedPod[], count: number, perShard: number, roles: PodRoles): string[] {
+  const synced = (p: ObservedPod) => roles.synced?.has(p.name) ?? false;
+  let copies = live.filter((p) => roles.slotHolders.has(p.name) || synced(p)).length;
+  const out: string[] = [];
+  const removable = live
+    .filter((p) => !roles.slotHolders.has(p.name) && !roles.masters.has(p.name))
+    .sort((a, b) => Number(synced(a)) - Number(synced(b)) || b.ordinal - a.ordinal);
+  for (const p of removable.slice(0, count)) {
+    if (roles.synced && synced(p) && copies - 1 < perShard) break;
+    if (synced(p)) copies--;
+    out.push(p.name);
+  }
+  return out;
 }
 
 /**

@@ -60,7 +60,7 @@ export function roundStatus(
       }),
     );
   }
-  const podsWanted = s.plan.shards.length * (1 + spec.replicas);
+  const { podsWanted } = s;
   const next = computeStatus(stored, {
     clusterName,
     generation: o.generation,
@@ -74,7 +74,7 @@ export function roundStatus(
     replicasPerMaster: spec.replicas,
     problems,
     resharding,
-    scaling: livePods.length !== podsWanted || s.plan.surplus.length > 0,
+    scaling: s.wanted.length !== podsWanted || s.plan.surplus.length > 0,
     ...(roll && !rollSettled(roll) ? { updating: `${roll.updated}/${roll.total} Pods run the current spec` } : {}),
     ...(spec.paused ? { paused: true } : {}),
   });

@@ -4,13 +4,21 @@
 // master hands its slots to its most caught-up replica (CLUSTER FAILOVER) and restarts as a
 // replica. Everything is read from the cluster (hashes on Pods, roles in Redis), so a killed pass
 // or a newer spec simply continues from what it finds.
+//
+// A shard of one master and one replica without persistence would have a single copy of its keys
+// while either restarts. Such a roll surges instead, one shard at a time: the shard gets a Pod of
+// the current spec first, which joins as a replica and syncs; then its old replica restarts, its
+// master hands over, and its old master's Pod goes without a replacement. If no machine takes the
+// extra Pod, the shard's Pods are marked and it rolls without one (a Warning says so).
 import { checkCluster } from '../../shared/redis/check.js';
-import type { Endpoint } from '../../shared/redis/types.js';
+import type { ClusterProblem, Endpoint } from '../../shared/redis/types.js';
 import { clusterCondition, CONDITION_TYPES, type RedisClusterStatus } from '../../shared/api/index.js';
 import { setCondition } from '../../shared/kube/conditions.js';
 import type { Shape } from './decide.js';
 import { desiredNode, podEndpoint, type ClusterPicture, type Observation, type PodInfo } from './observe.js';
 import { readyCounts } from './status.js';
+import { restartHash } from './resources.js';
+import { rollTarget } from './tls-step.js';
 
 /** A node of the failover that precedes a master's restart. */
 export interface RollNode {
@@ -23,7 +31,18 @@ export type RollStep =
   /** The master of `shard` hands over to its most caught-up replica before its own restart. */
   | { kind: 'failover-for-update'; shard: number; master: RollNode; replica: RollNode }
   /** A replica (or a master that restarts with its data: no replicas, persistence) gets a new Pod. */
-  | { kind: 'restart-for-update'; pod: string; shard: number; master: boolean };
+  | { kind: 'restart-for-update'; pod: string; shard: number; master: boolean }
+  /** No machine takes `pod`, the shard's extra Pod: `mark` its Pods with `hash`, and it rolls without one. */
+  | { kind: 'forgo-surge'; shard: number; pod: string; hash: string; mark: string[] };
+
+/** The shard a roll surges. */
+export interface Surge {
+  shard: number;
+  /** The restart hash the roll brings the Pods to. */
+  hash: string;
+  /** No machine took its extra Pod: it rolls without one. */
+  forgone: boolean;
+}
 
 export interface RollState {
   /** The current spec's hash. */
@@ -43,11 +62,35 @@ export function rollState(o: Observation, cluster: ClusterPicture, s: Shape, has
   // Out of every node the spec asks for, not the Pods there now: a Pod restarting is not yet updated.
   return {
     hash,
-    updated: s.wanted.length - outdated.length,
+    updated: Math.min(s.wanted.length - outdated.length, o.spec.masters * (1 + o.spec.replicas)),
     total: o.spec.masters * (1 + o.spec.replicas),
     outdated,
     stuck: noFailover ? outdated.filter((p) => cluster.roles.masters.has(p.name)) : [],
   };
+}
+
+/**
+ * The shard the roll surges: with one replica per master and no persistence, the lowest shard
+ * that still has a Pod of an older spec. Read from the Pods alone, so the Pod plan can make room;
+ * only while some node owns slots (a cluster that lost every node has no copy to keep).
+ */
+export function surgeOf(o: Pick<Observation, 'spec' | 'pods' | 'tlsBus'>, slotsAssigned: boolean): Surge | undefined {
+  if (!slotsAssigned || o.spec.replicas !== 1 || o.spec.persistence.enabled) return undefined;
+  const target = rollTarget(o);
+  if (!target) return undefined;
+  const hash = restartHash(o.spec, target);
+  const outdated = o.pods.filter((p) => !p.deleting && p.shard !== undefined && p.restartHash !== hash);
+  if (outdated.length === 0) return undefined;
+  const shard = Math.min(...outdated.map((p) => p.shard!));
+  return { shard, hash, forgone: outdated.some((p) => p.shard === shard && p.surgeForgone === hash) };
+}
+
+/** The check's problems, less the surging shard's extra replica, which the roll put there. */
+export function withoutSurge(problems: ClusterProblem[], cluster: ClusterPicture, s: Shape): ClusterProblem[] {
+  if (s.surge === undefined || s.surge.forgone) return problems;
+  const shard = s.surge.shard;
+  const ids = new Set(s.wanted.filter((p) => p.shard === shard).map((p) => cluster.reports.get(p.name)?.myId));
+  return problems.filter((x) => x.code !== 'replica-excess' || !ids.has(x.nodeId));
 }
 
 /** Every Pod updated, or only masters that cannot be restarted remain: nothing more to do. */
@@ -72,16 +115,20 @@ export function healthyForRoll(o: Observation, cluster: ClusterPicture, s: Shape
     s.plan.surplus.length === 0 &&
     s.plan.shards.length === spec.masters &&
     o.pods.every((p) => !p.deleting) &&
-    s.wanted.length === spec.masters * (1 + spec.replicas) &&
+    s.wanted.length === s.podsWanted &&
     s.wanted.every((p) => p.ready && cluster.members.has(p.name)) &&
     cluster.view.owners.every((owner) => owner !== undefined) &&
     readyCounts(cluster.view).slotOwners === spec.masters &&
-    checkCluster([...cluster.reports.values()], {
-      nodes: s.wanted.map(desiredNode),
-      masters: spec.masters,
-      replicasPerMaster: spec.replicas,
-      maxReplicaLag: MAX_REPLICA_LAG_BYTES,
-    }).length === 0
+    withoutSurge(
+      checkCluster([...cluster.reports.values()], {
+        nodes: s.wanted.map(desiredNode),
+        masters: spec.masters,
+        replicasPerMaster: spec.replicas,
+        maxReplicaLag: MAX_REPLICA_LAG_BYTES,
+      }),
+      cluster,
+      s,
+    ).length === 0
   );
 }
 
@@ -91,12 +138,18 @@ export const MAX_REPLICA_LAG_BYTES = 1024 * 1024;
 /** The next step of the roll, or none (nothing outdated, or the cluster is not healthy enough now). */
 export function rollStep(o: Observation, cluster: ClusterPicture, s: Shape, r: RollState): RollStep | undefined {
   const taken = o.pass.taken;
-  if (taken.has('failover-for-update') || taken.has('restart-for-update')) return undefined;
+  if (taken.has('failover-for-update') || taken.has('restart-for-update') || taken.has('forgo-surge')) return undefined;
+  const surge = s.surge;
+  const outdated = surge === undefined ? r.outdated : r.outdated.filter((p) => p.shard === surge.shard);
+  if (surge && s.parked) {
+    const { shard, hash } = surge;
+    return { kind: 'forgo-surge', shard, pod: s.parked.name, hash, mark: outdated.map((p) => p.name) };
+  }
   if (rollSettled(r) || !healthyForRoll(o, cluster, s)) return undefined;
   const isMaster = (p: PodInfo) => cluster.roles.masters.has(p.name);
-  const replica = r.outdated.find((p) => !isMaster(p));
+  const replica = outdated.find((p) => !isMaster(p));
   if (replica) return { kind: 'restart-for-update', pod: replica.name, shard: replica.shard!, master: false };
-  for (const master of r.outdated.filter(isMaster)) {
+  for (const master of outdated.filter(isMaster)) {
     if (r.stuck.includes(master)) continue;
     const candidates = replicasOf(cluster, s, master);
     if (candidates.length === 0) {

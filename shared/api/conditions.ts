@@ -248,6 +248,12 @@ export const EVENT_REASONS = {
     description: 'a replica was promoted in place of its failed master, or of a master about to restart for a new spec',
   },
   RollingUpdate: { type: 'Normal', recordedBy: 'reconcile', description: 'a Pod was restarted for the new spec' },
+  SurgeUnschedulable: {
+    type: 'Warning',
+    recordedBy: 'reconcile',
+    description:
+      "no machine took the extra replica a shard's roll adds first: the shard rolls without it, one copy of its keys while each of its Pods restarts",
+  },
   RollingUpdateBlocked: {
     type: 'Warning',
     recordedBy: 'reconcile',

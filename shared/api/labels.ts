@@ -16,6 +16,11 @@ export const LABEL_SHARD = `${GROUP}/shard`;
  * hash is not the spec's is restarted by the rolling update.
  */
 export const ANNOTATION_RESTART_HASH = `${GROUP}/restart-hash`;
+/**
+ * On the Pods of a shard that rolls without its surge (no machine took the extra Pod): the restart
+ * hash of the roll that gave it up, so no later pass of that roll asks for one again.
+ */
+export const ANNOTATION_SURGE_FORGONE = `${GROUP}/surge-forgone`;
 /** On a Pod: the hash of the TLS Secret its node has loaded (live rotation reloads on a change). */
 export const ANNOTATION_TLS_HASH = `${GROUP}/tls-hash`;
 /** What the node's ports serve while TLS is turned on or off (functions/reconcile/tls-transition.ts). */

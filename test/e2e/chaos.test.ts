@@ -38,6 +38,15 @@ describe('chaos: seeded runs', () => {
     expect(r.plain.wrongReads + r.waited.wrongReads).toBe(0);
   }, 420_000);
 
+  it("a rolling update that loses a master's machine as its shard's replica restarts: the shard's surge replica takes over, none lost with WAIT 1", async () => {
+    const r = await chaos('rolling-update', 'master-lost-in-roll', 21);
+    expect(r.injected.target).toMatch(/master of shard \d+, as \S+ restarted/);
+    expect(r.violations).toEqual([]);
+    expect(r.plain.lost).toBe(0);
+    expect(r.waited.lost + r.waited.lostInWindow).toBe(0);
+    expect(r.plain.wrongReads + r.waited.wrongReads).toBe(0);
+  }, 420_000);
+
   it('a whole machine lost on a persistent cluster: Ready, clean, nothing lost', async () => {
     expectNothingLost(await chaos('steady-persistent', 'machine-lost', 7));
   }, 420_000);

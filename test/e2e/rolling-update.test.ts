@@ -1,8 +1,10 @@
 // Rolling updates on the platform, through kubectl as a person would: a 3x1 cluster under a
 // fixed-rate client that writes and reads back its own keys; spec.image changes; every Pod is
-// restarted exactly once, each master only after its replica took over, and no acknowledged write
-// is lost or any command failed. A roll whose reconcile function is killed half-way resumes, and a
-// roll paused half-way changes nothing for 30 s, until it is unpaused. The same roll on 3x2.
+// replaced exactly once, each master only after a replica took over, and no acknowledged write is
+// lost or any command failed. Without persistence a 3x1 roll surges: each shard gets its new
+// replica before any of its Pods goes, one shard at a time. A roll whose reconcile function is
+// killed half-way resumes, and a roll paused half-way changes nothing for 30 s, until it is
+// unpaused. The same roll on 3x2, which needs no surge.
 import { describe, expect, it } from 'vitest';
 import { applyCluster, clusterPods, eventually, statusNodes, useE2E, waitForReady, clusterClient, type E2E } from '../helpers/e2e.js';
 import { missingWrites } from '../helpers/ledger.js';
@@ -19,27 +21,45 @@ interface RollingUpdateView {
   phase?: string;
 }
 
-/** Every uid each Pod name has had, polled until stopped. */
-function watchPods(e2e: E2E): { uids: Map<string, Set<string>>; stop: () => Promise<void> } {
-  const uids = new Map<string, Set<string>>();
+interface WatchedPods {
+  /** Every uid a Pod of the cluster has had. */
+  uids: Set<string>;
+  /** The uids of the first look. */
+  first: Set<string>;
+  /** The most Pods not terminating at one look. */
+  most: number;
+  stop: () => Promise<void>;
+}
+
+/** The cluster's Pods, polled until stopped. */
+function watchPods(e2e: E2E): WatchedPods {
+  const watched: WatchedPods = { uids: new Set(), first: new Set(), most: 0, stop: async () => {} };
   let running = true;
   const loop = (async () => {
     while (running) {
-      for (const pod of await clusterPods(e2e, NS, NAME).catch(() => [])) {
-        const name = pod.metadata!.name!;
-        if (!uids.has(name)) uids.set(name, new Set());
-        uids.get(name)!.add(pod.metadata!.uid!);
+      const pods = await clusterPods(e2e, NS, NAME).catch(() => undefined);
+      if (pods) {
+        for (const pod of pods) watched.uids.add(pod.metadata!.uid!);
+        if (watched.first.size === 0) for (const pod of pods) watched.first.add(pod.metadata!.uid!);
+        watched.most = Math.max(watched.most, pods.filter((p) => !p.metadata!.deletionTimestamp).length);
       }
       await new Promise((r) => setTimeout(r, 200));
     }
   })();
-  return {
-    uids,
-    stop: async () => {
-      running = false;
-      await loop;
-    },
+  watched.stop = async () => {
+    running = false;
+    await loop;
   };
+  return watched;
+}
+
+/** Each Pod there before the roll was replaced exactly once: as many new Pods as old, none of the old left. */
+async function expectReplacedOnce(pods: WatchedPods, podCount: number): Promise<void> {
+  expect(pods.first.size).toBe(podCount);
+  expect(pods.uids.size, 'Pods made by the roll').toBe(2 * podCount);
+  const now = await clusterPods(e2e, NS, NAME);
+  expect(now).toHaveLength(podCount);
+  for (const pod of now) expect(pods.first.has(pod.metadata!.uid!), `${pod.metadata!.name} is a Pod from before the roll`).toBe(false);
 }
 
 /** The messages of the cluster's Events of `reason` last seen at or after `since` (repeats bump one Event's count). */
@@ -71,7 +91,7 @@ async function restartedAtLeast(n: number): Promise<number | undefined> {
  * Changes spec.image under a timed client and checks the roll of the cluster as it is now: every Pod
  * restarted exactly once, each master after a failover, every write acknowledged and read back.
  */
-async function rollUnderLoad(image: string, podCount: number): Promise<void> {
+async function rollUnderLoad(image: string, podCount: number, surge: boolean): Promise<void> {
   const ready = (await e2e.getCluster(NS, NAME))!;
   const nodes = statusNodes(ready);
   expect(nodes).toHaveLength(podCount);
@@ -97,9 +117,9 @@ async function rollUnderLoad(image: string, podCount: number): Promise<void> {
   await pods.stop();
   const result = await ledger.stop();
 
-  // Each Pod name had its first uid and exactly one more.
-  expect([...pods.uids.keys()].sort()).toEqual(nodes.map((n) => n.pod).sort());
-  for (const [name, uids] of pods.uids) expect(uids.size, `Pod ${name}'s uids`).toBe(2);
+  await expectReplacedOnce(pods, podCount);
+  // A surge is one Pod more, one shard at a time.
+  expect(pods.most).toBe(podCount + (surge ? 1 : 0));
   for (const pod of await clusterPods(e2e, NS, NAME)) {
     expect((pod.spec as { containers: { name: string; image: string }[] }).containers.find((c) => c.name === 'redis')?.image).toBe(image);
   }
@@ -111,8 +131,7 @@ async function rollUnderLoad(image: string, podCount: number): Promise<void> {
     expect(failovers.some((e) => e.includes(`from ${m.pod} to `) && e.includes('before its restart'))).toBe(true);
     expect(restarts.some((e) => e.startsWith(`restarting Pod ${m.pod} (replica of shard`))).toBe(true);
   }
-  const after = statusNodes(done);
-  for (const m of masters) expect(after.find((n) => n.pod === m.pod)?.role).toBe('replica');
+  expect(await events('SurgeUnschedulable', t0)).toEqual([]);
 
   const latencies = result.writes.map((w) => w.ms);
   const replicas = podCount / masters.length - 1;
@@ -143,9 +162,9 @@ async function rollUnderLoad(image: string, podCount: number): Promise<void> {
 }
 
 describe('rolling update', () => {
-  it('restarts every Pod of a 3x1 cluster once for a new image, masters after a failover, losing nothing', async () => {
+  it('replaces every Pod of a 3x1 cluster once for a new image, a surge replica first in each shard, masters after a failover, losing nothing', async () => {
     await applyCluster(e2e, { name: NAME, spec: { masters: 3, replicas: 1 } });
-    await rollUnderLoad('redis:7.2-roll', 6);
+    await rollUnderLoad('redis:7.2-roll', 6, true);
   }, 400_000);
 
   it('resumes a roll whose reconcile function was killed in the middle, restarting no Pod twice', async () => {
@@ -167,7 +186,7 @@ describe('rolling update', () => {
     const done = await waitForReady(e2e, NS, NAME, 240_000, 6);
     await pods.stop();
     expect((done.status as RollingUpdateView).rollingUpdate?.progress).toBe('6/6');
-    for (const [name, uids] of pods.uids) expect(uids.size, `Pod ${name}'s uids`).toBe(2);
+    await expectReplacedOnce(pods, 6);
   }, 400_000);
 
   it('changes nothing while paused in the middle of a roll, and finishes once unpaused', async () => {
@@ -197,12 +216,12 @@ describe('rolling update', () => {
     const done = await waitForReady(e2e, NS, NAME, 240_000, 6);
     await pods.stop();
     expect((done.status as RollingUpdateView).rollingUpdate?.progress).toBe('6/6');
-    for (const [name, uids] of pods.uids) expect(uids.size, `Pod ${name}'s uids`).toBe(2);
+    await expectReplacedOnce(pods, 6);
   }, 400_000);
 
   it('restarts every Pod of a 3x2 cluster once for a new image, masters after a failover to their most caught-up replica, losing nothing', async () => {
     await setSpec({ replicas: 2 });
     await waitForReady(e2e, NS, NAME, 120_000, 9);
-    await rollUnderLoad('redis:7.2-three-by-two', 9);
+    await rollUnderLoad('redis:7.2-three-by-two', 9, false);
   }, 500_000);
 });

@@ -1,7 +1,7 @@
 // Certificates for the TLS tests, made with the openssl command line into a temp dir: a CA and
 // node certificates it signs (or not), valid or expired. EC keys: quick to make.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -27,8 +27,18 @@ export interface Issued {
 const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
+const made: string[] = [];
+
+/** A temp dir for certificates, removed by removeCertDirs or when the process exits. */
 export function certDir(): string {
-  return mkdtempSync(join(tmpdir(), 'redis-operator-certs-'));
+  const dir = mkdtempSync(join(tmpdir(), 'redis-operator-certs-'));
+  if (made.push(dir) === 1) process.once('exit', removeCertDirs);
+  return dir;
+}
+
+/** Removes every dir certDir made (the test runner ends its workers with a signal: no exit event). */
+export function removeCertDirs(): void {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 export function makeAuthority(dir: string, name = 'test-ca'): Authority {

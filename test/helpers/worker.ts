@@ -41,6 +41,8 @@ export async function startWorker<S, R>(file: string, start: S): Promise<Worker<
 
 /** The child's side: `onStart` when told to start, `onStop`'s result sent back, then exit. */
 export function serveWorker<S, R>(onStart: (start: S) => void, onStop: () => Promise<R>): void {
+  // The parent gone (a test failed before stop(), its process ended): nobody will read the result.
+  process.once('disconnect', () => process.exit(0));
   process.on('message', (m: ToChild<S>) => {
     if (m.kind === 'start') {
       onStart(m.start);

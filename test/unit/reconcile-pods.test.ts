@@ -34,6 +34,16 @@ describe('planPods', () => {
     expect(planPods({ masters: 3, replicas: 1, pods, roles: promoted, formed: true, members }).create).toEqual([{ ordinal: 0, shard: 0 }]);
   });
 
+  it('gives no new Pod the ordinal of a master that died with its Pod, in any shard', () => {
+    // A machine took rc-0 (shard 0's master) and rc-3 (shard 1's replica); rc-1 has not taken over yet.
+    const pods = [pod(1, 0), pod(2, 1), pod(4, 2), pod(5, 2)];
+    const members = new Set(pods.map((p) => p.name));
+    const roles = { slotHolders: new Set(['rc-2', 'rc-4']), masters: new Set(['rc-2', 'rc-4']) };
+    const input = { masters: 3, replicas: 1, pods, roles, formed: true, members };
+    expect(planPods(input).create).toEqual([{ ordinal: 0, shard: 1 }]);
+    expect(planPods({ ...input, reserved: new Set([0]) }).create).toEqual([{ ordinal: 3, shard: 1 }]);
+  });
+
   it('waits for a terminating Pod before replacing it', () => {
     const pods = [pod(0, 0), pod(1, 0), pod(2, 1, true), pod(3, 1), pod(4, 2), pod(5, 2)];
     expect(planPods({ masters: 3, replicas: 1, pods, roles: noRoles, formed: true }).create).toEqual([]);
@@ -58,6 +68,33 @@ describe('planPods', () => {
     expect(plan.surplus).not.toContain('rc-6');
     const shrink = planPods({ masters: 2, replicas: 0, pods, roles, formed: true });
     expect(shrink.surplus.sort()).toEqual(['rc-0', 'rc-1', 'rc-3', 'rc-7']);
+  });
+
+  it('gives the surging shard one Pod more, and takes none from it', () => {
+    const pods = [0, 1, 2, 3].map((i) => pod(i, Math.floor(i / 2)));
+    expect(planPods({ masters: 2, replicas: 1, pods, roles: noRoles, formed: true, surge: 1 }).create).toEqual([{ ordinal: 4, shard: 1 }]);
+    const surged = [...pods, pod(4, 1)];
+    expect(planPods({ masters: 2, replicas: 1, pods: surged, roles: noRoles, formed: true, surge: 1 })).toMatchObject({
+      create: [],
+      surplus: [],
+    });
+    expect(planPods({ masters: 2, replicas: 1, pods: surged, roles: noRoles, formed: true }).surplus).toEqual(['rc-4']);
+  });
+
+  it('removes a copy not in sync first, and never a copy in sync that the shard still needs', () => {
+    const pods = [pod(0, 0), pod(1, 0), pod(6, 0)];
+    const master = { slotHolders: new Set(['rc-0']), masters: new Set(['rc-0']) };
+    // rc-1 restarted and syncs again: rc-6, in sync, stays although its ordinal is higher.
+    expect(planPods({ masters: 1, replicas: 1, pods, roles: { ...master, synced: new Set(['rc-6']) }, formed: true }).surplus).toEqual([
+      'rc-1',
+    ]);
+    // rc-1 is a master by its own word (met, not yet a replica): rc-6 is the shard's only copy besides its master.
+    const stranded = { slotHolders: master.slotHolders, masters: new Set(['rc-0', 'rc-1']), synced: new Set(['rc-6']) };
+    expect(planPods({ masters: 1, replicas: 1, pods, roles: stranded, formed: true }).surplus).toEqual([]);
+    // Both in sync: the highest ordinal goes.
+    expect(
+      planPods({ masters: 1, replicas: 1, pods, roles: { ...master, synced: new Set(['rc-1', 'rc-6']) }, formed: true }).surplus,
+    ).toEqual(['rc-6']);
   });
 
   it('never removes a slot holder even when no other Pod can go', () => {

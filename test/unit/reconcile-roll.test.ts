@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyDefaults, type DefaultedSpec } from '../../shared/api/index.js';
 import { decide, shapeOf, type StepKind } from '../../functions/reconcile/decide.js';
+import { roundStatus } from '../../functions/reconcile/report.js';
 import { pictureOf, type ClusterPicture, type Observation, type PodInfo } from '../../functions/reconcile/observe.js';
 import { restartHash } from '../../functions/reconcile/resources.js';
 import { rollSettled, rollState, rollStep, withRollStatus, type RollState } from '../../functions/reconcile/roll.js';
@@ -10,8 +11,9 @@ import { buildView } from '../../shared/redis/view.js';
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const spec = (extra: Record<string, unknown> = {}): DefaultedSpec =>
   applyDefaults({ masters: 3, replicas: 1, maxMemory: '64mb', image: 'redis:7.0', ...extra });
-const OLD = spec();
-const NEW = spec({ image: 'redis:7.2' });
+// With persistence, a shard of one master and one replica rolls in place; without, it surges.
+const OLD = spec({ persistence: { enabled: true } });
+const NEW = spec({ image: 'redis:7.2', persistence: { enabled: true } });
 
 /** A node: its Pod's ordinal, its shard, its role, the spec its Pod was built from, its offset. */
 interface N {
@@ -23,6 +25,14 @@ interface N {
   offset?: number;
   ready?: boolean;
   deleting?: boolean;
+  /** A replica whose link is down: not a copy of its shard yet. */
+  syncing?: boolean;
+  /** A Pod no machine takes: no address, no node. */
+  unschedulable?: boolean;
+  /** The roll whose surge this Pod's shard gave up. */
+  forgone?: string;
+  /** Gone with its Pod and its process: its peers still list it, failing. */
+  dead?: boolean;
 }
 
 const name = (n: N) => `rc-${n.ordinal}`;
@@ -34,13 +44,14 @@ function podOf(s: DefaultedSpec, n: N): PodInfo {
     ordinal: n.ordinal,
     shard: n.shard,
     deleting: n.deleting ?? false,
-    ready: n.ready ?? true,
-    ip: '10.0.0.1',
+    ready: (n.ready ?? true) && !n.unschedulable,
+    ...(n.unschedulable ? { unschedulable: '0/3 nodes are available' } : { ip: '10.0.0.1' }),
     port: s.basePort + n.ordinal,
     busPort: s.basePort + n.ordinal + 10000,
     createdAt: NOW - 600_000,
     layout: 'plain',
     restartHash: restartHash(n.built ?? OLD),
+    ...(n.forgone ? { surgeForgone: n.forgone } : {}),
   };
 }
 
@@ -54,7 +65,7 @@ function line(s: DefaultedSpec, nodes: N[], n: N, self: boolean): ClusterNodeVie
     ip: '10.0.0.1',
     port: s.basePort + n.ordinal,
     busPort: s.basePort + n.ordinal + 10000,
-    flags: [...(self ? (['myself'] as const) : []), n.master ? 'master' : 'slave'],
+    flags: [...(self ? (['myself'] as const) : []), n.master ? 'master' : 'slave', ...(n.dead ? (['fail'] as const) : [])],
     role: n.master ? 'master' : 'replica',
     ...(n.master ? {} : { masterId: idOf(master) }),
     pingSent: 0,
@@ -67,17 +78,24 @@ function line(s: DefaultedSpec, nodes: N[], n: N, self: boolean): ClusterNodeVie
 }
 
 function reportsOf(s: DefaultedSpec, nodes: N[]): NodeReport[] {
-  return nodes.map((n): NodeReport => ({
-    address: { ip: '10.0.0.1', port: s.basePort + n.ordinal },
-    myId: idOf(n),
-    nodes: nodes.map((v) => line(s, nodes, v, v === n)),
-    clusterState: 'ok' as const,
-    clusterInfo: {},
-    replication: n.master
-      ? { role: 'master', master_repl_offset: String(n.offset ?? 1000) }
-      : { role: 'slave', master_link_status: 'up', master_sync_in_progress: '0', slave_repl_offset: String(n.offset ?? 1000) },
-    keys: 10,
-  }));
+  return nodes
+    .filter((n) => !n.dead)
+    .map((n): NodeReport => ({
+      address: { ip: '10.0.0.1', port: s.basePort + n.ordinal },
+      myId: idOf(n),
+      nodes: nodes.map((v) => line(s, nodes, v, v === n)),
+      clusterState: 'ok' as const,
+      clusterInfo: {},
+      replication: n.master
+        ? { role: 'master', master_repl_offset: String(n.offset ?? 1000) }
+        : {
+            role: 'slave',
+            master_link_status: n.syncing ? 'down' : 'up',
+            master_sync_in_progress: n.syncing ? '1' : '0',
+            slave_repl_offset: String(n.offset ?? 1000),
+          },
+      keys: 10,
+    }));
 }
 
 /** Shard k: the master at ordinal (1+r)k, its r replicas after it. */
@@ -99,13 +117,13 @@ interface Seen {
 }
 
 function seen(s: DefaultedSpec, nodes: N[], extra: Partial<Observation> = {}, taken: StepKind[] = []): Seen {
-  const pods = nodes.map((n) => podOf(s, n));
+  const pods = nodes.filter((n) => !n.dead).map((n) => podOf(s, n));
   const cluster = pictureOf(
     pods,
     buildView(
       reportsOf(
         s,
-        nodes.filter((n) => !n.deleting),
+        nodes.filter((n) => !n.deleting && !n.unschedulable),
       ),
     ),
   );
@@ -223,7 +241,7 @@ describe('the rolling update', () => {
   });
 
   it('goes on toward the newest spec when the spec changes again mid-roll', () => {
-    const newest = spec({ image: 'redis:7.4' });
+    const newest = spec({ image: 'redis:7.4', persistence: { enabled: true } });
     // Replicas already run redis:7.2, masters still redis:7.0: every Pod is behind redis:7.4.
     const now = seen(
       newest,
@@ -255,6 +273,125 @@ describe('the rolling update', () => {
     );
     expect(now.roll.stuck).toEqual([]);
     expect(next(now)).toEqual({ kind: 'restart-for-update', pod: 'rc-0', shard: 0, master: true });
+  });
+});
+
+describe('the surge roll: one master, one replica, no persistence', () => {
+  const before = spec();
+  const after = spec({ image: 'redis:7.2' });
+  const old = () => shards(after, () => before);
+  const surge = (extra: Partial<N> = {}): N => ({ ordinal: 6, shard: 0, master: false, built: after, ...extra });
+
+  it('first adds a Pod of the current spec to the lowest shard still behind', () => {
+    const now = seen(after, old());
+    const shape = shapeOf(now.o, now.cluster);
+    expect(shape.surge).toMatchObject({ shard: 0, forgone: false });
+    expect(shape.plan.create).toEqual([{ ordinal: 6, shard: 0 }]);
+    expect(next(now)).toBeUndefined();
+    expect(decide(now.o)).toMatchObject({ kind: 'create-pods', pods: [{ ordinal: 6, shard: 0 }] });
+  });
+
+  it("restarts that shard's old replica once the new one has synced, and no other shard's", () => {
+    expect(next(seen(after, [...old(), surge({ syncing: true })]))).toBeUndefined();
+    const now = seen(after, [...old(), surge()]);
+    expect(now.roll).toMatchObject({ updated: 1, total: 6 });
+    expect(next(now)).toEqual({ kind: 'restart-for-update', pod: 'rc-1', shard: 0, master: false });
+    const status = roundStatus(
+      undefined,
+      { ...now.o, cluster: now.cluster },
+      shapeOf(now.o, now.cluster),
+      { actions: [], problems: [] },
+      false,
+      'rc',
+      now.roll,
+    );
+    expect(status.phase).toBe('Updating');
+    expect(status.conditions?.find((c) => c.type === 'Degraded')).toMatchObject({ status: 'False', reason: 'ClusterHealthy' });
+  });
+
+  it("hands the master over to an updated replica; the old master's Pod then goes without a replacement", () => {
+    const updated = (n: N) => (n.ordinal === 1 ? { ...n, built: after } : n);
+    const handover = seen(after, [...old().map(updated), surge()]);
+    expect(next(handover)).toMatchObject({ kind: 'failover-for-update', shard: 0, master: { pod: 'rc-0' }, replica: { pod: 'rc-1' } });
+    const swapped = (n: N) => (n.shard === 0 && n.ordinal < 2 ? { ...updated(n), master: !n.master } : n);
+    expect(next(seen(after, [...old().map(swapped), surge()]))).toEqual({
+      kind: 'restart-for-update',
+      pod: 'rc-0',
+      shard: 0,
+      master: false,
+    });
+    // Terminating, the old master keeps its ordinal; the next shard surges meanwhile.
+    const going = seen(after, [...old().map((n) => (n.ordinal === 0 ? { ...swapped(n), deleting: true } : swapped(n))), surge()]);
+    const shape = shapeOf(going.o, going.cluster);
+    expect(shape.surge?.shard).toBe(1);
+    expect(shape.plan.create).toEqual([{ ordinal: 7, shard: 1 }]);
+    const gone = seen(after, [
+      ...old()
+        .filter((n) => n.ordinal !== 0)
+        .map(swapped),
+      surge(),
+    ]);
+    expect(shapeOf(gone.o, gone.cluster).plan).toMatchObject({ create: [{ ordinal: 0, shard: 1 }], surplus: [] });
+  });
+
+  it('gives no new Pod the port of a master lost with its machine, so its replica takes over instead of syncing from an empty node', () => {
+    // rc-1 restarts; then rc-0 (shard 0's master) and rc-3 (shard 1's replica) are lost together.
+    const lost = (n: N) => (n.ordinal === 1 ? { ...n, deleting: true } : n.ordinal === 0 || n.ordinal === 3 ? { ...n, dead: true } : n);
+    const now = seen(after, [...old().map(lost), surge()]);
+    const shape = shapeOf(now.o, now.cluster);
+    // Shard 0 has no Pod of the old spec left: the roll surges shard 1, which needs two Pods.
+    expect(shape.surge?.shard).toBe(1);
+    expect(shape.plan.create).toEqual([
+      { ordinal: 3, shard: 1 },
+      { ordinal: 7, shard: 1 },
+    ]);
+  });
+
+  it('gives the surge up when no machine takes the extra Pod, and then rolls the shard without it', () => {
+    const parked = seen(after, [...old(), surge({ unschedulable: true })]);
+    expect(shapeOf(parked.o, parked.cluster).blocker).toBeUndefined();
+    const hash = restartHash(after);
+    expect(next(parked)).toEqual({ kind: 'forgo-surge', shard: 0, pod: 'rc-6', hash, mark: ['rc-0', 'rc-1'] });
+    // Marked: the extra Pod is surplus, and once it is gone the shard's replica restarts.
+    const forgone = (n: N) => (n.shard === 0 ? { ...n, forgone: hash } : n);
+    const marked = seen(after, [...old().map(forgone), surge({ unschedulable: true })]);
+    expect(shapeOf(marked.o, marked.cluster).plan.surplus).toEqual(['rc-6']);
+    expect(next(marked)).toBeUndefined();
+    const without = seen(after, old().map(forgone));
+    expect(shapeOf(without.o, without.cluster).plan.create).toEqual([]);
+    expect(next(without)).toEqual({ kind: 'restart-for-update', pod: 'rc-1', shard: 0, master: false });
+    // A Pod the shard needs, not its extra one, is still what stops the pass.
+    const missing = seen(after, [...old().map((n) => (n.ordinal === 3 ? { ...n, unschedulable: true } : n)), surge()]);
+    expect(shapeOf(missing.o, missing.cluster).blocker).toMatchObject({
+      reason: 'Unschedulable',
+      message: expect.stringContaining('rc-3'),
+    });
+  });
+
+  it('leaves a cluster with persistence, two replicas or nothing behind as it is', () => {
+    expect(
+      shapeOf(
+        seen(
+          after,
+          shards(after, () => after),
+        ).o,
+        seen(
+          after,
+          shards(after, () => after),
+        ).cluster,
+      ).surge,
+    ).toBeUndefined();
+    const two = spec({ image: 'redis:7.2', replicas: 2 });
+    const twoSeen = seen(
+      two,
+      shards(two, () => before),
+    );
+    expect(shapeOf(twoSeen.o, twoSeen.cluster).surge).toBeUndefined();
+    const persisted = seen(
+      NEW,
+      shards(NEW, () => OLD),
+    );
+    expect(shapeOf(persisted.o, persisted.cluster).surge).toBeUndefined();
   });
 });
 
