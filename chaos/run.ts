@@ -126,7 +126,8 @@ export async function runScenario(e2e: E2E, index: number, opts: RunOptions): Pr
     name: t.name,
     namespace: t.namespace,
     spec: { ...operation.initial, clusterNodeTimeout: NODE_TIMEOUT_MS },
-    ports: most,
+    // One more: a rolling update of a 1+1 cluster adds a Pod per shard first.
+    ports: most + 1,
     timeoutMs: 180_000,
   });
   const seeds = (ready.status as { nodes: { ip: string; port: number }[] }).nodes;

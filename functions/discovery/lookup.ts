@@ -9,7 +9,7 @@ import type { ClusterSnapshot } from './view.js';
 
 /** The parts of a RedisCluster object discovery reads; anything else is ignored. */
 export interface ClusterObject {
-  metadata?: { name?: string; namespace?: string };
+  metadata?: { name?: string; namespace?: string; generation?: unknown };
   spec?: {
     masters?: unknown;
     replicas?: unknown;
@@ -17,7 +17,7 @@ export interface ClusterObject {
     passwordSecret?: { name?: unknown; key?: unknown };
     tls?: { secretName?: unknown };
   };
-  status?: { phase?: unknown; nodes?: unknown; conditions?: unknown };
+  status?: { phase?: unknown; nodes?: unknown; conditions?: unknown; observedGeneration?: unknown };
 }
 
 /** A query that names no single cluster. */
@@ -76,12 +76,15 @@ export function passwordRefOf(cluster: ClusterObject): { name: string; key: stri
   return { name: ref.name, key: typeof ref.key === 'string' ? ref.key : DEFAULTS.passwordKey };
 }
 
-/** A rolling update under way (the RollingUpdate condition True): Pods may differ from the spec. */
+/**
+ * Pods may differ from the spec: a rolling update under way (the RollingUpdate condition True), or
+ * a spec the status does not describe yet (a roll's first Pod is made before the status says so).
+ */
 export function isRolling(cluster: ClusterObject): boolean {
   const conditions = cluster.status?.conditions;
-  return (
-    Array.isArray(conditions) && conditions.some((c) => !!c && typeof c === 'object' && c.type === 'RollingUpdate' && c.status === 'True')
-  );
+  const rolling =
+    Array.isArray(conditions) && conditions.some((c) => !!c && typeof c === 'object' && c.type === 'RollingUpdate' && c.status === 'True');
+  return rolling || cluster.metadata?.generation !== cluster.status?.observedGeneration;
 }
 
 /** The Secret whose ca.crt the nodes' certificates are checked against, when the cluster serves TLS. */

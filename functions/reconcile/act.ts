@@ -156,10 +156,11 @@ export async function healCluster(ctx: ActContext, pass: PassState, step: Extrac
     leaving: step.leaving,
   });
   work.actions.push(...result.actions);
-  // A lost shard waits for a person: the status says so, and the Warning says what to do.
-  const lost = result.problems.filter((p) => p.code === 'slots-uncovered');
-  work.problems.push(...lost);
-  for (const p of lost) await ctx.record('SlotsLost', p.message);
+  // A lost shard waits for a person: the status says so, and the Warning says what to do. Slots
+  // whose master is only down (not yet flagged fail) are in the status, not yet in a Warning.
+  const uncovered = result.problems.filter((p) => p.code === 'slots-uncovered');
+  work.problems.push(...uncovered);
+  for (const p of uncovered.filter((x) => x.dataLost)) await ctx.record('SlotsLost', p.message);
 }
 
 /** CONFIG SET on every node whose running settings differ from the spec; a refusal is only logged. */

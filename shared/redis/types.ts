@@ -126,6 +126,8 @@ export interface ClusterProblem {
   message: string;
   nodeId?: string;
   slot?: number;
+  /** Slots whose master and every replica are gone for good (flagged fail or replaced), not merely down. */
+  dataLost?: true;
 }
 
 /** What a mutating engine step did, for status, Events and logs. */

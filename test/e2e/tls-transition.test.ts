@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../local/apiserver/client.js';
 import { clientTls } from '../../shared/tls/secret.js';
+import { TRANSITION_PORT_OFFSET } from '../../shared/tls/layout.js';
 import { certDir, issue, makeAuthority } from '../helpers/certificates.js';
 import { clusterEventReasons } from '../helpers/autoscaling.js';
 import { applyCluster, clusterClient, eventually, NODE_ADDRESSES, statusNodes, useE2E } from '../helpers/e2e.js';
@@ -106,14 +107,14 @@ function watchDiscovery(): { stop(): Promise<Answer[]> } {
 function expectLiveThroughout(seen: Answer[], basePort: number): void {
   console.log(
     `discovery asked ${seen.length} times mid-transition: ${seen.filter((s) => s.source === 'live').length} live answers, ` +
-      `${seen.filter((s) => s.ports.some((p) => p < basePort || p >= basePort + 6)).length} naming a second port, ` +
+      `${seen.filter((s) => s.ports.some((p) => p < basePort || p >= basePort + TRANSITION_PORT_OFFSET)).length} naming a second port, ` +
       `${seen.filter((s) => s.terminatingDual).length} while a dual-layout Pod was terminating`,
   );
   expect(seen.length).toBeGreaterThan(3);
   expect(seen.filter((s) => s.source !== 'live')).toEqual([]);
   // Including a node whose Pod is terminating in a dual layout (its preStop hook still running):
   // its peers name it by its second port (4 of 138 answers did, before discovery learned it).
-  expect(seen.filter((s) => s.ports.some((p) => p < basePort || p >= basePort + 6))).toEqual([]);
+  expect(seen.filter((s) => s.ports.some((p) => p < basePort || p >= basePort + TRANSITION_PORT_OFFSET))).toEqual([]);
   expect(seen.some((s) => s.ports.length === 6)).toBe(true);
 }
 
@@ -122,7 +123,7 @@ describe('turning TLS on and off on a live cluster', () => {
   let ackedOn: number[] = [];
 
   it('on: dual layout, bus switched, TLS only; every acknowledged write kept', async () => {
-    ({ ready } = await applyCluster(e2e, { namespace: NS, name: NAME, spec: { exporter: { enabled: true } }, ports: 6 }));
+    ({ ready } = await applyCluster(e2e, { namespace: NS, name: NAME, spec: { exporter: { enabled: true } }, ports: 7 }));
     const cert = issue(ca, { names: ['localhost', ...NODE_ADDRESSES] });
     const secret = {
       apiVersion: 'v1',

@@ -276,7 +276,7 @@ export interface ApplyClusterOptions {
   namespace?: string;
   /** Merged into the example's spec; clusterNodeTimeout defaults to 2000 and basePort to a free range. */
   spec?: Record<string, unknown>;
-  /** How many ports to reserve from basePort (default: the cluster's node count, masters x (1 + replicas)). */
+  /** How many ports to reserve from basePort (default: the cluster's node count, masters x (1 + replicas), plus one). */
   ports?: number;
   /** How long to wait for Ready (default 150 s). */
   timeoutMs?: number;
@@ -300,7 +300,8 @@ export async function applyCluster(e2e: E2E, opts: ApplyClusterOptions = {}): Pr
   const manifest = exampleCluster({ name: opts.name, namespace: opts.namespace, spec: { clusterNodeTimeout: 2000, ...opts.spec } });
   const spec = manifest.spec as { masters: number; replicas: number; basePort: number };
   const nodes = spec.masters * (1 + spec.replicas);
-  const basePort = (opts.spec?.basePort as number | undefined) ?? (await freeBasePort(opts.ports ?? nodes));
+  // One port more than the nodes: a rolling update of a 1+1 cluster adds a Pod per shard first.
+  const basePort = (opts.spec?.basePort as number | undefined) ?? (await freeBasePort(opts.ports ?? nodes + 1));
   spec.basePort = basePort;
   const namespace = manifest.metadata!.namespace!;
   const name = manifest.metadata!.name!;

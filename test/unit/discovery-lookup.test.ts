@@ -74,8 +74,9 @@ describe('what a read takes from the RedisCluster', () => {
 });
 
 describe('isRolling', () => {
-  it('is true only while the RollingUpdate condition is True, whatever else the status holds', () => {
-    const withConditions = (conditions: unknown) => rc('cache', { status: { conditions } });
+  it('is true while the RollingUpdate condition is True, whatever else the status holds', () => {
+    const withConditions = (conditions: unknown) =>
+      rc('cache', { metadata: { generation: 2 }, status: { conditions, observedGeneration: 2 } });
     expect(isRolling(withConditions([{ type: 'RollingUpdate', status: 'True' }]))).toBe(true);
     expect(
       isRolling(
@@ -86,6 +87,13 @@ describe('isRolling', () => {
       ),
     ).toBe(false);
     for (const odd of [undefined, 'RollingUpdate', [null, 7, 'x'], {}]) expect(isRolling(withConditions(odd))).toBe(false);
+  });
+
+  it('is true while the status describes an older generation: the roll may have made its first Pod', () => {
+    const seen = (observedGeneration: unknown) => rc('cache', { metadata: { generation: 3 }, status: { observedGeneration } });
+    expect(isRolling(seen(2))).toBe(true);
+    expect(isRolling(seen(undefined))).toBe(true);
+    expect(isRolling(seen(3))).toBe(false);
   });
 });
 

@@ -145,6 +145,7 @@ export function lostShardsProblem(lost: LostShard[]): ClusterProblem {
     .join(',');
   return {
     code: 'slots-uncovered',
+    dataLost: true,
     slot: lost[0]!.slots[0]?.start,
     message: `${total} slots (${ranges}) have no live master or replica; their data is lost unless the nodes come back. Re-covering them empty needs allowDataLoss`,
   };
