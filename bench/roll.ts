@@ -9,6 +9,7 @@
 //   npm run bench:roll -- [--keys 1000000] [--shapes 3x1,6x1] [--rate 300] [--runs 1] [--json]
 import { argValue, hasFlag, positiveIntArg } from './lib/args.js';
 import { median } from './lib/stats.js';
+import { LABEL_ORDINAL, LABEL_SHARD } from '../shared/api/labels.js';
 import { loadData, slotOwners, verifyData } from './lib/data.js';
 import {
   clusterClient,
@@ -81,23 +82,31 @@ async function rejoined(node: { ip: string; port: number }): Promise<boolean> {
   }).catch(() => false);
 }
 
-/** The naive roll: each Pod deleted in turn (last first), the next once the cluster is whole again. */
+/**
+ * The naive roll: each Pod deleted in turn (last first), the next once the cluster is whole again.
+ * Its replacement is the shard's next new Pod, at whatever ordinal the operator gives it (after a
+ * surge roll the names are no longer 0..n-1, and a freed ordinal is not always reused).
+ */
 async function naiveRoll(e2e: E2E, nodes: number): Promise<void> {
   const pods = (await clusterPods(e2e, NS, NAME)).sort((a, b) => b.metadata!.name!.localeCompare(a.metadata!.name!));
-  const ports = new Map(statusNodes((await e2e.getCluster(NS, NAME))!).map((n) => [n.pod, n.port]));
+  const basePort = ((await e2e.getCluster(NS, NAME))!.spec as { basePort: number }).basePort;
   for (const pod of pods) {
     const name = pod.metadata!.name!;
+    const shard = pod.metadata!.labels![LABEL_SHARD];
+    const known = new Set((await clusterPods(e2e, NS, NAME)).map((p) => p.metadata!.uid!));
     const out = await e2e.kubectl(['-n', NS, 'delete', 'pod', name, '--wait=false']);
     if (out.code !== 0) throw new Error(`kubectl delete pod ${name}: ${out.stderr}`);
     const back = await eventually(
-      `Pod ${name} to come back Ready`,
+      `a new Pod of ${name}'s shard to be Ready`,
       async () =>
-        (await clusterPods(e2e, NS, NAME)).find((p) => p.metadata!.name === name && p.metadata!.uid !== pod.metadata!.uid && podIsReady(p)),
+        (await clusterPods(e2e, NS, NAME)).find(
+          (p) => p.metadata!.labels![LABEL_SHARD] === shard && !known.has(p.metadata!.uid!) && podIsReady(p),
+        ),
       600_000,
       200,
     );
-    const node = { ip: back.status!.podIP as string, port: ports.get(name)! };
-    await eventually(`Pod ${name} to rejoin`, () => rejoined(node), 600_000, 200);
+    const node = { ip: back.status!.podIP as string, port: basePort + Number(back.metadata!.labels![LABEL_ORDINAL]) };
+    await eventually(`${back.metadata!.name} to rejoin`, () => rejoined(node), 600_000, 200);
     await waitForReady(e2e, NS, NAME, 600_000, nodes);
   }
 }

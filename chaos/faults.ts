@@ -122,7 +122,8 @@ const machineLost: Fault = {
 };
 
 async function loseMachine(t: ChaosTarget, fault: string, machine: string, why = ''): Promise<Injected> {
-  const lost = (await nodesOf(t)).filter((n) => n.ip === machine);
+  // A node the status names no Pod for ('') is skipped: an empty name would delete every Pod.
+  const lost = (await nodesOf(t)).filter((n) => n.ip === machine && n.pod);
   const pids = await Promise.all(lost.map((n) => pidOf(n).catch(() => undefined)));
   const at = Date.now();
   for (const pid of pids) if (pid !== undefined) process.kill(pid, 'SIGKILL');

@@ -251,6 +251,8 @@ export class KubeRest {
 
   /** DELETE; an object already gone is not an error. */
   async delete(apiVersion: string, kind: string, name: string, namespace?: string, options?: DeleteOptions): Promise<void> {
+    // Without a name the path is the collection's, and DELETE there removes every object in it.
+    if (!name) throw new Error(`delete ${kind}: a name is required`);
     try {
       await this.request('DELETE', await this.objectPath(apiVersion, kind, name, namespace), options);
     } catch (err) {
