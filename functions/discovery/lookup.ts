@@ -84,7 +84,9 @@ export function isRolling(cluster: ClusterObject): boolean {
   const conditions = cluster.status?.conditions;
   const rolling =
     Array.isArray(conditions) && conditions.some((c) => !!c && typeof c === 'object' && c.type === 'RollingUpdate' && c.status === 'True');
-  return rolling || cluster.metadata?.generation !== cluster.status?.observedGeneration;
+  const observed = cluster.status?.observedGeneration;
+  // A status with no observedGeneration (none written yet, or by another writer) says nothing.
+  return rolling || (typeof observed === 'number' && observed !== cluster.metadata?.generation);
 }
 
 /** The Secret whose ca.crt the nodes' certificates are checked against, when the cluster serves TLS. */
